@@ -1,0 +1,1 @@
+"""simsid-bot: approve SIMS ID installations from Slack."""

@@ -1,0 +1,253 @@
+"""Settings: every environment variable of shared/INTERFACE.md, read once and checked."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "todo", "secret"}
+
+Purpose = Literal["serve", "socket", "worker", "store", "keys", "digest"]
+
+# Which settings each kind of command cannot run without.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "store": ("simsid_encryption_keys",),
+    "keys": ("simsid_encryption_keys",),
+    "worker": (
+        "slack_bot_token",
+        "simsid_encryption_keys",
+        "simsid_admins",
+        "simsid_default_channel",
+    ),
+    "digest": ("slack_bot_token", "simsid_encryption_keys", "simsid_default_channel"),
+    "serve": (
+        "slack_bot_token",
+        "slack_signing_secret",
+        "simsid_encryption_keys",
+        "simsid_admins",
+        "simsid_default_channel",
+    ),
+    "socket": (
+        "slack_bot_token",
+        "slack_app_token",
+        "simsid_encryption_keys",
+        "simsid_admins",
+        "simsid_default_channel",
+    ),
+}
+
+
+def _split(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, Iterable):
+        return [str(part).strip() for part in value if str(part).strip()]
+    raise ValueError("expected a comma-separated list")
+
+
+class SettingsError(Exception):
+    """Settings are missing or malformed; `problems` maps variable name to reason."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {name}: {why}" for name, why in sorted(problems.items()))
+        super().__init__(f"invalid settings:\n{lines}")
+
+
+class Settings(BaseSettings):
+    """The bot's configuration, from the environment (and a `.env` file if present)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    database_url: str = "sqlite:///simsid.db"
+    simsid_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    simsid_webhook_secret: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    simsid_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    simsid_default_channel: str | None = None
+    simsid_digest_cron: str = "0 8 * * 1-5"
+    simsid_timezone: str = "Europe/London"
+    simsid_remind_after_hours: float = Field(default=24.0, ge=0)
+    simsid_upstream_url: str | None = None
+    simsid_upstream_secret: SecretStr | None = None
+    port: int = Field(default=3000, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and value.strip().lower() in _PLACEHOLDERS:
+            raise ValueError("is a placeholder, not a real value")
+        return value
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Heroku-style URLs name a scheme SQLAlchemy 2 no longer accepts.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not re.match(r"^[a-z0-9+]+://", value):
+            raise ValueError("must be a SQLAlchemy URL such as sqlite:///simsid.db")
+        return value
+
+    @field_validator("simsid_encryption_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: object) -> list[str]:
+        keys = _split(value.get_secret_value() if isinstance(value, SecretStr) else value)
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    f"key {position} is not a Fernet key (make one with `simsid-bot keys generate`)"
+                ) from None
+        return keys
+
+    @field_validator("simsid_webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secrets(cls, value: object) -> list[str]:
+        return _split(value)
+
+    @field_validator("simsid_admins", mode="before")
+    @classmethod
+    def _admins(cls, value: object) -> list[str]:
+        ids = _split(value)
+        bad = [i for i in ids if not _USER_OR_GROUP.match(i)]
+        if bad:
+            raise ValueError(f"not Slack user (U…) or user group (S…) ids: {', '.join(bad)}")
+        return ids
+
+    @field_validator("simsid_default_channel", mode="before")
+    @classmethod
+    def _channel(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+        if isinstance(value, str) and not _CHANNEL.match(value):
+            raise ValueError("must be a channel id such as C0123456789, not a name")
+        return value
+
+    @field_validator("simsid_digest_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"is not a crontab expression: {exc}") from None
+        return value
+
+    @field_validator("simsid_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not an IANA time zone such as Europe/London") from None
+        return value
+
+    @field_validator("simsid_upstream_url")
+    @classmethod
+    def _upstream_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not re.match(r"^https?://", value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _upstream_needs_secret(self) -> Settings:
+        if self.simsid_upstream_url and self.simsid_upstream_secret is None:
+            raise ValueError("SIMSID_UPSTREAM_SECRET is required with SIMSID_UPSTREAM_URL")
+        return self
+
+    # -- derived views -------------------------------------------------------
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.simsid_timezone)
+
+    @property
+    def admin_users(self) -> frozenset[str]:
+        return frozenset(i for i in self.simsid_admins if not i.startswith("S"))
+
+    @property
+    def admin_groups(self) -> tuple[str, ...]:
+        return tuple(i for i in self.simsid_admins if i.startswith("S"))
+
+    def encryption_keys(self) -> list[str]:
+        return [k.get_secret_value() for k in self.simsid_encryption_keys]
+
+    def webhook_secrets(self) -> list[str]:
+        return [k.get_secret_value() for k in self.simsid_webhook_secret]
+
+    def require(self, purpose: Purpose) -> Settings:
+        """Raise SettingsError naming every setting `purpose` needs but lacks."""
+        missing = {
+            name.upper(): "is required"
+            for name in _REQUIRED.get(purpose, ())
+            if getattr(self, name) in (None, [], "")
+        }
+        if missing:
+            raise SettingsError(missing)
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, turning validation errors into SettingsError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems: dict[str, str] = {}
+        for error in exc.errors():
+            field = str(error["loc"][0]).upper() if error["loc"] else "SETTINGS"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if field == "SETTINGS" and "SIMSID_UPSTREAM_SECRET" in message:
+                field = "SIMSID_UPSTREAM_SECRET"
+            problems[field] = message
+        raise SettingsError(problems) from None
+
+
+def exit_on_settings_error(error: SettingsError) -> None:
+    """Print the problems and exit 2, as INTERFACE.md promises for bad settings."""
+    print(f"simsid-bot: {error}", file=sys.stderr)
+    raise SystemExit(2)

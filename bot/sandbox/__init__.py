@@ -1,0 +1,1 @@
+"""Local stand-ins for Slack, for tests, benchmarks and the browser sandbox."""

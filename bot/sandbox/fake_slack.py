@@ -1,0 +1,476 @@
+"""A local HTTP server that stands in for Slack's Web API and response_url.
+
+Tests, benchmarks and the browser sandbox point
+``slack_sdk.WebClient(base_url=fs.api_url)`` at it. It answers the methods the
+bot uses the way Slack does (HTTP 200 with ``ok: false`` for API errors, 429
+with ``Retry-After`` when rate limited), records what it is sent, and can be
+told to misbehave. Only the network is faked: the bot's own client code runs
+unchanged. Nothing in production imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlsplit
+
+Params = dict[str, Any]
+Message = dict[str, Any]
+Answer = tuple[int, dict[str, str], Params]
+
+TEAM_ID = "T0SANDBOX"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+# Deterministic timestamps keep test output stable; Slack's ts is "seconds.micros".
+_TS_EPOCH = 1795770000
+_TS_STEP = 100
+
+
+class _ApiError(Exception):
+    """An ``ok: false`` answer, raised inside a method handler; its one argument is the error."""
+
+
+@dataclass
+class _Fault:
+    remaining: int
+    status: int
+    method: str | None
+    retry_after: int | None  # set only for 429s
+
+
+class _Target(NamedTuple):
+    """What a response_url was issued for: the message it may replace, the user it answers."""
+
+    channel: str | None = None
+    ts: str | None = None
+    user: str | None = None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], fake: FakeSlack) -> None:
+        self.fake = fake
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    do_GET = do_POST  # slack_sdk sends everything as POST; GET is for poking with a browser
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # fs.calls is the log; stderr noise would drown pytest's output
+
+    def _dispatch(self) -> None:
+        url = urlsplit(self.path)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if url.path.startswith("/api/"):
+            params: Params = dict(parse_qsl(url.query))
+            try:
+                params.update(_parse_body(raw, self.headers.get("Content-Type", "")))
+            except ValueError:
+                self._send(200, {"ok": False, "error": "invalid_json"})
+                return
+            auth = self.headers.get("Authorization", "")
+            status, headers, body = self.server.fake._handle_api(url.path[5:], params, auth)
+            self._send(status, body, headers)
+        elif url.path.startswith("/response/") and self.command == "POST":
+            self._send(*self.server.fake._handle_response(url.path[10:], raw))
+        else:
+            self._send(404, {"ok": False, "error": "not_found"})
+
+    def _send(self, status: int, body: Params | str, headers: dict[str, str] | None = None) -> None:
+        # Web API answers are JSON; response_url answers plain text, as Slack's do.
+        is_text = isinstance(body, str)
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain" if is_text else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _parse_body(raw: bytes, content_type: str) -> Params:
+    if not raw:
+        return {}
+    if content_type.startswith("application/json"):
+        body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise ValueError("JSON body is not an object")
+        return body
+    return dict(parse_qsl(raw.decode(), keep_blank_values=True))
+
+
+def _normalise(params: Params) -> Params:
+    """Blocks as a list, whether they came as JSON or as a form field holding JSON."""
+    out = dict(params)
+    if isinstance(out.get("blocks"), str):
+        # Unparseable blocks stay a string, and the method answers invalid_blocks_format.
+        with contextlib.suppress(ValueError):
+            out["blocks"] = json.loads(out["blocks"])
+    return out
+
+
+def _arg(params: Params, key: str, error: str | None = None) -> str:
+    """A parameter as a string; with ``error``, a missing one is that API error."""
+    value = str(params.get(key) or "")
+    if not value and error:
+        raise _ApiError(error)
+    return value
+
+
+def _blocks(params: Params) -> list[Any] | None:
+    blocks = params.get("blocks")
+    if blocks is not None and not isinstance(blocks, list):
+        raise _ApiError("invalid_blocks_format")
+    return blocks
+
+
+def _content(params: Params) -> tuple[str, list[Any]]:
+    text, blocks = _arg(params, "text"), _blocks(params) or []
+    if not text and not blocks:
+        raise _ApiError("no_text")
+    return text, blocks
+
+
+class FakeSlack:
+    """Slack's Web API and response_url endpoints on 127.0.0.1, with recorded state.
+
+    Every attribute below is guarded by ``lock``; read them under it, or use the
+    helper methods, which return copies.
+    """
+
+    def __init__(self, token: str = "xoxb-test", port: int = 0, host: str = "127.0.0.1") -> None:  # noqa: S107
+        self.token = token
+        self.host = host
+        self._port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        # Re-entrant, so wait_for() predicates may call the helpers while waiting holds it.
+        self.lock = threading.RLock()
+        self._cond = threading.Condition(self.lock)
+        self.version = 0
+        self.delay = 0.0
+        self.usergroups: dict[str, list[str]] = {}
+        self.calls: list[tuple[str, Params]] = []
+        self.messages: dict[str, list[Message]] = {}
+        self.ephemerals: list[Params] = []
+        self.responses: list[tuple[str, Params]] = []
+        self.rate_limited_count = 0
+        self._ts_counter = 0
+        self._faults: list[_Fault] = []
+        self._targets: dict[str, _Target] = {}
+        self._channel_rate: tuple[float, int] | None = None
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._methods: dict[str, Callable[[Params], Params]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "chat.getPermalink": self._get_permalink,
+            "usergroups.users.list": self._usergroup_users,
+            "users.info": self._users_info,
+        }
+
+    def start(self) -> FakeSlack:
+        """Bind and serve in a daemon thread; returns self. Calling it again does nothing."""
+        self.accept_connections()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket. Recorded state is kept."""
+        self.refuse_connections()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def refuse_connections(self) -> None:
+        """Close the listening socket: clients get "connection refused" until accepted again."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        self._server = self._thread = None
+
+    def accept_connections(self) -> None:
+        """Listen (again), on the same port as before."""
+        if self._server is not None:
+            return
+        server = _Server((self.host, self._port), self)
+        # Keep the port chosen for port 0, so a rebind leaves every URL handed out valid.
+        self._port = server.server_address[1]
+        # A short poll interval keeps shutdown(), and so refuse_connections(), quick.
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        self._server, self._thread = server, thread
+
+    @property
+    def port(self) -> int:
+        """The bound port (fixed once start() has run)."""
+        if self._port == 0:
+            raise RuntimeError("FakeSlack has no port yet: call start() first")
+        return self._port
+
+    @property
+    def api_url(self) -> str:
+        """Base URL for ``WebClient(base_url=...)``; the client appends the method name."""
+        return f"http://{self.host}:{self.port}/api/"
+
+    def response_url(
+        self,
+        name: str,
+        *,
+        channel: str | None = None,
+        ts: str | None = None,
+        user: str | None = None,
+    ) -> str:
+        """A response_url for a payload; given channel and ts, replace_original edits that message.
+
+        ``user`` is who the ephemeral replies sent to it are recorded for.
+        """
+        with self._cond:
+            self._targets[name] = _Target(channel, ts, user)
+        return f"http://{self.host}:{self.port}/response/{name}"
+
+    def fail_next(self, count: int, status: int = 500, method: str | None = None) -> None:
+        """The next ``count`` API calls (of ``method``, or any) answer ``status``, fatal_error."""
+        with self._cond:
+            if count > 0:
+                self._faults.append(_Fault(count, status, method, None))
+
+    def rate_limit_next(self, count: int, retry_after: int = 1, method: str | None = None) -> None:
+        """The next ``count`` API calls (of ``method``, or any) answer 429 with ``Retry-After``."""
+        with self._cond:
+            if count > 0:
+                self._faults.append(_Fault(count, 429, method, retry_after))
+
+    def enforce_channel_rate(self, per_second: float | None = 1.0, burst: int = 1) -> None:
+        """Rate-limit chat.postMessage per channel like Slack (token bucket); None turns it off."""
+        with self._cond:
+            self._channel_rate = None if per_second is None else (per_second, burst)
+            self._buckets.clear()
+
+    def find_message(self, channel: str, ts: str) -> Message | None:
+        """A copy of the message with that ts in that channel, or None."""
+        with self._cond:
+            return copy.deepcopy(self._find(channel, ts))
+
+    def channel_messages(self, channel: str) -> list[Message]:
+        """Copies of the channel's top-level messages (no thread replies), oldest first."""
+        with self._cond:
+            top = [m for m in self.messages.get(channel, []) if m["thread_ts"] in (None, m["ts"])]
+            return copy.deepcopy(top)
+
+    def thread_replies(self, channel: str, ts: str) -> list[Message]:
+        """Copies of the replies in the thread under message ``ts``, oldest first."""
+        with self._cond:
+            replies = [m for m in self.messages.get(channel, []) if m["thread_ts"] == ts != m["ts"]]
+            return copy.deepcopy(replies)
+
+    def all_posts(self) -> list[Message]:
+        """Copies of every stored message in every channel, in posting order."""
+        with self._cond:
+            posts = [m for msgs in self.messages.values() for m in msgs]
+            return copy.deepcopy(sorted(posts, key=lambda m: float(m["ts"])))
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Block until ``predicate()`` is true (re-checked on each change); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(predicate, timeout)
+
+    def wait_version(self, since: int, timeout: float) -> int:
+        """Block until ``version`` exceeds ``since`` or ``timeout`` passes; returns ``version``."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.version > since, timeout)
+            return self.version
+
+    # Below: called from the server's threads.
+
+    def _handle_api(self, method: str, params: Params, authorization: str) -> Answer:
+        token = params.pop("token", None)
+        if authorization.startswith("Bearer "):
+            token = authorization[len("Bearer ") :]
+        params = _normalise(params)
+        with self._cond:
+            self.calls.append((method, copy.deepcopy(params)))
+            self._changed()
+        handler = self._methods.get(method)
+        if handler is None:
+            return 404, {}, {"ok": False, "error": "unknown_method"}
+        if self.delay > 0:
+            time.sleep(self.delay)  # outside the lock: a slow Slack must not stall the tests
+        with self._cond:
+            fault = self._take_fault(method)
+            if fault is not None and fault.retry_after is not None:
+                return self._rate_limited(fault.retry_after)
+            if fault is not None:
+                return fault.status, {}, {"ok": False, "error": "fatal_error"}
+            if token != self.token:
+                return 200, {}, {"ok": False, "error": "invalid_auth"}
+            if method == "chat.postMessage" and params.get("channel"):
+                wait = self._channel_wait(str(params["channel"]))
+                if wait is not None:
+                    return self._rate_limited(wait)
+            try:
+                return 200, {}, {"ok": True, **handler(params)}
+            except _ApiError as e:
+                return 200, {}, {"ok": False, "error": str(e)}
+
+    def _handle_response(self, name: str, raw: bytes) -> tuple[int, str]:
+        try:
+            body = _normalise(_parse_body(raw, "application/json"))
+            blocks = _blocks(body) or []
+        except (ValueError, _ApiError):
+            return 400, "invalid_payload"
+        text = _arg(body, "text")
+        with self._cond:
+            self.responses.append((name, copy.deepcopy(body)))
+            target = self._targets.get(name, _Target())
+            original = self._find(target.channel, target.ts)
+            if original is not None and body.get("delete_original") in (True, "true"):
+                self.messages[original["channel"]].remove(original)
+            elif original is not None and body.get("replace_original") in (True, "true"):
+                self._edit(original, text, blocks)  # unlike chat.update, replaces everything
+            elif body.get("response_type") == "in_channel" and target.channel:
+                self._store(target.channel, text, blocks, None)
+            else:
+                self._ephemeral(target, text, blocks, "response_url")
+            self._changed()
+        return 200, "ok"
+
+    # Below: called with the lock held.
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._cond.notify_all()
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        for fault in self._faults:
+            if fault.method in (None, method):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def _rate_limited(self, retry_after: int) -> Answer:
+        self.rate_limited_count += 1
+        self._changed()
+        return 429, {"Retry-After": str(retry_after)}, {"ok": False, "error": "ratelimited"}
+
+    def _channel_wait(self, channel: str) -> int | None:
+        """Take a token from the channel's bucket; if empty, whole seconds until one is back."""
+        if self._channel_rate is None:
+            return None
+        per_second, burst = self._channel_rate
+        now = time.monotonic()
+        tokens, last = self._buckets.get(channel, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - last) * per_second)
+        if tokens >= 1.0:
+            self._buckets[channel] = (tokens - 1.0, now)
+            return None
+        self._buckets[channel] = (tokens, now)
+        return max(1, math.ceil((1.0 - tokens) / per_second))
+
+    def _next_ts(self) -> str:
+        self._ts_counter += _TS_STEP
+        seconds, micros = divmod(self._ts_counter, 1_000_000)
+        return f"{_TS_EPOCH + seconds}.{micros:06d}"
+
+    def _find(self, channel: str | None, ts: str | None) -> Message | None:
+        for message in self.messages.get(channel or "", []):
+            if ts and message["ts"] == ts:
+                return message
+        return None
+
+    def _store(self, channel: str, text: str, blocks: list[Any], thread_ts: str | None) -> Message:
+        message: Message = {"ts": self._next_ts(), "channel": channel, "text": text}
+        message.update(blocks=blocks, thread_ts=thread_ts, edits=0, history=[])
+        self.messages.setdefault(channel, []).append(message)
+        self._changed()
+        return message
+
+    def _edit(self, message: Message, text: str, blocks: list[Any]) -> None:
+        message["history"].append({"text": message["text"], "blocks": message["blocks"]})
+        message["text"], message["blocks"] = text, blocks
+        message["edits"] += 1
+        self._changed()
+
+    def _ephemeral(self, to: _Target, text: str, blocks: list[Any], source: str) -> None:
+        entry = {"channel": to.channel, "user": to.user, "text": text, "blocks": blocks}
+        self.ephemerals.append({**entry, "source": source})
+        self._changed()
+
+    @staticmethod
+    def _public(message: Message) -> Params:
+        """The message as Slack's API shows it to the bot that posted it."""
+        shown = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID}
+        shown.update({k: message[k] for k in ("ts", "text", "blocks")})
+        if message["thread_ts"]:
+            shown["thread_ts"] = message["thread_ts"]
+        return shown
+
+    def _auth_test(self, params: Params) -> Params:
+        bot = {"team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID}
+        return {"url": "https://sandbox.slack.com/", "team": "Sandbox", "user": "simsid", **bot}
+
+    def _post_message(self, params: Params) -> Params:
+        channel = _arg(params, "channel", "channel_not_found")
+        text, blocks = _content(params)
+        message = self._store(channel, text, blocks, _arg(params, "thread_ts") or None)
+        return {"channel": channel, "ts": message["ts"], "message": self._public(message)}
+
+    def _update(self, params: Params) -> Params:
+        channel = _arg(params, "channel", "channel_not_found")
+        message = self._find(channel, _arg(params, "ts"))
+        if message is None:
+            raise _ApiError("message_not_found")
+        # Slack keeps whatever an update leaves out; an empty list clears the blocks.
+        text = _arg(params, "text") if "text" in params else message["text"]
+        blocks = _blocks(params)
+        self._edit(message, text, message["blocks"] if blocks is None else blocks)
+        return {"channel": channel, "ts": message["ts"], "message": self._public(message)}
+
+    def _post_ephemeral(self, params: Params) -> Params:
+        channel = _arg(params, "channel", "channel_not_found")
+        user = _arg(params, "user", "user_not_found")
+        text, blocks = _content(params)
+        self._ephemeral(_Target(channel, None, user), text, blocks, "postEphemeral")
+        return {"message_ts": self._next_ts()}
+
+    def _get_permalink(self, params: Params) -> Params:
+        channel, ts = _arg(params, "channel"), _arg(params, "message_ts")
+        if self._find(channel, ts) is None:
+            raise _ApiError("message_not_found")
+        link = f"https://sandbox.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"channel": channel, "permalink": link}
+
+    def _usergroup_users(self, params: Params) -> Params:
+        group = _arg(params, "usergroup")
+        if group not in self.usergroups:
+            raise _ApiError("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
+
+    def _users_info(self, params: Params) -> Params:
+        user = _arg(params, "user", "user_not_found")
+        profile = {"display_name": user, "real_name": user}
+        return {"user": {"id": user, "team_id": TEAM_ID, "name": user, "profile": profile}}

@@ -1,0 +1,1 @@
+"""Persistence and the rules of the domain; knows nothing of Slack."""

@@ -1,0 +1,549 @@
+"""The installation state machine: the only code that changes an installation's state.
+
+Each public function is one unit of work inside the caller's session: the state change,
+its audit row and the outbox rows for what must follow commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from store import outbox, vault
+from store.models import (
+    Application,
+    AuditEntry,
+    Credential,
+    Installation,
+    MessageStatus,
+    OutboxKind,
+    ProcessedEvent,
+    Site,
+    State,
+    utcnow,
+)
+from store.sqlutil import insert_ignore
+
+SIMS_ID = "sims-id"  # the actor for changes that SIMS ID reports
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    ENABLE = "enable"
+    DISABLE = "disable"
+    REMOVE = "remove"
+
+
+# The diagram of shared/INTERFACE.md: action -> {from state: to state}.
+TRANSITIONS: dict[Action, dict[State, State]] = {
+    Action.APPROVE: {State.PENDING: State.ENABLED},
+    Action.ENABLE: {State.DISABLED: State.ENABLED},
+    Action.DISABLE: {State.PENDING: State.DISABLED, State.ENABLED: State.DISABLED},
+    Action.REMOVE: {State.PENDING: State.REMOVED, State.DISABLED: State.REMOVED},
+}
+
+
+def allowed_actions(state: State) -> list[Action]:
+    """The actions valid from `state`, in the order buttons show them."""
+    return [action for action in Action if state in TRANSITIONS[action]]
+
+
+class NotFound(LookupError):
+    """No installation with that id."""
+
+
+class NotEnabled(Exception):
+    """A secret was asked for an installation that is not enabled."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__(f"the installation is {state}")
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Change:
+    """The result of asking for an action: applied, or refused with the state as it is."""
+
+    installation_id: int
+    action: Action
+    applied: bool
+    state: State
+    previous: State
+    changed_by: str | None
+    changed_at: datetime
+    version: int
+    # Why it was refused: "illegal" (not valid from this state) or "stale" (someone else
+    # changed it since the asker saw it, or won a race).
+    refusal: str | None = None
+
+
+class ConcurrentChange(Exception):
+    """An event raced another change to the same installation; the caller retries."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    client_key: str
+    client_secret: str
+
+
+class EventType(StrEnum):
+    CREATED = "installation.created"
+    REMOVED = "installation.removed"
+
+
+@dataclass(frozen=True)
+class InstallEvent:
+    """An install event from SIMS ID, already validated."""
+
+    id: str
+    type: EventType
+    occurred_at: datetime
+    application_id: str
+    application_name: str
+    site_id: str
+    site_name: str
+    site_urn: str | None = None
+    site_dfe_number: str | None = None
+
+
+class EventOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    STALE = "stale"  # acknowledged and audited, changed nothing
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:80] or "app"
+
+
+@dataclass
+class Lifecycle:
+    """Every state change. `upstream` adds a signed decision to the outbox for each change."""
+
+    upstream: bool = False
+    default_channel: str | None = None
+    clock: Callable[[], datetime] = utcnow
+
+    # -- Slack-side actions -------------------------------------------------
+
+    def act(
+        self,
+        session: Session,
+        *,
+        installation_id: int,
+        action: Action,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> Change:
+        """Apply `action` by `actor`, unless it is illegal now or someone else got there first."""
+        inst = session.get(Installation, installation_id, populate_existing=True)
+        if inst is None:
+            raise NotFound(installation_id)
+        target = TRANSITIONS[action].get(inst.state)
+        if expected_version is not None and expected_version != inst.version:
+            return self._refused(inst, action, "stale")
+        if target is None:
+            return self._refused(inst, action, "illegal")
+        source = State(inst.state)
+        if not self._move(session, inst, target, actor=actor, action=action.value):
+            fresh = session.get(Installation, installation_id, populate_existing=True)
+            assert fresh is not None
+            return self._refused(fresh, action, "stale")
+        return Change(
+            installation_id=installation_id,
+            action=action,
+            applied=True,
+            state=target,
+            previous=source,
+            changed_by=actor,
+            changed_at=inst.changed_at,
+            version=inst.version,
+        )
+
+    def reveal_secret(self, session: Session, *, installation_id: int, actor: str) -> Secret:
+        """The client key and secret of an enabled installation, audited in this transaction."""
+        inst = session.get(Installation, installation_id, populate_existing=True)
+        if inst is None:
+            raise NotFound(installation_id)
+        if inst.state is not State.ENABLED:
+            raise NotEnabled(State(inst.state))
+        credential = session.get(Credential, installation_id, populate_existing=True)
+        if credential is None or credential.secret is None:
+            raise NotEnabled(State(inst.state))
+        self._audit(session, inst, actor=actor, action="secret_viewed", from_state=inst.state)
+        # Flush now: if the audit row cannot be written, the secret is not shown.
+        session.flush()
+        return Secret(client_key=credential.client_key, client_secret=credential.secret)
+
+    # -- SIMS ID events ------------------------------------------------------
+
+    def apply_event(
+        self, session: Session, event: InstallEvent, *, notify: bool = True
+    ) -> EventOutcome:
+        """Apply one install event exactly once, in occurred_at order per installation."""
+        now = self.clock()
+        if not insert_ignore(session, ProcessedEvent, [{"id": event.id, "received_at": now}]):
+            return EventOutcome.DUPLICATE
+        app = self._upsert_application(session, event.application_id, event.application_name)
+        self._upsert_site(session, event, now)
+        inst = self._installation_for(session, app, event.site_id, event, now)
+
+        if inst.upstream_changed_at is not None and event.occurred_at < inst.upstream_changed_at:
+            self._audit(
+                session,
+                inst,
+                actor=SIMS_ID,
+                action="stale_event",
+                from_state=inst.state,
+                detail=f"{event.type} {event.id} occurred before the last change; ignored",
+            )
+            return EventOutcome.STALE
+        inst.upstream_changed_at = event.occurred_at
+        session.add(inst)
+
+        if event.type is EventType.CREATED:
+            if inst.state is State.REMOVED:
+                self._new_cycle(session, inst, app, event, now, notify=notify)
+            elif inst.version == 0:
+                self._first_install(session, inst, app, event, now, notify=notify)
+            else:
+                self._audit(
+                    session,
+                    inst,
+                    actor=SIMS_ID,
+                    action="install_repeated",
+                    from_state=inst.state,
+                    detail=event.id,
+                )
+        elif inst.version == 0:
+            # Removed before we ever saw it installed: remember it so an older
+            # "created" arriving late changes nothing.
+            inst.state = State.REMOVED
+            inst.version = 1
+            inst.message_status = MessageStatus.SILENT
+            session.add(inst)
+            self._audit(
+                session,
+                inst,
+                actor=SIMS_ID,
+                action="uninstalled",
+                to_state=State.REMOVED,
+                detail=event.id,
+            )
+        elif inst.state is not State.REMOVED:
+            self._move(
+                session,
+                inst,
+                State.REMOVED,
+                actor=SIMS_ID,
+                action="uninstalled",
+                detail=event.id,
+                notify=notify,
+            )
+        return EventOutcome.ACCEPTED
+
+    # -- internals -----------------------------------------------------------
+
+    def _refused(self, inst: Installation, action: Action, why: str) -> Change:
+        return Change(
+            installation_id=inst.id or 0,
+            action=action,
+            applied=False,
+            state=State(inst.state),
+            previous=State(inst.state),
+            changed_by=inst.changed_by,
+            changed_at=inst.changed_at,
+            version=inst.version,
+            refusal=why,
+        )
+
+    def _move(
+        self,
+        session: Session,
+        inst: Installation,
+        target: State,
+        *,
+        actor: str,
+        action: str,
+        detail: str | None = None,
+        notify: bool = True,
+    ) -> bool:
+        """Compare-and-set the state; False when another transaction changed it first."""
+        now = self.clock()
+        source = State(inst.state)
+        result = session.execute(
+            update(Installation)
+            .where(Installation.id == inst.id, Installation.version == inst.version)  # type: ignore[arg-type]
+            .values(state=target, version=inst.version + 1, changed_at=now, changed_by=actor)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        # The ORM update has already synchronised `inst` with the new values.
+        self._audit(
+            session,
+            inst,
+            actor=actor,
+            action=action,
+            from_state=source,
+            to_state=target,
+            detail=detail,
+        )
+        if target is State.ENABLED:
+            self._issue_credentials(session, inst, now)
+        elif target is State.REMOVED:
+            self._destroy_secret(session, inst)
+        self._follow_up(session, inst, now, notify=notify, actor=actor)
+        return True
+
+    def _follow_up(
+        self, session: Session, inst: Installation, now: datetime, *, notify: bool, actor: str
+    ) -> None:
+        if not notify:
+            return
+        assert inst.id is not None
+        if inst.message_status in (MessageStatus.UNSENT, MessageStatus.POSTED):
+            channel = inst.message_channel or self._channel_for(session, inst.application_id)
+            outbox.enqueue_message(session, inst.id, channel, now=now)
+        if self.upstream and inst.state is not State.PENDING:
+            outbox.enqueue(
+                session,
+                OutboxKind.UPSTREAM,
+                now=now,
+                installation_id=inst.id,
+                payload=self._decision(session, inst, actor, now),
+            )
+
+    def _decision(
+        self, session: Session, inst: Installation, actor: str, now: datetime
+    ) -> dict[str, object]:
+        app = session.get(Application, inst.application_id)
+        site = session.get(Site, inst.site_id)
+        assert app is not None and site is not None
+        credential = session.get(Credential, inst.id)
+        who = {"system": actor} if actor in (SIMS_ID, "system", "import") else {"slack_user": actor}
+        return {
+            "id": f"dec_{uuid.uuid4().hex}",
+            "type": f"installation.{inst.state}",
+            "occurred_at": now.isoformat().replace("+00:00", "Z"),
+            "actor": who,
+            "application": {"id": app.id, "name": app.name},
+            "site": {
+                "id": site.id,
+                "name": site.name,
+                "urn": site.urn,
+                "dfe_number": site.dfe_number,
+            },
+            "client_key": credential.client_key if credential else None,
+        }
+
+    def _channel_for(self, session: Session, application_id: str) -> str | None:
+        app = session.get(Application, application_id)
+        return (app.channel if app else None) or self.default_channel
+
+    def _audit(
+        self,
+        session: Session,
+        inst: Installation,
+        *,
+        actor: str,
+        action: str,
+        from_state: State | None = None,
+        to_state: State | None = None,
+        detail: str | None = None,
+    ) -> None:
+        assert inst.id is not None
+        session.add(
+            AuditEntry(
+                installation_id=inst.id,
+                at=self.clock(),
+                actor=actor,
+                action=action,
+                from_state=from_state,
+                to_state=to_state,
+                detail=detail,
+            )
+        )
+
+    def _issue_credentials(self, session: Session, inst: Installation, now: datetime) -> None:
+        credential = session.get(Credential, inst.id, populate_existing=True)
+        if credential is None:
+            assert inst.id is not None
+            session.add(
+                Credential(
+                    installation_id=inst.id,
+                    client_key=vault.new_client_key(),
+                    secret=vault.new_client_secret(),
+                    created_at=now,
+                )
+            )
+        elif credential.secret is None:
+            # Removed then reinstalled: a new cycle gets a new secret under the same key.
+            credential.secret = vault.new_client_secret()
+            session.add(credential)
+
+    def _destroy_secret(self, session: Session, inst: Installation) -> None:
+        session.execute(
+            update(Credential).where(Credential.installation_id == inst.id).values(secret=None)  # type: ignore[arg-type]
+        )
+
+    def _upsert_application(self, session: Session, app_id: str, name: str) -> Application:
+        app = session.get(Application, app_id)
+        if app is None:
+            insert_ignore(
+                session,
+                Application,
+                [
+                    {
+                        "id": app_id,
+                        "name": name,
+                        "slug": self._free_slug(session, name, app_id),
+                        "created_at": self.clock(),
+                    }
+                ],
+            )
+            app = session.get(Application, app_id)
+            assert app is not None
+        return app
+
+    def _free_slug(self, session: Session, name: str, app_id: str) -> str:
+        slug = slugify(name)
+        taken = session.scalar(select(Application.id).where(Application.slug == slug))
+        return slug if taken is None else f"{slug}-{slugify(app_id)}"
+
+    def _upsert_site(self, session: Session, event: InstallEvent, now: datetime) -> None:
+        site = session.get(Site, event.site_id)
+        if site is None:
+            insert_ignore(
+                session,
+                Site,
+                [
+                    {
+                        "id": event.site_id,
+                        "name": event.site_name,
+                        "urn": event.site_urn,
+                        "dfe_number": event.site_dfe_number,
+                        "updated_at": now,
+                    }
+                ],
+            )
+            return
+        # URN and DfE number are labels that SIMS ID may change; the site id is the key.
+        labels = (event.site_name, event.site_urn, event.site_dfe_number)
+        if (site.name, site.urn, site.dfe_number) != labels:
+            site.name, site.urn, site.dfe_number = labels
+            site.updated_at = now
+            session.add(site)
+
+    def _installation_for(
+        self, session: Session, app: Application, site_id: str, event: InstallEvent, now: datetime
+    ) -> Installation:
+        """The installation row, created at version 0 ("never installed") if new."""
+        query = select(Installation).where(
+            Installation.application_id == app.id, Installation.site_id == site_id
+        )
+        inst = session.scalars(query.execution_options(populate_existing=True)).first()
+        if inst is None:
+            insert_ignore(
+                session,
+                Installation,
+                [
+                    {
+                        "application_id": app.id,
+                        "site_id": site_id,
+                        "state": State.PENDING,
+                        "version": 0,
+                        "created_at": now,
+                        "changed_at": now,
+                        "changed_by": SIMS_ID,
+                        "message_status": MessageStatus.UNSENT,
+                        "reminders_sent": 0,
+                    }
+                ],
+            )
+            inst = session.scalars(query.execution_options(populate_existing=True)).one()
+        return inst
+
+    def _first_install(
+        self,
+        session: Session,
+        inst: Installation,
+        app: Application,
+        event: InstallEvent,
+        now: datetime,
+        *,
+        notify: bool,
+    ) -> None:
+        self._start_cycle(session, inst, app, event, now, notify=notify, action="installed")
+
+    def _new_cycle(
+        self,
+        session: Session,
+        inst: Installation,
+        app: Application,
+        event: InstallEvent,
+        now: datetime,
+        *,
+        notify: bool,
+    ) -> None:
+        self._start_cycle(session, inst, app, event, now, notify=notify, action="reinstalled")
+
+    def _start_cycle(
+        self,
+        session: Session,
+        inst: Installation,
+        app: Application,
+        event: InstallEvent,
+        now: datetime,
+        *,
+        notify: bool,
+        action: str,
+    ) -> None:
+        source = None if inst.version == 0 else State(inst.state)
+        result = session.execute(
+            update(Installation)
+            .where(Installation.id == inst.id, Installation.version == inst.version)  # type: ignore[arg-type]
+            .values(
+                state=State.PENDING,
+                version=inst.version + 1,
+                created_at=now,
+                changed_at=now,
+                changed_by=SIMS_ID,
+                reminders_sent=0,
+                message_ts=None,
+                message_channel=None,
+                message_status=MessageStatus.UNSENT if notify else MessageStatus.SILENT,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentChange(inst.id or 0)
+        self._audit(
+            session,
+            inst,
+            actor=SIMS_ID,
+            action=action,
+            from_state=source,
+            to_state=State.PENDING,
+            detail=event.id,
+        )
+        if app.bypass_auth:
+            # Bypass-authentication apps are enabled at once; the message shows it enabled.
+            self._move(
+                session,
+                inst,
+                State.ENABLED,
+                actor=SIMS_ID,
+                action="auto_enabled",
+                detail="application bypasses authentication",
+                notify=notify,
+            )
+        else:
+            self._follow_up(session, inst, now, notify=notify, actor=SIMS_ID)

@@ -1,0 +1,47 @@
+"""Alembic migrations, driven from code so no alembic.ini has to be found at run time."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from store.db import MIGRATIONS, Database
+
+
+def _config(db: Database) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply migrations up to `revision`."""
+    config = _config(db)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def is_current(db: Database) -> bool:
+    """True when the database is at the newest migration."""
+    head = ScriptDirectory.from_config(_config(db)).get_current_head()
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision() == head
+
+
+def revision(db: Database, message: str) -> None:
+    """Autogenerate a new migration from the models (a developer's tool)."""
+    config = _config(db)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)
+
+
+def check(db: Database) -> None:
+    """Raise if the models and the migrations disagree."""
+    config = _config(db)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.check(config)

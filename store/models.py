@@ -1,0 +1,205 @@
+"""SQLModel tables: applications, sites, installations, credentials, audit, outbox, claims."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from store.vault import EncryptedSecret
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on SQLite too, which stores them naive."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _now_column() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _optional_time() -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    REMOVED = "removed"
+
+
+class MessageStatus(StrEnum):
+    """What the installation's Slack message is: not yet posted, posted, or deliberately none."""
+
+    UNSENT = "unsent"
+    POSTED = "posted"
+    SUMMARISED = "summarised"  # a burst: covered by a summary line, actionable from /simsid pending
+    SILENT = "silent"  # imported without --notify
+
+
+class ApplicationBase(SQLModel):
+    id: str = Field(primary_key=True, max_length=200)
+    name: str
+    slug: str = Field(max_length=200, unique=True)
+    channel: str | None = Field(default=None, max_length=40)
+    bypass_auth: bool = False
+    sims_primary: bool = False
+
+
+class Application(ApplicationBase, table=True):
+    __tablename__ = "application"
+    __table_args__ = (Index("ix_application_lower_name", text("lower(name)")),)
+
+    created_at: datetime = _now_column()
+
+
+class Site(SQLModel, table=True):
+    __tablename__ = "site"
+    __table_args__ = (
+        Index("ix_site_lower_name", text("lower(name)")),
+        Index("ix_site_urn", "urn"),
+        Index("ix_site_dfe_number", "dfe_number"),
+    )
+
+    id: str = Field(primary_key=True, max_length=200)
+    name: str
+    urn: str | None = None
+    dfe_number: str | None = None
+    updated_at: datetime = _now_column()
+
+
+class Installation(SQLModel, table=True):
+    __tablename__ = "installation"
+    __table_args__ = (
+        UniqueConstraint("application_id", "site_id", name="uq_installation_app_site"),
+        Index("ix_installation_state_created", "state", "created_at", "id"),
+        Index("ix_installation_app_state", "application_id", "state"),
+        Index("ix_installation_site", "site_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="application.id", max_length=200)
+    site_id: str = Field(foreign_key="site.id", max_length=200)
+    state: State = Field(max_length=16)
+    version: int = 1
+    # When the current pending cycle began: reinstalling after removal restarts it.
+    created_at: datetime = _now_column()
+    changed_at: datetime = _now_column()
+    changed_by: str | None = Field(default=None, max_length=64)
+    # occurred_at of the last SIMS ID event applied: older events change nothing.
+    upstream_changed_at: datetime | None = _optional_time()
+    message_status: MessageStatus = Field(default=MessageStatus.UNSENT, max_length=16)
+    message_channel: str | None = Field(default=None, max_length=40)
+    message_ts: str | None = Field(default=None, max_length=40)
+    reminders_sent: int = 0
+
+
+class Credential(SQLModel, table=True):
+    __tablename__ = "credential"
+
+    installation_id: int = Field(
+        foreign_key="installation.id", primary_key=True, ondelete="CASCADE"
+    )
+    client_key: str = Field(max_length=64, unique=True)
+    secret: str | None = Field(default=None, sa_column=Column(EncryptedSecret(), nullable=True))
+    created_at: datetime = _now_column()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only: nothing updates or deletes these rows."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_installation", "installation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: int = Field(foreign_key="installation.id")
+    at: datetime = _now_column()
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str | None = Field(default=None, max_length=16)
+    detail: str | None = None
+
+
+class ProcessedEvent(SQLModel, table=True):
+    __tablename__ = "processed_event"
+
+    id: str = Field(primary_key=True, max_length=200)
+    received_at: datetime = _now_column()
+    installation_id: int | None = Field(default=None, foreign_key="installation.id")
+
+
+class OutboxKind(StrEnum):
+    MESSAGE = "message"  # post or refresh an installation's Slack message
+    UPSTREAM = "upstream"  # send a decision to SIMSID_UPSTREAM_URL
+    REMINDER = "reminder"  # reply in the install message's thread
+    DIGEST = "digest"  # the pending-approvals digest
+
+
+class OutboxItem(SQLModel, table=True):
+    """Work to do outside the database, written in the same transaction as its cause."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "done_at", "due_at"),
+        Index("ix_outbox_installation", "installation_id", "kind", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: OutboxKind = Field(max_length=16)
+    installation_id: int | None = Field(default=None, foreign_key="installation.id")
+    channel: str | None = Field(default=None, max_length=40)
+    # While not done, a MESSAGE row is unique per installation so changes coalesce.
+    dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    generation: int = 1
+    created_at: datetime = _now_column()
+    due_at: datetime = _now_column()
+    attempts: int = 0
+    last_error: str | None = None
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = _optional_time()
+    done_at: datetime | None = _optional_time()
+    failed: bool = False
+
+
+class JobClaim(SQLModel, table=True):
+    """Once per period: the insert that wins this unique key does the work."""
+
+    __tablename__ = "job_claim"
+
+    key: str = Field(primary_key=True, max_length=200)
+    claimed_at: datetime = _now_column()
+    claimed_by: str | None = Field(default=None, max_length=64)
+
+
+class Meta(SQLModel, table=True):
+    """Small facts about the database itself, such as the vault's key canary."""
+
+    __tablename__ = "meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str | None = Field(default=None, sa_column=Column(EncryptedSecret(), nullable=True))

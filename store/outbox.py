@@ -1,0 +1,221 @@
+"""The outbox: work recorded in a change's transaction, done later by a delivery loop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from store.models import OutboxItem, OutboxKind, utcnow
+from store.sqlutil import insert_or_update
+
+# A claim lasts this long; a process that dies mid-delivery frees its rows when it ends.
+CLAIM_SECONDS = 60
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 300.0
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before try number attempts+1: about a second, doubling, capped at five minutes."""
+    return float(min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, attempts - 1)))
+
+
+def message_key(installation_id: int) -> str:
+    return f"message:{installation_id}"
+
+
+def enqueue_message(
+    session: Session, installation_id: int, channel: str | None, *, now: datetime
+) -> None:
+    """Ask for the installation's message to be posted or refreshed; changes coalesce."""
+    insert_or_update(
+        session,
+        OutboxItem,
+        {
+            "kind": OutboxKind.MESSAGE,
+            "installation_id": installation_id,
+            "channel": channel,
+            "dedupe_key": message_key(installation_id),
+            "generation": 1,
+            "created_at": now,
+            "due_at": now,
+            "attempts": 0,
+        },
+        key=["dedupe_key"],
+        # A delivery in flight sees the generation move and renders again.
+        update={"generation": OutboxItem.generation + 1, "channel": channel},  # type: ignore[dict-item]
+    )
+
+
+def enqueue(
+    session: Session,
+    kind: OutboxKind,
+    *,
+    now: datetime,
+    installation_id: int | None = None,
+    channel: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> OutboxItem:
+    """Record one item of work (an upstream decision, a reminder, a digest)."""
+    item = OutboxItem(
+        kind=kind,
+        installation_id=installation_id,
+        channel=channel,
+        payload=payload,
+        created_at=now,
+        due_at=now,
+    )
+    session.add(item)
+    return item
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    kind: OutboxKind
+    installation_id: int | None
+    channel: str | None
+    payload: dict[str, Any] | None
+    generation: int
+    attempts: int
+    created_at: datetime
+
+
+def claim_due(
+    session: Session,
+    *,
+    worker: str,
+    now: datetime | None = None,
+    limit: int = 50,
+    kinds: Sequence[OutboxKind] | None = None,
+) -> list[Claimed]:
+    """Claim up to `limit` due items for this worker; no two workers claim the same row.
+
+    Upstream decisions go out in order per installation: an item waits while an older
+    undelivered one for the same installation exists.
+    """
+    now = now or utcnow()
+    older = aliased(OutboxItem)
+    blocked_by_older = exists().where(
+        and_(
+            older.installation_id == OutboxItem.installation_id,
+            older.kind == OutboxKind.UPSTREAM,
+            older.id < OutboxItem.id,
+            older.done_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    conditions = [
+        OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
+        OutboxItem.due_at <= now,
+        or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),  # type: ignore[union-attr,operator]
+        or_(OutboxItem.kind != OutboxKind.UPSTREAM, ~blocked_by_older),
+    ]
+    if kinds:
+        conditions.append(OutboxItem.kind.in_(list(kinds)))  # type: ignore[attr-defined]
+    candidates = select(OutboxItem.id).where(*conditions).order_by(OutboxItem.due_at).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(session.scalars(candidates))
+    if not ids:
+        return []
+    until = now + timedelta(seconds=CLAIM_SECONDS)
+    # The conditional update is the claim on SQLite; on PostgreSQL the row locks already are.
+    session.execute(
+        update(OutboxItem)
+        .where(
+            OutboxItem.id.in_(ids),  # type: ignore[union-attr]
+            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),  # type: ignore[union-attr,operator]
+        )
+        .values(claimed_by=worker, claimed_until=until)
+    )
+    rows = session.scalars(
+        select(OutboxItem).where(
+            OutboxItem.id.in_(ids),  # type: ignore[union-attr]
+            OutboxItem.claimed_by == worker,
+            OutboxItem.claimed_until == until,
+        )
+    ).all()
+    return [
+        Claimed(
+            id=r.id or 0,
+            kind=r.kind,
+            installation_id=r.installation_id,
+            channel=r.channel,
+            payload=r.payload,
+            generation=r.generation,
+            attempts=r.attempts,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+def complete(session: Session, item: Claimed, *, now: datetime | None = None) -> bool:
+    """Mark done; False (and due again now) when the item changed while it was in flight."""
+    now = now or utcnow()
+    result = session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item.id, OutboxItem.generation == item.generation)  # type: ignore[arg-type]
+        .values(done_at=now, dedupe_key=None, claimed_until=None, last_error=None)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        return True
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item.id)  # type: ignore[arg-type]
+        .values(due_at=now, claimed_until=None, attempts=0)
+    )
+    return False
+
+
+def retry_later(
+    session: Session,
+    item: Claimed,
+    *,
+    error: str,
+    delay: float | None = None,
+    now: datetime | None = None,
+    give_up_after: int | None = None,
+) -> bool:
+    """Record a failed try and when to try again; True when the item was given up on."""
+    now = now or utcnow()
+    attempts = item.attempts + 1
+    values: dict[str, Any] = {
+        "attempts": attempts,
+        "last_error": error[:500],
+        "claimed_until": None,
+        "due_at": now + timedelta(seconds=delay if delay is not None else backoff(attempts)),
+    }
+    gave_up = give_up_after is not None and attempts >= give_up_after
+    if gave_up:
+        values.update(failed=True, done_at=now, dedupe_key=None)
+    session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))  # type: ignore[arg-type]
+    return gave_up
+
+
+def postpone_channel(session: Session, channel: str, until: datetime) -> None:
+    """Hold every due item for a channel (Slack said Retry-After for it)."""
+    session.execute(
+        update(OutboxItem)
+        .where(
+            OutboxItem.channel == channel,
+            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
+            OutboxItem.due_at < until,
+            OutboxItem.kind != OutboxKind.UPSTREAM,
+        )
+        .values(due_at=until)
+    )
+
+
+def release(session: Session, item: Claimed, *, due_at: datetime) -> None:
+    """Give a claimed item back unchanged, to be done at due_at (pacing, not failure)."""
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item.id)  # type: ignore[arg-type]
+        .values(claimed_until=None, due_at=due_at)
+    )

@@ -1,0 +1,458 @@
+"""Read-only queries for the Slack side, answering with plain frozen dataclasses.
+
+Every listing is paged with limit/offset over an indexed order, so a page costs about
+the same at 200,000 installations as at 20.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import exists, func, or_, select
+from sqlmodel import Session
+
+from store.models import (
+    Application,
+    AuditEntry,
+    Installation,
+    OutboxItem,
+    OutboxKind,
+    Site,
+    State,
+    UTCDateTime,
+    utcnow,
+)
+
+T = TypeVar("T")
+
+LIVE_STATES = (State.PENDING, State.ENABLED, State.DISABLED)
+MAX_CANDIDATES = 10
+
+
+@dataclass(frozen=True)
+class AppRef:
+    id: str
+    name: str
+    slug: str
+    channel: str | None
+    bypass_auth: bool
+    sims_primary: bool
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    id: str
+    name: str
+    urn: str | None
+    dfe_number: str | None
+
+
+@dataclass(frozen=True)
+class UpstreamStatus:
+    """Where the latest decision sent upstream stands."""
+
+    status: str  # "applied", "waiting" or "failed"
+    decision: str  # e.g. "installation.enabled"
+    attempts: int
+    last_error: str | None
+    outbox_id: int
+
+
+@dataclass(frozen=True)
+class InstallationInfo:
+    id: int
+    app: AppRef
+    site: SiteRef
+    state: State
+    version: int
+    created_at: datetime
+    changed_at: datetime
+    changed_by: str | None
+    message_channel: str | None
+    message_ts: str | None
+    reminders_sent: int = 0
+    upstream: UpstreamStatus | None = None
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    app: AppRef
+    pending: int
+    enabled: int
+    disabled: int
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    site: SiteRef
+    installations: tuple[InstallationInfo, ...]
+
+
+@dataclass(frozen=True)
+class PendingCount:
+    app: AppRef
+    count: int
+    oldest: datetime
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    detail: str | None
+    app_name: str
+    site_name: str
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    offset: int
+    limit: int
+    has_more: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.offset > 0
+
+
+def _page(rows: list[T], offset: int, limit: int) -> Page[T]:
+    return Page(tuple(rows[:limit]), offset, limit, len(rows) > limit)
+
+
+def app_ref(app: Application) -> AppRef:
+    return AppRef(app.id, app.name, app.slug, app.channel, app.bypass_auth, app.sims_primary)
+
+
+def site_ref(site: Site) -> SiteRef:
+    return SiteRef(site.id, site.name, site.urn, site.dfe_number)
+
+
+def _info(inst: Installation, app: Application, site: Site) -> InstallationInfo:
+    assert inst.id is not None
+    return InstallationInfo(
+        id=inst.id,
+        app=app_ref(app),
+        site=site_ref(site),
+        state=State(inst.state),
+        version=inst.version,
+        created_at=inst.created_at,
+        changed_at=inst.changed_at,
+        changed_by=inst.changed_by,
+        message_channel=inst.message_channel,
+        message_ts=inst.message_ts,
+        reminders_sent=inst.reminders_sent,
+    )
+
+
+def _joined():  # type: ignore[no-untyped-def]
+    return (
+        select(Installation, Application, Site)
+        .join(Application, Application.id == Installation.application_id)  # type: ignore[arg-type]
+        .join(Site, Site.id == Installation.site_id)  # type: ignore[arg-type]
+    )
+
+
+def installation(session: Session, installation_id: int) -> InstallationInfo | None:
+    """One installation with its application, site and upstream status."""
+    row = session.execute(_joined().where(Installation.id == installation_id)).first()
+    if row is None:
+        return None
+    info = _info(*row)
+    status = upstream_status(session, installation_id)
+    return info if status is None else _with_upstream(info, status)
+
+
+def _with_upstream(info: InstallationInfo, status: UpstreamStatus) -> InstallationInfo:
+    return replace(info, upstream=status)
+
+
+def find_installation(session: Session, app_id: str, site_id: str) -> InstallationInfo | None:
+    row = session.execute(
+        _joined().where(Installation.application_id == app_id, Installation.site_id == site_id)
+    ).first()
+    return None if row is None else _info(*row)
+
+
+def list_applications(session: Session) -> list[AppRef]:
+    return [app_ref(a) for a in session.scalars(select(Application).order_by(Application.name))]
+
+
+def app_summaries(session: Session, *, offset: int = 0, limit: int = 20) -> Page[AppSummary]:
+    """My Applications: each application with its pending, enabled and disabled counts."""
+    apps = list(
+        session.scalars(
+            select(Application)
+            .order_by(func.lower(Application.name), Application.id)
+            .offset(offset)
+            .limit(limit + 1)
+        )
+    )
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    if apps:
+        for app_id, state, count in session.execute(
+            select(Installation.application_id, Installation.state, func.count())
+            .where(Installation.application_id.in_([a.id for a in apps[:limit]]))  # type: ignore[attr-defined]
+            .group_by(Installation.application_id, Installation.state)
+        ):
+            counts[app_id][state] = count
+    return _page(
+        [
+            AppSummary(
+                app_ref(a),
+                counts[a.id].get(State.PENDING, 0),
+                counts[a.id].get(State.ENABLED, 0),
+                counts[a.id].get(State.DISABLED, 0),
+            )
+            for a in apps
+        ],
+        offset,
+        limit,
+    )
+
+
+def app_installations(
+    session: Session, app_id: str, *, offset: int = 0, limit: int = 20
+) -> Page[InstallationInfo]:
+    """One application's customers (not removed), by site name."""
+    rows = session.execute(
+        _joined()
+        .where(Installation.application_id == app_id, Installation.state.in_(LIVE_STATES))  # type: ignore[attr-defined]
+        .order_by(func.lower(Site.name), Site.id)
+        .offset(offset)
+        .limit(limit + 1)
+    ).all()
+    return _page([_info(*r) for r in rows], offset, limit)
+
+
+def customer_installations(session: Session, site_id: str) -> list[InstallationInfo]:
+    """One customer's applications (not removed), by application name."""
+    rows = session.execute(
+        _joined()
+        .where(Installation.site_id == site_id, Installation.state.in_(LIVE_STATES))  # type: ignore[attr-defined]
+        .order_by(func.lower(Application.name))
+    ).all()
+    return [_info(*r) for r in rows]
+
+
+def _site_search(text: str):  # type: ignore[no-untyped-def]
+    needle = text.strip().lower()
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(
+        Site.id == text.strip(),
+        Site.urn == text.strip(),
+        Site.dfe_number == text.strip(),
+        func.lower(Site.name).like(pattern, escape="\\"),
+    )
+
+
+def customers(
+    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 20
+) -> Page[CustomerSummary]:
+    """My Customers: sites with at least one live installation, each with its applications."""
+    has_live = exists().where(
+        Installation.site_id == Site.id,
+        Installation.state.in_(LIVE_STATES),  # type: ignore[attr-defined]
+    )
+    query = select(Site).where(has_live)
+    if search and search.strip():
+        query = query.where(_site_search(search))
+    sites = list(
+        session.scalars(
+            query.order_by(func.lower(Site.name), Site.id).offset(offset).limit(limit + 1)
+        )
+    )
+    by_site: dict[str, list[InstallationInfo]] = defaultdict(list)
+    if sites:
+        rows = session.execute(
+            _joined()
+            .where(
+                Installation.site_id.in_([s.id for s in sites[:limit]]),  # type: ignore[attr-defined]
+                Installation.state.in_(LIVE_STATES),  # type: ignore[attr-defined]
+            )
+            .order_by(func.lower(Application.name))
+        ).all()
+        for row in rows:
+            by_site[row[2].id].append(_info(*row))
+    return _page([CustomerSummary(site_ref(s), tuple(by_site[s.id])) for s in sites], offset, limit)
+
+
+def pending(session: Session, *, offset: int = 0, limit: int = 20) -> Page[InstallationInfo]:
+    """Installations waiting for approval, the longest waiting first."""
+    rows = session.execute(
+        _joined()
+        .where(Installation.state == State.PENDING)
+        .order_by(Installation.created_at, Installation.id)
+        .offset(offset)
+        .limit(limit + 1)
+    ).all()
+    return _page([_info(*r) for r in rows], offset, limit)
+
+
+def pending_counts(session: Session) -> list[PendingCount]:
+    """Pending installations per application, aggregated in SQL; most waiting first."""
+    counted = (
+        select(
+            Installation.application_id,
+            func.count().label("n"),
+            func.min(Installation.created_at).label("oldest"),
+        )
+        .where(Installation.state == State.PENDING)
+        .group_by(Installation.application_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Application, counted.c.n, counted.c.oldest)
+        .join(counted, counted.c.application_id == Application.id)
+        .order_by(counted.c.n.desc(), Application.name)
+    ).all()
+    to_utc = UTCDateTime().process_result_value
+    return [
+        PendingCount(app_ref(app), int(n), to_utc(oldest, None) or utcnow())
+        for app, n, oldest in rows
+    ]
+
+
+def audit(
+    session: Session,
+    *,
+    app_id: str,
+    site_id: str | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> Page[AuditLine]:
+    """The latest audit entries for an application, or one of its installations."""
+    query = (
+        select(AuditEntry, Application.name, Site.name)
+        .join(Installation, Installation.id == AuditEntry.installation_id)  # type: ignore[arg-type]
+        .join(Application, Application.id == Installation.application_id)  # type: ignore[arg-type]
+        .join(Site, Site.id == Installation.site_id)  # type: ignore[arg-type]
+        .where(Installation.application_id == app_id)
+    )
+    if site_id is not None:
+        query = query.where(Installation.site_id == site_id)
+    rows = session.execute(
+        query.order_by(AuditEntry.id.desc()).offset(offset).limit(limit + 1)  # type: ignore[union-attr]
+    ).all()
+    return _page(
+        [
+            AuditLine(e.id or 0, e.at, e.actor, e.action, e.from_state, e.to_state, e.detail, a, s)
+            for e, a, s in rows
+        ],
+        offset,
+        limit,
+    )
+
+
+def match_apps(session: Session, text: str) -> list[AppRef]:
+    """Applications whose id, slug or name is `text` (any case); else whose name contains it."""
+    needle = text.strip().lower()
+    if not needle:
+        return []
+    exact = session.scalars(
+        select(Application).where(
+            or_(
+                func.lower(Application.id) == needle,
+                Application.slug == needle,
+                func.lower(Application.name) == needle,
+            )
+        )
+    ).all()
+    if exact:
+        return [app_ref(a) for a in exact]
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return [
+        app_ref(a)
+        for a in session.scalars(
+            select(Application)
+            .where(func.lower(Application.name).like(pattern, escape="\\"))
+            .order_by(Application.name)
+            .limit(MAX_CANDIDATES)
+        )
+    ]
+
+
+def match_sites(session: Session, text: str) -> list[SiteRef]:
+    """Sites whose id, URN, DfE number or name is `text`; else whose name contains it."""
+    needle = text.strip()
+    if not needle:
+        return []
+    exact = session.scalars(
+        select(Site)
+        .where(
+            or_(
+                Site.id == needle,
+                Site.urn == needle,
+                Site.dfe_number == needle,
+                func.lower(Site.name) == needle.lower(),
+            )
+        )
+        .limit(MAX_CANDIDATES + 1)
+    ).all()
+    if exact:
+        return [site_ref(s) for s in exact]
+    return [
+        site_ref(s)
+        for s in session.scalars(
+            select(Site)
+            .where(_site_search(needle))
+            .order_by(func.lower(Site.name))
+            .limit(MAX_CANDIDATES + 1)
+        )
+    ]
+
+
+def upstream_status(session: Session, installation_id: int) -> UpstreamStatus | None:
+    """The latest decision sent (or being sent) upstream for one installation."""
+    row = session.scalars(
+        select(OutboxItem)
+        .where(
+            OutboxItem.installation_id == installation_id,
+            OutboxItem.kind == OutboxKind.UPSTREAM,
+        )
+        .order_by(OutboxItem.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).first()
+    if row is None or row.id is None:
+        return None
+    status = "failed" if row.failed else ("applied" if row.done_at else "waiting")
+    decision = str((row.payload or {}).get("type", ""))
+    return UpstreamStatus(status, decision, row.attempts, row.last_error, row.id)
+
+
+def oldest_undelivered(session: Session, kind: OutboxKind) -> datetime | None:
+    """When the oldest not-yet-delivered item of this kind was created (for /healthz)."""
+    value = session.scalar(
+        select(func.min(OutboxItem.created_at)).where(
+            OutboxItem.kind == kind,
+            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    if value is None:
+        return None
+    return UTCDateTime().process_result_value(value, None)
+
+
+def unposted_backlog(session: Session, channel: str) -> int:
+    """How many installations in a channel still wait for their first message."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxItem)
+            .join(Installation, Installation.id == OutboxItem.installation_id)  # type: ignore[arg-type]
+            .where(
+                OutboxItem.kind == OutboxKind.MESSAGE,
+                OutboxItem.channel == channel,
+                OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
+                Installation.message_ts.is_(None),  # type: ignore[union-attr]
+            )
+        )
+        or 0
+    )

@@ -1,0 +1,35 @@
+"""Dialect-aware statements that SQLite and PostgreSQL both support under other names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel
+
+
+def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    table = model.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(insert(table).values(rows).on_conflict_do_nothing())
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def insert_or_update(
+    session: Session,
+    model: type[SQLModel],
+    row: dict[str, Any],
+    *,
+    key: list[str],
+    update: dict[str, Any],
+) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET update."""
+    dialect = session.get_bind().dialect.name
+    table = model.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(row)
+    session.execute(stmt.on_conflict_do_update(index_elements=key, set_=update))
