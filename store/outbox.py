@@ -219,3 +219,22 @@ def release(session: Session, item: Claimed, *, due_at: datetime) -> None:
         .where(OutboxItem.id == item.id)  # type: ignore[arg-type]
         .values(claimed_until=None, due_at=due_at)
     )
+
+
+def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) -> bool:
+    """Send a failed upstream decision again, from its first try; False if not failed."""
+    now = now or utcnow()
+    result = session.execute(
+        update(OutboxItem)
+        .where(
+            OutboxItem.id == outbox_id,  # type: ignore[arg-type]
+            OutboxItem.kind == OutboxKind.UPSTREAM,
+            OutboxItem.failed.is_(True),  # type: ignore[attr-defined]
+        )
+        .values(failed=False, done_at=None, due_at=now, attempts=0, claimed_until=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def installation_of(session: Session, outbox_id: int) -> int | None:
+    return session.scalar(select(OutboxItem.installation_id).where(OutboxItem.id == outbox_id))

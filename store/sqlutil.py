@@ -15,8 +15,15 @@ def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, 
     dialect = session.get_bind().dialect.name
     table = model.__table__  # type: ignore[attr-defined]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(table).values(rows).on_conflict_do_nothing())
-    return int(getattr(result, "rowcount", 0) or 0)
+    # Without preserve_rowcount, psycopg reports -1 for an INSERT, which reads as "inserted".
+    result = session.execute(
+        insert(table).values(rows).on_conflict_do_nothing(),
+        execution_options={"preserve_rowcount": True},
+    )
+    inserted = int(getattr(result, "rowcount", -1))
+    if inserted < 0:
+        raise RuntimeError(f"the {dialect} driver did not say how many rows were inserted")
+    return inserted
 
 
 def insert_or_update(

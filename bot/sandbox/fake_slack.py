@@ -150,8 +150,11 @@ def _content(params: Params) -> tuple[str, list[Any]]:
 class FakeSlack:
     """Slack's Web API and response_url endpoints on 127.0.0.1, with recorded state.
 
-    Every attribute below is guarded by ``lock``; read them under it, or use the
-    helper methods, which return copies.
+    ``calls`` holds every API request as (method, params), failed ones included and
+    the token left out; ``messages`` maps a channel to its posts and thread replies;
+    ``ephemerals`` holds private replies; ``responses`` every response_url post as
+    (name, body); ``rate_limited_count`` counts the 429s sent. All of it is guarded by
+    ``lock``: read it under the lock, or through the helpers, which return copies.
     """
 
     def __init__(self, token: str = "xoxb-test", port: int = 0, host: str = "127.0.0.1") -> None:  # noqa: S107
@@ -219,7 +222,7 @@ class FakeSlack:
         # Keep the port chosen for port 0, so a rebind leaves every URL handed out valid.
         self._port = server.server_address[1]
         # A short poll interval keeps shutdown(), and so refuse_connections(), quick.
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
         thread.start()
         self._server, self._thread = server, thread
 

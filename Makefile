@@ -1,0 +1,28 @@
+# `make test` is the README's test command and what .ci/run runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: test install lint bench-quick sandbox
+
+test: install lint
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+lint: install
+	$(BIN)/ruff check bot store tests bench
+	$(BIN)/ruff format --check bot store tests bench
+	$(BIN)/mypy
+
+bench-quick: install
+	$(BIN)/python -m bench --quick
+
+sandbox: install
+	$(BIN)/simsid-bot sandbox

@@ -1,0 +1,153 @@
+"""create_app: a fresh Bolt app, its listeners, the delivery loop and the one HTTP app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot import listeners
+from bot.admins import Admins
+from bot.commands import Commands
+from bot.config import Settings
+from bot.context import BotContext
+from bot.delivery import Delivery
+from bot.http import HttpApp
+from bot.ingest import Webhook
+from bot.operations import Operations
+from bot.runtime import open_database
+from bot.slack_client import make_client
+from bot.upstream import UpstreamSender
+from store.db import Database
+from store.lifecycle import Lifecycle
+from store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BotApp:
+    """Everything one process serves with; `wsgi` is what the HTTP server runs."""
+
+    settings: Settings
+    db: Database
+    bolt: App
+    client: WebClient
+    lifecycle: Lifecycle
+    delivery: Delivery
+    commands: Commands
+    operations: Operations
+    wsgi: HttpApp
+
+
+class _Workspace:
+    """Authorizes requests for the one workspace the bot token belongs to.
+
+    The team id is learnt from auth.test once; until Slack answers it, a request with a
+    valid signature is trusted (the signing secret is this app's alone).
+    """
+
+    def __init__(self, client: WebClient, token: str) -> None:
+        self._client = client
+        self._token = token
+        self._lock = threading.Lock()
+        self._team_id: str | None = None
+        self._bot_user_id: str | None = None
+
+    def _learn(self) -> None:
+        try:
+            response = self._client.auth_test()
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("auth.test failed (%s); team id not yet known", type(exc).__name__)
+            return
+        with self._lock:
+            self._team_id = response.get("team_id")
+            self._bot_user_id = response.get("user_id")
+
+    def authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        if self._team_id is None:
+            self._learn()
+        if self._team_id is not None and team_id is not None and team_id != self._team_id:
+            log.warning("refused a request from another workspace (%s)", team_id)
+            return None
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id or self._team_id,
+            bot_token=self._token,
+            bot_user_id=self._bot_user_id,
+        )
+
+
+def create_app(
+    settings: Settings,
+    client: WebClient | None = None,
+    *,
+    db: Database | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> BotApp:
+    """Build a new app from settings; tests pass their own client or database."""
+    db = db or open_database(settings)
+    client = client or make_client(settings)
+    lifecycle = Lifecycle(
+        upstream=bool(settings.simsid_upstream_url),
+        default_channel=settings.simsid_default_channel,
+        clock=clock,
+    )
+    upstream = None
+    if settings.simsid_upstream_url and settings.simsid_upstream_secret:
+        upstream = UpstreamSender(
+            settings.simsid_upstream_url, settings.simsid_upstream_secret.get_secret_value()
+        )
+    delivery = Delivery(
+        db=db,
+        client=client,
+        tz=settings.tz,
+        default_channel=settings.simsid_default_channel,
+        upstream=upstream,
+        clock=clock,
+    )
+    commands = Commands(db=db, lifecycle=lifecycle, tz=settings.tz, clock=clock)
+    operations = Operations(db=db, lifecycle=lifecycle, tz=settings.tz, on_change=delivery.nudge)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    workspace = _Workspace(client, token)
+    signing_secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
+    bolt = App(
+        # Socket Mode needs no signing secret; HTTP mode refuses to start without one.
+        signing_secret=signing_secret or "socket-mode-only",
+        client=client,
+        # Bolt passes arguments by the parameter names it sees, so hand it a plain function.
+        authorize=lambda enterprise_id, team_id: workspace.authorize(enterprise_id, team_id),
+        request_verification_enabled=signing_secret is not None,
+        user_facing_authorize_error_message="This app is not installed in this workspace.",
+    )
+    ctx = BotContext(
+        admins=Admins(settings.admin_users, settings.admin_groups, client),
+        commands=commands,
+        operations=operations,
+        executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer"),
+    )
+    listeners.register(bolt, ctx)
+    webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
+    wsgi = HttpApp(db, webhook, SlackRequestHandler(bolt) if signing_secret else None, clock=clock)
+    return BotApp(
+        settings=settings,
+        db=db,
+        bolt=bolt,
+        client=client,
+        lifecycle=lifecycle,
+        delivery=delivery,
+        commands=commands,
+        operations=operations,
+        wsgi=wsgi,
+    )

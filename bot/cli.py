@@ -1,0 +1,117 @@
+"""The command line: `simsid-bot` and `python -m bot`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import Purpose, Settings, SettingsError, load_settings
+from bot.logging_setup import configure_logging
+from bot.runtime import StartupError
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; exit 2 with this message."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simsid-bot",
+        description="Approve, disable and remove SIMS ID installations from Slack.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the bot's HTTP server (and jobs and delivery)")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT)")
+    serve.add_argument(
+        "--socket-mode", action="store_true", help="take Slack traffic over Socket Mode"
+    )
+    serve.add_argument(
+        "--no-scheduler", action="store_true", help="do not run the digest and reminders"
+    )
+
+    sub.add_parser("worker", help="run the scheduled jobs and delivery, no HTTP")
+
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    db_sub.add_parser("upgrade", help="apply the database migrations")
+
+    keys = sub.add_parser("keys", help="encryption keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="SUBCOMMAND")
+    keys_sub.add_parser("generate", help="print a new encryption key")
+    keys_sub.add_parser("rotate", help="re-encrypt every secret under the first key")
+
+    apps = sub.add_parser("apps", help="registered applications")
+    apps_sub = apps.add_subparsers(dest="apps_command", required=True, metavar="SUBCOMMAND")
+    add = apps_sub.add_parser("add", help="register an application, or update it")
+    add.add_argument("name")
+    add.add_argument("--id", required=True, dest="app_id")
+    add.add_argument("--channel", default=None, help="channel id for its install messages")
+    add.add_argument("--bypass-auth", action="store_true", default=None)
+    add.add_argument("--sims-primary", action="store_true", default=None)
+    apps_sub.add_parser("list", help="list registered applications")
+
+    ingest = sub.add_parser("ingest", help="import install events from JSON lines or CSV")
+    ingest.add_argument("file", type=Path)
+    ingest.add_argument("--notify", action="store_true", help="post install messages too")
+
+    digest = sub.add_parser("digest", help="post the pending-approvals digest now")
+    digest.add_argument("--force", action="store_true", help="post even if already posted")
+
+    outbox = sub.add_parser("outbox", help="decisions waiting to reach SIMSID_UPSTREAM_URL")
+    outbox.add_argument("--retry", type=int, metavar="ID", help="retry this decision now")
+
+    sandbox = sub.add_parser("sandbox", help="try the bot in a browser, no Slack needed")
+    sandbox.add_argument("--port", type=int, default=8080)
+    sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"))
+    return parser
+
+
+def _settings(purpose: Purpose | None) -> Settings:
+    settings = load_settings()
+    return settings.require(purpose) if purpose else settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except SettingsError as exc:
+        print(f"simsid-bot: {exc}", file=sys.stderr)
+        return 2
+    except (StartupError, UsageError) as exc:
+        print(f"simsid-bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from bot import commands_cli
+
+    if args.command == "keys" and args.keys_command == "generate":
+        return commands_cli.keys_generate()
+    if args.command == "sandbox":
+        from bot.sandbox.run import run_sandbox
+
+        configure_logging("INFO")
+        return run_sandbox(port=args.port, db_path=args.db)
+    purpose: dict[str, Purpose] = {
+        "serve": "socket" if getattr(args, "socket_mode", False) else "serve",
+        "worker": "worker",
+        "digest": "digest",
+        "keys": "keys",
+        "apps": "store",
+        "ingest": "store",
+        "db": "store",
+        "outbox": "store",
+    }
+    settings = _settings(purpose.get(args.command))
+    configure_logging(settings.log_level)
+    logging.getLogger(__name__).debug("command %s", args.command)
+    handler = getattr(commands_cli, f"cmd_{args.command}")
+    result: int = handler(settings, args)
+    return result

@@ -1,0 +1,207 @@
+"""`/simsid <text>`: parse the text and answer it with a view. No Slack objects here."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot import views
+from bot.views import Message
+from store import queries
+from store.db import Database
+from store.lifecycle import Lifecycle, NotEnabled
+from store.models import utcnow
+from store.queries import AppRef, SiteRef
+
+LIST_PAGE = 20  # text-only rows
+ACTION_PAGE = 10  # rows with buttons: two blocks each, inside Slack's 50
+
+SUBCOMMANDS = ("help", "apps", "app", "customers", "customer", "pending", "secret", "audit")
+_MAX_TEXT = 500
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    words: tuple[str, ...]
+
+    @property
+    def rest(self) -> str:
+        return " ".join(self.words)
+
+
+class Unknown(Exception):
+    """The text is not a command the bot knows; the message says what was wrong."""
+
+
+def parse(text: str | None) -> Command:
+    """Split `/simsid` text into a subcommand and its words ("quotes" group words)."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in (text or ""))[:_MAX_TEXT]
+    try:
+        words = shlex.split(cleaned)
+    except ValueError:
+        words = cleaned.replace('"', " ").replace("'", " ").split()
+    if not words:
+        return Command("help", ())
+    name, args = words[0].lower(), tuple(words[1:])
+    if name not in SUBCOMMANDS:
+        raise Unknown(f"I don't know the command `{words[0][:40]}`.")
+    if name in ("app", "customer") and not args:
+        raise Unknown(
+            f"`{name}` needs a name: `/simsid {name} <{'app' if name == 'app' else 'site'}>`"
+        )
+    if name == "secret" and len(args) < 2:
+        raise Unknown("`secret` needs an application and a site: `/simsid secret <app> <site>`")
+    if name == "audit" and not args:
+        raise Unknown("`audit` needs an application: `/simsid audit <app> [<site>]`")
+    return Command(name, args)
+
+
+@dataclass
+class Commands:
+    """Answers each subcommand with a Message, using the store's queries and the views."""
+
+    db: Database
+    lifecycle: Lifecycle
+    tz: ZoneInfo
+    clock: Callable[[], datetime] = utcnow
+
+    def run(self, text: str | None, user: str) -> Message:
+        try:
+            command = parse(text)
+        except Unknown as exc:
+            return views.help_message(str(exc))
+        return self.page(command.name, command.rest, 0, user)
+
+    def page(self, name: str, rest: str, offset: int, user: str) -> Message:
+        """One page of a listing; paging buttons call this with their offset."""
+        words = tuple(_split(rest))
+        handler = getattr(self, f"_{name}", None)
+        if handler is None:
+            return views.help_message()
+        result: Message = handler(words, max(0, offset), user)
+        return result
+
+    # -- subcommands ---------------------------------------------------------
+
+    def _help(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+        return views.help_message()
+
+    def _apps(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+        with self.db.read() as session:
+            return views.apps_listing(
+                queries.app_summaries(session, offset=offset, limit=LIST_PAGE)
+            )
+
+    def _app(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+        with self.db.read() as session:
+            app = self._one_app(session, " ".join(words))
+            if not isinstance(app, AppRef):
+                return app
+            page = queries.app_installations(session, app.id, offset=offset, limit=ACTION_PAGE)
+            return views.app_listing(app, page, self.tz)
+
+    def _customers(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+        search = " ".join(words) or None
+        with self.db.read() as session:
+            page = queries.customers(session, search=search, offset=offset, limit=LIST_PAGE)
+        return views.customers_listing(page, search)
+
+    def _customer(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+        with self.db.read() as session:
+            site = self._one_site(session, " ".join(words))
+            if not isinstance(site, SiteRef):
+                return site
+            return views.customer_listing(
+                site, queries.customer_installations(session, site.id), self.tz
+            )
+
+    def _pending(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+        with self.db.read() as session:
+            page = queries.pending(session, offset=offset, limit=ACTION_PAGE)
+        return views.pending_listing(page, self.tz, self.clock())
+
+    def _secret(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+        with self.db.read() as session:
+            pair = self._app_and_site(session, words)
+            if isinstance(pair, Message):
+                return pair
+            app, site = pair
+            info = queries.find_installation(session, app.id, site.id)
+        if info is None:
+            return views.not_found("installation", f"{app.name} at {site.name}")
+        try:
+            # A write session: the audit row of the view commits with the read.
+            with self.db.session() as session:
+                secret = self.lifecycle.reveal_secret(session, installation_id=info.id, actor=user)
+        except NotEnabled:
+            return views.not_enabled(info)
+        return views.secret_reply(info, secret.client_key, secret.client_secret)
+
+    def _audit(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+        with self.db.read() as session:
+            if len(words) == 1:
+                app = self._one_app(session, words[0])
+                if not isinstance(app, AppRef):
+                    return app
+                site: SiteRef | None = None
+            else:
+                pair = self._app_and_site(session, words, allow_app_only=True)
+                if isinstance(pair, Message):
+                    return pair
+                app, site = pair
+            page = queries.audit(
+                session,
+                app_id=app.id,
+                site_id=site.id if site else None,
+                offset=offset,
+                limit=LIST_PAGE,
+            )
+            return views.audit_listing(app, site, page, self.tz)
+
+    # -- matching ------------------------------------------------------------
+
+    def _one_app(self, session: object, text: str) -> AppRef | Message:
+        matches = queries.match_apps(session, text)  # type: ignore[arg-type]
+        if not matches:
+            return views.not_found("application", text)
+        if len(matches) > 1:
+            return views.candidates("application", text, matches)
+        return matches[0]
+
+    def _one_site(self, session: object, text: str) -> SiteRef | Message:
+        matches = queries.match_sites(session, text)  # type: ignore[arg-type]
+        if not matches:
+            return views.not_found("site", text)
+        if len(matches) > 1:
+            return views.candidates("site", text, matches)
+        return matches[0]
+
+    def _app_and_site(
+        self, session: object, words: tuple[str, ...], *, allow_app_only: bool = False
+    ) -> tuple[AppRef, SiteRef] | Message:
+        """Split words into <app> <site>: the first split where both match exactly one wins.
+
+        Names may contain spaces; quoting them is never required but always works.
+        """
+        first_problem: Message | None = None
+        for cut in range(1, len(words)):
+            app = self._one_app(session, " ".join(words[:cut]))
+            if not isinstance(app, AppRef):
+                first_problem = first_problem or app
+                continue
+            site = self._one_site(session, " ".join(words[cut:]))
+            if isinstance(site, SiteRef):
+                return app, site
+            first_problem = site
+        return first_problem or views.help_message()
+
+
+def _split(rest: str) -> list[str]:
+    try:
+        return shlex.split(rest)
+    except ValueError:
+        return rest.split()

@@ -1,0 +1,147 @@
+"""What each `simsid-bot` command does, once its settings are checked."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.config import Settings
+from bot.runtime import StartupError, open_database
+from store import applications, migrate, queries, vault
+from store.db import Database
+from store.keyring_check import rotate_all
+from store.lifecycle import Lifecycle
+
+
+def keys_generate() -> int:
+    print(vault.generate_key())
+    return 0
+
+
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    db = open_database(settings)
+    with db.session() as session:
+        count = rotate_all(session)
+    print(f"re-encrypted {count} secrets under the first key; older keys can now be dropped")
+    return 0
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings.database_url)
+    migrate.upgrade(db)
+    print("database is up to date")
+    return 0
+
+
+def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
+    db = open_database(settings)
+    if args.apps_command == "add":
+        if args.channel is not None and args.channel and args.channel[:1] not in "CG":
+            raise StartupError("--channel: must be a channel id such as C0123456789")
+        with db.session() as session:
+            app, created = applications.register(
+                session,
+                app_id=args.app_id,
+                name=args.name,
+                channel=args.channel,
+                bypass_auth=args.bypass_auth,
+                sims_primary=args.sims_primary,
+            )
+        print(f"{'registered' if created else 'updated'} {app.name} ({app.id}, slug {app.slug})")
+        return 0
+    with db.read() as session:
+        apps = queries.list_applications(session)
+    if not apps:
+        print("no applications registered yet")
+    for app in apps:
+        flags = [
+            f
+            for f, on in (("bypass-auth", app.bypass_auth), ("sims-primary", app.sims_primary))
+            if on
+        ]
+        print(
+            f"{app.id}\t{app.name}\tslug={app.slug}\tchannel={app.channel or '(default)'}"
+            + (f"\t{','.join(flags)}" if flags else "")
+        )
+    return 0
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.importer import ingest_file
+
+    if not args.file.is_file():
+        raise StartupError(f"FILE: {args.file} does not exist")
+    db = open_database(settings)
+    lifecycle = Lifecycle(
+        upstream=bool(settings.simsid_upstream_url) and args.notify,
+        default_channel=settings.simsid_default_channel,
+    )
+    report = ingest_file(db, lifecycle, args.file, notify=args.notify, progress=sys.stderr)
+    for number, problem in report.rejected[:100]:
+        print(f"line {number}: {problem}", file=sys.stderr)
+    if len(report.rejected) > 100:
+        print(f"... and {len(report.rejected) - 100} more rejected lines", file=sys.stderr)
+    print(f"imported {args.file}: {report.summary()}")
+    if args.notify:
+        print("install messages will be posted by the running bot (serve or worker)")
+    return 1 if report.rejected and not (report.new or report.duplicate or report.stale) else 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import create_app
+    from bot.server import run
+
+    bot = create_app(settings)
+    port = settings.port if args.port is None else args.port
+    scheduler = None if args.no_scheduler else _scheduler(bot)
+    socket_mode = None
+    if args.socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        assert settings.slack_app_token is not None
+        socket_mode = SocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value())
+    run(bot, port=port, scheduler=scheduler, socket_mode=socket_mode)
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import create_app
+    from bot.server import run
+
+    bot = create_app(settings)
+    run(bot, port=0, http=False, scheduler=_scheduler(bot))
+    return 0
+
+
+def _scheduler(bot: object) -> object:
+    from bot.jobs import Scheduler
+
+    return Scheduler(bot.db, bot.settings, on_work=bot.delivery.nudge)  # type: ignore[attr-defined]
+
+
+def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import create_app
+    from bot.delivery import worker_id
+    from bot.jobs import post_digest
+
+    bot = create_app(settings)
+    assert settings.simsid_default_channel is not None
+    result = post_digest(
+        bot.db,
+        channel=settings.simsid_default_channel,
+        cron=settings.simsid_digest_cron,
+        tz=settings.tz,
+        now=bot.lifecycle.clock(),
+        by=worker_id(),
+        force=args.force,
+    )
+    bot.delivery.drain()
+    print(f"digest: {result}")
+    return 0
+
+
+def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.outbox_cli import show_outbox
+
+    db = open_database(settings)
+    return show_outbox(db, retry=args.retry)

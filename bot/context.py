@@ -1,0 +1,21 @@
+"""What listeners need, built once per app by create_app."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from bot.admins import Admins
+from bot.commands import Commands
+from bot.operations import Operations
+
+
+@dataclass
+class BotContext:
+    admins: Admins
+    commands: Commands
+    operations: Operations
+    # Runs command work so an answer that takes too long can be acked first.
+    executor: ThreadPoolExecutor
+    # Seconds to wait for an answer before acking "working on it" (Slack allows 3).
+    answer_deadline: float = 2.0

@@ -1,0 +1,325 @@
+"""The delivery loop: performs outbox items (Slack messages, reminders, digests, upstream).
+
+Every `serve` and `worker` process runs one. Items are claimed in the database, so any
+number of processes can run without doing the same work twice; a crash frees a claim
+when it expires. Messages are rendered from the installation's state at send time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlmodel import Session
+
+from bot import views
+from bot.upstream import UpstreamSender
+from store import messages, outbox, queries
+from store.db import Database, DatabaseUnavailable
+from store.models import MessageStatus, OutboxKind, State, utcnow
+
+log = logging.getLogger(__name__)
+
+# Above this many first posts waiting in one channel, post a summary instead.
+BURST_THRESHOLD = 10
+# Slack's chat.postMessage allows about one message per second per channel.
+CHANNEL_INTERVAL = timedelta(seconds=1)
+POLL_SECONDS = 1.0
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Throttled(Exception):
+    """Slack said 429: wait Retry-After seconds before this channel gets more."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after}s")
+        self.retry_after = retry_after
+
+
+def _retry_after(error: SlackApiError) -> float | None:
+    if error.response is None or error.response.status_code != 429:
+        return None
+    headers = error.response.headers or {}
+    value = headers.get("Retry-After") or headers.get("retry-after") or "1"
+    try:
+        return max(0.0, float(value[0] if isinstance(value, list) else value))
+    except ValueError:
+        return 1.0
+
+
+@dataclass
+class Delivery:
+    """Claims due outbox items and performs them; `nudge()` after a commit for low latency."""
+
+    db: Database
+    client: WebClient
+    tz: ZoneInfo
+    default_channel: str | None
+    upstream: UpstreamSender | None = None
+    clock: Callable[[], datetime] = utcnow
+    worker: str = field(default_factory=worker_id)
+    batch: int = 20
+    _next_post: dict[str, datetime] = field(default_factory=dict)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    # -- the loop ------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def nudge(self) -> None:
+        """Deliver now rather than at the next poll (called after a commit)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except DatabaseUnavailable as exc:
+                log.warning("delivery paused: database unavailable (%s)", exc)
+                busy = 0
+            except Exception:
+                log.exception("delivery loop error; continuing")
+                busy = 0
+            if not busy:
+                self._wake.wait(POLL_SECONDS)
+                self._wake.clear()
+
+    def run_once(self) -> int:
+        """Claim and perform one batch; returns how many items were claimed."""
+        with self.db.session() as session:
+            items = outbox.claim_due(
+                session, worker=self.worker, now=self.clock(), limit=self.batch
+            )
+        for item in items:
+            if self._stop.is_set():
+                with self.db.session() as session:
+                    outbox.release(session, item, due_at=self.clock())
+                continue
+            self._perform(item)
+        return len(items)
+
+    def drain(self, *, max_rounds: int = 1000) -> None:
+        """Perform everything due now (tests and one-shot commands)."""
+        for _ in range(max_rounds):
+            if not self.run_once():
+                return
+
+    # -- one item ------------------------------------------------------------
+
+    def _perform(self, item: outbox.Claimed) -> None:
+        try:
+            if item.kind is OutboxKind.UPSTREAM:
+                self._send_upstream(item)
+                return
+            if item.kind is OutboxKind.MESSAGE:
+                self._deliver_message(item)
+            elif item.kind is OutboxKind.REMINDER:
+                self._deliver_reminder(item)
+            elif item.kind is OutboxKind.DIGEST:
+                self._deliver_digest(item)
+            with self.db.session() as session:
+                outbox.complete(session, item, now=self.clock())
+        except Throttled as exc:
+            until = self.clock() + timedelta(seconds=exc.retry_after)
+            with self.db.session() as session:
+                if item.channel:
+                    outbox.postpone_channel(session, item.channel, until)
+                outbox.release(session, item, due_at=until)
+            if item.channel:
+                self._next_post[item.channel] = until
+        except _Paced as paced:
+            with self.db.session() as session:
+                outbox.release(session, item, due_at=paced.until)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            error = _describe(exc)
+            log.warning("Slack delivery of %s %s failed: %s", item.kind, item.id, error)
+            with self.db.session() as session:
+                outbox.retry_later(session, item, error=error, now=self.clock())
+
+    def _pace(self, channel: str) -> None:
+        now = self.clock()
+        ready = self._next_post.get(channel)
+        if ready is not None and ready > now:
+            raise _Paced(ready)
+        self._next_post[channel] = now + CHANNEL_INTERVAL
+
+    def _call(self, method: Callable[..., object], **kwargs: object) -> object:
+        try:
+            return method(**kwargs)
+        except SlackApiError as exc:
+            retry_after = _retry_after(exc)
+            if retry_after is not None:
+                raise Throttled(retry_after) from exc
+            raise
+
+    def _deliver_message(self, item: outbox.Claimed) -> None:
+        assert item.installation_id is not None
+        with self.db.read() as session:
+            info = queries.installation(session, item.installation_id)
+            status = messages.message_status(session, item.installation_id)
+        if info is None or status in (MessageStatus.SUMMARISED, MessageStatus.SILENT):
+            return
+        message = views.install_message(info, self.tz)
+        if info.message_ts and info.message_channel:
+            try:
+                self._call(
+                    self.client.chat_update,
+                    channel=info.message_channel,
+                    ts=info.message_ts,
+                    text=message.text,
+                    blocks=message.to_dict()["blocks"],
+                )
+                return
+            except SlackApiError as exc:
+                if exc.response is None or exc.response.get("error") != "message_not_found":
+                    raise
+                with self.db.session() as session:
+                    messages.forget_message(session, info.id)
+        channel = item.channel or info.app.channel or self.default_channel
+        if not channel:
+            log.error("no channel for installation %s: set SIMSID_DEFAULT_CHANNEL", info.id)
+            return
+        self._pace(channel)
+        if self._summarise_burst(channel):
+            return
+        response = self._call(
+            self.client.chat_postMessage,
+            channel=channel,
+            text=message.text,
+            blocks=message.to_dict()["blocks"],
+            unfurl_links=False,
+        )
+        ts = str(response["ts"])  # type: ignore[index]
+        posted_channel = str(response.get("channel") or channel)  # type: ignore[attr-defined]
+        with self.db.session() as session:
+            messages.record_posted(session, info.id, channel=posted_channel, ts=ts)
+
+    def _summarise_burst(self, channel: str) -> bool:
+        """When many first posts wait in a channel, post one summary per app instead."""
+        with self.db.read() as session:
+            backlog = queries.unposted_backlog(session, channel)
+        if backlog <= BURST_THRESHOLD:
+            return False
+        now = self.clock()
+        with self.db.session() as session:
+            claimed = messages.claim_unposted(session, channel, worker=self.worker, now=now)
+        if not claimed:
+            return False
+        counts = Counter(c.application_id for c in claimed)
+        try:
+            with self.db.read() as session:
+                names = {a.id: a.name for a in queries.list_applications(session)}
+            for app_id, count in counts.most_common():
+                summary = views.burst_summary(names.get(app_id, app_id), count)
+                self._call(
+                    self.client.chat_postMessage,
+                    channel=channel,
+                    text=summary.text,
+                    blocks=summary.to_dict()["blocks"],
+                )
+        except BaseException:
+            with self.db.session() as session:
+                messages.release_claims(session, claimed)
+            raise
+        with self.db.session() as session:
+            messages.mark_summarised(session, claimed, now=self.clock())
+        log.info("summarised %d installs in %s", len(claimed), channel)
+        return True
+
+    def _deliver_reminder(self, item: outbox.Claimed) -> None:
+        assert item.installation_id is not None
+        with self.db.read() as session:
+            info = queries.installation(session, item.installation_id)
+        if info is None or info.state is not State.PENDING or not info.message_ts:
+            return  # acted on meanwhile, or no message to reply under
+        waited = (self.clock() - info.created_at).total_seconds()
+        message = views.reminder(info, waited)
+        self._call(
+            self.client.chat_postMessage,
+            channel=info.message_channel,
+            thread_ts=info.message_ts,
+            text=message.text,
+            blocks=message.to_dict()["blocks"],
+        )
+
+    def _deliver_digest(self, item: outbox.Claimed) -> None:
+        channel = item.channel or self.default_channel
+        now = self.clock()
+        with self.db.read() as session:
+            counts = queries.pending_counts(session)
+            oldest = queries.pending(session, limit=5).items
+        if not counts or not channel:
+            return
+        message = views.digest(counts, list(oldest), self.tz, now)
+        self._call(
+            self.client.chat_postMessage,
+            channel=channel,
+            text=message.text,
+            blocks=message.to_dict()["blocks"],
+        )
+
+    def _send_upstream(self, item: outbox.Claimed) -> None:
+        if self.upstream is None:
+            # Configured off since the decision was recorded: keep it, do not drop it.
+            with self.db.session() as session:
+                outbox.release(session, item, due_at=self.clock() + timedelta(minutes=5))
+            return
+        result = self.upstream.send(item)
+        with self.db.session() as session:
+            if result.delivered:
+                outbox.complete(session, item, now=self.clock())
+                changed = True
+            else:
+                gave_up = outbox.retry_later(
+                    session,
+                    item,
+                    error=result.error or "failed",
+                    delay=result.retry_after,
+                    now=self.clock(),
+                    give_up_after=result.give_up_after,
+                )
+                # Refresh on the first failure and on giving up, not on every retry.
+                changed = gave_up or item.attempts == 0
+            if changed and item.installation_id is not None:
+                self._refresh(session, item.installation_id)
+        self.nudge()
+
+    def _refresh(self, session: Session, installation_id: int) -> None:
+        info = queries.installation(session, installation_id)
+        if info is not None:
+            channel = info.message_channel or info.app.channel or self.default_channel
+            outbox.enqueue_message(session, installation_id, channel, now=self.clock())
+
+
+@dataclass
+class _Paced(Exception):
+    until: datetime
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}: {exc.response.get('error')}"
+    return f"{type(exc).__name__}: {exc}"[:300]

@@ -1,0 +1,134 @@
+"""The one WSGI application: Slack's endpoint, the install webhook and the health check."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.ingest import MAX_BODY_BYTES, Webhook
+from store import queries
+from store.db import Database, DatabaseUnavailable
+from store.models import OutboxKind, utcnow
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+# Slack's own payloads are small; anything larger is not from Slack.
+MAX_SLACK_BODY_BYTES = 1024 * 1024
+
+
+def _json(start_response: StartResponse, status: int, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode()
+    reason = {
+        200: "OK",
+        202: "Accepted",
+        400: "Bad Request",
+        401: "Unauthorized",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        413: "Payload Too Large",
+        503: "Service Unavailable",
+    }.get(status, "Status")
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
+
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
+    """The request body, or None when it is over `limit` bytes."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        return None
+    stream = environ["wsgi.input"]
+    body: bytes = stream.read(length) if length else stream.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+class HttpApp:
+    """Routes by path; Bolt handles `/slack/events` after its signature check."""
+
+    def __init__(
+        self,
+        db: Database,
+        webhook: Webhook,
+        slack: SlackRequestHandler | None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._webhook = webhook
+        self._slack = slack
+        self._clock = clock
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/healthz":
+            return self._health(start_response)
+        if path == "/simsid/events":
+            if method != "POST":
+                return _json(start_response, 405, {"error": "use POST"})
+            body = _read_body(environ, MAX_BODY_BYTES)
+            if body is None:
+                return _json(start_response, 413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
+            answer = self._webhook.handle(environ.get("HTTP_X_SIMSID_SIGNATURE"), body)
+            return _json(start_response, answer.status, answer.body)
+        if path == "/slack/events" and self._slack is not None:
+            if method != "POST":
+                return _json(start_response, 405, {"error": "use POST"})
+            body = _read_body(environ, MAX_SLACK_BODY_BYTES)
+            if body is None:
+                return _json(start_response, 413, {"error": "body too large"})
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ["wsgi.input"] = _Replay(body)
+            return self._slack(environ, start_response)
+        return _json(start_response, 404, {"error": "not found"})
+
+    def _health(self, start_response: StartResponse) -> list[bytes]:
+        try:
+            self._db.ping()
+            with self._db.read() as session:
+                decision = queries.oldest_undelivered(session, OutboxKind.UPSTREAM)
+                message = queries.oldest_undelivered(session, OutboxKind.MESSAGE)
+        except DatabaseUnavailable as exc:
+            log.warning("health check: database unavailable (%s)", exc)
+            return _json(start_response, 503, {"status": "unavailable", "database": "down"})
+        now = self._clock()
+
+        def age(t: datetime | None) -> float | None:
+            return None if t is None else round((now - t).total_seconds(), 1)
+
+        return _json(
+            start_response,
+            200,
+            {
+                "status": "ok",
+                "database": "up",
+                "oldest_undelivered_decision_seconds": age(decision),
+                "oldest_undelivered_message_seconds": age(message),
+            },
+        )
+
+
+class _Replay:
+    """A wsgi.input that returns the body already read (Bolt reads it again)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._body) if size is None or size < 0 else self._pos + size
+        chunk = self._body[self._pos : end]
+        self._pos += len(chunk)
+        return chunk

@@ -1,0 +1,15 @@
+"""Thin Slack handlers: ack, parse, call one domain function, render with a view."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.context import BotContext
+from bot.listeners import actions, commands, errors
+
+
+def register(app: App, ctx: BotContext) -> None:
+    """Register every listener on a freshly built app."""
+    errors.register(app)
+    commands.register(app, ctx)
+    actions.register(app, ctx)

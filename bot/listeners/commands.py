@@ -1,0 +1,44 @@
+"""`/simsid`: admins only, every answer private, acked within Slack's 3 seconds."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot import views
+from bot.context import BotContext
+from bot.listeners.errors import reply_for
+from bot.views import Message
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, ctx: BotContext) -> None:
+    app.command("/simsid")(lambda ack, command, respond: slash(ack, command, respond, ctx))
+
+
+def slash(ack: Ack, command: dict[str, Any], respond: Respond, ctx: BotContext) -> None:
+    user = str(command.get("user_id") or "")
+    text = str(command.get("text") or "")
+
+    def answer() -> Message:
+        try:
+            if not ctx.admins.is_admin(user):
+                log.info("refused /simsid from non-admin %s", user)
+                return views.not_allowed()
+            return ctx.commands.run(text, user)
+        except Exception as exc:  # turned into a reply by the one handler
+            return reply_for(exc)
+
+    future = ctx.executor.submit(answer)
+    try:
+        reply = future.result(timeout=ctx.answer_deadline)
+    except FutureTimeout:
+        # Slack shows operation_timeout after 3 seconds: ack now, answer when ready.
+        ack(**views.working_on_it().to_dict(), response_type="ephemeral")
+        respond(**future.result().to_dict(), response_type="ephemeral", replace_original=True)
+        return
+    ack(**reply.to_dict(), response_type="ephemeral")

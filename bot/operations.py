@@ -1,0 +1,98 @@
+"""What a button does, with plain arguments: call the lifecycle, answer with a view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot import views
+from bot.views import Message
+from store import outbox, queries
+from store.db import Database
+from store.lifecycle import Action, Lifecycle, NotFound
+from store.models import State
+
+
+@dataclass
+class Operations:
+    """State changes asked for from Slack; `on_change` nudges delivery after each commit."""
+
+    db: Database
+    lifecycle: Lifecycle
+    tz: ZoneInfo
+    on_change: Callable[[], None] = lambda: None
+
+    def act(
+        self, *, installation_id: int, version: int | None, action: Action, actor: str
+    ) -> tuple[bool, Message]:
+        """(applied, private reply) for one click on an installation's button."""
+        try:
+            with self.db.session() as session:
+                change = self.lifecycle.act(
+                    session,
+                    installation_id=installation_id,
+                    action=action,
+                    actor=actor,
+                    expected_version=version,
+                )
+        except NotFound:
+            return False, views.not_found("installation", str(installation_id))
+        if not change.applied:
+            # The message may show an old state: refresh it so everyone sees the truth.
+            self._refresh(installation_id)
+            return False, views.refusal(change, self.tz)
+        self.on_change()
+        with self.db.read() as session:
+            info = queries.installation(session, installation_id)
+        assert info is not None
+        return True, views.change_done(change, info)
+
+    def disable_all(self, *, site_id: str, actor: str) -> Message:
+        """Disable every enabled application of one customer (maintenance or billing)."""
+        with self.db.read() as session:
+            matches = [s for s in queries.match_sites(session, site_id) if s.id == site_id]
+            installs = queries.customer_installations(session, site_id)
+        if not matches:
+            return views.not_found("site", site_id)
+        changed = skipped = 0
+        for info in installs:
+            if info.state is not State.ENABLED:
+                continue
+            with self.db.session() as session:
+                change = self.lifecycle.act(
+                    session, installation_id=info.id, action=Action.DISABLE, actor=actor
+                )
+            if change.applied:
+                changed += 1
+            else:
+                skipped += 1
+        if changed:
+            self.on_change()
+        return views.disabled_all(matches[0], changed, skipped)
+
+    def retry_upstream(self, *, outbox_id: int) -> bool:
+        """Send a failed decision again now; False when there was nothing to retry."""
+        with self.db.session() as session:
+            retried = outbox.retry_now(session, outbox_id)
+            installation_id = outbox.installation_of(session, outbox_id)
+            if retried and installation_id is not None:
+                self._enqueue_refresh(session, installation_id)
+        if retried:
+            self.on_change()
+        return retried
+
+    def _refresh(self, installation_id: int) -> None:
+        with self.db.session() as session:
+            self._enqueue_refresh(session, installation_id)
+        self.on_change()
+
+    def _enqueue_refresh(self, session: object, installation_id: int) -> None:
+        info = queries.installation(session, installation_id)  # type: ignore[arg-type]
+        if info is not None and info.message_ts:
+            outbox.enqueue_message(
+                session,  # type: ignore[arg-type]
+                installation_id,
+                info.message_channel,
+                now=self.lifecycle.clock(),
+            )

@@ -1,0 +1,118 @@
+"""Running the bot: waitress serves HTTP; delivery and the scheduler run beside it."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from waitress import create_server, wasyncore
+
+from bot.app import BotApp
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+HTTP_THREADS = 16
+
+
+class Stopper:
+    """Turns SIGTERM and SIGINT into a flag the serve loop watches."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing in-flight requests", signal.Signals(signum).name)
+        self.event.set()
+
+
+def serve_http(
+    wsgi: Callable[..., Any],
+    *,
+    host: str,
+    port: int,
+    stop: threading.Event,
+    on_listening: Callable[[str, int], None] = lambda h, p: None,
+) -> None:
+    """Serve until `stop` is set, then stop accepting and let in-flight requests finish."""
+    server: Any = create_server(
+        wsgi,
+        host=host,
+        port=port,
+        threads=HTTP_THREADS,
+        ident="simsid-bot",
+        channel_timeout=30,
+        connection_limit=200,
+        clear_untrusted_proxy_headers=True,
+    )
+    on_listening(server.effective_host, server.effective_port)
+    while not stop.is_set():
+        wasyncore.loop(timeout=0.5, map=server._map, count=1)
+    server.accepting = False
+    server.del_channel()  # no new connections from here on
+    server.socket.close()
+    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    while time.monotonic() < deadline and _busy(server):
+        wasyncore.loop(timeout=0.1, map=server._map, count=1)
+    server.task_dispatcher.shutdown(timeout=1)
+    for channel in list(server._map.values()):
+        channel.close()
+
+
+def _busy(server: Any) -> bool:
+    dispatcher = server.task_dispatcher
+    if dispatcher.queue or dispatcher.active_count:
+        return True
+    return any(ch.requests or ch.total_outbufs_len for ch in server.active_channels.values())
+
+
+def run(
+    bot: BotApp,
+    *,
+    port: int,
+    host: str = "0.0.0.0",  # noqa: S104  (a service behind a platform's router)
+    http: bool = True,
+    scheduler: Any = None,
+    socket_mode: Any = None,
+    stopper: Stopper | None = None,
+) -> None:
+    """Run one process: delivery always, the scheduler and Socket Mode when given."""
+    stopper = stopper or Stopper()
+    stopper.install()
+    bot.delivery.start()
+    if scheduler is not None:
+        scheduler.start()
+    if socket_mode is not None:
+        socket_mode.connect()
+    try:
+        if http:
+            serve_http(
+                bot.wsgi,
+                host=host,
+                port=port,
+                stop=stopper.event,
+                on_listening=lambda h, p: print(
+                    f"simsid-bot listening on http://{h}:{p}", flush=True
+                ),
+            )
+        else:
+            print("simsid-bot worker running", flush=True)
+            stopper.event.wait()
+    finally:
+        log.info("shutting down")
+        if socket_mode is not None:
+            socket_mode.close()
+        if scheduler is not None:
+            scheduler.shutdown()
+        bot.delivery.stop()
+        bot.db.dispose()
+        log.info("stopped")

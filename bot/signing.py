@@ -1,0 +1,56 @@
+"""Stripe-style `t=<unix>,v1=<hex>` signatures: install events in, decisions out."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+
+HEADER = "X-SimsId-Signature"
+TOLERANCE_SECONDS = 300
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """Hex HMAC-SHA256 of `"{t}.{body}"` keyed with `secret`."""
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
+    """The header value for `body`: `t=...,v1=...`."""
+    t = int(time.time()) if timestamp is None else timestamp
+    return f"t={t},v1={signature(secret, t, body)}"
+
+
+def verify(
+    header: str | None,
+    body: bytes,
+    secrets: Iterable[str],
+    *,
+    now: float | None = None,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> bool:
+    """True when any v1 in the header matches any secret and t is within tolerance."""
+    if not header:
+        return False
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit() and len(value) <= 12:
+            timestamp = int(value)
+        elif key == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        return False
+    matched = False
+    for secret in secrets:
+        expected = signature(secret, timestamp, body)
+        for candidate in candidates:
+            # Check every pair so timing does not reveal which secret or position matched.
+            matched |= hmac.compare_digest(expected, candidate)
+    return matched

@@ -1,0 +1,72 @@
+"""Decisions going out: POST each one, signed, to SIMSID_UPSTREAM_URL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from bot import signing
+from store.outbox import Claimed
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 10
+# A 4xx other than 408/429 means the receiver rejects the decision: stop after this many.
+PERMANENT_FAILURE_TRIES = 5
+
+
+@dataclass(frozen=True)
+class SendResult:
+    delivered: bool
+    error: str | None = None
+    retry_after: float | None = None
+    # Set when the receiver refused the decision itself: give up after this many tries.
+    give_up_after: int | None = None
+
+
+class UpstreamSender:
+    """Signs and sends one decision; never raises for network or HTTP failures."""
+
+    def __init__(self, url: str, secret: str, *, timeout: float = TIMEOUT_SECONDS) -> None:
+        self.url = url
+        self._secret = secret
+        self.timeout = timeout
+
+    def send(self, item: Claimed) -> SendResult:
+        body = json.dumps(item.payload or {}, separators=(",", ":"), sort_keys=True).encode()
+        request = urllib.request.Request(  # noqa: S310  (the operator configures the URL)
+            self.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                signing.HEADER: signing.sign(self._secret, body),
+                "User-Agent": "simsid-bot",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                response.read()
+            return SendResult(delivered=True)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            retry_after = _seconds(exc.headers.get("Retry-After")) if exc.headers else None
+            error = f"HTTP {status}"
+            if 400 <= status < 500 and status not in (408, 429):
+                return SendResult(False, error, give_up_after=PERMANENT_FAILURE_TRIES)
+            return SendResult(False, error, retry_after=retry_after)
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return SendResult(False, f"{type(exc).__name__}: {reason}"[:200])
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, min(300.0, float(value)))
+    except ValueError:
+        return None

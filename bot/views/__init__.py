@@ -1,0 +1,68 @@
+"""Pure view functions: plain data in, typed Block Kit out; they never call Slack or the store."""
+
+from bot.views.audit import audit_listing
+from bot.views.common import (
+    MAX_BLOCKS,
+    Message,
+    installation_buttons,
+    pager,
+)
+from bot.views.digest import burst_summary, digest, reminder
+from bot.views.install import install_message
+from bot.views.listings import (
+    app_listing,
+    apps_listing,
+    customer_listing,
+    customers_listing,
+    pending_listing,
+)
+from bot.views.replies import (
+    candidates,
+    change_done,
+    database_unavailable,
+    disabled_all,
+    help_message,
+    not_allowed,
+    not_enabled,
+    not_found,
+    refusal,
+    secret_reply,
+    unexpected_error,
+    working_on_it,
+)
+from bot.views.text import clip, escape, format_time, format_wait, mention, state_label
+
+__all__ = [
+    "MAX_BLOCKS",
+    "Message",
+    "app_listing",
+    "apps_listing",
+    "audit_listing",
+    "burst_summary",
+    "candidates",
+    "change_done",
+    "clip",
+    "customer_listing",
+    "customers_listing",
+    "database_unavailable",
+    "digest",
+    "disabled_all",
+    "escape",
+    "format_time",
+    "format_wait",
+    "help_message",
+    "install_message",
+    "installation_buttons",
+    "mention",
+    "not_allowed",
+    "not_enabled",
+    "not_found",
+    "pager",
+    "pending_listing",
+    "refusal",
+    "reminder",
+    "secret_reply",
+    "state_label",
+    "unexpected_error",
+    "working_on_it",
+]

@@ -1,0 +1,48 @@
+"""The audit listing: who did what, and when."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import Block
+
+from bot.views.common import Message, assemble, context, header, message, section
+from bot.views.text import clip, escape, format_time, mention
+from store.queries import AppRef, AuditLine, Page, SiteRef
+
+DETAIL_MAX = 300
+
+
+def _states(line: AuditLine) -> str:
+    if line.from_state and line.to_state:
+        return f" {escape(line.from_state)} → {escape(line.to_state)}"
+    if line.to_state:
+        return f" → {escape(line.to_state)}"
+    if line.from_state:
+        return f" (while {escape(line.from_state)})"
+    return ""
+
+
+def audit_line(line: AuditLine, tz: ZoneInfo, *, with_site: bool) -> str:
+    """ "27 Nov 2026 09:00 GMT · <@U1> · *approve* pending → enabled · detail"."""
+    parts = [format_time(line.at, tz), mention(line.actor)]
+    parts.append(f"*{escape(line.action.replace('_', ' '))}*{_states(line)}")
+    if with_site:
+        parts.append(escape(line.site_name))
+    if line.detail:
+        parts.append(clip(escape(line.detail), DETAIL_MAX))
+    return " · ".join(parts)
+
+
+def audit_listing(
+    app: AppRef, site: SiteRef | None, page: Page[AuditLine], tz: ZoneInfo
+) -> Message:
+    """The latest audit entries of an application, or of one of its installations."""
+    title = escape(app.name) if site is None else f"{escape(app.name)} at {escape(site.name)}"
+    head: list[Block] = [header(f"Audit: {title}")]
+    if not page.items and not page.has_previous:
+        head.append(section("No audit entries yet."))
+    rows = [[context(audit_line(line, tz, with_site=site is None))] for line in page.items]
+    arg = app.id if site is None else f"{app.id} {site.id}"
+    blocks = assemble(head, rows, paging=("audit", arg, page))
+    return message(f"Audit log of {title}", blocks)

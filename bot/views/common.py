@@ -1,0 +1,222 @@
+"""The message type and the Block Kit pieces every surface shares, kept within Slack's limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.ids import (
+    BUTTON_FOR,
+    ActionId,
+    BlockId,
+    encode_installation,
+    encode_page,
+    install_block_id,
+)
+from bot.views.text import clip, escape
+from store.lifecycle import Action, allowed_actions
+from store.queries import InstallationInfo, Page, SiteRef
+
+MAX_BLOCKS = 50
+TEXT_MAX = 3000
+FIELD_MAX = 2000
+HEADER_MAX = 150
+BUTTON_TEXT_MAX = 75
+CONFIRM_TITLE_MAX = 100
+CONFIRM_TEXT_MAX = 300
+NAME_IN_DIALOG = 60  # a long name must not push the warning out of a 300-character dialog
+FALLBACK_MAX = 3000
+
+_BUTTON_LABELS = {
+    Action.APPROVE: "Approve",
+    Action.ENABLE: "Enable",
+    Action.DISABLE: "Disable",
+    Action.REMOVE: "Remove",
+}
+_BUTTON_STYLES = {Action.APPROVE: "primary", Action.ENABLE: "primary", Action.REMOVE: "danger"}
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message body: blocks, and the plain fallback Slack shows in notifications."""
+
+    text: str
+    blocks: list[Block]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": [block.to_dict() for block in self.blocks]}
+
+
+def message(text: str, blocks: list[Block]) -> Message:
+    """A Message whose fallback is trimmed and whose size is checked once, here."""
+    assert len(blocks) <= MAX_BLOCKS, f"{len(blocks)} blocks"
+    return Message(clip(text, FALLBACK_MAX) or " ", blocks)
+
+
+def site_line(site: SiteRef) -> str:
+    """ "*Oakfield Primary* · URN 123456 · DfE 823/4001", escaped."""
+    labels = [f"*{escape(site.name or site.id)}*"]
+    if site.urn:
+        labels.append(f"URN {escape(site.urn)}")
+    if site.dfe_number:
+        labels.append(f"DfE {escape(site.dfe_number)}")
+    return " · ".join(labels)
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=PlainTextObject(text=clip(text, HEADER_MAX), emoji=True))
+
+
+def section(text: str, fields: Sequence[str] = ()) -> SectionBlock:
+    """A mrkdwn section; `text` and `fields` must already be escaped."""
+    return SectionBlock(
+        text=MarkdownTextObject(text=clip(text, TEXT_MAX)),
+        fields=[MarkdownTextObject(text=clip(f, FIELD_MAX)) for f in fields[:10]] or None,
+    )
+
+
+def context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, TEXT_MAX))])
+
+
+def text_sections(lines: Iterable[str], limit: int = TEXT_MAX) -> list[SectionBlock]:
+    """Lines packed into as few sections as Slack's 3,000 characters allow."""
+    sections: list[SectionBlock] = []
+    chunk = ""
+    for raw in lines:
+        line = clip(raw, limit)
+        if chunk and len(chunk) + 1 + len(line) > limit:
+            sections.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        sections.append(section(chunk))
+    return sections
+
+
+def button(
+    label: str,
+    action_id: ActionId,
+    value: str,
+    *,
+    style: str | None = None,
+    confirm: ConfirmObject | None = None,
+) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=clip(label, BUTTON_TEXT_MAX), emoji=True),
+        action_id=action_id,
+        value=value,
+        style=style,
+        confirm=confirm,
+    )
+
+
+def confirm(title: str, text: str, yes: str, *, danger: bool = True) -> ConfirmObject:
+    return ConfirmObject(
+        title=PlainTextObject(text=clip(title, CONFIRM_TITLE_MAX)),
+        text=MarkdownTextObject(text=clip(text, CONFIRM_TEXT_MAX)),
+        confirm=PlainTextObject(text=yes),
+        deny=PlainTextObject(text="Cancel"),
+        style="danger" if danger else "primary",
+    )
+
+
+def _remove_confirm(info: InstallationInfo) -> ConfirmObject:
+    site = clip(escape(info.site.name), NAME_IN_DIALOG)
+    app = clip(escape(info.app.name), NAME_IN_DIALOG)
+    return confirm(
+        f"Remove from {site}?",
+        f"*{site}* loses access to *{app}* and its client secret is destroyed. "
+        "To use it again the school must install it again.",
+        "Remove",
+    )
+
+
+def installation_buttons(
+    info: InstallationInfo, actions: Iterable[Action] | None = None
+) -> ActionsBlock | None:
+    """The buttons valid in the installation's state (only `actions`, if given); None if none."""
+    wanted = set(Action) if actions is None else set(actions)
+    value = encode_installation(info.id, info.version)
+    elements = [
+        button(
+            _BUTTON_LABELS[action],
+            BUTTON_FOR[action],
+            value,
+            style=_BUTTON_STYLES.get(action),
+            confirm=_remove_confirm(info) if action is Action.REMOVE else None,
+        )
+        for action in allowed_actions(info.state)
+        if action in wanted
+    ]
+    if not elements:
+        return None
+    return ActionsBlock(block_id=install_block_id(info.id), elements=elements)
+
+
+def pager(command: str, arg: str, page: Page[Any], shown: int | None = None) -> ActionsBlock | None:
+    """Previous and Next buttons, each only when there is such a page; None if neither.
+
+    `shown` is how many of the page's items made it into the message, so that Next
+    starts at the first item left out rather than skipping it.
+    """
+    shown = len(page.items) if shown is None else shown
+    elements = []
+    if page.has_previous:
+        back = max(0, page.offset - page.limit)
+        elements.append(button("Previous", ActionId.PAGE_PREVIOUS, encode_page(command, arg, back)))
+    if page.has_more or shown < len(page.items):
+        ahead = encode_page(command, arg, page.offset + shown)
+        elements.append(button("Next", ActionId.PAGE, ahead))
+    return ActionsBlock(block_id=BlockId.PAGER, elements=elements) if elements else None
+
+
+def assemble(
+    head: Sequence[Block],
+    groups: Sequence[Sequence[Block]],
+    tail: Sequence[Block] = (),
+    *,
+    paging: tuple[str, str, Page[Any]] | None = None,
+    more: str = "",
+) -> list[Block]:
+    """`head`, as many item `groups` as fit within MAX_BLOCKS, then `tail` and the pager.
+
+    Items that do not fit are dropped from the end, with a context line saying how
+    many (and `more`, a hint where to find them); with `paging`, Next starts at them.
+    """
+    reserved = len(tail) + 2  # the "more" line and the pager
+    budget = MAX_BLOCKS - len(head) - reserved
+    assert budget >= 0, "head and tail alone exceed MAX_BLOCKS"
+    body: list[Block] = []
+    shown = 0
+    for group in groups:
+        if len(body) + len(group) > budget:
+            break
+        body.extend(group)
+        shown += 1
+    blocks = [*head, *body]
+    dropped = len(groups) - shown
+    if dropped:
+        note = f"{dropped:,} more not shown here"
+        blocks.append(context(f"{note}{': ' + more if more else '.'}"))
+    blocks.extend(tail)
+    if paging is not None:
+        command, arg, page = paging
+        pages = pager(command, arg, page, shown)
+        if pages is not None:
+            blocks.append(pages)
+    assert len(blocks) <= MAX_BLOCKS
+    return blocks

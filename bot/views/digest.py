@@ -1,0 +1,93 @@
+"""Channel posts from scheduled work: the pending digest, burst summaries and reminders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import Block, DividerBlock
+
+from bot.views.common import (
+    Message,
+    assemble,
+    context,
+    header,
+    installation_buttons,
+    message,
+    section,
+    site_line,
+)
+from bot.views.text import clip, escape, format_time, format_wait, plural
+from store.lifecycle import Action
+from store.queries import InstallationInfo, PendingCount
+
+APP_LINES = 20  # beyond this the digest becomes a wall; /simsid pending has the rest
+NAME_MAX = 80  # 21 lines of a clipped name and a few words stay within one section
+
+
+def _waited(since: datetime, now: datetime) -> str:
+    return format_wait((now - since).total_seconds())
+
+
+def digest(
+    counts: list[PendingCount],
+    oldest: list[InstallationInfo],
+    tz: ZoneInfo,
+    now: datetime,
+    max_buttons: int = 5,
+) -> Message:
+    """The pending digest: counts per application, longest waiting first, a few Approve buttons."""
+    total = sum(c.count for c in counts)
+    if not total:
+        return message(
+            "Nothing is waiting for approval.",
+            [header("Waiting for approval"), section(":tada: Nothing is waiting for approval.")],
+        )
+    by_wait = sorted(counts, key=lambda c: c.oldest)
+    lines = [
+        f"• *{clip(escape(c.app.name), NAME_MAX)}*: {c.count:,} waiting, "
+        f"the oldest for {_waited(c.oldest, now)}"
+        for c in by_wait[:APP_LINES]
+    ]
+    if len(by_wait) > APP_LINES:
+        rest = by_wait[APP_LINES:]
+        waiting = sum(c.count for c in rest)
+        lines.append(f"• and {plural(len(rest), 'more application')} with {waiting:,} waiting")
+    head: list[Block] = [
+        header("Waiting for approval"),
+        section(
+            f"*{plural(total, 'installation')}* waiting for approval "
+            f"in {plural(len(counts), 'application')}, at {format_time(now, tz)}."
+        ),
+        section("\n".join(lines)),
+    ]
+    shown = oldest[: max(0, max_buttons)]
+    if shown:
+        head += [DividerBlock(), section("*Waiting longest*")]
+    rows: list[list[Block]] = []
+    for info in shown:
+        text = (
+            f"{site_line(info.site)} · *{escape(info.app.name)}*\n"
+            f":hourglass_flowing_sand: Waiting {_waited(info.created_at, now)}"
+        )
+        approve = installation_buttons(info, [Action.APPROVE])
+        rows.append([section(text), approve] if approve is not None else [section(text)])
+    more = total - len(shown)
+    tail = [context(f"{more:,} more waiting: `/simsid pending`")] if more > 0 else []
+    blocks = assemble(head, rows, tail, more="`/simsid pending`")
+    return message(f"{plural(total, 'installation')} waiting for approval", blocks)
+
+
+def burst_summary(app_name: str, count: int) -> Message:
+    """One line standing for a burst of installs too many to post one by one."""
+    text = f"{count:,} more installs of {escape(app_name)} are waiting: `/simsid pending`"
+    return message(text, [section(f":inbox_tray: {text}")])
+
+
+def reminder(info: InstallationInfo, waited_seconds: float) -> Message:
+    """A reply in the install message's thread: it is still waiting."""
+    text = (
+        f"Still waiting for approval after {format_wait(waited_seconds)}: "
+        f"{site_line(info.site)} · *{escape(info.app.name)}*"
+    )
+    return message(text, [section(f":hourglass_flowing_sand: {text}")])

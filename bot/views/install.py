@@ -1,0 +1,78 @@
+"""The install message: one installation in its channel, updated in place after each change."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import ActionsBlock, Block
+
+from bot.ids import ActionId, BlockId, encode_outbox
+from bot.views.common import (
+    Message,
+    button,
+    context,
+    header,
+    installation_buttons,
+    message,
+    section,
+)
+from bot.views.text import clip, escape, format_time, mention, state_label, state_verb, state_word
+from store.models import State
+from store.queries import InstallationInfo, UpstreamStatus
+
+ERROR_MAX = 500  # an upstream error is a hint, not a log
+
+
+def changed_line(info: InstallationInfo, tz: ZoneInfo) -> str:
+    """ "Enabled by <@U1> at 27 Nov 2026 09:00 GMT"."""
+    return (
+        f"{state_verb(info.state)} by {mention(info.changed_by or '')} "
+        f"at {format_time(info.changed_at, tz)}"
+    )
+
+
+def _upstream_blocks(status: UpstreamStatus) -> list[Block]:
+    error = clip(escape(status.last_error or ""), ERROR_MAX)
+    if status.status == "applied":
+        return [context(":white_check_mark: Applied upstream")]
+    if status.status == "failed":
+        retry = button("Retry", ActionId.RETRY_UPSTREAM, encode_outbox(status.outbox_id))
+        return [
+            context(f":x: Upstream refused this decision: {error or 'no reason given'}"),
+            ActionsBlock(block_id=BlockId.UPSTREAM_ACTIONS, elements=[retry]),
+        ]
+    waiting = f":hourglass: Waiting to reach upstream: try {status.attempts}"
+    return [context(f"{waiting}, last error: {error}" if error else waiting)]
+
+
+def install_message(info: InstallationInfo, tz: ZoneInfo) -> Message:
+    """The channel message for one installation, with the buttons valid in its state."""
+    site, app = escape(info.site.name), escape(info.app.name)
+    blocks: list[Block] = [
+        header(f"New install: {app}"),
+        section(
+            f"*{site}*",
+            fields=[
+                f"*URN*\n{escape(info.site.urn or '—')}",
+                f"*DfE number*\n{escape(info.site.dfe_number or '—')}",
+                f"*Application*\n{app}",
+                f"*State*\n{state_label(info.state)}",
+            ],
+        ),
+    ]
+    if info.changed_by is not None:
+        blocks.append(context(changed_line(info, tz)))
+    if info.state is State.ENABLED and info.app.sims_primary:
+        blocks.append(
+            section(
+                ":information_source: This application uses the SIMS Primary integration: "
+                f"contact partner support to enable it for *{site}*."
+            )
+        )
+    if info.upstream is not None:
+        blocks.extend(_upstream_blocks(info.upstream))
+    if info.state is not State.REMOVED:
+        actions = installation_buttons(info)
+        if actions is not None:
+            blocks.append(actions)
+    return message(f"{site}: {app} is {state_word(info.state)}", blocks)

@@ -1,0 +1,149 @@
+"""The /simsid listings: applications, customers and what waits for approval."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import ActionsBlock, Block
+
+from bot.ids import ActionId, BlockId, encode_site
+from bot.views.common import (
+    NAME_IN_DIALOG,
+    Message,
+    assemble,
+    button,
+    confirm,
+    context,
+    header,
+    installation_buttons,
+    message,
+    section,
+    site_line,
+)
+from bot.views.install import changed_line
+from bot.views.text import clip, code, escape, format_time, format_wait, plural, state_label
+from store.models import State
+from store.queries import AppRef, AppSummary, CustomerSummary, InstallationInfo, Page, SiteRef
+
+
+def installation_row(info: InstallationInfo, text: str) -> list[Block]:
+    """One installation in a listing: its text, then its own actions block."""
+    actions = installation_buttons(info)
+    return [section(text), actions] if actions is not None else [section(text)]
+
+
+def _status(info: InstallationInfo, tz: ZoneInfo) -> str:
+    if info.changed_by is None:
+        return state_label(info.state)
+    return f"{state_label(info.state)} · {changed_line(info, tz)}"
+
+
+def apps_listing(page: Page[AppSummary]) -> Message:
+    """My Applications: each application with its pending, enabled and disabled counts."""
+    head: list[Block] = [header("My Applications")]
+    if not page.items and not page.has_previous:
+        head.append(
+            section("No applications yet: they appear with their first install from SIMS ID.")
+        )
+    rows = [
+        [
+            section(
+                f"*{escape(s.app.name)}* {code(s.app.slug)}\n"
+                f":hourglass_flowing_sand: {s.pending:,} pending · "
+                f":white_check_mark: {s.enabled:,} enabled · :no_entry: {s.disabled:,} disabled"
+            )
+        ]
+        for s in page.items
+    ]
+    tail = [context("`/simsid app <app>` shows one application's customers.")] if rows else []
+    blocks = assemble(head, rows, tail, paging=("apps", "", page))
+    return message(f"My Applications: {plural(len(page.items), 'application')}", blocks)
+
+
+def app_listing(app: AppRef, page: Page[InstallationInfo], tz: ZoneInfo) -> Message:
+    """One application's customers, each with its state and buttons."""
+    name = escape(app.name)
+    head: list[Block] = [header(f"{name}: customers")]
+    if not page.items and not page.has_previous:
+        head.append(section(f"No school has *{name}* installed."))
+    rows = [installation_row(i, f"{site_line(i.site)}\n{_status(i, tz)}") for i in page.items]
+    blocks = assemble(head, rows, paging=("app", app.id, page))
+    return message(f"Customers of {name}", blocks)
+
+
+def customers_listing(page: Page[CustomerSummary], search: str | None) -> Message:
+    """My Customers: each site with the applications it has and their states."""
+    head: list[Block] = [header("My Customers")]
+    if search:
+        head.append(context(f"Matching {code(search)}"))
+    if not page.items and not page.has_previous:
+        found = f"No customer matches {code(search)}." if search else "No customers yet."
+        head.append(section(found))
+    rows = [
+        [
+            section(
+                "\n".join(
+                    [site_line(c.site)]
+                    + [f"• {escape(i.app.name)}: {state_label(i.state)}" for i in c.installations]
+                )
+            )
+        ]
+        for c in page.items
+    ]
+    tail = [context("`/simsid customer <site>` shows one customer's applications.")] if rows else []
+    blocks = assemble(head, rows, tail, paging=("customers", search or "", page))
+    return message(f"My Customers: {plural(len(page.items), 'customer')}", blocks)
+
+
+def _disable_all(site: SiteRef) -> ActionsBlock:
+    name = clip(escape(site.name), NAME_IN_DIALOG)
+    ask = confirm(
+        f"Disable every application for {name}?",
+        f"Data stops flowing to every application *{name}* has enabled, until each is "
+        "enabled again. Use it for maintenance or billing; keys and secrets are kept.",
+        "Disable all",
+    )
+    return ActionsBlock(
+        block_id=BlockId.CUSTOMER_ACTIONS,
+        elements=[
+            button(
+                "Disable all",
+                ActionId.DISABLE_ALL,
+                encode_site(site.id),
+                style="danger",
+                confirm=ask,
+            )
+        ],
+    )
+
+
+def customer_listing(site: SiteRef, installations: list[InstallationInfo], tz: ZoneInfo) -> Message:
+    """One customer's applications with their buttons, and "Disable all" while any is enabled."""
+    head: list[Block] = [header(escape(site.name or site.id)), section(site_line(site))]
+    if not installations:
+        head.append(section("This customer has no applications installed."))
+    rows = [installation_row(i, f"*{escape(i.app.name)}*\n{_status(i, tz)}") for i in installations]
+    tail = [_disable_all(site)] if any(i.state is State.ENABLED for i in installations) else []
+    more = "`/simsid app <app>` lists them per application."
+    blocks = assemble(head, rows, tail, more=more)
+    return message(f"{escape(site.name)}: {plural(len(installations), 'application')}", blocks)
+
+
+def pending_listing(page: Page[InstallationInfo], tz: ZoneInfo, now: datetime) -> Message:
+    """Every installation waiting for approval, the longest waiting first, with its buttons."""
+    head: list[Block] = [header("Waiting for approval")]
+    if not page.items and not page.has_previous:
+        blocks = [*head, section(":tada: Nothing is waiting for approval.")]
+        return message("Nothing is waiting for approval.", blocks)
+    rows = [
+        installation_row(
+            i,
+            f"{site_line(i.site)} · *{escape(i.app.name)}*\n"
+            f":hourglass_flowing_sand: Waiting {format_wait((now - i.created_at).total_seconds())}"
+            f" (installed {format_time(i.created_at, tz)})",
+        )
+        for i in page.items
+    ]
+    blocks = assemble(head, rows, paging=("pending", "", page))
+    return message("Installations waiting for approval", blocks)

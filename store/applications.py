@@ -1,0 +1,45 @@
+"""Registering applications (the operator's configuration, not installation state)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from store.lifecycle import slugify
+from store.models import Application, utcnow
+from store.queries import AppRef, app_ref
+
+
+def register(
+    session: Session,
+    *,
+    app_id: str,
+    name: str,
+    channel: str | None = None,
+    bypass_auth: bool | None = None,
+    sims_primary: bool | None = None,
+) -> tuple[AppRef, bool]:
+    """Add the application, or update the one with this id; (app, created)."""
+    app = session.get(Application, app_id)
+    created = app is None
+    if app is None:
+        app = Application(id=app_id, name=name, slug=_free_slug(session, name, app_id),
+                          created_at=utcnow())
+    elif app.name != name:
+        app.name = name
+        app.slug = _free_slug(session, name, app_id)
+    if channel is not None:
+        app.channel = channel or None
+    if bypass_auth is not None:
+        app.bypass_auth = bypass_auth
+    if sims_primary is not None:
+        app.sims_primary = sims_primary
+    session.add(app)
+    session.flush()
+    return app_ref(app), created
+
+
+def _free_slug(session: Session, name: str, app_id: str) -> str:
+    slug = slugify(name)
+    owner = session.scalar(select(Application.id).where(Application.slug == slug))
+    return slug if owner in (None, app_id) else f"{slug}-{slugify(app_id)}"

@@ -1,0 +1,110 @@
+"""Bookkeeping of each installation's Slack message: where it is, or why there is none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlmodel import Session
+
+from store.models import Installation, MessageStatus, OutboxItem, OutboxKind
+from store.outbox import CLAIM_SECONDS
+
+
+def record_posted(session: Session, installation_id: int, *, channel: str, ts: str) -> None:
+    """The message is in Slack: later changes edit it in place."""
+    session.execute(
+        update(Installation)
+        .where(Installation.id == installation_id)  # type: ignore[arg-type]
+        .values(message_channel=channel, message_ts=ts, message_status=MessageStatus.POSTED)
+    )
+
+
+def forget_message(session: Session, installation_id: int) -> None:
+    """Slack no longer has the message (deleted): the next refresh posts a new one."""
+    session.execute(
+        update(Installation)
+        .where(Installation.id == installation_id)  # type: ignore[arg-type]
+        .values(message_ts=None, message_status=MessageStatus.UNSENT)
+    )
+
+
+@dataclass(frozen=True)
+class Backlogged:
+    outbox_id: int
+    installation_id: int
+    application_id: str
+
+
+def claim_unposted(
+    session: Session, channel: str, *, worker: str, now: datetime, limit: int = 5000
+) -> list[Backlogged]:
+    """Claim every due first-post in a channel, to be covered by one summary."""
+    rows = session.execute(
+        select(OutboxItem.id, Installation.id, Installation.application_id)
+        .join(Installation, Installation.id == OutboxItem.installation_id)  # type: ignore[arg-type]
+        .where(
+            OutboxItem.kind == OutboxKind.MESSAGE,
+            OutboxItem.channel == channel,
+            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
+            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),  # type: ignore[union-attr,operator]
+            Installation.message_status == MessageStatus.UNSENT,
+        )
+        .order_by(OutboxItem.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    until = now + timedelta(seconds=CLAIM_SECONDS)
+    ids = [r[0] for r in rows]
+    session.execute(
+        update(OutboxItem)
+        .where(
+            OutboxItem.id.in_(ids),  # type: ignore[union-attr]
+            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),  # type: ignore[union-attr,operator]
+        )
+        .values(claimed_by=worker, claimed_until=until)
+    )
+    won = set(
+        session.scalars(
+            select(OutboxItem.id).where(
+                OutboxItem.id.in_(ids),  # type: ignore[union-attr]
+                OutboxItem.claimed_by == worker,
+                OutboxItem.claimed_until == until,
+            )
+        )
+    )
+    return [Backlogged(o, i, a) for o, i, a in rows if o in won]
+
+
+def mark_summarised(session: Session, items: list[Backlogged], *, now: datetime) -> None:
+    """These installations are covered by a summary: no message of their own."""
+    if not items:
+        return
+    session.execute(
+        update(Installation)
+        .where(Installation.id.in_([i.installation_id for i in items]))  # type: ignore[union-attr]
+        .values(message_status=MessageStatus.SUMMARISED)
+    )
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id.in_([i.outbox_id for i in items]))  # type: ignore[union-attr]
+        .values(done_at=now, dedupe_key=None, claimed_until=None)
+    )
+
+
+def release_claims(session: Session, items: list[Backlogged]) -> None:
+    if items:
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id.in_([i.outbox_id for i in items]))  # type: ignore[union-attr]
+            .values(claimed_until=None)
+        )
+
+
+def message_status(session: Session, installation_id: int) -> MessageStatus | None:
+    value = session.scalar(
+        select(Installation.message_status).where(Installation.id == installation_id)
+    )
+    return None if value is None else MessageStatus(value)

@@ -1,0 +1,154 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when TEST_POSTGRES_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bot.app import BotApp, create_app
+from bot.config import Settings
+from bot.sandbox.fake_slack import FakeSlack
+from store import migrate, vault
+from store.db import Database
+from tests import harness
+
+TEST_KEY = vault.generate_key()
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _vault_keys() -> None:
+    vault.configure([TEST_KEY])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file; each test copies it rather than migrating again."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    migrate.upgrade(db)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "simsid.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def require_postgres() -> str:
+    """The PostgreSQL URL, or skip (fail under CI, where PostgreSQL must run)."""
+    if POSTGRES_URL:
+        return POSTGRES_URL
+    if IN_CI:
+        pytest.fail("TEST_POSTGRES_URL is not set in CI: .ci/run must start PostgreSQL")
+    pytest.skip("PostgreSQL tests need TEST_POSTGRES_URL (see scripts/start-test-postgres)")
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> str:
+    url = require_postgres()
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(db)
+    db.dispose()
+    return url
+
+
+def _truncate(db: Database) -> None:
+    with db.engine.begin() as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+            if r[0] != "alembic_version"
+        ]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def postgres_url(postgres_schema: str) -> Iterator[str]:
+    db = Database(postgres_schema)
+    _truncate(db)
+    db.dispose()
+    yield postgres_schema
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Database]:
+    database = Database(sqlite_url)
+    yield database
+    database.dispose()
+
+
+# -- the bot over real HTTP, with a stand-in for Slack's Web API ---------------
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack(token="xoxb-test") as fs:
+        fs.usergroups = {"SADMINS": [harness.OTHER_ADMIN]}
+        yield fs
+
+
+def make_settings(fake: FakeSlack, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": harness.SIGNING_SECRET,
+        "slack_api_url": fake.api_url,
+        "database_url": database_url,
+        "simsid_encryption_keys": TEST_KEY,
+        "simsid_webhook_secret": harness.WEBHOOK_SECRET,
+        "simsid_admins": f"{harness.ADMIN},SADMINS",
+        "simsid_default_channel": harness.CHANNEL,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(fake_slack: FakeSlack, sqlite_url: str) -> Settings:
+    return make_settings(fake_slack, sqlite_url)
+
+
+@pytest.fixture
+def bot(settings: Settings) -> Iterator[BotApp]:
+    app = create_app(settings)
+    yield app
+    app.delivery.stop()
+    app.db.dispose()
+
+
+@pytest.fixture
+def served(bot: BotApp, fake_slack: FakeSlack) -> Iterator[harness.Client]:
+    with harness.serving(bot) as url:
+        yield harness.Client(url, response_url_base=fake_slack.response_url("x").rsplit("/", 1)[0])

@@ -1,0 +1,184 @@
+"""Real HTTP for tests: the bot served on a loopback port, requests signed like Slack's."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.signature import SignatureVerifier
+
+from bot import signing
+from bot.app import BotApp
+from bot.server import serve_http
+
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+WEBHOOK_SECRET = "test-webhook-secret"
+TEAM_ID = "T0SANDBOX"
+ADMIN = "UADMIN1"
+OTHER_ADMIN = "UADMIN2"
+OUTSIDER = "UOUTSIDER"
+CHANNEL = "C0INSTALLS"
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None,
+         timeout: float = 10.0) -> Response:
+    request = urllib.request.Request(url, data=body if method != "GET" else None,
+                                     method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return Response(resp.status, resp.read(), dict(resp.headers))
+    except urllib.error.HTTPError as err:
+        return Response(err.code, err.read(), dict(err.headers))
+
+
+def slack_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None,
+                  content_type: str = "application/x-www-form-urlencoded") -> dict[str, str]:
+    ts = int(time.time()) if timestamp is None else timestamp
+    signature = SignatureVerifier(secret).generate_signature(timestamp=str(ts), body=body)
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": signature,
+    }
+
+
+def event_body(
+    *,
+    event_id: str,
+    app_id: str = "app-homework",
+    app_name: str = "Homework Hub",
+    site_id: str = "site-oak",
+    site_name: str = "Oakfield Primary",
+    urn: str | None = "123456",
+    dfe: str | None = "823/4001",
+    type_: str = "installation.created",
+    occurred_at: datetime | None = None,
+) -> bytes:
+    site: dict[str, Any] = {"id": site_id, "name": site_name}
+    if urn is not None:
+        site["urn"] = urn
+    if dfe is not None:
+        site["dfe_number"] = dfe
+    return json.dumps(
+        {
+            "id": event_id,
+            "type": type_,
+            "occurred_at": (occurred_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+            "application": {"id": app_id, "name": app_name},
+            "site": site,
+        }
+    ).encode()
+
+
+class Client:
+    """Talks to a running bot as Slack and SIMS ID would."""
+
+    def __init__(self, base_url: str, response_url_base: str | None = None) -> None:
+        self.base = base_url.rstrip("/")
+        self.response_url_base = response_url_base
+        self._n = 0
+
+    def send_event(self, body: bytes, *, secret: str = WEBHOOK_SECRET,
+                   timestamp: int | None = None) -> Response:
+        header = signing.sign(secret, body, timestamp=timestamp)
+        return http("POST", f"{self.base}/simsid/events", body,
+                    {"Content-Type": "application/json", signing.HEADER: header})
+
+    def install(self, **fields: Any) -> Response:
+        self._n += 1
+        fields.setdefault("event_id", f"evt_{time.time_ns()}_{self._n}")
+        return self.send_event(event_body(**fields))
+
+    def _response_url(self, name: str) -> str:
+        assert self.response_url_base, "pass the fake Slack's response URL base"
+        return f"{self.response_url_base}/{name}"
+
+    def slash(self, text: str, *, user: str = ADMIN, team: str = TEAM_ID,
+              response_name: str | None = None, **sign: Any) -> Response:
+        self._n += 1
+        name = response_name or f"cmd{self._n}"
+        form = urllib.parse.urlencode({
+            "token": "unused", "team_id": team, "team_domain": "sandbox",
+            "channel_id": CHANNEL, "channel_name": "installs", "user_id": user,
+            "user_name": user.lower(), "command": "/simsid", "text": text,
+            "response_url": self._response_url(name),
+            "trigger_id": f"trig.{self._n}", "api_app_id": "A0SIMSID",
+        })
+        return http("POST", f"{self.base}/slack/events", form.encode(),
+                    slack_headers(form, **sign))
+
+    def click(self, action_id: str, value: str, *, user: str = ADMIN, team: str = TEAM_ID,
+              channel: str = CHANNEL, message_ts: str | None = None, ephemeral: bool = False,
+              response_name: str | None = None, **sign: Any) -> Response:
+        self._n += 1
+        name = response_name or f"click{self._n}"
+        payload = {
+            "type": "block_actions",
+            "team": {"id": team, "domain": "sandbox"},
+            "user": {"id": user, "username": user.lower(), "team_id": team},
+            "api_app_id": "A0SIMSID",
+            "token": "unused",
+            "trigger_id": f"trig.{self._n}",
+            "container": {"type": "message", "message_ts": message_ts or "1.000",
+                          "channel_id": channel, "is_ephemeral": ephemeral},
+            "channel": {"id": channel, "name": "installs"},
+            "response_url": self._response_url(name),
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "b",
+                         "value": value, "action_ts": str(time.time())}],
+        }
+        if message_ts and not ephemeral:
+            payload["message"] = {"ts": message_ts, "type": "message"}
+        form = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return http("POST", f"{self.base}/slack/events", form.encode(),
+                    slack_headers(form, **sign))
+
+    def health(self) -> Response:
+        return http("GET", f"{self.base}/healthz")
+
+
+@contextmanager
+def serving(bot: BotApp, *, deliver: bool = True) -> Iterator[str]:
+    """Serve `bot.wsgi` on a loopback port in this process; yields the base URL."""
+    stop = threading.Event()
+    ready = threading.Event()
+    where: dict[str, Any] = {}
+
+    def listening(host: str, port: int) -> None:
+        where["url"] = f"http://127.0.0.1:{port}"
+        ready.set()
+
+    thread = threading.Thread(
+        target=serve_http, daemon=True,
+        kwargs={"wsgi": bot.wsgi, "host": "127.0.0.1", "port": 0, "stop": stop,
+                "on_listening": listening},
+    )
+    thread.start()
+    assert ready.wait(10), "server did not start"
+    if deliver:
+        bot.delivery.start()
+    try:
+        yield where["url"]
+    finally:
+        stop.set()
+        thread.join(15)
+        if deliver:
+            bot.delivery.stop()

@@ -1,0 +1,56 @@
+"""manifest.yml is a valid Slack app manifest that points Slack at the bot."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = Path("reference", "slack-manifest.schema.1.0.0.json")
+ALLOWED_BOT_SCOPES = {"commands", "chat:write", "chat:write.public", "usergroups:read"}
+
+
+def _shared_dir() -> Path:
+    # Development keeps shared/ at /work/shared; CI clones the repo beside a copy of it.
+    candidates = (
+        [Path(os.environ["SIMSID_SHARED_DIR"])] if "SIMSID_SHARED_DIR" in os.environ else []
+    )
+    candidates += [REPO.parent / "shared", Path("/work/shared")]
+    candidates = list(dict.fromkeys(c.resolve() for c in candidates))
+    for candidate in candidates:
+        if (candidate / SCHEMA).is_file():
+            return candidate
+    # A missing schema is a broken checkout, not a reason to skip the check.
+    pytest.fail(
+        f"{SCHEMA} not found in any of {[str(c) for c in candidates]}; set SIMSID_SHARED_DIR"
+    )
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "manifest.yml").read_text())
+
+
+def test_manifest_matches_slacks_schema(manifest: dict[str, Any]) -> None:
+    schema = json.loads((_shared_dir() / SCHEMA).read_text())
+    Draft7Validator.check_schema(schema)
+    errors = sorted(Draft7Validator(schema).iter_errors(manifest), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_slash_command_and_interactivity_reach_the_events_endpoint(manifest: dict) -> None:
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/simsid"
+    assert command["url"].endswith("/slack/events")
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["interactivity"]["request_url"].endswith("/slack/events")
+
+
+def test_bot_asks_only_for_the_scopes_it_uses(manifest: dict[str, Any]) -> None:
+    scopes = manifest["oauth_config"]["scopes"]
+    assert set(scopes["bot"]) <= ALLOWED_BOT_SCOPES
+    assert "user" not in scopes, "the bot acts as itself, never as a user"

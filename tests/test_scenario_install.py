@@ -1,0 +1,70 @@
+"""The install flow over real HTTP: event in, message out, buttons, secret, audit."""
+
+from __future__ import annotations
+
+import re
+
+from bot.ids import ActionId
+from bot.sandbox.fake_slack import FakeSlack
+from tests import harness
+from tests.harness import CHANNEL, Client
+
+
+def _buttons(message: dict) -> dict[str, str]:
+    found = {}
+    for block in message["blocks"]:
+        if block["type"] == "actions":
+            for element in block["elements"]:
+                found[element["action_id"]] = element.get("value", "")
+    return found
+
+
+def _only_message(fs: FakeSlack) -> dict:
+    assert fs.wait_for(lambda: len(fs.channel_messages(CHANNEL)) == 1)
+    return fs.channel_messages(CHANNEL)[0]
+
+
+def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeSlack) -> None:
+    answer = served.install(event_id="evt_1")
+    assert answer.status == 202, answer.body
+    assert answer.json() == {"status": "accepted"}
+
+    message = _only_message(fake_slack)
+    buttons = _buttons(message)
+    assert set(buttons) == {ActionId.APPROVE, ActionId.DISABLE, ActionId.REMOVE}
+    assert "Oakfield Primary" in str(message["blocks"])
+
+    clicked = served.click(ActionId.APPROVE, buttons[ActionId.APPROVE], message_ts=message["ts"])
+    assert clicked.status == 200
+    assert fake_slack.wait_for(
+        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
+    )
+    updated = fake_slack.channel_messages(CHANNEL)[0]
+    assert updated["ts"] == message["ts"]  # edited in place, not posted again
+    assert f"<@{harness.ADMIN}>" in str(updated["blocks"])
+
+    reply = served.slash("secret homework-hub oakfield primary")
+    assert reply.status == 200
+    text = str(reply.json())
+    key = re.search(r"ck_[A-Za-z0-9_-]{24}", text)
+    secret = re.search(r"`([A-Za-z0-9_-]{43})`", text)
+    assert key and secret, text
+    posts = str(fake_slack.all_posts())
+    # Neither ever reaches a channel.
+    assert key[0] not in posts and secret[1] not in posts
+
+    disable = _buttons(updated)[ActionId.DISABLE]
+    served.click(ActionId.DISABLE, disable, message_ts=message["ts"])
+    assert fake_slack.wait_for(
+        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0]))
+        == {ActionId.ENABLE, ActionId.REMOVE}
+    )
+    remove = _buttons(fake_slack.channel_messages(CHANNEL)[0])[ActionId.REMOVE]
+    served.click(ActionId.REMOVE, remove, message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: _buttons(fake_slack.channel_messages(CHANNEL)[0]) == {})
+
+    audit = served.slash("audit app-homework site-oak").json()
+    flat = str(audit)
+    for action in ("installed", "approve", "secret viewed", "disable", "remove"):
+        assert action in flat, action
+    assert len(fake_slack.channel_messages(CHANNEL)) == 1
