@@ -39,10 +39,16 @@ class Response:
         return json.loads(self.body)
 
 
-def http(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None,
-         timeout: float = 10.0) -> Response:
-    request = urllib.request.Request(url, data=body if method != "GET" else None,
-                                     method=method, headers=headers or {})
+def http(
+    method: str,
+    url: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Response:
+    request = urllib.request.Request(
+        url, data=body if method != "GET" else None, method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return Response(resp.status, resp.read(), dict(resp.headers))
@@ -50,8 +56,13 @@ def http(method: str, url: str, body: bytes = b"", headers: dict[str, str] | Non
         return Response(err.code, err.read(), dict(err.headers))
 
 
-def slack_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None,
-                  content_type: str = "application/x-www-form-urlencoded") -> dict[str, str]:
+def slack_headers(
+    body: str,
+    *,
+    secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, str]:
     ts = int(time.time()) if timestamp is None else timestamp
     signature = SignatureVerifier(secret).generate_signature(timestamp=str(ts), body=body)
     return {
@@ -97,11 +108,16 @@ class Client:
         self.response_url_base = response_url_base
         self._n = 0
 
-    def send_event(self, body: bytes, *, secret: str = WEBHOOK_SECRET,
-                   timestamp: int | None = None) -> Response:
+    def send_event(
+        self, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+    ) -> Response:
         header = signing.sign(secret, body, timestamp=timestamp)
-        return http("POST", f"{self.base}/simsid/events", body,
-                    {"Content-Type": "application/json", signing.HEADER: header})
+        return http(
+            "POST",
+            f"{self.base}/simsid/events",
+            body,
+            {"Content-Type": "application/json", signing.HEADER: header},
+        )
 
     def install(self, **fields: Any) -> Response:
         self._n += 1
@@ -112,23 +128,48 @@ class Client:
         assert self.response_url_base, "pass the fake Slack's response URL base"
         return f"{self.response_url_base}/{name}"
 
-    def slash(self, text: str, *, user: str = ADMIN, team: str = TEAM_ID,
-              response_name: str | None = None, **sign: Any) -> Response:
+    def slash(
+        self,
+        text: str,
+        *,
+        user: str = ADMIN,
+        team: str = TEAM_ID,
+        response_name: str | None = None,
+        **sign: Any,
+    ) -> Response:
         self._n += 1
         name = response_name or f"cmd{self._n}"
-        form = urllib.parse.urlencode({
-            "token": "unused", "team_id": team, "team_domain": "sandbox",
-            "channel_id": CHANNEL, "channel_name": "installs", "user_id": user,
-            "user_name": user.lower(), "command": "/simsid", "text": text,
-            "response_url": self._response_url(name),
-            "trigger_id": f"trig.{self._n}", "api_app_id": "A0SIMSID",
-        })
-        return http("POST", f"{self.base}/slack/events", form.encode(),
-                    slack_headers(form, **sign))
+        form = urllib.parse.urlencode(
+            {
+                "token": "unused",
+                "team_id": team,
+                "team_domain": "sandbox",
+                "channel_id": CHANNEL,
+                "channel_name": "installs",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": "/simsid",
+                "text": text,
+                "response_url": self._response_url(name),
+                "trigger_id": f"trig.{self._n}",
+                "api_app_id": "A0SIMSID",
+            }
+        )
+        return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
 
-    def click(self, action_id: str, value: str, *, user: str = ADMIN, team: str = TEAM_ID,
-              channel: str = CHANNEL, message_ts: str | None = None, ephemeral: bool = False,
-              response_name: str | None = None, **sign: Any) -> Response:
+    def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str = ADMIN,
+        team: str = TEAM_ID,
+        channel: str = CHANNEL,
+        message_ts: str | None = None,
+        ephemeral: bool = False,
+        response_name: str | None = None,
+        **sign: Any,
+    ) -> Response:
         self._n += 1
         name = response_name or f"click{self._n}"
         payload = {
@@ -138,18 +179,28 @@ class Client:
             "api_app_id": "A0SIMSID",
             "token": "unused",
             "trigger_id": f"trig.{self._n}",
-            "container": {"type": "message", "message_ts": message_ts or "1.000",
-                          "channel_id": channel, "is_ephemeral": ephemeral},
+            "container": {
+                "type": "message",
+                "message_ts": message_ts or "1.000",
+                "channel_id": channel,
+                "is_ephemeral": ephemeral,
+            },
             "channel": {"id": channel, "name": "installs"},
             "response_url": self._response_url(name),
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "b",
-                         "value": value, "action_ts": str(time.time())}],
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": str(time.time()),
+                }
+            ],
         }
         if message_ts and not ephemeral:
             payload["message"] = {"ts": message_ts, "type": "message"}
         form = urllib.parse.urlencode({"payload": json.dumps(payload)})
-        return http("POST", f"{self.base}/slack/events", form.encode(),
-                    slack_headers(form, **sign))
+        return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
 
     def health(self) -> Response:
         return http("GET", f"{self.base}/healthz")
@@ -167,9 +218,15 @@ def serving(bot: BotApp, *, deliver: bool = True) -> Iterator[str]:
         ready.set()
 
     thread = threading.Thread(
-        target=serve_http, daemon=True,
-        kwargs={"wsgi": bot.wsgi, "host": "127.0.0.1", "port": 0, "stop": stop,
-                "on_listening": listening},
+        target=serve_http,
+        daemon=True,
+        kwargs={
+            "wsgi": bot.wsgi,
+            "host": "127.0.0.1",
+            "port": 0,
+            "stop": stop,
+            "on_listening": listening,
+        },
     )
     thread.start()
     assert ready.wait(10), "server did not start"
@@ -182,3 +239,89 @@ def serving(bot: BotApp, *, deliver: bool = True) -> Iterator[str]:
         thread.join(15)
         if deliver:
             bot.delivery.stop()
+
+
+def bot_command() -> list[str]:
+    """The installed `simsid-bot` console script (falls back to `python -m bot`)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("simsid-bot")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("simsid-bot")
+    return [found] if found else [sys.executable, "-m", "bot"]
+
+
+def server_env(api_url: str, database_url: str, key: str, **extra: str) -> dict[str, str]:
+    """The environment of a `simsid-bot serve` subprocess pointed at a fake Slack."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIMSID_"))}
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=api_url,
+        DATABASE_URL=database_url,
+        SIMSID_ENCRYPTION_KEYS=key,
+        SIMSID_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        SIMSID_ADMINS=f"{ADMIN},SADMINS",
+        SIMSID_DEFAULT_CHANNEL=CHANNEL,
+        LOG_LEVEL="INFO",
+    )
+    env.update(extra)
+    return env
+
+
+class ServerProcess:
+    """`simsid-bot serve --port 0` in a subprocess; `url` once it says it listens."""
+
+    def __init__(self, env: dict[str, str], *args: str, log_path: Any = None) -> None:
+        import subprocess
+
+        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [*bot_command(), "serve", "--port", "0", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+        self.url = self._wait_for_url()
+
+    def _wait_for_url(self, timeout: float = 30.0) -> str:
+        import select
+
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if ready:
+                line = self.proc.stdout.readline()
+                if b"listening on" in line:
+                    port = line.decode().strip().rsplit(":", 1)[1]
+                    return f"http://127.0.0.1:{port}"
+            if self.proc.poll() is not None:
+                break
+        self.proc.kill()
+        raise RuntimeError(f"server did not start (exit {self.proc.poll()}): {line!r}")
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            if self._log not in (None, -3):
+                self._log.close()  # type: ignore[union-attr]
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)

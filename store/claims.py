@@ -1,0 +1,168 @@
+"""Once-only scheduled work: a claim row per digest period and per reminder step.
+
+Any number of schedulers may run. Each inserts the claim row for the work it is about
+to do; the insert that succeeds does the work, in the same transaction, and the others
+see a duplicate key and stop. Nothing is held in memory between processes.
+
+Reminders. A pending installation whose message is in Slack is reminded in its thread
+at doubling intervals measured from the start of its pending cycle (``created_at``):
+with ``A`` the first delay, step ``n`` (0-based) is due at ``created_at + A * 2**n``,
+that is at +A, +2A, +4A, +8A and so on. ``Installation.reminders_sent`` is the next
+step to send. A scheduler that was down while several steps fell due sends only the
+latest of them, so an outage produces one reminder rather than a burst.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlmodel import Session
+
+from store import outbox
+from store.models import Installation, JobClaim, MessageStatus, OutboxKind, State
+from store.sqlutil import insert_ignore
+
+KEY_MAX = 200  # JobClaim.key's column length
+WORKER_MAX = 64  # JobClaim.claimed_by's column length
+
+
+def claim(session: Session, key: str, *, by: str, now: datetime) -> bool:
+    """Insert the claim row `key`; True when this caller inserted it (and so does the work).
+
+    The row commits or rolls back with the caller's transaction, together with the work
+    it stands for.
+    """
+    if len(key) > KEY_MAX:
+        raise ValueError(f"claim key longer than {KEY_MAX} characters: {key[:40]}…")
+    row = {"key": key, "claimed_at": now, "claimed_by": by[:WORKER_MAX]}
+    return insert_ignore(session, JobClaim, [row]) == 1
+
+
+def digest_period_key(channel: str, period_start: datetime) -> str:
+    """The claim key of one channel's digest for the period starting at `period_start`."""
+    if period_start.tzinfo is None:
+        raise ValueError("period_start must be timezone-aware")
+    # UTC, so one instant has one spelling whatever zone the caller computed it in.
+    return f"digest:{channel}:{period_start.astimezone(UTC).isoformat()}"
+
+
+def reminder_key(installation_id: int, created_at: datetime, step: int) -> str:
+    """The claim key of one reminder step; a new pending cycle has a new created_at."""
+    return f"remind:{installation_id}:{created_at.astimezone(UTC).isoformat()}:{step}"
+
+
+def reminder_due_at(created_at: datetime, first_after: timedelta, step: int) -> datetime:
+    """When reminder `step` (0-based) of a cycle that began at `created_at` falls due."""
+    return created_at + first_after * 2**step
+
+
+def latest_due_step(waited: timedelta, first_after: timedelta) -> int | None:
+    """The highest step due after waiting `waited`; None when not even the first is."""
+    if first_after <= timedelta(0) or waited < first_after:
+        return None
+    step = 0
+    while first_after * 2 ** (step + 1) <= waited:
+        step += 1
+    return step
+
+
+def due_reminders(
+    session: Session, *, now: datetime, first_after: timedelta, limit: int = 500
+) -> list[tuple[int, int]]:
+    """Pending installations with a posted message whose next reminder is due.
+
+    Returns ``(installation_id, step)`` pairs, the longest waiting first, where `step` is
+    the latest step due now (at least ``reminders_sent``). Two indexed statements, at
+    most `limit` rows, whatever the number of installations.
+    """
+    oldest = session.scalar(
+        select(Installation.created_at)
+        .where(Installation.state == State.PENDING)
+        .order_by(Installation.created_at)
+        .limit(1)
+    )
+    if oldest is None:
+        return []
+    last = latest_due_step(now - oldest, first_after)
+    if last is None:
+        return []
+    # A row at step n is due once created_at <= now - A*2**n. One range per step keeps
+    # each a seek on ix_installation_remind rather than a scan of all pending rows.
+    due = or_(
+        *(
+            and_(
+                Installation.reminders_sent == step,
+                Installation.created_at <= now - first_after * 2**step,
+            )
+            for step in range(last + 1)
+        )
+    )
+    rows = session.execute(
+        select(Installation.id, Installation.created_at, Installation.reminders_sent)
+        .where(
+            Installation.state == State.PENDING,
+            Installation.message_status == MessageStatus.POSTED,
+            Installation.message_ts.is_not(None),  # type: ignore[union-attr]
+            due,
+        )
+        .order_by(Installation.created_at, Installation.id)
+        .limit(limit)
+    ).all()
+    found: list[tuple[int, int]] = []
+    for installation_id, created_at, sent in rows:
+        step = latest_due_step(now - created_at, first_after)
+        if step is not None and step >= sent:
+            found.append((int(installation_id), step))
+    return found
+
+
+def record_reminder(
+    session: Session, installation_id: int, step: int, *, now: datetime, by: str
+) -> bool:
+    """Claim reminder `step` of the installation's current cycle and queue it; True if won.
+
+    In one transaction: the claim row, ``reminders_sent`` moved past `step`, and a
+    REMINDER outbox item. False, with nothing written, when another process won this
+    step, the installation is no longer pending or has no message, or a later step was
+    already sent.
+    """
+    row = session.execute(
+        select(Installation.created_at, Installation.message_channel).where(
+            Installation.id == installation_id,  # type: ignore[arg-type]
+            Installation.state == State.PENDING,
+            Installation.message_ts.is_not(None),  # type: ignore[union-attr]
+            Installation.reminders_sent <= step,
+        )
+    ).first()
+    if row is None:
+        return False
+    created_at, channel = row
+    key = reminder_key(installation_id, created_at, step)
+    if not claim(session, key, by=by, now=now):
+        return False
+    # reminders_sent is bookkeeping, not state, so it moves here rather than through the
+    # lifecycle; the conditions make a concurrent approval or new cycle win over us.
+    moved = session.execute(
+        update(Installation)
+        .where(
+            Installation.id == installation_id,  # type: ignore[arg-type]
+            Installation.state == State.PENDING,
+            Installation.created_at == created_at,
+            Installation.reminders_sent <= step,
+        )
+        .values(reminders_sent=step + 1)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        # Give the step back: it was not sent, so a later cycle or caller may send it.
+        session.execute(delete(JobClaim).where(JobClaim.key == key))  # type: ignore[arg-type]
+        return False
+    outbox.enqueue(
+        session,
+        OutboxKind.REMINDER,
+        now=now,
+        installation_id=installation_id,
+        channel=channel,
+        payload={"step": step},
+    )
+    return True
