@@ -253,10 +253,13 @@ class Delivery:
         assert item.installation_id is not None
         with self.db.read() as session:
             info = queries.installation(session, item.installation_id)
-        if info is None or info.state is not State.PENDING or not info.message_ts:
-            return  # acted on meanwhile, or no message to reply under
+        if info is None or info.state is not State.PENDING:
+            return  # acted on meanwhile
+        if not (info.message_ts and info.message_channel):
+            return  # no message to reply under
         waited = (self.clock() - info.created_at).total_seconds()
         message = views.reminder(info, waited)
+        self._pace(info.message_channel)
         self._call(
             self.client.chat_postMessage,
             channel=info.message_channel,
@@ -274,6 +277,7 @@ class Delivery:
         if not counts or not channel:
             return
         message = views.digest(counts, list(oldest), self.tz, now)
+        self._pace(channel)
         self._call(
             self.client.chat_postMessage,
             channel=channel,
@@ -287,13 +291,17 @@ class Delivery:
             with self.db.session() as session:
                 outbox.release(session, item, due_at=self.clock() + timedelta(minutes=5))
             return
+        with self.db.session() as session:
+            # Earlier items of this batch may have been slow enough for our claim to expire
+            # and another process to take this one: then it is theirs to send, not ours.
+            if not outbox.renew_claim(session, item, worker=self.worker, now=self.clock()):
+                return
         result = self.upstream.send(item)
         with self.db.session() as session:
             if result.delivered:
                 outbox.complete(session, item, now=self.clock())
-                changed = True
             else:
-                gave_up = outbox.retry_later(
+                outbox.retry_later(
                     session,
                     item,
                     error=result.error or "failed",
@@ -301,9 +309,11 @@ class Delivery:
                     now=self.clock(),
                     give_up_after=result.give_up_after,
                 )
-                # Refresh on the first failure and on giving up, not on every retry.
-                changed = gave_up or item.attempts == 0
-            if changed and item.installation_id is not None:
+            # The message shows the tries and the last error, so refresh it after every try
+            # (refreshing only on the first failure left it showing "try 1" for hours).
+            # Backoff spaces tries out to one per five minutes at most, and refreshes of one
+            # message coalesce into a single edit.
+            if item.installation_id is not None:
                 self._refresh(session, item.installation_id)
         self.nudge()
 

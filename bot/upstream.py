@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import urllib.error
@@ -27,6 +28,17 @@ class SendResult:
     give_up_after: int | None = None
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Treat a redirect as a failed delivery instead of following it.
+
+    urllib would follow a 301/302/303 for a POST as a GET without the body, and a 2xx
+    from that GET would count as delivered although the receiver never saw the decision.
+    """
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 class UpstreamSender:
     """Signs and sends one decision; never raises for network or HTTP failures."""
 
@@ -34,6 +46,7 @@ class UpstreamSender:
         self.url = url
         self._secret = secret
         self.timeout = timeout
+        self._opener = urllib.request.build_opener(_NoRedirect())
 
     def send(self, item: Claimed) -> SendResult:
         body = json.dumps(item.payload or {}, separators=(",", ":"), sort_keys=True).encode()
@@ -48,17 +61,20 @@ class UpstreamSender:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with self._opener.open(request, timeout=self.timeout) as response:
                 response.read()
             return SendResult(delivered=True)
         except urllib.error.HTTPError as exc:
             status = exc.code
             retry_after = _seconds(exc.headers.get("Retry-After")) if exc.headers else None
+            exc.close()  # the error body is not needed; free the connection now
             error = f"HTTP {status}"
             if 400 <= status < 500 and status not in (408, 429):
                 return SendResult(False, error, give_up_after=PERMANENT_FAILURE_TRIES)
             return SendResult(False, error, retry_after=retry_after)
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        # http.client.HTTPException is not an OSError: a receiver that closes the connection
+        # mid-answer (IncompleteRead, BadStatusLine) must be a retry, not a crashed batch.
+        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             return SendResult(False, f"{type(exc).__name__}: {reason}"[:200])
 

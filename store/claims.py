@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from store import outbox
 from store.models import Installation, JobClaim, MessageStatus, OutboxKind, State
@@ -77,9 +77,9 @@ def due_reminders(
     most `limit` rows, whatever the number of installations.
     """
     oldest = session.scalar(
-        select(Installation.created_at)
-        .where(Installation.state == State.PENDING)
-        .order_by(Installation.created_at)
+        select(col(Installation.created_at))
+        .where(col(Installation.state) == State.PENDING)
+        .order_by(col(Installation.created_at))
         .limit(1)
     )
     if oldest is None:
@@ -92,21 +92,21 @@ def due_reminders(
     due = or_(
         *(
             and_(
-                Installation.reminders_sent == step,
-                Installation.created_at <= now - first_after * 2**step,
+                col(Installation.reminders_sent) == step,
+                col(Installation.created_at) <= now - first_after * 2**step,
             )
             for step in range(last + 1)
         )
     )
     rows = session.execute(
-        select(Installation.id, Installation.created_at, Installation.reminders_sent)
+        select(col(Installation.id), col(Installation.created_at), col(Installation.reminders_sent))
         .where(
-            Installation.state == State.PENDING,
-            Installation.message_status == MessageStatus.POSTED,
-            Installation.message_ts.is_not(None),  # type: ignore[union-attr]
+            col(Installation.state) == State.PENDING,
+            col(Installation.message_status) == MessageStatus.POSTED,
+            col(Installation.message_ts).is_not(None),
             due,
         )
-        .order_by(Installation.created_at, Installation.id)
+        .order_by(col(Installation.created_at), col(Installation.id))
         .limit(limit)
     ).all()
     found: list[tuple[int, int]] = []
@@ -128,11 +128,11 @@ def record_reminder(
     already sent.
     """
     row = session.execute(
-        select(Installation.created_at, Installation.message_channel).where(
-            Installation.id == installation_id,  # type: ignore[arg-type]
-            Installation.state == State.PENDING,
-            Installation.message_ts.is_not(None),  # type: ignore[union-attr]
-            Installation.reminders_sent <= step,
+        select(col(Installation.created_at), col(Installation.message_channel)).where(
+            col(Installation.id) == installation_id,
+            col(Installation.state) == State.PENDING,
+            col(Installation.message_ts).is_not(None),
+            col(Installation.reminders_sent) <= step,
         )
     ).first()
     if row is None:
@@ -146,16 +146,16 @@ def record_reminder(
     moved = session.execute(
         update(Installation)
         .where(
-            Installation.id == installation_id,  # type: ignore[arg-type]
-            Installation.state == State.PENDING,
-            Installation.created_at == created_at,
-            Installation.reminders_sent <= step,
+            col(Installation.id) == installation_id,
+            col(Installation.state) == State.PENDING,
+            col(Installation.created_at) == created_at,
+            col(Installation.reminders_sent) <= step,
         )
         .values(reminders_sent=step + 1)
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         # Give the step back: it was not sent, so a later cycle or caller may send it.
-        session.execute(delete(JobClaim).where(JobClaim.key == key))  # type: ignore[arg-type]
+        session.execute(delete(JobClaim).where(col(JobClaim.key) == key))
         return False
     outbox.enqueue(
         session,

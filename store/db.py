@@ -12,6 +12,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
+from store.sqlutil import SQLITE_FOLD_CASE, sqlite_fold_case
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Seconds a writer waits on SQLite's lock before giving up; readers never wait in WAL mode.
@@ -29,6 +31,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    dbapi_connection.create_function(SQLITE_FOLD_CASE, 1, sqlite_fold_case, deterministic=True)
 
 
 def _sqlite_begin(conn: Any) -> None:

@@ -221,17 +221,64 @@ def release(session: Session, item: Claimed, *, due_at: datetime) -> None:
     )
 
 
-def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) -> bool:
-    """Send a failed upstream decision again, from its first try; False if not failed."""
+def renew_claim(
+    session: Session, item: Claimed, *, worker: str, now: datetime | None = None
+) -> bool:
+    """Extend this worker's claim just before doing the work; False if the claim was lost.
+
+    A batch is claimed at once and performed one item at a time, so a claim can expire
+    while earlier items are slow (an upstream timing out). Another process may then
+    claim the item too; renewing right before sending makes exactly one of them send it.
+    """
     now = now or utcnow()
+    result = session.execute(
+        update(OutboxItem)
+        .where(
+            OutboxItem.id == item.id,  # type: ignore[arg-type]
+            OutboxItem.claimed_by == worker,
+            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) -> bool:
+    """Send an upstream decision again now, from its first try; False if it cannot be.
+
+    A failed decision is retried only while it is still the installation's latest: once a
+    newer decision exists, resending the old one would reach the receiver out of order.
+    A waiting decision is made due now unless a delivery is sending it at this moment
+    (clearing that claim would let a second process send it too).
+    """
+    now = now or utcnow()
+    newer = aliased(OutboxItem)
+    superseded = exists().where(
+        and_(
+            newer.installation_id == OutboxItem.installation_id,
+            newer.kind == OutboxKind.UPSTREAM,
+            newer.id > OutboxItem.id,
+        )
+    )
+    unclaimed = or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now)  # type: ignore[union-attr,operator]
     result = session.execute(
         update(OutboxItem)
         .where(
             OutboxItem.id == outbox_id,  # type: ignore[arg-type]
             OutboxItem.kind == OutboxKind.UPSTREAM,
-            OutboxItem.failed.is_(True),  # type: ignore[attr-defined]
+            or_(
+                and_(OutboxItem.failed.is_(True), ~superseded),  # type: ignore[attr-defined]
+                and_(OutboxItem.done_at.is_(None), unclaimed),  # type: ignore[union-attr]
+            ),
         )
-        .values(failed=False, done_at=None, due_at=now, attempts=0, claimed_until=None)
+        .values(
+            failed=False,
+            done_at=None,
+            due_at=now,
+            attempts=0,
+            last_error=None,
+            claimed_until=None,
+        )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -25,6 +25,7 @@ from store.models import (
     UTCDateTime,
     utcnow,
 )
+from store.sqlutil import fold_case
 
 T = TypeVar("T")
 
@@ -249,7 +250,7 @@ def _site_search(text: str):  # type: ignore[no-untyped-def]
         Site.id == text.strip(),
         Site.urn == text.strip(),
         Site.dfe_number == text.strip(),
-        func.lower(Site.name).like(pattern, escape="\\"),
+        fold_case(Site.name).like(pattern, escape="\\"),
     )
 
 
@@ -359,9 +360,9 @@ def match_apps(session: Session, text: str) -> list[AppRef]:
     exact = session.scalars(
         select(Application).where(
             or_(
-                func.lower(Application.id) == needle,
+                fold_case(Application.id) == needle,
                 Application.slug == needle,
-                func.lower(Application.name) == needle,
+                fold_case(Application.name) == needle,
             )
         )
     ).all()
@@ -372,7 +373,7 @@ def match_apps(session: Session, text: str) -> list[AppRef]:
         app_ref(a)
         for a in session.scalars(
             select(Application)
-            .where(func.lower(Application.name).like(pattern, escape="\\"))
+            .where(fold_case(Application.name).like(pattern, escape="\\"))
             .order_by(Application.name)
             .limit(MAX_CANDIDATES)
         )
@@ -391,7 +392,7 @@ def match_sites(session: Session, text: str) -> list[SiteRef]:
                 Site.id == needle,
                 Site.urn == needle,
                 Site.dfe_number == needle,
-                func.lower(Site.name) == needle.lower(),
+                fold_case(Site.name) == needle.lower(),
             )
         )
         .limit(MAX_CANDIDATES + 1)

@@ -4,8 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import String
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, SQLModel
+
+# SQLite's own lower() folds ASCII only ("École" stays "École"), so matching names
+# case-insensitively uses this Python function there; store.db registers it.
+SQLITE_FOLD_CASE = "simsid_fold_case"
+
+
+def sqlite_fold_case(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+class fold_case(FunctionElement[str]):  # noqa: N801  (used like func.lower)
+    """lower() for every script: PostgreSQL's lower(), the Python one on SQLite."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(fold_case)
+def _fold_case(element: fold_case, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(fold_case, "sqlite")
+def _fold_case_sqlite(element: fold_case, compiler: Any, **kw: Any) -> str:
+    return f"{SQLITE_FOLD_CASE}({compiler.process(element.clauses, **kw)})"
 
 
 def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> int:

@@ -71,6 +71,16 @@ def install(
     return installation_id(db, app, site)
 
 
+def install_many(
+    db: Database, lifecycle: Lifecycle | None = None, *, sites: list[tuple[str, str]]
+) -> None:
+    """Apply an installation.created event per (app, site), all in one unit of work."""
+    lifecycle = lifecycle or Lifecycle()
+    with db.session() as session:
+        for app, site in sites:
+            lifecycle.apply_event(session, event(app, site, EventType.CREATED))
+
+
 def installation_id(db: Database, app: str = "app-hw", site: str = "s1") -> int:
     with db.read() as session:
         found = session.scalar(

@@ -15,7 +15,7 @@ from store import queries
 from store.db import Database
 from store.lifecycle import Action, EventType, Lifecycle
 from store.models import State
-from tests.factories import act, at, event, install, register_app
+from tests.factories import act, at, event, install, install_many, register_app
 
 SPECIAL_SITES = {
     "sp-pct": "100% Academy",
@@ -317,6 +317,16 @@ def test_wildcards_in_searches_are_literal(special: Database) -> None:
         assert [a.id for a in queries.match_apps(session, "_")] == ["app-pct"]
 
 
+def test_unicode_names_match_in_any_case(special: Database) -> None:
+    with special.read() as session:
+        assert [s.id for s in queries.match_sites(session, "école saint-étienne")] == ["sp-fr"]
+        assert [s.id for s in queries.match_sites(session, "ØRSTED")] == ["sp-dk"]
+        assert [s.id for s in queries.match_sites(session, "ørsted")] == ["sp-dk"]
+        assert [c.site.id for c in queries.customers(session, search="ÉCOLE").items] == ["sp-fr"]
+        assert [a.id for a in queries.match_apps(session, "élève über 数学")] == ["app-uni"]
+        assert [a.id for a in queries.match_apps(session, "ÜBER")] == ["app-uni"]
+
+
 @pytest.mark.parametrize(
     ("term", "app_id"),
     [
@@ -374,10 +384,12 @@ def statements(db: Database) -> Iterator[list[str]]:
 
 @pytest.mark.parametrize("size", [3, 40])
 def test_a_page_costs_a_bounded_number_of_statements(db: Database, size: int) -> None:
-    lc = lifecycle_at(at(0))
-    for i in range(45):
-        for app in ("app-a", "app-b", "app-c")[: 1 + i % 3]:
-            install(db, lc, app=app, site=f"site-{i:02d}")
+    apps = ("app-a", "app-b", "app-c")
+    install_many(
+        db,
+        lifecycle_at(at(0)),
+        sites=[(app, f"site-{i:02d}") for i in range(45) for app in apps[: 1 + i % 3]],
+    )
     for i in range(8):
         register_app(db, f"app-x{i}", f"Extra {i}")
 

@@ -41,6 +41,9 @@ def _upstream_blocks(status: UpstreamStatus) -> list[Block]:
             context(f":x: Upstream refused this decision: {error or 'no reason given'}"),
             ActionsBlock(block_id=BlockId.UPSTREAM_ACTIONS, elements=[retry]),
         ]
+    if status.attempts == 0:
+        # Not tried yet (just decided, or an admin asked for a retry): "try 0" reads wrong.
+        return [context(":hourglass: Sending upstream…")]
     waiting = f":hourglass: Waiting to reach upstream: try {status.attempts}"
     return [context(f"{waiting}, last error: {error}" if error else waiting)]
 

@@ -1,0 +1,329 @@
+"""Scheduled work: the pending digest and reminders, exactly once however many processes run.
+
+Each process runs its own APScheduler with an in-memory job store (APScheduler 3 forbids
+sharing one). They agree through the database instead: a job inserts a claim row for its
+digest period or reminder step (store/claims.py), and only the insert that wins queues
+the work in the outbox, in the same transaction. Delivery then posts it (bot/delivery.py),
+rendering the digest from the state at send time.
+
+Rules:
+
+* Digest periods are the cron's fire times: the period containing `now` starts at the
+  latest fire time at or before `now`, computed in SIMSID_TIMEZONE, so "08:00" stays 08:00
+  local across daylight saving changes.
+* A run missed because no process was up (at 08:00, say) is posted when one starts,
+  once, if that is within `grace` of the period start; later than that it is skipped,
+  since a digest at 15:00 for the morning is noise and the next period is not far off.
+* Nothing pending: no post and no claim, so a later run in the same period (a catch-up
+  after a restart, or `simsid-bot digest`) still posts if something has arrived since.
+* `force` posts whether or not the period's digest went out, and records the period's
+  claim if it was free so a later catch-up in the same period does not post it again.
+* Reminders: see store/claims.py (first after SIMSID_REMIND_AFTER_HOURS, then at doubling
+  intervals from the start of the pending cycle; 0 hours turns them off).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import Settings
+from bot.delivery import worker_id
+from store import claims, outbox, queries
+from store.db import Database, DatabaseUnavailable
+from store.models import OutboxKind, utcnow
+
+log = logging.getLogger(__name__)
+
+DigestOutcome = Literal["posted", "already", "nothing pending", "outside grace"]
+
+DIGEST_JOB = "simsid-digest"
+REMINDERS_JOB = "simsid-reminders"
+CATCHUP_JOB = "simsid-digest-catchup"
+
+DIGEST_GRACE = timedelta(hours=2)
+REMINDER_INTERVAL = timedelta(minutes=5)
+
+# How far back to look for the previous fire time, smallest first: the first window that
+# holds one bounds the walk forward to the latest (29 February crons need years).
+_LOOKBACKS = tuple(timedelta(days=d) for d in (1 / 1440, 1 / 24, 1, 8, 32, 367, 366 * 9))
+# Crontab numbers days of the week from Sunday (0 and 7); APScheduler 3 from Monday.
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+# -- cron ---------------------------------------------------------------------
+
+
+def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
+    """A CronTrigger that reads `cron` as crontab does, in time zone `tz`.
+
+    APScheduler 3's `CronTrigger.from_crontab` takes day-of-week numbers as 0 = Monday,
+    so "1-5" would mean Tuesday to Saturday; the days are translated to names first.
+    As in APScheduler (unlike Vixie cron), a restricted day of month and day of week
+    must both match.
+    """
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ValueError(f"a crontab expression has 5 fields, not {len(fields)}: {cron!r}")
+    minute, hour, day, month, weekdays = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_weekday_names(weekdays),
+        timezone=tz,
+    )
+
+
+def _weekday_names(field: str) -> str:
+    """Crontab's day-of-week field (numbers from Sunday, names, ranges, steps) as names."""
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        expr, slash, step_text = part.partition("/")
+        step = int(step_text) if slash else 1
+        if step < 1:
+            raise ValueError(f"bad step in day of week: {part!r}")
+        if expr == "*":
+            first, last = 0, 6
+        elif "-" in expr:
+            low, high = expr.split("-", 1)
+            first, last = _cron_day(low), _cron_day(high)
+        else:
+            first = _cron_day(expr)
+            last = 6 if slash else first  # "1/2" means from Monday on, every other day
+        if last < first:
+            raise ValueError(f"backwards range in day of week: {part!r}")
+        days.update(d % 7 for d in range(first, last + 1, step))
+    if len(days) == 7:
+        return "*"
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def _cron_day(text: str) -> int:
+    if text in _CRON_DAYS:
+        return _CRON_DAYS.index(text)
+    number = int(text)
+    if not 0 <= number <= 7:
+        raise ValueError(f"day of week out of range: {text!r}")
+    return number
+
+
+def digest_period(now: datetime, cron: str, tz: ZoneInfo) -> datetime | None:
+    """The start of the cron period containing `now`, in UTC; None if it never fired.
+
+    That is the latest fire time at or before `now`, with the cron read in `tz`.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    trigger = cron_trigger(cron, tz)
+    for lookback in _LOOKBACKS:
+        fire = trigger.get_next_fire_time(None, now - lookback)
+        if fire is not None and fire <= now:
+            return _latest_fire(trigger, fire, now).astimezone(UTC)
+    return None
+
+
+def _latest_fire(trigger: CronTrigger, fire: datetime, now: datetime) -> datetime:
+    while True:
+        following = trigger.get_next_fire_time(fire, now)
+        if following is None or following > now:
+            return fire
+        fire = following
+
+
+# -- the digest ---------------------------------------------------------------
+
+
+def post_digest(
+    db: Database,
+    *,
+    channel: str,
+    cron: str,
+    tz: ZoneInfo,
+    now: datetime,
+    by: str,
+    force: bool = False,
+    grace: timedelta | None = DIGEST_GRACE,
+) -> DigestOutcome:
+    """Queue the digest of the period containing `now` for `channel`, once per period.
+
+    "posted": this call queued it (deliver it with the delivery loop); "already": another
+    run did, this period; "nothing pending": nothing waits, nothing is queued;
+    "outside grace": more than `grace` after the period began (None: no limit), the
+    run counts as missed. `force` skips both the grace and the once-per-period checks.
+    """
+    period = digest_period(now, cron, tz)
+    if not force and (period is None or (grace is not None and now - period > grace)):
+        return "outside grace"
+    with db.session() as session:
+        if not queries.pending(session, limit=1).items:
+            return "nothing pending"
+        won = period is not None and claims.claim(
+            session, claims.digest_period_key(channel, period), by=by, now=now
+        )
+        if not (won or force):
+            return "already"
+        outbox.enqueue(
+            session,
+            OutboxKind.DIGEST,
+            now=now,
+            channel=channel,
+            payload={"period": (period or now).astimezone(UTC).isoformat()},
+        )
+    return "posted"
+
+
+# -- reminders ----------------------------------------------------------------
+
+
+def send_reminders(
+    db: Database,
+    *,
+    now: datetime,
+    remind_after_hours: float,
+    by: str,
+    limit: int = 500,
+) -> int:
+    """Queue every reminder due now, each step once; returns how many this call queued.
+
+    At most `limit` per call: the job runs every few minutes, and Slack takes about one
+    message a second per channel anyway. 0 hours turns reminders off.
+    """
+    if remind_after_hours <= 0:
+        return 0
+    first_after = timedelta(hours=remind_after_hours)
+    with db.read() as session:
+        due = claims.due_reminders(session, now=now, first_after=first_after, limit=limit)
+    queued = 0
+    # One transaction each: a racing process waits on one row at a time, not on a batch.
+    for installation_id, step in due:
+        with db.session() as session:
+            queued += claims.record_reminder(session, installation_id, step, now=now, by=by)
+    return queued
+
+
+# -- the scheduler ------------------------------------------------------------
+
+
+class Scheduler:
+    """One process's digest and reminder jobs; the database makes each run count once.
+
+    `on_work` is called after a job queued something (the delivery loop's nudge).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        on_work: Callable[[], None],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.on_work = on_work
+        self.clock = clock
+        self.tz = settings.tz
+        self.worker = worker_id()
+        self._scheduler = BackgroundScheduler(timezone=self.tz)
+
+    def start(self) -> Scheduler:
+        """Add the jobs and start the scheduler's thread; returns self."""
+        self._add_digest_jobs()
+        self._add_reminder_job()
+        self._scheduler.start()
+        return self
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop scheduling; with `wait`, let running jobs finish first."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+
+    def job_ids(self) -> list[str]:
+        return sorted(job.id for job in self._scheduler.get_jobs())
+
+    def run_digest(self) -> DigestOutcome | None:
+        """The digest job (scheduled, and once at start to catch up a missed run)."""
+        channel = self.settings.simsid_default_channel
+        if channel is None:
+            return None
+        try:
+            outcome = post_digest(
+                self.db,
+                channel=channel,
+                cron=self.settings.simsid_digest_cron,
+                tz=self.tz,
+                now=self.clock(),
+                by=self.worker,
+                grace=DIGEST_GRACE,
+            )
+        except DatabaseUnavailable as exc:
+            log.warning("digest skipped: database unavailable (%s)", exc)
+            return None
+        log.info("digest: %s", outcome)
+        if outcome == "posted":
+            self.on_work()
+        return outcome
+
+    def run_reminders(self) -> int:
+        """The reminders job."""
+        try:
+            queued = send_reminders(
+                self.db,
+                now=self.clock(),
+                remind_after_hours=self.settings.simsid_remind_after_hours,
+                by=self.worker,
+            )
+        except DatabaseUnavailable as exc:
+            log.warning("reminders skipped: database unavailable (%s)", exc)
+            return 0
+        if queued:
+            log.info("reminders queued: %d", queued)
+            self.on_work()
+        return queued
+
+    def _add_digest_jobs(self) -> None:
+        if self.settings.simsid_default_channel is None:
+            log.warning("no digest: SIMSID_DEFAULT_CHANNEL is not set")
+            return
+        self._scheduler.add_job(
+            self.run_digest,
+            cron_trigger(self.settings.simsid_digest_cron, self.tz),
+            id=DIGEST_JOB,
+            name="pending digest",
+            misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
+            coalesce=True,
+            max_instances=1,
+        )
+        # The in-memory job store forgets a run missed while no process was up; this
+        # one-off run posts it if still within the grace period (post_digest decides).
+        self._scheduler.add_job(
+            self.run_digest,
+            DateTrigger(run_date=datetime.now(self.tz), timezone=self.tz),
+            id=CATCHUP_JOB,
+            name="pending digest catch-up",
+            misfire_grace_time=None,
+        )
+
+    def _add_reminder_job(self) -> None:
+        if self.settings.simsid_remind_after_hours <= 0:
+            return
+        self._scheduler.add_job(
+            self.run_reminders,
+            IntervalTrigger(seconds=REMINDER_INTERVAL.total_seconds(), timezone=self.tz),
+            id=REMINDERS_JOB,
+            name="pending reminders",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=int(REMINDER_INTERVAL.total_seconds()),
+            next_run_time=datetime.now(self.tz),
+        )

@@ -1,0 +1,186 @@
+"""What Slack and SIMS ID send the bot, built and signed exactly as they do, then sent.
+
+The page never talks to the bot directly: every click, command and install goes
+through here to the bot's real endpoints, so the sandbox exercises the same
+signature checks, parsing and listeners as production.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.signature import SignatureVerifier
+
+from bot import signing
+from bot.sandbox.workspace import TEAM_ID
+
+API_APP_ID = "A0SANDBOX"
+TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The bot's HTTP answer: status and body (JSON when it sent JSON, else None)."""
+
+    status: int
+    body: Any
+    raw: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class Click:
+    """One button press: where the button is, and the button as the message defines it."""
+
+    user: str
+    channel: str
+    message_ts: str
+    is_ephemeral: bool
+    block_id: str
+    button: dict[str, Any]
+    message: dict[str, Any] | None  # Slack sends the message only for non-ephemeral ones
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            status, data = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, data = error.code, error.read()
+    raw = data.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        parsed = None
+    return Answer(status, parsed, raw)
+
+
+def _username(user: str) -> str:
+    return user.lower()
+
+
+class Relay:
+    """Sends Slack's and SIMS ID's requests to the bot at `bot_url`, signed with their secrets."""
+
+    def __init__(self, bot_url: str, *, signing_secret: str, webhook_secret: str) -> None:
+        self._bot_url = bot_url.rstrip("/")
+        self._verifier = SignatureVerifier(signing_secret)
+        self._webhook_secret = webhook_secret
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+
+    def _trigger_id(self) -> str:
+        with self._lock:
+            n = next(self._counter)
+        return f"{n}.{int(time.time())}.sandbox"
+
+    def _to_slack_endpoint(self, form: dict[str, str]) -> Answer:
+        body = urllib.parse.urlencode(form)
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": self._verifier.generate_signature(timestamp=timestamp, body=body),
+        }
+        return _post(f"{self._bot_url}/slack/events", body.encode(), headers)
+
+    def command(
+        self, *, user: str, channel: str, channel_name: str, text: str, response_url: str
+    ) -> Answer:
+        """A `/simsid` slash command, with the form fields Slack sends."""
+        return self._to_slack_endpoint(
+            {
+                "token": "sandbox-verification-token",
+                "team_id": TEAM_ID,
+                "team_domain": "sandbox",
+                "channel_id": channel,
+                "channel_name": channel_name,
+                "user_id": user,
+                "user_name": _username(user),
+                "command": "/simsid",
+                "text": text,
+                "api_app_id": API_APP_ID,
+                "is_enterprise_install": "false",
+                "response_url": response_url,
+                "trigger_id": self._trigger_id(),
+            }
+        )
+
+    def click(self, click: Click, *, channel_name: str, response_url: str) -> Answer:
+        """A block_actions payload for one button, as Slack posts it to the interactivity URL."""
+        button = click.button
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {
+                "id": click.user,
+                "username": _username(click.user),
+                "name": _username(click.user),
+                "team_id": TEAM_ID,
+            },
+            "api_app_id": API_APP_ID,
+            "token": "sandbox-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": click.message_ts,
+                "channel_id": click.channel,
+                "is_ephemeral": click.is_ephemeral,
+            },
+            "trigger_id": self._trigger_id(),
+            "team": {"id": TEAM_ID, "domain": "sandbox"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": click.channel, "name": channel_name},
+            "state": {"values": {}},
+            "response_url": response_url,
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": button.get("action_id", ""),
+                    "block_id": click.block_id,
+                    "text": button.get("text", {"type": "plain_text", "text": ""}),
+                    "value": button.get("value", ""),
+                    **({"style": button["style"]} if button.get("style") else {}),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        if click.message is not None:
+            payload["message"] = click.message
+        return self._to_slack_endpoint({"payload": json.dumps(payload)})
+
+    def install(
+        self,
+        *,
+        event_type: str,
+        app_id: str,
+        app_name: str,
+        site: dict[str, str],
+    ) -> Answer:
+        """An install webhook event from SIMS ID, signed with the webhook secret."""
+        event = {
+            "id": f"evt_sandbox_{uuid.uuid4().hex[:16]}",
+            "type": event_type,
+            "occurred_at": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "application": {"id": app_id, "name": app_name},
+            "site": site,
+        }
+        body = json.dumps(event).encode()
+        headers = {
+            "Content-Type": "application/json",
+            signing.HEADER: signing.sign(self._webhook_secret, body),
+        }
+        return _post(f"{self._bot_url}/simsid/events", body, headers)

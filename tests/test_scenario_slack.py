@@ -1,0 +1,337 @@
+"""Slack surfaces over real HTTP: signatures, admins, commands, buttons, faults, limits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import urllib.parse
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import func, select
+
+from bot.app import BotApp
+from bot.ids import ActionId
+from bot.sandbox.fake_slack import FakeSlack
+from store.models import AuditEntry, Installation, State
+from tests import harness
+from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http
+
+
+def _buttons(message: dict) -> dict[str, str]:
+    return {
+        e["action_id"]: e.get("value", "")
+        for b in message.get("blocks") or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+    }
+
+
+def _install_and_wait(served: Client, fs: FakeSlack, n: int = 1, **fields) -> dict:
+    before = len(fs.channel_messages(CHANNEL))
+    assert served.install(**fields).status == 202
+    assert fs.wait_for(lambda: len(fs.channel_messages(CHANNEL)) == before + n)
+    return fs.channel_messages(CHANNEL)[-1]
+
+
+def _state(bot: BotApp) -> State:
+    with bot.db.read() as session:
+        return session.scalars(select(Installation.state)).one()
+
+
+def _audit_count(bot: BotApp) -> int:
+    with bot.db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+
+
+def test_slacks_published_signature_example_passes() -> None:
+    body = (
+        "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id="
+        "G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-"
+        "collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700"
+        "885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2"
+        "c447fce8b6703c"
+    )
+    verifier = SignatureVerifier("8f742231b10e8888abcd99yyyzzz85a5")
+    expected = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+    assert verifier.generate_signature(timestamp="1531420618", body=body) == expected
+    headers = harness.slack_headers(
+        body, secret="8f742231b10e8888abcd99yyyzzz85a5", timestamp=1531420618
+    )
+    assert headers["X-Slack-Signature"] == expected
+
+
+@pytest.mark.parametrize(
+    "sign", [{"secret": "forged"}, {"timestamp": -400}], ids=["forged", "stale"]
+)
+def test_forged_and_stale_slack_requests_get_401(
+    served: Client, fake_slack: FakeSlack, bot: BotApp, sign: dict
+) -> None:
+    message = _install_and_wait(served, fake_slack)
+    if "timestamp" in sign:
+        sign = {"timestamp": int(time.time()) + sign["timestamp"]}
+    value = _buttons(message)[ActionId.APPROVE]
+    assert served.click(ActionId.APPROVE, value, **sign).status == 401
+    assert served.slash("secret app-homework site-oak", **sign).status == 401
+    assert _state(bot) is State.PENDING
+    assert not fake_slack.ephemerals
+
+
+def test_unsigned_slack_request_gets_401(served: Client) -> None:
+    form = urllib.parse.urlencode({"command": "/simsid", "text": "apps", "user_id": ADMIN})
+    answer = http(
+        "POST",
+        f"{served.base}/slack/events",
+        form.encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status == 401
+
+
+def test_non_admin_is_refused_everything(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = _install_and_wait(served, fake_slack)
+    audit_before = _audit_count(bot)
+    for text in ("apps", "pending", "customers", "secret app-homework site-oak", "help"):
+        reply = served.slash(text, user=OUTSIDER)
+        assert reply.status == 200
+        assert "Only SIMS ID admins" in str(reply.json()), text
+    for action_id, value in _buttons(message).items():
+        assert served.click(action_id, value, user=OUTSIDER).status == 200
+    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 3)
+    assert all("Only SIMS ID admins" in str(e) for e in fake_slack.ephemerals)
+    assert _state(bot) is State.PENDING
+    assert _audit_count(bot) == audit_before
+
+
+def test_user_group_member_is_an_admin(served: Client, fake_slack: FakeSlack) -> None:
+    _install_and_wait(served, fake_slack)
+    reply = served.slash("pending", user=OTHER_ADMIN)  # a member of SADMINS
+    assert "Only SIMS ID admins" not in str(reply.json())
+    assert "Oakfield Primary" in str(reply.json())
+
+
+def test_request_from_another_workspace_is_refused(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    _install_and_wait(served, fake_slack)
+    reply = served.slash("secret app-homework site-oak", team="TOTHER")
+    assert "ck_" not in reply.body.decode()
+    assert _audit_count(bot) == 1  # no secret_viewed row
+
+
+def test_mistyped_commands_get_help_never_an_error(served: Client) -> None:
+    for text in (
+        "",
+        "help",
+        "aps",
+        "secret",
+        "secret onlyone",
+        "app",
+        "audit",
+        'customer "unterminated',
+        "x" * 5000,
+    ):
+        reply = served.slash(text)
+        assert reply.status == 200, text
+        payload = reply.json()
+        assert "/simsid" in json.dumps(payload), text
+        assert "error id" not in json.dumps(payload).lower(), text
+    # Invisible controls and direction marks are ignored rather than misread.
+    assert "Nothing is waiting" in served.slash("\u202e\u0000pending\u200f").body.decode()
+
+
+def test_two_admins_click_approve_and_remove_at_once(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = _install_and_wait(served, fake_slack)
+    buttons = _buttons(message)
+    barrier = threading.Barrier(2)
+
+    def click(action_id: str, user: str) -> None:
+        barrier.wait()
+        served.click(action_id, buttons[action_id], user=user, message_ts=message["ts"])
+
+    threads = [
+        threading.Thread(target=click, args=(ActionId.APPROVE, ADMIN)),
+        threading.Thread(target=click, args=(ActionId.REMOVE, OTHER_ADMIN)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Exactly one won; the other was told privately what happened instead.
+    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
+    assert "Already" in str(fake_slack.ephemerals[0])
+    final = _state(bot)
+    assert final in (State.ENABLED, State.REMOVED)
+    with bot.db.read() as session:
+        changes = list(
+            session.scalars(
+                select(AuditEntry.to_state).where(AuditEntry.action.in_(["approve", "remove"]))
+            )
+        )
+    assert changes == [final]
+    expected = {ActionId.DISABLE} if final is State.ENABLED else set()
+    assert fake_slack.wait_for(
+        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0])) == expected
+    )
+
+
+def test_stale_button_tells_who_acted(served: Client, fake_slack: FakeSlack) -> None:
+    message = _install_and_wait(served, fake_slack)
+    approve = _buttons(message)[ActionId.APPROVE]
+    served.click(ActionId.APPROVE, approve, user=ADMIN, message_ts=message["ts"])
+    served.click(ActionId.APPROVE, approve, user=OTHER_ADMIN, message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
+    text = str(fake_slack.ephemerals[0])
+    assert f"<@{ADMIN}>" in text and "Already" in text
+
+
+def test_channel_ping_in_a_site_name_pings_nobody(served: Client, fake_slack: FakeSlack) -> None:
+    message = _install_and_wait(served, fake_slack, site_name="<!channel> & <!here|x> Academy")
+    dumped = json.dumps(message)
+    assert "<!channel>" not in dumped and "<!here" not in dumped
+    assert "&lt;!channel&gt; &amp; &lt;!here|x&gt; Academy" in dumped
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["500", "429", "timeout", "refused"],
+)
+def test_slack_faults_lose_no_install_and_post_none_twice(
+    served: Client, fake_slack: FakeSlack, bot: BotApp, fault: str
+) -> None:
+    if fault == "500":
+        fake_slack.fail_next(4, status=500, method="chat.postMessage")
+    elif fault == "429":
+        fake_slack.rate_limit_next(2, retry_after=1, method="chat.postMessage")
+    elif fault == "timeout":
+        bot.client.timeout = 1
+        fake_slack.delay = 1.5
+    else:
+        fake_slack.refuse_connections()
+    for n in range(3):
+        answer = served.install(event_id=f"evt_fault_{n}", site_id=f"site-{n}", site_name=f"S{n}")
+        assert answer.status == 202  # stored whatever Slack is doing
+    time.sleep(1.5)
+    fake_slack.delay = 0
+    if fault == "refused":
+        fake_slack.accept_connections()
+    bot.delivery.nudge()
+    assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) >= 3, timeout=30)
+    time.sleep(0.5)
+    posts = fake_slack.channel_messages(CHANNEL)
+    sites = sorted(re.search(r"\*S(\d)\*", json.dumps(p["blocks"]))[1] for p in posts)
+    if fault == "timeout":
+        # A timed-out call may have reached Slack: at most one duplicate per timeout.
+        assert set(sites) == {"0", "1", "2"}
+    else:
+        assert sites == ["0", "1", "2"]
+
+
+def test_clicks_during_an_outage_change_state_and_the_message_catches_up(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = _install_and_wait(served, fake_slack)
+    fake_slack.fail_next(3, status=500, method="chat.update")
+    served.click(ActionId.APPROVE, _buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: _state(bot) is State.ENABLED)
+    assert fake_slack.wait_for(
+        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE},
+        timeout=30,
+    )
+
+
+def test_secret_never_in_logs_or_channels(
+    served: Client, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    message = _install_and_wait(served, fake_slack)
+    served.click(ActionId.APPROVE, _buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    assert fake_slack.wait_for(
+        lambda: ActionId.DISABLE in _buttons(fake_slack.channel_messages(CHANNEL)[0])
+    )
+    reply = served.slash("secret app-homework site-oak").json()
+    secret = re.search(r"`([A-Za-z0-9_-]{43})`", json.dumps(reply))[1]
+    assert reply["response_type"] == "ephemeral"
+    assert secret not in caplog.text
+    assert secret not in json.dumps(fake_slack.all_posts())
+
+
+def test_two_thousand_customers_page_within_slack_limits(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    from datetime import UTC, datetime
+
+    from store.lifecycle import EventType, InstallEvent
+
+    with bot.db.session() as session:
+        for n in range(2000):
+            bot.lifecycle.apply_event(
+                session,
+                InstallEvent(
+                    f"e{n}",
+                    EventType.CREATED,
+                    datetime.now(UTC),
+                    "app-hw",
+                    "Homework Hub",
+                    f"site-{n:04}",
+                    f"School {n:04}",
+                    str(n),
+                    None,
+                ),
+                notify=False,
+            )
+    seen: set[str] = set()
+    reply = served.slash("customers").json()
+    pages = 0
+    while True:
+        pages += 1
+        blocks = reply["blocks"]
+        assert len(blocks) <= 50
+        Block.parse_all(blocks)
+        for b in blocks:
+            if b.get("text", {}).get("text"):
+                assert len(b["text"]["text"]) <= 3000
+        seen.update(re.findall(r"School (\d{4})", json.dumps(blocks)))
+        nxt = _buttons(reply).get(ActionId.PAGE)
+        if not nxt:
+            break
+        served.click(ActionId.PAGE, nxt, ephemeral=True, response_name=f"page{pages}")
+        assert fake_slack.wait_for(
+            lambda: any(n == f"page{pages}" for n, _ in fake_slack.responses)
+        )
+        reply = [b for n, b in fake_slack.responses if n == f"page{pages}"][-1]
+        assert reply.get("replace_original") is True
+    assert len(seen) == 2000
+    assert pages == 100
+
+
+def test_every_payload_the_bot_sends_parses(served: Client, fake_slack: FakeSlack) -> None:
+    message = _install_and_wait(served, fake_slack)
+    served.click(ActionId.APPROVE, _buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    for text in (
+        "help",
+        "apps",
+        "app homework",
+        "customers",
+        "customer oak",
+        "pending",
+        "secret homework oakfield",
+        "audit homework",
+        "nonsense",
+    ):
+        reply = served.slash(text).json()
+        assert reply.get("text"), text
+        Block.parse_all(reply.get("blocks") or [])
+    fake_slack.wait_for(lambda: fake_slack.channel_messages(CHANNEL)[0]["edits"] >= 1)
+    for post in fake_slack.all_posts():
+        assert post["text"]
+        parsed = Block.parse_all(post["blocks"])
+        assert [b.to_dict() for b in parsed] == post["blocks"]
