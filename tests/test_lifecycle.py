@@ -143,50 +143,52 @@ def test_transitions_table_is_the_diagram() -> None:
 # -- Slack-side actions ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("source", "action"), list(LEGAL), ids=lambda v: str(v))
-def test_legal_transition(
-    db: Database, lc: Lifecycle, clock: Clock, source: State, action: Action
+def test_every_legal_transition(db: Database, lc: Lifecycle, clock: Clock) -> None:
+    for (source, action), target in LEGAL.items():
+        case = f"{source} --{action}-->"
+        iid = drive_to(db, lc, source, site=f"{source}-{action}")
+        before = get(db, iid)
+        audits_before = audit_rows(db, iid)
+        when = clock.advance(5)
+
+        change = act(
+            db, iid, action, lifecycle=lc, actor="U0CHANGER", expected_version=before.version
+        )
+
+        assert change.applied and change.refusal is None, case
+        assert (change.previous, change.state) == (source, target), case
+        assert change.version == before.version + 1, case
+        assert change.changed_by == "U0CHANGER", case
+        after = get(db, iid)
+        assert (after.state, after.version) == (target, before.version + 1), case
+        assert (after.changed_by, after.changed_at) == ("U0CHANGER", when), case
+        new_audits = audit_rows(db, iid)[len(audits_before) :]
+        assert len(new_audits) == 1, case
+        row = new_audits[0]
+        assert (row.action, row.actor, row.from_state, row.to_state, row.at) == (
+            action.value,
+            "U0CHANGER",
+            source.value,
+            target.value,
+            when,
+        ), case
+
+
+def test_every_illegal_transition_is_refused_and_changes_nothing(
+    db: Database, lc: Lifecycle
 ) -> None:
-    iid = drive_to(db, lc, source)
-    before = get(db, iid)
-    audits_before = audit_rows(db, iid)
-    when = clock.advance(5)
+    assert len(ILLEGAL) == 10
+    for source, action in ILLEGAL:
+        case = f"{action} from {source}"
+        iid = drive_to(db, lc, source, site=f"{source}-{action}")
+        before = snapshot(db, iid)
 
-    change = act(db, iid, action, lifecycle=lc, actor="U0CHANGER", expected_version=before.version)
+        change = act(db, iid, action, lifecycle=lc)
 
-    target = LEGAL[(source, action)]
-    assert change.applied and change.refusal is None
-    assert (change.previous, change.state) == (source, target)
-    assert change.version == before.version + 1
-    assert change.changed_by == "U0CHANGER"
-    after = get(db, iid)
-    assert (after.state, after.version) == (target, before.version + 1)
-    assert (after.changed_by, after.changed_at) == ("U0CHANGER", when)
-    new_audits = audit_rows(db, iid)[len(audits_before) :]
-    assert len(new_audits) == 1
-    row = new_audits[0]
-    assert (row.action, row.actor, row.from_state, row.to_state) == (
-        action.value,
-        "U0CHANGER",
-        source.value,
-        target.value,
-    )
-    assert row.at == when
-
-
-@pytest.mark.parametrize(("source", "action"), ILLEGAL, ids=lambda v: str(v))
-def test_illegal_transition_is_refused_and_changes_nothing(
-    db: Database, lc: Lifecycle, source: State, action: Action
-) -> None:
-    iid = drive_to(db, lc, source)
-    before = snapshot(db, iid)
-
-    change = act(db, iid, action, lifecycle=lc)
-
-    assert not change.applied
-    assert change.refusal == "illegal"
-    assert change.state == source
-    assert snapshot(db, iid) == before
+        assert not change.applied, case
+        assert change.refusal == "illegal", case
+        assert change.state == source, case
+        assert snapshot(db, iid) == before, case
 
 
 def test_remove_straight_from_enabled_is_refused(db: Database, lc: Lifecycle) -> None:
@@ -280,40 +282,39 @@ def _only_installation(db: Database) -> int:
     return iid
 
 
-@pytest.mark.parametrize("source", list(State), ids=str)
-def test_site_uninstall_moves_any_state_to_removed(
-    db: Database, lc: Lifecycle, source: State
-) -> None:
-    iid = drive_to(db, lc, source)
-    before = get(db, iid)
-    audits_before = len(audit_rows(db, iid))
+def test_site_uninstall_moves_any_state_to_removed(db: Database, lc: Lifecycle) -> None:
+    for source in State:
+        iid = drive_to(db, lc, source, site=f"uninstall-{source}")
+        before = get(db, iid)
+        audits_before = len(audit_rows(db, iid))
 
-    with db.session() as session:
-        outcome = lc.apply_event(
-            session, event(type=EventType.REMOVED, at=at(60), id="evt_uninstall")
-        )
+        with db.session() as session:
+            outcome = lc.apply_event(
+                session,
+                event(site=f"uninstall-{source}", type=EventType.REMOVED, at=at(60), id=f"rm-{source}"),
+            )
 
-    assert outcome is EventOutcome.ACCEPTED
-    after = get(db, iid)
-    assert after.state == R
-    assert after.upstream_changed_at == at(60)
-    new_audits = audit_rows(db, iid)[audits_before:]
-    if source is R:
-        assert after.version == before.version  # nothing to change
-        assert new_audits == []
-    else:
-        assert after.version == before.version + 1
-        assert after.changed_by == SIMS_ID
-        [row] = new_audits
-        assert (row.action, row.actor, row.from_state, row.to_state, row.detail) == (
-            "uninstalled",
-            SIMS_ID,
-            source.value,
-            "removed",
-            "evt_uninstall",
-        )
-    cred = credential(db, iid)
-    assert cred is None or cred.secret is None
+        assert outcome is EventOutcome.ACCEPTED, source
+        after = get(db, iid)
+        assert after.state == R, source
+        assert after.upstream_changed_at == at(60), source
+        new_audits = audit_rows(db, iid)[audits_before:]
+        if source is R:
+            assert after.version == before.version  # nothing to change
+            assert new_audits == []
+        else:
+            assert after.version == before.version + 1, source
+            assert after.changed_by == SIMS_ID, source
+            [row] = new_audits
+            assert (row.action, row.actor, row.from_state, row.to_state, row.detail) == (
+                "uninstalled",
+                SIMS_ID,
+                source.value,
+                "removed",
+                f"rm-{source}",
+            )
+        cred = credential(db, iid)
+        assert cred is None or cred.secret is None, source
 
 
 def test_reinstall_after_removal_starts_a_new_pending_cycle(

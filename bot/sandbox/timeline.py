@@ -117,6 +117,10 @@ class Timeline:
                 self._fill(reply, answer)
                 self._changed()
 
+    def find_post(self, channel: str, ts: str) -> Json | None:
+        """A copy of the channel message (or thread reply) with that ts, or None."""
+        return self._fake.find_message(channel, ts)
+
     def ephemeral(self, ephemeral_id: str) -> Ephemeral | None:
         with self._cond:
             reply = self._ephemerals.get(ephemeral_id)
