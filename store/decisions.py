@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from store import outbox
 from store.models import Installation, OutboxItem, OutboxKind, utcnow
@@ -104,23 +104,21 @@ def _outstanding_condition() -> Any:
     newer = aliased(OutboxItem)
     superseded = exists().where(
         and_(
-            newer.installation_id == OutboxItem.installation_id,
-            newer.kind == OutboxKind.UPSTREAM,
-            newer.id > OutboxItem.id,
+            col(newer.installation_id) == col(OutboxItem.installation_id),
+            col(newer.kind) == OutboxKind.UPSTREAM,
+            col(newer.id) > col(OutboxItem.id),
         )
     )
     return and_(
-        OutboxItem.kind == OutboxKind.UPSTREAM,
+        col(OutboxItem.kind) == OutboxKind.UPSTREAM,
         or_(
-            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
-            and_(OutboxItem.failed.is_(True), ~superseded),  # type: ignore[attr-defined]
+            col(OutboxItem.done_at).is_(None),
+            and_(col(OutboxItem.failed).is_(True), ~superseded),
         ),
     )
 
 
-def outstanding(
-    session: Session, *, now: datetime | None = None, limit: int = 200
-) -> Outstanding:
+def outstanding(session: Session, *, now: datetime | None = None, limit: int = 200) -> Outstanding:
     """What has not reached the receiver: waiting, being sent, or failed; oldest first.
 
     A failed decision that a newer one has superseded is left out: the receiver already
@@ -130,7 +128,7 @@ def outstanding(
     condition = _outstanding_condition()
     total = int(session.scalar(select(func.count()).select_from(OutboxItem).where(condition)) or 0)
     rows = session.scalars(
-        select(OutboxItem).where(condition).order_by(OutboxItem.id).limit(limit)  # type: ignore[arg-type]
+        select(OutboxItem).where(condition).order_by(col(OutboxItem.id)).limit(limit)
     ).all()
     # Oldest first, so an installation's first undelivered decision is seen before the
     # ones queued behind it (claim_due sends them in that order).
@@ -152,17 +150,19 @@ def get(session: Session, decision_id: int, *, now: datetime | None = None) -> D
     if row is None or row.kind is not OutboxKind.UPSTREAM:
         return None
     same_installation = and_(
-        OutboxItem.kind == OutboxKind.UPSTREAM,
-        OutboxItem.installation_id == row.installation_id,
+        col(OutboxItem.kind) == OutboxKind.UPSTREAM,
+        col(OutboxItem.installation_id) == row.installation_id,
     )
     newer_id = session.scalar(
-        select(func.max(OutboxItem.id)).where(same_installation, OutboxItem.id > decision_id)  # type: ignore[operator]
+        select(func.max(col(OutboxItem.id))).where(
+            same_installation, col(OutboxItem.id) > decision_id
+        )
     )
     behind_id = session.scalar(
-        select(func.min(OutboxItem.id)).where(
+        select(func.min(col(OutboxItem.id))).where(
             same_installation,
-            OutboxItem.id < decision_id,  # type: ignore[operator]
-            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
+            col(OutboxItem.id) < decision_id,
+            col(OutboxItem.done_at).is_(None),
         )
     )
     return _decision(row, now, newer_id=newer_id, behind_id=behind_id)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from store.models import OutboxItem, OutboxKind, utcnow
 from store.sqlutil import insert_or_update
@@ -48,7 +48,7 @@ def enqueue_message(
         },
         key=["dedupe_key"],
         # A delivery in flight sees the generation move and renders again.
-        update={"generation": OutboxItem.generation + 1, "channel": channel},  # type: ignore[dict-item]
+        update={"generation": col(OutboxItem.generation) + 1, "channel": channel},
     )
 
 
@@ -103,21 +103,23 @@ def claim_due(
     older = aliased(OutboxItem)
     blocked_by_older = exists().where(
         and_(
-            older.installation_id == OutboxItem.installation_id,
-            older.kind == OutboxKind.UPSTREAM,
-            older.id < OutboxItem.id,
-            older.done_at.is_(None),  # type: ignore[union-attr]
+            col(older.installation_id) == col(OutboxItem.installation_id),
+            col(older.kind) == OutboxKind.UPSTREAM,
+            col(older.id) < col(OutboxItem.id),
+            col(older.done_at).is_(None),
         )
     )
     conditions = [
-        OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
-        OutboxItem.due_at <= now,
-        or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),  # type: ignore[union-attr,operator]
-        or_(OutboxItem.kind != OutboxKind.UPSTREAM, ~blocked_by_older),
+        col(OutboxItem.done_at).is_(None),
+        col(OutboxItem.due_at) <= now,
+        or_(col(OutboxItem.claimed_until).is_(None), col(OutboxItem.claimed_until) < now),
+        or_(col(OutboxItem.kind) != OutboxKind.UPSTREAM, ~blocked_by_older),
     ]
     if kinds:
-        conditions.append(OutboxItem.kind.in_(list(kinds)))  # type: ignore[attr-defined]
-    candidates = select(OutboxItem.id).where(*conditions).order_by(OutboxItem.due_at).limit(limit)
+        conditions.append(col(OutboxItem.kind).in_(list(kinds)))
+    candidates = (
+        select(col(OutboxItem.id)).where(*conditions).order_by(col(OutboxItem.due_at)).limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     ids = list(session.scalars(candidates))
@@ -128,16 +130,16 @@ def claim_due(
     session.execute(
         update(OutboxItem)
         .where(
-            OutboxItem.id.in_(ids),  # type: ignore[union-attr]
-            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),  # type: ignore[union-attr,operator]
+            col(OutboxItem.id).in_(ids),
+            or_(col(OutboxItem.claimed_until).is_(None), col(OutboxItem.claimed_until) < now),
         )
         .values(claimed_by=worker, claimed_until=until)
     )
     rows = session.scalars(
         select(OutboxItem).where(
-            OutboxItem.id.in_(ids),  # type: ignore[union-attr]
-            OutboxItem.claimed_by == worker,
-            OutboxItem.claimed_until == until,
+            col(OutboxItem.id).in_(ids),
+            col(OutboxItem.claimed_by) == worker,
+            col(OutboxItem.claimed_until) == until,
         )
     ).all()
     return [
@@ -160,14 +162,14 @@ def complete(session: Session, item: Claimed, *, now: datetime | None = None) ->
     now = now or utcnow()
     result = session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item.id, OutboxItem.generation == item.generation)  # type: ignore[arg-type]
+        .where(col(OutboxItem.id) == item.id, col(OutboxItem.generation) == item.generation)
         .values(done_at=now, dedupe_key=None, claimed_until=None, last_error=None)
     )
     if result.rowcount:  # type: ignore[attr-defined]
         return True
     session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item.id)  # type: ignore[arg-type]
+        .where(col(OutboxItem.id) == item.id)
         .values(due_at=now, claimed_until=None, attempts=0)
     )
     return False
@@ -194,7 +196,7 @@ def retry_later(
     gave_up = give_up_after is not None and attempts >= give_up_after
     if gave_up:
         values.update(failed=True, done_at=now, dedupe_key=None)
-    session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))  # type: ignore[arg-type]
+    session.execute(update(OutboxItem).where(col(OutboxItem.id) == item.id).values(**values))
     return gave_up
 
 
@@ -203,10 +205,10 @@ def postpone_channel(session: Session, channel: str, until: datetime) -> None:
     session.execute(
         update(OutboxItem)
         .where(
-            OutboxItem.channel == channel,
-            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
-            OutboxItem.due_at < until,
-            OutboxItem.kind != OutboxKind.UPSTREAM,
+            col(OutboxItem.channel) == channel,
+            col(OutboxItem.done_at).is_(None),
+            col(OutboxItem.due_at) < until,
+            col(OutboxItem.kind) != OutboxKind.UPSTREAM,
         )
         .values(due_at=until)
     )
@@ -216,7 +218,7 @@ def release(session: Session, item: Claimed, *, due_at: datetime) -> None:
     """Give a claimed item back unchanged, to be done at due_at (pacing, not failure)."""
     session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item.id)  # type: ignore[arg-type]
+        .where(col(OutboxItem.id) == item.id)
         .values(claimed_until=None, due_at=due_at)
     )
 
@@ -234,9 +236,9 @@ def renew_claim(
     result = session.execute(
         update(OutboxItem)
         .where(
-            OutboxItem.id == item.id,  # type: ignore[arg-type]
-            OutboxItem.claimed_by == worker,
-            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
+            col(OutboxItem.id) == item.id,
+            col(OutboxItem.claimed_by) == worker,
+            col(OutboxItem.done_at).is_(None),
         )
         .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
     )
@@ -255,20 +257,20 @@ def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) 
     newer = aliased(OutboxItem)
     superseded = exists().where(
         and_(
-            newer.installation_id == OutboxItem.installation_id,
-            newer.kind == OutboxKind.UPSTREAM,
-            newer.id > OutboxItem.id,
+            col(newer.installation_id) == col(OutboxItem.installation_id),
+            col(newer.kind) == OutboxKind.UPSTREAM,
+            col(newer.id) > col(OutboxItem.id),
         )
     )
-    unclaimed = or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now)  # type: ignore[union-attr,operator]
+    unclaimed = or_(col(OutboxItem.claimed_until).is_(None), col(OutboxItem.claimed_until) < now)
     result = session.execute(
         update(OutboxItem)
         .where(
-            OutboxItem.id == outbox_id,  # type: ignore[arg-type]
-            OutboxItem.kind == OutboxKind.UPSTREAM,
+            col(OutboxItem.id) == outbox_id,
+            col(OutboxItem.kind) == OutboxKind.UPSTREAM,
             or_(
-                and_(OutboxItem.failed.is_(True), ~superseded),  # type: ignore[attr-defined]
-                and_(OutboxItem.done_at.is_(None), unclaimed),  # type: ignore[union-attr]
+                and_(col(OutboxItem.failed).is_(True), ~superseded),
+                and_(col(OutboxItem.done_at).is_(None), unclaimed),
             ),
         )
         .values(
@@ -284,4 +286,6 @@ def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) 
 
 
 def installation_of(session: Session, outbox_id: int) -> int | None:
-    return session.scalar(select(OutboxItem.installation_id).where(OutboxItem.id == outbox_id))
+    return session.scalar(
+        select(col(OutboxItem.installation_id)).where(col(OutboxItem.id) == outbox_id)
+    )

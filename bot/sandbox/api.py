@@ -111,9 +111,7 @@ class SandboxApi:
             channel=channel,
             channel_name=CHANNEL_NAMES.get(channel, channel.lower()),
             text=(match.group(1) or "").strip(),
-            response_url=self.timeline.response_url(
-                channel=channel, user=user, ephemeral=reply.id
-            ),
+            response_url=self.timeline.response_url(channel=channel, user=user, ephemeral=reply.id),
         )
         self.timeline.log_request(f"/slack/events {line[:60]}", answer.status, answer.raw[:200])
         if answer.ok:

@@ -174,7 +174,9 @@ class Relay:
         event = {
             "id": f"evt_sandbox_{uuid.uuid4().hex[:16]}",
             "type": event_type,
-            "occurred_at": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "occurred_at": datetime.now(UTC)
+            .isoformat(timespec="microseconds")
+            .replace("+00:00", "Z"),
             "application": {"id": app_id, "name": app_name},
             "site": site,
         }

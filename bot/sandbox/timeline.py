@@ -37,6 +37,7 @@ class Ephemeral:
     origin: str  # the command typed, or "button"
     text: str = ""
     blocks: list[Any] = field(default_factory=list)
+    at: float = field(default_factory=time.time)
     filled: bool = False
     replaced: bool = False  # a response_url replace wins over a late HTTP answer
     deleted: bool = False
@@ -66,6 +67,8 @@ class Timeline:
         self.version = 0
         self._seq = itertools.count(1)
         self._order: dict[tuple[str, str], int] = {}  # (channel, ts) -> seq
+        # FakeSlack's ts values are made up; the page shows when a message really arrived.
+        self._arrived: dict[tuple[str, str], float] = {}
         self._ephemerals: dict[str, Ephemeral] = {}
         self._bound: dict[str, _Bound] = {}
         self._responses_seen = 0
@@ -171,8 +174,13 @@ class Timeline:
         top = [p for p in here if p["thread_ts"] in (None, p["ts"])]
         items: list[tuple[int, Json]] = []
         for post in top:
-            replies = [_shown(r) for r in here if r["thread_ts"] == post["ts"] != r["ts"]]
-            shown = {"kind": "message", **_shown(post), "replies": replies}
+            replies = [
+                {**_shown(r), "at": self._arrived.get((channel, r["ts"]))}
+                for r in here
+                if r["thread_ts"] == post["ts"] != r["ts"]
+            ]
+            at = self._arrived.get((channel, post["ts"]))
+            shown = {"kind": "message", **_shown(post), "at": at, "replies": replies}
             items.append((self._order.get((channel, post["ts"]), 0), shown))
         for reply in self._ephemerals.values():
             if reply.channel == channel and reply.user == user and reply.filled:
@@ -206,6 +214,7 @@ class Timeline:
         for key in sorted(posts, key=lambda p: float(p[1])):
             if key not in self._order:
                 self._order[key] = next(self._seq)
+                self._arrived[key] = time.time()
         for name, body in responses:
             bound = self._bound.get(name)
             if bound is not None:
@@ -263,6 +272,7 @@ def _ephemeral_item(reply: Ephemeral) -> Json:
     return {
         "kind": "ephemeral",
         "ts": reply.id,
+        "at": reply.at,
         "text": reply.text,
         "blocks": reply.blocks,
         "origin": reply.origin,

@@ -106,7 +106,7 @@ def sandbox_settings(*, api_url: str, db_path: Path, key: str, shared: Secrets) 
         slack_signing_secret=shared.signing_secret,
         slack_app_token=None,
         slack_api_url=api_url,
-        database_url=f"sqlite:///{db_path}",
+        database_url=f"sqlite:///{db_path.resolve()}",
         simsid_encryption_keys=key,
         simsid_webhook_secret=shared.webhook_secret,
         simsid_admins=ADMIN,

@@ -1,0 +1,208 @@
+"""The command line as a user runs it: subprocesses, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from store import vault
+from tests import harness
+from tests.conftest import TEST_KEY
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIMSID_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+        SIMSID_ENCRYPTION_KEYS=TEST_KEY,
+        SIMSID_DEFAULT_CHANNEL="C0DEFAULT",
+    )
+    env.update(extra)
+    return env
+
+
+def run(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*harness.bot_command(), *args],
+        env=env or _env(tmp_path),
+        cwd=tmp_path,  # so no stray .env is read
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_keys_generate_prints_a_fernet_key(tmp_path: Path) -> None:
+    result = run(tmp_path, "keys", "generate", env={"PATH": os.environ["PATH"]})
+    assert result.returncode == 0
+    vault.configure([result.stdout.strip()])  # raises if it is not a key
+    vault.configure([TEST_KEY])
+
+
+@pytest.mark.parametrize(
+    ("args", "env_change", "named"),
+    [
+        (["serve"], {}, ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SIMSID_ADMINS"]),
+        (["apps", "list"], {"SIMSID_ENCRYPTION_KEYS": ""}, ["SIMSID_ENCRYPTION_KEYS"]),
+        (["apps", "list"], {"SIMSID_ENCRYPTION_KEYS": "not-a-key"}, ["SIMSID_ENCRYPTION_KEYS"]),
+        (
+            ["serve"],
+            {"SIMSID_ADMINS": "bob", "SLACK_BOT_TOKEN": "xoxp-1"},
+            ["SIMSID_ADMINS", "SLACK_BOT_TOKEN"],
+        ),
+        (["apps", "list"], {"SIMSID_TIMEZONE": "Mars/Olympus"}, ["SIMSID_TIMEZONE"]),
+        (["apps", "list"], {"SIMSID_DIGEST_CRON": "every morning"}, ["SIMSID_DIGEST_CRON"]),
+        (["apps", "list"], {"PORT": "eighty"}, ["PORT"]),
+    ],
+)
+def test_bad_settings_exit_2_naming_every_variable(
+    tmp_path: Path, args: list[str], env_change: dict[str, str], named: list[str]
+) -> None:
+    result = run(tmp_path, *args, env=_env(tmp_path, **env_change))
+    assert result.returncode == 2, result.stderr
+    for name in named:
+        assert name in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_arguments_exit_2(tmp_path: Path) -> None:
+    for args in (["frobnicate"], ["apps", "add", "No id"], ["serve", "--port", "x"]):
+        result = run(tmp_path, *args)
+        assert result.returncode == 2, args
+        assert "Traceback" not in result.stderr
+
+
+def test_wrong_key_for_the_database_fails_loudly_at_start(tmp_path: Path) -> None:
+    assert run(tmp_path, "apps", "list").returncode == 0  # writes the canary
+    other = vault.generate_key()
+    result = run(tmp_path, "apps", "list", env=_env(tmp_path, SIMSID_ENCRYPTION_KEYS=other))
+    assert result.returncode == 2
+    assert "SIMSID_ENCRYPTION_KEYS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_apps_add_update_and_list(tmp_path: Path) -> None:
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    added = run(tmp_path, "apps", "add", "Homework Hub", "--id", "app-hw", "--channel", "C0HW")
+    assert added.returncode == 0 and "registered" in added.stdout
+    updated = run(tmp_path, "apps", "add", "Homework Hub 2", "--id", "app-hw", "--bypass-auth")
+    assert updated.returncode == 0 and "updated" in updated.stdout
+    listed = run(tmp_path, "apps", "list").stdout
+    assert "app-hw\tHomework Hub 2\tslug=homework-hub-2\tchannel=C0HW\tbypass-auth" in listed
+
+
+def _event(n: int, **site: str) -> dict:
+    return {
+        "id": f"evt_{n}",
+        "type": "installation.created",
+        "occurred_at": "2026-11-27T09:00:00Z",
+        "application": {"id": "app-hw", "name": "Homework Hub"},
+        "site": {"id": f"site-{n}", "name": f"School {n}", **site},
+    }
+
+
+def test_ingest_twice_changes_nothing_and_names_bad_lines(tmp_path: Path) -> None:
+    lines = [json.dumps(_event(n, urn=str(100000 + n))) for n in range(50)]
+    lines.insert(10, "{not json")
+    lines.insert(20, json.dumps({**_event(99), "type": "installation.exploded"}))
+    bad_site = _event(98)
+    del bad_site["site"]["name"]
+    lines.insert(30, json.dumps(bad_site))
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    first = run(tmp_path, "ingest", str(path))
+    assert first.returncode == 0, first.stderr
+    assert "50 new, 0 duplicate" in first.stdout and "3 rejected" in first.stdout
+    assert "line 11: body is not valid JSON" in first.stderr
+    assert "line 21: type" in first.stderr
+    assert "line 31: site.name is missing" in first.stderr
+
+    second = run(tmp_path, "ingest", str(path))
+    assert "0 new, 50 duplicate" in second.stdout
+
+    from sqlalchemy import func, select
+
+    from store.db import Database
+    from store.models import AuditEntry, Installation, OutboxItem
+
+    db = Database(f"sqlite:///{tmp_path / 'cli.db'}")
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Installation)) == 50
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 50
+        # No --notify: an import of history posts nothing.
+        assert session.scalar(select(func.count()).select_from(OutboxItem)) == 0
+    db.dispose()
+
+
+def test_ingest_csv(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "id,type,occurred_at,application.id,application.name,site.id,site.name,site.urn,"
+        "site.dfe_number\n"
+        "e1,installation.created,2026-11-27T09:00:00Z,app-hw,Homework Hub,s1,Oak,123,823/1\n"
+        "e2,installation.created,2026-11-27T09:00:00Z,app-hw,Homework Hub,s2,,124,\n"
+    )
+    result = run(tmp_path, "ingest", str(path))
+    assert "1 new" in result.stdout and "1 rejected" in result.stdout
+    assert "line 3: site.name is missing" in result.stderr
+
+
+def test_keys_rotate_then_drop_the_old_key(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from store.db import Database
+    from store.lifecycle import Action, Lifecycle
+    from store.models import Installation
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(_event(n)) for n in range(5)) + "\n")
+    assert run(tmp_path, "ingest", str(path)).returncode == 0
+    db = Database(f"sqlite:///{tmp_path / 'cli.db'}")
+    lifecycle = Lifecycle()
+    with db.session() as session:
+        ids = list(session.scalars(select(Installation.id)))
+        for installation_id in ids:
+            lifecycle.act(
+                session, installation_id=installation_id, action=Action.APPROVE, actor="U1"
+            )
+    with db.session() as session:
+        before = [lifecycle.reveal_secret(session, installation_id=i, actor="U1") for i in ids]
+
+    new_key = vault.generate_key()
+    rotated = run(
+        tmp_path,
+        "keys",
+        "rotate",
+        env=_env(tmp_path, SIMSID_ENCRYPTION_KEYS=f"{new_key},{TEST_KEY}"),
+    )
+    assert rotated.returncode == 0 and "re-encrypted 5 secrets" in rotated.stdout
+    try:
+        vault.configure([new_key])  # the old key is gone
+        with db.session() as session:
+            after = [lifecycle.reveal_secret(session, installation_id=i, actor="U1") for i in ids]
+        assert after == before
+        listed = run(tmp_path, "apps", "list", env=_env(tmp_path, SIMSID_ENCRYPTION_KEYS=new_key))
+        assert listed.returncode == 0, listed.stderr
+    finally:
+        vault.configure([TEST_KEY])
+        db.dispose()
+
+
+def test_manifest_commands_reach_the_bot(served: harness.Client) -> None:
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "manifest.yml").read_text())
+    for command in manifest["features"]["slash_commands"]:
+        path = command["url"].split("://", 1)[1].split("/", 1)[1]
+        assert f"/{path}" == "/slack/events"
+        answer = served.slash("help")
+        assert answer.status == 200 and "/simsid" in answer.body.decode()
+    interactivity = manifest["settings"]["interactivity"]["request_url"]
+    assert interactivity.endswith("/slack/events")
