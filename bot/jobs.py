@@ -51,10 +51,19 @@ CATCHUP_JOB = "simsid-digest-catchup"
 
 DIGEST_GRACE = timedelta(hours=2)
 REMINDER_INTERVAL = timedelta(minutes=5)
+REMINDER_MIN_INTERVAL = timedelta(seconds=10)
 
 # How far back to look for the previous fire time, smallest first: the first window that
 # holds one bounds the walk forward to the latest (29 February crons need years).
-_LOOKBACKS = tuple(timedelta(days=d) for d in (1 / 1440, 1 / 24, 1, 8, 32, 367, 366 * 9))
+_LOOKBACKS = (
+    timedelta(minutes=1),
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=8),
+    timedelta(days=32),
+    timedelta(days=367),
+    timedelta(days=366 * 9),
+)
 # Crontab numbers days of the week from Sunday (0 and 7); APScheduler 3 from Monday.
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -315,15 +324,18 @@ class Scheduler:
         )
 
     def _add_reminder_job(self) -> None:
-        if self.settings.simsid_remind_after_hours <= 0:
+        hours = self.settings.simsid_remind_after_hours
+        if hours <= 0:
             return
+        # Every 5 minutes; more often when reminders are minutes apart (the sandbox's are).
+        every = min(REMINDER_INTERVAL, max(REMINDER_MIN_INTERVAL, timedelta(hours=hours) / 4))
         self._scheduler.add_job(
             self.run_reminders,
-            IntervalTrigger(seconds=REMINDER_INTERVAL.total_seconds(), timezone=self.tz),
+            IntervalTrigger(seconds=every.total_seconds(), timezone=self.tz),
             id=REMINDERS_JOB,
             name="pending reminders",
             coalesce=True,
             max_instances=1,
-            misfire_grace_time=int(REMINDER_INTERVAL.total_seconds()),
+            misfire_grace_time=int(every.total_seconds()),
             next_run_time=datetime.now(self.tz),
         )

@@ -80,9 +80,12 @@ class UpstreamSender:
 
 
 def _seconds(value: str | None) -> float | None:
+    """Retry-After in seconds, from 1 to 300; None when absent or an HTTP date."""
     if value is None:
         return None
     try:
-        return max(0.0, min(300.0, float(value)))
+        # At least a second: "Retry-After: 0" must not turn the delivery loop into a
+        # tight loop against a receiver that is struggling.
+        return max(1.0, min(300.0, float(value)))
     except ValueError:
         return None

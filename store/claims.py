@@ -72,9 +72,10 @@ def due_reminders(
 ) -> list[tuple[int, int]]:
     """Pending installations with a posted message whose next reminder is due.
 
-    Returns ``(installation_id, step)`` pairs, the longest waiting first, where `step` is
-    the latest step due now (at least ``reminders_sent``). Two indexed statements, at
-    most `limit` rows, whatever the number of installations.
+    Returns up to `limit` ``(installation_id, step)`` pairs, where `step` is the latest
+    step due now (at least ``reminders_sent``), the longest waiting first among those
+    returned; with more due than `limit`, the rest come on the next call. Two indexed
+    statements, whatever the number of installations.
     """
     oldest = session.scalar(
         select(col(Installation.created_at))
@@ -87,11 +88,14 @@ def due_reminders(
     last = latest_due_step(now - oldest, first_after)
     if last is None:
         return []
-    # A row at step n is due once created_at <= now - A*2**n. One range per step keeps
-    # each a seek on ix_installation_remind rather than a scan of all pending rows.
+    # A row at step n is due once created_at <= now - A*2**n. Each step is its own range
+    # on ix_installation_remind (the planners union them); an ORDER BY here would tempt
+    # them into walking every pending row in created_at order instead.
     due = or_(
         *(
             and_(
+                col(Installation.state) == State.PENDING,
+                col(Installation.message_status) == MessageStatus.POSTED,
                 col(Installation.reminders_sent) == step,
                 col(Installation.created_at) <= now - first_after * 2**step,
             )
@@ -100,17 +104,11 @@ def due_reminders(
     )
     rows = session.execute(
         select(col(Installation.id), col(Installation.created_at), col(Installation.reminders_sent))
-        .where(
-            col(Installation.state) == State.PENDING,
-            col(Installation.message_status) == MessageStatus.POSTED,
-            col(Installation.message_ts).is_not(None),
-            due,
-        )
-        .order_by(col(Installation.created_at), col(Installation.id))
+        .where(due, col(Installation.message_ts).is_not(None))
         .limit(limit)
     ).all()
     found: list[tuple[int, int]] = []
-    for installation_id, created_at, sent in rows:
+    for installation_id, created_at, sent in sorted(rows, key=lambda r: (r[1], r[0])):
         step = latest_due_step(now - created_at, first_after)
         if step is not None and step >= sent:
             found.append((int(installation_id), step))

@@ -19,7 +19,7 @@ def sqlite_fold_case(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-class fold_case(FunctionElement[str]):  # noqa: N801  (used like func.lower)
+class fold_case(FunctionElement[str]):  # named like func.lower, which it replaces
     """lower() for every script: PostgreSQL's lower(), the Python one on SQLite."""
 
     type = String()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from store.db import Database
 from store.lifecycle import Action, Change, EventType, InstallEvent, Lifecycle, slugify
@@ -163,3 +167,26 @@ def outbox_rows(
         for row in rows:
             session.expunge(row)
         return rows
+
+
+def kept_open(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For tests on the `db_url` fixture: hold one idle SQLite connection open meanwhile.
+
+    SQLite checkpoints the write-ahead log whenever its last connection closes, and every
+    unit of work closes its connection (NullPool), so without this each one pays for a
+    checkpoint. A running bot has other connections open too. Use as an autouse fixture:
+    `_kept_open = pytest.fixture(autouse=True)(kept_open)`.
+    """
+    if "db_url" not in request.fixturenames:
+        yield
+        return
+    url = str(request.getfixturevalue("db_url"))
+    if not url.startswith("sqlite"):
+        yield
+        return
+    holder = sqlite3.connect(make_url(url).database or "")
+    holder.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    try:
+        yield
+    finally:
+        holder.close()

@@ -14,7 +14,9 @@ from store import outbox
 from store.db import Database
 from store.lifecycle import TRANSITIONS, Action, Change, Lifecycle
 from store.models import Credential, OutboxItem, OutboxKind, State, utcnow
-from tests.factories import act, audit_rows, get, install, outbox_rows
+from tests.factories import act, audit_rows, get, install, kept_open, outbox_rows
+
+_kept_open = pytest.fixture(autouse=True)(kept_open)
 
 THREADS = 8
 ROUNDS = 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -40,9 +41,12 @@ from tests.factories import (
     event,
     get,
     install,
+    kept_open,
     outbox_rows,
     register_app,
 )
+
+_kept_open = pytest.fixture(autouse=True)(kept_open)
 
 P, E, D, R = State.PENDING, State.ENABLED, State.DISABLED, State.REMOVED
 
@@ -213,7 +217,9 @@ def test_nothing_is_allowed_from_removed(db: Database, lc: Lifecycle) -> None:
 def test_stale_expected_version_is_refused(db: Database, lc: Lifecycle) -> None:
     iid = install(db, lc)
     seen = get(db, iid).version
-    assert act(db, iid, Action.APPROVE, lifecycle=lc, actor="U0FIRST", expected_version=seen).applied
+    assert act(
+        db, iid, Action.APPROVE, lifecycle=lc, actor="U0FIRST", expected_version=seen
+    ).applied
     before = snapshot(db, iid)
 
     # Someone who saw the pending message declines it after it was approved.
@@ -291,7 +297,9 @@ def test_site_uninstall_moves_any_state_to_removed(db: Database, lc: Lifecycle) 
         with db.session() as session:
             outcome = lc.apply_event(
                 session,
-                event(site=f"uninstall-{source}", type=EventType.REMOVED, at=at(60), id=f"rm-{source}"),
+                event(
+                    site=f"uninstall-{source}", type=EventType.REMOVED, at=at(60), id=f"rm-{source}"
+                ),
             )
 
         assert outcome is EventOutcome.ACCEPTED, source
@@ -473,7 +481,9 @@ def test_events_update_site_labels_but_not_the_key(db: Database, lc: Lifecycle) 
     with db.session() as session:
         lc.apply_event(
             session,
-            event(type=EventType.REMOVED, at=at(1), site_name="New Name", urn="100001", dfe="999/2222"),
+            event(
+                type=EventType.REMOVED, at=at(1), site_name="New Name", urn="100001", dfe="999/2222"
+            ),
         )
     with db.read() as session:
         row = session.execute(
@@ -510,7 +520,7 @@ def test_secret_view_audit_rolls_back_with_its_transaction(db: Database, lc: Lif
 
 
 @pytest.fixture
-def audit_refused(db: Database):  # type: ignore[no-untyped-def]
+def audit_refused(db: Database) -> Iterator[None]:
     """A database that refuses every new audit row, as a full disk or a bad grant would."""
     if db.is_sqlite:
         with db.engine.begin() as conn:
@@ -518,9 +528,11 @@ def audit_refused(db: Database):  # type: ignore[no-untyped-def]
                 "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entry "
                 "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
             )
-        yield
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TRIGGER refuse_audit")
+        try:
+            yield
+        finally:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("DROP TRIGGER refuse_audit")
         return
     with db.engine.begin() as conn:
         conn.exec_driver_sql(

@@ -15,7 +15,9 @@ from store import queries
 from store.db import Database
 from store.lifecycle import Action, EventType, Lifecycle
 from store.models import State
-from tests.factories import act, at, event, install, install_many, register_app
+from tests.factories import act, at, event, install, install_many, kept_open, register_app
+
+_kept_open = pytest.fixture(autouse=True)(kept_open)
 
 SPECIAL_SITES = {
     "sp-pct": "100% Academy",
@@ -101,9 +103,7 @@ def test_app_installations_pages_live_installations_by_site_name(db: Database) -
     live = {iid for iid, s in zip(ids, states, strict=True) if s is not State.REMOVED}
 
     with db.read() as session:
-        items, pages = all_pages(
-            lambda **kw: queries.app_installations(session, "app-hw", **kw), 3
-        )
+        items, pages = all_pages(lambda **kw: queries.app_installations(session, "app-hw", **kw), 3)
         again, _ = all_pages(lambda **kw: queries.app_installations(session, "app-hw", **kw), 3)
 
     assert [i.id for i in items] == [i.id for i in again]  # stable

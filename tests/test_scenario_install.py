@@ -56,8 +56,10 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
     disable = _buttons(updated)[ActionId.DISABLE]
     served.click(ActionId.DISABLE, disable, message_ts=message["ts"])
     assert fake_slack.wait_for(
-        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0]))
-        == {ActionId.ENABLE, ActionId.REMOVE}
+        lambda: (
+            set(_buttons(fake_slack.channel_messages(CHANNEL)[0]))
+            == {ActionId.ENABLE, ActionId.REMOVE}
+        )
     )
     remove = _buttons(fake_slack.channel_messages(CHANNEL)[0])[ActionId.REMOVE]
     served.click(ActionId.REMOVE, remove, message_ts=message["ts"])

@@ -16,7 +16,9 @@ from store.keyring_check import CANARY_KEY, CANARY_TEXT, check_keys, rotate_all
 from store.lifecycle import Action, Lifecycle
 from store.models import Credential
 from tests.conftest import TEST_KEY
-from tests.factories import ADMIN, act, install
+from tests.factories import ADMIN, act, install, kept_open
+
+_kept_open = pytest.fixture(autouse=True)(kept_open)
 
 FERNET_PREFIX = "gAAAAA"  # version byte 0x80 and a timestamp, base64url
 
@@ -97,7 +99,7 @@ def test_postgres_columns_hold_only_fernet_tokens(postgres_url: str) -> None:
                 row
                 for table in list(tables)
                 for row in session.execute(
-                    text(f"SELECT row_to_json(t)::text FROM {table} AS t")  # noqa: S608
+                    text(f"SELECT row_to_json(t)::text FROM {table} AS t")
                 ).scalars()
             )
         canary = raw_canary(db)
@@ -184,8 +186,9 @@ def test_wrong_key_fails_loudly(db: Database) -> None:
     vault.configure([TEST_KEY])
     assert raw_tokens(db)[iid] is not None
     with db.session() as session:
-        assert lc.reveal_secret(session, installation_id=iid, actor=ADMIN).client_secret == (
-            secrets[iid]
+        assert (
+            lc.reveal_secret(session, installation_id=iid, actor=ADMIN).client_secret
+            == (secrets[iid])
         )
 
 

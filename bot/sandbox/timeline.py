@@ -130,19 +130,27 @@ class Timeline:
             return copy.deepcopy(reply) if reply is not None and not reply.deleted else None
 
     def log_request(self, what: str, status: int, detail: str) -> None:
-        """Note a request sent to the bot, for the page's request log."""
+        """Note a request sent to the bot, for the page's request log.
+
+        `detail` (the bot's answer) is kept only for failures: a successful answer can be
+        a private reply, a client secret even, and the log is shown to every person.
+        """
         with self._cond:
             entry = {"at": time.strftime("%H:%M:%S"), "what": what, "status": status}
-            self._requests.append({**entry, "detail": detail})
+            self._requests.append({**entry, "detail": "" if 200 <= status < 300 else detail})
             del self._requests[:-RECENT_REQUESTS]
             self._changed()
 
     # -- read by the page ----------------------------------------------------
 
     def wait(self, since: int, timeout: float) -> int:
-        """Block until the version passes `since`, the timeout ends, or the sandbox stops."""
+        """Block until the version differs from `since`, the timeout ends, or the sandbox stops.
+
+        "Differs", not "exceeds": a page left open across a sandbox restart holds a
+        version from the old process and must get the new state at once.
+        """
         with self._cond:
-            self._cond.wait_for(lambda: self.version > since or self._closed, timeout)
+            self._cond.wait_for(lambda: self.version != since or self._closed, timeout)
             return self.version
 
     def snapshot(self, user: str, channels: dict[str, str]) -> Json:
@@ -183,9 +191,9 @@ class Timeline:
             shown = {"kind": "message", **_shown(post), "at": at, "replies": replies}
             items.append((self._order.get((channel, post["ts"]), 0), shown))
         for reply in self._ephemerals.values():
-            if reply.channel == channel and reply.user == user and reply.filled:
-                if not reply.deleted:
-                    items.append((reply.seq, _ephemeral_item(reply)))
+            mine = reply.channel == channel and reply.user == user
+            if mine and reply.filled and not reply.deleted:
+                items.append((reply.seq, _ephemeral_item(reply)))
         return [item for _, item in sorted(items, key=lambda pair: pair[0])]
 
     # -- following FakeSlack -------------------------------------------------

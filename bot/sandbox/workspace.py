@@ -115,7 +115,7 @@ def sandbox_settings(*, api_url: str, db_path: Path, key: str, shared: Secrets) 
         simsid_upstream_url=None,
         simsid_upstream_secret=None,
     )
-    return Settings(_env_file=None, **values)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def register_examples(db: Database) -> None:

@@ -42,8 +42,9 @@ def _upstream_blocks(status: UpstreamStatus) -> list[Block]:
             ActionsBlock(block_id=BlockId.UPSTREAM_ACTIONS, elements=[retry]),
         ]
     if status.attempts == 0:
-        # Not tried yet (just decided, or an admin asked for a retry): "try 0" reads wrong.
-        return [context(":hourglass: Sending upstream…")]
+        # Not tried yet: just decided, retried by an admin, or queued behind an earlier
+        # decision of this installation. "try 0" read as if something had been tried.
+        return [context(":hourglass: Waiting to reach upstream")]
     waiting = f":hourglass: Waiting to reach upstream: try {status.attempts}"
     return [context(f"{waiting}, last error: {error}" if error else waiting)]
 

@@ -1,0 +1,369 @@
+"""BENCHMARKS.md from one run's results: machine, targets, every table, how to reproduce."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from bench.stats import Summary, fmt, ratio
+
+NOTES = Path(__file__).with_name("NOTES.md")
+
+P99_TARGET_MS = 250.0
+P50_RATIO_TARGET = 2.0
+WEBHOOK_TARGET = 500.0
+IMPORT_TARGET = 5000.0
+RSS_TARGET_MB = 200.0
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out + [""]
+
+
+def _met(ok: bool | None) -> str:
+    return "–" if ok is None else ("**met**" if ok else "**missed**")
+
+
+def _baseline_for(kind: str, runs: dict[str, Summary]) -> Summary:
+    button = "click" in kind.lower() or "page" in kind.lower()
+    return runs["baseline: button click" if button else "baseline: slash command"]
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    rows: list[list[str]] = []
+    for backend, sizes in results["latency"].items():
+        largest = max(sizes)
+        at16 = sizes[largest][16]
+        bot = {k: s for k, s in at16.items() if not k.startswith("baseline")}
+        worst_kind, worst = max(bot.items(), key=lambda kv: kv[1].p99)
+        rows.append(
+            [
+                f"W1 p99 at 16 users, {largest:,} installs ({backend})",
+                f"< {P99_TARGET_MS:.0f} ms",
+                f"worst {fmt(worst.p99)} ms ({worst_kind})",
+                _met(worst.p99 < P99_TARGET_MS),
+            ]
+        )
+        for users in (1, 16):
+            runs = sizes[largest][users]
+            ratios = {
+                k: ratio(s.p50, _baseline_for(k, runs).p50)
+                for k, s in runs.items()
+                if not k.startswith("baseline")
+            }
+            kind, worst_ratio = max(ratios.items(), key=lambda kv: kv[1])
+            rows.append(
+                [
+                    f"W1 p50 vs baseline, {users} user(s), {largest:,} installs ({backend})",
+                    f"≤ {P50_RATIO_TARGET:.0f}×",
+                    f"worst {fmt(worst_ratio, 2)}× ({kind})",
+                    _met(worst_ratio <= P50_RATIO_TARGET),
+                ]
+            )
+    for backend, sizes in results["webhook"].items():
+        largest = max(sizes)
+        hook = sizes[largest]
+        rate = hook["summary"].per_second
+        target = WEBHOOK_TARGET if backend == "SQLite" else None
+        rows.append(
+            [
+                f"W2 webhook, {largest:,} installs ({backend})",
+                f"≥ {WEBHOOK_TARGET:.0f}/s" if target else "(reported)",
+                f"{fmt(rate, 0)} events/s",
+                _met(rate >= WEBHOOK_TARGET) if target else "–",
+            ]
+        )
+        rows.append(
+            [
+                f"W2 durable before the answer ({backend})",
+                "every 202 stored after SIGKILL",
+                f"{hook['durable_after_kill']:,} of {hook['accepted']:,} at all sizes"
+                if all(h["durable_after_kill"] == h["accepted"] for h in sizes.values())
+                else "LOST EVENTS",
+                _met(all(h["durable_after_kill"] == h["accepted"] for h in sizes.values())),
+            ]
+        )
+    for backend, sizes in results["import"].items():
+        largest = max(sizes)
+        rate = sizes[largest]["rows_per_s"]
+        target = IMPORT_TARGET if backend == "SQLite" else None
+        rows.append(
+            [
+                f"W3 `simsid-bot ingest` of {largest:,} lines ({backend})",
+                f"≥ {IMPORT_TARGET:,.0f} rows/s" if target else "(reported)",
+                f"{fmt(rate, 0)} rows/s",
+                _met(rate >= IMPORT_TARGET) if target else "–",
+            ]
+        )
+    for backend, sizes in results["memory"].items():
+        largest = max(sizes)
+        mb = sizes[largest]["after_mb"]
+        rows.append(
+            [
+                f"W6 RSS of serve after W1, {largest:,} installs ({backend})",
+                f"< {RSS_TARGET_MB:.0f} MB",
+                f"{fmt(mb)} MB",
+                _met(mb < RSS_TARGET_MB),
+            ]
+        )
+    return _table(["target", "goal", "result", ""], rows)
+
+
+def latency_tables(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for backend, sizes in results["latency"].items():
+        for users in (1, 16):
+            out += [f"#### {backend}, {users} concurrent user{'s' if users > 1 else ''}", ""]
+            kinds = list(next(iter(sizes.values()))[users])
+            rows = []
+            for kind in kinds:
+                for size in sorted(sizes):
+                    runs = sizes[size][users]
+                    s: Summary = runs[kind]
+                    base = None if kind.startswith("baseline") else _baseline_for(kind, runs)
+                    done = (
+                        f"{fmt(s.extra['done_p50'])} / {fmt(s.extra['done_p99'])}"
+                        if "done_p50" in s.extra
+                        else "–"
+                    )
+                    rows.append(
+                        [
+                            kind,
+                            f"{size:,}",
+                            str(s.n),
+                            fmt(s.p50),
+                            fmt(s.p95),
+                            fmt(s.p99),
+                            fmt(s.max),
+                            fmt(s.per_second, 0),
+                            "–" if base is None else f"{fmt(ratio(s.p50, base.p50), 2)}×",
+                            done,
+                            str(s.errors)
+                            + (
+                                f" ({int(s.extra['deferred'])} deferred)"
+                                if s.extra.get("deferred")
+                                else ""
+                            ),
+                        ]
+                    )
+            out += _table(
+                [
+                    "request",
+                    "installs",
+                    "n",
+                    "p50 ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "max ms",
+                    "req/s",
+                    "p50 ÷ baseline p50",
+                    "work done p50 / p99 ms",
+                    "errors",
+                ],
+                rows,
+            )
+    return out
+
+
+def render(
+    results: dict[str, Any],
+    *,
+    machine: dict[str, str],
+    command: str,
+    quick: bool,
+    started: str,
+    elapsed_s: float,
+    notes: list[str],
+) -> str:
+    out: list[str] = [
+        "# Benchmarks" + (" (quick run: tiny sizes, CI smoke test)" if quick else ""),
+        "",
+        f"Generated by `{command}` on {started}, in {elapsed_s / 60:.1f} minutes. "
+        "Every number below comes from that one run: the baselines ran in the same "
+        "command, interleaved with what they are compared to, because the machine is "
+        "shared and noisy. Ratios matter more than absolute times.",
+        "",
+        "Reproduce: `make install && .venv/bin/python -m bench` (the full run, writes "
+        "`BENCHMARKS.md`) or `.venv/bin/python -m bench --quick` (under two minutes, "
+        "writes `artifacts/BENCHMARKS.quick.md`). PostgreSQL comes from "
+        "`BENCH_POSTGRES_URL` (a database the bench may wipe), or the bench starts a "
+        "throwaway cluster with `scripts/start-test-postgres` on port 55433.",
+        "",
+    ]
+    if notes:
+        out += ["> " + note for note in notes] + [""]
+    out += ["## Machine", ""]
+    out += _table(["", ""], [[k, v] for k, v in machine.items()])
+    out += ["## Targets", ""] + targets(results)
+    out += [
+        "## How it is measured",
+        "",
+        "- Stores are seeded through the real path: `simsid-bot ingest FILE` (a subprocess "
+        "of the console script, settings from the environment), JSON lines of install "
+        "events; N installations are N/10 sites each installing all 10 applications "
+        "(200,000 = 20,000 sites × 10 apps), all pending.",
+        "- Every request goes over real HTTP on loopback to `simsid-bot serve "
+        "--no-scheduler` (a subprocess, as the Procfile's `web`), signed as Slack signs "
+        "it (`tests/harness.py`). Slack is `bot/sandbox/fake_slack.py` in the bench "
+        "process; response_url posts go to it too.",
+        "- Latency is to the HTTP answer (Slack's 3-second clock stops there). Slash "
+        "commands answer in the ack itself; for buttons the ack comes first and the "
+        "work after, so *work done* is also shown: until the reply reached the "
+        "response_url. Users are closed-loop: each sends its next request when the last "
+        "is done. Percentiles are nearest-rank.",
+        "- Baseline (latency): a minimal Bolt app (`bench/baseline_app.py`) served by the "
+        "same `bot.server.serve_http` (waitress, 16 threads), acking fixed text, driven "
+        "by the same client in the same run; commands are compared with its slash "
+        "command, buttons with its button click.",
+        "",
+        "## W1: answer latency",
+        "",
+    ]
+    out += latency_tables(results)
+    out += ["## W2: install webhook", ""]
+    rows = []
+    for backend, sizes in results["webhook"].items():
+        for size in sorted(sizes):
+            h = sizes[size]
+            s: Summary = h["summary"]
+            b = h["baseline"]
+            rows.append(
+                [
+                    backend,
+                    f"{size:,}",
+                    f"{h['events']:,}",
+                    f"{h['accepted']:,}",
+                    fmt(s.per_second, 0),
+                    fmt(s.p50),
+                    fmt(s.p99),
+                    f"{h['durable_after_kill']:,}",
+                    fmt(b["per_second"], 0),
+                    f"{fmt(ratio(s.per_second, b['per_second']), 2)}×",
+                ]
+            )
+    out += _table(
+        [
+            "database",
+            "store size",
+            "events",
+            "202s",
+            "accepted/s (8 senders)",
+            "p50 ms",
+            "p99 ms",
+            "stored after SIGKILL",
+            "baseline/s (apply_event, 1 process)",
+            "ratio",
+        ],
+        rows,
+    )
+    out += [
+        "The server is killed with SIGKILL the moment the last answer arrives; "
+        "*stored after SIGKILL* counts the events found in the database afterwards. "
+        "Baseline: the same number of equivalent events applied with "
+        "`Lifecycle.apply_event`, one transaction each (as the webhook does), in the "
+        "bench process, no HTTP.",
+        "",
+        "## W3: bulk import (`simsid-bot ingest`)",
+        "",
+    ]
+    rows = []
+    for backend, sizes in results["import"].items():
+        for size in sorted(sizes):
+            i = sizes[size]
+            b = results["import_baseline"][backend][size]
+            rows.append(
+                [
+                    backend,
+                    f"{size:,}",
+                    fmt(i["seconds"]),
+                    fmt(i["rows_per_s"], 0),
+                    f"{b['rows']:,}",
+                    fmt(b["rows_per_s"], 0),
+                    f"{fmt(ratio(i['rows_per_s'], b['rows_per_s']), 1)}×",
+                ]
+            )
+    out += _table(
+        [
+            "database",
+            "lines",
+            "wall s (whole command)",
+            "rows/s",
+            "baseline rows",
+            "baseline rows/s (apply_event per event)",
+            "ratio",
+        ],
+        rows,
+    )
+    out += [
+        "Wall time is the whole `simsid-bot ingest` process: start-up, migrations (on "
+        "SQLite), parsing, the import. Baseline: the per-event path the importer used "
+        "before (`Lifecycle.apply_event` for each line, batches of 500 per transaction), "
+        "in the bench process, on the first lines of the same file into an empty store.",
+        "",
+        "## W4: burst delivery",
+        "",
+    ]
+    burst = results.get("burst")
+    if burst:
+        out += _table(
+            ["", ""],
+            [
+                ["installs sent (webhook, steady rate)", f"{burst['installs']:,} in {burst['seconds']:.0f} s"],
+                ["accepted (202)", f"{burst['accepted']:,}"],
+                ["Slack stand-in limit", "1 chat.postMessage per second per channel (429 + Retry-After)"],
+                ["messages posted", f"{burst['messages']:,} ({burst['install_messages']:,} install messages, {burst['summary_messages']:,} summaries)"],
+                ["429s received", f"{burst['rate_limited']:,}"],
+                ["all in the database as pending after", f"{fmt(burst['visible_s'])} s"],
+                ["all posted or covered by a summary after", f"{fmt(burst['covered_s'])} s"],
+                ["listed by paging `/simsid pending`", f"{burst['listed']:,} of {burst['installs']:,} (paging took {fmt(burst['listing_s'])} s)"],
+            ],
+        )
+        out += [
+            "Times are from the first install sent. Into an empty SQLite store, so that "
+            "`/simsid pending` can be paged to the end.",
+            "",
+        ]
+    out += ["## W5: digest", ""]
+    rows = []
+    for backend, sizes in results["digest"].items():
+        for size in sorted(sizes):
+            d = sizes[size]
+            rows.append(
+                [
+                    backend,
+                    f"{d['pending']:,}",
+                    fmt(d["p50_ms"]),
+                    fmt(d["max_ms"]),
+                    str(d["statements"]),
+                    str(d["blocks"]),
+                ]
+            )
+    out += _table(
+        ["database", "pending", "build p50 ms", "max ms", "statements", "blocks"], rows
+    )
+    out += [
+        "Built as the delivery loop builds it: `store.queries.pending_counts` + "
+        "`pending(limit=5)` + `bot.views.digest`, in one read session; statements "
+        "counted with SQLAlchemy's `before_cursor_execute` (BEGIN included), over "
+        f"{next(iter(next(iter(results['digest'].values())).values()))['repeats']} builds.",
+        "",
+        "## W6: memory",
+        "",
+    ]
+    rows = []
+    for backend, sizes in results["memory"].items():
+        for size in sorted(sizes):
+            m = sizes[size]
+            rows.append([backend, f"{size:,}", fmt(m["idle_mb"]), fmt(m["after_mb"])])
+    out += _table(["database", "installs", "RSS idle MB", "RSS after W1 MB"], rows)
+    out += ["VmRSS of the `simsid-bot serve` process from /proc/<pid>/status.", ""]
+    if NOTES.exists():
+        out += ["## Notes", "", NOTES.read_text().strip(), ""]
+    return "\n".join(out)
+
+
+def finite(value: float) -> bool:
+    return not math.isnan(value)

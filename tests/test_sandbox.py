@@ -1,0 +1,417 @@
+"""The browser sandbox without a browser: its endpoints driven over HTTP, as the page does.
+
+The sandbox runs as a subprocess (`python -m bot sandbox --port 0`), exactly as a
+person starts it: it configures the vault's keys for the whole process, which must
+not leak into the other tests of this session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+START_SECONDS = 60.0
+STOP_SECONDS = 15.0
+HOSTILE = "<img src=x onerror=alert(1)> & <!channel>"
+CLIENT_KEY = re.compile(r"`ck_[A-Za-z0-9_-]{24}`")  # bare "ck_" is in :white_check_mark:
+# A hostile environment: the sandbox must ignore every one of these.
+FOREIGN_ENV = {
+    "SLACK_BOT_TOKEN": "xoxb-real-workspace-token",
+    "SLACK_SIGNING_SECRET": "real-signing-secret",
+    "SLACK_API_URL": "http://127.0.0.1:9/api/",
+    "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/prod",
+    "SIMSID_ENCRYPTION_KEYS": "not-a-fernet-key",
+    "SIMSID_ADMINS": "UPRODADMIN",
+    "SIMSID_UPSTREAM_URL": "http://127.0.0.1:9/decisions",
+    "SIMSID_UPSTREAM_SECRET": "upstream",
+}
+
+
+@dataclass
+class Sandbox:
+    """A running `simsid-bot sandbox` and a small client for its page's endpoints."""
+
+    url: str
+    process: subprocess.Popen[str]
+    log: Path
+
+    def get(self, path: str, *, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(self.url + path, headers=headers or {})
+        return _send(request)
+
+    def post(self, path: str, body: dict[str, Any], **headers: str) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", **headers},
+        )
+        return _send(request)
+
+    def state(self, user: str = "UADMIN") -> dict[str, Any]:
+        status, body = self.get(f"/sandbox/state?user={user}")
+        assert status == 200, body
+        return dict(body)
+
+    def items(self, channel: str = "C0INSTALLS", user: str = "UADMIN") -> list[dict[str, Any]]:
+        for entry in self.state(user)["channels"]:
+            if entry["id"] == channel:
+                return list(entry["items"])
+        return []
+
+    def wait_for(
+        self, find: Callable[[], Any], what: str, timeout: float = 15.0
+    ) -> Any:  # the first truthy answer of find()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = find()
+            if found:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; log:\n{self.log.read_text()[-3000:]}")
+
+    def install(self, site_id: str, site_name: str, **fields: str) -> dict[str, Any]:
+        body = {
+            "type": "installation.created",
+            "app_id": "app-homework",
+            "app_name": "Homework Hub",
+            "site_id": site_id,
+            "site_name": site_name,
+            "urn": "123456",
+            "dfe_number": "823/4001",
+            **fields,
+        }
+        status, answer = self.post("/sandbox/install", body)
+        assert status == 200 and answer == {"ok": True, "status": 202}, answer
+        return dict(answer)
+
+    def command(self, text: str, user: str = "UADMIN", channel: str = "C0INSTALLS") -> Any:
+        status, answer = self.post(
+            "/sandbox/command", {"user": user, "channel": channel, "text": text}
+        )
+        assert status == 200 and answer["ok"], answer
+        return answer
+
+    def message_about(self, text: str, channel: str = "C0INSTALLS") -> dict[str, Any] | None:
+        for item in self.items(channel):
+            if item["kind"] == "message" and text in json.dumps(item["blocks"]):
+                return item
+        return None
+
+
+def _send(request: urllib.request.Request) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode()
+
+
+def _read_url(process: subprocess.Popen[str], timeout: float) -> str | None:
+    """The URL the sandbox prints, read in a thread so a silent process cannot hang the test."""
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        return None
+    match = re.search(r"Sandbox running: open (http://127\.0\.0\.1:\d+)/", line)
+    return match.group(1) if match else None
+
+
+def stop_sandbox(process: subprocess.Popen[str]) -> int | None:
+    """SIGTERM, then kill after STOP_SECONDS; the exit status, or None if it had to be killed."""
+    if process.poll() is not None:
+        return process.returncode
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None
+
+
+@contextmanager
+def running_sandbox(db_path: Path, *, env: dict[str, str] | None = None) -> Iterator[Sandbox]:
+    """`python -m bot sandbox --port 0 --db db_path`; on exit, stops it and checks it exits 0."""
+    log = db_path.with_name(db_path.name + ".log")
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "sandbox", "--port", "0", "--db", str(db_path)],
+            cwd=db_path.parent,  # a stray .env in the repository must not matter either
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        status: int | None = -1
+        try:
+            url = _read_url(process, START_SECONDS)
+            assert url, f"the sandbox printed no URL; log:\n{log.read_text()[-3000:]}"
+            yield Sandbox(url, process, log)
+        finally:
+            status = stop_sandbox(process)
+            assert process.stdout is not None
+            process.stdout.close()
+        assert status == 0, (
+            f"the sandbox did not exit 0 within {STOP_SECONDS:.0f}s of SIGTERM "
+            f"(status {status}); log:\n{log.read_text()[-3000:]}"
+        )
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    db_path = tmp_path_factory.mktemp("sandbox") / "sandbox.db"
+    with running_sandbox(db_path, env=FOREIGN_ENV) as running:
+        yield running
+
+
+def _decode(mrkdwn: str) -> str:
+    """What the page shows for mrkdwn text: the three escapes decoded, nothing else."""
+    return re.sub(r"&(lt|gt|amp);", lambda m: {"lt": "<", "gt": ">", "amp": "&"}[m[1]], mrkdwn)
+
+
+def _ephemerals(sandbox: Sandbox, user: str, channel: str = "C0INSTALLS") -> list[dict[str, Any]]:
+    return [i for i in sandbox.items(channel, user) if i["kind"] == "ephemeral"]
+
+
+def _buttons(item: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Each button's label -> (block index, element index), as the page sends them."""
+    found = {}
+    for b, block in enumerate(item["blocks"]):
+        for e, element in enumerate(block.get("elements", [])):
+            if element.get("type") == "button":
+                found[element["text"]["text"]] = (b, e)
+    return found
+
+
+def _click(sandbox: Sandbox, item: dict[str, Any], label: str, user: str = "UADMIN") -> Any:
+    block, element = _buttons(item)[label]
+    status, answer = sandbox.post(
+        "/sandbox/click",
+        {
+            "user": user,
+            "channel": "C0INSTALLS",
+            "ts": item["ts"],
+            "ephemeral": item["kind"] == "ephemeral",
+            "block": block,
+            "element": element,
+        },
+    )
+    assert status == 200 and answer["ok"], answer
+    return answer
+
+
+# -- the page and its guards -------------------------------------------------------
+
+
+def test_serves_the_page_and_its_files(sandbox: Sandbox) -> None:
+    status, page = sandbox.get("/")
+    assert status == 200 and "<title>SIMS ID bot sandbox</title>" in page
+    for name in ("app.js", "style.css"):
+        status, _ = sandbox.get(f"/static/{name}")
+        assert status == 200, name
+    assert sandbox.get("/static/../run.py")[0] == 404
+    assert sandbox.get("/static/missing.js")[0] == 404
+
+
+def test_refuses_what_a_foreign_page_could_send(sandbox: Sandbox) -> None:
+    request = urllib.request.Request(
+        sandbox.url + "/sandbox/command",
+        data=b"user=UADMIN&channel=C0INSTALLS&text=%2Fsimsid+help",
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert _send(request)[0] == 415
+    status, _ = sandbox.get("/sandbox/state?user=UADMIN", headers={"Host": "evil.example"})
+    assert status == 403
+
+
+def test_rejects_bad_requests_with_a_reason(sandbox: Sandbox) -> None:
+    status, answer = sandbox.post(
+        "/sandbox/command", {"user": "UNOBODY", "channel": "C0INSTALLS", "text": "/simsid"}
+    )
+    assert status == 400 and "unknown user" in answer["error"]
+    status, answer = sandbox.post(
+        "/sandbox/command", {"user": "UADMIN", "channel": "C0INSTALLS", "text": "hello"}
+    )
+    assert status == 400 and "/simsid" in answer["error"]
+    status, answer = sandbox.post(
+        "/sandbox/click",
+        {"user": "UADMIN", "channel": "C0INSTALLS", "ts": "1.2", "block": 0, "element": 0},
+    )
+    assert status == 400 and "gone" in answer["error"]
+
+
+def test_long_poll_waits_for_a_change(sandbox: Sandbox) -> None:
+    version = sandbox.state()["version"]
+    started = time.monotonic()
+    status, state = sandbox.get(f"/sandbox/state?user=UADMIN&since={version}&wait=1")
+    assert status == 200 and state["version"] == version
+    assert time.monotonic() - started >= 0.9
+
+
+# -- through the bot ---------------------------------------------------------------
+
+
+def test_install_appears_and_approve_updates_it(sandbox: Sandbox) -> None:
+    sandbox.install("site-oak", "Oakfield Primary")
+    message = sandbox.wait_for(
+        lambda: sandbox.message_about("Oakfield Primary"), "the install message"
+    )
+    assert "Pending approval" in json.dumps(message["blocks"])
+    assert set(_buttons(message)) == {"Approve", "Disable", "Remove"}
+
+    _click(sandbox, message, "Approve")
+    updated = sandbox.wait_for(
+        lambda: (m := sandbox.message_about("Oakfield Primary")) and m["edited"] and m,
+        "the message to show the approval",
+    )
+    assert "Enabled" in json.dumps(updated["blocks"])
+    assert "Approve" not in _buttons(updated)
+    assert sandbox.state()["requests"][0]["status"] == 200
+
+
+def test_command_answers_privately(sandbox: Sandbox) -> None:
+    sandbox.install("site-elm", "Elm Tree Primary")
+    sandbox.wait_for(lambda: sandbox.message_about("Elm Tree Primary"), "the install message")
+    message = sandbox.message_about("Elm Tree Primary")
+    assert message is not None
+    _click(sandbox, message, "Approve")
+    sandbox.wait_for(
+        lambda: "Enabled" in json.dumps(sandbox.message_about("Elm Tree Primary")),
+        "the approval",
+    )
+
+    sandbox.command("/simsid secret app-homework site-elm")
+    reply = sandbox.wait_for(
+        lambda: [e for e in _ephemerals(sandbox, "UADMIN") if CLIENT_KEY.search(json.dumps(e))],
+        "the secret",
+    )[0]
+    assert reply["origin"] == "/simsid secret app-homework site-elm"
+    # Private means private: the other person sees neither the reply nor the secret.
+    guest_view = json.dumps(sandbox.state("UGUEST"))
+    assert not CLIENT_KEY.search(guest_view)
+    assert reply["ts"] not in guest_view
+
+
+def test_non_admin_is_refused(sandbox: Sandbox) -> None:
+    before = len(_ephemerals(sandbox, "UGUEST"))
+    sandbox.command("/simsid pending", user="UGUEST")
+    refusal = sandbox.wait_for(
+        lambda: _ephemerals(sandbox, "UGUEST")[before:], "the refusal", timeout=10
+    )[0]
+    assert "Only SIMS ID admins" in refusal["text"]
+
+
+def test_hostile_names_round_trip_literally(sandbox: Sandbox) -> None:
+    sandbox.install("site-evil", HOSTILE, app_id="app-parent-portal", app_name="Parent Portal")
+    message = sandbox.wait_for(
+        lambda: sandbox.message_about("onerror", channel="C0PORTAL"), "the hostile install"
+    )
+    site_line = message["blocks"][1]["text"]["text"]
+    assert "<" not in site_line  # nothing Slack would read as a mention or a link
+    assert _decode(site_line) == f"*{HOSTILE}*"  # and the page shows the name as it is
+
+
+def test_paging_replaces_the_private_listing(sandbox: Sandbox) -> None:
+    for n in range(12):
+        sandbox.install(f"site-page-{n:02d}", f"Paging School {n:02d}")
+    # Installs are stored before the webhook answers, so the listing has them at once
+    # (their channel messages come more slowly: Slack allows one a second per channel).
+    sandbox.command("/simsid pending")
+    listing = sandbox.wait_for(
+        lambda: [e for e in _ephemerals(sandbox, "UADMIN") if "Next" in _buttons(e)],
+        "a paged listing",
+    )[-1]
+    count = len(_ephemerals(sandbox, "UADMIN"))
+
+    _click(sandbox, listing, "Next")
+
+    def replaced() -> dict[str, Any] | None:
+        for item in _ephemerals(sandbox, "UADMIN"):
+            if item["ts"] == listing["ts"] and item["blocks"] != listing["blocks"]:
+                return item
+        return None
+
+    second_page = sandbox.wait_for(replaced, "the listing to turn its page")
+    assert "Previous" in _buttons(second_page)
+    assert len(_ephemerals(sandbox, "UADMIN")) == count  # replaced, not added
+
+
+def test_a_restart_can_still_show_its_secrets(tmp_path: Path) -> None:
+    db_path = tmp_path / "sandbox.db"
+    with running_sandbox(db_path) as first:
+        first.install("site-keep", "Keepsake Primary")
+        message = first.wait_for(lambda: first.message_about("Keepsake"), "the install")
+        _click(first, message, "Approve")
+        first.wait_for(
+            lambda: "Enabled" in json.dumps(first.message_about("Keepsake")), "the approval"
+        )
+    key = db_path.with_name("sandbox.db.key")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+    with running_sandbox(db_path) as second:
+        second.command("/simsid secret app-homework site-keep")
+        second.wait_for(
+            lambda: [e for e in _ephemerals(second, "UADMIN") if CLIENT_KEY.search(json.dumps(e))],
+            "the secret after a restart",
+        )
+
+
+# -- its settings and key, without starting it -----------------------------------------
+
+
+def test_settings_ignore_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot.sandbox.workspace import Secrets, load_or_create_key, sandbox_settings
+
+    for name, value in FOREIGN_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SIMSID_DIGEST_CRON", "* * * * *")
+    shared = Secrets.generate()
+    key = load_or_create_key(tmp_path / "sandbox.db")
+
+    settings = sandbox_settings(
+        api_url="http://127.0.0.1:1/api/", db_path=tmp_path / "sandbox.db", key=key, shared=shared
+    )
+
+    assert settings.simsid_upstream_url is None and settings.simsid_upstream_secret is None
+    assert settings.slack_api_url == "http://127.0.0.1:1/api/"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'sandbox.db'}"
+    assert settings.simsid_admins == ["UADMIN"]
+    assert settings.simsid_digest_cron == "0 8 * * 1-5"
+    assert settings.encryption_keys() == [key]
+
+
+def test_the_key_is_made_once_and_private(tmp_path: Path) -> None:
+    from bot.sandbox.workspace import load_or_create_key
+
+    first = load_or_create_key(tmp_path / "sandbox.db")
+    assert load_or_create_key(tmp_path / "sandbox.db") == first
+    key_file = tmp_path / "sandbox.db.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -1,0 +1,221 @@
+"""Settings from the environment: every missing or malformed variable is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings, SettingsError, exit_on_settings_error, load_settings
+from store import vault
+
+VARIABLES = [
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "DATABASE_URL",
+    "SIMSID_ENCRYPTION_KEYS",
+    "SIMSID_WEBHOOK_SECRET",
+    "SIMSID_ADMINS",
+    "SIMSID_DEFAULT_CHANNEL",
+    "SIMSID_DIGEST_CRON",
+    "SIMSID_TIMEZONE",
+    "SIMSID_REMIND_AFTER_HOURS",
+    "SIMSID_UPSTREAM_URL",
+    "SIMSID_UPSTREAM_SECRET",
+    "PORT",
+    "LOG_LEVEL",
+]
+SERVE_REQUIRED = {
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SIMSID_ENCRYPTION_KEYS",
+    "SIMSID_ADMINS",
+    "SIMSID_DEFAULT_CHANNEL",
+}
+KEY = vault.generate_key()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No variable from the developer's shell, and no .env file in the working directory."""
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+@pytest.fixture
+def valid(clean_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    values = {
+        "SLACK_BOT_TOKEN": "xoxb-1-abc",
+        "SLACK_SIGNING_SECRET": "signing-secret-value",
+        "SIMSID_ENCRYPTION_KEYS": KEY,
+        "SIMSID_ADMINS": "U0ADMIN01,S0GROUP01",
+        "SIMSID_DEFAULT_CHANNEL": "C0DEFAULT",
+    }
+    for name, value in values.items():
+        clean_env.setenv(name, value)
+    return clean_env
+
+
+def load() -> Settings:
+    return load_settings(_env_file=None)
+
+
+def problems_of(error: pytest.ExceptionInfo[SettingsError]) -> dict[str, str]:
+    return error.value.problems
+
+
+def test_missing_required_settings_are_all_named() -> None:
+    settings = load()
+    with pytest.raises(SettingsError) as error:
+        settings.require("serve")
+    assert set(problems_of(error)) == SERVE_REQUIRED
+    for name in SERVE_REQUIRED:
+        assert name in str(error.value)
+
+
+def test_socket_mode_needs_the_app_token(valid: pytest.MonkeyPatch) -> None:
+    valid.delenv("SLACK_SIGNING_SECRET")
+    with pytest.raises(SettingsError) as error:
+        load().require("socket")
+    assert set(problems_of(error)) == {"SLACK_APP_TOKEN"}
+
+
+def test_valid_settings_and_defaults(valid: pytest.MonkeyPatch) -> None:
+    settings = load().require("serve")
+    assert settings.admin_users == frozenset({"U0ADMIN01"})
+    assert settings.admin_groups == ("S0GROUP01",)
+    assert settings.encryption_keys() == [KEY]
+    assert settings.database_url == "sqlite:///simsid.db"
+    assert settings.simsid_digest_cron == "0 8 * * 1-5"
+    assert str(settings.tz) == "Europe/London"
+    assert settings.simsid_remind_after_hours == 24
+    assert settings.port == 3000
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.simsid_upstream_url is None
+
+
+def test_lists_are_comma_separated(valid: pytest.MonkeyPatch) -> None:
+    second = vault.generate_key()
+    valid.setenv("SIMSID_ENCRYPTION_KEYS", f" {KEY} , {second} ")
+    valid.setenv("SIMSID_ADMINS", "U0AAA, U0BBB ,S0CCC")
+    valid.setenv("SIMSID_WEBHOOK_SECRET", "whsec_new,whsec_old")
+    settings = load()
+    assert settings.encryption_keys() == [KEY, second]
+    assert settings.admin_users == frozenset({"U0AAA", "U0BBB"})
+    assert settings.admin_groups == ("S0CCC",)
+    assert settings.webhook_secrets() == ["whsec_new", "whsec_old"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [
+        ("SIMSID_ENCRYPTION_KEYS", "not-a-fernet-key", "Fernet"),
+        ("SIMSID_ENCRYPTION_KEYS", f"{KEY},also-not-a-key", "key 2"),
+        ("SIMSID_ADMINS", "bob", "bob"),
+        ("SIMSID_ADMINS", "U0ADMIN01,bob", "bob"),
+        ("SIMSID_DEFAULT_CHANNEL", "#general", "channel id"),
+        ("SIMSID_DIGEST_CRON", "every monday at 8", "crontab"),
+        ("SIMSID_DIGEST_CRON", "0 25 * * *", "crontab"),
+        ("SIMSID_TIMEZONE", "Mars/Olympus_Mons", "time zone"),
+        ("SLACK_BOT_TOKEN", "xoxp-1-user-token", "xoxb-"),
+        ("SLACK_APP_TOKEN", "xoxb-not-an-app-token", "xapp-"),
+        ("SLACK_BOT_TOKEN", "changeme", "placeholder"),
+        ("SIMSID_UPSTREAM_URL", "ftp://example.org/hook", "http"),
+        ("DATABASE_URL", "simsid.db", "SQLAlchemy URL"),
+        ("PORT", "eighty", ""),
+        ("SIMSID_REMIND_AFTER_HOURS", "-1", ""),
+    ],
+)
+def test_malformed_values_name_their_variable(
+    valid: pytest.MonkeyPatch, name: str, value: str, hint: str
+) -> None:
+    valid.setenv(name, value)
+    with pytest.raises(SettingsError) as error:
+        load()
+    assert set(problems_of(error)) == {name}
+    assert hint in problems_of(error)[name]
+    assert name in str(error.value)
+
+
+def test_every_malformed_variable_is_named_at_once(valid: pytest.MonkeyPatch) -> None:
+    bad = {
+        "SIMSID_ENCRYPTION_KEYS": "nope",
+        "SIMSID_ADMINS": "bob",
+        "SIMSID_DEFAULT_CHANNEL": "#general",
+        "SIMSID_DIGEST_CRON": "whenever",
+        "SIMSID_TIMEZONE": "Nowhere/Special",
+        "SLACK_BOT_TOKEN": "xoxp-1-user-token",
+    }
+    for name, value in bad.items():
+        valid.setenv(name, value)
+    with pytest.raises(SettingsError) as error:
+        load()
+    assert set(problems_of(error)) == set(bad)
+
+
+def test_secret_values_are_not_echoed(valid: pytest.MonkeyPatch) -> None:
+    valid.setenv("SLACK_BOT_TOKEN", "xoxp-TOPSECRET123")
+    valid.setenv("SIMSID_ENCRYPTION_KEYS", "SUPERSECRETKEYMATERIAL")
+    with pytest.raises(SettingsError) as error:
+        load()
+    assert "TOPSECRET123" not in str(error.value)
+    assert "SUPERSECRETKEYMATERIAL" not in str(error.value)
+    valid.setenv("SIMSID_ENCRYPTION_KEYS", KEY)
+    settings = load_settings(_env_file=None, slack_bot_token="xoxb-HIDDEN-VALUE")
+    assert "HIDDEN-VALUE" not in repr(settings)
+    assert KEY not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            "postgres://u:p@db.example:5432/simsid",
+            "postgresql+psycopg://u:p@db.example:5432/simsid",
+        ),
+        ("postgresql://u@db/simsid", "postgresql+psycopg://u@db/simsid"),
+        ("postgresql+psycopg://u@db/simsid", "postgresql+psycopg://u@db/simsid"),
+        ("sqlite:////var/lib/simsid/simsid.db", "sqlite:////var/lib/simsid/simsid.db"),
+    ],
+)
+def test_database_url_is_normalised(valid: pytest.MonkeyPatch, given: str, expected: str) -> None:
+    valid.setenv("DATABASE_URL", given)
+    assert load().database_url == expected
+
+
+def test_upstream_url_needs_its_secret(valid: pytest.MonkeyPatch) -> None:
+    valid.setenv("SIMSID_UPSTREAM_URL", "https://decisions.example.org/hook")
+    with pytest.raises(SettingsError) as error:
+        load()
+    assert set(problems_of(error)) == {"SIMSID_UPSTREAM_SECRET"}
+    assert "SIMSID_UPSTREAM_SECRET" in str(error.value)
+
+    valid.setenv("SIMSID_UPSTREAM_SECRET", "upstream-signing-secret")
+    settings = load()
+    assert settings.simsid_upstream_url == "https://decisions.example.org/hook"
+
+
+def test_blank_upstream_url_means_unset(valid: pytest.MonkeyPatch) -> None:
+    valid.setenv("SIMSID_UPSTREAM_URL", "")
+    assert load().simsid_upstream_url is None
+
+
+def test_a_dotenv_file_is_read_when_present(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SIMSID_DEFAULT_CHANNEL=C0FROMFILE\nSIMSID_ADMINS=U0FILE\n")
+    settings = load_settings()
+    assert settings.simsid_default_channel == "C0FROMFILE"
+    assert settings.simsid_admins == ["U0FILE"]
+    # ... and ignored when told so.
+    assert load().simsid_default_channel is None
+
+
+def test_settings_error_exits_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        exit_on_settings_error(SettingsError({"SIMSID_ADMINS": "is required"}))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "SIMSID_ADMINS" in err and "Traceback" not in err
