@@ -169,6 +169,9 @@ class FakeSlack:
         self.version = 0
         self.delay = 0.0
         self.usergroups: dict[str, list[str]] = {}
+        # Socket Mode: apps.connections.open (with this app-level token) hands out this URL.
+        self.app_token = "xapp-test"  # noqa: S105
+        self.socket_mode_url: str | None = None
         self.calls: list[tuple[str, Params]] = []
         self.messages: dict[str, list[Message]] = {}
         self.ephemerals: list[Params] = []
@@ -187,6 +190,7 @@ class FakeSlack:
             "chat.getPermalink": self._get_permalink,
             "usergroups.users.list": self._usergroup_users,
             "users.info": self._users_info,
+            "apps.connections.open": self._connections_open,
         }
 
     def start(self) -> FakeSlack:
@@ -327,7 +331,8 @@ class FakeSlack:
                 return self._rate_limited(fault.retry_after)
             if fault is not None:
                 return fault.status, {}, {"ok": False, "error": "fatal_error"}
-            if token != self.token:
+            expected = self.app_token if method == "apps.connections.open" else self.token
+            if token != expected:
                 return 200, {}, {"ok": False, "error": "invalid_auth"}
             if method == "chat.postMessage" and params.get("channel"):
                 wait = self._channel_wait(str(params["channel"]))
@@ -431,6 +436,11 @@ class FakeSlack:
         if message["thread_ts"]:
             shown["thread_ts"] = message["thread_ts"]
         return shown
+
+    def _connections_open(self, params: Params) -> Params:
+        if not self.socket_mode_url:
+            raise _ApiError("socket_mode_not_enabled")
+        return {"url": self.socket_mode_url}
 
     def _auth_test(self, params: Params) -> Params:
         bot = {"team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID}
