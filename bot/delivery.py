@@ -76,6 +76,8 @@ class Delivery:
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    # Claimed items left unfinished when the database failed mid-batch, to give back.
+    _unfinished: list[int] = field(default_factory=list)
 
     # -- the loop ------------------------------------------------------------
 
@@ -109,16 +111,26 @@ class Delivery:
 
     def run_once(self) -> int:
         """Claim and perform one batch; returns how many items were claimed."""
+        if self._unfinished:
+            with self.db.session() as session:
+                outbox.release_unfinished(session, self._unfinished, worker=self.worker)
+            self._unfinished = []
         with self.db.session() as session:
             items = outbox.claim_due(
                 session, worker=self.worker, now=self.clock(), limit=self.batch
             )
-        for item in items:
+        for index, item in enumerate(items):
             if self._stop.is_set():
                 with self.db.session() as session:
                     outbox.release(session, item, due_at=self.clock())
                 continue
-            self._perform(item)
+            try:
+                self._perform(item)
+            except DatabaseUnavailable:
+                # Give the rest of the batch back as soon as the database answers again:
+                # left claimed, a message would show a stale state for CLAIM_SECONDS.
+                self._unfinished = [i.id for i in items[index:]]
+                raise
         return len(items)
 
     def drain(self, *, max_rounds: int = 1000) -> None:
@@ -311,8 +323,8 @@ class Delivery:
                 )
             # The message shows the tries and the last error, so refresh it after every try
             # (refreshing only on the first failure left it showing "try 1" for hours).
-            # Backoff spaces tries out to one per five minutes at most, and refreshes of one
-            # message coalesce into a single edit.
+            # Backoff spaces the tries out (five minutes apart once capped), and refreshes of
+            # one message coalesce into a single edit.
             if item.installation_id is not None:
                 self._refresh(session, item.installation_id)
         self.nudge()

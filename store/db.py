@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from store.sqlutil import SQLITE_FOLD_CASE, sqlite_fold_case
@@ -18,6 +18,11 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Seconds a writer waits on SQLite's lock before giving up; readers never wait in WAL mode.
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# Idle SQLite connections kept open: closing the last connection to a WAL database makes
+# SQLite checkpoint (and fsync) the log, which would otherwise happen after every unit of
+# work; and each new connection pays for its pragmas. Enough for every HTTP thread.
+SQLITE_POOL_SIZE = 16
+SQLITE_POOL_OVERFLOW = 16
 
 
 class DatabaseUnavailable(Exception):
@@ -50,7 +55,16 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            poolclass=NullPool if ":memory:" not in url else None,
+            **(
+                {}
+                if ":memory:" in url
+                else {
+                    "poolclass": QueuePool,
+                    "pool_size": SQLITE_POOL_SIZE,
+                    "max_overflow": SQLITE_POOL_OVERFLOW,
+                    "pool_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                }
+            ),
         )
         # pysqlite's own transaction handling would defer BEGIN; take control of it.
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -223,6 +223,24 @@ def release(session: Session, item: Claimed, *, due_at: datetime) -> None:
     )
 
 
+def release_unfinished(session: Session, ids: Sequence[int], *, worker: str) -> int:
+    """Give back this worker's claims on items it could not finish because the database
+    went away mid-batch; without this they stay claimed until CLAIM_SECONDS pass."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(OutboxItem)
+        .where(
+            col(OutboxItem.id).in_(list(ids)),
+            col(OutboxItem.claimed_by) == worker,
+            col(OutboxItem.claimed_until).is_not(None),
+            col(OutboxItem.done_at).is_(None),
+        )
+        .values(claimed_until=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def renew_claim(
     session: Session, item: Claimed, *, worker: str, now: datetime | None = None
 ) -> bool:

@@ -130,9 +130,25 @@ class PrivateCluster:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+def _free_port(preferred: int) -> int:
+    """`preferred` if nothing listens there, else any free port: other people's test runs
+    on this machine may have a private cluster of their own on the usual port."""
+    import socket
+
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise RuntimeError("no free port for a private PostgreSQL")
+
+
 @contextmanager
 def private_cluster(port: int = 55440) -> Iterator[PrivateCluster]:
     """Start a dedicated cluster (skip when PostgreSQL is not installed, fail under CI)."""
+    port = _free_port(port)
     bindir = postgres_bindir()
     if bindir is None:
         if IN_CI:

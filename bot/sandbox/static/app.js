@@ -33,9 +33,12 @@
     version: null,
     poll: null,
     dismissed: new Set(),
+    collapsed: new Set(), // channel/ts of threads the person closed
     rendered: new Map(), // ts -> JSON of what was drawn, to flash what changed
     seenCounts: new Map(), // channel -> item count when last viewed
     appsKey: "",
+    // Slack forgets private replies when the page reloads (the bot's replies say so): do too.
+    loadedAt: Date.now() / 1000,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -373,7 +376,12 @@
 
   function renderThread(item, channel) {
     const thread = el("details", "thread");
-    thread.open = true;
+    const key = channel + "/" + item.ts;
+    thread.open = !state.collapsed.has(key); // the page redraws often: remember a closed thread
+    thread.addEventListener("toggle", () => {
+      if (thread.open) state.collapsed.delete(key);
+      else state.collapsed.add(key);
+    });
     const count = item.replies.length;
     thread.appendChild(el("summary", "thread-summary", count + (count === 1 ? " reply" : " replies")));
     item.replies.forEach((reply) => {
@@ -488,6 +496,7 @@
     const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     const nodes = channel.items
       .filter((item) => !state.dismissed.has(item.ts))
+      .filter((item) => item.kind !== "ephemeral" || item.at >= state.loadedAt)
       .map((item) => renderMessage(item, channel.id));
     if (!nodes.length) {
       nodes.push(el("p", "empty", "Nothing here yet. Send an install event from the SIMS ID " +
