@@ -134,6 +134,7 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
         now=bot.lifecycle.clock(),
         by=worker_id(),
         force=args.force,
+        grace=None,  # "now" means now, not only near the scheduled time
     )
     bot.delivery.drain()
     print(f"digest: {result}")

@@ -115,8 +115,9 @@ def _apply(
 ) -> None:
     if not batch:
         return
+    # One transaction per batch; apply_events does the common case set-based.
     with db.session() as session:
-        outcomes = [lifecycle.apply_event(session, event, notify=notify) for event in batch]
+        outcomes = lifecycle.apply_events(session, batch, notify=notify)
     for outcome in outcomes:
         if outcome is EventOutcome.ACCEPTED:
             report.new += 1

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel
 
 from store import outbox, vault
 from store.models import (
@@ -23,6 +25,7 @@ from store.models import (
     Credential,
     Installation,
     MessageStatus,
+    OutboxItem,
     OutboxKind,
     ProcessedEvent,
     Site,
@@ -32,6 +35,21 @@ from store.models import (
 from store.sqlutil import insert_ignore
 
 SIMS_ID = "sims-id"  # the actor for changes that SIMS ID reports
+_IN_CHUNK = 500  # ids per IN (...) list, well inside every driver's parameter limit
+
+
+def _insert_for(session: Session, model: type[SQLModel]) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL both)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+@dataclass(frozen=True)
+class _AppFacts:
+    bypass_auth: bool
+    channel: str | None
 
 
 class Action(StrEnum):
@@ -190,9 +208,49 @@ class Lifecycle:
         self, session: Session, event: InstallEvent, *, notify: bool = True
     ) -> EventOutcome:
         """Apply one install event exactly once, in occurred_at order per installation."""
+        return self.apply_events(session, [event], notify=notify)[0]
+
+    def apply_events(
+        self, session: Session, events: Sequence[InstallEvent], *, notify: bool = True
+    ) -> list[EventOutcome]:
+        """Apply install events in the order given, each exactly once; one outcome each.
+
+        The same rules as one event at a time, in a few statements per batch for the
+        common case, the first event of an installation not stored yet (a bulk import, a
+        new install): those are written set-based. Any other event (an installation seen
+        before or earlier in the batch, an application that bypasses authentication)
+        takes the one-event path in its place in the order.
+        """
+        if not events:
+            return []
         now = self.clock()
-        if not insert_ignore(session, ProcessedEvent, [{"id": event.id, "received_at": now}]):
-            return EventOutcome.DUPLICATE
+        fresh = self._claim_event_ids(session, events, now)
+        outcomes = [EventOutcome.DUPLICATE] * len(events)
+        todo = [(i, e) for i, e in enumerate(events) if e.id in fresh]
+        apps = self._application_facts(session, [e for _, e in todo])
+        stored = self._stored_pairs(session, {e.site_id for _, e in todo})
+        batch: list[tuple[int, InstallEvent]] = []
+        for index, event in todo:
+            if event.id not in fresh:
+                continue  # the same id earlier in this batch
+            fresh.discard(event.id)
+            pair = (event.application_id, event.site_id)
+            if pair in stored or apps[event.application_id].bypass_auth:
+                # Everything before it first, so that the order is kept.
+                self._insert_first_events(session, batch, apps, now, outcomes, notify=notify)
+                batch = []
+                outcomes[index] = self._apply_claimed(session, event, now, notify=notify)
+            else:
+                batch.append((index, event))
+                outcomes[index] = EventOutcome.ACCEPTED
+            stored.add(pair)
+        self._insert_first_events(session, batch, apps, now, outcomes, notify=notify)
+        return outcomes
+
+    def _apply_claimed(
+        self, session: Session, event: InstallEvent, now: datetime, *, notify: bool
+    ) -> EventOutcome:
+        """One event whose id is already recorded as processed, one statement at a time."""
         app = self._upsert_application(session, event.application_id, event.application_name)
         self._upsert_site(session, event, now)
         inst = self._installation_for(session, app, event.site_id, event, now)
@@ -250,6 +308,172 @@ class Lifecycle:
                 notify=notify,
             )
         return EventOutcome.ACCEPTED
+
+    # -- the set-based path of apply_events --------------------------------------
+
+    def _claim_event_ids(
+        self, session: Session, events: Sequence[InstallEvent], now: datetime
+    ) -> set[str]:
+        """Record the event ids not seen before; returns those (the others are duplicates)."""
+        ids = list(dict.fromkeys(e.id for e in events))
+        insert = _insert_for(session, ProcessedEvent)
+        statement = insert.on_conflict_do_nothing().returning(insert.table.c.id)
+        rows = [{"id": i, "received_at": now} for i in ids]
+        return set(session.execute(statement, rows).scalars())
+
+    def _application_facts(
+        self, session: Session, events: Sequence[InstallEvent]
+    ) -> dict[str, _AppFacts]:
+        """Each application of the batch, registered with defaults if it is new."""
+        names = {e.application_id: e.application_name for e in reversed(events)}
+        facts = {}
+        for app_id in dict.fromkeys(e.application_id for e in events):
+            app = self._upsert_application(session, app_id, names[app_id])
+            facts[app_id] = _AppFacts(app.bypass_auth, app.channel)
+        return facts
+
+    def _stored_pairs(self, session: Session, site_ids: set[str]) -> set[tuple[str, str]]:
+        """(application id, site id) of every installation already stored at these sites."""
+        pairs: set[tuple[str, str]] = set()
+        chunk = sorted(site_ids)
+        for start in range(0, len(chunk), _IN_CHUNK):
+            rows = session.execute(
+                select(Installation.application_id, Installation.site_id).where(
+                    Installation.site_id.in_(chunk[start : start + _IN_CHUNK])  # type: ignore[attr-defined]
+                )
+            )
+            pairs.update((a, s) for a, s in rows)
+        return pairs
+
+    def _insert_first_events(
+        self,
+        session: Session,
+        batch: list[tuple[int, InstallEvent]],
+        apps: dict[str, _AppFacts],
+        now: datetime,
+        outcomes: list[EventOutcome],
+        *,
+        notify: bool,
+    ) -> None:
+        """First events of installations not stored yet: sites, installations, audit rows
+        and outbox rows, one statement each for the whole batch.
+
+        The end state is the one-event path's: a created event leaves the installation
+        pending at version 1 ("installed"), a removed one leaves it removed at version 1
+        ("uninstalled", no message).
+        """
+        if not batch:
+            return
+        # Work of the one-event path still pending in the session goes first, so the
+        # audit log keeps the order of the events.
+        session.flush()
+        labels = {e.site_id: (e.site_name, e.site_urn, e.site_dfe_number) for _, e in batch}
+        sites = _insert_for(session, Site)
+        table, new = sites.table, sites.excluded
+        session.execute(
+            sites.on_conflict_do_update(
+                index_elements=[table.c.id],
+                set_={
+                    "name": new.name,
+                    "urn": new.urn,
+                    "dfe_number": new.dfe_number,
+                    "updated_at": new.updated_at,
+                },
+                # URN and DfE number are labels; the row only changes when they do.
+                where=or_(
+                    table.c.name.is_distinct_from(new.name),
+                    table.c.urn.is_distinct_from(new.urn),
+                    table.c.dfe_number.is_distinct_from(new.dfe_number),
+                ),
+            ),
+            [
+                {"id": site, "name": n, "urn": u, "dfe_number": d, "updated_at": now}
+                for site, (n, u, d) in labels.items()
+            ],
+        )
+        installs = _insert_for(session, Installation)
+        columns = installs.table.c
+        created_status = MessageStatus.UNSENT if notify else MessageStatus.SILENT
+        rows = [
+            {
+                "application_id": e.application_id,
+                "site_id": e.site_id,
+                "state": State.PENDING if e.type is EventType.CREATED else State.REMOVED,
+                "version": 1,
+                "created_at": now,
+                "changed_at": now,
+                "changed_by": SIMS_ID,
+                "upstream_changed_at": e.occurred_at,
+                "message_status": created_status
+                if e.type is EventType.CREATED
+                else MessageStatus.SILENT,
+                "message_channel": None,
+                "message_ts": None,
+                "reminders_sent": 0,
+            }
+            for _, e in batch
+        ]
+        ids = {
+            (a, s): i
+            for i, a, s in session.execute(
+                installs.on_conflict_do_nothing().returning(
+                    columns.id, columns.application_id, columns.site_id
+                ),
+                rows,
+            )
+        }
+        at = self.clock()
+        audit = []
+        messages = []
+        lost_race = []
+        for index, e in batch:
+            inst_id = ids.get((e.application_id, e.site_id))
+            if inst_id is None:
+                lost_race.append((index, e))  # stored meanwhile by another transaction
+                continue
+            created = e.type is EventType.CREATED
+            audit.append(
+                {
+                    "installation_id": inst_id,
+                    "at": at,
+                    "actor": SIMS_ID,
+                    "action": "installed" if created else "uninstalled",
+                    "from_state": None,
+                    "to_state": State.PENDING if created else State.REMOVED,
+                    "detail": e.id,
+                }
+            )
+            if created and notify:
+                messages.append(
+                    {
+                        "kind": OutboxKind.MESSAGE,
+                        "installation_id": inst_id,
+                        "channel": apps[e.application_id].channel or self.default_channel,
+                        "dedupe_key": outbox.message_key(inst_id),
+                        "generation": 1,
+                        "created_at": now,
+                        "due_at": now,
+                        "attempts": 0,
+                    }
+                )
+        if audit:
+            session.execute(insert(AuditEntry.__table__), audit)  # type: ignore[attr-defined]
+        if messages:
+            queued = _insert_for(session, OutboxItem)
+            session.execute(
+                queued.on_conflict_do_update(
+                    index_elements=[queued.table.c.dedupe_key],
+                    set_={
+                        "generation": queued.table.c.generation + 1,
+                        "channel": queued.excluded.channel,
+                    },
+                ),
+                messages,
+            )
+        # Rows changed under the ORM's feet: what it holds must be read again.
+        session.expire_all()
+        for index, e in lost_race:
+            outcomes[index] = self._apply_claimed(session, e, now, notify=notify)
 
     # -- internals -----------------------------------------------------------
 

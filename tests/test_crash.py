@@ -93,6 +93,20 @@ def _settled(db: Database) -> bool:
     return unsent == 0 and queued == 0
 
 
+def _describe(db: Database, fake_slack: FakeSlack) -> str:
+    """Where delivery stands, for a failure message."""
+    with db.read() as session:
+        by_status = session.execute(
+            select(Installation.message_status, func.count()).group_by(Installation.message_status)
+        ).all()
+        waiting = session.execute(
+            select(OutboxItem.claimed_by, OutboxItem.attempts, OutboxItem.last_error, func.count())
+            .where(OutboxItem.done_at.is_(None))  # type: ignore[union-attr]
+            .group_by(OutboxItem.claimed_by, OutboxItem.attempts, OutboxItem.last_error)
+        ).all()
+    return f"installations {by_status}; undone outbox {waiting}; posts {len(fake_slack.all_posts())}"
+
+
 @pytest.mark.slow
 def test_sigkill_mid_burst_loses_nothing_and_posts_nothing_twice(
     fake_slack: FakeSlack, tmp_path: Path
@@ -133,7 +147,9 @@ def test_sigkill_mid_burst_loses_nothing_and_posts_nothing_twice(
         assert len(stored) == EVENTS
 
         # Claims held by the killed process expire (60 s) before their rows are redone.
-        assert faultkit.wait_until(lambda: _settled(db), timeout=150, interval=1.0)
+        assert faultkit.wait_until(lambda: _settled(db), timeout=150, interval=1.0), _describe(
+            db, fake_slack
+        )
         version = -1
         while version != fake_slack.version:  # and Slack has stopped changing
             version = fake_slack.version

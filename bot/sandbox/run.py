@@ -162,6 +162,8 @@ def run_sandbox(
 ) -> int:
     """Run the sandbox until Ctrl-C, SIGTERM or `stop`; 0 on a clean stop, 2 if it cannot start."""
     stop = stop or threading.Event()
+    # The sandbox's reminder job runs every minute or so; its INFO lines would bury the URL.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     restore = _on_signals(stop)
     sandbox = Sandbox(db_path)
     try:
