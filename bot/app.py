@@ -127,7 +127,7 @@ def create_app(
         signing_secret=signing_secret or "socket-mode-only",
         client=client,
         # Bolt passes arguments by the parameter names it sees, so hand it a plain function.
-        authorize=lambda enterprise_id, team_id: workspace.authorize(enterprise_id, team_id),
+        authorize=lambda enterprise_id, team_id: workspace.authorize(enterprise_id, team_id),  # type: ignore[arg-type,return-value]
         request_verification_enabled=signing_secret is not None,
         user_facing_authorize_error_message="This app is not installed in this workspace.",
     )

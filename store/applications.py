@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from store.lifecycle import slugify
 from store.models import Application, utcnow
@@ -23,8 +23,9 @@ def register(
     app = session.get(Application, app_id)
     created = app is None
     if app is None:
-        app = Application(id=app_id, name=name, slug=_free_slug(session, name, app_id),
-                          created_at=utcnow())
+        app = Application(
+            id=app_id, name=name, slug=_free_slug(session, name, app_id), created_at=utcnow()
+        )
     elif app.name != name:
         app.name = name
         app.slug = _free_slug(session, name, app_id)
@@ -41,5 +42,5 @@ def register(
 
 def _free_slug(session: Session, name: str, app_id: str) -> str:
     slug = slugify(name)
-    owner = session.scalar(select(Application.id).where(Application.slug == slug))
+    owner = session.scalar(select(col(Application.id)).where(col(Application.slug) == slug))
     return slug if owner in (None, app_id) else f"{slug}-{slugify(app_id)}"

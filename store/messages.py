@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from store.models import Installation, MessageStatus, OutboxItem, OutboxKind
 from store.outbox import CLAIM_SECONDS
@@ -42,16 +42,16 @@ def claim_unposted(
 ) -> list[Backlogged]:
     """Claim every due first-post in a channel, to be covered by one summary."""
     rows = session.execute(
-        select(OutboxItem.id, Installation.id, Installation.application_id)
-        .join(Installation, Installation.id == OutboxItem.installation_id)  # type: ignore[arg-type]
+        select(col(OutboxItem.id), col(Installation.id), col(Installation.application_id))
+        .join(Installation, col(Installation.id) == col(OutboxItem.installation_id))
         .where(
-            OutboxItem.kind == OutboxKind.MESSAGE,
-            OutboxItem.channel == channel,
-            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
-            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),  # type: ignore[union-attr,operator]
-            Installation.message_status == MessageStatus.UNSENT,
+            col(OutboxItem.kind) == OutboxKind.MESSAGE,
+            col(OutboxItem.channel) == channel,
+            col(OutboxItem.done_at).is_(None),
+            or_(col(OutboxItem.claimed_until).is_(None), col(OutboxItem.claimed_until) < now),
+            col(Installation.message_status) == MessageStatus.UNSENT,
         )
-        .order_by(OutboxItem.id)
+        .order_by(col(OutboxItem.id))
         .limit(limit)
     ).all()
     if not rows:
@@ -61,17 +61,17 @@ def claim_unposted(
     session.execute(
         update(OutboxItem)
         .where(
-            OutboxItem.id.in_(ids),  # type: ignore[union-attr]
-            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),  # type: ignore[union-attr,operator]
+            col(OutboxItem.id).in_(ids),
+            or_(col(OutboxItem.claimed_until).is_(None), col(OutboxItem.claimed_until) < now),
         )
         .values(claimed_by=worker, claimed_until=until)
     )
     won = set(
         session.scalars(
-            select(OutboxItem.id).where(
-                OutboxItem.id.in_(ids),  # type: ignore[union-attr]
-                OutboxItem.claimed_by == worker,
-                OutboxItem.claimed_until == until,
+            select(col(OutboxItem.id)).where(
+                col(OutboxItem.id).in_(ids),
+                col(OutboxItem.claimed_by) == worker,
+                col(OutboxItem.claimed_until) == until,
             )
         )
     )
@@ -105,6 +105,6 @@ def release_claims(session: Session, items: list[Backlogged]) -> None:
 
 def message_status(session: Session, installation_id: int) -> MessageStatus | None:
     value = session.scalar(
-        select(Installation.message_status).where(Installation.id == installation_id)
+        select(col(Installation.message_status)).where(col(Installation.id) == installation_id)
     )
     return None if value is None else MessageStatus(value)
