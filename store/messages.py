@@ -48,7 +48,12 @@ def claim_unposted(
             col(OutboxItem.kind) == OutboxKind.MESSAGE,
             col(OutboxItem.channel) == channel,
             col(OutboxItem.done_at).is_(None),
-            or_(col(OutboxItem.claimed_until).is_(None), col(OutboxItem.claimed_until) < now),
+            # Rows this worker already holds (its current batch) are covered too.
+            or_(
+                col(OutboxItem.claimed_until).is_(None),
+                col(OutboxItem.claimed_until) < now,
+                col(OutboxItem.claimed_by) == worker,
+            ),
             col(Installation.message_status) == MessageStatus.UNSENT,
         )
         .order_by(col(OutboxItem.id))
@@ -62,7 +67,11 @@ def claim_unposted(
         update(OutboxItem)
         .where(
             col(OutboxItem.id).in_(ids),
-            or_(col(OutboxItem.claimed_until).is_(None), col(OutboxItem.claimed_until) < now),
+            or_(
+                col(OutboxItem.claimed_until).is_(None),
+                col(OutboxItem.claimed_until) < now,
+                col(OutboxItem.claimed_by) == worker,
+            ),
         )
         .values(claimed_by=worker, claimed_until=until)
     )

@@ -335,3 +335,40 @@ def test_every_payload_the_bot_sends_parses(served: Client, fake_slack: FakeSlac
         assert post["text"]
         parsed = Block.parse_all(post["blocks"])
         assert [b.to_dict() for b in parsed] == post["blocks"]
+
+
+def test_a_burst_posts_a_summary_instead_of_flooding(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    fake_slack.enforce_channel_rate(per_second=1.0, burst=1)
+    bot.delivery.stop()  # let the burst pile up, as 1,000 installs in a minute would
+    for n in range(40):
+        assert (
+            served.install(event_id=f"evt_b{n}", site_id=f"s{n}", site_name=f"S{n}").status == 202
+        )
+    bot.delivery = type(bot.delivery)(
+        db=bot.db,
+        client=bot.client,
+        tz=bot.delivery.tz,
+        default_channel=bot.delivery.default_channel,
+    )
+    bot.delivery.start()
+    try:
+
+        def tally() -> tuple[int, int]:
+            posts = fake_slack.channel_messages(CHANNEL)
+            summaries = [p for p in posts if "/simsid pending" in p["text"]]
+            covered = sum(int(re.search(r"(\d+) more", p["text"])[1]) for p in summaries)
+            return covered, len(posts) - len(summaries)
+
+        # Every install is either posted or covered by a summary, and none twice.
+        assert fake_slack.wait_for(lambda: sum(tally()) >= 40, timeout=30), tally()
+        time.sleep(1.5)
+        covered, singles = tally()
+        assert covered + singles == 40
+        assert covered > 0 and len(fake_slack.channel_messages(CHANNEL)) < 10
+        # Every install stays actionable from /simsid pending.
+        reply = served.slash("pending").json()
+        assert "S0" in json.dumps(reply) and ActionId.APPROVE in json.dumps(reply)
+    finally:
+        bot.delivery.stop()
