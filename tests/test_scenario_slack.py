@@ -372,3 +372,18 @@ def test_a_burst_posts_a_summary_instead_of_flooding(
         assert "S0" in json.dumps(reply) and ActionId.APPROVE in json.dumps(reply)
     finally:
         bot.delivery.stop()
+
+
+def test_bypass_auth_install_is_posted_enabled_with_the_primary_note(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    from store import applications
+
+    with bot.db.session() as session:
+        applications.register(
+            session, app_id="app-portal", name="Parent Portal", bypass_auth=True, sims_primary=True
+        )
+    message = _install_and_wait(served, fake_slack, app_id="app-portal", app_name="Parent Portal")
+    assert set(_buttons(message)) == {ActionId.DISABLE}
+    assert "partner support" in json.dumps(message["blocks"])
+    assert message["edits"] == 0  # posted enabled, not posted pending and then edited
