@@ -18,6 +18,12 @@ from store import migrate, vault
 from store.db import Database
 from tests import harness
 
+# Tests configure the bot explicitly: a developer's exported settings must not leak in
+# (an exported SIMSID_UPSTREAM_URL would send test decisions to a real receiver).
+for _name in list(os.environ):
+    if _name.startswith(("SLACK_", "SIMSID_")) or _name in ("DATABASE_URL", "PORT", "LOG_LEVEL"):
+        del os.environ[_name]
+
 TEST_KEY = vault.generate_key()
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
