@@ -52,13 +52,24 @@ class Plan:
     burst_seconds: float
     digest_repeats: int
     import_baseline_rows: int
+    burst_grace: float  # how long after the last install to wait for its delivery
+
 
     @classmethod
     def make(cls, quick: bool, sizes: tuple[int, ...] | None = None) -> Plan:
         if quick:
-            return cls(True, sizes or (2_000,), 15, 48, 1_000, 200, 2.0, 5, 1_000)
+            return cls(True, sizes or (2_000,), 15, 48, 1_000, 200, 2.0, 5, 1_000, 20.0)
         return cls(
-            False, sizes or (2_000, 20_000, 200_000), 150, 480, 10_000, 1_000, 10.0, 15, 5_000
+            False,
+            sizes or (2_000, 20_000, 200_000),
+            150,
+            480,
+            10_000,
+            1_000,
+            10.0,
+            15,
+            5_000,
+            90.0,
         )
 
 
@@ -544,7 +555,7 @@ def burst(bench: Bench, backend: Backend) -> dict[str, Any]:
             for thread in senders:
                 thread.start()
             visible_at = covered_at = None
-            deadline = started + seconds + 120
+            deadline = started + seconds + plan.burst_grace
             while time.perf_counter() < deadline and (visible_at is None or covered_at is None):
                 time.sleep(0.1)
                 with db.read() as session:

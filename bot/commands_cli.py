@@ -36,7 +36,7 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
     db = open_database(settings)
     if args.apps_command == "add":
-        if args.channel is not None and args.channel and args.channel[:1] not in "CG":
+        if args.channel and args.channel[:1] not in ("C", "G"):
             raise StartupError("--channel: must be a channel id such as C0123456789")
         with db.session() as session:
             app, created = applications.register(

@@ -6,23 +6,39 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from store.lifecycle import EventType, InstallEvent
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Label = Annotated[str, StringConstraints(max_length=100)]
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here (400) rather than fail to store it (500).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_no_nul)]
+Label = Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)]
 
 
 class _Application(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
-    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    id: Id
     name: Text
 
 
 class _Site(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
-    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    id: Id
     name: Text
     urn: Label | None = None
     dfe_number: Label | None = None
@@ -30,7 +46,7 @@ class _Site(BaseModel):
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
-    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    id: Id
     type: EventType
     occurred_at: datetime
     application: _Application
@@ -68,7 +84,8 @@ def parse_event(body: bytes | str | dict[str, Any]) -> InstallEvent:
     else:
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        # RecursionError: nesting too deep for the decoder, e.g. 30,000 "[" in 60 KB.
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadEvent("body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadEvent("body must be a JSON object")

@@ -6,6 +6,7 @@ its audit row and the outbox rows for what must follow commit together or not at
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from store import outbox, vault
 from store.models import (
@@ -621,7 +622,11 @@ class Lifecycle:
 
     def _upsert_application(self, session: Session, app_id: str, name: str) -> Application:
         app = session.get(Application, app_id)
-        if app is None:
+        # ON CONFLICT DO NOTHING also swallows a clash on the slug, when another transaction
+        # took the slug we picked: then pick again rather than fail the event.
+        for _ in range(3):
+            if app is not None:
+                return app
             insert_ignore(
                 session,
                 Application,
@@ -635,13 +640,21 @@ class Lifecycle:
                 ],
             )
             app = session.get(Application, app_id)
-            assert app is not None
+        if app is None:
+            raise ConcurrentChange(f"application {app_id}: no free slug")
         return app
 
     def _free_slug(self, session: Session, name: str, app_id: str) -> str:
-        slug = slugify(name)
-        taken = session.scalar(select(Application.id).where(Application.slug == slug))
-        return slug if taken is None else f"{slug}-{slugify(app_id)}"
+        base = slugify(name)
+        # Names and ids in any script slugify alike ("app"): count on until one is free.
+        candidates = itertools.chain(
+            (base, f"{base}-{slugify(app_id)}"), (f"{base}-{n}" for n in itertools.count(2))
+        )
+        owner = select(col(Application.id))
+        for slug in candidates:
+            if session.scalar(owner.where(col(Application.slug) == slug)) is None:
+                return slug
+        raise AssertionError("unreachable: the candidates never end")
 
     def _upsert_site(self, session: Session, event: InstallEvent, now: datetime) -> None:
         site = session.get(Site, event.site_id)
