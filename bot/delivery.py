@@ -142,6 +142,11 @@ class Delivery:
     # -- one item ------------------------------------------------------------
 
     def _perform(self, item: outbox.Claimed) -> None:
+        with self.db.session() as session:
+            # Earlier items of this batch may have been slow enough for our claim to expire
+            # and another process to take this one: then it is theirs to do, not ours.
+            if not outbox.renew_claim(session, item, worker=self.worker, now=self.clock()):
+                return
         try:
             if item.kind is OutboxKind.UPSTREAM:
                 self._send_upstream(item)
@@ -303,11 +308,6 @@ class Delivery:
             with self.db.session() as session:
                 outbox.release(session, item, due_at=self.clock() + timedelta(minutes=5))
             return
-        with self.db.session() as session:
-            # Earlier items of this batch may have been slow enough for our claim to expire
-            # and another process to take this one: then it is theirs to send, not ours.
-            if not outbox.renew_claim(session, item, worker=self.worker, now=self.clock()):
-                return
         result = self.upstream.send(item)
         with self.db.session() as session:
             if result.delivered:
