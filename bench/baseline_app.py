@@ -24,9 +24,7 @@ from bot.server import serve_http
 def build() -> App:
     app = App(
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
-        client=WebClient(
-            token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"]
-        ),
+        client=WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"]),
         token_verification_enabled=False,
     )
 

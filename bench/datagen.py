@@ -46,6 +46,8 @@ class SiteSpec:
 def site(number: int, prefix: str = "site") -> SiteSpec:
     """The number-th site: a stable id, a school-like name, unique URN and DfE number."""
     name = f"{_FIRST[number % len(_FIRST)]} {_KIND[(number // 7) % len(_KIND)]} {number:05d}"
+    if prefix != "site":
+        name += f" ({prefix})"  # names stay unique across the sets of sites
     tag = 0 if prefix == "site" else (sum(map(ord, prefix)) % 89 + 1)
     urn = f"{tag:02d}{number:07d}"
     dfe = f"{800 + tag % 200}/{number:06d}"

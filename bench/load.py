@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bench.machine import cpu_seconds
 from bench.stats import Summary
 from bot.sandbox.fake_slack import FakeSlack
 
@@ -60,11 +61,13 @@ class Outcome:
 Request = Callable[[], Outcome]
 
 
-def run(requests: Sequence[Request], concurrency: int) -> Summary:
+def run(requests: Sequence[Request], concurrency: int, *, server_pid: int | None = None) -> Summary:
     """Send every request with `concurrency` users; latency is to the HTTP answer (the ack).
 
     When a request also has a `done` event, the user waits for it before the next
-    request, and the time to it is reported as `done_p50` / `done_p99`.
+    request, and the time to it is reported as `done_p50` / `done_p99`. With
+    `server_pid`, the server's CPU time per request is reported as `cpu_ms`: unlike
+    latency, it hardly moves when other work shares the machine.
     """
     lock = threading.Lock()
     position = 0
@@ -103,12 +106,17 @@ def run(requests: Sequence[Request], concurrency: int) -> Summary:
     threads = [threading.Thread(target=user, daemon=True) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
     start.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
     extra: dict[str, float] = {"deferred": float(deferred)}
+    if server_pid and requests:
+        # Buttons finish after their ack: let their work end before reading the clock.
+        time.sleep(0.05)
+        extra["cpu_ms"] = (cpu_seconds(server_pid) - cpu_before) * 1000 / len(requests)
     if dones:
         done = Summary.of(dones, errors=0, wall_s=wall)
         extra.update(done_p50=done.p50, done_p95=done.p95, done_p99=done.p99)

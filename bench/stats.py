@@ -30,9 +30,7 @@ class Summary:
     extra: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def of(
-        cls, latencies_s: list[float], *, errors: int, wall_s: float, **extra: float
-    ) -> Summary:
+    def of(cls, latencies_s: list[float], *, errors: int, wall_s: float, **extra: float) -> Summary:
         ms = [x * 1000 for x in latencies_s]
         return cls(
             n=len(ms),
@@ -54,5 +52,5 @@ def ratio(value: float, baseline: float) -> float:
 
 def fmt(value: float, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+        return "-"
     return f"{value:,.{digits}f}"

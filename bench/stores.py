@@ -93,8 +93,7 @@ class LocalPostgres:
         done = subprocess.run(
             [str(REPO / "scripts" / "start-test-postgres")],
             env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             timeout=600,
             check=False,
         )

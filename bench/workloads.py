@@ -54,11 +54,10 @@ class Plan:
     import_baseline_rows: int
     burst_grace: float  # how long after the last install to wait for its delivery
 
-
     @classmethod
     def make(cls, quick: bool, sizes: tuple[int, ...] | None = None) -> Plan:
         if quick:
-            return cls(True, sizes or (2_000,), 15, 48, 1_000, 200, 2.0, 5, 1_000, 20.0)
+            return cls(True, sizes or (2_000,), 15, 48, 1_000, 200, 2.0, 5, 1_000, 10.0)
         return cls(
             False,
             sizes or (2_000, 20_000, 200_000),
@@ -171,7 +170,8 @@ def seed(bench: Bench, backend: Backend, size: int) -> tuple[str, dict[str, floa
     if stored != size:
         raise RuntimeError(f"{label}: ingest stored {stored} installations, expected {size}")
     say(f"{label}: imported in {seconds:.1f}s ({size / seconds:,.0f} rows/s)")
-    return url, {"rows": size, "seconds": seconds, "rows_per_s": size / seconds, "migrate_s": migrate_s}
+    rate = size / seconds
+    return url, {"rows": size, "seconds": seconds, "rows_per_s": rate, "migrate_s": migrate_s}
 
 
 def import_baseline(bench: Bench, backend: Backend, size: int) -> dict[str, float]:
@@ -291,9 +291,7 @@ def _pick_sites(size: int, count: int, rng: random.Random) -> list[str]:
     texts = []
     for _ in range(count):
         spec = datagen.site(rng.randrange(datagen.sites_for(size)))
-        texts.append(
-            rng.choice([spec.id, spec.urn, spec.dfe_number, json.dumps(spec.name)])
-        )
+        texts.append(rng.choice([spec.id, spec.urn, spec.dfe_number, json.dumps(spec.name)]))
     return texts
 
 
@@ -321,6 +319,7 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
             results["memory"]["idle_mb"] = rss_mb(server.proc.pid)
             bot = bench.client(server.url)
             base = bench.client(baseline.url)
+            pid = server.proc.pid
             pending = _installs(url, Installation.state == State.PENDING)
             rng.shuffle(pending)
             sites = datagen.sites_for(size)
@@ -335,17 +334,24 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                 say(f"{label}: answer latency, {users} user(s), {n} requests per kind")
                 runs: dict[str, Summary] = {}
                 runs["baseline: slash command"] = load.run(
-                    [_slash(bench, base, "customers", b"ok") for _ in range(n)], users
+                    [_slash(bench, base, "customers", b"ok") for _ in range(n)],
+                    users,
+                    server_pid=baseline.proc.pid,
                 )
                 runs["baseline: button click"] = load.run(
-                    [
-                        _click(bench, base, ActionId.APPROVE, "1:1", wait=False)
-                        for _ in range(n)
-                    ],
+                    [_click(bench, base, ActionId.APPROVE, "1:1", wait=False) for _ in range(n)],
                     users,
+                    server_pid=baseline.proc.pid,
                 )
                 runs["/simsid customers"] = load.run(
-                    [_slash(bench, bot, "customers", b"My Customers") for _ in range(n)], users
+                    [_slash(bench, bot, "customers", b"My Customers") for _ in range(n)],
+                    users,
+                    server_pid=pid,
+                )
+                runs["/simsid apps"] = load.run(
+                    [_slash(bench, bot, "apps", b"My Applications") for _ in range(n)],
+                    users,
+                    server_pid=pid,
                 )
                 runs["/simsid app <app>"] = load.run(
                     [
@@ -353,6 +359,7 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                         for typed, _ in _pick_apps(n, rng)
                     ],
                     users,
+                    server_pid=pid,
                 )
                 runs["/simsid customer <site>"] = load.run(
                     [
@@ -360,10 +367,12 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                         for typed in _pick_sites(size, n, rng)
                     ],
                     users,
+                    server_pid=pid,
                 )
                 runs["/simsid pending"] = load.run(
                     [_slash(bench, bot, "pending", b"Waiting for approval") for _ in range(n)],
                     users,
+                    server_pid=pid,
                 )
                 chosen = pending[taken : taken + n]
                 taken += n
@@ -373,6 +382,7 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                         for i, v in chosen
                     ],
                     users,
+                    server_pid=pid,
                 )
                 ids = [i for i, _ in chosen]
                 approved = _states(url, ids).get(State.ENABLED, 0)
@@ -388,6 +398,7 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                         for i, v in enabled
                     ],
                     users,
+                    server_pid=pid,
                 )
                 runs["Disable click"].errors += len(enabled) - _states(url, ids).get(
                     State.DISABLED, 0
@@ -405,6 +416,7 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                         for _ in range(n)
                     ],
                     users,
+                    server_pid=pid,
                 )
                 runs["Next page: customers, last page"] = load.run(
                     [
@@ -418,6 +430,7 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                         for _ in range(n)
                     ],
                     users,
+                    server_pid=pid,
                 )
                 results["latency"][users] = runs
                 bench.fake.forget()
@@ -458,7 +471,7 @@ def webhook(bench: Bench, backend: Backend, size: int, url: str) -> dict[str, An
 
             return send
 
-        summary = load.run([sender(b) for b in bodies], 8)
+        summary = load.run([sender(b) for b in bodies], 8, server_pid=server.proc.pid)
         # Nothing may be lost even if the process dies the moment it has answered.
         server.kill()
     finally:

@@ -130,6 +130,10 @@ def create_app(
         authorize=lambda enterprise_id, team_id: workspace.authorize(enterprise_id, team_id),  # type: ignore[arg-type,return-value]
         request_verification_enabled=signing_secret is not None,
         user_facing_authorize_error_message="This app is not installed in this workspace.",
+        # Bolt's default is 5 threads, and a listener queued behind 5 slow ones (Slack slow
+        # to list a user group, a database lock) missed Slack's 3 s ack: Slack got a 404.
+        # One per HTTP thread and as many again for work that continues after the ack.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
     )
     ctx = BotContext(
         admins=Admins(settings.admin_users, settings.admin_groups, client),

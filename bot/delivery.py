@@ -78,6 +78,8 @@ class Delivery:
     _thread: threading.Thread | None = None
     # Claimed items left unfinished when the database failed mid-batch, to give back.
     _unfinished: list[int] = field(default_factory=list)
+    # What Slack already holds but the database could not record yet (see _record).
+    _unrecorded: list[Callable[[Session], None]] = field(default_factory=list)
 
     # -- the loop ------------------------------------------------------------
 
@@ -111,6 +113,11 @@ class Delivery:
 
     def run_once(self) -> int:
         """Claim and perform one batch; returns how many items were claimed."""
+        if self._unrecorded:
+            with self.db.session() as session:
+                for write in self._unrecorded:
+                    write(session)
+            self._unrecorded = []
         if self._unfinished:
             with self.db.session() as session:
                 outbox.release_unfinished(session, self._unfinished, worker=self.worker)
@@ -231,8 +238,20 @@ class Delivery:
         )
         ts = str(response["ts"])  # type: ignore[index]
         posted_channel = str(response.get("channel") or channel)  # type: ignore[attr-defined]
-        with self.db.session() as session:
-            messages.record_posted(session, info.id, channel=posted_channel, ts=ts)
+        self._record(
+            lambda session: messages.record_posted(session, info.id, channel=posted_channel, ts=ts)
+        )
+
+    def _record(self, write: Callable[[Session], None]) -> None:
+        """Write down what Slack now holds. If the database has just gone away, keep the
+        write to do first when it is back: redone from the outbox instead, the post would
+        be made a second time."""
+        try:
+            with self.db.session() as session:
+                write(session)
+        except DatabaseUnavailable:
+            self._unrecorded.append(write)
+            raise
 
     def _summarise_burst(self, channel: str) -> bool:
         """When many first posts wait in a channel, post one summary per app instead."""
@@ -261,8 +280,8 @@ class Delivery:
             with self.db.session() as session:
                 messages.release_claims(session, claimed)
             raise
-        with self.db.session() as session:
-            messages.mark_summarised(session, claimed, now=self.clock())
+        done = self.clock()
+        self._record(lambda session: messages.mark_summarised(session, claimed, now=done))
         log.info("summarised %d installs in %s", len(claimed), channel)
         return True
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +41,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.create_function(SQLITE_FOLD_CASE, 1, sqlite_fold_case, deterministic=True)
 
 
+# What is left of a writer's busy timeout after its turn among this process's writers.
+_write_budget = threading.local()
+
+
 def _sqlite_begin(conn: Any) -> None:
     # A writer takes the lock at BEGIN so two writers queue on busy_timeout instead of one
     # failing at once when it upgrades a read to a write; readers never wait in WAL mode.
     if conn.get_execution_options().get("simsid_write", False):
+        _busy_timeout(conn, getattr(_write_budget, "ms", SQLITE_BUSY_TIMEOUT_MS))
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
+        _busy_timeout(conn, SQLITE_BUSY_TIMEOUT_MS)
         conn.exec_driver_sql("BEGIN")
+
+
+def _busy_timeout(conn: Any, ms: int) -> None:
+    """Set the connection's busy timeout, only when it differs from what it is."""
+    info = conn.connection.info
+    if info.get("simsid_busy_ms", SQLITE_BUSY_TIMEOUT_MS) != ms:
+        conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={int(ms)}")
+        info["simsid_busy_ms"] = ms
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -93,6 +109,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self._write_engine = self.engine.execution_options(simsid_write=True)
+        self._writers = threading.RLock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -102,8 +119,9 @@ class Database:
     def session(self, *, write: bool = True) -> Iterator[Session]:
         """A unit of work: commits once at the end, rolls back on any error."""
         bind = self._write_engine if write else self.engine
+        turn = self._writer_turn() if write and self.is_sqlite else nullcontext()
         try:
-            with Session(bind, expire_on_commit=False) as session:
+            with turn, Session(bind, expire_on_commit=False) as session:
                 try:
                     yield session
                     session.commit()
@@ -116,6 +134,27 @@ class Database:
             if exc.connection_invalidated:
                 raise DatabaseUnavailable(str(exc.orig or exc).splitlines()[0]) from exc
             raise
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """SQLite has one writer at a time. This process's writers take turns here, where
+        the next one starts the moment the last commits, rather than in SQLite's busy
+        handler, which polls with growing sleeps (up to 100 ms) while the lock sits free.
+        The wait here counts against the busy timeout: a writer gives up after it in all.
+        """
+        limit = SQLITE_BUSY_TIMEOUT_MS / 1000
+        started = time.monotonic()
+        if not self._writers.acquire(timeout=limit):
+            raise DatabaseUnavailable("database is locked")
+        previous = getattr(_write_budget, "ms", SQLITE_BUSY_TIMEOUT_MS)
+        left = limit - (time.monotonic() - started)
+        # Whole tenths of a second, so a short wait leaves the connection's setting alone.
+        _write_budget.ms = min(previous, max(0, int(left * 10)) * 100)
+        try:
+            yield
+        finally:
+            _write_budget.ms = previous
+            self._writers.release()
 
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless the database answers a trivial query."""

@@ -43,12 +43,17 @@ def rotate_all(session: Session, *, batch: int = 500) -> int:
         if not rows:
             break
         for installation_id, token in rows:
-            session.execute(
+            # Only if unchanged since read: a Remove (secret destroyed) or a new secret
+            # committed meanwhile must not be overwritten by the old one re-encrypted.
+            result = session.execute(
                 update(_credential)
-                .where(_credential.c.installation_id == installation_id)
+                .where(
+                    _credential.c.installation_id == installation_id,
+                    _credential.c.secret == token,
+                )
                 .values(secret=vault.rotate_token(token))
             )
-            rotated += 1
+            rotated += result.rowcount  # type: ignore[attr-defined]
         last = rows[-1][0]
     canary = session.scalar(select(_meta.c.value).where(_meta.c.key == CANARY_KEY))
     if canary is not None:

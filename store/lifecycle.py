@@ -15,9 +15,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, col
 
 from store import outbox, vault
 from store.models import (
@@ -39,18 +39,75 @@ SIMS_ID = "sims-id"  # the actor for changes that SIMS ID reports
 _IN_CHUNK = 500  # ids per IN (...) list, well inside every driver's parameter limit
 
 
-def _insert_for(session: Session, model: type[SQLModel]) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL both)."""
-    table = model.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 @dataclass(frozen=True)
 class _AppFacts:
     bypass_auth: bool
     channel: str | None
+
+
+class _BatchStatements:
+    """The statements of apply_events, built once per dialect: building an upsert (its
+    `excluded` alias above all) costs more than running it on a small batch."""
+
+    def __init__(self, dialect: str) -> None:
+        dml: Any = postgresql if dialect == "postgresql" else sqlite
+        events: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+        apps: Table = Application.__table__  # type: ignore[attr-defined]
+        sites: Table = Site.__table__  # type: ignore[attr-defined]
+        installs: Table = Installation.__table__  # type: ignore[attr-defined]
+        queued: Table = OutboxItem.__table__  # type: ignore[attr-defined]
+        ids: Any = bindparam("ids", expanding=True)
+        self.claim = dml.insert(events).on_conflict_do_nothing().returning(events.c.id)
+        self.app_facts = select(apps.c.id, apps.c.bypass_auth, apps.c.channel).where(
+            apps.c.id.in_(ids)
+        )
+        self.stored_pairs = select(installs.c.application_id, installs.c.site_id).where(
+            installs.c.site_id.in_(ids)
+        )
+        site = dml.insert(sites)
+        self.upsert_sites = site.on_conflict_do_update(
+            index_elements=[sites.c.id],
+            set_={
+                "name": site.excluded.name,
+                "urn": site.excluded.urn,
+                "dfe_number": site.excluded.dfe_number,
+                "updated_at": site.excluded.updated_at,
+            },
+            # URN and DfE number are labels; the row only changes when one of them does.
+            where=or_(
+                sites.c.name.is_distinct_from(site.excluded.name),
+                sites.c.urn.is_distinct_from(site.excluded.urn),
+                sites.c.dfe_number.is_distinct_from(site.excluded.dfe_number),
+            ),
+        )
+        self.insert_installations = (
+            dml.insert(installs)
+            .on_conflict_do_nothing()
+            .returning(installs.c.id, installs.c.application_id, installs.c.site_id)
+        )
+        self.insert_audit = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
+        message = dml.insert(queued)
+        # As outbox.enqueue_message: a message already queued is rendered again.
+        self.enqueue_messages = message.on_conflict_do_update(
+            index_elements=[queued.c.dedupe_key],
+            set_={"generation": queued.c.generation + 1, "channel": message.excluded.channel},
+        )
+
+
+_STATEMENTS: dict[str, _BatchStatements] = {}
+
+
+def _statements(session: Session) -> _BatchStatements:
+    dialect = session.get_bind().dialect.name
+    built = _STATEMENTS.get(dialect)
+    if built is None:
+        built = _STATEMENTS[dialect] = _BatchStatements(dialect)
+    return built
+
+
+def _core(session: Session) -> Connection:
+    """The session's connection, in its transaction: Core statements skip the ORM layer."""
+    return session.connection()
 
 
 class Action(StrEnum):
@@ -316,21 +373,25 @@ class Lifecycle:
         self, session: Session, events: Sequence[InstallEvent], now: datetime
     ) -> set[str]:
         """Record the event ids not seen before; returns those (the others are duplicates)."""
-        ids = list(dict.fromkeys(e.id for e in events))
-        insert = _insert_for(session, ProcessedEvent)
-        statement = insert.on_conflict_do_nothing().returning(insert.table.c.id)
-        rows = [{"id": i, "received_at": now} for i in ids]
-        return set(session.execute(statement, rows).scalars())
+        rows = [{"id": i, "received_at": now} for i in dict.fromkeys(e.id for e in events)]
+        return set(_core(session).execute(_statements(session).claim, rows).scalars())
 
     def _application_facts(
         self, session: Session, events: Sequence[InstallEvent]
     ) -> dict[str, _AppFacts]:
         """Each application of the batch, registered with defaults if it is new."""
+        wanted = list(dict.fromkeys(e.application_id for e in events))
+        facts = {
+            app_id: _AppFacts(bool(bypass), channel)
+            for app_id, bypass, channel in _core(session).execute(
+                _statements(session).app_facts, {"ids": wanted}
+            )
+        }
         names = {e.application_id: e.application_name for e in reversed(events)}
-        facts = {}
-        for app_id in dict.fromkeys(e.application_id for e in events):
-            app = self._upsert_application(session, app_id, names[app_id])
-            facts[app_id] = _AppFacts(app.bypass_auth, app.channel)
+        for app_id in wanted:
+            if app_id not in facts:
+                app = self._upsert_application(session, app_id, names[app_id])
+                facts[app_id] = _AppFacts(app.bypass_auth, app.channel)
         return facts
 
     def _stored_pairs(self, session: Session, site_ids: set[str]) -> set[tuple[str, str]]:
@@ -338,10 +399,8 @@ class Lifecycle:
         pairs: set[tuple[str, str]] = set()
         chunk = sorted(site_ids)
         for start in range(0, len(chunk), _IN_CHUNK):
-            rows = session.execute(
-                select(Installation.application_id, Installation.site_id).where(
-                    Installation.site_id.in_(chunk[start : start + _IN_CHUNK])  # type: ignore[attr-defined]
-                )
+            rows = _core(session).execute(
+                _statements(session).stored_pairs, {"ids": chunk[start : start + _IN_CHUNK]}
             )
             pairs.update((a, s) for a, s in rows)
         return pairs
@@ -368,32 +427,16 @@ class Lifecycle:
         # Work of the one-event path still pending in the session goes first, so the
         # audit log keeps the order of the events.
         session.flush()
+        statements = _statements(session)
+        core = _core(session)
         labels = {e.site_id: (e.site_name, e.site_urn, e.site_dfe_number) for _, e in batch}
-        sites = _insert_for(session, Site)
-        table, new = sites.table, sites.excluded
-        session.execute(
-            sites.on_conflict_do_update(
-                index_elements=[table.c.id],
-                set_={
-                    "name": new.name,
-                    "urn": new.urn,
-                    "dfe_number": new.dfe_number,
-                    "updated_at": new.updated_at,
-                },
-                # URN and DfE number are labels; the row only changes when they do.
-                where=or_(
-                    table.c.name.is_distinct_from(new.name),
-                    table.c.urn.is_distinct_from(new.urn),
-                    table.c.dfe_number.is_distinct_from(new.dfe_number),
-                ),
-            ),
+        core.execute(
+            statements.upsert_sites,
             [
                 {"id": site, "name": n, "urn": u, "dfe_number": d, "updated_at": now}
                 for site, (n, u, d) in labels.items()
             ],
         )
-        installs = _insert_for(session, Installation)
-        columns = installs.table.c
         created_status = MessageStatus.UNSENT if notify else MessageStatus.SILENT
         rows = [
             {
@@ -414,15 +457,7 @@ class Lifecycle:
             }
             for _, e in batch
         ]
-        ids = {
-            (a, s): i
-            for i, a, s in session.execute(
-                installs.on_conflict_do_nothing().returning(
-                    columns.id, columns.application_id, columns.site_id
-                ),
-                rows,
-            )
-        }
+        ids = {(a, s): i for i, a, s in core.execute(statements.insert_installations, rows)}
         at = self.clock()
         audit = []
         messages = []
@@ -455,23 +490,14 @@ class Lifecycle:
                         "created_at": now,
                         "due_at": now,
                         "attempts": 0,
+                        "failed": False,
                     }
                 )
         if audit:
-            session.execute(insert(AuditEntry.__table__), audit)  # type: ignore[attr-defined]
+            core.execute(statements.insert_audit, audit)
         if messages:
-            queued = _insert_for(session, OutboxItem)
-            session.execute(
-                queued.on_conflict_do_update(
-                    index_elements=[queued.table.c.dedupe_key],
-                    set_={
-                        "generation": queued.table.c.generation + 1,
-                        "channel": queued.excluded.channel,
-                    },
-                ),
-                messages,
-            )
-        # Rows changed under the ORM's feet: what it holds must be read again.
+            core.execute(statements.enqueue_messages, messages)
+        # Rows changed under the ORM's feet: whatever it holds must be read again.
         session.expire_all()
         for index, e in lost_race:
             outcomes[index] = self._apply_claimed(session, e, now, notify=notify)

@@ -99,6 +99,7 @@ class Installation(SQLModel, table=True):
         Index("ix_installation_app_state", "application_id", "state"),
         Index("ix_installation_site", "site_id"),
         Index("ix_installation_remind", "state", "message_status", "reminders_sent", "created_at"),
+        Index("ix_installation_state_app_created", "state", "application_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -29,11 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 
 
-def _admin_dsn(url: str) -> tuple[str, str]:
-    """(libpq DSN of the cluster's `postgres` database, SQLAlchemy URL template)."""
-    parsed = make_url(url)
-    admin = parsed.set(drivername="postgresql", database="postgres")
-    return admin.render_as_string(hide_password=False), parsed.render_as_string(hide_password=False)
+def _admin_dsn(url: str) -> str:
+    """The libpq DSN of the cluster's `postgres` database, for CREATE / DROP DATABASE."""
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
+    return admin.render_as_string(hide_password=False)
 
 
 @contextmanager
@@ -43,7 +42,7 @@ def fresh_database(prefix: str, *, url: str | None = None, migrated: bool = True
     import psycopg
 
     base = url or require_postgres()
-    admin_dsn, _ = _admin_dsn(base)
+    admin_dsn = _admin_dsn(base)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -61,14 +60,13 @@ def fresh_database(prefix: str, *, url: str | None = None, migrated: bool = True
 
 def postgres_bindir() -> Path | None:
     """The newest installed PostgreSQL server binaries (Debian layout), if any."""
-    found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"),
-        key=lambda p: [int(x) if x.isdigit() else x for x in Path(p).parent.name.split(".")],
-    )
-    for candidate in reversed(found):
-        if os.access(os.path.join(candidate, "pg_ctl"), os.X_OK):
-            return Path(candidate)
-    return None
+    found = [Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")]
+    usable = [p for p in found if os.access(p / "pg_ctl", os.X_OK)]
+
+    def version(bindir: Path) -> tuple[int, ...]:
+        return tuple(int(x) for x in bindir.parent.name.split(".") if x.isdigit())
+
+    return max(usable, key=version, default=None)
 
 
 @dataclass

@@ -104,7 +104,36 @@ def _describe(db: Database, fake_slack: FakeSlack) -> str:
             .where(OutboxItem.done_at.is_(None))  # type: ignore[union-attr]
             .group_by(OutboxItem.claimed_by, OutboxItem.attempts, OutboxItem.last_error)
         ).all()
-    return f"installations {by_status}; undone outbox {waiting}; posts {len(fake_slack.all_posts())}"
+    return (
+        f"installations {by_status}; undone outbox {waiting}; posts {len(fake_slack.all_posts())}"
+    )
+
+
+def _slack_view(fs: FakeSlack) -> tuple[Counter[str], int, int]:
+    """(individual install messages per site, total counted by summaries, summary lines)."""
+    individual: Counter[str] = Counter()
+    summarised = lines = 0
+    for post in fs.channel_messages(CHANNEL):
+        summary = _SUMMARY.match(post["text"])
+        if summary:
+            assert summary[2] == "Homework Hub"
+            summarised += int(summary[1].replace(",", ""))
+            lines += 1
+            continue
+        sites = _SITE.findall(json.dumps(post["blocks"]))
+        assert sites, post["text"]
+        individual[sites[0]] += 1
+    return individual, summarised, lines
+
+
+def _db_view(db: Database) -> tuple[set[str], set[str], int]:
+    """(sites whose message is recorded as posted, sites recorded as summarised, total)."""
+    with db.read() as session:
+        rows = session.execute(select(Installation.site_id, Installation.message_status)).all()
+    status = {site.removeprefix("site-"): m for site, m in rows}
+    posted = {s for s, m in status.items() if m is MessageStatus.POSTED}
+    summarised = {s for s, m in status.items() if m is MessageStatus.SUMMARISED}
+    return posted, summarised, len(status)
 
 
 @pytest.mark.slow
@@ -131,9 +160,19 @@ def test_sigkill_mid_burst_loses_nothing_and_posts_nothing_twice(
     accepted = {n for n, s in answers.items() if 200 <= s < 300}
     assert KILL_AFTER <= len(accepted) < EVENTS, "the kill must land inside the burst"
 
+    db = Database(url)
+    # The one thing a kill can leave undecided: a post Slack took whose record never
+    # committed. Slack has no idempotency key, so that post may be made again (delivery
+    # is at-least-once). Measure that window exactly, so it excuses nothing else.
+    slack_at_kill, summary_at_kill, _ = _slack_view(fake_slack)
+    posted_at_kill, summarised_at_kill, _ = _db_view(db)
+    raced = set(slack_at_kill) - posted_at_kill
+    raced_summary = summary_at_kill - len(summarised_at_kill)
+    # One delivery thread, one post in flight: at most one thing can have raced the kill.
+    assert len(raced) + (1 if raced_summary else 0) <= 1, (raced, raced_summary)
+
     # The restarted process on the same file: SIMS ID sends again what got no 2xx.
     second = ServerProcess(env, "--no-scheduler", log_path=tmp_path / "second.log")
-    db = Database(url)
     try:
         client = Client(second.url)
         for n in sorted(set(bodies) - accepted):
@@ -155,37 +194,19 @@ def test_sigkill_mid_burst_loses_nothing_and_posts_nothing_twice(
             version = fake_slack.version
             time.sleep(1.5)
 
-        posts = fake_slack.channel_messages(CHANNEL)
-        individual: Counter[str] = Counter()
-        summarised_total = 0
-        for post in posts:
-            summary = _SUMMARY.match(post["text"])
-            if summary:
-                assert summary[2] == "Homework Hub"
-                summarised_total += int(summary[1].replace(",", ""))
-                continue
-            sites = _SITE.findall(json.dumps(post["blocks"]))
-            assert sites, post["text"]
-            individual[sites[0]] += 1
-        twice = sorted(site for site, count in individual.items() if count > 1)
+        individual, summarised_total, lines = _slack_view(fake_slack)
+        posted, summarised, total = _db_view(db)
+        twice = sorted(s for s, count in individual.items() if count > 1 and s not in raced)
         assert not twice, f"posted more than once: {twice}"
-
-        with db.read() as session:
-            status = {
-                s.removeprefix("site-"): m
-                for s, m in session.execute(
-                    select(Installation.site_id, Installation.message_status)
-                ).all()
-            }
-        assert len(status) == EVENTS
-        posted = {s for s, m in status.items() if m is MessageStatus.POSTED}
-        summarised = {s for s, m in status.items() if m is MessageStatus.SUMMARISED}
-        assert set(individual) == posted
-        assert summarised_total == len(summarised)
-        assert summarised_total + len(individual) == EVENTS
-        assert summarised_total > 0, "a burst this long must have been summarised"
+        assert all(individual[s] <= 2 for s in raced)
+        # Outside the raced post, Slack and the database agree on who got a message.
+        assert set(individual) - raced == posted - raced
+        # Every installation is covered exactly once: its own message or a summary line.
+        assert total == EVENTS == len(posted) + len(summarised)
+        assert not posted & summarised
+        assert summarised_total == len(summarised) + raced_summary
+        assert lines > 0, "a burst this long must have been summarised"
     finally:
         db.dispose()
         assert second.terminate() == 0
-    for name in ("second.log",):
-        assert "Traceback" not in faultkit.read_log(tmp_path / name)
+    assert "Traceback" not in faultkit.read_log(tmp_path / "second.log")

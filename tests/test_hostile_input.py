@@ -53,7 +53,11 @@ INJECTIONS = (
     "%s %d {0} {name} ${HOME}",
     "\\x00 \\u0000",
 )
-_CONTROLS = "\x00\x01\x07\x08\x0b\x0c\x1b\x7f\x85\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\u2028\u2029"
+# C0/C1 controls, zero-width and direction marks, embeddings, isolates, line separators.
+_CONTROLS = (
+    "\x00\x01\x07\x08\x0b\x0c\x1b\x7f\x85\u200b\u200e\u200f"
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\u2028\u2029"
+)
 HOSTILE_TEXT = st.one_of(
     st.text(max_size=300),
     st.text(alphabet=st.sampled_from(_CONTROLS + "ab <>&!|*`'\"\\"), max_size=200),
@@ -69,13 +73,10 @@ HOSTILE_TEXT = st.one_of(
     ),
 )
 JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False)
-    | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
 EVENT_PATHS = (
@@ -138,9 +139,7 @@ def _seed_hostile_installation(served: Client, fake_slack: FakeSlack) -> dict[st
     return message
 
 
-def test_slash_command_takes_any_text(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
-) -> None:
+def test_slash_command_takes_any_text(served: Client, fake_slack: FakeSlack, bot: BotApp) -> None:
     """The whole path (signature, Bolt, admins, parse, queries, views) over HTTP."""
     _seed_hostile_installation(served, fake_slack)
 
@@ -280,9 +279,7 @@ def test_injection_in_names_is_stored_exactly_and_shown_escaped(
     _no_raw_tokens(fake_slack.all_posts())
 
 
-def test_one_message_with_every_injection_is_escaped(
-    served: Client, fake_slack: FakeSlack
-) -> None:
+def test_one_message_with_every_injection_is_escaped(served: Client, fake_slack: FakeSlack) -> None:
     """The install message itself, with hostile text in every field at once."""
     message = _seed_hostile_installation(served, fake_slack)
     dumped = json.dumps(message["blocks"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -37,8 +38,16 @@ def slash(ack: Ack, command: dict[str, Any], respond: Respond, ctx: BotContext) 
     try:
         reply = future.result(timeout=ctx.answer_deadline)
     except FutureTimeout:
-        # Slack shows operation_timeout after 3 seconds: ack now, answer when ready.
+        # Slack shows operation_timeout after 3 seconds: ack now, answer when ready, from
+        # the answer's own thread rather than holding a Bolt listener thread meanwhile.
         ack(**views.working_on_it().to_dict(), response_type="ephemeral")
-        respond(**future.result().to_dict(), response_type="ephemeral", replace_original=True)
+        future.add_done_callback(lambda done: _answer_later(respond, done))
         return
     ack(**reply.to_dict(), response_type="ephemeral")
+
+
+def _answer_later(respond: Respond, done: Future[Message]) -> None:
+    try:
+        respond(**done.result().to_dict(), response_type="ephemeral", replace_original=True)
+    except Exception as exc:  # a callback's exception would only be printed, not handled
+        log.warning("could not send a slow /simsid answer: %s", type(exc).__name__)

@@ -1,0 +1,300 @@
+"""Who gets in: replayed requests, non-admins, people leaving an admin group, other teams.
+
+Extends test_scenario_slack.py (forged, stale and unsigned requests, a non-admin's
+basic commands): here every command and every kind of button, the logs of refusals,
+replays of a correctly signed body, and the admin group cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import urllib.parse
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from sqlalchemy import func, select
+
+from bot.admins import CACHE_SECONDS, Admins
+from bot.app import BotApp
+from bot.ids import ActionId, encode_page, encode_site
+from bot.sandbox.fake_slack import FakeSlack
+from store.models import AuditEntry, Installation, OutboxItem
+from tests import harness
+from tests.conftest import TEST_KEY
+from tests.faultkit import buttons, install_and_wait, response_texts, wait_until
+from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http
+
+NOT_ALLOWED = "Only SIMS ID admins"
+
+
+def _counts(bot: BotApp) -> tuple[int, int, int, list[tuple[str, int]]]:
+    """(audit rows, outbox rows, installations, [(state, version)]): what a refusal must
+    leave untouched."""
+    with bot.db.read() as session:
+        audit = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+        outbox = session.scalar(select(func.count()).select_from(OutboxItem)) or 0
+        rows = session.execute(
+            select(Installation.state, Installation.version).order_by(Installation.id)  # type: ignore[arg-type]
+        ).all()
+    return int(audit), int(outbox), len(rows), [(str(s), int(v)) for s, v in rows]
+
+
+def _enabled(served: Client, fs: FakeSlack) -> dict[str, Any]:
+    """An installation approved by an admin; returns its channel message."""
+    message = install_and_wait(served, fs)
+    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    assert fs.wait_for(lambda: set(buttons(fs.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE})
+    return fs.channel_messages(CHANNEL)[0]
+
+
+def _click_form(
+    action_id: str, value: str, *, user: str, message_ts: str, response_url: str
+) -> str:
+    """A block_actions body exactly as Slack would send it, to be replayed byte for byte."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": harness.TEAM_ID, "domain": "sandbox"},
+        "user": {"id": user, "username": user.lower(), "team_id": harness.TEAM_ID},
+        "api_app_id": "A0SIMSID",
+        "token": "unused",
+        "trigger_id": "trig.replay",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": CHANNEL},
+        "channel": {"id": CHANNEL, "name": "installs"},
+        "message": {"ts": message_ts, "type": "message"},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "b",
+                "value": value,
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+# -- replays ---------------------------------------------------------------------------
+
+
+def test_replayed_slash_command_is_answered_twice(served: Client, fake_slack: FakeSlack) -> None:
+    """A signed body inside Slack's 5-minute window is valid twice (Slack retries too):
+    a read-only command answers the same both times."""
+    install_and_wait(served, fake_slack)
+    form = urllib.parse.urlencode(
+        {
+            "team_id": harness.TEAM_ID,
+            "user_id": ADMIN,
+            "command": "/simsid",
+            "text": "pending",
+            "response_url": fake_slack.response_url("replayed"),
+            "trigger_id": "t.1",
+            "channel_id": CHANNEL,
+        }
+    )
+    headers = harness.slack_headers(form)
+    first = http("POST", f"{served.base}/slack/events", form.encode(), headers)
+    second = http("POST", f"{served.base}/slack/events", form.encode(), headers)
+    assert first.status == second.status == 200
+    assert "Oakfield Primary" in first.body.decode()
+    assert first.json()["blocks"] == second.json()["blocks"]
+
+
+def test_replayed_click_applies_once_and_the_replay_is_refused_as_stale(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = install_and_wait(served, fake_slack)
+    form = _click_form(
+        ActionId.APPROVE,
+        buttons(message)[ActionId.APPROVE],
+        user=ADMIN,
+        message_ts=message["ts"],
+        response_url=fake_slack.response_url("replay"),
+    )
+    headers = harness.slack_headers(form)
+    assert http("POST", f"{served.base}/slack/events", form.encode(), headers).status == 200
+    assert wait_until(lambda: _counts(bot)[3] == [("enabled", 2)], timeout=10)
+    assert http("POST", f"{served.base}/slack/events", form.encode(), headers).status == 200
+
+    # The button carried version 1; the installation is at 2: the replay changes nothing
+    # and is told who acted.
+    assert fake_slack.wait_for(lambda: len(response_texts(fake_slack, "replay")) == 1)
+    [told] = response_texts(fake_slack, "replay")
+    assert "Already enabled" in told and f"<@{ADMIN}>" in told
+    with bot.db.read() as session:
+        approvals = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "approve")
+        )
+    assert approvals == 1
+    assert _counts(bot)[3] == [("enabled", 2)]
+
+
+# -- non-admins ------------------------------------------------------------------------
+
+
+def test_non_admin_is_refused_every_command_and_button_and_each_is_logged(
+    served: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    message = _enabled(served, fake_slack)
+    served.install(event_id="evt_second", site_id="site-elm", site_name="Elm School")
+    assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) == 2)
+    secret = re.search(
+        r"`([A-Za-z0-9_-]{43})`", served.slash("secret app-homework site-oak").body.decode()
+    )
+    assert secret is not None
+    before = _counts(bot)
+    caplog.clear()
+
+    commands = [
+        "",
+        "help",
+        "apps",
+        "app homework",
+        "customers",
+        "customers oak",
+        "customer oak",
+        "pending",
+        "secret app-homework site-oak",
+        "audit homework",
+        "audit homework oak",
+        "nonsense",
+    ]
+    for text in commands:
+        reply = served.slash(text, user=OUTSIDER)
+        assert reply.status == 200
+        assert NOT_ALLOWED in reply.body.decode(), text
+        assert "ck_" not in reply.body.decode()
+
+    # Every kind of button the bot draws, with values taken from what admins see.
+    pending_message = fake_slack.channel_messages(CHANNEL)[1]
+    clicks = [
+        *buttons(message).items(),
+        *buttons(pending_message).items(),
+        (ActionId.PAGE, encode_page("customers", "", 20)),
+        (ActionId.PAGE_PREVIOUS, encode_page("pending", "", 0)),
+        (ActionId.DISABLE_ALL, encode_site("site-oak")),
+        (ActionId.RETRY_UPSTREAM, "1"),
+    ]
+    for n, (action_id, value) in enumerate(clicks):
+        answer = served.click(action_id, value, user=OUTSIDER, response_name=f"outsider{n}")
+        assert answer.status == 200
+    assert fake_slack.wait_for(
+        lambda: all(
+            any(NOT_ALLOWED in t for t in response_texts(fake_slack, f"outsider{n}"))
+            for n in range(len(clicks))
+        )
+    )
+    assert _counts(bot) == before  # nothing changed, nothing audited, nothing queued
+
+    refusals = [r for r in caplog.records if "from non-admin" in r.getMessage()]
+    assert len([r for r in refusals if "/simsid" in r.getMessage()]) == len(commands)
+    assert len([r for r in refusals if "button" in r.getMessage()]) == len(clicks)
+    assert all(OUTSIDER in r.getMessage() for r in refusals)
+    logged = caplog.text
+    for secret_value in (
+        secret[1],
+        harness.SIGNING_SECRET,
+        harness.WEBHOOK_SECRET,
+        TEST_KEY,
+        "xoxb-test",
+    ):
+        assert secret_value not in logged
+
+
+# -- the admin group cache ---------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_removed_from_admin_group_loses_access_within_the_cache_time(
+    fake_slack: FakeSlack,
+) -> None:
+    """The bot's Admins is built inside create_app, out of a test's reach, so this builds
+    one the same way with a fake clock and a real WebClient pointed at FakeSlack."""
+    clock = FakeClock()
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url)
+    admins = Admins(frozenset({ADMIN}), ("SADMINS",), client, clock=clock)
+
+    assert admins.is_admin(OTHER_ADMIN)  # a member of SADMINS
+    assert admins.is_admin(ADMIN) and not admins.is_admin(OUTSIDER) and not admins.is_admin("")
+    fake_slack.usergroups["SADMINS"] = []  # removed from the group in Slack
+
+    clock.now += CACHE_SECONDS - 1
+    assert admins.is_admin(OTHER_ADMIN)  # still cached: at most CACHE_SECONDS of grace
+    clock.now += 2
+    assert not admins.is_admin(OTHER_ADMIN)  # gone within the cache time
+    assert CACHE_SECONDS <= 60
+
+    # Added back: access returns at the next lookup after the cache expires.
+    fake_slack.usergroups["SADMINS"] = [OTHER_ADMIN]
+    clock.now += CACHE_SECONDS + 1
+    assert admins.is_admin(OTHER_ADMIN)
+
+
+def test_admin_group_lookup_fails_closed_without_a_cached_answer(fake_slack: FakeSlack) -> None:
+    clock = FakeClock()
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url, timeout=2)
+    cold = Admins(frozenset(), ("SADMINS",), client, clock=clock)
+    # One failed lookup (this client does not retry a 500).
+    fake_slack.fail_next(1, status=500, method="usergroups.users.list")
+    assert not cold.is_admin(OTHER_ADMIN)  # Slack cannot say: refuse
+
+    warm = Admins(frozenset(), ("SADMINS",), client, clock=clock)
+    assert warm.is_admin(OTHER_ADMIN)
+    fake_slack.refuse_connections()
+    try:
+        clock.now += CACHE_SECONDS + 1
+        # Documented choice: while Slack cannot be asked, the last answer stands.
+        assert warm.is_admin(OTHER_ADMIN)
+    finally:
+        fake_slack.accept_connections()
+    fake_slack.usergroups["SADMINS"] = []
+    assert not warm.is_admin(OTHER_ADMIN)  # Slack is back: the removal takes effect
+
+
+def test_wrong_token_for_group_lookup_refuses(fake_slack: FakeSlack) -> None:
+    """A group the token cannot read (invalid_auth, no_such_subteam) grants nothing."""
+    admins = Admins(
+        frozenset(),
+        ("SADMINS", "SNOSUCH"),
+        WebClient(token="xoxb-wrong", base_url=fake_slack.api_url),
+    )
+    assert not admins.is_admin(OTHER_ADMIN)
+
+
+# -- other workspaces ------------------------------------------------------------------
+
+
+def test_requests_from_another_workspace_are_refused(
+    served: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    message = install_and_wait(served, fake_slack)
+    before = _counts(bot)
+    for action_id, value in buttons(message).items():
+        answer = served.click(
+            action_id, value, team="TOTHER", message_ts=message["ts"], response_name="other"
+        )
+        assert answer.status == 200
+    for text in ("pending", "apps", "secret app-homework site-oak", "audit homework"):
+        reply = served.slash(text, team="TOTHER")
+        assert reply.status == 200
+        assert "Oakfield" not in reply.body.decode() and "ck_" not in reply.body.decode()
+    time.sleep(0.5)  # a listener that wrongly ran would have answered by now
+    assert _counts(bot) == before
+    # Bolt tells the person, privately, and nothing else is said.
+    told = response_texts(fake_slack, "other")
+    assert told and all("not installed in this workspace" in t for t in told)
+    assert "refused a request from another workspace (TOTHER)" in caplog.text

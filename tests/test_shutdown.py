@@ -1,0 +1,122 @@
+"""SIGTERM while requests are in flight: they finish, then the process exits 0.
+
+The platform sends SIGTERM on every deploy. Slow requests are made slow the way they are
+in life: Slack answers the user group lookup slowly (FakeSlack.delay), so slash
+commands from group admins are still working when the signal lands; one of them takes
+longer than Slack's deadline and is answered through its response_url. Install events
+stream in from several threads at the same time.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import threading
+import time
+import urllib.error
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.fake_slack import FakeSlack
+from bot.server import SHUTDOWN_GRACE_SECONDS
+from tests import faultkit, harness
+from tests.conftest import TEST_KEY
+from tests.faultkit import client_for, install_and_wait, response_texts
+from tests.harness import OTHER_ADMIN, Client, ServerProcess, event_body, http
+
+SLACK_DELAY = 1.2  # each usergroups.users.list call
+SLOW_USERS = 6  # group admins whose command waits on one lookup
+# In the last of four groups: three lookups nobody else causes, past the 2 s deadline.
+LATE_USER = "ULATE"
+
+
+def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "shutdown.db"
+    log = tmp_path / "serve.log"
+    fake_slack.usergroups = {
+        "SADMINS": [OTHER_ADMIN],
+        "SX1": ["UX1"],
+        "SX2": ["UX2"],
+        "SLATE": [LATE_USER],
+    }
+    env = harness.server_env(
+        fake_slack.api_url,
+        f"sqlite:///{db_path}",
+        TEST_KEY,
+        SIMSID_ADMINS="UADMIN1,SADMINS,SX1,SX2,SLATE",
+    )
+    # With the scheduler: its shutdown is part of what is checked.
+    server = ServerProcess(env, log_path=log)
+    client = client_for(server.url, fake_slack)
+    install_and_wait(client, fake_slack)
+    client.slash("help")  # learns the team id (auth.test) before Slack turns slow
+    fake_slack.delay = SLACK_DELAY
+
+    stop_sending = threading.Event()
+    webhook_answers: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def stream_events(k: int) -> None:
+        sender = Client(server.url)
+        n = 0
+        while not stop_sending.is_set():
+            n += 1
+            event_id = f"evt_term_{k}_{n}"
+            try:
+                status = sender.send_event(
+                    event_body(event_id=event_id, site_id=f"s-{k}-{n}", site_name=f"T{k}-{n}")
+                ).status
+            except (urllib.error.URLError, ConnectionError, OSError):
+                return  # no longer accepting: SIMS ID would send it again later
+            with lock:
+                webhook_answers.append((event_id, status))
+
+    with ThreadPoolExecutor(max_workers=SLOW_USERS + 5) as pool:
+        streams = [pool.submit(stream_events, k) for k in range(4)]
+        slow = [
+            pool.submit(client.slash, "pending", user=OTHER_ADMIN, response_name=f"slow{i}")
+            for i in range(SLOW_USERS)
+        ]
+        late = pool.submit(client.slash, "customers", user=LATE_USER, response_name="late")
+        time.sleep(0.4)  # every slow command is now waiting on Slack
+        server.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+
+        # No new connections once the signal is in.
+        time.sleep(0.3)
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            http("GET", f"{server.url}/healthz", timeout=2)
+
+        for answer in [f.result(timeout=30) for f in slow]:
+            assert answer.status == 200, answer
+            assert "Oakfield Primary" in answer.body.decode()
+        answer = late.result(timeout=30)
+        assert answer.status == 200
+        assert "Working on it" in answer.body.decode()  # acked in time, answer follows
+        stop_sending.set()
+        for f in streams:
+            f.result(timeout=30)
+
+    code = server.proc.wait(SHUTDOWN_GRACE_SECONDS + 5)
+    took = time.monotonic() - signalled
+    server.terminate()  # reaps and closes the pipes
+    assert code == 0
+    assert took < SHUTDOWN_GRACE_SECONDS + 2, took
+
+    # The late answer reached the user through its response_url before the exit.
+    assert any("Oakfield Primary" in t for t in response_texts(fake_slack, "late"))
+    # Every event that got an answer got a 2xx, and every 2xx is stored.
+    assert webhook_answers, "events were streaming when the signal came"
+    assert {status for _, status in webhook_answers} <= {200, 202}
+    with sqlite3.connect(db_path) as conn:
+        stored = {row[0] for row in conn.execute("SELECT id FROM processed_event")}
+    assert {event_id for event_id, _ in webhook_answers} <= stored
+
+    logs = faultkit.read_log(log)
+    assert "received SIGTERM" in logs and "stopped" in logs
+    assert "Scheduler has been shut down" in logs  # APScheduler's own word for it
+    assert "Traceback" not in logs, logs[-3000:]
