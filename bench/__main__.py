@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if pg_url:
         pg_version = postgres_version(pg_url)
         backends.append(Backend("PostgreSQL", pg_url))
-    fake = TimedFakeSlack().start()
+    fake = TimedFakeSlack()
+    fake.start()
     bench = Bench(fake=fake, key=key, workdir=workdir, plan=plan)
     try:
         for backend in backends:

@@ -344,6 +344,11 @@ def render(
                     "1 chat.postMessage per second per channel (429 + Retry-After)",
                 ],
                 ["messages posted", posted],
+                [
+                    "applications covered by summaries",
+                    f"{burst['summary_apps']} of 10 (one summary repeated "
+                    f"{burst['most_repeated_summary']:,} times)",
+                ],
                 ["429s received", f"{burst['rate_limited']:,}"],
                 ["all in the database as pending after", f"{fmt(burst['visible_s'])} s"],
                 ["all posted or covered by a summary after", f"{fmt(burst['covered_s'])} s"],
@@ -351,8 +356,10 @@ def render(
             ],
         )
         out += [
-            "Times are from the first install sent. Into an empty SQLite store, so that "
-            "`/simsid pending` can be paged to the end.",
+            "Times are from the first install sent; the installs are spread over the 10 "
+            "applications, all posted to the default channel. Into an empty SQLite store, so "
+            'that `/simsid pending` can be paged to the end. "-" means it did not happen '
+            f"within {burst['grace_s']:.0f} s of the last install.",
             "",
         ]
     out += ["## W5: digest", ""]

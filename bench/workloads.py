@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -605,17 +606,22 @@ def burst(bench: Bench, backend: Backend) -> dict[str, Any]:
             fake.enforce_channel_rate(None)
         posts = [m for m in fake.channel_messages(CHANNEL)]
         summaries = [m for m in posts if "more installs of" in m["text"]]
+        # "12 more installs of Homework Hub are waiting": which applications were covered.
+        covered_apps = Counter(m["text"].split(" more installs of ", 1)[1] for m in summaries)
         limited = fake.rate_limited_count - limited_before
         fake.forget()
     say(f"burst: all visible after {visible_at}s, all posted or summarised after {covered_at}s")
     return {
         "installs": count,
         "seconds": seconds,
+        "grace_s": plan.burst_grace,
         "accepted": sum(1 for s in statuses if s == 202),
         "send_s": sent_for,
         "messages": len(posts),
         "install_messages": len(posts) - len(summaries),
         "summary_messages": len(summaries),
+        "summary_apps": len(covered_apps),
+        "most_repeated_summary": max(covered_apps.values(), default=0),
         "rate_limited": limited,
         "visible_s": visible_at,
         "covered_s": covered_at,

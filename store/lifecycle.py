@@ -79,19 +79,22 @@ class _BatchStatements:
                 sites.c.urn.is_distinct_from(site.excluded.urn),
                 sites.c.dfe_number.is_distinct_from(site.excluded.dfe_number),
             ),
-        )
+        ).returning(sites.c.id)
         self.insert_installations = (
             dml.insert(installs)
             .on_conflict_do_nothing()
             .returning(installs.c.id, installs.c.application_id, installs.c.site_id)
         )
-        self.insert_audit = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
+        audit: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+        # RETURNING makes SQLAlchemy send a batch as multi-row VALUES ("insertmanyvalues")
+        # rather than one execution per row: many times faster on PostgreSQL.
+        self.insert_audit = insert(audit).returning(audit.c.id)
         message = dml.insert(queued)
         # As outbox.enqueue_message: a message already queued is rendered again.
         self.enqueue_messages = message.on_conflict_do_update(
             index_elements=[queued.c.dedupe_key],
             set_={"generation": queued.c.generation + 1, "channel": message.excluded.channel},
-        )
+        ).returning(queued.c.id)
 
 
 _STATEMENTS: dict[str, _BatchStatements] = {}

@@ -76,10 +76,18 @@ class Application(ApplicationBase, table=True):
     created_at: datetime = _now_column()
 
 
+# KELVIN SIGN is the one character outside ASCII whose lower case is ASCII ("k"). With it
+# swapped for "k", lower() folds a name the way Python's str.lower() does whenever the
+# result can equal an ASCII needle, on SQLite (ASCII-only lower()) and PostgreSQL alike.
+ASCII_NAME_SQL = "lower(replace(name, '\u212a', 'k'))"
+
+
 class Site(SQLModel, table=True):
     __tablename__ = "site"
     __table_args__ = (
         Index("ix_site_lower_name", text("lower(name)")),
+        # Exact, case-insensitive name lookups (store.queries.match_sites); see there.
+        Index("ix_site_ascii_name", text(ASCII_NAME_SQL)),
         Index("ix_site_urn", "urn"),
         Index("ix_site_dfe_number", "dfe_number"),
     )

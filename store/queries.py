@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, literal_column, or_, select
 from sqlmodel import Session, col
 
 from store.models import (
@@ -317,6 +317,9 @@ def app_installations(
         _joined().where(
             col(Installation.application_id) == app_id,
             col(Installation.site_id).in_(site_ids),
+            # Said of the site too, so that PostgreSQL fetches these few sites by key
+            # rather than hashing the whole site table for the join.
+            col(Site.id).in_(site_ids),
         )
     ).all()
     by_site = {info.site.id: info for info in _infos(rows) if info.state in LIVE_STATES}
@@ -364,9 +367,10 @@ def customers(
     if sites:
         # By site alone, removed ones dropped here: with a state condition too, SQLite
         # (no statistics) prefers a state index and reads every live installation.
+        shown = [s.id for s in sites[:limit]]
         rows = session.execute(
             _joined()
-            .where(Installation.site_id.in_([s.id for s in sites[:limit]]))  # type: ignore[attr-defined]
+            .where(col(Installation.site_id).in_(shown), col(Site.id).in_(shown))
             .order_by(func.lower(Application.name))
         ).all()
         for info in _infos(rows):
@@ -470,6 +474,24 @@ def match_apps(session: Session, text: str) -> list[AppRef]:
     ]
 
 
+def _name_is(needle: str) -> Any:
+    """fold_case(Site.name) == needle, case-insensitively, in a form an index can answer.
+
+    fold_case() on SQLite is a Python function no index covers, so every lookup read
+    every site. Only names of ASCII letters and the Kelvin sign can fold to an ASCII
+    needle, and for those store.models.ASCII_NAME_SQL folds exactly as fold_case() does, from the
+    ix_site_ascii_name index. Other needles keep the general comparison.
+    """
+    folded = needle.lower()
+    if not folded.isascii():
+        return fold_case(Site.name) == folded
+    # The constants are written into the SQL, not bound: a planner matches an expression
+    # index only against the same expression, literals included.
+    kelvin: Any = literal_column("'\u212a'")
+    ascii_k: Any = literal_column("'k'")
+    return func.lower(func.replace(Site.name, kelvin, ascii_k)) == folded
+
+
 def match_sites(session: Session, text: str) -> list[SiteRef]:
     """Sites whose id, URN, DfE number or name is `text`; else whose name contains it."""
     needle = text.strip()
@@ -482,7 +504,7 @@ def match_sites(session: Session, text: str) -> list[SiteRef]:
                 Site.id == needle,
                 Site.urn == needle,
                 Site.dfe_number == needle,
-                fold_case(Site.name) == needle.lower(),
+                _name_is(needle),
             )
         )
         .limit(MAX_CANDIDATES + 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,8 +20,6 @@ from tests.harness import CHANNEL, Client
 
 # Audit actions that are Slack-side moves through the diagram of INTERFACE.md.
 MOVES = {a.value for a in Action}
-# The bold site name in an install message, e.g. "*Oakfield Primary*".
-_SITE_IN_MESSAGE = re.compile(r"\*([^*]+)\*")
 
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:

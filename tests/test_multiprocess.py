@@ -23,7 +23,7 @@ from bot.ids import ActionId
 from bot.sandbox.fake_slack import FakeSlack
 from bot.views.text import state_label
 from store.db import Database
-from store.models import Installation
+from store.models import AuditEntry, Installation
 from tests import faultkit, harness, pgtools
 from tests.conftest import TEST_KEY
 from tests.faultkit import buttons, client_for, message_shows
@@ -107,40 +107,54 @@ def test_three_processes_many_concurrent_clicks(fake_slack: FakeSlack, tmp_path:
                 t.join(120)
             assert statuses and set(statuses) == {200}
 
-            # A non-admin's click on the same buttons changes nothing, whichever process.
-            with db.read() as session:
-                before = {i.id: i.version for i in session.scalars(select(Installation))}
-            message = fake_slack.find_message(CHANNEL, ts_of["0"])
-            assert message is not None
-            for action, value in buttons(message).items():
-                for client in clients:
-                    client.click(action, value, user=OUTSIDER, message_ts=ts_of["0"])
-
-            with db.read() as session:
-                installations = list(session.scalars(select(Installation)))
-            assert {i.id: i.version for i in installations} == before
-            moves = 0
-            for inst in installations:
-                assert inst.id is not None
-                rows = faultkit.assert_valid_audit_trail(db, inst.id)
-                applied = [r for r in rows if r.action in faultkit.MOVES]
-                moves += len(applied)
-                # One version step per change: nothing applied twice, nothing unrecorded.
-                assert inst.version == 1 + len(applied)
-            assert moves > INSTALLATIONS, "the clicks must have changed things"
-
-            # Every click that lost was told privately what happened instead; a winner's
-            # message updates itself, so it hears nothing. Hence refusals == clicks - moves.
+            # A click is acked first and applied just after, so wait until every click
+            # has either changed something or been refused. A winner's message updates
+            # itself and it hears nothing; every loser is told privately what happened.
             def refusals() -> list[str]:
                 with fake_slack.lock:
                     return [json.dumps(b) for n, b in fake_slack.responses if n.startswith("mp-")]
 
-            assert fake_slack.wait_for(lambda: len(refusals()) == len(statuses) - moves, 15), (
-                len(refusals()),
-                len(statuses),
-                moves,
-            )
+            def moves() -> int:
+                with db.read() as session:
+                    actions = session.scalars(select(AuditEntry.action))
+                    return sum(1 for a in actions if a in faultkit.MOVES)
+
+            assert faultkit.wait_until(
+                lambda: len(refusals()) + moves() == len(statuses), timeout=30
+            ), (len(refusals()), moves(), len(statuses))
             assert all("Already" in r or "not possible" in r for r in refusals())
+            assert moves() > INSTALLATIONS, "the clicks must have changed things"
+
+            # A non-admin's clicks on the same buttons change nothing, whichever process.
+            with db.read() as session:
+                before = {i.id: i.version for i in session.scalars(select(Installation))}
+            message = fake_slack.find_message(CHANNEL, ts_of["0"])
+            assert message is not None
+            outsider_clicks = 0
+            for action, value in buttons(message).items():
+                for n, client in enumerate(clients):
+                    name = f"outsider-{action}-{n}"
+                    client.click(action, value, user=OUTSIDER, response_name=name)
+                    outsider_clicks += 1
+            assert fake_slack.wait_for(
+                lambda: (
+                    len([n for n, _ in fake_slack.responses if n.startswith("outsider-")])
+                    == outsider_clicks
+                )
+            )
+
+            with fake_slack.lock:
+                told = [json.dumps(b) for n, b in fake_slack.responses if n.startswith("outsider-")]
+            assert all("Only SIMS ID admins" in t for t in told)
+            with db.read() as session:
+                installations = list(session.scalars(select(Installation)))
+            assert {i.id: i.version for i in installations} == before
+            for inst in installations:
+                assert inst.id is not None
+                rows = faultkit.assert_valid_audit_trail(db, inst.id)
+                applied = [r for r in rows if r.action in faultkit.MOVES]
+                # One version step per change: nothing applied twice, nothing unrecorded.
+                assert inst.version == 1 + len(applied)
 
             def all_true() -> bool:
                 for inst in installations:
