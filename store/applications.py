@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from store.lifecycle import slugify
+from store.lifecycle import free_slug
 from store.models import Application, utcnow
 from store.queries import AppRef, app_ref
 
@@ -24,11 +23,11 @@ def register(
     created = app is None
     if app is None:
         app = Application(
-            id=app_id, name=name, slug=_free_slug(session, name, app_id), created_at=utcnow()
+            id=app_id, name=name, slug=free_slug(session, name, app_id), created_at=utcnow()
         )
     elif app.name != name:
         app.name = name
-        app.slug = _free_slug(session, name, app_id)
+        app.slug = free_slug(session, name, app_id)
     if channel is not None:
         app.channel = channel or None
     if bypass_auth is not None:
@@ -38,9 +37,3 @@ def register(
     session.add(app)
     session.flush()
     return app_ref(app), created
-
-
-def _free_slug(session: Session, name: str, app_id: str) -> str:
-    slug = slugify(name)
-    owner = session.scalar(select(col(Application.id)).where(col(Application.slug) == slug))
-    return slug if owner in (None, app_id) else f"{slug}-{slugify(app_id)}"

@@ -204,6 +204,20 @@ def slugify(name: str) -> str:
     return slug[:80] or "app"
 
 
+def free_slug(session: Session, name: str, app_id: str) -> str:
+    """A slug for the application `app_id` that no other application has."""
+    base = slugify(name)
+    # Names and ids in any script slugify alike ("app"): count on until one is free.
+    candidates = itertools.chain(
+        (base, f"{base}-{slugify(app_id)}"), (f"{base}-{n}" for n in itertools.count(2))
+    )
+    owner = select(col(Application.id))
+    for slug in candidates:
+        if session.scalar(owner.where(col(Application.slug) == slug)) in (None, app_id):
+            return slug
+    raise AssertionError("unreachable: the candidates never end")
+
+
 @dataclass
 class Lifecycle:
     """Every state change. `upstream` adds a signed decision to the outbox for each change."""
@@ -663,7 +677,7 @@ class Lifecycle:
                     {
                         "id": app_id,
                         "name": name,
-                        "slug": self._free_slug(session, name, app_id),
+                        "slug": free_slug(session, name, app_id),
                         "created_at": self.clock(),
                     }
                 ],
@@ -672,18 +686,6 @@ class Lifecycle:
         if app is None:
             raise ConcurrentChange(f"application {app_id}: no free slug")
         return app
-
-    def _free_slug(self, session: Session, name: str, app_id: str) -> str:
-        base = slugify(name)
-        # Names and ids in any script slugify alike ("app"): count on until one is free.
-        candidates = itertools.chain(
-            (base, f"{base}-{slugify(app_id)}"), (f"{base}-{n}" for n in itertools.count(2))
-        )
-        owner = select(col(Application.id))
-        for slug in candidates:
-            if session.scalar(owner.where(col(Application.slug) == slug)) is None:
-                return slug
-        raise AssertionError("unreachable: the candidates never end")
 
     def _upsert_site(self, session: Session, event: InstallEvent, now: datetime) -> None:
         site = session.get(Site, event.site_id)
@@ -714,7 +716,7 @@ class Lifecycle:
     ) -> Installation:
         """The installation row, created at version 0 ("never installed") if new."""
         query = select(Installation).where(
-            Installation.application_id == app.id, Installation.site_id == site_id
+            col(Installation.application_id) == app.id, col(Installation.site_id) == site_id
         )
         inst = session.scalars(query.execution_options(populate_existing=True)).first()
         if inst is None:

@@ -220,7 +220,7 @@ def _info(
     )
 
 
-def _joined():  # type: ignore[no-untyped-def]
+def _joined() -> Any:
     return (
         select(*_INFO_COLUMNS)
         .select_from(Installation)
@@ -267,7 +267,7 @@ def app_summaries(session: Session, *, offset: int = 0, limit: int = 20) -> Page
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     if apps:
         for app_id, state, count in session.execute(
-            select(Installation.application_id, Installation.state, func.count())
+            select(col(Installation.application_id), col(Installation.state), func.count())
             .where(Installation.application_id.in_([a.id for a in apps[:limit]]))  # type: ignore[attr-defined]
             .group_by(Installation.application_id, Installation.state)
         ):
@@ -336,13 +336,13 @@ def customer_installations(session: Session, site_id: str) -> list[InstallationI
     return _infos(rows)
 
 
-def _site_search(text: str):  # type: ignore[no-untyped-def]
+def _site_search(text: str) -> Any:
     needle = text.strip().lower()
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return or_(
-        Site.id == text.strip(),
-        Site.urn == text.strip(),
-        Site.dfe_number == text.strip(),
+        col(Site.id) == text.strip(),
+        col(Site.urn) == text.strip(),
+        col(Site.dfe_number) == text.strip(),
         fold_case(Site.name).like(pattern, escape="\\"),
     )
 
@@ -352,7 +352,7 @@ def customers(
 ) -> Page[CustomerSummary]:
     """My Customers: sites with at least one live installation, each with its applications."""
     has_live = exists().where(
-        Installation.site_id == Site.id,
+        col(Installation.site_id) == col(Site.id),
         Installation.state.in_(LIVE_STATES),  # type: ignore[attr-defined]
     )
     query = select(Site).where(has_live)
@@ -395,12 +395,12 @@ def pending_counts(session: Session) -> list[PendingCount]:
     """Pending installations per application, aggregated in SQL; most waiting first."""
     counted = (
         select(
-            Installation.application_id,
+            col(Installation.application_id),
             func.count().label("n"),
-            func.min(Installation.created_at).label("oldest"),
+            func.min(col(Installation.created_at)).label("oldest"),
         )
-        .where(Installation.state == State.PENDING)
-        .group_by(Installation.application_id)
+        .where(col(Installation.state) == State.PENDING)
+        .group_by(col(Installation.application_id))
         .subquery()
     )
     rows = session.execute(
@@ -425,14 +425,14 @@ def audit(
 ) -> Page[AuditLine]:
     """The latest audit entries for an application, or one of its installations."""
     query = (
-        select(AuditEntry, Application.name, Site.name)
-        .join(Installation, Installation.id == AuditEntry.installation_id)  # type: ignore[arg-type]
-        .join(Application, Application.id == Installation.application_id)  # type: ignore[arg-type]
-        .join(Site, Site.id == Installation.site_id)  # type: ignore[arg-type]
-        .where(Installation.application_id == app_id)
+        select(AuditEntry, col(Application.name), col(Site.name))
+        .join(Installation, col(Installation.id) == col(AuditEntry.installation_id))
+        .join(Application, col(Application.id) == col(Installation.application_id))
+        .join(Site, col(Site.id) == col(Installation.site_id))
+        .where(col(Installation.application_id) == app_id)
     )
     if site_id is not None:
-        query = query.where(Installation.site_id == site_id)
+        query = query.where(col(Installation.site_id) == site_id)
     rows = session.execute(
         query.order_by(AuditEntry.id.desc()).offset(offset).limit(limit + 1)  # type: ignore[union-attr]
     ).all()
@@ -455,7 +455,7 @@ def match_apps(session: Session, text: str) -> list[AppRef]:
         select(Application).where(
             or_(
                 fold_case(Application.id) == needle,
-                Application.slug == needle,
+                col(Application.slug) == needle,
                 fold_case(Application.name) == needle,
             )
         )
@@ -501,9 +501,9 @@ def match_sites(session: Session, text: str) -> list[SiteRef]:
         select(Site)
         .where(
             or_(
-                Site.id == needle,
-                Site.urn == needle,
-                Site.dfe_number == needle,
+                col(Site.id) == needle,
+                col(Site.urn) == needle,
+                col(Site.dfe_number) == needle,
                 _name_is(needle),
             )
         )
@@ -527,8 +527,8 @@ def upstream_status(session: Session, installation_id: int) -> UpstreamStatus | 
     row = session.scalars(
         select(OutboxItem)
         .where(
-            OutboxItem.installation_id == installation_id,
-            OutboxItem.kind == OutboxKind.UPSTREAM,
+            col(OutboxItem.installation_id) == installation_id,
+            col(OutboxItem.kind) == OutboxKind.UPSTREAM,
         )
         .order_by(OutboxItem.id.desc())  # type: ignore[union-attr]
         .limit(1)
@@ -542,12 +542,12 @@ def upstream_status(session: Session, installation_id: int) -> UpstreamStatus | 
 
 def oldest_undelivered(session: Session, kind: OutboxKind) -> datetime | None:
     """When the oldest not-yet-delivered item of this kind was created (for /healthz)."""
-    value = session.scalar(
-        select(func.min(OutboxItem.created_at)).where(
-            OutboxItem.kind == kind,
-            OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
+    value = session.execute(
+        select(func.min(col(OutboxItem.created_at))).where(
+            col(OutboxItem.kind) == kind,
+            col(OutboxItem.done_at).is_(None),
         )
-    )
+    ).scalar()
     if value is None:
         return None
     return UTCDateTime().process_result_value(value, None)
@@ -561,8 +561,8 @@ def unposted_backlog(session: Session, channel: str) -> int:
             .select_from(OutboxItem)
             .join(Installation, Installation.id == OutboxItem.installation_id)  # type: ignore[arg-type]
             .where(
-                OutboxItem.kind == OutboxKind.MESSAGE,
-                OutboxItem.channel == channel,
+                col(OutboxItem.kind) == OutboxKind.MESSAGE,
+                col(OutboxItem.channel) == channel,
                 OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
                 Installation.message_ts.is_(None),  # type: ignore[union-attr]
             )
