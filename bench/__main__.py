@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import shlex
 import shutil
 import sys
@@ -38,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--out", type=Path, default=None, help="where to write the report")
+    parser.add_argument(
+        "--rerender",
+        action="store_true",
+        help="write the report again from the last run's saved results (after editing NOTES.md)",
+    )
     return parser
 
 
@@ -65,6 +71,10 @@ def nested() -> defaultdict[str, dict[Any, Any]]:
     return defaultdict(dict)
 
 
+def _plain(results: dict[str, Any]) -> dict[str, Any]:
+    return {k: dict(v) if isinstance(v, defaultdict) else v for k, v in results.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     plan = Plan.make(args.quick, args.sizes)
@@ -77,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         REPO / "artifacts" / "BENCHMARKS.quick.md" if args.quick else REPO / "BENCHMARKS.md"
     )
     workdir = REPO / ".bench" / ("quick" if args.quick else "full")
+    saved = workdir / "results.pickle"
+    if args.rerender:
+        run = pickle.loads(saved.read_bytes())  # our own file, from the last run
+        out.write_text(render(run.pop("results"), **run))
+        say(f"wrote {out} from {saved}")
+        return 0
     shutil.rmtree(workdir / "logs", ignore_errors=True)
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -118,15 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         fake.stop()
         if cluster is not None:
             cluster.stop()
-    text = render(
-        results,
-        machine=describe(pg_version),
-        command=command,
-        quick=args.quick,
-        started=started_at,
-        elapsed_s=time.perf_counter() - started,
-        notes=notes,
-    )
+    run = {
+        "results": _plain(results),
+        "machine": describe(pg_version),
+        "command": command,
+        "quick": args.quick,
+        "started": started_at,
+        "elapsed_s": time.perf_counter() - started,
+        "notes": notes,
+    }
+    saved.write_bytes(pickle.dumps(run))
+    text = render(run.pop("results"), **run)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     say(f"wrote {out} ({shlex.quote(command)}, {(time.perf_counter() - started) / 60:.1f} min)")

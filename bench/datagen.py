@@ -8,6 +8,7 @@ that sorting by name, searching and exact matching behave as they would on real 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ _FIRST = (
 )  # fmt: skip
 _KIND = ("Primary", "Academy", "Infant School", "Junior School", "High School", "College")
 SEED_EPOCH = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+_RUN_STARTED = time.time()  # a file from an earlier run may come from other code
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,8 @@ def seed_events(installations: int) -> list[dict[str, Any]]:
 
 
 def write_seed_file(path: Path, installations: int) -> Path:
-    """The JSON-lines file `simsid-bot ingest` imports (written once, reused)."""
-    if path.exists():
+    """The JSON-lines file `simsid-bot ingest` imports (written once per run)."""
+    if path.exists() and path.stat().st_mtime >= _RUN_STARTED:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -227,6 +227,9 @@ def render(
         "work after, so *work done* is also shown: until the reply reached the "
         "response_url. Users are closed-loop: each sends its next request when the last "
         "is done. Percentiles are nearest-rank.",
+        "- *Server CPU ms/req* is the user+system CPU time the server process used during "
+        "the run (/proc/<pid>/stat) divided by the requests: unlike latency it hardly moves "
+        "when other work shares the machine, and it is what limits 16 closed-loop users.",
         "- Baseline (latency): a minimal Bolt app (`bench/baseline_app.py`) served by the "
         "same `bot.server.serve_http` (waitress, 16 threads), acking fixed text, driven "
         "by the same client in the same run; commands are compared with its slash "
@@ -314,9 +317,9 @@ def render(
     )
     out += [
         "Wall time is the whole `simsid-bot ingest` process: start-up, migrations (on "
-        "SQLite), parsing, the import. Baseline: the per-event path the importer used "
-        "before (`Lifecycle.apply_event` for each line, batches of 500 per transaction), "
-        "in the bench process, on the first lines of the same file into an empty store.",
+        "SQLite), parsing, the import. Baseline: one `Lifecycle.apply_event` call per "
+        "line, as the importer did before (batches of 500 per transaction), in the bench "
+        "process, on the first lines of the same file into an empty store.",
         "",
         "## W4: burst delivery",
         "",

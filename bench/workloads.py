@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
@@ -58,7 +59,7 @@ class Plan:
     @classmethod
     def make(cls, quick: bool, sizes: tuple[int, ...] | None = None) -> Plan:
         if quick:
-            return cls(True, sizes or (2_000,), 15, 48, 1_000, 200, 2.0, 5, 1_000, 10.0)
+            return cls(True, sizes or (2_000,), 10, 32, 500, 100, 1.0, 3, 500, 8.0)
         return cls(
             False,
             sizes or (2_000, 20_000, 200_000),
@@ -132,9 +133,14 @@ def serving(bench: Bench, url: str, label: str) -> Iterator[ServerProcess]:
         yield server
     finally:
         if server.proc.poll() is None:
-            code = server.terminate()
-            if code != 0:
-                raise RuntimeError(f"{label}: serve exited {code} on SIGTERM (see its log)")
+            try:
+                code = server.terminate()
+            except subprocess.TimeoutExpired:
+                # Slow to stop on a loaded machine is a timing, not a broken benchmark.
+                say(f"{label}: serve took over 15 s to stop on SIGTERM; killed")
+            else:
+                if code != 0:
+                    raise RuntimeError(f"{label}: serve exited {code} on SIGTERM (see its log)")
 
 
 def count_statements(db: Database) -> Callable[[], int]:
@@ -437,7 +443,8 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                 bench.fake.forget()
             results["memory"]["after_mb"] = rss_mb(server.proc.pid)
     finally:
-        baseline.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # killed if slow to stop
+            baseline.terminate()
     return results
 
 
