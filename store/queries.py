@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import exists, func, literal_column, or_, select
+from sqlalchemy import bindparam, exists, func, literal_column, or_, select
 from sqlmodel import Session, col
 
 from store.models import (
@@ -220,18 +220,57 @@ def _info(
     )
 
 
-def _joined() -> Any:
-    return (
-        select(*_INFO_COLUMNS)
-        .select_from(Installation)
-        .join(Application, Application.id == Installation.application_id)  # type: ignore[arg-type]
-        .join(Site, Site.id == Installation.site_id)  # type: ignore[arg-type]
+# Built once: statements are immutable, and building one costs about as much as running
+# a small query.
+_JOINED: Any = (
+    select(*_INFO_COLUMNS)
+    .select_from(Installation)
+    .join(Application, Application.id == Installation.application_id)  # type: ignore[arg-type]
+    .join(Site, Site.id == Installation.site_id)  # type: ignore[arg-type]
+)
+_SITE_COLUMNS: tuple[Any, ...] = (Site.id, Site.name, Site.urn, Site.dfe_number)
+_HAS_LIVE_INSTALLATION: Any = exists().where(
+    col(Installation.site_id) == col(Site.id),
+    col(Installation.state).in_(LIVE_STATES),
+)
+
+# app_installations: the page's sites, then their rows. The sites are said of the site
+# too in the second, so that PostgreSQL fetches those few by key rather than hashing
+# the whole site table for the join.
+_APP_PAGE_SITES: Any = (
+    select(col(Site.id))
+    .where(
+        exists().where(
+            col(Installation.site_id) == col(Site.id),
+            col(Installation.application_id) == bindparam("app_id"),
+            col(Installation.state).in_(LIVE_STATES),
+        )
     )
+    .order_by(func.lower(Site.name), Site.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+_APP_PAGE_ROWS: Any = _JOINED.where(
+    col(Installation.application_id) == bindparam("app_id"),
+    col(Installation.site_id).in_(bindparam("site_ids", expanding=True)),
+    col(Site.id).in_(bindparam("site_ids", expanding=True)),
+)
+_ONE_INSTALLATION: Any = _JOINED.where(col(Installation.id) == bindparam("installation_id"))
+_PENDING_PAGE: Any = (
+    _JOINED.where(col(Installation.state) == State.PENDING)
+    .order_by(Installation.created_at, Installation.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+
+
+def _joined() -> Any:
+    return _JOINED
 
 
 def installation(session: Session, installation_id: int) -> InstallationInfo | None:
     """One installation with its application, site and upstream status."""
-    row = session.execute(_joined().where(Installation.id == installation_id)).first()
+    row = session.execute(_ONE_INSTALLATION, {"installation_id": installation_id}).first()
     if row is None:
         return None
     info = _info(row)
@@ -297,31 +336,11 @@ def app_installations(
     pages cost the same whatever the application's size: joining first and then sorting
     would sort every one of its installations for each page.
     """
-    has_live = exists().where(
-        col(Installation.site_id) == col(Site.id),
-        col(Installation.application_id) == app_id,
-        col(Installation.state).in_(LIVE_STATES),
-    )
-    site_ids = list(
-        session.scalars(
-            select(col(Site.id))
-            .where(has_live)
-            .order_by(func.lower(Site.name), Site.id)
-            .offset(offset)
-            .limit(limit + 1)
-        )
-    )
+    params = {"app_id": app_id, "offset": offset, "limit": limit + 1}
+    site_ids = list(session.scalars(_APP_PAGE_SITES, params))
     if not site_ids:
         return _page([], offset, limit)
-    rows = session.execute(
-        _joined().where(
-            col(Installation.application_id) == app_id,
-            col(Installation.site_id).in_(site_ids),
-            # Said of the site too, so that PostgreSQL fetches these few sites by key
-            # rather than hashing the whole site table for the join.
-            col(Site.id).in_(site_ids),
-        )
-    ).all()
+    rows = session.execute(_APP_PAGE_ROWS, {"app_id": app_id, "site_ids": site_ids}).all()
     by_site = {info.site.id: info for info in _infos(rows) if info.state in LIVE_STATES}
     return _page([by_site[s] for s in site_ids if s in by_site], offset, limit)
 
@@ -351,18 +370,15 @@ def customers(
     session: Session, *, search: str | None = None, offset: int = 0, limit: int = 20
 ) -> Page[CustomerSummary]:
     """My Customers: sites with at least one live installation, each with its applications."""
-    has_live = exists().where(
-        col(Installation.site_id) == col(Site.id),
-        Installation.state.in_(LIVE_STATES),  # type: ignore[attr-defined]
-    )
-    query = select(Site).where(has_live)
+    query = select(*_SITE_COLUMNS).where(_HAS_LIVE_INSTALLATION)
     if search and search.strip():
         query = query.where(_site_search(search))
-    sites = list(
-        session.scalars(
+    sites = [
+        SiteRef(*row)
+        for row in session.execute(
             query.order_by(func.lower(Site.name), Site.id).offset(offset).limit(limit + 1)
         )
-    )
+    ]
     by_site: dict[str, list[InstallationInfo]] = defaultdict(list)
     if sites:
         # By site alone, removed ones dropped here: with a state condition too, SQLite
@@ -376,18 +392,12 @@ def customers(
         for info in _infos(rows):
             if info.state in LIVE_STATES:
                 by_site[info.site.id].append(info)
-    return _page([CustomerSummary(site_ref(s), tuple(by_site[s.id])) for s in sites], offset, limit)
+    return _page([CustomerSummary(s, tuple(by_site[s.id])) for s in sites], offset, limit)
 
 
 def pending(session: Session, *, offset: int = 0, limit: int = 20) -> Page[InstallationInfo]:
     """Installations waiting for approval, the longest waiting first."""
-    rows = session.execute(
-        _joined()
-        .where(Installation.state == State.PENDING)
-        .order_by(Installation.created_at, Installation.id)
-        .offset(offset)
-        .limit(limit + 1)
-    ).all()
+    rows = session.execute(_PENDING_PAGE, {"offset": offset, "limit": limit + 1}).all()
     return _page(_infos(rows), offset, limit)
 
 
