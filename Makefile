@@ -17,8 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: install
-	$(BIN)/ruff check bot store tests bench
-	$(BIN)/ruff format --check bot store tests bench
+	$(BIN)/ruff check bot store testing tests bench
+	$(BIN)/ruff format --check bot store testing tests bench
 	$(BIN)/mypy
 
 bench-quick: install

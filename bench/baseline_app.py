@@ -1,6 +1,6 @@
 """The latency baseline: a minimal Bolt app on the bot's own server stack, acking fixed text.
 
-`python -m bench.baseline_app --port 0` serves it through `bot.server.serve_http`
+`python -m bench.baseline_app --port 0` serves it through `bot.web.server.serve_http`
 (waitress, same threads and limits as `simsid-bot serve`) and prints the same
 "listening on" line, so the bench drives it exactly like the bot. Whatever the bot's
 answers cost above this is the bot's own work.
@@ -18,7 +18,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.server import serve_http
+from bot.web.server import serve_http
 
 
 def build() -> App:

@@ -227,7 +227,7 @@ def render(
         "(200,000 = 20,000 sites x 10 apps), all pending.",
         "- Every request goes over real HTTP on loopback to `simsid-bot serve "
         "--no-scheduler` (a subprocess, as the Procfile's `web`), signed as Slack signs "
-        "it (`tests/harness.py`). Slack is `bot/sandbox/fake_slack.py` in the bench "
+        "it (`tests/harness.py`). Slack is `testing/fake_slack.py` in the bench "
         "process; response_url posts go to it too.",
         "- Latency is to the HTTP answer (Slack's 3-second clock stops there). Slash "
         "commands answer in the ack itself; for buttons the ack comes first and the "
@@ -238,7 +238,7 @@ def render(
         "the run (/proc/<pid>/stat) divided by the requests: unlike latency it hardly moves "
         "when other work shares the machine, and it is what limits 16 closed-loop users.",
         "- Baseline (latency): a minimal Bolt app (`bench/baseline_app.py`) served by the "
-        "same `bot.server.serve_http` (waitress, 16 threads), acking fixed text, driven "
+        "same `bot.web.server.serve_http` (waitress, 16 threads), acking fixed text, driven "
         "by the same client in the same run; commands are compared with its slash "
         "command, buttons with its button click.",
         "",
@@ -390,7 +390,7 @@ def render(
     out += _table(["database", "pending", "build p50 ms", "max ms", "statements", "blocks"], rows)
     out += [
         "Built as the delivery loop builds it: `store.queries.pending_counts` + "
-        "`pending(limit=5)` + `bot.views.digest`, in one read session; statements "
+        "`pending(limit=5)` + `bot.slack.views.digest`, in one read session; statements "
         "counted with SQLAlchemy's `before_cursor_execute` (BEGIN included), over "
         f"{next(iter(next(iter(results['digest'].values())).values()))['repeats']} builds.",
         "",

@@ -28,10 +28,10 @@ from bench.load import Outcome, Request, TimedFakeSlack
 from bench.machine import rss_mb
 from bench.stats import Summary
 from bench.stores import REPO, Backend, fresh_store, run_cli
-from bot import views
-from bot.events import parse_event
-from bot.ids import ActionId, encode_installation, encode_page
-from bot.importer import BATCH, read_lines
+from bot.cli.importer import BATCH, read_lines
+from bot.simsid.schema import parse_event
+from bot.slack import views
+from bot.slack.ids import ActionId, encode_installation, encode_page
 from store import queries, vault
 from store.db import Database
 from store.lifecycle import InstallEvent, Lifecycle

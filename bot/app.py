@@ -15,18 +15,18 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import listeners
-from bot.admins import Admins
-from bot.commands import Commands
+from bot.background.delivery import Delivery
 from bot.config import Settings
-from bot.context import BotContext
-from bot.delivery import Delivery
-from bot.http import HttpApp
-from bot.ingest import Webhook
-from bot.operations import Operations
 from bot.runtime import open_database
-from bot.slack_client import make_client
-from bot.upstream import UpstreamSender
+from bot.simsid.upstream import UpstreamSender
+from bot.simsid.webhook import Webhook
+from bot.slack import listeners
+from bot.slack.admins import Admins
+from bot.slack.client import make_client
+from bot.slack.context import BotContext
+from bot.slack.operations import Operations
+from bot.slack.slash import Commands
+from bot.web.wsgi import HttpApp
 from store.db import Database
 from store.lifecycle import Lifecycle
 from store.models import utcnow

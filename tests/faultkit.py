@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.sandbox.fake_slack import FakeSlack
 from store.db import Database
 from store.lifecycle import TRANSITIONS, Action, allowed_actions
 from store.models import AuditEntry, Installation, State
+from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.harness import CHANNEL, Client
 
@@ -106,7 +106,7 @@ def assert_valid_audit_trail(db: Database, installation_id: int) -> list[AuditEn
 
 def message_shows(message: dict[str, Any], state: State) -> bool:
     """True when a channel message offers exactly the buttons valid in `state`."""
-    from bot.ids import INSTALLATION_ACTIONS
+    from bot.slack.ids import INSTALLATION_ACTIONS
 
     by_action = {a: aid for aid, a in INSTALLATION_ACTIONS.items()}
     expected = {by_action[a].value for a in allowed_actions(state)}

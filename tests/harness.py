@@ -16,9 +16,9 @@ from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot import signing
 from bot.app import BotApp
-from bot.server import serve_http
+from bot.simsid import signing
+from bot.web.server import serve_http
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 WEBHOOK_SECRET = "test-webhook-secret"

@@ -18,11 +18,11 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
-from bot.admins import CACHE_SECONDS, Admins
 from bot.app import BotApp
-from bot.ids import ActionId, encode_page, encode_site
-from bot.sandbox.fake_slack import FakeSlack
+from bot.slack.admins import CACHE_SECONDS, Admins
+from bot.slack.ids import ActionId, encode_page, encode_site
 from store.models import AuditEntry, Installation, OutboxItem
+from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
 from tests.faultkit import buttons, install_and_wait, response_texts, wait_until

@@ -19,10 +19,8 @@ from hypothesis import strategies as st
 from slack_sdk import WebClient
 from sqlalchemy import event, func, insert, literal, select
 
-from bot import views
-from bot.config import Settings
-from bot.delivery import Delivery
-from bot.jobs import (
+from bot.background.delivery import Delivery
+from bot.background.scheduler import (
     CATCHUP_JOB,
     DIGEST_JOB,
     REMINDERS_JOB,
@@ -32,7 +30,8 @@ from bot.jobs import (
     post_digest,
     send_reminders,
 )
-from bot.sandbox.fake_slack import FakeSlack
+from bot.config import Settings
+from bot.slack import views
 from store import claims, messages, queries
 from store.db import Database
 from store.lifecycle import Action, EventType, Lifecycle
@@ -47,6 +46,7 @@ from store.models import (
     State,
     UTCDateTime,
 )
+from testing.fake_slack import FakeSlack
 from tests.factories import act, get, install, outbox_rows
 from tests.factories import event as install_event
 

@@ -27,19 +27,19 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot import delivery as delivery_module
-from bot import signing, upstream
 from bot.app import BotApp, create_app
-from bot.delivery import Delivery
-from bot.ids import ActionId
-from bot.importer import ingest_file
-from bot.outbox_cli import show_outbox
-from bot.sandbox.fake_slack import FakeSlack
-from bot.upstream import UpstreamSender
+from bot.background import delivery as delivery_module
+from bot.background.delivery import Delivery
+from bot.cli.importer import ingest_file
+from bot.cli.outbox import show_outbox
+from bot.simsid import signing, upstream
+from bot.simsid.upstream import UpstreamSender
+from bot.slack.ids import ActionId
 from store import applications, decisions, outbox, queries
 from store.db import Database
 from store.lifecycle import Lifecycle
 from store.models import OutboxItem, OutboxKind
+from testing.fake_slack import FakeSlack
 from tests.conftest import make_settings
 from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, event_body, serving
 

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot import views
-from bot.ids import (
+from bot.slack import views
+from bot.slack.ids import (
     BUTTON_FOR,
     INSTALLATION_ACTIONS,
     ActionId,
@@ -26,8 +26,8 @@ from bot.ids import (
     encode_page,
     encode_site,
 )
-from bot.views import Message
-from bot.views.text import clip, escape, format_time, format_wait, mention, state_label
+from bot.slack.views import Message
+from bot.slack.views.text import clip, escape, format_time, format_wait, mention, state_label
 from store.lifecycle import Action, Change
 from store.models import State
 from store.queries import (

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot import signing
 from bot.app import BotApp
+from bot.simsid import signing
 from store.models import AuditEntry, Installation, ProcessedEvent, State
 from tests.harness import Client, event_body, http
 

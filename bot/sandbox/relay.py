@@ -21,8 +21,8 @@ from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot import signing
 from bot.sandbox.workspace import TEAM_ID
+from bot.simsid import signing
 
 API_APP_ID = "A0SANDBOX"
 TIMEOUT_SECONDS = 10.0

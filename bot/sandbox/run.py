@@ -19,7 +19,6 @@ from typing import Any
 from bot.app import BotApp, create_app
 from bot.runtime import StartupError
 from bot.sandbox.api import SandboxApi
-from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.relay import Relay
 from bot.sandbox.timeline import Timeline
 from bot.sandbox.web import SandboxServer
@@ -30,7 +29,8 @@ from bot.sandbox.workspace import (
     register_examples,
     sandbox_settings,
 )
-from bot.server import serve_http
+from bot.web.server import serve_http
+from testing.fake_slack import FakeSlack
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,9 @@ START_TIMEOUT_SECONDS = 10.0
 
 
 def _scheduler(bot: BotApp) -> Any:
-    """The digest and reminder jobs, or None in a build that does not have them yet."""
-    try:
-        from bot.jobs import Scheduler  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        log.warning("bot.jobs is not available: no digest or reminders in this sandbox")
-        return None
+    """The digest and reminder jobs."""
+    from bot.background.scheduler import Scheduler
+
     return Scheduler(bot.db, bot.settings, on_work=bot.delivery.nudge)
 
 

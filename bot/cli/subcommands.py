@@ -67,7 +67,7 @@ def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.importer import ingest_file
+    from bot.cli.importer import ingest_file
 
     if not args.file.is_file():
         raise StartupError(f"FILE: {args.file} does not exist")
@@ -89,7 +89,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.server import run
+    from bot.web.server import run
 
     bot = create_app(settings)
     port = settings.port if args.port is None else args.port
@@ -106,7 +106,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.server import run
+    from bot.web.server import run
 
     bot = create_app(settings)
     run(bot, port=0, http=False, scheduler=_scheduler(bot))
@@ -114,15 +114,15 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _scheduler(bot: object) -> object:
-    from bot.jobs import Scheduler
+    from bot.background.scheduler import Scheduler
 
     return Scheduler(bot.db, bot.settings, on_work=bot.delivery.nudge)  # type: ignore[attr-defined]
 
 
 def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.delivery import worker_id
-    from bot.jobs import post_digest
+    from bot.background.delivery import worker_id
+    from bot.background.scheduler import post_digest
 
     bot = create_app(settings)
     assert settings.simsid_default_channel is not None
@@ -142,7 +142,7 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.outbox_cli import show_outbox
+    from bot.cli.outbox import show_outbox
 
     db = open_database(settings)
     return show_outbox(db, retry=args.retry)

@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from bot import commands_cli
+    from bot.cli import subcommands as commands_cli
 
     if args.command == "keys" and args.keys_command == "generate":
         return commands_cli.keys_generate()

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import ActionsBlock, Block
 
-from bot.ids import ActionId, BlockId, encode_outbox
-from bot.views.common import (
+from bot.slack.ids import ActionId, BlockId, encode_outbox
+from bot.slack.views.common import (
     Message,
     button,
     context,
@@ -16,7 +16,15 @@ from bot.views.common import (
     message,
     section,
 )
-from bot.views.text import clip, escape, format_time, mention, state_label, state_verb, state_word
+from bot.slack.views.text import (
+    clip,
+    escape,
+    format_time,
+    mention,
+    state_label,
+    state_verb,
+    state_word,
+)
 from store.models import State
 from store.queries import InstallationInfo, UpstreamStatus
 

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block
 
-from bot.views.common import Message, assemble, context, header, message, section
-from bot.views.text import clip, escape, format_time, mention
+from bot.slack.views.common import Message, assemble, context, header, message, section
+from bot.slack.views.text import clip, escape, format_time, mention
 from store.queries import AppRef, AuditLine, Page, SiteRef
 
 DETAIL_MAX = 300

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot import views
-from bot.views import Message
+from bot.slack import views
+from bot.slack.views import Message
 from store import queries
 from store.db import Database
 from store.lifecycle import Lifecycle, NotEnabled

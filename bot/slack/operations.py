@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from bot import views
-from bot.views import Message
+from bot.slack import views
+from bot.slack.views import Message
 from store import outbox, queries
 from store.db import Database
 from store.lifecycle import Action, Lifecycle, NotFound

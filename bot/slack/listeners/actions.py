@@ -8,17 +8,17 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import views
-from bot.context import BotContext
-from bot.ids import (
+from bot.slack import views
+from bot.slack.context import BotContext
+from bot.slack.ids import (
     INSTALLATION_ACTIONS,
     ActionId,
     decode_installation,
     decode_page,
     decode_site,
 )
-from bot.listeners.errors import reply_for
-from bot.views import Message
+from bot.slack.listeners.errors import reply_for
+from bot.slack.views import Message
 
 log = logging.getLogger(__name__)
 

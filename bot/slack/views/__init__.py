@@ -1,22 +1,22 @@
 """Pure view functions: plain data in, typed Block Kit out; they never call Slack or the store."""
 
-from bot.views.audit import audit_listing
-from bot.views.common import (
+from bot.slack.views.audit import audit_listing
+from bot.slack.views.common import (
     MAX_BLOCKS,
     Message,
     installation_buttons,
     pager,
 )
-from bot.views.digest import burst_summary, digest, reminder
-from bot.views.install import install_message
-from bot.views.listings import (
+from bot.slack.views.digest import burst_summary, digest, reminder
+from bot.slack.views.install import install_message
+from bot.slack.views.listings import (
     app_listing,
     apps_listing,
     customer_listing,
     customers_listing,
     pending_listing,
 )
-from bot.views.replies import (
+from bot.slack.views.replies import (
     candidates,
     change_done,
     database_unavailable,
@@ -30,7 +30,7 @@ from bot.views.replies import (
     unexpected_error,
     working_on_it,
 )
-from bot.views.text import clip, escape, format_time, format_wait, mention, state_label
+from bot.slack.views.text import clip, escape, format_time, format_wait, mention, state_label
 
 __all__ = [
     "MAX_BLOCKS",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.context import BotContext
-from bot.listeners import actions, commands, errors
+from bot.slack.context import BotContext
+from bot.slack.listeners import actions, commands, errors
 
 
 def register(app: App, ctx: BotContext) -> None:

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import ActionsBlock, Block
 
-from bot.ids import ActionId, BlockId, encode_site
-from bot.views.common import (
+from bot.slack.ids import ActionId, BlockId, encode_site
+from bot.slack.views.common import (
     NAME_IN_DIALOG,
     Message,
     assemble,
@@ -21,8 +21,8 @@ from bot.views.common import (
     section,
     site_line,
 )
-from bot.views.install import changed_line
-from bot.views.text import clip, code, escape, format_time, format_wait, plural, state_label
+from bot.slack.views.install import changed_line
+from bot.slack.views.text import clip, code, escape, format_time, format_wait, plural, state_label
 from store.models import State
 from store.queries import AppRef, AppSummary, CustomerSummary, InstallationInfo, Page, SiteRef
 

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from bot import signing
+from bot.simsid import signing
 from store.outbox import Claimed
 
 log = logging.getLogger(__name__)

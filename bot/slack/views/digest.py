@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, DividerBlock
 
-from bot.views.common import (
+from bot.slack.views.common import (
     Message,
     assemble,
     context,
@@ -17,7 +17,7 @@ from bot.views.common import (
     section,
     site_line,
 )
-from bot.views.text import clip, escape, format_time, format_wait, plural
+from bot.slack.views.text import clip, escape, format_time, format_wait, plural
 from store.lifecycle import Action
 from store.queries import InstallationInfo, PendingCount
 

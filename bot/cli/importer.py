@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.events import BadEvent, parse_event
+from bot.simsid.schema import BadEvent, parse_event
 from store.db import Database
 from store.lifecycle import EventOutcome, InstallEvent, Lifecycle
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot import views
-from bot.views import Message
+from bot.slack import views
+from bot.slack.views import Message
 from store.db import DatabaseUnavailable
 
 log = logging.getLogger("bot.errors")

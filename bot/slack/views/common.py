@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.ids import (
+from bot.slack.ids import (
     BUTTON_FOR,
     ActionId,
     BlockId,
@@ -26,7 +26,7 @@ from bot.ids import (
     encode_page,
     install_block_id,
 )
-from bot.views.text import clip, escape
+from bot.slack.views.text import clip, escape
 from store.lifecycle import Action, allowed_actions
 from store.queries import InstallationInfo, Page, SiteRef
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from bot.admins import Admins
-from bot.commands import Commands
-from bot.operations import Operations
+from bot.slack.admins import Admins
+from bot.slack.operations import Operations
+from bot.slack.slash import Commands
 
 
 @dataclass

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot import signing
-from bot.events import BadEvent, parse_event
+from bot.simsid import signing
+from bot.simsid.schema import BadEvent, parse_event
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import ConcurrentChange, EventOutcome, Lifecycle
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.ingest import MAX_BODY_BYTES, Webhook
+from bot.simsid.webhook import MAX_BODY_BYTES, Webhook
 from store import queries
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow

@@ -22,8 +22,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlmodel import Session
 
-from bot import views
-from bot.upstream import UpstreamSender
+from bot.simsid.upstream import UpstreamSender
+from bot.slack import views
 from store import messages, outbox, queries
 from store.db import Database, DatabaseUnavailable
 from store.models import MessageStatus, OutboxKind, State, utcnow

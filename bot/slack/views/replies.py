@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block
 
-from bot.views.common import Message, context, message, section, site_line, text_sections
-from bot.views.text import code, escape, format_time, mention, plural, state_word
+from bot.slack.views.common import Message, context, message, section, site_line, text_sections
+from bot.slack.views.text import code, escape, format_time, mention, plural, state_word
 from store.lifecycle import Action, Change
 from store.models import State
 from store.queries import MAX_CANDIDATES, AppRef, InstallationInfo, SiteRef

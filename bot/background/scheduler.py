@@ -3,7 +3,7 @@
 Each process runs its own APScheduler with an in-memory job store (APScheduler 3 forbids
 sharing one). They agree through the database instead: a job inserts a claim row for its
 digest period or reminder step (store/claims.py), and only the insert that wins queues
-the work in the outbox, in the same transaction. Delivery then posts it (bot/delivery.py),
+the work in the outbox, in the same transaction. Delivery then posts it (bot/background/delivery.py),
 rendering the digest from the state at send time.
 
 Rules:
@@ -35,9 +35,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.background.cron import cron_trigger
+from bot.background.delivery import worker_id
 from bot.config import Settings
-from bot.cron import cron_trigger
-from bot.delivery import worker_id
 from store import claims, outbox, queries
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow

@@ -9,10 +9,10 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot import views
-from bot.context import BotContext
-from bot.listeners.errors import reply_for
-from bot.views import Message
+from bot.slack import views
+from bot.slack.context import BotContext
+from bot.slack.listeners.errors import reply_for
+from bot.slack.views import Message
 
 log = logging.getLogger(__name__)
 
