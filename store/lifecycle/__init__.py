@@ -1,0 +1,45 @@
+"""The installation state machine: the only code that changes an installation's state.
+
+Each public function is one unit of work inside the caller's session: the state change,
+its audit row and the outbox rows for what must follow commit together or not at all.
+
+The package by job: `domain` (actions, transitions, results, events, errors), `slugs`,
+`base` (steps every path shares), `actions` (Slack-side actions), `events` (one event at
+a time, the reference rules), `bulk` (the set-based path of apply_events), `payload`
+(the upstream decision) and `core` (the Lifecycle class that puts them together).
+"""
+
+from store.lifecycle.core import Lifecycle
+from store.lifecycle.domain import (
+    SIMS_ID,
+    TRANSITIONS,
+    Action,
+    Change,
+    ConcurrentChange,
+    EventOutcome,
+    EventType,
+    InstallEvent,
+    NotEnabled,
+    NotFound,
+    Secret,
+    allowed_actions,
+)
+from store.lifecycle.slugs import free_slug, slugify
+
+__all__ = [
+    "SIMS_ID",
+    "TRANSITIONS",
+    "Action",
+    "Change",
+    "ConcurrentChange",
+    "EventOutcome",
+    "EventType",
+    "InstallEvent",
+    "Lifecycle",
+    "NotEnabled",
+    "NotFound",
+    "Secret",
+    "allowed_actions",
+    "free_slug",
+    "slugify",
+]

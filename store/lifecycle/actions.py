@@ -1,0 +1,60 @@
+"""Slack-side actions: approve, enable, disable, remove, and revealing a secret."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from store.lifecycle.base import LifecycleBase
+from store.lifecycle.domain import TRANSITIONS, Action, Change, NotEnabled, NotFound, Secret
+from store.models import Credential, Installation, State
+
+
+class Actions(LifecycleBase):
+    def act(
+        self,
+        session: Session,
+        *,
+        installation_id: int,
+        action: Action,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> Change:
+        """Apply `action` by `actor`, unless it is illegal now or someone else got there first."""
+        inst = session.get(Installation, installation_id, populate_existing=True)
+        if inst is None:
+            raise NotFound(installation_id)
+        target = TRANSITIONS[action].get(inst.state)
+        if expected_version is not None and expected_version != inst.version:
+            return self._refused(inst, action, "stale")
+        if target is None:
+            return self._refused(inst, action, "illegal")
+        source = State(inst.state)
+        if not self._move(session, inst, target, actor=actor, action=action.value):
+            fresh = session.get(Installation, installation_id, populate_existing=True)
+            assert fresh is not None
+            return self._refused(fresh, action, "stale")
+        return Change(
+            installation_id=installation_id,
+            action=action,
+            applied=True,
+            state=target,
+            previous=source,
+            changed_by=actor,
+            changed_at=inst.changed_at,
+            version=inst.version,
+        )
+
+    def reveal_secret(self, session: Session, *, installation_id: int, actor: str) -> Secret:
+        """The client key and secret of an enabled installation, audited in this transaction."""
+        inst = session.get(Installation, installation_id, populate_existing=True)
+        if inst is None:
+            raise NotFound(installation_id)
+        if inst.state is not State.ENABLED:
+            raise NotEnabled(State(inst.state))
+        credential = session.get(Credential, installation_id, populate_existing=True)
+        if credential is None or credential.secret is None:
+            raise NotEnabled(State(inst.state))
+        self._audit(session, inst, actor=actor, action="secret_viewed", from_state=inst.state)
+        # Flush now: if the audit row cannot be written, the secret is not shown.
+        session.flush()
+        return Secret(client_key=credential.client_key, client_secret=credential.secret)

@@ -1,0 +1,233 @@
+"""What every path of the lifecycle shares: the compare-and-set move, audit rows, the
+outbox follow-up, credentials, and finding or creating the rows an event names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from store import outbox, vault
+from store.lifecycle.domain import SIMS_ID, Action, Change, ConcurrentChange, InstallEvent
+from store.lifecycle.payload import decision_payload
+from store.lifecycle.slugs import free_slug
+from store.models import (
+    Application,
+    AuditEntry,
+    Credential,
+    Installation,
+    MessageStatus,
+    OutboxKind,
+    Site,
+    State,
+    utcnow,
+)
+from store.sqlutil import insert_ignore
+
+
+@dataclass
+class LifecycleBase:
+    """The settings of a Lifecycle and the steps its actions and events are made of."""
+
+    upstream: bool = False
+    default_channel: str | None = None
+    clock: Callable[[], datetime] = utcnow
+
+    def _refused(self, inst: Installation, action: Action, why: str) -> Change:
+        return Change(
+            installation_id=inst.id or 0,
+            action=action,
+            applied=False,
+            state=State(inst.state),
+            previous=State(inst.state),
+            changed_by=inst.changed_by,
+            changed_at=inst.changed_at,
+            version=inst.version,
+            refusal=why,
+        )
+
+    def _move(
+        self,
+        session: Session,
+        inst: Installation,
+        target: State,
+        *,
+        actor: str,
+        action: str,
+        detail: str | None = None,
+        notify: bool = True,
+    ) -> bool:
+        """Compare-and-set the state; False when another transaction changed it first."""
+        now = self.clock()
+        source = State(inst.state)
+        result = session.execute(
+            update(Installation)
+            .where(Installation.id == inst.id, Installation.version == inst.version)  # type: ignore[arg-type]
+            .values(state=target, version=inst.version + 1, changed_at=now, changed_by=actor)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        # The ORM update has already synchronised `inst` with the new values.
+        self._audit(
+            session,
+            inst,
+            actor=actor,
+            action=action,
+            from_state=source,
+            to_state=target,
+            detail=detail,
+        )
+        if target is State.ENABLED:
+            self._issue_credentials(session, inst, now)
+        elif target is State.REMOVED:
+            self._destroy_secret(session, inst)
+        self._follow_up(session, inst, now, notify=notify, actor=actor)
+        return True
+
+    def _follow_up(
+        self, session: Session, inst: Installation, now: datetime, *, notify: bool, actor: str
+    ) -> None:
+        if not notify:
+            return
+        assert inst.id is not None
+        if inst.message_status in (MessageStatus.UNSENT, MessageStatus.POSTED):
+            channel = inst.message_channel or self._channel_for(session, inst.application_id)
+            outbox.enqueue_message(session, inst.id, channel, now=now)
+        if self.upstream and inst.state is not State.PENDING:
+            outbox.enqueue(
+                session,
+                OutboxKind.UPSTREAM,
+                now=now,
+                installation_id=inst.id,
+                payload=decision_payload(session, inst, actor, now),
+            )
+
+    def _channel_for(self, session: Session, application_id: str) -> str | None:
+        app = session.get(Application, application_id)
+        return (app.channel if app else None) or self.default_channel
+
+    def _audit(
+        self,
+        session: Session,
+        inst: Installation,
+        *,
+        actor: str,
+        action: str,
+        from_state: State | None = None,
+        to_state: State | None = None,
+        detail: str | None = None,
+    ) -> None:
+        assert inst.id is not None
+        session.add(
+            AuditEntry(
+                installation_id=inst.id,
+                at=self.clock(),
+                actor=actor,
+                action=action,
+                from_state=from_state,
+                to_state=to_state,
+                detail=detail,
+            )
+        )
+
+    def _issue_credentials(self, session: Session, inst: Installation, now: datetime) -> None:
+        credential = session.get(Credential, inst.id, populate_existing=True)
+        if credential is None:
+            assert inst.id is not None
+            session.add(
+                Credential(
+                    installation_id=inst.id,
+                    client_key=vault.new_client_key(),
+                    secret=vault.new_client_secret(),
+                    created_at=now,
+                )
+            )
+        elif credential.secret is None:
+            # Removed then reinstalled: a new cycle gets a new secret under the same key.
+            credential.secret = vault.new_client_secret()
+            session.add(credential)
+
+    def _destroy_secret(self, session: Session, inst: Installation) -> None:
+        session.execute(
+            update(Credential).where(Credential.installation_id == inst.id).values(secret=None)  # type: ignore[arg-type]
+        )
+
+    def _upsert_application(self, session: Session, app_id: str, name: str) -> Application:
+        app = session.get(Application, app_id)
+        # ON CONFLICT DO NOTHING also swallows a clash on the slug, when another transaction
+        # took the slug we picked: then pick again rather than fail the event.
+        for _ in range(3):
+            if app is not None:
+                return app
+            insert_ignore(
+                session,
+                Application,
+                [
+                    {
+                        "id": app_id,
+                        "name": name,
+                        "slug": free_slug(session, name, app_id),
+                        "created_at": self.clock(),
+                    }
+                ],
+            )
+            app = session.get(Application, app_id)
+        if app is None:
+            raise ConcurrentChange(f"application {app_id}: no free slug")
+        return app
+
+    def _upsert_site(self, session: Session, event: InstallEvent, now: datetime) -> None:
+        site = session.get(Site, event.site_id)
+        if site is None:
+            insert_ignore(
+                session,
+                Site,
+                [
+                    {
+                        "id": event.site_id,
+                        "name": event.site_name,
+                        "urn": event.site_urn,
+                        "dfe_number": event.site_dfe_number,
+                        "updated_at": now,
+                    }
+                ],
+            )
+            return
+        # URN and DfE number are labels that SIMS ID may change; the site id is the key.
+        labels = (event.site_name, event.site_urn, event.site_dfe_number)
+        if (site.name, site.urn, site.dfe_number) != labels:
+            site.name, site.urn, site.dfe_number = labels
+            site.updated_at = now
+            session.add(site)
+
+    def _installation_for(
+        self, session: Session, app: Application, site_id: str, event: InstallEvent, now: datetime
+    ) -> Installation:
+        """The installation row, created at version 0 ("never installed") if new."""
+        query = select(Installation).where(
+            col(Installation.application_id) == app.id, col(Installation.site_id) == site_id
+        )
+        inst = session.scalars(query.execution_options(populate_existing=True)).first()
+        if inst is None:
+            insert_ignore(
+                session,
+                Installation,
+                [
+                    {
+                        "application_id": app.id,
+                        "site_id": site_id,
+                        "state": State.PENDING,
+                        "version": 0,
+                        "created_at": now,
+                        "changed_at": now,
+                        "changed_by": SIMS_ID,
+                        "message_status": MessageStatus.UNSENT,
+                        "reminders_sent": 0,
+                    }
+                ],
+            )
+            inst = session.scalars(query.execution_options(populate_existing=True)).one()
+        return inst

@@ -1,0 +1,276 @@
+"""SIMS ID install events in batches: the first event of an installation not stored yet
+is written set-based; every other event takes the one-event path (events.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from store import outbox
+from store.lifecycle.domain import SIMS_ID, EventOutcome, EventType, InstallEvent
+from store.lifecycle.events import SingleEvents
+from store.models import (
+    Application,
+    AuditEntry,
+    Installation,
+    MessageStatus,
+    OutboxItem,
+    OutboxKind,
+    ProcessedEvent,
+    Site,
+    State,
+)
+
+_IN_CHUNK = 500  # ids per IN (...) list, well inside every driver's parameter limit
+
+
+@dataclass(frozen=True)
+class _AppFacts:
+    bypass_auth: bool
+    channel: str | None
+
+
+class _BatchStatements:
+    """The statements of apply_events, built once per dialect: building an upsert (its
+    `excluded` alias above all) costs more than running it on a small batch."""
+
+    def __init__(self, dialect: str) -> None:
+        dml: Any = postgresql if dialect == "postgresql" else sqlite
+        events: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+        apps: Table = Application.__table__  # type: ignore[attr-defined]
+        sites: Table = Site.__table__  # type: ignore[attr-defined]
+        installs: Table = Installation.__table__  # type: ignore[attr-defined]
+        queued: Table = OutboxItem.__table__  # type: ignore[attr-defined]
+        ids: Any = bindparam("ids", expanding=True)
+        self.claim = dml.insert(events).on_conflict_do_nothing().returning(events.c.id)
+        self.app_facts = select(apps.c.id, apps.c.bypass_auth, apps.c.channel).where(
+            apps.c.id.in_(ids)
+        )
+        self.stored_pairs = select(installs.c.application_id, installs.c.site_id).where(
+            installs.c.site_id.in_(ids)
+        )
+        site = dml.insert(sites)
+        self.upsert_sites = site.on_conflict_do_update(
+            index_elements=[sites.c.id],
+            set_={
+                "name": site.excluded.name,
+                "urn": site.excluded.urn,
+                "dfe_number": site.excluded.dfe_number,
+                "updated_at": site.excluded.updated_at,
+            },
+            # URN and DfE number are labels; the row only changes when one of them does.
+            where=or_(
+                sites.c.name.is_distinct_from(site.excluded.name),
+                sites.c.urn.is_distinct_from(site.excluded.urn),
+                sites.c.dfe_number.is_distinct_from(site.excluded.dfe_number),
+            ),
+        ).returning(sites.c.id)
+        self.insert_installations = (
+            dml.insert(installs)
+            .on_conflict_do_nothing()
+            .returning(installs.c.id, installs.c.application_id, installs.c.site_id)
+        )
+        audit: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+        # RETURNING makes SQLAlchemy send a batch as multi-row VALUES ("insertmanyvalues")
+        # rather than one execution per row: many times faster on PostgreSQL.
+        self.insert_audit = insert(audit).returning(audit.c.id)
+        message = dml.insert(queued)
+        # As outbox.enqueue_message: a message already queued is rendered again.
+        self.enqueue_messages = message.on_conflict_do_update(
+            index_elements=[queued.c.dedupe_key],
+            set_={"generation": queued.c.generation + 1, "channel": message.excluded.channel},
+        ).returning(queued.c.id)
+
+
+_STATEMENTS: dict[str, _BatchStatements] = {}
+
+
+def _statements(session: Session) -> _BatchStatements:
+    dialect = session.get_bind().dialect.name
+    built = _STATEMENTS.get(dialect)
+    if built is None:
+        built = _STATEMENTS[dialect] = _BatchStatements(dialect)
+    return built
+
+
+def _core(session: Session) -> Connection:
+    """The session's connection, in its transaction: Core statements skip the ORM layer."""
+    return session.connection()
+
+
+class BulkEvents(SingleEvents):
+    def apply_events(
+        self, session: Session, events: Sequence[InstallEvent], *, notify: bool = True
+    ) -> list[EventOutcome]:
+        """Apply install events in the order given, each exactly once; one outcome each.
+
+        The same rules as one event at a time, in a few statements per batch for the
+        common case, the first event of an installation not stored yet (a bulk import, a
+        new install): those are written set-based. Any other event (an installation seen
+        before or earlier in the batch, an application that bypasses authentication)
+        takes the one-event path in its place in the order.
+        """
+        if not events:
+            return []
+        now = self.clock()
+        fresh = self._claim_event_ids(session, events, now)
+        outcomes = [EventOutcome.DUPLICATE] * len(events)
+        todo = [(i, e) for i, e in enumerate(events) if e.id in fresh]
+        apps = self._application_facts(session, [e for _, e in todo])
+        stored = self._stored_pairs(session, {e.site_id for _, e in todo})
+        batch: list[tuple[int, InstallEvent]] = []
+        for index, event in todo:
+            if event.id not in fresh:
+                continue  # the same id earlier in this batch
+            fresh.discard(event.id)
+            pair = (event.application_id, event.site_id)
+            if pair in stored or apps[event.application_id].bypass_auth:
+                # Everything before it first, so that the order is kept.
+                self._insert_first_events(session, batch, apps, now, outcomes, notify=notify)
+                batch = []
+                outcomes[index] = self._apply_claimed(session, event, now, notify=notify)
+            else:
+                batch.append((index, event))
+                outcomes[index] = EventOutcome.ACCEPTED
+            stored.add(pair)
+        self._insert_first_events(session, batch, apps, now, outcomes, notify=notify)
+        return outcomes
+
+    def _claim_event_ids(
+        self, session: Session, events: Sequence[InstallEvent], now: datetime
+    ) -> set[str]:
+        """Record the event ids not seen before; returns those (the others are duplicates)."""
+        rows = [{"id": i, "received_at": now} for i in dict.fromkeys(e.id for e in events)]
+        return set(_core(session).execute(_statements(session).claim, rows).scalars())
+
+    def _application_facts(
+        self, session: Session, events: Sequence[InstallEvent]
+    ) -> dict[str, _AppFacts]:
+        """Each application of the batch, registered with defaults if it is new."""
+        wanted = list(dict.fromkeys(e.application_id for e in events))
+        facts = {
+            app_id: _AppFacts(bool(bypass), channel)
+            for app_id, bypass, channel in _core(session).execute(
+                _statements(session).app_facts, {"ids": wanted}
+            )
+        }
+        names = {e.application_id: e.application_name for e in reversed(events)}
+        for app_id in wanted:
+            if app_id not in facts:
+                app = self._upsert_application(session, app_id, names[app_id])
+                facts[app_id] = _AppFacts(app.bypass_auth, app.channel)
+        return facts
+
+    def _stored_pairs(self, session: Session, site_ids: set[str]) -> set[tuple[str, str]]:
+        """(application id, site id) of every installation already stored at these sites."""
+        pairs: set[tuple[str, str]] = set()
+        chunk = sorted(site_ids)
+        for start in range(0, len(chunk), _IN_CHUNK):
+            rows = _core(session).execute(
+                _statements(session).stored_pairs, {"ids": chunk[start : start + _IN_CHUNK]}
+            )
+            pairs.update((a, s) for a, s in rows)
+        return pairs
+
+    def _insert_first_events(
+        self,
+        session: Session,
+        batch: list[tuple[int, InstallEvent]],
+        apps: dict[str, _AppFacts],
+        now: datetime,
+        outcomes: list[EventOutcome],
+        *,
+        notify: bool,
+    ) -> None:
+        """First events of installations not stored yet: sites, installations, audit rows
+        and outbox rows, one statement each for the whole batch.
+
+        The end state is the one-event path's: a created event leaves the installation
+        pending at version 1 ("installed"), a removed one leaves it removed at version 1
+        ("uninstalled", no message).
+        """
+        if not batch:
+            return
+        # Work of the one-event path still pending in the session goes first, so the
+        # audit log keeps the order of the events.
+        session.flush()
+        statements = _statements(session)
+        core = _core(session)
+        labels = {e.site_id: (e.site_name, e.site_urn, e.site_dfe_number) for _, e in batch}
+        core.execute(
+            statements.upsert_sites,
+            [
+                {"id": site, "name": n, "urn": u, "dfe_number": d, "updated_at": now}
+                for site, (n, u, d) in labels.items()
+            ],
+        )
+        created_status = MessageStatus.UNSENT if notify else MessageStatus.SILENT
+        rows = [
+            {
+                "application_id": e.application_id,
+                "site_id": e.site_id,
+                "state": State.PENDING if e.type is EventType.CREATED else State.REMOVED,
+                "version": 1,
+                "created_at": now,
+                "changed_at": now,
+                "changed_by": SIMS_ID,
+                "upstream_changed_at": e.occurred_at,
+                "message_status": created_status
+                if e.type is EventType.CREATED
+                else MessageStatus.SILENT,
+                "message_channel": None,
+                "message_ts": None,
+                "reminders_sent": 0,
+            }
+            for _, e in batch
+        ]
+        ids = {(a, s): i for i, a, s in core.execute(statements.insert_installations, rows)}
+        at = self.clock()
+        audit = []
+        messages = []
+        lost_race = []
+        for index, e in batch:
+            inst_id = ids.get((e.application_id, e.site_id))
+            if inst_id is None:
+                lost_race.append((index, e))  # stored meanwhile by another transaction
+                continue
+            created = e.type is EventType.CREATED
+            audit.append(
+                {
+                    "installation_id": inst_id,
+                    "at": at,
+                    "actor": SIMS_ID,
+                    "action": "installed" if created else "uninstalled",
+                    "from_state": None,
+                    "to_state": State.PENDING if created else State.REMOVED,
+                    "detail": e.id,
+                }
+            )
+            if created and notify:
+                messages.append(
+                    {
+                        "kind": OutboxKind.MESSAGE,
+                        "installation_id": inst_id,
+                        "channel": apps[e.application_id].channel or self.default_channel,
+                        "dedupe_key": outbox.message_key(inst_id),
+                        "generation": 1,
+                        "created_at": now,
+                        "due_at": now,
+                        "attempts": 0,
+                        "failed": False,
+                    }
+                )
+        if audit:
+            core.execute(statements.insert_audit, audit)
+        if messages:
+            core.execute(statements.enqueue_messages, messages)
+        # Rows changed under the ORM's feet: whatever it holds must be read again.
+        session.expire_all()
+        for index, e in lost_race:
+            outcomes[index] = self._apply_claimed(session, e, now, notify=notify)

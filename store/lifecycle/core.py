@@ -1,0 +1,22 @@
+"""The Lifecycle class: the Slack-side actions and the SIMS ID event paths together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from store.lifecycle.actions import Actions
+from store.lifecycle.bulk import BulkEvents
+from store.lifecycle.domain import EventOutcome, InstallEvent
+
+
+@dataclass
+class Lifecycle(Actions, BulkEvents):
+    """Every state change. `upstream` adds a signed decision to the outbox for each change."""
+
+    def apply_event(
+        self, session: Session, event: InstallEvent, *, notify: bool = True
+    ) -> EventOutcome:
+        """Apply one install event exactly once, in occurred_at order per installation."""
+        return self.apply_events(session, [event], notify=notify)[0]

@@ -1,0 +1,97 @@
+"""The lifecycle's vocabulary: actions and their transitions, results, events, errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from store.models import State
+
+SIMS_ID = "sims-id"  # the actor for changes that SIMS ID reports
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    ENABLE = "enable"
+    DISABLE = "disable"
+    REMOVE = "remove"
+
+
+# The diagram of shared/INTERFACE.md: action -> {from state: to state}.
+TRANSITIONS: dict[Action, dict[State, State]] = {
+    Action.APPROVE: {State.PENDING: State.ENABLED},
+    Action.ENABLE: {State.DISABLED: State.ENABLED},
+    Action.DISABLE: {State.PENDING: State.DISABLED, State.ENABLED: State.DISABLED},
+    Action.REMOVE: {State.PENDING: State.REMOVED, State.DISABLED: State.REMOVED},
+}
+
+
+def allowed_actions(state: State) -> list[Action]:
+    """The actions valid from `state`, in the order buttons show them."""
+    return [action for action in Action if state in TRANSITIONS[action]]
+
+
+class NotFound(LookupError):
+    """No installation with that id."""
+
+
+class NotEnabled(Exception):
+    """A secret was asked for an installation that is not enabled."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__(f"the installation is {state}")
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Change:
+    """The result of asking for an action: applied, or refused with the state as it is."""
+
+    installation_id: int
+    action: Action
+    applied: bool
+    state: State
+    previous: State
+    changed_by: str | None
+    changed_at: datetime
+    version: int
+    # Why it was refused: "illegal" (not valid from this state) or "stale" (someone else
+    # changed it since the asker saw it, or won a race).
+    refusal: str | None = None
+
+
+class ConcurrentChange(Exception):
+    """An event raced another change to the same installation; the caller retries."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    client_key: str
+    client_secret: str
+
+
+class EventType(StrEnum):
+    CREATED = "installation.created"
+    REMOVED = "installation.removed"
+
+
+@dataclass(frozen=True)
+class InstallEvent:
+    """An install event from SIMS ID, already validated."""
+
+    id: str
+    type: EventType
+    occurred_at: datetime
+    application_id: str
+    application_name: str
+    site_id: str
+    site_name: str
+    site_urn: str | None = None
+    site_dfe_number: str | None = None
+
+
+class EventOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    STALE = "stale"  # acknowledged and audited, changed nothing

@@ -1,0 +1,74 @@
+"""Read-only queries for the Slack side, answering with plain frozen dataclasses.
+
+Every listing is paged with limit/offset over an indexed order, so a page costs about
+the same at 200,000 installations as at 20.
+
+The package by job: `results` (the answer types), `joined` (installation rows with
+their application and site, and the prebuilt statements), `lookups` (one installation,
+matching names), `listings` (the paged lists), `auditlog` and `counts` (digest and
+health aggregates).
+"""
+
+from store.queries.auditlog import audit
+from store.queries.counts import oldest_undelivered, pending_counts, unposted_backlog
+from store.queries.listings import (
+    app_installations,
+    app_summaries,
+    customer_installations,
+    customers,
+    list_applications,
+    pending,
+)
+from store.queries.lookups import (
+    find_installation,
+    installation,
+    match_apps,
+    match_sites,
+    upstream_status,
+)
+from store.queries.results import (
+    LIVE_STATES,
+    MAX_CANDIDATES,
+    AppRef,
+    AppSummary,
+    AuditLine,
+    CustomerSummary,
+    InstallationInfo,
+    Page,
+    PendingCount,
+    SiteRef,
+    UpstreamStatus,
+    app_ref,
+    site_ref,
+)
+
+__all__ = [
+    "LIVE_STATES",
+    "MAX_CANDIDATES",
+    "AppRef",
+    "AppSummary",
+    "AuditLine",
+    "CustomerSummary",
+    "InstallationInfo",
+    "Page",
+    "PendingCount",
+    "SiteRef",
+    "UpstreamStatus",
+    "app_installations",
+    "app_ref",
+    "app_summaries",
+    "audit",
+    "customer_installations",
+    "customers",
+    "find_installation",
+    "installation",
+    "list_applications",
+    "match_apps",
+    "match_sites",
+    "oldest_undelivered",
+    "pending",
+    "pending_counts",
+    "site_ref",
+    "unposted_backlog",
+    "upstream_status",
+]

@@ -1,0 +1,121 @@
+"""The answers of the queries: plain frozen dataclasses, and pages of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from store.models import (
+    Application,
+    Site,
+    State,
+)
+
+T = TypeVar("T")
+
+LIVE_STATES = (State.PENDING, State.ENABLED, State.DISABLED)
+MAX_CANDIDATES = 10
+
+
+@dataclass(frozen=True)
+class AppRef:
+    id: str
+    name: str
+    slug: str
+    channel: str | None
+    bypass_auth: bool
+    sims_primary: bool
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    id: str
+    name: str
+    urn: str | None
+    dfe_number: str | None
+
+
+@dataclass(frozen=True)
+class UpstreamStatus:
+    """Where the latest decision sent upstream stands."""
+
+    status: str  # "applied", "waiting" or "failed"
+    decision: str  # e.g. "installation.enabled"
+    attempts: int
+    last_error: str | None
+    outbox_id: int
+
+
+@dataclass(frozen=True)
+class InstallationInfo:
+    id: int
+    app: AppRef
+    site: SiteRef
+    state: State
+    version: int
+    created_at: datetime
+    changed_at: datetime
+    changed_by: str | None
+    message_channel: str | None
+    message_ts: str | None
+    reminders_sent: int = 0
+    upstream: UpstreamStatus | None = None
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    app: AppRef
+    pending: int
+    enabled: int
+    disabled: int
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    site: SiteRef
+    installations: tuple[InstallationInfo, ...]
+
+
+@dataclass(frozen=True)
+class PendingCount:
+    app: AppRef
+    count: int
+    oldest: datetime
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    detail: str | None
+    app_name: str
+    site_name: str
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    offset: int
+    limit: int
+    has_more: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.offset > 0
+
+
+def _page(rows: list[T], offset: int, limit: int) -> Page[T]:
+    return Page(tuple(rows[:limit]), offset, limit, len(rows) > limit)
+
+
+def app_ref(app: Application) -> AppRef:
+    return AppRef(app.id, app.name, app.slug, app.channel, app.bypass_auth, app.sims_primary)
+
+
+def site_ref(site: Site) -> SiteRef:
+    return SiteRef(site.id, site.name, site.urn, site.dfe_number)
