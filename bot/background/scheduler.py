@@ -3,8 +3,8 @@
 Each process runs its own APScheduler with an in-memory job store (APScheduler 3 forbids
 sharing one). They agree through the database instead: a job inserts a claim row for its
 digest period or reminder step (store/claims.py), and only the insert that wins queues
-the work in the outbox, in the same transaction. Delivery then posts it (bot/background/delivery.py),
-rendering the digest from the state at send time.
+the work in the outbox, in the same transaction. Delivery then posts it
+(bot/background/delivery.py), rendering the digest from the state at send time.
 
 Rules:
 
