@@ -17,6 +17,16 @@ from bot.background.cron import cron_trigger
 _USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "todo", "secret"}
+# A shared secret shorter than this can be guessed offline from one signed request.
+SECRET_MIN_LENGTH = 16
+# Left in a secret, these mean it was copied from an example and never changed.
+_NEVER_CHANGED = ("changeme", "changethis", "replaceme", "replacethis", "placeholder")
+# Words that make up placeholder secrets ("your-webhook-secret-here"); what is left once
+# they are taken out must still look like something generated.
+_FILLER_WORDS = re.compile(
+    r"your|my|the|simsid|webhook|upstream|signing|shared|secret|key|token|value|here|"
+    r"example|password|test|change|replace|please|this|me|todo|xxx+"
+)
 
 Purpose = Literal["serve", "socket", "worker", "store", "keys", "digest"]
 
@@ -58,6 +68,17 @@ def _split(value: object) -> list[str]:
     raise ValueError("expected a comma-separated list")
 
 
+def _weak_secret(value: str) -> str | None:
+    """Why `value` is too weak to sign with, or None when it will do."""
+    if len(value) < SECRET_MIN_LENGTH:
+        return f"is shorter than {SECRET_MIN_LENGTH} characters"
+    squashed = re.sub(r"[^a-z0-9]", "", value.lower())
+    left = _FILLER_WORDS.sub("", squashed)
+    if any(word in squashed for word in _NEVER_CHANGED) or len(set(left)) < 6:
+        return "is a placeholder, not a generated secret"
+    return None
+
+
 class SettingsError(Exception):
     """Settings are missing or malformed; `problems` maps variable name to reason."""
 
@@ -88,6 +109,7 @@ class Settings(BaseSettings):
     simsid_remind_after_hours: float = Field(default=24.0, ge=0)
     simsid_upstream_url: str | None = None
     simsid_upstream_secret: SecretStr | None = None
+    simsid_retention_days: int = Field(default=90, ge=1)
     port: int = Field(default=3000, ge=0, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
@@ -148,7 +170,26 @@ class Settings(BaseSettings):
     @field_validator("simsid_webhook_secret", mode="before")
     @classmethod
     def _webhook_secrets(cls, value: object) -> list[str]:
-        return _split(value)
+        secrets = _split(value)
+        for position, secret in enumerate(secrets, start=1):
+            why = _weak_secret(secret)
+            if why:
+                # Anyone who guesses it can forge installs (and enable bypass-auth apps).
+                where = f"secret {position} " if len(secrets) > 1 else ""
+                raise ValueError(f"{where}{why}; make one with `openssl rand -hex 32`")
+        return secrets
+
+    @field_validator("simsid_upstream_secret", mode="before")
+    @classmethod
+    def _upstream_secret(cls, value: object) -> object:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and not raw.strip():
+            return None
+        if isinstance(raw, str):
+            why = _weak_secret(raw)
+            if why:
+                raise ValueError(f"{why}; make one with `openssl rand -hex 32`")
+        return value
 
     @field_validator("simsid_admins", mode="before")
     @classmethod

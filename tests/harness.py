@@ -21,7 +21,7 @@ from bot.simsid import signing
 from bot.web.server import serve_http
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
-WEBHOOK_SECRET = "test-webhook-secret"
+WEBHOOK_SECRET = "whsec_7f3a9c1e5b2d4086"
 TEAM_ID = "T0SANDBOX"
 ADMIN = "UADMIN1"
 OTHER_ADMIN = "UADMIN2"

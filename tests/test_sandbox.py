@@ -41,7 +41,7 @@ FOREIGN_ENV = {
     "SIMSID_ENCRYPTION_KEYS": "not-a-fernet-key",
     "SIMSID_ADMINS": "UPRODADMIN",
     "SIMSID_UPSTREAM_URL": "http://127.0.0.1:9/decisions",
-    "SIMSID_UPSTREAM_SECRET": "upstream",
+    "SIMSID_UPSTREAM_SECRET": "upsec_4e8b2f6a9d1c7053",
 }
 
 

@@ -24,6 +24,7 @@ VARIABLES = [
     "SIMSID_REMIND_AFTER_HOURS",
     "SIMSID_UPSTREAM_URL",
     "SIMSID_UPSTREAM_SECRET",
+    "SIMSID_RETENTION_DAYS",
     "PORT",
     "LOG_LEVEL",
 ]
@@ -102,12 +103,15 @@ def test_lists_are_comma_separated(valid: pytest.MonkeyPatch) -> None:
     second = vault.generate_key()
     valid.setenv("SIMSID_ENCRYPTION_KEYS", f" {KEY} , {second} ")
     valid.setenv("SIMSID_ADMINS", "U0AAA, U0BBB ,S0CCC")
-    valid.setenv("SIMSID_WEBHOOK_SECRET", "whsec_new,whsec_old")
+    valid.setenv("SIMSID_WEBHOOK_SECRET", "whsec_new_0123456789abcdef,whsec_old_0123456789abcdef")
     settings = load()
     assert settings.encryption_keys() == [KEY, second]
     assert settings.admin_users == frozenset({"U0AAA", "U0BBB"})
     assert settings.admin_groups == ("S0CCC",)
-    assert settings.webhook_secrets() == ["whsec_new", "whsec_old"]
+    assert settings.webhook_secrets() == [
+        "whsec_new_0123456789abcdef",
+        "whsec_old_0123456789abcdef",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -194,7 +198,7 @@ def test_upstream_url_needs_its_secret(valid: pytest.MonkeyPatch) -> None:
     assert set(problems_of(error)) == {"SIMSID_UPSTREAM_SECRET"}
     assert "SIMSID_UPSTREAM_SECRET" in str(error.value)
 
-    valid.setenv("SIMSID_UPSTREAM_SECRET", "upstream-signing-secret")
+    valid.setenv("SIMSID_UPSTREAM_SECRET", "upsec_9b2e6d0f4a8c1e73")
     settings = load()
     assert settings.simsid_upstream_url == "https://decisions.example.org/hook"
 
@@ -219,3 +223,78 @@ def test_settings_error_exits_with_status_2(capsys: pytest.CaptureFixture[str]) 
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "SIMSID_ADMINS" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "secret",
+        "changeme",
+        "changethis",
+        "short-but-real",  # 14 characters
+        "changeme-changeme-please",
+        "CHANGETHIS_WEBHOOK_SECRET",
+        "your-webhook-secret-here",
+        "aaaaaaaaaaaaaaaaaaaaaaaa",
+        f"{'x' * 40},secret",  # one weak secret in a rotation list is enough to forge
+    ],
+)
+def test_weak_webhook_secrets_are_refused(valid: pytest.MonkeyPatch, value: str) -> None:
+    valid.setenv("SIMSID_WEBHOOK_SECRET", value)
+    with pytest.raises(SettingsError) as error:
+        load()
+    assert set(problems_of(error)) == {"SIMSID_WEBHOOK_SECRET"}
+    assert value not in str(error.value)
+
+
+@pytest.mark.parametrize("value", ["secret", "changeme", "up-secret", "changethis-upstream-key"])
+def test_weak_upstream_secrets_are_refused(valid: pytest.MonkeyPatch, value: str) -> None:
+    valid.setenv("SIMSID_UPSTREAM_URL", "https://decisions.example.org/hook")
+    valid.setenv("SIMSID_UPSTREAM_SECRET", value)
+    with pytest.raises(SettingsError) as error:
+        load()
+    assert set(problems_of(error)) == {"SIMSID_UPSTREAM_SECRET"}
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_upstream_url_with_a_blank_secret_is_refused(valid: pytest.MonkeyPatch, value: str) -> None:
+    valid.setenv("SIMSID_UPSTREAM_URL", "https://decisions.example.org/hook")
+    valid.setenv("SIMSID_UPSTREAM_SECRET", value)
+    with pytest.raises(SettingsError) as error:
+        load()
+    assert set(problems_of(error)) == {"SIMSID_UPSTREAM_SECRET"}
+
+
+def test_weak_webhook_secret_stops_serve_with_exit_2(valid: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if k not in VARIABLES}
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-1-abc",
+        SLACK_SIGNING_SECRET="signing-secret-value",
+        SIMSID_ENCRYPTION_KEYS=KEY,
+        SIMSID_ADMINS="U0ADMIN01",
+        SIMSID_DEFAULT_CHANNEL="C0DEFAULT",
+        SIMSID_WEBHOOK_SECRET="secret",
+        DATABASE_URL="sqlite:///never-opened.db",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "SIMSID_WEBHOOK_SECRET" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_retention_days(valid: pytest.MonkeyPatch) -> None:
+    assert load().simsid_retention_days == 90
+    valid.setenv("SIMSID_RETENTION_DAYS", "30")
+    assert load().simsid_retention_days == 30
+    valid.setenv("SIMSID_RETENTION_DAYS", "0")
+    with pytest.raises(SettingsError) as error:
+        load()
+    assert set(problems_of(error)) == {"SIMSID_RETENTION_DAYS"}

@@ -43,7 +43,7 @@ from testing.fake_slack import FakeSlack
 from tests.conftest import make_settings
 from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, event_body, serving
 
-UPSTREAM_SECRET = "up-secret"
+UPSTREAM_SECRET = "upsec_4e8b2f6a9d1c7053"
 # Lower than the receiver's slow answers, so "slow" means "timed out" here.
 SENDER_TIMEOUT = 0.3
 SLOW_SECONDS = 0.6

@@ -152,13 +152,26 @@ def test_webhook_accepts_any_configured_secret(fake_slack, sqlite_url) -> None:
     from tests import harness
     from tests.conftest import make_settings
 
-    settings = make_settings(fake_slack, sqlite_url, simsid_webhook_secret="new-secret,old-secret")
+    settings = make_settings(
+        fake_slack,
+        sqlite_url,
+        simsid_webhook_secret="whsec_new_5d8e1a7c3b9f,whsec_old_2c6f0b4a8e1d",
+    )
     app = create_app(settings)
     try:
         with harness.serving(app, deliver=False) as url:
             client = Client(url)
-            assert client.send_event(event_body(event_id="a"), secret="old-secret").status == 202
-            assert client.send_event(event_body(event_id="b"), secret="new-secret").status == 202
-            assert client.send_event(event_body(event_id="c"), secret="older").status == 401
+            assert (
+                client.send_event(event_body(event_id="a"), secret="whsec_old_2c6f0b4a8e1d").status
+                == 202
+            )
+            assert (
+                client.send_event(event_body(event_id="b"), secret="whsec_new_5d8e1a7c3b9f").status
+                == 202
+            )
+            assert (
+                client.send_event(event_body(event_id="c"), secret="whsec_older_9a3e7c1f5b").status
+                == 401
+            )
     finally:
         app.db.dispose()
