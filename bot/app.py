@@ -140,10 +140,17 @@ def create_app(
         commands=commands,
         operations=operations,
         executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer"),
+        signing_secret=signing_secret,
     )
     listeners.register(bolt, ctx)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
-    wsgi = HttpApp(db, webhook, SlackRequestHandler(bolt) if signing_secret else None, clock=clock)
+    wsgi = HttpApp(
+        db,
+        webhook,
+        SlackRequestHandler(bolt) if signing_secret else None,
+        signing_secret=signing_secret,
+        clock=clock,
+    )
     return BotApp(
         settings=settings,
         db=db,

@@ -44,6 +44,7 @@ class _Fault:
     status: int
     method: str | None
     retry_after: int | None  # set only for 429s
+    error: str = "fatal_error"
 
 
 class _Target(NamedTuple):
@@ -258,11 +259,14 @@ class FakeSlack:
             self._targets[name] = _Target(channel, ts, user)
         return f"http://{self.host}:{self.port}/response/{name}"
 
-    def fail_next(self, count: int, status: int = 500, method: str | None = None) -> None:
-        """The next ``count`` API calls (of ``method``, or any) answer ``status``, fatal_error."""
+    def fail_next(
+        self, count: int, status: int = 500, method: str | None = None, error: str = "fatal_error"
+    ) -> None:
+        """The next ``count`` API calls (of ``method``, or any) answer ``status`` and
+        ``ok: false`` with ``error`` (status 200 with an error is how Slack says no)."""
         with self._cond:
             if count > 0:
-                self._faults.append(_Fault(count, status, method, None))
+                self._faults.append(_Fault(count, status, method, None, error))
 
     def rate_limit_next(self, count: int, retry_after: int = 1, method: str | None = None) -> None:
         """The next ``count`` API calls (of ``method``, or any) answer 429 with ``Retry-After``."""
@@ -330,7 +334,7 @@ class FakeSlack:
             if fault is not None and fault.retry_after is not None:
                 return self._rate_limited(fault.retry_after)
             if fault is not None:
-                return fault.status, {}, {"ok": False, "error": "fatal_error"}
+                return fault.status, {}, {"ok": False, "error": fault.error}
             expected = self.app_token if method == "apps.connections.open" else self.token
             if token != expected:
                 return 200, {}, {"ok": False, "error": "invalid_auth"}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Iterable
 
 HEADER = "X-SimsId-Signature"
 TOLERANCE_SECONDS = 300
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -38,7 +40,8 @@ def verify(
     candidates: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses (a 500).
+        if key == "t" and _DIGITS.fullmatch(value):
             timestamp = int(value)
         elif key == "v1" and value:
             candidates.append(value)

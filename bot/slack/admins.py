@@ -13,14 +13,20 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
+# How long a membership Slack last confirmed may stand in while Slack cannot be asked.
+STALE_SECONDS = 15 * 60.0
 
 
 class Admins:
     """Answers is_admin(user) from the settings and user group membership.
 
     Group membership is cached for CACHE_SECONDS, so a user removed from a group loses
-    access within that time. When Slack cannot be asked, a stale answer is used if there
-    is one; otherwise the user is refused (fail closed).
+    access within that time. Slack's definitive answers count at once: a group it says
+    does not exist, or that the token may not read (`no_such_subteam`, `invalid_auth`,
+    `missing_scope`, any `ok: false`), has no members. Only when Slack cannot be asked
+    (a transport failure, a rate limit, a 5xx) does the last confirmed membership stand
+    in, for at most STALE_SECONDS after Slack confirmed it; otherwise the user is
+    refused (fail closed).
     """
 
     def __init__(
@@ -30,12 +36,14 @@ class Admins:
         client: WebClient,
         *,
         ttl: float = CACHE_SECONDS,
+        stale: float = STALE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._users = users
         self._groups = groups
         self._client = client
         self._ttl = ttl
+        self._stale = stale
         self._clock = clock
         self._lock = threading.Lock()
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
@@ -56,9 +64,35 @@ class Admins:
         try:
             response = self._client.usergroups_users_list(usergroup=group)
             members = frozenset(response.get("users") or [])
-        except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("cannot read members of user group %s: %s", group, type(exc).__name__)
-            return cached[1] if cached else frozenset()
+        except SlackApiError as exc:
+            if _definitive(exc):
+                error = exc.response.get("error") if exc.response is not None else None
+                log.warning(
+                    "user group %s grants no admins: Slack answered %s", group, error or "an error"
+                )
+                with self._lock:
+                    self._members.pop(group, None)
+                return frozenset()
+            return self._fallback(group, cached, now, type(exc).__name__)
+        except (SlackClientError, OSError) as exc:
+            return self._fallback(group, cached, now, type(exc).__name__)
         with self._lock:
             self._members[group] = (now, members)
         return members
+
+    def _fallback(
+        self, group: str, cached: tuple[float, frozenset[str]] | None, now: float, why: str
+    ) -> frozenset[str]:
+        if cached and now - cached[0] <= self._stale:
+            log.warning("cannot read members of user group %s (%s): using the cache", group, why)
+            return cached[1]
+        log.warning("cannot read members of user group %s (%s): refusing its members", group, why)
+        return frozenset()
+
+
+def _definitive(error: SlackApiError) -> bool:
+    """Slack answered, and the answer was no: not a rate limit or a failure on its side."""
+    response = error.response
+    if response is None:
+        return False
+    return response.status_code < 500 and response.status_code != 429

@@ -19,3 +19,5 @@ class BotContext:
     executor: ThreadPoolExecutor
     # Seconds to wait for an answer before acking "working on it" (Slack allows 3).
     answer_deadline: float = 2.0
+    # Lets the error handler tell a verified request (whose response_url it may use).
+    signing_secret: str | None = None

@@ -11,8 +11,12 @@ from types import FrameType
 from typing import Any
 
 from waitress import create_server, wasyncore
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.utilities import RequestEntityTooLarge
 
 from bot.app import BotApp
+from bot.web.wsgi import MAX_SLACK_BODY_BYTES, body_limit
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,25 @@ class Stopper:
         self.event.set()
 
 
+class _LimitedParser(HTTPRequestParser):
+    """Refuses a body announced over its path's limit as soon as the headers are in.
+
+    Waitress reads a whole body (to a temporary file when large) before it calls the
+    application, so a limit checked there only stops a huge body after it has arrived.
+    """
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        limit = body_limit(self.path)
+        if self.content_length > limit:
+            self.error = RequestEntityTooLarge(f"body is over {limit} bytes")
+            self.completed = True
+
+
+class _Channel(HTTPChannel):
+    parser_class = _LimitedParser
+
+
 def serve_http(
     wsgi: Callable[..., Any],
     *,
@@ -53,7 +76,10 @@ def serve_http(
         channel_timeout=30,
         connection_limit=200,
         clear_untrusted_proxy_headers=True,
+        # Chunked bodies have no length to check up front: waitress stops them here.
+        max_request_body_size=MAX_SLACK_BODY_BYTES + 1,
     )
+    server.channel_class = _Channel
     on_listening(server.effective_host, server.effective_port)
     while not stop.is_set():
         wasyncore.loop(timeout=0.5, map=server._map, count=1)

@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.simsid.webhook import MAX_BODY_BYTES, Webhook
+from bot.slack.signature import is_signed_by_slack
 from store import queries
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow
@@ -20,6 +21,14 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 # Slack's own payloads are small; anything larger is not from Slack.
 MAX_SLACK_BODY_BYTES = 1024 * 1024
+SLACK_PATH = "/slack/events"
+WEBHOOK_PATH = "/simsid/events"
+
+
+def body_limit(path: str) -> int:
+    """The largest body accepted on `path`; the HTTP server refuses a larger announced
+    Content-Length with 413 before reading any of it (bot/web/server.py)."""
+    return MAX_BODY_BYTES if path == WEBHOOK_PATH else MAX_SLACK_BODY_BYTES
 
 
 def _json(start_response: StartResponse, status: int, body: dict[str, Any]) -> list[bytes]:
@@ -41,16 +50,25 @@ def _json(start_response: StartResponse, status: int, body: dict[str, Any]) -> l
     return [data]
 
 
+class _BadLength(Exception):
+    """Content-Length is not a non-negative number."""
+
+
 def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
-    """The request body, or None when it is over `limit` bytes."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    """The request body, or None when it is over `limit` bytes (checked on the announced
+    length before reading, so a huge Content-Length costs nothing)."""
+    stream = environ["wsgi.input"]
+    raw = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if not raw:  # no length given (a chunked body): read at most one byte past the limit
+        body: bytes = stream.read(limit + 1)
+        return None if len(body) > limit else body
+    # A negative length would be read(-1): to the end of the stream, however slow.
+    if not raw.isascii() or not raw.isdigit():
+        raise _BadLength(raw)
+    length = int(raw)
     if length > limit:
         return None
-    stream = environ["wsgi.input"]
-    body: bytes = stream.read(length) if length else stream.read(limit + 1)
+    body = stream.read(length) if length else b""
     return None if len(body) > limit else body
 
 
@@ -63,11 +81,13 @@ class HttpApp:
         webhook: Webhook,
         slack: SlackRequestHandler | None,
         *,
+        signing_secret: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db
         self._webhook = webhook
         self._slack = slack
+        self._signing_secret = signing_secret
         self._clock = clock
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -75,24 +95,47 @@ class HttpApp:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz":
             return self._health(start_response)
-        if path == "/simsid/events":
+        if path == WEBHOOK_PATH:
             if method != "POST":
                 return _json(start_response, 405, {"error": "use POST"})
-            body = _read_body(environ, MAX_BODY_BYTES)
+            try:
+                body = _read_body(environ, MAX_BODY_BYTES)
+            except _BadLength:
+                return _json(start_response, 400, {"error": "Content-Length is not a number"})
             if body is None:
                 return _json(start_response, 413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
             answer = self._webhook.handle(environ.get("HTTP_X_SIMSID_SIGNATURE"), body)
             return _json(start_response, answer.status, answer.body)
-        if path == "/slack/events" and self._slack is not None:
+        if path == SLACK_PATH and self._slack is not None:
             if method != "POST":
                 return _json(start_response, 405, {"error": "use POST"})
-            body = _read_body(environ, MAX_SLACK_BODY_BYTES)
+            try:
+                body = _read_body(environ, MAX_SLACK_BODY_BYTES)
+            except _BadLength:
+                return _json(start_response, 400, {"error": "Content-Length is not a number"})
             if body is None:
                 return _json(start_response, 413, {"error": "body too large"})
+            if not self._from_slack(environ, body):
+                # Nothing runs for an unverified request: Bolt's error handler would
+                # otherwise answer it, and post to the response_url it names.
+                return _json(start_response, 401, {"error": "invalid Slack signature"})
             environ["CONTENT_LENGTH"] = str(len(body))
             environ["wsgi.input"] = _Replay(body)
             return self._slack(environ, start_response)
         return _json(start_response, 404, {"error": "not found"})
+
+    def _from_slack(self, environ: dict[str, Any], body: bytes) -> bool:
+        if self._signing_secret is None:
+            return False
+        verified = is_signed_by_slack(
+            self._signing_secret,
+            body,
+            environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+            environ.get("HTTP_X_SLACK_SIGNATURE"),
+        )
+        if not verified:
+            log.warning("refused a request to %s: Slack signature missing or wrong", SLACK_PATH)
+        return verified
 
     def _health(self, start_response: StartResponse) -> list[bytes]:
         try:

@@ -10,6 +10,6 @@ from bot.slack.listeners import actions, commands, errors
 
 def register(app: App, ctx: BotContext) -> None:
     """Register every listener on a freshly built app."""
-    errors.register(app)
+    errors.register(app, ctx.signing_secret)
     commands.register(app, ctx)
     actions.register(app, ctx)

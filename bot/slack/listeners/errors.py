@@ -6,9 +6,10 @@ import logging
 import uuid
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.slack import views
+from bot.slack.signature import headers_signed_by_slack
 from bot.slack.views import Message
 from store.db import DatabaseUnavailable
 
@@ -26,11 +27,27 @@ def reply_for(error: BaseException) -> Message:
     return views.unexpected_error(error_id)
 
 
-def register(app: App) -> None:
+def _verified(request: BoltRequest | None, signing_secret: str | None) -> bool:
+    """Whether the request came from Slack: over Socket Mode (Slack's own connection,
+    opened with the app token), or over HTTP with a good signature. The HTTP app refuses
+    unsigned requests before Bolt; this holds even if something reaches Bolt another way."""
+    if request is None:
+        return False
+    if request.mode == "socket_mode":
+        return True
+    if not signing_secret:
+        return False
+    return headers_signed_by_slack(signing_secret, request.raw_body, request.headers)
+
+
+def register(app: App, signing_secret: str | None = None) -> None:
     @app.error
-    def handle(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
+    def handle(
+        error: Exception, body: dict[str, Any], request: BoltRequest, respond: Any
+    ) -> BoltResponse:
         reply = reply_for(error)
-        if respond is not None and body.get("response_url"):
+        # The response_url is a place to post: take it only from a verified request.
+        if respond is not None and body.get("response_url") and _verified(request, signing_secret):
             try:
                 respond(**reply.to_dict(), response_type="ephemeral", replace_original=False)
             except Exception:  # the original error is already logged

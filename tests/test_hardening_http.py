@@ -1,0 +1,150 @@
+"""Attacks on the HTTP edge found after landing (issue 12): unverifiable Slack requests,
+odd signature timestamps, and bodies announced larger than the limits.
+
+Each test sends real HTTP to the bot served on a loopback port; Slack is the stand-in.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.parse
+
+import pytest
+
+from bot.app import BotApp
+from bot.simsid import signing
+from testing.fake_slack import FakeSlack
+from tests import harness
+from tests.harness import Client, event_body, http
+
+# Long enough that a server waiting for the body would still be waiting: a fail-safe
+# for the test, not a measure of speed.
+SOCKET_TIMEOUT = 8.0
+
+
+def _slash_form(response_url: str) -> str:
+    return urllib.parse.urlencode(
+        {
+            "team_id": harness.TEAM_ID,
+            "user_id": harness.ADMIN,
+            "command": "/simsid",
+            "text": "pending",
+            "response_url": response_url,
+            "trigger_id": "trig.forged",
+        }
+    )
+
+
+@pytest.mark.parametrize("timestamp", ["abc", "²", "¹²³", "-5", "1e9", ""])
+def test_unverifiable_slack_request_is_401_and_nothing_is_called(
+    served: Client, fake_slack: FakeSlack, timestamp: str
+) -> None:
+    # The response_url an attacker names would be any URL; here it is the stand-in's, so
+    # a post to it would be seen.
+    form = _slash_form(fake_slack.response_url("forged"))
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": "v0=" + "0" * 64,
+    }
+    answer = http("POST", f"{served.base}/slack/events", form.encode(), headers)
+    assert answer.status == 401
+    time.sleep(0.5)  # anything sent on the request's behalf would have gone by now
+    assert fake_slack.responses == []
+    assert [m for m, _ in fake_slack.calls if m != "auth.test"] == []
+
+
+def test_wrong_signature_with_a_good_timestamp_is_401(
+    served: Client, fake_slack: FakeSlack
+) -> None:
+    form = _slash_form(fake_slack.response_url("forged"))
+    headers = harness.slack_headers(form, secret="not-the-signing-secret")
+    answer = http("POST", f"{served.base}/slack/events", form.encode(), headers)
+    assert answer.status == 401
+    assert fake_slack.responses == []
+
+
+@pytest.mark.parametrize("t", ["²", "¹²³", "+1795770000", "1795770000.5"])
+def test_webhook_signature_with_a_non_ascii_timestamp_is_401(served: Client, t: str) -> None:
+    body = event_body(event_id="evt_sig")
+    header = f"t={t},v1={signing.signature(harness.WEBHOOK_SECRET, int(time.time()), body)}"
+    answer = http(
+        "POST",
+        f"{served.base}/simsid/events",
+        body,
+        {"Content-Type": "application/json", signing.HEADER: header},
+    )
+    assert answer.status == 401
+
+
+def test_signing_verify_refuses_non_ascii_digits() -> None:
+    body = b"{}"
+    assert not signing.verify("t=²,v1=00", body, [harness.WEBHOOK_SECRET])
+    assert not signing.verify("t=¹²³,v1=00", body, [harness.WEBHOOK_SECRET])
+
+
+def _raw_request(url: str, head: str) -> bytes:
+    """Send only the request head (no body) and read whatever comes back."""
+    host, port = urllib.parse.urlsplit(url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=SOCKET_TIMEOUT) as conn:
+        conn.sendall(head.encode())
+        chunks = []
+        try:
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if b"\r\n\r\n" in b"".join(chunks):
+                    break
+        except TimeoutError:
+            pass
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("path", "length"),
+    [
+        ("/slack/events", 900_000_000),
+        ("/simsid/events", 900_000_000),
+        ("/slack/events", 1024 * 1024 + 1),
+        ("/simsid/events", 64 * 1024 + 1),
+    ],
+)
+def test_an_announced_oversized_body_is_413_before_it_is_sent(
+    served: Client, path: str, length: int
+) -> None:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+    answer = _raw_request(served.base, head)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_bodies_within_the_limits_still_pass(served: Client, fake_slack: FakeSlack) -> None:
+    assert served.install(event_id="evt_ok").status == 202
+    assert served.slash("help").status == 200
+
+
+def test_the_error_handler_ignores_the_response_url_of_an_unverified_request(
+    bot: BotApp, fake_slack: FakeSlack
+) -> None:
+    """Past the HTTP app (a future adapter, a test harness), Bolt's verifier still raises on
+    a timestamp like "abc"; the error handler must not post where that body says."""
+    from slack_bolt import BoltRequest
+
+    form = _slash_form(fake_slack.response_url("forged"))
+    request = BoltRequest(
+        body=form,
+        headers={
+            "content-type": ["application/x-www-form-urlencoded"],
+            "x-slack-request-timestamp": ["abc"],
+            "x-slack-signature": ["v0=" + "0" * 64],
+        },
+    )
+    response = bot.bolt.dispatch(request)
+    assert response.status in (200, 401)
+    time.sleep(0.5)
+    assert fake_slack.responses == []
