@@ -192,7 +192,7 @@ def every_view(site: SiteRef = SITE, app: AppRef = APP) -> dict[str, Callable[[]
         "unexpected": lambda: views.unexpected_error("e-1234"),
         "not enabled": lambda: views.not_enabled(infos[0]),
         "working": views.working_on_it,
-        "burst": lambda: views.burst_summary(app.name, 37),
+        "burst": lambda: views.burst_summary([(app.name, 37)]),
         "reminder": lambda: views.reminder(infos[0], 2 * 86_400),
         "digest": lambda: views.digest(counts, infos[:1], TZ, NOW),
         "digest empty": lambda: views.digest([], [], TZ, NOW),
@@ -396,7 +396,7 @@ def test_short_replies() -> None:
     assert "nothing was changed" in views.database_unavailable().text
     assert "`e-42`" in views.unexpected_error("e-42").text
     assert views.working_on_it().text == "Working on it…"
-    burst = views.burst_summary("Homework Hub", 37)
+    burst = views.burst_summary([("Homework Hub", 37)])
     assert burst.text == "37 more installs of Homework Hub are waiting: `/simsid pending`"
     reminder = views.reminder(make_info(), 2 * 86_400)
     assert reminder.text.startswith("Still waiting for approval after 2 days: *Oakfield Primary*")

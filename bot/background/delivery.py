@@ -229,13 +229,7 @@ class Delivery:
         self._pace(channel)
         if self._summarise_burst(channel):
             return
-        response = self._call(
-            self.client.chat_postMessage,
-            channel=channel,
-            text=message.text,
-            blocks=message.to_dict()["blocks"],
-            unfurl_links=False,
-        )
+        response = self._post(channel, message)
         ts = str(response["ts"])  # type: ignore[index]
         posted_channel = str(response.get("channel") or channel)  # type: ignore[attr-defined]
         self._record(
@@ -254,7 +248,14 @@ class Delivery:
             raise
 
     def _summarise_burst(self, channel: str) -> bool:
-        """When many first posts wait in a channel, post one summary per app instead."""
+        """When many first posts wait in a channel, post one summary for all of them.
+
+        One message for the whole wave, each application with its count: a message per
+        application met Slack's one-a-second limit at the second post, and the 429 gave
+        back every claim, so the first summary was posted again, for ever. With one post,
+        the installs it covers are marked as soon as it succeeds; a 429 before it gives
+        them back with nothing posted.
+        """
         with self.db.read() as session:
             backlog = queries.unposted_backlog(session, channel)
         if backlog <= BURST_THRESHOLD:
@@ -268,22 +269,32 @@ class Delivery:
         try:
             with self.db.read() as session:
                 names = {a.id: a.name for a in queries.list_applications(session)}
-            for app_id, count in counts.most_common():
-                summary = views.burst_summary(names.get(app_id, app_id), count)
-                self._call(
-                    self.client.chat_postMessage,
-                    channel=channel,
-                    text=summary.text,
-                    blocks=summary.to_dict()["blocks"],
-                )
+            summary = views.burst_summary(
+                [(names.get(app_id, app_id), count) for app_id, count in counts.most_common()]
+            )
+            self._post(channel, summary)
         except BaseException:
             with self.db.session() as session:
                 messages.release_claims(session, claimed)
             raise
         done = self.clock()
         self._record(lambda session: messages.mark_summarised(session, claimed, now=done))
-        log.info("summarised %d installs in %s", len(claimed), channel)
+        log.info(
+            "summarised %d installs of %d applications in %s", len(claimed), len(counts), channel
+        )
         return True
+
+    def _post(self, channel: str, message: views.Message, **extra: object) -> object:
+        """chat.postMessage; no post unfurls links (names from SIMS ID may be URLs)."""
+        return self._call(
+            self.client.chat_postMessage,
+            channel=channel,
+            text=message.text,
+            blocks=message.to_dict()["blocks"],
+            unfurl_links=False,
+            unfurl_media=False,
+            **extra,
+        )
 
     def _deliver_reminder(self, item: outbox.Claimed) -> None:
         assert item.installation_id is not None
@@ -296,13 +307,7 @@ class Delivery:
         waited = (self.clock() - info.created_at).total_seconds()
         message = views.reminder(info, waited)
         self._pace(info.message_channel)
-        self._call(
-            self.client.chat_postMessage,
-            channel=info.message_channel,
-            thread_ts=info.message_ts,
-            text=message.text,
-            blocks=message.to_dict()["blocks"],
-        )
+        self._post(info.message_channel, message, thread_ts=info.message_ts)
 
     def _deliver_digest(self, item: outbox.Claimed) -> None:
         channel = item.channel or self.default_channel
@@ -314,12 +319,7 @@ class Delivery:
             return
         message = views.digest(counts, list(oldest), self.tz, now)
         self._pace(channel)
-        self._call(
-            self.client.chat_postMessage,
-            channel=channel,
-            text=message.text,
-            blocks=message.to_dict()["blocks"],
-        )
+        self._post(channel, message)
 
     def _send_upstream(self, item: outbox.Claimed) -> None:
         if self.upstream is None:

@@ -38,7 +38,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.background.cron import cron_trigger
 from bot.background.delivery import worker_id
 from bot.config import Settings
-from store import claims, outbox, queries
+from store import claims, outbox, queries, retention
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow
 
@@ -49,6 +49,8 @@ DigestOutcome = Literal["posted", "already", "nothing pending", "outside grace"]
 DIGEST_JOB = "simsid-digest"
 REMINDERS_JOB = "simsid-reminders"
 CATCHUP_JOB = "simsid-digest-catchup"
+PRUNE_JOB = "simsid-prune"
+PRUNE_INTERVAL = timedelta(hours=6)
 
 DIGEST_GRACE = timedelta(hours=2)
 REMINDER_INTERVAL = timedelta(minutes=5)
@@ -193,6 +195,7 @@ class Scheduler:
         """Add the jobs and start the scheduler's thread; returns self."""
         self._add_digest_jobs()
         self._add_reminder_job()
+        self._add_prune_job()
         self._scheduler.start()
         return self
 
@@ -243,6 +246,42 @@ class Scheduler:
             log.info("reminders queued: %d", queued)
             self.on_work()
         return queued
+
+    def run_prune(self) -> retention.Pruned:
+        """The pruning job: processed event ids and finished deliveries older than
+        SIMSID_RETENTION_DAYS, in small transactions. Never the audit log."""
+        before = retention.cutoff(self.clock(), self.settings.simsid_retention_days)
+        events = deliveries = 0
+        try:
+            while True:
+                with self.db.session() as session:
+                    batch = retention.prune_events(session, before=before)
+                events += batch
+                if batch < retention.BATCH:
+                    break
+            while True:
+                with self.db.session() as session:
+                    batch = retention.prune_deliveries(session, before=before)
+                deliveries += batch
+                if batch < retention.BATCH:
+                    break
+        except DatabaseUnavailable as exc:
+            log.warning("pruning stopped: database unavailable (%s)", exc)
+        if events or deliveries:
+            log.info("pruned %d event ids and %d finished deliveries", events, deliveries)
+        return retention.Pruned(events, deliveries)
+
+    def _add_prune_job(self) -> None:
+        # Concurrent runs in several processes are harmless: each deletes what is left.
+        self._scheduler.add_job(
+            self.run_prune,
+            IntervalTrigger(seconds=PRUNE_INTERVAL.total_seconds(), timezone=self.tz),
+            id=PRUNE_JOB,
+            name="prune old event ids and deliveries",
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(self.tz) + timedelta(minutes=1),
+        )
 
     def _add_digest_jobs(self) -> None:
         if self.settings.simsid_default_channel is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -78,10 +79,21 @@ def digest(
     return message(f"{plural(total, 'installation')} waiting for approval", blocks)
 
 
-def burst_summary(app_name: str, count: int) -> Message:
-    """One line standing for a burst of installs too many to post one by one."""
-    text = f"{count:,} more installs of {escape(app_name)} are waiting: `/simsid pending`"
-    return message(text, [section(f":inbox_tray: {text}")])
+def burst_summary(counts: Sequence[tuple[str, int]]) -> Message:
+    """One message standing for a burst of installs too many to post one by one: each
+    application with its count, so one post (one of Slack's one a second) covers them all."""
+    total = sum(count for _, count in counts)
+    if len(counts) == 1:
+        what = f"of {escape(counts[0][0])}"
+    else:
+        what = f"of {plural(len(counts), 'application')}"
+    text = f"{total:,} more installs {what} are waiting: `/simsid pending`"
+    lines = [f"• *{clip(escape(name), NAME_MAX)}*: {count:,}" for name, count in counts[:APP_LINES]]
+    if len(counts) > APP_LINES:
+        rest = counts[APP_LINES:]
+        waiting = sum(count for _, count in rest)
+        lines.append(f"• and {plural(len(rest), 'more application')} with {waiting:,}")
+    return message(text, [section(f":inbox_tray: {text}"), section("\n".join(lines))])
 
 
 def reminder(info: InstallationInfo, waited_seconds: float) -> Message:

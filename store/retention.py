@@ -1,0 +1,62 @@
+"""Pruning what only has to be kept for a while: processed event ids and finished
+delivery rows. The audit log is never pruned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlmodel import Session, col
+
+from store.models import OutboxItem, OutboxKind, ProcessedEvent
+
+# Rows deleted per statement: a prune after a long gap must not hold a lock for long.
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Pruned:
+    events: int
+    deliveries: int
+
+
+def _latest_upstream_ids() -> object:
+    # The latest decision of each installation tells its message "applied upstream";
+    # kept however old, so a later refresh of the message still says so.
+    return (
+        select(func.max(col(OutboxItem.id)))
+        .where(col(OutboxItem.kind) == OutboxKind.UPSTREAM)
+        .where(col(OutboxItem.installation_id).is_not(None))
+        .group_by(col(OutboxItem.installation_id))
+    )
+
+
+def prune_events(session: Session, *, before: datetime, limit: int = BATCH) -> int:
+    """Delete up to `limit` processed event ids received before `before`; how many.
+
+    A resent event older than this is stopped by the webhook's 300 s signature window
+    and by occurred_at ordering, not by its id."""
+    ids = session.scalars(
+        select(col(ProcessedEvent.id)).where(col(ProcessedEvent.received_at) < before).limit(limit)
+    ).all()
+    if ids:
+        session.execute(delete(ProcessedEvent).where(col(ProcessedEvent.id).in_(ids)))
+    return len(ids)
+
+
+def prune_deliveries(session: Session, *, before: datetime, limit: int = BATCH) -> int:
+    """Delete up to `limit` outbox rows finished before `before`; how many."""
+    ids = session.scalars(
+        select(col(OutboxItem.id))
+        .where(col(OutboxItem.done_at).is_not(None), col(OutboxItem.done_at) < before)
+        .where(col(OutboxItem.id).not_in(_latest_upstream_ids()))  # type: ignore[arg-type]
+        .limit(limit)
+    ).all()
+    if ids:
+        session.execute(delete(OutboxItem).where(col(OutboxItem.id).in_(ids)))
+    return len(ids)
+
+
+def cutoff(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)
