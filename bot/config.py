@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     simsid_upstream_secret: SecretStr | None = None
     simsid_retention_days: int = Field(default=90, ge=1)
     port: int = Field(default=3000, ge=0, le=65535)
+    web_concurrency: int | None = Field(default=None, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
@@ -121,6 +122,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in _PLACEHOLDERS:
             raise ValueError("is a placeholder, not a real value")
         return value
+
+    @field_validator("web_concurrency", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -289,6 +290,8 @@ class ServerProcess:
             env=env,
             stdout=subprocess.PIPE,
             stderr=self._log,
+            # Its own process group: kill() takes the workers down with the master.
+            start_new_session=True,
         )
         self.url = self._wait_for_url()
 
@@ -307,7 +310,7 @@ class ServerProcess:
                     return f"http://127.0.0.1:{port}"
             if self.proc.poll() is not None:
                 break
-        self.proc.kill()
+        self.kill()
         raise RuntimeError(f"server did not start (exit {self.proc.poll()}): {line!r}")
 
     def terminate(self, timeout: float = 15.0) -> int:
@@ -319,12 +322,17 @@ class ServerProcess:
             return self.proc.wait(timeout)
         finally:
             if self.proc.poll() is None:
-                self.proc.kill()
+                self.kill()
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
             if self._log not in (None, -3):
                 self._log.close()  # type: ignore[union-attr]
 
     def kill(self) -> None:
-        self.proc.kill()
+        """SIGKILL the master and every worker at once, as a crash of the machine would."""
+        import os
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.web.server import SHUTDOWN_GRACE_SECONDS
+from bot.web.prefork import SHUTDOWN_GRACE_SECONDS
 from testing.fake_slack import FakeSlack
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY
@@ -49,8 +49,9 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
         TEST_KEY,
         SIMSID_ADMINS="UADMIN1,SADMINS,SX1,SX2,SLATE",
     )
-    # With the scheduler: its shutdown is part of what is checked.
-    server = ServerProcess(env, log_path=log)
+    # Two workers, so requests are in flight in both; with the scheduler, whose shutdown
+    # is part of what is checked.
+    server = ServerProcess(env, "--workers", "2", log_path=log)
     client = client_for(server.url, fake_slack)
     install_and_wait(client, fake_slack)
     client.slash("help")  # learns the team id (auth.test) before Slack turns slow

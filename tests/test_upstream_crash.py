@@ -73,6 +73,7 @@ def _serve(
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
+            start_new_session=True,  # killed as a group: the master and its workers
         )
     assert process.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
@@ -96,7 +97,7 @@ def _serve(
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         reader.join(5)  # it ends at EOF, once the process has gone
         process.stdout.close()
@@ -141,7 +142,7 @@ def test_decision_survives_sigkill_and_is_delivered_exactly_once(
             ), log.read_text()
             age = client.health().json()["oldest_undelivered_decision_seconds"]
             assert age is not None and age >= 0
-            process.kill()  # SIGKILL: no clean-up, no flush, no goodbye
+            os.killpg(process.pid, signal.SIGKILL)  # no clean-up, no flush, no goodbye
             process.wait(10)
 
         receiver.up()

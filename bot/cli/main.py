@@ -17,6 +17,16 @@ class UsageError(Exception):
     """A mistake in how the command was called; exit 2 with this message."""
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simsid-bot",
@@ -26,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the bot's HTTP server (and jobs and delivery)")
     serve.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="web worker processes (default: $WEB_CONCURRENCY, else one per CPU core)",
+    )
     serve.add_argument(
         "--socket-mode", action="store_true", help="take Slack traffic over Socket Mode"
     )

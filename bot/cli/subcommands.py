@@ -88,28 +88,27 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import create_app
-    from bot.web.server import run
+    from bot.web.prefork import ServeOptions, default_workers, serve
 
-    bot = create_app(settings)
-    port = settings.port if args.port is None else args.port
-    scheduler = None if args.no_scheduler else _scheduler(bot)
-    socket_mode = None
-    if args.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        assert settings.slack_app_token is not None
-        socket_mode = SocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value())
-    run(bot, port=port, scheduler=scheduler, socket_mode=socket_mode)
-    return 0
+    # Checked here, once, so that a bad key or an old schema stops start-up with its
+    # message and exit 2 before any worker is forked; each worker opens its own engine.
+    open_database(settings).dispose()
+    options = ServeOptions(
+        host="0.0.0.0",  # noqa: S104  (a service behind a platform's router)
+        port=settings.port if args.port is None else args.port,
+        workers=args.workers or default_workers(settings),
+        scheduler=not args.no_scheduler,
+        socket_mode=args.socket_mode,
+    )
+    return serve(settings, options)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.web.server import run
+    from bot.web.server import run_worker
 
     bot = create_app(settings)
-    run(bot, port=0, http=False, scheduler=_scheduler(bot))
+    run_worker(bot, scheduler=_scheduler(bot))
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Running the bot: waitress serves HTTP; delivery and the scheduler run beside it."""
+"""In-process HTTP (waitress) for tests and the sandbox, and the `worker` process's loop.
+
+`serve` itself runs on gunicorn's pre-forking server: see bot/web/prefork.py.
+"""
 
 from __future__ import annotations
 
@@ -101,44 +104,18 @@ def _busy(server: Any) -> bool:
     return any(ch.requests or ch.total_outbufs_len for ch in server.active_channels.values())
 
 
-def run(
-    bot: BotApp,
-    *,
-    port: int,
-    host: str = "0.0.0.0",  # noqa: S104  (a service behind a platform's router)
-    http: bool = True,
-    scheduler: Any = None,
-    socket_mode: Any = None,
-    stopper: Stopper | None = None,
-) -> None:
-    """Run one process: delivery always, the scheduler and Socket Mode when given."""
+def run_worker(bot: BotApp, *, scheduler: Any, stopper: Stopper | None = None) -> None:
+    """The `worker` process: delivery and the scheduler, no HTTP, until SIGTERM."""
     stopper = stopper or Stopper()
     stopper.install()
     bot.delivery.start()
-    if scheduler is not None:
-        scheduler.start()
-    if socket_mode is not None:
-        socket_mode.connect()
+    scheduler.start()
     try:
-        if http:
-            serve_http(
-                bot.wsgi,
-                host=host,
-                port=port,
-                stop=stopper.event,
-                on_listening=lambda h, p: print(
-                    f"simsid-bot listening on http://{h}:{p}", flush=True
-                ),
-            )
-        else:
-            print("simsid-bot worker running", flush=True)
-            stopper.event.wait()
+        print("simsid-bot worker running", flush=True)
+        stopper.event.wait()
     finally:
         log.info("shutting down")
-        if socket_mode is not None:
-            socket_mode.close()
-        if scheduler is not None:
-            scheduler.shutdown()
+        scheduler.shutdown()
         bot.delivery.stop()
         bot.db.dispose()
         log.info("stopped")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -159,6 +160,8 @@ class HttpApp:
                 "database": "up",
                 "oldest_undelivered_decision_seconds": age(decision),
                 "oldest_undelivered_message_seconds": age(message),
+                # Which `serve` worker answered: shows that every worker is answering.
+                "worker_pid": os.getpid(),
             },
         )
 

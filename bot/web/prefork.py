@@ -1,0 +1,168 @@
+"""`serve`: gunicorn's arbiter forks `--workers` processes, each with an app of its own.
+
+The master only binds the port and watches its workers. Every worker builds its app
+after the fork (a database engine, delivery loop and Slack client shared across a fork
+would share sockets and locks), serves HTTP on gthread's thread pool and delivers: each
+outbox item is claimed in the database by one process, so any number may deliver. The
+scheduler (digest, reminders) and a Socket Mode connection run in one worker, the
+"primary", which the master names before forking it: whenever no living worker holds the
+role, the next one forked takes it, so a primary that dies is replaced by its successor.
+The digest and reminders are claimed once per period in the database as well, so a
+second scheduler somewhere else (the Procfile's `worker`) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+
+from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Seconds a stopping worker gives its in-flight requests (gunicorn's graceful_timeout).
+SHUTDOWN_GRACE_SECONDS = 10
+# HTTP threads per worker: a listener waiting on Slack or a database lock holds one.
+HTTP_THREADS = 8
+
+
+def default_workers(settings: Settings) -> int:
+    """WEB_CONCURRENCY when set, else one worker per CPU core."""
+    return settings.web_concurrency or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `serve` was asked for."""
+
+    host: str
+    port: int
+    workers: int
+    scheduler: bool = True
+    socket_mode: bool = False
+    threads: int = HTTP_THREADS
+
+
+@dataclass
+class _WorkerParts:
+    bot: Any
+    scheduler: Any = None
+    socket_mode: Any = None
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's arbiter, saying what it does on SIGTERM in the bot's words, and taking
+    SIGINT (Ctrl-C) as gracefully as SIGTERM, as `serve` always has."""
+
+    def handle_term(self) -> None:
+        log.info("received SIGTERM: finishing in-flight requests")
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        log.info("received SIGINT: finishing in-flight requests")
+        raise StopIteration
+
+
+class BotServer(BaseApplication):
+    """gunicorn, configured in code rather than from its command line or a config file."""
+
+    def __init__(self, settings: Settings, options: ServeOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self._parts: _WorkerParts | None = None
+        super().__init__()
+
+    # -- gunicorn's BaseApplication ---------------------------------------------
+
+    def load_config(self) -> None:
+        opts = self.options
+        config = {
+            "bind": [f"{opts.host}:{opts.port}"],
+            "workers": opts.workers,
+            "worker_class": "gthread",
+            "threads": opts.threads,
+            "graceful_timeout": SHUTDOWN_GRACE_SECONDS,
+            "timeout": 60,
+            "keepalive": 5,
+            # One server per port, run by the platform: no shared control socket file.
+            "control_socket_disable": True,
+            "proc_name": "simsid-bot",
+            "loglevel": self.settings.log_level.lower(),
+            "pre_fork": self._pre_fork,
+            "post_fork": self._post_fork,
+            "worker_exit": self._worker_exit,
+            "when_ready": self._when_ready,
+        }
+        for key, value in config.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        """The WSGI app of this worker (called in the worker, after `_post_fork`)."""
+        assert self._parts is not None, "load() runs in a worker, after post_fork"
+        return self._parts.bot.wsgi
+
+    def run(self) -> None:
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as exc:  # gunicorn's word for "cannot bind", for one
+            print(f"simsid-bot: {exc}", file=sys.stderr)
+            sys.exit(1)
+
+    # -- hooks --------------------------------------------------------------------
+
+    def _when_ready(self, arbiter: Arbiter) -> None:
+        host, port = arbiter.LISTENERS[0].sock.getsockname()[:2]
+        print(f"simsid-bot listening on http://{host}:{port}", flush=True)
+
+    def _pre_fork(self, arbiter: Arbiter, worker: Any) -> None:
+        # In the master: name this worker primary unless a living one already is.
+        living = arbiter.WORKERS.values()
+        worker.simsid_primary = not any(getattr(w, "simsid_primary", False) for w in living)
+
+    def _post_fork(self, arbiter: Arbiter, worker: Any) -> None:
+        from bot.app import create_app
+
+        bot = create_app(self.settings)
+        parts = _WorkerParts(bot)
+        bot.delivery.start()
+        if worker.simsid_primary:
+            if self.options.scheduler:
+                from bot.background.scheduler import Scheduler
+
+                parts.scheduler = Scheduler(bot.db, self.settings, on_work=bot.delivery.nudge)
+                parts.scheduler.start()
+                log.info("worker %s runs the scheduler", os.getpid())
+            if self.options.socket_mode:
+                from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+                assert self.settings.slack_app_token is not None
+                token = self.settings.slack_app_token.get_secret_value()
+                parts.socket_mode = SocketModeHandler(bot.bolt, token)
+                parts.socket_mode.connect()
+        self._parts = worker.simsid_parts = parts
+
+    def _worker_exit(self, arbiter: Arbiter, worker: Any) -> None:
+        # Also called in the master for a worker that vanished: it has no parts there.
+        parts: _WorkerParts | None = getattr(worker, "simsid_parts", None)
+        if parts is None or worker.pid != os.getpid():
+            return
+        log.info("worker %s shutting down", worker.pid)
+        if parts.socket_mode is not None:
+            parts.socket_mode.close()
+        if parts.scheduler is not None:
+            parts.scheduler.shutdown()
+        parts.bot.delivery.stop()
+        parts.bot.db.dispose()
+        log.info("stopped")
+
+
+def serve(settings: Settings, options: ServeOptions) -> int:
+    """Run until SIGTERM or SIGINT, then let in-flight requests finish; 0 when all did."""
+    BotServer(settings, options).run()
+    return 0

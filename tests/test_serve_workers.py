@@ -1,0 +1,138 @@
+"""`serve --workers N`: N worker processes under one master, all answering, on one SQLite file.
+
+The master forks the workers; each builds its own app. /healthz names the worker that
+answered (`worker_pid`), so a run of health checks shows who is serving.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from testing.fake_slack import FakeSlack
+from tests import faultkit, harness
+from tests.conftest import TEST_KEY
+from tests.harness import Client, ServerProcess, event_body
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _answering_pids(server: ServerProcess, want: int, tries: int = 200) -> set[int]:
+    """Worker pids seen in /healthz answers, until `want` distinct ones (or `tries` calls)."""
+    seen: set[int] = set()
+    client = Client(server.url)
+    for _ in range(tries):
+        answer = client.health()
+        assert answer.status == 200, answer
+        seen.add(answer.json()["worker_pid"])
+        if len(seen) >= want:
+            break
+    return seen
+
+
+def test_two_workers_answer_and_stop_on_sigterm(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY)
+    server = ServerProcess(env, "--workers", "2", log_path=log)
+    try:
+        pids = _answering_pids(server, 2)
+        assert len(pids) == 2, pids
+        assert server.proc.pid not in pids
+        assert all(_parent(pid) == server.proc.pid for pid in pids)
+    finally:
+        assert server.terminate() == 0
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"worker {pid} outlived the master"
+    logs = faultkit.read_log(log)
+    # The scheduler runs in one worker only; the digest and reminders are its jobs.
+    assert len(re.findall(r"worker \d+ runs the scheduler", logs)) == 1, logs
+    assert logs.count("Scheduler has been shut down") == 1
+    # Each worker stopped its delivery loop and closed its engine.
+    assert logs.count("bot.web.prefork: stopped") == 2
+    assert "Traceback" not in logs, logs[-3000:]
+
+
+def test_web_concurrency_sets_the_default(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    env = harness.server_env(
+        fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY, WEB_CONCURRENCY="3"
+    )
+    server = ServerProcess(env, "--no-scheduler", log_path=tmp_path / "serve.log")
+    try:
+        assert len(_answering_pids(server, 3)) == 3
+    finally:
+        assert server.terminate() == 0
+
+
+def test_a_new_worker_takes_over_the_scheduler_when_its_runner_dies(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY)
+    server = ServerProcess(env, "--workers", "2", log_path=log)
+    runner = re.compile(r"worker (\d+) runs the scheduler")
+    try:
+        assert faultkit.wait_until(lambda: runner.search(log.read_text()) is not None, 20)
+        first = int(runner.findall(log.read_text())[0])
+        os.kill(first, signal.SIGKILL)
+        assert faultkit.wait_until(lambda: len(runner.findall(log.read_text())) == 2, 30)
+        second = int(runner.findall(log.read_text())[1])
+        assert second != first
+        assert _parent(second) == server.proc.pid
+        # Only the replacement was named: the surviving worker did not start another.
+        assert len(_answering_pids(server, 2)) == 2
+    finally:
+        assert server.terminate() == 0
+
+
+@pytest.mark.slow
+def test_workers_on_one_sqlite_file_lose_nothing_in_a_burst(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """Several processes writing one SQLite file: WAL and the busy timeout keep every 2xx."""
+    db_path = tmp_path / "burst.db"
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{db_path}", TEST_KEY)
+    server = ServerProcess(env, "--workers", "3", "--no-scheduler", log_path=tmp_path / "s.log")
+    events, senders = 600, 8
+    answers: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def send(k: int) -> None:
+        client = Client(server.url)
+        for n in range(k, events, senders):
+            body = event_body(event_id=f"evt_w_{n}", site_id=f"s-{n}", site_name=f"School {n}")
+            status = client.send_event(body).status
+            with lock:
+                answers[status] += 1
+
+    try:
+        threads = [threading.Thread(target=send, args=(k,)) for k in range(senders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        # One event sent twice: whichever worker gets it knows it is a duplicate.
+        again = Client(server.url).send_event(
+            event_body(event_id="evt_w_7", site_id="s-7", site_name="School 7")
+        )
+        assert again.status == 200
+    finally:
+        assert server.terminate() == 0
+    assert answers == Counter({202: events})
+    with sqlite3.connect(db_path) as conn:
+        stored = [row[0] for row in conn.execute("SELECT id FROM processed_event")]
+        installs = conn.execute("SELECT count(*) FROM installation").fetchone()[0]
+        journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert sorted(stored) == sorted(f"evt_w_{n}" for n in range(events))
+    assert installs == events
+    assert journal == "wal"
+    assert "Traceback" not in faultkit.read_log(tmp_path / "s.log")
