@@ -140,7 +140,7 @@ def test_database_unavailable_gets_503_and_health_says_so(
     broken = Database(f"sqlite:///{gone}/db.sqlite")
     gone.rmdir()
     bot.wsgi._db = broken  # the HTTP app's database handle
-    bot.wsgi._webhook._db = broken
+    bot.wsgi._webhook._committer.db = broken
     answer = served.install(event_id="evt_down")
     assert answer.status == 503
     assert "send again later" in answer.json()["error"]

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from bot.simsid import signing
 from bot.simsid.schema import BadEvent, parse_event
 from store.db import Database, DatabaseUnavailable
-from store.lifecycle import ConcurrentChange, EventOutcome, Lifecycle
+from store.group_commit import GroupCommit
+from store.lifecycle import EventOutcome, Lifecycle
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-CONCURRENT_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,11 @@ class Answer:
 
 
 class Webhook:
-    """Turns one HTTP request into one answer; the event is committed before it answers."""
+    """Turns one HTTP request into one answer; the event is committed before it answers.
+
+    Events of concurrent requests share a transaction (store/group_commit.py): each
+    request is answered once the commit holding its event is done.
+    """
 
     def __init__(
         self,
@@ -34,12 +38,12 @@ class Webhook:
         *,
         on_accepted: Callable[[], None] = lambda: None,
     ) -> None:
-        self._db = db
-        self._lifecycle = lifecycle
+        self._committer = GroupCommit(db, lifecycle)
         self._secrets = secrets
         self._on_accepted = on_accepted
 
     def handle(self, signature_header: str | None, body: bytes) -> Answer:
+        """Verify, validate and store one event; the answer INTERFACE.md gives for it."""
         if len(body) > MAX_BODY_BYTES:
             return Answer(413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
         if not self._secrets:
@@ -54,10 +58,15 @@ class Webhook:
             log.info("install event rejected: %s", exc)
             return Answer(400, {"error": str(exc)})
         try:
-            outcome = self._apply(event)
+            outcome = self._committer.apply(event)
         except DatabaseUnavailable as exc:
             log.warning("install event %s deferred: database unavailable (%s)", event.id, exc)
             return Answer(503, {"error": "the database is unavailable; send again later"})
+        except Exception as exc:
+            # Its own failure, not its batch's: the others were stored one by one.
+            why = (str(exc).splitlines() or [""])[0][:200]
+            log.error("install event %s not stored: %s: %s", event.id, type(exc).__name__, why)
+            return Answer(500, {"error": "the event could not be stored"})
         log.info("install event %s (%s): %s", event.id, event.type, outcome)
         if outcome is EventOutcome.DUPLICATE:
             return Answer(200, {"status": "duplicate"})
@@ -65,13 +74,3 @@ class Webhook:
         if outcome is EventOutcome.STALE:
             return Answer(202, {"status": "accepted", "note": "older than the last change"})
         return Answer(202, {"status": "accepted"})
-
-    def _apply(self, event: object) -> EventOutcome:
-        for attempt in range(CONCURRENT_RETRIES):
-            try:
-                with self._db.session() as session:
-                    return self._lifecycle.apply_event(session, event)  # type: ignore[arg-type]
-            except ConcurrentChange:
-                if attempt == CONCURRENT_RETRIES - 1:
-                    raise DatabaseUnavailable("the installation kept changing") from None
-        raise AssertionError("unreachable")

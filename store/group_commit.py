@@ -1,0 +1,110 @@
+"""Group commit of install events: one transaction for the events that arrive together.
+
+Each install event must be durable before its sender is answered, and a commit costs
+far more than the rows in it (an fsync, a round trip, SQLite's one-writer lock). So the
+requests of one process hand their events to a single committer thread and wait; it
+writes everything waiting in one transaction through `Lifecycle.apply_events` (same
+rules as one at a time: idempotent by id, occurred_at order per installation, arrival
+order otherwise) and wakes each request once the commit holding its event is done.
+While one batch commits, the next one gathers.
+
+A batch that fails is tried again one event per transaction, so an event that cannot be
+stored fails only its own request. When the database is unavailable, every request of
+the batch hears so (DatabaseUnavailable), and none of their events is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from store.db import Database, DatabaseUnavailable
+from store.lifecycle import ConcurrentChange, EventOutcome, InstallEvent, Lifecycle
+
+log = logging.getLogger(__name__)
+
+# Events per transaction at most: the set-based statements stay well inside SQLite's
+# bound-parameter limit, and one slow batch holds few requests.
+MAX_BATCH = 100
+CONCURRENT_RETRIES = 3
+# A committer with nothing to do for this long ends; the next event starts another.
+IDLE_SECONDS = 30.0
+
+
+@dataclass
+class _Pending:
+    event: InstallEvent
+    done: Future[EventOutcome] = field(default_factory=Future)
+
+
+class GroupCommit:
+    """Applies install events for many threads, several per transaction."""
+
+    def __init__(self, db: Database, lifecycle: Lifecycle) -> None:
+        self.db = db
+        self._lifecycle = lifecycle
+        self._queue: deque[_Pending] = deque()
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+
+    def apply(self, event: InstallEvent) -> EventOutcome:
+        """Apply `event` and return once it is committed (or raise why it was not)."""
+        pending = _Pending(event)
+        with self._lock:
+            self._queue.append(pending)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+                self._thread.start()
+            self._work.notify()
+        return pending.done.result()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._work.wait(IDLE_SECONDS)
+                if not self._queue:
+                    self._thread = None  # under the lock: apply() starts the next one
+                    return
+                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            outcomes = self._apply([p.event for p in batch])
+        except DatabaseUnavailable as exc:
+            for pending in batch:
+                pending.done.set_exception(DatabaseUnavailable(str(exc)))
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].done.set_exception(exc)
+                return
+            log.warning(
+                "a batch of %d install events failed (%s); storing them one by one",
+                len(batch),
+                type(exc).__name__,
+            )
+            for pending in batch:
+                self._commit([pending])
+            return
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            pending.done.set_result(outcome)
+
+    def _apply(self, events: list[InstallEvent]) -> list[EventOutcome]:
+        for attempt in range(CONCURRENT_RETRIES):
+            try:
+                with self.db.session() as session:
+                    return self._lifecycle.apply_events(session, events)
+            except ConcurrentChange:
+                # Another process changed one of these installations meanwhile. A batch
+                # is then stored one by one (above), where only that event tries again.
+                if len(events) > 1:
+                    raise
+                if attempt == CONCURRENT_RETRIES - 1:
+                    raise DatabaseUnavailable("the installation kept changing") from None
+        raise AssertionError("unreachable")
