@@ -11,7 +11,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from store.models import OutboxItem, OutboxKind, utcnow
+from store.models import Installation, MessageStatus, OutboxItem, OutboxKind, utcnow
 from store.sqlutil import insert_or_update
 
 # A claim lasts this long; a process that dies mid-delivery frees its rows when it ends.
@@ -214,11 +214,44 @@ def postpone_channel(session: Session, channel: str, until: datetime) -> None:
     )
 
 
+def postpone_first_posts(session: Session, channel: str, until: datetime) -> None:
+    """Hold the channel's messages that are not posted yet until its next turn, in one
+    statement, so that delivery does not claim and give back each of them meanwhile."""
+    unsent = exists().where(
+        col(Installation.id) == col(OutboxItem.installation_id),
+        col(Installation.message_status) == MessageStatus.UNSENT,
+    )
+    session.execute(
+        update(OutboxItem)
+        .where(
+            col(OutboxItem.done_at).is_(None),
+            col(OutboxItem.due_at) < until,
+            col(OutboxItem.kind) == OutboxKind.MESSAGE,
+            col(OutboxItem.channel) == channel,
+            unsent,
+        )
+        .values(due_at=until)
+    )
+
+
 def release(session: Session, item: Claimed, *, due_at: datetime) -> None:
     """Give a claimed item back unchanged, to be done at due_at (pacing, not failure)."""
     session.execute(
         update(OutboxItem)
         .where(col(OutboxItem.id) == item.id)
+        .values(claimed_until=None, due_at=due_at)
+    )
+
+
+def release_many(session: Session, ids: Sequence[int], *, worker: str, due_at: datetime) -> None:
+    """Give back this worker's claims on `ids` unchanged, to be done at due_at (pacing)."""
+    session.execute(
+        update(OutboxItem)
+        .where(
+            col(OutboxItem.id).in_(list(ids)),
+            col(OutboxItem.claimed_by) == worker,
+            col(OutboxItem.done_at).is_(None),
+        )
         .values(claimed_until=None, due_at=due_at)
     )
 

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +35,7 @@ BURST_THRESHOLD = 10
 # Slack's chat.postMessage allows about one message per second per channel.
 CHANNEL_INTERVAL = timedelta(seconds=1)
 POLL_SECONDS = 1.0
+GATHER_SECONDS = 0.05
 
 
 def worker_id() -> str:
@@ -108,7 +109,9 @@ class Delivery:
                 log.exception("delivery loop error; continuing")
                 busy = 0
             if not busy:
-                self._wake.wait(POLL_SECONDS)
+                if self._wake.wait(POLL_SECONDS):
+                    # Commits come in runs (a burst of installs): one claim for a few.
+                    self._stop.wait(GATHER_SECONDS)
                 self._wake.clear()
 
     def run_once(self) -> int:
@@ -126,19 +129,47 @@ class Delivery:
             items = outbox.claim_due(
                 session, worker=self.worker, now=self.clock(), limit=self.batch
             )
+        # First posts to a channel posted to just now wait for its turn: given back at once.
+        paced: dict[tuple[datetime, str], list[int]] = defaultdict(list)
+        unsent = self._unsent(items)
         for index, item in enumerate(items):
             if self._stop.is_set():
                 with self.db.session() as session:
                     outbox.release(session, item, due_at=self.clock())
+                continue
+            until = self._turn_of(item, unsent)
+            if until is not None:
+                paced[until, item.channel or ""].append(item.id)
                 continue
             try:
                 self._perform(item)
             except DatabaseUnavailable:
                 # Give the rest of the batch back as soon as the database answers again:
                 # left claimed, a message would show a stale state for CLAIM_SECONDS.
-                self._unfinished = [i.id for i in items[index:]]
+                later = [i.id for i in items[index:]]
+                self._unfinished = [i for ids in paced.values() for i in ids] + later
                 raise
+        if paced:
+            with self.db.session() as session:
+                for (until, channel), ids in paced.items():
+                    outbox.release_many(session, ids, worker=self.worker, due_at=until)
+                    outbox.postpone_first_posts(session, channel, until)
         return len(items)
+
+    def _unsent(self, items: list[outbox.Claimed]) -> set[int]:
+        """Installations of this batch whose message is not posted yet (one read)."""
+        ids = [i.installation_id for i in items if i.kind is OutboxKind.MESSAGE and i.channel]
+        if not ids:
+            return set()
+        with self.db.read() as session:
+            return messages.unsent(session, [i for i in ids if i is not None])
+
+    def _turn_of(self, item: outbox.Claimed, unsent: set[int]) -> datetime | None:
+        """When a first post must wait for its channel's turn; a refresh (chat.update) never."""
+        if item.kind is not OutboxKind.MESSAGE or item.installation_id not in unsent:
+            return None
+        ready = self._next_post.get(item.channel or "")
+        return ready if ready is not None and ready > self.clock() else None
 
     def drain(self, *, max_rounds: int = 1000) -> None:
         """Perform everything due now (tests and one-shot commands)."""
@@ -177,6 +208,8 @@ class Delivery:
         except _Paced as paced:
             with self.db.session() as session:
                 outbox.release(session, item, due_at=paced.until)
+                if item.kind is OutboxKind.MESSAGE and item.channel:
+                    outbox.postpone_first_posts(session, item.channel, paced.until)
         except (SlackApiError, SlackClientError, OSError) as exc:
             error = _describe(exc)
             log.warning("Slack delivery of %s %s failed: %s", item.kind, item.id, error)

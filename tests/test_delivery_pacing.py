@@ -1,0 +1,75 @@
+"""Delivery's pacing of first posts (one message per second per channel), without churn.
+
+While a channel waits for its next turn, the first posts queued for it are held until
+then in one statement, rather than each being claimed and given back again and again
+(which, in a burst of installs, cost every process three transactions per waiting
+message per second). A refresh of a message already posted (chat.update) never waits.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+from sqlalchemy import select
+
+from bot.background.delivery import BURST_THRESHOLD, Delivery
+from store.db import Database
+from store.lifecycle import Action, Lifecycle
+from store.models import OutboxItem
+from testing.fake_slack import FakeSlack
+from tests.factories import act, get, install
+
+CHANNEL = "C0PACE"
+START = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _waiting(db: Database) -> list[OutboxItem]:
+    with db.read() as session:
+        return list(session.scalars(select(OutboxItem).where(OutboxItem.done_at.is_(None))))  # type: ignore[union-attr]
+
+
+def test_first_posts_wait_for_the_channel_once_and_refreshes_do_not(db: Database) -> None:
+    clock = Clock(START)
+    lifecycle = Lifecycle(default_channel=CHANNEL, clock=clock)
+    count = BURST_THRESHOLD - 2  # each install gets a message of its own, no summary
+    ids = [
+        install(db, lifecycle, site=f"s{n}", site_name=f"School {n}", at=START)
+        for n in range(count)
+    ]
+    with FakeSlack() as fs:
+        client = WebClient(token="xoxb-test", base_url=fs.api_url)
+        # A small batch, so that most first posts are not even claimed by the first round.
+        delivery = Delivery(
+            db=db, client=client, tz=ZoneInfo("UTC"), default_channel=CHANNEL, clock=clock, batch=3
+        )
+        assert delivery.run_once() == 3
+        assert len(fs.channel_messages(CHANNEL)) == 1
+        turn = START + timedelta(seconds=1)
+        waiting = _waiting(db)
+        assert len(waiting) == count - 1
+        # Every other first post, claimed or not, now waits for the channel's turn, free.
+        assert all(i.due_at.replace(tzinfo=UTC) == turn for i in waiting)
+        assert all(i.claimed_until is None for i in waiting)
+        assert delivery.run_once() == 0  # nothing to claim and give back meanwhile
+
+        # The posted message changes: its refresh is chat.update, which does not wait.
+        posted = next(i for i in ids if get(db, i).message_ts)
+        act(db, posted, Action.APPROVE, lifecycle=lifecycle)
+        assert delivery.run_once() == 1
+        assert [m for m, _ in fs.calls].count("chat.update") == 1
+
+        for step in range(1, count):
+            clock.now = START + timedelta(seconds=step)
+            delivery.drain()
+        assert len(fs.channel_messages(CHANNEL)) == count
+        assert not _waiting(db)
