@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="store sizes, comma-separated (default 2000,20000,200000; quick: 2000)",
     )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply the repetitions (requests, events; never the sizes), e.g. 0.5",
+    )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--out", type=Path, default=None, help="where to write the report")
     parser.add_argument(
@@ -77,10 +83,12 @@ def _plain(results: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    plan = Plan.make(args.quick, args.sizes)
+    plan = Plan.make(args.quick, args.sizes, args.scale)
     command = "python -m bench" + (" --quick" if args.quick else "")
     if args.sizes:
         command += " --sizes " + ",".join(str(s) for s in args.sizes)
+    if args.scale != 1.0:
+        command += f" --scale {args.scale:g}"
     if args.no_postgres:
         command += " --no-postgres"
     out = args.out or (

@@ -49,18 +49,61 @@ def describe(postgres_version: str | None) -> dict[str, str]:
     }
 
 
+def family(pid: int) -> list[int]:
+    """`pid` and its children (a gunicorn master and its workers)."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _kib(path: Path, key: str) -> int | None:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process, from /proc/<pid>/status VmRSS."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    """Memory of a process and its children: the sum of their proportional set sizes
+    (/proc/<pid>/smaps_rollup Pss, pages shared after the fork counted once), else VmRSS."""
+    total = 0
+    for one in family(pid):
+        kib = _kib(Path(f"/proc/{one}/smaps_rollup"), "Pss:")
+        if kib is None:
+            kib = _kib(Path(f"/proc/{one}/status"), "VmRSS:")
+        total += kib or 0
+    if not total:
+        raise RuntimeError(f"no memory figures for process {pid}")
+    return total / 1024
+
+
+def rss_each_mb(pid: int) -> list[float]:
+    """VmRSS of a process and of each of its children, in MB."""
+    return [(_kib(Path(f"/proc/{p}/status"), "VmRSS:") or 0) / 1024 for p in family(pid)]
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    """User plus system CPU time a process and its children (the workers) have used so
+    far, from /proc/<pid>/stat."""
+    total = 0
+    for one in family(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICKS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -39,6 +40,8 @@ from store.models import Installation, MessageStatus, ProcessedEvent, State
 from tests.harness import CHANNEL, Client, ServerProcess, server_env
 
 TZ = ZoneInfo("Europe/London")
+# The baseline app in Bolt's process_before_response mode (see bench/baseline_app.py).
+PBR = "baseline (process_before_response)"
 
 
 @dataclass
@@ -57,21 +60,30 @@ class Plan:
     burst_grace: float  # how long after the last install to wait for its delivery
 
     @classmethod
-    def make(cls, quick: bool, sizes: tuple[int, ...] | None = None) -> Plan:
+    def make(cls, quick: bool, sizes: tuple[int, ...] | None = None, scale: float = 1.0) -> Plan:
+        """The plan; `scale` multiplies the repetitions (requests, events), never the sizes."""
         if quick:
-            return cls(True, sizes or (2_000,), 10, 32, 500, 100, 1.0, 3, 500, 8.0)
-        return cls(
-            False,
-            sizes or (2_000, 20_000, 200_000),
-            150,
-            480,
-            10_000,
-            1_000,
-            10.0,
-            15,
-            5_000,
-            90.0,
-        )
+            plan = cls(True, sizes or (2_000,), 10, 32, 500, 100, 1.0, 3, 500, 8.0)
+        else:
+            plan = cls(
+                False,
+                sizes or (2_000, 20_000, 200_000),
+                150,
+                480,
+                10_000,
+                1_000,
+                10.0,
+                15,
+                5_000,
+                90.0,
+            )
+        if scale != 1.0:
+            plan.requests_c1 = max(10, round(plan.requests_c1 * scale))
+            plan.requests_c16 = max(32, round(plan.requests_c16 * scale))
+            plan.webhook_events = max(500, round(plan.webhook_events * scale))
+            plan.digest_repeats = max(3, round(plan.digest_repeats * scale))
+            plan.import_baseline_rows = max(500, round(plan.import_baseline_rows * scale))
+        return plan
 
 
 @dataclass
@@ -108,25 +120,43 @@ def say(message: str) -> None:
 # -- processes -------------------------------------------------------------------
 
 
+# Worker processes of `serve` and of the baseline app alike: serve's default on this machine.
+WORKERS = os.cpu_count() or 1
+
+
 class BaselineProcess(ServerProcess):
     """`python -m bench.baseline_app` instead of `simsid-bot serve`; same start-up handshake."""
 
-    def __init__(self, env: dict[str, str], *, log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], *, log_path: Path, process_before_response: bool = False
+    ) -> None:
         self._log = open(log_path, "ab")  # noqa: SIM115  (closed by terminate)
+        command = [sys.executable, "-m", "bench.baseline_app", "--port", "0"]
+        command += ["--workers", str(WORKERS)]
+        if process_before_response:
+            command.append("--process-before-response")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.baseline_app", "--port", "0"],
+            command,
             env=env,
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=self._log,
+            start_new_session=True,
         )
         self.url = self._wait_for_url()
 
 
+def serve_process(bench: Bench, url: str, label: str) -> ServerProcess:
+    """`simsid-bot serve --no-scheduler --workers WORKERS` (the Procfile's web process)."""
+    return ServerProcess(
+        bench.env(url), "--no-scheduler", "--workers", str(WORKERS), log_path=bench.log(label)
+    )
+
+
 @contextmanager
 def serving(bench: Bench, url: str, label: str) -> Iterator[ServerProcess]:
-    """`simsid-bot serve --no-scheduler` (the Procfile's web process) on the store at `url`."""
-    server = ServerProcess(bench.env(url), "--no-scheduler", log_path=bench.log(label))
+    """`serve_process` on the store at `url`, stopped with SIGTERM afterwards."""
+    server = serve_process(bench, url, label)
     try:
         if bench.client(server.url).health().status != 200:
             raise RuntimeError(f"{label}: /healthz is not 200")
@@ -320,12 +350,16 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
     base_env = bench.env(url)
     results: dict[str, Any] = {"latency": {}, "memory": {}}
     baseline = BaselineProcess(base_env, log_path=bench.log(f"baseline-{label}"))
+    direct = BaselineProcess(
+        base_env, log_path=bench.log(f"baseline-pbr-{label}"), process_before_response=True
+    )
     try:
         with serving(bench, url, f"serve-{label}") as server:
             time.sleep(1.0)
             results["memory"]["idle_mb"] = rss_mb(server.proc.pid)
             bot = bench.client(server.url)
             base = bench.client(baseline.url)
+            base_pbr = bench.client(direct.url)
             pid = server.proc.pid
             pending = _installs(url, Installation.state == State.PENDING)
             rng.shuffle(pending)
@@ -333,7 +367,7 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
             last_app_page = max(0, size // len(datagen.APPS) - 10)
             last_customers_page = max(0, sites - 20)
             # Warm both servers up (imports, first auth.test, caches) before measuring.
-            for client in (bot, base):
+            for client in (bot, base, base_pbr):
                 for _ in range(5):
                     client.slash("customers", response_name=bench.name())
             taken = 0
@@ -349,6 +383,19 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                     [_click(bench, base, ActionId.APPROVE, "1:1", wait=False) for _ in range(n)],
                     users,
                     server_pid=baseline.proc.pid,
+                )
+                runs[f"{PBR}: slash command"] = load.run(
+                    [_slash(bench, base_pbr, "customers", b"ok") for _ in range(n)],
+                    users,
+                    server_pid=direct.proc.pid,
+                )
+                runs[f"{PBR}: button click"] = load.run(
+                    [
+                        _click(bench, base_pbr, ActionId.APPROVE, "1:1", wait=False)
+                        for _ in range(n)
+                    ],
+                    users,
+                    server_pid=direct.proc.pid,
                 )
                 runs["/simsid customers"] = load.run(
                     [_slash(bench, bot, "customers", b"My Customers") for _ in range(n)],
@@ -443,8 +490,9 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                 bench.fake.forget()
             results["memory"]["after_mb"] = rss_mb(server.proc.pid)
     finally:
-        with contextlib.suppress(subprocess.TimeoutExpired):  # killed if slow to stop
-            baseline.terminate()
+        for process in (baseline, direct):
+            with contextlib.suppress(subprocess.TimeoutExpired):  # killed if slow to stop
+                process.terminate()
     return results
 
 
@@ -460,7 +508,7 @@ def webhook(bench: Bench, backend: Backend, size: int, url: str) -> dict[str, An
         for e in datagen.new_installs(count, f"wh{size}", start=datetime.now(UTC))
     ]
     say(f"{label}: webhook, {count:,} events at concurrency 8")
-    server = ServerProcess(bench.env(url), "--no-scheduler", log_path=bench.log(f"webhook-{label}"))
+    server = serve_process(bench, url, f"webhook-{label}")
     try:
         client = bench.client(server.url)
         warm = datagen.new_installs(5, f"whwarm{size}")

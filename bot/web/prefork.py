@@ -37,6 +37,22 @@ def default_workers(settings: Settings) -> int:
     return settings.web_concurrency or os.cpu_count() or 1
 
 
+def server_config(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+    """gunicorn's settings for `serve` (the benchmark's baseline app uses them too)."""
+    return {
+        "bind": [f"{host}:{port}"],
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "graceful_timeout": SHUTDOWN_GRACE_SECONDS,
+        "timeout": 60,
+        "keepalive": 5,
+        # One server per port, run by the platform: no shared control socket file.
+        "control_socket_disable": True,
+        "proc_name": "simsid-bot",
+    }
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """What `serve` was asked for."""
@@ -82,23 +98,14 @@ class BotServer(BaseApplication):
 
     def load_config(self) -> None:
         opts = self.options
-        config = {
-            "bind": [f"{opts.host}:{opts.port}"],
-            "workers": opts.workers,
-            "worker_class": "gthread",
-            "threads": opts.threads,
-            "graceful_timeout": SHUTDOWN_GRACE_SECONDS,
-            "timeout": 60,
-            "keepalive": 5,
-            # One server per port, run by the platform: no shared control socket file.
-            "control_socket_disable": True,
-            "proc_name": "simsid-bot",
-            "loglevel": self.settings.log_level.lower(),
-            "pre_fork": self._pre_fork,
-            "post_fork": self._post_fork,
-            "worker_exit": self._worker_exit,
-            "when_ready": self._when_ready,
-        }
+        config = server_config(opts.host, opts.port, opts.workers, opts.threads)
+        config.update(
+            loglevel=self.settings.log_level.lower(),
+            pre_fork=self._pre_fork,
+            post_fork=self._post_fork,
+            worker_exit=self._worker_exit,
+            when_ready=self._when_ready,
+        )
         for key, value in config.items():
             self.cfg.set(key, value)
 
