@@ -24,6 +24,7 @@ from bot.slack import listeners
 from bot.slack.admins import Admins
 from bot.slack.client import make_client
 from bot.slack.context import BotContext
+from bot.slack.home import HomeTab
 from bot.slack.operations import Operations
 from bot.slack.slash import Commands
 from bot.web.wsgi import HttpApp
@@ -99,6 +100,7 @@ def create_app(
     client = client or make_client(settings)
     lifecycle = Lifecycle(
         upstream=bool(settings.simsid_upstream_url),
+        remove_approvals=settings.simsid_remove_approvals,
         default_channel=settings.simsid_default_channel,
         clock=clock,
     )
@@ -135,12 +137,24 @@ def create_app(
         # One per HTTP thread and as many again for work that continues after the ack.
         listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
     )
+    admins = Admins(settings.admin_users, settings.admin_groups, client)
+    home = HomeTab(
+        db=db,
+        admins=admins,
+        client=client,
+        tz=settings.tz,
+        users=tuple(sorted(settings.admin_users)),
+        groups=settings.admin_groups,
+        clock=clock,
+    )
     ctx = BotContext(
-        admins=Admins(settings.admin_users, settings.admin_groups, client),
+        admins=admins,
         commands=commands,
         operations=operations,
+        home=home,
         executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer"),
         signing_secret=signing_secret,
+        remove_approvals=settings.simsid_remove_approvals,
     )
     listeners.register(bolt, ctx)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)

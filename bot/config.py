@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     simsid_upstream_url: str | None = None
     simsid_upstream_secret: SecretStr | None = None
     simsid_retention_days: int = Field(default=90, ge=1)
+    # Admins needed to remove an installation: 2 is the two-person rule.
+    simsid_remove_approvals: int = 1
     port: int = Field(default=3000, ge=0, le=65535)
     web_concurrency: int | None = Field(default=None, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -241,6 +243,14 @@ class Settings(BaseSettings):
         if value is not None and not re.match(r"^https?://", value):
             raise ValueError("must be an http(s) URL")
         return value
+
+    @field_validator("simsid_remove_approvals", mode="before")
+    @classmethod
+    def _remove_approvals(cls, value: object) -> object:
+        text = str(value).strip() if value is not None else ""
+        if text not in ("1", "2"):
+            raise ValueError("must be 1, or 2 for a two-person rule")
+        return int(text)
 
     @model_validator(mode="after")
     def _upstream_needs_secret(self) -> Settings:

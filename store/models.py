@@ -108,6 +108,8 @@ class Installation(SQLModel, table=True):
         Index("ix_installation_site", "site_id"),
         Index("ix_installation_remind", "state", "message_status", "reminders_sent", "created_at"),
         Index("ix_installation_state_app_created", "state", "application_id", "created_at"),
+        # The Home tab's removals waiting for a second admin: few rows, found by index.
+        Index("ix_installation_removal_requested", "removal_requested_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -125,6 +127,13 @@ class Installation(SQLModel, table=True):
     message_channel: str | None = Field(default=None, max_length=40)
     message_ts: str | None = Field(default=None, max_length=40)
     reminders_sent: int = 0
+    # Why the last change was made, as its author said (the audit row keeps it too).
+    change_reason: str | None = None
+    # An admin's removal request waiting for a second admin (SIMSID_REMOVE_APPROVALS=2);
+    # any change of state withdraws it.
+    removal_requested_by: str | None = Field(default=None, max_length=64)
+    removal_requested_at: datetime | None = _optional_time()
+    removal_reason: str | None = None
 
 
 class Credential(SQLModel, table=True):
@@ -152,6 +161,8 @@ class AuditEntry(SQLModel, table=True):
     from_state: str | None = Field(default=None, max_length=16)
     to_state: str | None = Field(default=None, max_length=16)
     detail: str | None = None
+    # Why, in the words of the person who acted (Disable, Remove and removal requests).
+    reason: str | None = None
 
 
 class ProcessedEvent(SQLModel, table=True):

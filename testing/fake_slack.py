@@ -141,6 +141,33 @@ def _blocks(params: Params) -> list[Any] | None:
     return blocks
 
 
+VIEW_BLOCKS_MAX = 100
+VIEW_TITLE_MAX = 24
+VIEW_METADATA_MAX = 3000
+
+
+def _view(params: Params, kind: str) -> Params:
+    """The ``view`` argument, checked as Slack checks it; JSON in a form field is parsed."""
+    view = params.get("view")
+    if isinstance(view, str):
+        try:
+            view = json.loads(view)
+        except ValueError:
+            raise _ApiError("invalid_arguments") from None
+    if not isinstance(view, dict) or view.get("type") != kind:
+        raise _ApiError("invalid_arguments")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or len(blocks) > VIEW_BLOCKS_MAX:
+        raise _ApiError("invalid_arguments")
+    if kind == "modal":
+        title = (view.get("title") or {}).get("text") or ""
+        if not title or len(title) > VIEW_TITLE_MAX:
+            raise _ApiError("invalid_arguments")
+    if len(str(view.get("private_metadata") or "")) > VIEW_METADATA_MAX:
+        raise _ApiError("invalid_arguments")
+    return view
+
+
 def _content(params: Params) -> tuple[str, list[Any]]:
     text, blocks = _arg(params, "text"), _blocks(params) or []
     if not text and not blocks:
@@ -154,7 +181,9 @@ class FakeSlack:
     ``calls`` holds every API request as (method, params), failed ones included and
     the token left out; ``messages`` maps a channel to its posts and thread replies;
     ``ephemerals`` holds private replies; ``responses`` every response_url post as
-    (name, body); ``rate_limited_count`` counts the 429s sent. All of it is guarded by
+    (name, body); ``rate_limited_count`` counts the 429s sent; ``views`` every modal
+    and Home tab by view id, ``opened`` the modals in the order opened and ``homes``
+    each user's published Home tab. All of it is guarded by
     ``lock``: read it under the lock, or through the helpers, which return copies.
     """
 
@@ -178,7 +207,13 @@ class FakeSlack:
         self.ephemerals: list[Params] = []
         self.responses: list[tuple[str, Params]] = []
         self.rate_limited_count = 0
+        # views.open / views.update / views.push: every view by id, and the order opened;
+        # views.publish: each user's Home tab as last published.
+        self.views: dict[str, Params] = {}
+        self.opened: list[tuple[str, Params]] = []
+        self.homes: dict[str, Params] = {}
         self._ts_counter = 0
+        self._view_counter = 0
         self._faults: list[_Fault] = []
         self._targets: dict[str, _Target] = {}
         self._channel_rate: tuple[float, int] | None = None
@@ -192,6 +227,10 @@ class FakeSlack:
             "usergroups.users.list": self._usergroup_users,
             "users.info": self._users_info,
             "apps.connections.open": self._connections_open,
+            "views.open": self._views_open,
+            "views.push": self._views_open,
+            "views.update": self._views_update,
+            "views.publish": self._views_publish,
         }
 
     def start(self) -> FakeSlack:
@@ -302,6 +341,17 @@ class FakeSlack:
         with self._cond:
             posts = [m for msgs in self.messages.values() for m in msgs]
             return copy.deepcopy(sorted(posts, key=lambda m: float(m["ts"])))
+
+    def opened_views(self) -> list[Params]:
+        """Copies of the modals opened (views.open and views.push), oldest first, as they are
+        now (a views.update shows in them)."""
+        with self._cond:
+            return copy.deepcopy([self.views[view_id] for view_id, _ in self.opened])
+
+    def home(self, user: str) -> Params | None:
+        """A copy of the Home tab last published for ``user``, or None."""
+        with self._cond:
+            return copy.deepcopy(self.homes.get(user))
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
         """Block until ``predicate()`` is true (re-checked on each change); False on timeout."""
@@ -480,6 +530,37 @@ class FakeSlack:
             raise _ApiError("message_not_found")
         link = f"https://sandbox.slack.com/archives/{channel}/p{ts.replace('.', '')}"
         return {"channel": channel, "permalink": link}
+
+    def _new_view(self, view: Params, **extra: Any) -> Params:
+        self._view_counter += 1
+        stored = {**view, "id": f"V{self._view_counter:06d}", "hash": f"h{self._view_counter}"}
+        stored.update(extra)
+        self.views[stored["id"]] = stored
+        self._changed()
+        return stored
+
+    def _views_open(self, params: Params) -> Params:
+        trigger = _arg(params, "trigger_id", "invalid_trigger_id")
+        view = self._new_view(_view(params, "modal"))
+        self.opened.append((view["id"], {"trigger_id": trigger}))
+        return {"view": copy.deepcopy(view)}
+
+    def _views_update(self, params: Params) -> Params:
+        view_id = _arg(params, "view_id") or _arg(params, "external_id")
+        if view_id not in self.views:
+            raise _ApiError("not_found")
+        kind = self.views[view_id]["type"]
+        stored = {**_view(params, kind), "id": view_id, "hash": f"h{self._view_counter + 1}"}
+        self._view_counter += 1
+        self.views[view_id] = stored
+        self._changed()
+        return {"view": copy.deepcopy(stored)}
+
+    def _views_publish(self, params: Params) -> Params:
+        user = _arg(params, "user_id", "user_not_found")
+        view = self._new_view(_view(params, "home"))
+        self.homes[user] = view
+        return {"view": copy.deepcopy(view)}
 
     def _usergroup_users(self, params: Params) -> Params:
         group = _arg(params, "usergroup")

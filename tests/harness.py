@@ -203,6 +203,119 @@ class Client:
         form = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
 
+    def click_home(self, action_id: str, value: str, *, user: str = ADMIN, **sign: Any) -> Response:
+        """A button pressed on the App Home tab: no response_url, the view as container."""
+        self._n += 1
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID, "domain": "sandbox"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "api_app_id": "A0SIMSID",
+            "token": "unused",
+            "trigger_id": f"trig.{self._n}",
+            "container": {"type": "view", "view_id": "VHOME"},
+            "view": {"id": "VHOME", "type": "home", "team_id": TEAM_ID, "blocks": []},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        form = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+
+    def submit_view(
+        self, view: dict[str, Any], reason: str | None = None, *, user: str = ADMIN, **sign: Any
+    ) -> Response:
+        """Submit a modal the bot opened, with `reason` typed into its reason field."""
+        values: dict[str, Any] = {}
+        for block in view.get("blocks") or []:
+            if block.get("type") == "input":
+                action_id = block["element"]["action_id"]
+                typed = {"type": "plain_text_input", "value": reason}
+                values[block["block_id"]] = {action_id: typed}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM_ID, "domain": "sandbox"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "api_app_id": "A0SIMSID",
+            "token": "unused",
+            "trigger_id": f"trig.{self._n}",
+            "view": {**view, "state": {"values": values}, "team_id": TEAM_ID},
+        }
+        form = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+
+    def submit_reason(
+        self, action_id: str, value: str, reason: str | None = "test reason", **kw: Any
+    ) -> Response:
+        """What Slack sends when someone presses Disable or Remove (`value` is the
+        button's) and submits the form with `reason`, without the views.open between:
+        for tests that press many buttons at once."""
+        from bot.slack.ids import ReasonAsk, decode_installation, encode_reason_ask
+
+        installation_id, version = decode_installation(value)
+        kind = action_id.removeprefix("simsid_")
+        view = {
+            "id": f"VFORM{self._n}",
+            "type": "modal",
+            "callback_id": "simsid_reason",
+            "private_metadata": encode_reason_ask(ReasonAsk(kind, installation_id, version)),
+            "blocks": [
+                {
+                    "type": "input",
+                    "block_id": "simsid_reason",
+                    "element": {"type": "plain_text_input", "action_id": "simsid_reason_text"},
+                }
+            ],
+        }
+        return self.submit_view(view, reason, **kw)
+
+    def decide(
+        self,
+        fake: Any,
+        action_id: str,
+        value: str,
+        reason: str | None = "test reason",
+        *,
+        user: str = ADMIN,
+        **click: Any,
+    ) -> Response:
+        """Press a button that asks why (Disable, Remove, Disable all), then submit the
+        modal it opens with `reason`; the submission's answer."""
+        before = len(fake.opened)
+        answer = self.click(action_id, value, user=user, **click)
+        assert answer.status == 200, answer.body
+        assert fake.wait_for(lambda: len(fake.opened) > before), "no modal opened"
+        return self.submit_view(fake.opened_views()[before], reason, user=user)
+
+    def open_home(self, *, user: str = ADMIN, tab: str = "home", **sign: Any) -> Response:
+        """The app_home_opened event, as the Events API sends it (JSON, signed)."""
+        self._n += 1
+        body = json.dumps(
+            {
+                "token": "unused",
+                "team_id": TEAM_ID,
+                "api_app_id": "A0SIMSID",
+                "type": "event_callback",
+                "event_id": f"Ev{time.time_ns()}{self._n}",
+                "event_time": int(time.time()),
+                "event": {
+                    "type": "app_home_opened",
+                    "user": user,
+                    "channel": "D0HOME",
+                    "tab": tab,
+                    "event_ts": str(time.time()),
+                },
+            }
+        )
+        headers = slack_headers(body, content_type="application/json", **sign)
+        return http("POST", f"{self.base}/slack/events", body.encode(), headers)
+
     def health(self) -> Response:
         return http("GET", f"{self.base}/healthz")
 

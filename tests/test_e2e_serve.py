@@ -47,12 +47,16 @@ def test_serve_subprocess_full_cycle(fake_slack: FakeSlack, tmp_path: Path) -> N
         assert secret is not None
 
         current = _buttons(fake_slack.channel_messages(CHANNEL)[0])
-        client.click(ActionId.DISABLE, current[ActionId.DISABLE], message_ts=message["ts"])
+        client.decide(
+            fake_slack, ActionId.DISABLE, current[ActionId.DISABLE], message_ts=message["ts"]
+        )
         assert fake_slack.wait_for(
             lambda: ActionId.REMOVE in _buttons(fake_slack.channel_messages(CHANNEL)[0])
         )
         current = _buttons(fake_slack.channel_messages(CHANNEL)[0])
-        client.click(ActionId.REMOVE, current[ActionId.REMOVE], message_ts=message["ts"])
+        client.decide(
+            fake_slack, ActionId.REMOVE, current[ActionId.REMOVE], message_ts=message["ts"]
+        )
         assert fake_slack.wait_for(lambda: _buttons(fake_slack.channel_messages(CHANNEL)[0]) == {})
 
         audit = str(client.slash("audit homework-hub").json())

@@ -233,3 +233,60 @@ def test_wait_for_and_wait_version_wake_on_change(fs: FakeSlack, client: WebClie
         poster.join()
     assert fs.wait_for(lambda: False, timeout=0.05) is False
     assert fs.wait_version(fs.version, timeout=0.05) == fs.version
+
+
+MODAL = {
+    "type": "modal",
+    "callback_id": "cb",
+    "title": {"type": "plain_text", "text": "Disable installation"},
+    "blocks": [SECTION],
+}
+
+
+def test_views_open_update_and_publish_are_recorded(fs: FakeSlack, client: WebClient) -> None:
+    opened = client.views_open(trigger_id="trig.1", view=MODAL)["view"]
+    assert opened["id"].startswith("V") and opened["callback_id"] == "cb"
+    assert fs.opened == [(opened["id"], {"trigger_id": "trig.1"})]
+    changed = {**MODAL, "blocks": [SECTION, SECTION]}
+    client.views_update(view_id=opened["id"], view=changed)
+    assert fs.opened_views()[0]["blocks"] == [SECTION, SECTION]
+
+    home = {"type": "home", "blocks": [SECTION]}
+    client.views_publish(user_id="U1", view=home)
+    assert fs.home("U1") is not None and fs.home("U1")["blocks"] == [SECTION]  # type: ignore[index]
+    assert fs.home("U2") is None
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "error"),
+    [
+        ("views_open", {"trigger_id": "", "view": MODAL}, "invalid_trigger_id"),
+        ("views_open", {"trigger_id": "t", "view": {**MODAL, "type": "home"}}, "invalid_arguments"),
+        (
+            "views_open",
+            {
+                "trigger_id": "t",
+                "view": {**MODAL, "title": {"type": "plain_text", "text": "x" * 25}},
+            },
+            "invalid_arguments",
+        ),
+        (
+            "views_open",
+            {"trigger_id": "t", "view": {**MODAL, "blocks": [SECTION] * 101}},
+            "invalid_arguments",
+        ),
+        ("views_update", {"view_id": "VNOPE", "view": MODAL}, "not_found"),
+        (
+            "views_publish",
+            {"user_id": "", "view": {"type": "home", "blocks": []}},
+            "user_not_found",
+        ),
+        ("views_publish", {"user_id": "U1", "view": MODAL}, "invalid_arguments"),
+    ],
+)
+def test_views_refuse_what_slack_refuses(
+    client: WebClient, method: str, kwargs: dict, error: str
+) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        getattr(client, method)(**kwargs)
+    assert raised.value.response["error"] == error

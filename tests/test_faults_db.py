@@ -112,18 +112,18 @@ def test_sqlite_locked_longer_than_busy_timeout(
     locked_event = event_body(event_id="evt_while_locked", site_id="site-locked", site_name="L")
     path = Path(bot.db.url.removeprefix("sqlite:///"))
 
+    # The Disable form opens before the lock: submitting it is the write that must wait.
+    served.click(ActionId.DISABLE, disable, message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: len(fake_slack.opened) == 1)
+    [form] = fake_slack.opened_views()
+
     with ExclusiveLock(path, LOCK_SECONDS), ThreadPoolExecutor(max_workers=5) as pool:
         webhook = pool.submit(_timed, lambda: served.send_event(locked_event))
         secret = pool.submit(
             _timed,
             lambda: served.slash("secret app-homework site-oak", response_name="locked-secret"),
         )
-        click = pool.submit(
-            _timed,
-            lambda: served.click(
-                ActionId.DISABLE, disable, message_ts=message["ts"], response_name="locked-click"
-            ),
-        )
+        click = pool.submit(_timed, lambda: served.submit_view(form, "maintenance"))
         pending = pool.submit(_timed, lambda: served.slash("pending"))
         health = pool.submit(_timed, served.health)
 
@@ -146,11 +146,13 @@ def test_sqlite_locked_longer_than_busy_timeout(
         assert "Traceback" not in replies and "error id" not in replies
         assert _secret_in(replies) is None
 
-        # A button is acked at once; the private answer says the database is not answering.
+        # A submitted form is answered in time ("working on it" in the form), then the
+        # form says the database is not answering.
         answer, took = click.result()
         assert answer.status == 200 and took < SLACK_ACK_LIMIT, (answer, took)
+        assert answer.json()["response_action"] == "update"
         assert fake_slack.wait_for(
-            lambda: any(UNAVAILABLE in t for t in response_texts(fake_slack, "locked-click")),
+            lambda: UNAVAILABLE in json.dumps(fake_slack.opened_views()[0]),
             timeout=LOCK_SECONDS + 5,
         )
 
@@ -170,10 +172,8 @@ def test_sqlite_locked_longer_than_busy_timeout(
     assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) == 2)
     reply = served.slash("secret app-homework site-oak")
     assert _secret_in(reply.body.decode()) is not None
-    served.click(ActionId.DISABLE, disable, message_ts=message["ts"], response_name="after")
-    assert wait_until(lambda: _state(bot, "site-oak") is State.DISABLED, timeout=10), (
-        response_texts(fake_slack, "after")
-    )
+    served.decide(fake_slack, ActionId.DISABLE, disable, message_ts=message["ts"])
+    assert wait_until(lambda: _state(bot, "site-oak") is State.DISABLED, timeout=10)
     assert served.health().status == 200
 
 

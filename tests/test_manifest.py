@@ -54,3 +54,10 @@ def test_bot_asks_only_for_the_scopes_it_uses(manifest: dict[str, Any]) -> None:
     scopes = manifest["oauth_config"]["scopes"]
     assert set(scopes["bot"]) <= ALLOWED_BOT_SCOPES
     assert "user" not in scopes, "the bot acts as itself, never as a user"
+
+
+def test_home_tab_and_its_event_reach_the_events_endpoint(manifest: dict[str, Any]) -> None:
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["request_url"].endswith("/slack/events")
+    assert events["bot_events"] == ["app_home_opened"]

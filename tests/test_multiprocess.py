@@ -71,6 +71,7 @@ def test_three_processes_many_concurrent_clicks(fake_slack: FakeSlack, tmp_path:
             assert len(ts_of) == INSTALLATIONS
 
             statuses: list[int] = []
+            form_refusals: list[str] = []
             lock = threading.Lock()
             start = threading.Barrier(CLICKERS)
 
@@ -90,13 +91,21 @@ def test_three_processes_many_concurrent_clicks(fake_slack: FakeSlack, tmp_path:
                     if ActionId.REMOVE in offered and rng.random() < 0.05:
                         choices = [ActionId.REMOVE]
                     action = rng.choice(choices)
-                    answer = clients[rng.randrange(PROCESSES)].click(
-                        action,
-                        offered[action],
-                        user=user,
-                        message_ts=ts_of[site],
-                        response_name=f"mp-{k}-{i}",
-                    )
+                    client = clients[rng.randrange(PROCESSES)]
+                    if action in (ActionId.DISABLE, ActionId.REMOVE):
+                        # Pressed, then the form asking why sent: refused in the form.
+                        answer = client.submit_reason(action, offered[action], user=user)
+                        if answer.body.strip():
+                            with lock:
+                                form_refusals.append(json.dumps(answer.json()))
+                    else:
+                        answer = client.click(
+                            action,
+                            offered[action],
+                            user=user,
+                            message_ts=ts_of[site],
+                            response_name=f"mp-{k}-{i}",
+                        )
                     with lock:
                         statuses.append(answer.status)
 
@@ -112,7 +121,9 @@ def test_three_processes_many_concurrent_clicks(fake_slack: FakeSlack, tmp_path:
             # itself and it hears nothing; every loser is told privately what happened.
             def refusals() -> list[str]:
                 with fake_slack.lock:
-                    return [json.dumps(b) for n, b in fake_slack.responses if n.startswith("mp-")]
+                    told = [json.dumps(b) for n, b in fake_slack.responses if n.startswith("mp-")]
+                with lock:
+                    return told + form_refusals
 
             def moves() -> int:
                 with db.read() as session:

@@ -297,6 +297,75 @@ def test_install_appears_and_approve_updates_it(sandbox: Sandbox) -> None:
     assert sandbox.state()["requests"][0]["status"] == 200
 
 
+def _submit(sandbox: Sandbox, user: str, text: str) -> dict[str, Any]:
+    modal = sandbox.wait_for(lambda: sandbox.state(user)["modal"], "the form")
+    status, answer = sandbox.post(
+        "/sandbox/submit", {"user": user, "view_id": modal["id"], "text": text}
+    )
+    assert status == 200 and answer["ok"], answer
+    return dict(modal)
+
+
+def test_a_reasoned_disable_and_a_two_person_remove(sandbox: Sandbox) -> None:
+    sandbox.install("site-elm", "Elm Academy")
+    message = sandbox.wait_for(lambda: sandbox.message_about("Elm Academy"), "the install")
+    _click(sandbox, message, "Disable")
+    modal = _submit(sandbox, "UADMIN", "billing")
+    assert modal["view"]["title"]["text"] == "Disable installation"
+    assert sandbox.state()["modal"] is None  # sent: the form closed
+    disabled = sandbox.wait_for(
+        lambda: (m := sandbox.message_about("Elm Academy")) and "billing" in json.dumps(m) and m,
+        "the reason on the message",
+    )
+    assert set(_buttons(disabled)) == {"Enable", "Remove"}
+
+    # Remove without a reason: the form says so and stays open.
+    _click(sandbox, disabled, "Remove")
+    _submit(sandbox, "UADMIN", "")
+    errors = sandbox.wait_for(lambda: (sandbox.state()["modal"] or {}).get("errors"), "errors")
+    assert "simsid_reason" in errors
+    _submit(sandbox, "UADMIN", "a test school")
+    asked = sandbox.wait_for(
+        lambda: (
+            (m := sandbox.message_about("Elm Academy")) and "Confirm removal" in _buttons(m) and m
+        ),
+        "the removal request",
+    )
+    assert "asked to remove it: a test school" in json.dumps(asked["blocks"])
+    # The requester's own confirmation is refused; the second admin's removes it.
+    _click(sandbox, asked, "Confirm removal")
+    sandbox.wait_for(
+        lambda: [e for e in _ephemerals(sandbox, "UADMIN") if "another admin" in json.dumps(e)],
+        "the refusal",
+    )
+    _click(sandbox, asked, "Confirm removal", user="UADMIN2")
+    sandbox.wait_for(
+        lambda: (m := sandbox.message_about("Elm Academy")) and "Removed" in json.dumps(m),
+        "the removal",
+    )
+
+
+def test_the_home_tab_for_an_admin_and_a_guest(sandbox: Sandbox) -> None:
+    sandbox.install("site-ash", "Ash Lane")
+    sandbox.wait_for(lambda: sandbox.message_about("Ash Lane"), "the install")
+    for user in ("UADMIN", "UGUEST"):
+        status, answer = sandbox.post("/sandbox/home", {"user": user})
+        assert status == 200 and answer["ok"], answer
+    home = sandbox.wait_for(lambda: sandbox.state()["home"], "the admin's Home tab")
+    assert "Ash Lane" in json.dumps(home) and "Approve" in _buttons(home)
+    block, element = _buttons(home)["Approve"]
+    status, answer = sandbox.post(
+        "/sandbox/click", {"user": "UADMIN", "surface": "home", "block": block, "element": element}
+    )
+    assert status == 200 and answer["ok"], answer
+    sandbox.wait_for(
+        lambda: "Approved" in json.dumps((sandbox.state()["home"] or {}).get("blocks", [])[:3]),
+        "the Home tab republished",
+    )
+    guest = sandbox.wait_for(lambda: sandbox.state("UGUEST")["home"], "the guest's Home tab")
+    assert "Ash Lane" not in json.dumps(guest) and not _buttons(guest)
+
+
 def test_command_answers_privately(sandbox: Sandbox) -> None:
     sandbox.install("site-elm", "Elm Tree Primary")
     sandbox.wait_for(lambda: sandbox.message_about("Elm Tree Primary"), "the install message")
@@ -403,7 +472,8 @@ def test_settings_ignore_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert settings.simsid_upstream_url is None and settings.simsid_upstream_secret is None
     assert settings.slack_api_url == "http://127.0.0.1:1/api/"
     assert settings.database_url == f"sqlite:///{tmp_path / 'sandbox.db'}"
-    assert settings.simsid_admins == ["UADMIN"]
+    assert settings.simsid_admins == ["UADMIN", "UADMIN2"]
+    assert settings.simsid_remove_approvals == 2
     assert settings.simsid_digest_cron == "0 8 * * 1-5"
     assert settings.encryption_keys() == [key]
 

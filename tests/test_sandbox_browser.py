@@ -160,6 +160,49 @@ class Page:
         self.find("#install-send").click()
         self.until(lambda: "accepted" in self.find("#install-status").text, "the event to land")
 
+    def modal(self, title: str) -> None:
+        self.until(
+            lambda: (
+                self.find("#modal-dialog").is_displayed()
+                and self.find("#modal-title").text == title
+            ),
+            f"the {title!r} form",
+        )
+
+    def send_modal(self, reason: str) -> None:
+        box = self.find("#modal-input")
+        box.clear()
+        if reason:
+            box.send_keys(reason)
+        self.find("#modal-submit").click()
+
+    def confirm(self) -> None:
+        self.until(lambda: self.find("#confirm-dialog").is_displayed(), "the confirm dialog")
+        self.find("#confirm-yes").click()
+
+    def press(self, css: str) -> None:
+        """Click what `css` finds, again if the page redrew it meanwhile."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        def pressed() -> bool:
+            try:
+                self.find(css).click()
+            except StaleElementReferenceException:
+                return False
+            return True
+
+        self.until(pressed, css)
+
+    def act_as(self, user: str) -> None:
+        self.press(f".user-switch-option[data-user='{user}']")
+        self.until(
+            lambda: (
+                self.find(f".user-switch-option[data-user='{user}']").get_attribute("aria-checked")
+                == "true"
+            ),
+            f"acting as {user}",
+        )
+
     def no_error(self) -> None:
         banner = self.find("#error-banner")
         assert not banner.is_displayed(), banner.text
@@ -190,19 +233,60 @@ def test_a_whole_install_lifecycle_in_the_browser(sandbox: Sandbox, browser: Any
     )
     page.shot("secret-only-visible-to-you")
 
+    # Disable asks why (optional); the reason shows on the message.
     page.click_button(SITE, "Disable")
-    page.message_shows(SITE, "Disabled", buttons={"Enable", "Remove"})
-    page.shot("disabled")
-
-    page.click_button(SITE, "Remove")
-    dialog = page.until(lambda: page.find("#confirm-dialog").is_displayed(), "the confirm dialog")
-    assert dialog
-    assert f"Remove from {SITE}?" in page.find("#confirm-title").text
-    page.shot("remove-confirm-dialog")
-    page.find("#confirm-yes").click()
-    page.message_shows(SITE, "Removed", buttons=set())
+    page.modal("Disable installation")
+    page.shot("disable-asks-why")
+    page.send_modal("Billing: invoice 42 unpaid")
+    page.until(lambda: not page.find("#modal-dialog").is_displayed(), "the form to close")
+    page.message_shows(SITE, "Disabled", "Billing: invoice 42 unpaid", buttons={"Enable", "Remove"})
     page.no_error()
-    page.shot("removed")
+    page.shot("disabled-with-reason")
+
+    # Removing takes two admins here. A reason is required to ask.
+    page.click_button(SITE, "Remove")
+    page.modal("Ask to remove")
+    page.send_modal("")
+    page.until(lambda: page.find_all("#modal-dialog .modal-error"), "the missing reason")
+    page.shot("remove-needs-a-reason")
+    page.send_modal("No longer a customer")
+    page.message_shows(
+        SITE,
+        "asked to remove it: No longer a customer",
+        buttons={"Enable", "Confirm removal", "Cancel removal"},
+    )
+    page.shot("removal-requested")
+    # The requester cannot confirm their own request...
+    page.click_button(SITE, "Confirm removal")
+    page.confirm()
+    page.until(
+        lambda: [r for r in page.private_replies() if "another admin must confirm" in r.text],
+        "the refusal of a self-confirmation",
+    )
+    page.shot("self-confirm-refused")
+    # ... another admin can.
+    page.act_as("UADMIN2")
+    page.click_button(SITE, "Confirm removal")
+    assert f"Remove from {SITE}?" in page.until(
+        lambda: page.find("#confirm-dialog").is_displayed() and page.find("#confirm-title").text,
+        "the confirm dialog",
+    )
+    page.find("#confirm-yes").click()
+    page.message_shows(SITE, "Removed", "No longer a customer", buttons=set())
+    page.no_error()
+    page.shot("removed-by-a-second-admin")
+
+    # The Home tab: the latest decisions, with their reasons.
+    page.press("#home-tab")
+    page.until(
+        lambda: (
+            "Latest decisions" in page.find("#messages").text
+            and "No longer a customer" in page.find("#messages").text
+        ),
+        "the admin's Home tab",
+    )
+    page.shot("home-tab")
+    page.press(".channel-tab[data-channel='C0INSTALLS']")
 
     # Someone who is not an admin is refused, privately, and never sees the admin's replies.
     page.find(".user-switch-option[data-user='UGUEST']").click()

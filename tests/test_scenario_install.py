@@ -54,7 +54,7 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
     assert key[0] not in posts and secret[1] not in posts
 
     disable = _buttons(updated)[ActionId.DISABLE]
-    served.click(ActionId.DISABLE, disable, message_ts=message["ts"])
+    served.decide(fake_slack, ActionId.DISABLE, disable, "billing", message_ts=message["ts"])
     assert fake_slack.wait_for(
         lambda: (
             set(_buttons(fake_slack.channel_messages(CHANNEL)[0]))
@@ -62,11 +62,19 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
         )
     )
     remove = _buttons(fake_slack.channel_messages(CHANNEL)[0])[ActionId.REMOVE]
-    served.click(ActionId.REMOVE, remove, message_ts=message["ts"])
+    served.decide(fake_slack, ActionId.REMOVE, remove, "left us", message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: _buttons(fake_slack.channel_messages(CHANNEL)[0]) == {})
 
     audit = served.slash("audit app-homework site-oak").json()
     flat = str(audit)
-    for action in ("installed", "approve", "secret viewed", "disable", "remove"):
+    for action in (
+        "installed",
+        "approve",
+        "secret viewed",
+        "disable",
+        "billing",
+        "remove",
+        "left us",
+    ):
         assert action in flat, action
     assert len(fake_slack.channel_messages(CHANNEL)) == 1

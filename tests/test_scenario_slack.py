@@ -151,25 +151,38 @@ def test_two_admins_click_approve_and_remove_at_once(
 ) -> None:
     message = _install_and_wait(served, fake_slack)
     buttons = _buttons(message)
+    # Remove asks why first: the race is Approve against the submitted Remove form.
+    served.click(ActionId.REMOVE, buttons[ActionId.REMOVE], user=OTHER_ADMIN)
+    assert fake_slack.wait_for(lambda: len(fake_slack.opened) == 1)
+    [form] = fake_slack.opened_views()
     barrier = threading.Barrier(2)
+    answers: dict[str, harness.Response] = {}
 
-    def click(action_id: str, user: str) -> None:
+    def approve() -> None:
         barrier.wait()
-        served.click(action_id, buttons[action_id], user=user, message_ts=message["ts"])
+        served.click(ActionId.APPROVE, buttons[ActionId.APPROVE], message_ts=message["ts"])
 
-    threads = [
-        threading.Thread(target=click, args=(ActionId.APPROVE, ADMIN)),
-        threading.Thread(target=click, args=(ActionId.REMOVE, OTHER_ADMIN)),
-    ]
+    def remove() -> None:
+        barrier.wait()
+        answers["remove"] = served.submit_view(form, "duplicate", user=OTHER_ADMIN)
+
+    threads = [threading.Thread(target=approve), threading.Thread(target=remove)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    # Exactly one won; the other was told privately what happened instead.
-    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
-    assert "Already" in str(fake_slack.ephemerals[0])
     final = _state(bot)
     assert final in (State.ENABLED, State.REMOVED)
+    # Exactly one won; the other was told privately what happened instead: the loser
+    # of Approve in a private reply, the loser of Remove in its form.
+    if final is State.REMOVED:
+        assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
+        assert "Already" in str(fake_slack.ephemerals[0])
+        assert not answers["remove"].body.strip()
+    else:
+        assert "Already" in json.dumps(answers["remove"].json()["view"])
+        time.sleep(0.3)
+        assert not fake_slack.ephemerals
     with bot.db.read() as session:
         changes = list(
             session.scalars(

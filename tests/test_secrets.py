@@ -80,7 +80,8 @@ def test_secret_is_only_in_the_private_reply(fake_slack: FakeSlack, tmp_path: Pa
             # Show it again, disable, try to see it while disabled, enable, see it again:
             # every path that touches the credential.
             client.slash("secret homework oakfield", response_name="again")
-            client.click(
+            client.decide(
+                fake_slack,
                 ActionId.DISABLE,
                 buttons(fake_slack.find_message(CHANNEL, message["ts"]) or {})[ActionId.DISABLE],
                 message_ts=message["ts"],

@@ -97,6 +97,12 @@ def test_valid_settings_and_defaults(valid: pytest.MonkeyPatch) -> None:
     assert settings.port == 3000
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.simsid_upstream_url is None
+    assert settings.simsid_remove_approvals == 1
+
+
+def test_two_person_rule_for_remove(valid: pytest.MonkeyPatch) -> None:
+    valid.setenv("SIMSID_REMOVE_APPROVALS", " 2 ")
+    assert load().simsid_remove_approvals == 2
 
 
 def test_lists_are_comma_separated(valid: pytest.MonkeyPatch) -> None:
@@ -132,6 +138,10 @@ def test_lists_are_comma_separated(valid: pytest.MonkeyPatch) -> None:
         ("DATABASE_URL", "simsid.db", "SQLAlchemy URL"),
         ("PORT", "eighty", ""),
         ("SIMSID_REMIND_AFTER_HOURS", "-1", ""),
+        ("SIMSID_REMOVE_APPROVALS", "3", "1, or 2"),
+        ("SIMSID_REMOVE_APPROVALS", "0", "1, or 2"),
+        ("SIMSID_REMOVE_APPROVALS", "two", "1, or 2"),
+        ("SIMSID_REMOVE_APPROVALS", "", "1, or 2"),
     ],
 )
 def test_malformed_values_name_their_variable(

@@ -87,6 +87,32 @@ def test_socket_mode_answers_commands_and_still_serves_the_webhook(
         ack = socket.acks.get(timeout=15)
         assert ack["envelope_id"] == "env-1"
         assert "Oakfield Primary" in json.dumps(ack["payload"])
+        # The Home tab: app_home_opened comes over the socket too.
+        socket.send(
+            {
+                "envelope_id": "env-2",
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "payload": {
+                    "token": "unused",
+                    "team_id": harness.TEAM_ID,
+                    "api_app_id": "A0SIMSID",
+                    "type": "event_callback",
+                    "event_id": "Ev0SOCKETHOME",
+                    "event_time": 1795770000,
+                    "event": {
+                        "type": "app_home_opened",
+                        "user": ADMIN,
+                        "channel": "D0HOME",
+                        "tab": "home",
+                        "event_ts": "1795770000.000100",
+                    },
+                },
+            }
+        )
+        assert socket.acks.get(timeout=15)["envelope_id"] == "env-2"
+        assert fake_slack.wait_for(lambda: fake_slack.home(ADMIN) is not None, 15)
+        assert "Oakfield Primary" in json.dumps(fake_slack.home(ADMIN))
         # There is no HTTP endpoint for Slack in Socket Mode.
         assert harness.http("POST", f"{server.url}/slack/events", b"x").status == 404
     finally:

@@ -49,7 +49,16 @@ SENDER_TIMEOUT = 0.3
 SLOW_SECONDS = 0.6
 WAIT = 10.0  # seconds any one expected thing may take before the test fails
 # What an outbound event holds (shared/INTERFACE.md, "Decisions going out"): no secret.
-EVENT_FIELDS = {"id", "type", "occurred_at", "actor", "application", "site", "client_key"}
+EVENT_FIELDS = {
+    "id",
+    "type",
+    "occurred_at",
+    "actor",
+    "application",
+    "site",
+    "client_key",
+    "reason",
+}
 
 
 # -- the receiver ------------------------------------------------------------------
@@ -310,7 +319,10 @@ def _click(client: Client, fake: FakeSlack, posted: Posted, action: ActionId) ->
     """Press a button of the installation's message and wait for the message to change."""
     before = _buttons(_message(fake, posted)["blocks"])
     assert action in before, f"{action} not offered: {sorted(before)}"
-    answer = client.click(action, before[action], message_ts=posted.ts)
+    if action in (ActionId.DISABLE, ActionId.REMOVE):
+        answer = client.decide(fake, action, before[action], f"why {action}", message_ts=posted.ts)
+    else:
+        answer = client.click(action, before[action], message_ts=posted.ts)
     assert answer.status == 200
     assert fake.wait_for(lambda: _buttons(_message(fake, posted)["blocks"]) != before, WAIT)
 
@@ -422,7 +434,9 @@ def test_every_change_from_every_surface_arrives_once_in_order_signed(
     _click(client, fake_slack, reading_elm, ActionId.APPROVE)
     listing = client.slash("customer site-elm").json()
     disable_all = _buttons(listing["blocks"])[ActionId.DISABLE_ALL]
-    assert client.click(ActionId.DISABLE_ALL, disable_all, ephemeral=True).status == 200
+    assert (
+        client.decide(fake_slack, ActionId.DISABLE_ALL, disable_all, ephemeral=True).status == 200
+    )
     assert fake_slack.wait_for(
         lambda: (
             ActionId.ENABLE in _buttons(_message(fake_slack, reading_elm)["blocks"])
@@ -522,6 +536,14 @@ def test_every_change_from_every_surface_arrives_once_in_order_signed(
         "urn": "123456",
         "dfe_number": "823/4001",
     }
+    # Each decision carries the reason typed into its Disable or Remove form.
+    assert [b["reason"] for b in homework_oak] == [
+        None,
+        f"why {ActionId.DISABLE}",
+        None,
+        f"why {ActionId.DISABLE}",
+        f"why {ActionId.REMOVE}",
+    ]
     fast = [b for b in stored if b["application"]["id"] == "app-fast"]
     assert all("slack_user" not in b["actor"] for b in fast)
     # The secret never goes out, on the wire or anywhere in a body.

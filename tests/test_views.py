@@ -231,7 +231,7 @@ def test_install_message_shows_the_buttons_valid_for_its_state(
         assert decode_installation(button["value"]) == (1, 7)
 
 
-def test_approve_is_primary_and_remove_is_danger_behind_a_confirm() -> None:
+def test_approve_is_primary_and_remove_is_danger_behind_a_form() -> None:
     site = SiteRef("s1", "A" * 400, None, None)
     dicts = check(views.install_message(make_info(State.PENDING, site=site), TZ))
     by_id = {b["action_id"]: b for b in buttons(dicts)}
@@ -239,13 +239,28 @@ def test_approve_is_primary_and_remove_is_danger_behind_a_confirm() -> None:
     assert "style" not in by_id[ActionId.DISABLE]
     remove = by_id[ActionId.REMOVE]
     assert remove["style"] == "danger"
-    confirm = remove["confirm"]
+    # The modal asking why is the confirmation: no dialog before it.
+    assert "confirm" not in remove and "confirm" not in by_id[ActionId.DISABLE]
+
+
+def test_confirm_removal_is_danger_behind_a_confirm() -> None:
+    from dataclasses import replace
+
+    from store.queries import RemovalRequest
+
+    site = SiteRef("s1", "A" * 400, None, None)
+    info = replace(
+        make_info(State.DISABLED, site=site), removal=RemovalRequest("U0BOB", NOW, "dup")
+    )
+    by_id = {b["action_id"]: b for b in buttons(check(views.install_message(info, TZ)))}
+    confirm = by_id[ActionId.CONFIRM_REMOVAL]["confirm"]
     assert confirm["style"] == "danger"
     assert confirm["title"]["text"].startswith("Remove from AAA")
     assert len(confirm["title"]["text"]) <= 100
     assert len(confirm["text"]["text"]) <= 300
     assert "secret" in confirm["text"]["text"]
     assert (confirm["confirm"]["text"], confirm["deny"]["text"]) == ("Remove", "Cancel")
+    assert ActionId.REMOVE not in by_id and "confirm" not in by_id[ActionId.CANCEL_REMOVAL]
 
 
 def test_install_message_names_site_labels_and_who_changed_it() -> None:
@@ -332,9 +347,7 @@ def test_customer_listing_offers_disable_all_only_while_something_is_enabled() -
     (disable_all,) = [b for b in buttons(dicts) if b["action_id"] == ActionId.DISABLE_ALL]
     assert decode_site(disable_all["value"]) == SITE.id
     assert disable_all["style"] == "danger"
-    assert (
-        disable_all["confirm"]["title"]["text"] == "Disable every application for Oakfield Primary?"
-    )
+    assert "confirm" not in disable_all  # the form asking why confirms it
     idle = [make_info(State.DISABLED, id=1), make_info(State.PENDING, id=2)]
     assert ActionId.DISABLE_ALL not in action_ids(views.customer_listing(SITE, idle, TZ))
 

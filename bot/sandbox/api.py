@@ -120,6 +120,8 @@ class SandboxApi:
 
     def click(self, data: Json) -> Json:
         """A button press, sent with the value and ids the message itself holds."""
+        if data.get("surface") == "home":
+            return self._home_click(data)
         user, channel = _user(data), _channel(data)
         ts = _text(data, "ts", limit=40)
         is_ephemeral = data.get("ephemeral") is True
@@ -147,6 +149,52 @@ class SandboxApi:
         label = (button.get("text") or {}).get("text", "")
         self.timeline.log_request(f"/slack/events button {label}", answer.status, answer.raw[:200])
         return _outcome(answer)
+
+    def _home_click(self, data: Json) -> Json:
+        """A button on the person's Home tab, as the bot last published it."""
+        user = _user(data)
+        home = self.timeline.home(user)
+        if home is None:
+            raise BadRequest("the Home tab has not been opened")
+        block_id, button = _button(
+            home.get("blocks") or [], _index(data, "block"), _index(data, "element")
+        )
+        answer = self.relay.home_click(
+            user=user, view_id=str(home.get("id") or ""), block_id=block_id, button=button
+        )
+        label = (button.get("text") or {}).get("text", "")
+        self.timeline.log_request(
+            f"/slack/events Home button {label}", answer.status, answer.raw[:200]
+        )
+        return _outcome(answer)
+
+    def open_home(self, data: Json) -> Json:
+        """The person opened the bot's Home tab: Slack sends app_home_opened."""
+        user = _user(data)
+        answer = self.relay.home_opened(user=user)
+        self.timeline.log_request("/slack/events app_home_opened", answer.status, answer.raw[:200])
+        return _outcome(answer)
+
+    def submit(self, data: Json) -> Json:
+        """The person sent the modal open in front of them, with what they typed."""
+        user, view_id = _user(data), _text(data, "view_id", limit=40)
+        typed = _text(data, "text", required=False, limit=TEXT_MAX)
+        view = self.timeline.modal(view_id, user)
+        if view is None:
+            raise BadRequest("that form is closed")
+        inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
+        answer = self.relay.submit_view(
+            user=user, view=view, typed={str(b.get("block_id")): typed for b in inputs}
+        )
+        self.timeline.log_request("/slack/events view_submission", answer.status, answer.raw[:200])
+        if answer.ok:
+            self.timeline.modal_answered(view_id, answer.body)
+        return _outcome(answer)
+
+    def close(self, data: Json) -> Json:
+        """The person pressed the modal's Cancel (Slack tells the bot nothing)."""
+        self.timeline.close_modal(_text(data, "view_id", limit=40), _user(data))
+        return {"ok": True, "status": 200}
 
     def install(self, data: Json) -> Json:
         """SIMS ID telling the bot a school installed (or uninstalled) an application."""

@@ -82,11 +82,31 @@ class Relay:
         self._webhook_secret = webhook_secret
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
+        # Whose click each trigger_id came from: a modal opened with it is that person's.
+        self._triggers: dict[str, str] = {}
 
-    def _trigger_id(self) -> str:
+    def _trigger_id(self, user: str | None = None) -> str:
         with self._lock:
             n = next(self._counter)
-        return f"{n}.{int(time.time())}.sandbox"
+            trigger = f"{n}.{int(time.time())}.sandbox"
+            if user is not None:
+                self._triggers[trigger] = user
+        return trigger
+
+    def trigger_user(self, trigger_id: str) -> str | None:
+        """The person whose click a trigger_id was issued for, if it was one."""
+        with self._lock:
+            return self._triggers.get(trigger_id)
+
+    def _signed_json(self, body: bytes) -> Answer:
+        timestamp = str(int(time.time()))
+        signature = self._verifier.generate_signature(timestamp=timestamp, body=body.decode()) or ""
+        headers = {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": signature,
+        }
+        return _post(f"{self._bot_url}/slack/events", body, headers)
 
     def _to_slack_endpoint(self, form: dict[str, str]) -> Answer:
         body = urllib.parse.urlencode(form)
@@ -141,7 +161,7 @@ class Relay:
                 "channel_id": click.channel,
                 "is_ephemeral": click.is_ephemeral,
             },
-            "trigger_id": self._trigger_id(),
+            "trigger_id": self._trigger_id(click.user),
             "team": {"id": TEAM_ID, "domain": "sandbox"},
             "enterprise": None,
             "is_enterprise_install": False,
@@ -163,6 +183,76 @@ class Relay:
         if click.message is not None:
             payload["message"] = click.message
         return self._to_slack_endpoint({"payload": json.dumps(payload)})
+
+    def home_click(
+        self, *, user: str, view_id: str, block_id: str, button: dict[str, Any]
+    ) -> Answer:
+        """A button pressed on the Home tab: the view is its container, there is no
+        response_url and no channel."""
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": user, "username": _username(user), "team_id": TEAM_ID},
+            "api_app_id": API_APP_ID,
+            "token": "sandbox-verification-token",
+            "container": {"type": "view", "view_id": view_id},
+            "trigger_id": self._trigger_id(user),
+            "team": {"id": TEAM_ID, "domain": "sandbox"},
+            "view": {"id": view_id, "type": "home", "team_id": TEAM_ID},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": button.get("action_id", ""),
+                    "block_id": block_id,
+                    "value": button.get("value", ""),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return self._to_slack_endpoint({"payload": json.dumps(payload)})
+
+    def submit_view(self, *, user: str, view: dict[str, Any], typed: dict[str, str]) -> Answer:
+        """A view_submission: the modal as the bot opened it, with what was typed into
+        each of its input blocks (`typed` maps block_id to text)."""
+        values: dict[str, Any] = {}
+        for block in view.get("blocks") or []:
+            if block.get("type") == "input" and isinstance(block.get("element"), dict):
+                element = block["element"]
+                text = typed.get(str(block.get("block_id")), "")
+                values[str(block.get("block_id"))] = {
+                    str(element.get("action_id")): {
+                        "type": element.get("type"),
+                        "value": text or None,
+                    }
+                }
+        payload = {
+            "type": "view_submission",
+            "user": {"id": user, "username": _username(user), "team_id": TEAM_ID},
+            "api_app_id": API_APP_ID,
+            "token": "sandbox-verification-token",
+            "trigger_id": self._trigger_id(user),
+            "team": {"id": TEAM_ID, "domain": "sandbox"},
+            "view": {**view, "state": {"values": values}, "team_id": TEAM_ID},
+        }
+        return self._to_slack_endpoint({"payload": json.dumps(payload)})
+
+    def home_opened(self, *, user: str) -> Answer:
+        """The app_home_opened event, as the Events API posts it (JSON, signed)."""
+        body = {
+            "token": "sandbox-verification-token",
+            "team_id": TEAM_ID,
+            "api_app_id": API_APP_ID,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:12].upper()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": "D0SANDBOX",
+                "tab": "home",
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+        return self._signed_json(json.dumps(body).encode())
 
     def install(
         self,

@@ -80,6 +80,7 @@ class Sandbox:
         relay = Relay(
             bot_url, signing_secret=shared.signing_secret, webhook_secret=shared.webhook_secret
         )
+        self.timeline.trigger_owner = relay.trigger_user
         api = SandboxApi(self.timeline, relay, self.bot.db)
         try:
             self.web = SandboxServer((HOST, port), api)

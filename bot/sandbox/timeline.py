@@ -16,6 +16,7 @@ import itertools
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,18 @@ class _Bound:
     ephemeral: str | None  # a private reply: the timeline applies replace_original
 
 
+@dataclass
+class _Modal:
+    """A modal the bot opened for someone, and what its submission made of it."""
+
+    view_id: str
+    user: str
+    seq: int
+    closed: bool = False
+    shown: Json | None = None  # a response_action "update" replaced the bot's view
+    errors: Json = field(default_factory=dict)  # response_action "errors", per block_id
+
+
 def _is_true(value: object) -> bool:
     return value in (True, "true")
 
@@ -74,6 +87,10 @@ class Timeline:
         self._responses_seen = 0
         self._ephemerals_seen = 0
         self._requests: list[Json] = []
+        self._modals: dict[str, _Modal] = {}
+        self._opened_seen = 0
+        # Who clicked for each trigger_id (the relay knows): a modal is that person's.
+        self.trigger_owner: Callable[[str], str | None] = lambda _trigger: None
         self._pump = threading.Thread(target=self._follow, name="sandbox-timeline", daemon=True)
 
     def start(self) -> None:
@@ -129,6 +146,42 @@ class Timeline:
             reply = self._ephemerals.get(ephemeral_id)
             return copy.deepcopy(reply) if reply is not None and not reply.deleted else None
 
+    def home(self, user: str) -> Json | None:
+        """The Home tab the bot last published for `user`, or None."""
+        return self._fake.home(user)
+
+    def modal(self, view_id: str, user: str) -> Json | None:
+        """The view of `user`'s open modal `view_id` as it stands, or None."""
+        with self._cond:
+            self._absorb()
+            modal = self._modals.get(view_id)
+            if modal is None or modal.user != user or modal.closed:
+                return None
+            return self._modal_view(modal)
+
+    def modal_answered(self, view_id: str, answer: Any) -> None:
+        """Apply the bot's answer to a submission: close, replace the view, or show errors."""
+        with self._cond:
+            modal = self._modals.get(view_id)
+            if modal is None:
+                return
+            action = answer.get("response_action") if isinstance(answer, dict) else None
+            if action == "update" and isinstance(answer.get("view"), dict):
+                modal.shown, modal.errors = answer["view"], {}
+            elif action == "errors" and isinstance(answer.get("errors"), dict):
+                modal.errors = dict(answer["errors"])
+            else:  # an empty answer, or "clear": the modal closes
+                modal.closed = True
+            self._changed()
+
+    def close_modal(self, view_id: str, user: str) -> None:
+        """The person pressed Cancel or Close."""
+        with self._cond:
+            modal = self._modals.get(view_id)
+            if modal is not None and modal.user == user:
+                modal.closed = True
+                self._changed()
+
     def log_request(self, what: str, status: int, detail: str) -> None:
         """Note a request sent to the bot, for the page's request log.
 
@@ -166,6 +219,8 @@ class Timeline:
                     ids.append(channel)
             return {
                 "version": self.version,
+                "modal": self._open_modal(user),
+                "home": self._fake.home(user),
                 "channels": [
                     {
                         "id": channel,
@@ -196,6 +251,20 @@ class Timeline:
                 items.append((reply.seq, _ephemeral_item(reply)))
         return [item for _, item in sorted(items, key=lambda pair: pair[0])]
 
+    def _open_modal(self, user: str) -> Json | None:
+        mine = [m for m in self._modals.values() if m.user == user and not m.closed]
+        if not mine:
+            return None
+        modal = max(mine, key=lambda m: m.seq)
+        return {"id": modal.view_id, "view": self._modal_view(modal), "errors": modal.errors}
+
+    def _modal_view(self, modal: _Modal) -> Json:
+        if modal.shown is not None:
+            return copy.deepcopy(modal.shown)
+        with self._fake.lock:
+            # views.update (a slow answer's outcome) changes the view FakeSlack keeps.
+            return copy.deepcopy(self._fake.views.get(modal.view_id) or {})
+
     # -- following FakeSlack -------------------------------------------------
 
     def _follow(self) -> None:
@@ -219,6 +288,12 @@ class Timeline:
             posted = copy.deepcopy(self._fake.ephemerals[self._ephemerals_seen :])
             self._responses_seen += len(responses)
             self._ephemerals_seen += len(posted)
+            opened = list(self._fake.opened[self._opened_seen :])
+            self._opened_seen += len(opened)
+        for view_id, how in opened:
+            owner = self.trigger_owner(str(how.get("trigger_id") or ""))
+            if owner is not None:
+                self._modals[view_id] = _Modal(view_id, owner, next(self._seq))
         for key in sorted(posts, key=lambda p: float(p[1])):
             if key not in self._order:
                 self._order[key] = next(self._seq)

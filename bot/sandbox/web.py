@@ -85,6 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
             "/sandbox/command": self.server.api.command,
             "/sandbox/click": self.server.api.click,
             "/sandbox/install": self.server.api.install,
+            "/sandbox/submit": self.server.api.submit,
+            "/sandbox/close": self.server.api.close,
+            "/sandbox/home": self.server.api.open_home,
         }
         action = actions.get(urlsplit(self.path).path)
         if action is None:

@@ -16,7 +16,10 @@ from store.db import Database
 
 TEAM_ID = "T0SANDBOX"  # the team FakeSlack's auth.test answers, so the bot accepts our requests
 ADMIN = "UADMIN"
+SECOND_ADMIN = "UADMIN2"
 GUEST = "UGUEST"
+# Removing takes two admins here, to show the two-person rule (SIMSID_REMOVE_APPROVALS=2).
+REMOVE_APPROVALS = 2
 DEFAULT_CHANNEL = "C0INSTALLS"
 PORTAL_CHANNEL = "C0PORTAL"
 # A short reminder delay so that someone trying the sandbox sees a reminder thread appear.
@@ -41,6 +44,7 @@ class ExampleApp:
 
 PEOPLE = (
     Person(ADMIN, "Ada Admin", admin=True),
+    Person(SECOND_ADMIN, "Bea Admin", admin=True),
     Person(GUEST, "Gus Guest", admin=False),
 )
 CHANNEL_NAMES = {DEFAULT_CHANNEL: "sims-installs", PORTAL_CHANNEL: "parent-portal"}
@@ -109,7 +113,8 @@ def sandbox_settings(*, api_url: str, db_path: Path, key: str, shared: Secrets) 
         database_url=f"sqlite:///{db_path.resolve()}",
         simsid_encryption_keys=key,
         simsid_webhook_secret=shared.webhook_secret,
-        simsid_admins=ADMIN,
+        simsid_admins=f"{ADMIN},{SECOND_ADMIN}",
+        simsid_remove_approvals=REMOVE_APPROVALS,
         simsid_default_channel=DEFAULT_CHANNEL,
         simsid_remind_after_hours=REMIND_AFTER_HOURS,
         simsid_upstream_url=None,

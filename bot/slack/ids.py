@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import quote, unquote
 
@@ -24,6 +25,10 @@ class ActionId(StrEnum):
     PAGE_PREVIOUS = "simsid_page_previous"
     DISABLE_ALL = "simsid_disable_all"
     RETRY_UPSTREAM = "simsid_retry_upstream"
+    # The two-person rule for Remove (SIMSID_REMOVE_APPROVALS=2).
+    CONFIRM_REMOVAL = "simsid_confirm_removal"
+    CANCEL_REMOVAL = "simsid_cancel_removal"
+    REASON_INPUT = "simsid_reason_text"  # the text field of the reason modal
 
 
 class BlockId(StrEnum):
@@ -31,6 +36,15 @@ class BlockId(StrEnum):
     PAGER = "simsid_pager"
     CUSTOMER_ACTIONS = "simsid_customer"
     UPSTREAM_ACTIONS = "simsid_upstream"
+    REASON = "simsid_reason"  # the reason modal's input block
+    HOME_NOTICE = "simsid_home_notice"
+
+
+class CallbackId(StrEnum):
+    """The callback_id of each modal the bot opens."""
+
+    REASON = "simsid_reason"  # Disable, Remove or "Disable all", asking why
+    OUTCOME = "simsid_outcome"  # what happened instead, shown in place of a stale modal
 
 
 # The installation buttons and the lifecycle action each one asks for.
@@ -126,3 +140,72 @@ def decode_outbox(value: object) -> int:
     if not isinstance(value, str) or not _NUMBER.fullmatch(value):
         raise ValueError(f"not an outbox value: {value!r:.80}")
     return int(value)
+
+
+REASON_KINDS = ("disable", "remove", "disable_all")
+
+
+@dataclass(frozen=True)
+class ReasonAsk:
+    """What a reason modal will do once submitted, carried in its private_metadata.
+
+    `kind` is "disable" or "remove" (an installation at the version the person saw) or
+    "disable_all" (a customer); `response_url` is the private listing the click came
+    from, where the outcome is told; `home` says it came from the App Home tab.
+    """
+
+    kind: str
+    installation_id: int | None = None
+    version: int | None = None
+    site_id: str | None = None
+    response_url: str | None = None
+    home: bool = False
+
+
+METADATA_MAX = 3000  # Slack's limit on a view's private_metadata
+
+
+def encode_reason_ask(ask: ReasonAsk) -> str:
+    """Compact JSON for private_metadata; a response_url that would not fit is left out."""
+    data: dict[str, object] = {"k": ask.kind}
+    if ask.installation_id is not None:
+        data.update(i=ask.installation_id, v=ask.version)
+    if ask.site_id is not None:
+        data["s"] = ask.site_id
+    if ask.home:
+        data["h"] = 1
+    value = json.dumps(data, separators=(",", ":"))
+    if ask.response_url:
+        with_url = json.dumps({**data, "r": ask.response_url}, separators=(",", ":"))
+        if len(with_url) <= METADATA_MAX:
+            value = with_url
+    if len(value) > METADATA_MAX:
+        raise ValueError("too long for a view's private_metadata")
+    return value
+
+
+def decode_reason_ask(value: object) -> ReasonAsk:
+    """The ReasonAsk of a submitted modal; ValueError if the metadata is not one."""
+    if not isinstance(value, str):
+        raise ValueError("not a reason ask")
+    data = json.loads(value)  # JSONDecodeError is a ValueError
+    if not isinstance(data, dict) or data.get("k") not in REASON_KINDS:
+        raise ValueError("not a reason ask")
+    kind = data["k"]
+    installation_id, version = data.get("i"), data.get("v")
+    site_id, response_url = data.get("s"), data.get("r")
+    if kind == "disable_all":
+        if not isinstance(site_id, str) or not site_id:
+            raise ValueError("not a reason ask")
+    elif type(installation_id) is not int or type(version) is not int:
+        raise ValueError("not a reason ask")
+    if response_url is not None and not isinstance(response_url, str):
+        raise ValueError("not a reason ask")
+    return ReasonAsk(
+        kind=kind,
+        installation_id=installation_id if kind != "disable_all" else None,
+        version=version if kind != "disable_all" else None,
+        site_id=site_id if kind == "disable_all" else None,
+        response_url=response_url or None,
+        home=data.get("h") == 1,
+    )

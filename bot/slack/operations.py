@@ -1,4 +1,5 @@
-"""What a button does, with plain arguments: call the lifecycle, answer with a view."""
+"""What a button or a submitted modal does, with plain arguments: call the lifecycle,
+answer with a view."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from sqlmodel import Session
+
 from bot.slack import views
 from bot.slack.views import Message
 from store import outbox, queries
 from store.db import Database
-from store.lifecycle import Action, Lifecycle, NotFound
+from store.lifecycle import Action, Change, Lifecycle, NotFound, allowed_actions
 from store.models import State
+from store.queries import InstallationInfo, SiteRef
 
 
 @dataclass
@@ -24,18 +28,79 @@ class Operations:
     on_change: Callable[[], None] = lambda: None
 
     def act(
-        self, *, installation_id: int, version: int | None, action: Action, actor: str
+        self,
+        *,
+        installation_id: int,
+        version: int | None,
+        action: Action,
+        actor: str,
+        reason: str | None = None,
     ) -> tuple[bool, Message]:
-        """(applied, private reply) for one click on an installation's button."""
+        """(applied, private reply) for one click, or one submitted reason modal."""
+        return self._run(
+            installation_id,
+            lambda session: self.lifecycle.act(
+                session,
+                installation_id=installation_id,
+                action=action,
+                actor=actor,
+                expected_version=version,
+                reason=reason,
+            ),
+        )
+
+    def confirm_removal(
+        self, *, installation_id: int, version: int, actor: str
+    ) -> tuple[bool, Message]:
+        """A second admin confirms another's removal request (the two-person rule)."""
+        return self._run(
+            installation_id,
+            lambda session: self.lifecycle.confirm_removal(
+                session, installation_id=installation_id, actor=actor, expected_version=version
+            ),
+        )
+
+    def cancel_removal(
+        self, *, installation_id: int, version: int, actor: str
+    ) -> tuple[bool, Message]:
+        """Withdraw an open removal request; any admin may, the requester included."""
+        return self._run(
+            installation_id,
+            lambda session: self.lifecycle.cancel_removal(
+                session, installation_id=installation_id, actor=actor, expected_version=version
+            ),
+        )
+
+    def check(
+        self, *, installation_id: int, version: int, action: Action
+    ) -> tuple[InstallationInfo | None, Message | None]:
+        """Before asking why: the installation, or the reply saying the click is too late.
+
+        A button showing an older version, or an action no longer valid, is answered at
+        once (and the message refreshed) rather than with a form that cannot succeed.
+        """
+        with self.db.read() as session:
+            info = queries.installation(session, installation_id)
+        if info is None:
+            return None, views.not_found("installation", str(installation_id))
+        stale = info.version != version
+        if stale or action not in allowed_actions(info.state):
+            self._refresh(installation_id)
+            return None, views.refusal_for(info, action, stale=stale, tz=self.tz)
+        return info, None
+
+    def site(self, site_id: str) -> SiteRef | None:
+        """The customer with exactly this site id, if there is one."""
+        with self.db.read() as session:
+            matches = [s for s in queries.match_sites(session, site_id) if s.id == site_id]
+        return matches[0] if matches else None
+
+    def _run(
+        self, installation_id: int, change_it: Callable[[Session], Change]
+    ) -> tuple[bool, Message]:
         try:
             with self.db.session() as session:
-                change = self.lifecycle.act(
-                    session,
-                    installation_id=installation_id,
-                    action=action,
-                    actor=actor,
-                    expected_version=version,
-                )
+                change = change_it(session)
         except NotFound:
             return False, views.not_found("installation", str(installation_id))
         if not change.applied:
@@ -48,7 +113,7 @@ class Operations:
         assert info is not None
         return True, views.change_done(change, info)
 
-    def disable_all(self, *, site_id: str, actor: str) -> Message:
+    def disable_all(self, *, site_id: str, actor: str, reason: str | None = None) -> Message:
         """Disable every enabled application of one customer (maintenance or billing)."""
         with self.db.read() as session:
             matches = [s for s in queries.match_sites(session, site_id) if s.id == site_id]
@@ -61,7 +126,11 @@ class Operations:
                 continue
             with self.db.session() as session:
                 change = self.lifecycle.act(
-                    session, installation_id=info.id, action=Action.DISABLE, actor=actor
+                    session,
+                    installation_id=info.id,
+                    action=Action.DISABLE,
+                    actor=actor,
+                    reason=reason,
                 )
             if change.applied:
                 changed += 1

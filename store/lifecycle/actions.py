@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from store.lifecycle.base import LifecycleBase
-from store.lifecycle.domain import TRANSITIONS, Action, Change, NotEnabled, NotFound, Secret
+from store.lifecycle.domain import (
+    TRANSITIONS,
+    Action,
+    Change,
+    NotEnabled,
+    NotFound,
+    Secret,
+    clean_reason,
+    is_person,
+)
+from store.lifecycle.removals import Removals
 from store.models import Credential, Installation, State
 
 
-class Actions(LifecycleBase):
+class Actions(Removals):
     def act(
         self,
         session: Session,
@@ -18,8 +27,16 @@ class Actions(LifecycleBase):
         action: Action,
         actor: str,
         expected_version: int | None = None,
+        reason: str | None = None,
     ) -> Change:
-        """Apply `action` by `actor`, unless it is illegal now or someone else got there first."""
+        """Apply `action` by `actor`, unless it is illegal now or someone else got there first.
+
+        `reason` is why, in the actor's words: kept in the audit row, on the installation
+        (its message shows it) and in the upstream decision. With `remove_approvals` 2,
+        a person's Remove only records a removal request (a reason is required), which
+        another admin's `confirm_removal` carries out; SIMS ID and the bot's own paths
+        (reconciling, imports) are not people and remove at once.
+        """
         inst = session.get(Installation, installation_id, populate_existing=True)
         if inst is None:
             raise NotFound(installation_id)
@@ -28,8 +45,11 @@ class Actions(LifecycleBase):
             return self._refused(inst, action, "stale")
         if target is None:
             return self._refused(inst, action, "illegal")
+        reason = clean_reason(reason)
+        if action is Action.REMOVE and self.remove_approvals > 1 and is_person(actor):
+            return self._request_removal(session, inst, actor=actor, reason=reason)
         source = State(inst.state)
-        if not self._move(session, inst, target, actor=actor, action=action.value):
+        if not self._move(session, inst, target, actor=actor, action=action.value, reason=reason):
             fresh = session.get(Installation, installation_id, populate_existing=True)
             assert fresh is not None
             return self._refused(fresh, action, "stale")
@@ -42,6 +62,7 @@ class Actions(LifecycleBase):
             changed_by=actor,
             changed_at=inst.changed_at,
             version=inst.version,
+            reason=reason,
         )
 
     def reveal_secret(self, session: Session, *, installation_id: int, actor: str) -> Secret:

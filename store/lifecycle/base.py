@@ -35,6 +35,8 @@ class LifecycleBase:
     upstream: bool = False
     default_channel: str | None = None
     clock: Callable[[], datetime] = utcnow
+    # SIMSID_REMOVE_APPROVALS: with 2, Remove records a request another admin confirms.
+    remove_approvals: int = 1
 
     def _refused(self, inst: Installation, action: Action, why: str) -> Change:
         return Change(
@@ -47,6 +49,7 @@ class LifecycleBase:
             changed_at=inst.changed_at,
             version=inst.version,
             refusal=why,
+            removal_requested_by=inst.removal_requested_by,
         )
 
     def _move(
@@ -59,14 +62,31 @@ class LifecycleBase:
         action: str,
         detail: str | None = None,
         notify: bool = True,
+        reason: str | None = None,
+        withdraws_request: bool = True,
     ) -> bool:
-        """Compare-and-set the state; False when another transaction changed it first."""
+        """Compare-and-set the state; False when another transaction changed it first.
+
+        `reason` is the actor's own words, kept on the installation and in the audit row.
+        Any change of state withdraws an open removal request (audited as such, unless
+        the change is that request's confirmation).
+        """
         now = self.clock()
         source = State(inst.state)
+        requester = inst.removal_requested_by
         result = session.execute(
             update(Installation)
             .where(Installation.id == inst.id, Installation.version == inst.version)  # type: ignore[arg-type]
-            .values(state=target, version=inst.version + 1, changed_at=now, changed_by=actor)
+            .values(
+                state=target,
+                version=inst.version + 1,
+                changed_at=now,
+                changed_by=actor,
+                change_reason=reason,
+                removal_requested_by=None,
+                removal_requested_at=None,
+                removal_reason=None,
+            )
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
@@ -79,7 +99,17 @@ class LifecycleBase:
             from_state=source,
             to_state=target,
             detail=detail,
+            reason=reason,
         )
+        if requester is not None and withdraws_request:
+            self._audit(
+                session,
+                inst,
+                actor=actor,
+                action="removal_cancelled",
+                from_state=target,
+                detail=f"request by {requester} withdrawn by the change to {target}",
+            )
         if target is State.ENABLED:
             self._issue_credentials(session, inst, now)
         elif target is State.REMOVED:
@@ -119,6 +149,7 @@ class LifecycleBase:
         from_state: State | None = None,
         to_state: State | None = None,
         detail: str | None = None,
+        reason: str | None = None,
     ) -> None:
         assert inst.id is not None
         session.add(
@@ -130,6 +161,7 @@ class LifecycleBase:
                 from_state=from_state,
                 to_state=to_state,
                 detail=detail,
+                reason=reason,
             )
         )
 

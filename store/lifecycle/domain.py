@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -57,8 +58,15 @@ class Change:
     changed_at: datetime
     version: int
     # Why it was refused: "illegal" (not valid from this state) or "stale" (someone else
-    # changed it since the asker saw it, or won a race).
+    # changed it since the asker saw it, or won a race); for the two-person rule also
+    # "reason_required", "requested" (someone already asked), "no_request" and
+    # "own_request" (the requester may not confirm).
     refusal: str | None = None
+    # The two-person rule's step: "requested", "confirmed" or "cancelled"; None otherwise.
+    step: str | None = None
+    reason: str | None = None
+    # Who has asked to remove it, while the request is open.
+    removal_requested_by: str | None = None
 
 
 class ConcurrentChange(Exception):
@@ -95,3 +103,17 @@ class EventOutcome(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     STALE = "stale"  # acknowledged and audited, changed nothing
+
+
+def clean_reason(reason: str | None) -> str | None:
+    """A reason with its whitespace collapsed; None when there is nothing in it."""
+    cleaned = " ".join((reason or "").split())
+    return cleaned or None
+
+
+_PERSON = re.compile(r"[UW][A-Z0-9]+")
+
+
+def is_person(actor: str) -> bool:
+    """Whether `actor` is a Slack user (the two-person rule binds people, not SIMS ID)."""
+    return _PERSON.fullmatch(actor) is not None

@@ -124,6 +124,10 @@ class SingleEvents(LifecycleBase):
                 message_ts=None,
                 message_channel=None,
                 message_status=MessageStatus.UNSENT if notify else MessageStatus.SILENT,
+                change_reason=None,
+                removal_requested_by=None,
+                removal_requested_at=None,
+                removal_reason=None,
             )
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]

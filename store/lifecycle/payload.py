@@ -33,4 +33,7 @@ def decision_payload(
             "dfe_number": site.dfe_number,
         },
         "client_key": credential.client_key if credential else None,
+        # The actor's reason for this change (for a confirmed two-person removal, the
+        # requester's); None when none was given.
+        "reason": inst.change_reason,
     }

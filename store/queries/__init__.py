@@ -9,7 +9,7 @@ matching names), `listings` (the paged lists), `auditlog` and `counts` (digest a
 health aggregates).
 """
 
-from store.queries.auditlog import audit
+from store.queries.auditlog import DECISION_ACTIONS, audit, latest_decisions
 from store.queries.counts import oldest_undelivered, pending_counts, unposted_backlog
 from store.queries.listings import (
     app_installations,
@@ -18,6 +18,7 @@ from store.queries.listings import (
     customers,
     list_applications,
     pending,
+    removal_requests,
 )
 from store.queries.lookups import (
     find_installation,
@@ -36,6 +37,7 @@ from store.queries.results import (
     InstallationInfo,
     Page,
     PendingCount,
+    RemovalRequest,
     SiteRef,
     UpstreamStatus,
     app_ref,
@@ -43,6 +45,7 @@ from store.queries.results import (
 )
 
 __all__ = [
+    "DECISION_ACTIONS",
     "LIVE_STATES",
     "MAX_CANDIDATES",
     "AppRef",
@@ -52,6 +55,7 @@ __all__ = [
     "InstallationInfo",
     "Page",
     "PendingCount",
+    "RemovalRequest",
     "SiteRef",
     "UpstreamStatus",
     "app_installations",
@@ -62,12 +66,14 @@ __all__ = [
     "customers",
     "find_installation",
     "installation",
+    "latest_decisions",
     "list_applications",
     "match_apps",
     "match_sites",
     "oldest_undelivered",
     "pending",
     "pending_counts",
+    "removal_requests",
     "site_ref",
     "unposted_backlog",
     "upstream_status",

@@ -1,4 +1,5 @@
-"""The audit log of an application or one of its installations."""
+"""The audit log of an application or one of its installations, and the latest
+decisions across all of them (the Home tab)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,44 @@ def audit(
     rows = session.execute(
         query.order_by(AuditEntry.id.desc()).offset(offset).limit(limit + 1)  # type: ignore[union-attr]
     ).all()
-    return _page(
-        [
-            AuditLine(e.id or 0, e.at, e.actor, e.action, e.from_state, e.to_state, e.detail, a, s)
-            for e, a, s in rows
-        ],
-        offset,
-        limit,
+    return _page([_line(e, a, s) for e, a, s in rows], offset, limit)
+
+
+def _line(e: AuditEntry, app_name: str, site_name: str) -> AuditLine:
+    return AuditLine(
+        e.id or 0,
+        e.at,
+        e.actor,
+        e.action,
+        e.from_state,
+        e.to_state,
+        e.detail,
+        app_name,
+        site_name,
+        e.reason,
     )
+
+
+# What the Home tab lists as decisions: people's changes and the two-person steps.
+DECISION_ACTIONS = (
+    "approve",
+    "enable",
+    "disable",
+    "remove",
+    "remove_requested",
+    "removal_cancelled",
+)
+
+
+def latest_decisions(session: Session, *, limit: int = 10) -> list[AuditLine]:
+    """The latest decisions across every application, newest first."""
+    rows = session.execute(
+        select(AuditEntry, col(Application.name), col(Site.name))
+        .join(Installation, col(Installation.id) == col(AuditEntry.installation_id))
+        .join(Application, col(Application.id) == col(Installation.application_id))
+        .join(Site, col(Site.id) == col(Installation.site_id))
+        .where(col(AuditEntry.action).in_(DECISION_ACTIONS))
+        .order_by(col(AuditEntry.id).desc())
+        .limit(limit)
+    ).all()
+    return [_line(e, a, s) for e, a, s in rows]

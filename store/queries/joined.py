@@ -19,6 +19,7 @@ from store.queries.results import (
     LIVE_STATES,
     AppRef,
     InstallationInfo,
+    RemovalRequest,
     SiteRef,
 )
 
@@ -44,6 +45,10 @@ _INFO_COLUMNS: tuple[Any, ...] = (
     Site.name,
     Site.urn,
     Site.dfe_number,
+    Installation.change_reason,
+    Installation.removal_requested_by,
+    Installation.removal_requested_at,
+    Installation.removal_reason,
 )
 
 
@@ -79,6 +84,10 @@ def _info(
         site_name,
         urn,
         dfe_number,
+        change_reason,
+        removal_requested_by,
+        removal_requested_at,
+        removal_reason,
     ) = row
     app = None if apps is None else apps.get(app_id)
     if app is None:
@@ -102,6 +111,12 @@ def _info(
         message_channel=message_channel,
         message_ts=message_ts,
         reminders_sent=reminders_sent,
+        change_reason=change_reason,
+        removal=None
+        if removal_requested_by is None
+        else RemovalRequest(
+            removal_requested_by, removal_requested_at or changed_at, removal_reason
+        ),
     )
 
 

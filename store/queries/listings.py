@@ -135,3 +135,15 @@ def pending(session: Session, *, offset: int = 0, limit: int = 20) -> Page[Insta
     """Installations waiting for approval, the longest waiting first."""
     rows = session.execute(_PENDING_PAGE, {"offset": offset, "limit": limit + 1}).all()
     return _page(_infos(rows), offset, limit)
+
+
+def removal_requests(session: Session, *, limit: int = 10) -> list[InstallationInfo]:
+    """Installations whose removal waits for a second admin, the oldest request first."""
+    rows = session.execute(
+        # removal_requested_at is set with removal_requested_by, and indexed.
+        _joined()
+        .where(col(Installation.removal_requested_at).is_not(None))
+        .order_by(col(Installation.removal_requested_at), col(Installation.id))
+        .limit(limit)
+    ).all()
+    return _infos(rows)

@@ -48,6 +48,15 @@ class UpstreamStatus:
 
 
 @dataclass(frozen=True)
+class RemovalRequest:
+    """An admin's request to remove an installation, waiting for a second admin."""
+
+    requested_by: str
+    requested_at: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class InstallationInfo:
     id: int
     app: AppRef
@@ -61,6 +70,8 @@ class InstallationInfo:
     message_ts: str | None
     reminders_sent: int = 0
     upstream: UpstreamStatus | None = None
+    change_reason: str | None = None  # why the last change was made, if its author said
+    removal: RemovalRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class AuditLine:
     detail: str | None
     app_name: str
     site_name: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@
     rendered: new Map(), // ts -> JSON of what was drawn, to flash what changed
     seenCounts: new Map(), // channel -> item count when last viewed
     appsKey: "",
+    view: "channel", // or "home": the bot's Home tab
+    modalKey: "", // what the open modal shows, so a redraw keeps what is typed
     // Slack forgets private replies when the page reloads (the bot's replies say so): do too.
     loadedAt: Date.now() / 1000,
   };
@@ -305,17 +307,114 @@
     if (button.confirm && !(await confirmDialog(button.confirm))) return;
     node.disabled = true;
     node.classList.add("busy");
-    const result = await post("/sandbox/click", {
-      user: state.user,
-      channel: where.channel,
-      ts: where.ts,
-      ephemeral: where.ephemeral,
-      block: where.block,
-      element: where.element,
-    });
+    const body = where.home
+      ? { user: state.user, surface: "home", block: where.block, element: where.element }
+      : {
+        user: state.user,
+        channel: where.channel,
+        ts: where.ts,
+        ephemeral: where.ephemeral,
+        block: where.block,
+        element: where.element,
+      };
+    const result = await post("/sandbox/click", body);
     node.disabled = false;
     node.classList.remove("busy");
     if (!result.ok) showError(result.error || "the click failed");
+  }
+
+  // -- modals (views.open) ----------------------------------------------------------
+
+  function renderModal() {
+    const dialog = $("modal-dialog");
+    const modal = state.data.modal;
+    if (!modal) {
+      state.modalKey = "";
+      if (dialog.open) dialog.close();
+      return;
+    }
+    const key = JSON.stringify([modal.id, modal.view, modal.errors]);
+    if (key === state.modalKey && dialog.open) return;
+    const old = $("modal-input");
+    const typed = old && old.dataset.view === modal.id ? old.value : "";
+    state.modalKey = key;
+    const view = modal.view || {};
+    $("modal-title").textContent = emojify((view.title && view.title.text) || "");
+    const body = $("modal-body");
+    body.replaceChildren();
+    (view.blocks || []).forEach((block, index) => {
+      if (block.type !== "input") {
+        body.appendChild(renderBlock(block, { modal: true }, index));
+        return;
+      }
+      const field = el("div", "modal-field");
+      const label = el("label", "modal-label", (block.label && block.label.text) || "");
+      label.htmlFor = "modal-input";
+      if (block.optional) label.appendChild(el("span", "modal-optional", " (optional)"));
+      field.appendChild(label);
+      const element = block.element || {};
+      const input = el(element.multiline ? "textarea" : "input", "modal-input");
+      input.id = "modal-input";
+      input.dataset.view = modal.id;
+      input.dataset.block = block.block_id || "";
+      if (element.max_length) input.maxLength = element.max_length;
+      if (element.placeholder) input.placeholder = element.placeholder.text || "";
+      input.value = typed;
+      field.appendChild(input);
+      const error = (modal.errors || {})[block.block_id];
+      if (error) field.appendChild(el("div", "modal-error", error));
+      if (block.hint) field.appendChild(el("div", "modal-hint", block.hint.text || ""));
+      body.appendChild(field);
+    });
+    const submit = $("modal-submit");
+    submit.hidden = !view.submit;
+    submit.textContent = (view.submit && view.submit.text) || "";
+    submit.disabled = false;
+    $("modal-close").textContent = (view.close && view.close.text) || "Close";
+    if (!dialog.open) dialog.showModal();
+  }
+
+  async function submitModal() {
+    const modal = state.data && state.data.modal;
+    if (!modal) return;
+    const input = $("modal-input");
+    $("modal-submit").disabled = true;
+    const result = await post("/sandbox/submit", {
+      user: state.user,
+      view_id: modal.id,
+      text: input ? input.value : "",
+    });
+    $("modal-submit").disabled = false;
+    if (!result.ok) showError(result.error || "the form was not sent");
+  }
+
+  async function closeModal() {
+    const modal = state.data && state.data.modal;
+    $("modal-dialog").close();
+    if (modal) await post("/sandbox/close", { user: state.user, view_id: modal.id });
+  }
+
+  // -- the Home tab -----------------------------------------------------------------
+
+  async function openHome() {
+    state.view = "home";
+    clearError();
+    render(false);
+    const result = await post("/sandbox/home", { user: state.user });
+    if (!result.ok) showError(result.error || "the Home tab did not open");
+  }
+
+  function renderHome() {
+    $("channel-title").textContent = "SIMS ID · Home";
+    const box = $("messages");
+    const home = state.data.home;
+    const page = el("article", "home-tab");
+    if (home) {
+      page.appendChild(renderBlocks(home.blocks, "", { home: true }));
+    } else {
+      page.appendChild(el("p", "empty", "Opening the Home tab…"));
+    }
+    box.replaceChildren(page);
   }
 
   // -- messages -------------------------------------------------------------------
@@ -410,7 +509,7 @@
       const tab = el("button", "channel-tab", "# " + channel.name);
       tab.type = "button";
       tab.dataset.channel = channel.id;
-      const active = channel.id === currentChannel().id;
+      const active = state.view === "channel" && channel.id === currentChannel().id;
       if (active) {
         tab.classList.add("active");
         tab.setAttribute("aria-current", "page");
@@ -420,6 +519,7 @@
       }
       tab.addEventListener("click", () => {
         state.channel = channel.id;
+        state.view = "channel";
         clearError();
         render(true);
       });
@@ -446,6 +546,7 @@
         state.rendered.clear();
         clearError();
         refreshNow();
+        if (state.view === "home") openHome();
       });
       box.appendChild(option);
     });
@@ -490,6 +591,14 @@
     renderUsers();
     renderApps();
     renderRequests();
+    renderModal();
+    const homeTab = $("home-tab");
+    homeTab.classList.toggle("active", state.view === "home");
+    $("composer").hidden = state.view === "home";
+    if (state.view === "home") {
+      renderHome();
+      return;
+    }
     $("channel-title").textContent = "# " + channel.name;
     $("composer-input").placeholder = "Message #" + channel.name + ": try /simsid help";
     const box = $("messages");
@@ -577,6 +686,13 @@
     $("install-form").addEventListener("submit", sendInstall);
     $("install-another").addEventListener("click", anotherSchool);
     $("error-close").addEventListener("click", clearError);
+    $("home-tab").addEventListener("click", openHome);
+    $("modal-submit").addEventListener("click", submitModal);
+    $("modal-close").addEventListener("click", closeModal);
+    $("modal-dialog").addEventListener("cancel", (event) => {
+      event.preventDefault();
+      closeModal();
+    });
     const hints = $("composer-hints");
     HINTS.forEach((hint) => {
       const chip = el("button", "hint-chip", hint);

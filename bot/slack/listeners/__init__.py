@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.slack.context import BotContext
-from bot.slack.listeners import actions, commands, errors
+from bot.slack.listeners import actions, commands, decisions, errors, home
 
 
 def register(app: App, ctx: BotContext) -> None:
@@ -13,3 +13,5 @@ def register(app: App, ctx: BotContext) -> None:
     errors.register(app, ctx.signing_secret)
     commands.register(app, ctx)
     actions.register(app, ctx)
+    decisions.register(app, ctx)
+    home.register(app, ctx)

@@ -1,4 +1,8 @@
-"""Buttons: installation actions, paging, "disable all" and retrying an upstream decision."""
+"""Buttons: installation actions, paging, "disable all" and retrying an upstream decision.
+
+Approve and Enable act at once; Disable, Remove and "disable all" open a modal asking
+why (see listeners/decisions.py for its submission).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,21 @@ import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
 from bot.slack import views
 from bot.slack.context import BotContext
 from bot.slack.ids import (
     INSTALLATION_ACTIONS,
     ActionId,
+    ReasonAsk,
     decode_installation,
     decode_page,
     decode_site,
 )
 from bot.slack.listeners.errors import reply_for
-from bot.slack.views import Message
+from bot.slack.listeners.surfaces import from_ephemeral, from_home, tell, user_of
+from store.lifecycle import Action
 
 log = logging.getLogger(__name__)
 
@@ -26,53 +33,97 @@ _INSTALLATION = re.compile("^(" + "|".join(re.escape(a) for a in INSTALLATION_AC
 _PAGING = re.compile(
     "^(" + re.escape(ActionId.PAGE) + "|" + re.escape(ActionId.PAGE_PREVIOUS) + ")$"
 )
+_REMOVAL = re.compile(
+    "^(" + re.escape(ActionId.CONFIRM_REMOVAL) + "|" + re.escape(ActionId.CANCEL_REMOVAL) + ")$"
+)
+_ASKS_WHY = (Action.DISABLE, Action.REMOVE)
 
 
-def _private(respond: Respond, message: Message, *, replace: bool = False) -> None:
-    respond(**message.to_dict(), response_type="ephemeral", replace_original=replace)
+def _ask(body: dict[str, Any], **fields: Any) -> ReasonAsk:
+    """What the modal will do, and where its outcome is told."""
+    response_url = body.get("response_url") if from_ephemeral(body) else None
+    return ReasonAsk(response_url=response_url, home=from_home(body), **fields)
 
 
-def _user(body: dict[str, Any]) -> str:
-    return str((body.get("user") or {}).get("id") or "")
-
-
-def _from_ephemeral(body: dict[str, Any]) -> bool:
-    return bool((body.get("container") or {}).get("is_ephemeral"))
+def open_modal(
+    ctx: BotContext, client: WebClient, body: dict[str, Any], respond: Respond, view: dict[str, Any]
+) -> None:
+    """views.open with the click's trigger_id (valid for 3 seconds, so straight after ack)."""
+    try:
+        client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
+    except Exception as exc:  # Slack said no (an expired trigger): say so, change nothing
+        log.warning("views.open failed: %s", type(exc).__name__)
+        tell(ctx, body, respond, views.help_message("Slack would not open the form: try again."))
 
 
 def register(app: App, ctx: BotContext) -> None:
     def guarded(ack: Ack, body: dict[str, Any], respond: Respond, work: Any) -> None:
         ack()
-        user = _user(body)
+        user = user_of(body)
         try:
             if not ctx.admins.is_admin(user):
                 log.info("refused button from non-admin %s", user)
-                _private(respond, views.not_allowed())
+                tell(ctx, body, respond, views.not_allowed())
                 return
             work(user)
         except Exception as exc:  # the one handler decides what to say
-            _private(respond, reply_for(exc))
+            tell(ctx, body, respond, reply_for(exc))
+
+    def done(body: dict[str, Any], respond: Respond, applied: bool, reply: views.Message) -> None:
+        # The channel message updates itself; say something only when it did not happen,
+        # or when the click came from a private listing or the Home tab.
+        if from_home(body) or not applied or from_ephemeral(body):
+            tell(ctx, body, respond, reply)
 
     @app.action(_INSTALLATION)
     def installation_button(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
+    ) -> None:
+        def work(user: str) -> None:
+            try:
+                installation_id, version = decode_installation(action.get("value"))
+            except ValueError:
+                tell(ctx, body, respond, views.help_message("That button is not one of mine."))
+                return
+            wanted = INSTALLATION_ACTIONS[ActionId(action["action_id"])]
+            if wanted in _ASKS_WHY:
+                info, refused = ctx.operations.check(
+                    installation_id=installation_id, version=version, action=wanted
+                )
+                if info is None:
+                    tell(ctx, body, respond, refused or views.help_message())
+                    return
+                ask = _ask(body, kind=wanted.value, installation_id=info.id, version=info.version)
+                if wanted is Action.DISABLE:
+                    view = views.disable_modal(info, ask)
+                else:
+                    view = views.remove_modal(info, ask, two_person=ctx.remove_approvals > 1)
+                open_modal(ctx, client, body, respond, view)
+                return
+            applied, reply = ctx.operations.act(
+                installation_id=installation_id, version=version, action=wanted, actor=user
+            )
+            done(body, respond, applied, reply)
+
+        guarded(ack, body, respond, work)
+
+    @app.action(_REMOVAL)
+    def removal_button(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
         def work(user: str) -> None:
             try:
                 installation_id, version = decode_installation(action.get("value"))
             except ValueError:
-                _private(respond, views.help_message("That button is not one of mine."))
+                tell(ctx, body, respond, views.help_message("That button is not one of mine."))
                 return
-            applied, reply = ctx.operations.act(
-                installation_id=installation_id,
-                version=version,
-                action=INSTALLATION_ACTIONS[ActionId(action["action_id"])],
-                actor=user,
+            step = (
+                ctx.operations.confirm_removal
+                if action["action_id"] == ActionId.CONFIRM_REMOVAL
+                else ctx.operations.cancel_removal
             )
-            # The channel message updates itself; say something only when it did not
-            # happen, or when the click came from a private listing.
-            if not applied or _from_ephemeral(body):
-                _private(respond, reply)
+            applied, reply = step(installation_id=installation_id, version=version, actor=user)
+            done(body, respond, applied, reply)
 
         guarded(ack, body, respond, work)
 
@@ -84,23 +135,29 @@ def register(app: App, ctx: BotContext) -> None:
             try:
                 command, arg, offset = decode_page(action.get("value"))
             except ValueError:
-                _private(respond, views.help_message())
+                tell(ctx, body, respond, views.help_message())
                 return
-            _private(respond, ctx.commands.page(command, arg, offset, user), replace=True)
+            page = ctx.commands.page(command, arg, offset, user)
+            tell(ctx, body, respond, page, replace=True)
 
         guarded(ack, body, respond, work)
 
     @app.action(ActionId.DISABLE_ALL.value)
     def disable_all(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
     ) -> None:
         def work(user: str) -> None:
             try:
                 site_id = decode_site(action.get("value"))
             except ValueError:
-                _private(respond, views.help_message())
+                tell(ctx, body, respond, views.help_message())
                 return
-            _private(respond, ctx.operations.disable_all(site_id=site_id, actor=user))
+            site = ctx.operations.site(site_id)
+            if site is None:
+                tell(ctx, body, respond, views.not_found("site", site_id))
+                return
+            ask = _ask(body, kind="disable_all", site_id=site.id)
+            open_modal(ctx, client, body, respond, views.disable_all_modal(site, ask))
 
         guarded(ack, body, respond, work)
 
@@ -111,6 +168,11 @@ def register(app: App, ctx: BotContext) -> None:
         def work(user: str) -> None:
             value = str(action.get("value") or "")
             if not value.isdigit() or not ctx.operations.retry_upstream(outbox_id=int(value)):
-                _private(respond, views.help_message("That decision is not waiting for a retry."))
+                tell(
+                    ctx,
+                    body,
+                    respond,
+                    views.help_message("That decision is not waiting for a retry."),
+                )
 
         guarded(ack, body, respond, work)

@@ -8,6 +8,7 @@ from bot.slack.views.common import (
     pager,
 )
 from bot.slack.views.digest import burst_summary, digest, reminder
+from bot.slack.views.home import admin_home, visitor_home
 from bot.slack.views.install import install_message
 from bot.slack.views.listings import (
     app_listing,
@@ -15,6 +16,12 @@ from bot.slack.views.listings import (
     customer_listing,
     customers_listing,
     pending_listing,
+)
+from bot.slack.views.modals import (
+    disable_all_modal,
+    disable_modal,
+    outcome_modal,
+    remove_modal,
 )
 from bot.slack.views.replies import (
     candidates,
@@ -26,6 +33,7 @@ from bot.slack.views.replies import (
     not_enabled,
     not_found,
     refusal,
+    refusal_for,
     secret_reply,
     unexpected_error,
     working_on_it,
@@ -35,6 +43,7 @@ from bot.slack.views.text import clip, escape, format_time, format_wait, mention
 __all__ = [
     "MAX_BLOCKS",
     "Message",
+    "admin_home",
     "app_listing",
     "apps_listing",
     "audit_listing",
@@ -46,6 +55,8 @@ __all__ = [
     "customers_listing",
     "database_unavailable",
     "digest",
+    "disable_all_modal",
+    "disable_modal",
     "disabled_all",
     "escape",
     "format_time",
@@ -57,12 +68,16 @@ __all__ = [
     "not_allowed",
     "not_enabled",
     "not_found",
+    "outcome_modal",
     "pager",
     "pending_listing",
     "refusal",
+    "refusal_for",
     "reminder",
+    "remove_modal",
     "secret_reply",
     "state_label",
     "unexpected_error",
+    "visitor_home",
     "working_on_it",
 ]

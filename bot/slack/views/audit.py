@@ -29,6 +29,8 @@ def audit_line(line: AuditLine, tz: ZoneInfo, *, with_site: bool) -> str:
     parts.append(f"*{escape(line.action.replace('_', ' '))}*{_states(line)}")
     if with_site:
         parts.append(escape(line.site_name))
+    if line.reason:
+        parts.append(f"“{clip(escape(line.reason), DETAIL_MAX)}”")
     if line.detail:
         parts.append(clip(escape(line.detail), DETAIL_MAX))
     return " · ".join(parts)

@@ -134,7 +134,7 @@ def confirm(title: str, text: str, yes: str, *, danger: bool = True) -> ConfirmO
     )
 
 
-def _remove_confirm(info: InstallationInfo) -> ConfirmObject:
+def _confirm_removal(info: InstallationInfo) -> ConfirmObject:
     site = clip(escape(info.site.name), NAME_IN_DIALOG)
     app = clip(escape(info.app.name), NAME_IN_DIALOG)
     return confirm(
@@ -148,20 +148,29 @@ def _remove_confirm(info: InstallationInfo) -> ConfirmObject:
 def installation_buttons(
     info: InstallationInfo, actions: Iterable[Action] | None = None
 ) -> ActionsBlock | None:
-    """The buttons valid in the installation's state (only `actions`, if given); None if none."""
+    """The buttons valid in the installation's state (only `actions`, if given); None if none.
+
+    Disable and Remove open a modal asking why, so they need no confirm dialog. While a
+    removal request waits for a second admin, Remove gives way to Confirm removal and Cancel.
+    """
     wanted = set(Action) if actions is None else set(actions)
     value = encode_installation(info.id, info.version)
     elements = [
-        button(
-            _BUTTON_LABELS[action],
-            BUTTON_FOR[action],
-            value,
-            style=_BUTTON_STYLES.get(action),
-            confirm=_remove_confirm(info) if action is Action.REMOVE else None,
-        )
+        button(_BUTTON_LABELS[action], BUTTON_FOR[action], value, style=_BUTTON_STYLES.get(action))
         for action in allowed_actions(info.state)
-        if action in wanted
+        if action in wanted and not (action is Action.REMOVE and info.removal is not None)
     ]
+    if info.removal is not None and Action.REMOVE in wanted:
+        elements += [
+            button(
+                "Confirm removal",
+                ActionId.CONFIRM_REMOVAL,
+                value,
+                style="danger",
+                confirm=_confirm_removal(info),
+            ),
+            button("Cancel removal", ActionId.CANCEL_REMOVAL, value),
+        ]
     if not elements:
         return None
     return ActionsBlock(block_id=install_block_id(info.id), elements=elements)

@@ -16,6 +16,7 @@ from bot.slack.views.common import (
     message,
     section,
 )
+from bot.slack.views.modals import REASON_MAX, removal_requested_line
 from bot.slack.views.text import (
     clip,
     escape,
@@ -32,10 +33,24 @@ ERROR_MAX = 500  # an upstream error is a hint, not a log
 
 
 def changed_line(info: InstallationInfo, tz: ZoneInfo) -> str:
-    """ "Enabled by <@U1> at 27 Nov 2026 09:00 GMT"."""
-    return (
+    """ "Disabled by <@U1> at 27 Nov 2026 09:00 GMT: billing", the reason when one was given."""
+    line = (
         f"{state_verb(info.state)} by {mention(info.changed_by or '')} "
         f"at {format_time(info.changed_at, tz)}"
+    )
+    if info.change_reason:
+        line += f": {clip(escape(info.change_reason), REASON_MAX)}"
+    return line
+
+
+def removal_request_line(info: InstallationInfo, tz: ZoneInfo) -> str | None:
+    """Who asked to remove it, when and why; None when nobody has."""
+    if info.removal is None:
+        return None
+    asked = removal_requested_line(info.removal.requested_by, info.removal.reason)
+    return (
+        f"{asked} (at {format_time(info.removal.requested_at, tz)}). "
+        "Another admin must confirm the removal."
     )
 
 
@@ -74,6 +89,9 @@ def install_message(info: InstallationInfo, tz: ZoneInfo) -> Message:
     ]
     if info.changed_by is not None:
         blocks.append(context(changed_line(info, tz)))
+    request = removal_request_line(info, tz)
+    if request is not None:
+        blocks.append(section(request))
     if info.state is State.ENABLED and info.app.sims_primary:
         blocks.append(
             section(

@@ -9,11 +9,9 @@ from slack_sdk.models.blocks import ActionsBlock, Block
 
 from bot.slack.ids import ActionId, BlockId, encode_site
 from bot.slack.views.common import (
-    NAME_IN_DIALOG,
     Message,
     assemble,
     button,
-    confirm,
     context,
     header,
     installation_buttons,
@@ -22,7 +20,7 @@ from bot.slack.views.common import (
     site_line,
 )
 from bot.slack.views.install import changed_line
-from bot.slack.views.text import clip, code, escape, format_time, format_wait, plural, state_label
+from bot.slack.views.text import code, escape, format_time, format_wait, plural, state_label
 from store.models import State
 from store.queries import AppRef, AppSummary, CustomerSummary, InstallationInfo, Page, SiteRef
 
@@ -97,23 +95,11 @@ def customers_listing(page: Page[CustomerSummary], search: str | None) -> Messag
 
 
 def _disable_all(site: SiteRef) -> ActionsBlock:
-    name = clip(escape(site.name), NAME_IN_DIALOG)
-    ask = confirm(
-        f"Disable every application for {name}?",
-        f"Data stops flowing to every application *{name}* has enabled, until each is "
-        "enabled again. Use it for maintenance or billing; keys and secrets are kept.",
-        "Disable all",
-    )
+    # No confirm dialog: the button opens a form asking why, which is the confirmation.
     return ActionsBlock(
         block_id=BlockId.CUSTOMER_ACTIONS,
         elements=[
-            button(
-                "Disable all",
-                ActionId.DISABLE_ALL,
-                encode_site(site.id),
-                style="danger",
-                confirm=ask,
-            )
+            button("Disable all", ActionId.DISABLE_ALL, encode_site(site.id), style="danger")
         ],
     )
 

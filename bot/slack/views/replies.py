@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block
@@ -95,22 +96,64 @@ def not_allowed() -> Message:
     return _reply("Only SIMS ID admins can do that; ask an admin to add you to SIMSID_ADMINS.")
 
 
+_REFUSALS = {
+    "own_request": "You asked for this removal: another admin must confirm it. Nothing changed.",
+    "no_request": "There is no removal request to act on any more; nothing changed.",
+    "reason_required": "Removing an installation needs a reason; nothing changed.",
+}
+
+
+def _too_late(state: State, changed_by: str | None, changed_at: datetime, tz: ZoneInfo) -> str:
+    who = f" by {mention(changed_by)}" if changed_by else ""
+    return f"Already {state_word(state)}{who} at {format_time(changed_at, tz)}; nothing changed."
+
+
 def refusal(change: Change, tz: ZoneInfo) -> Message:
     """Why an action changed nothing: someone got there first, or it makes no sense now."""
     state = state_word(change.state)
+    if change.refusal in _REFUSALS:
+        return _reply(_REFUSALS[change.refusal])
+    if change.refusal == "requested" and change.removal_requested_by:
+        return _reply(
+            f"{mention(change.removal_requested_by)} has already asked to remove it: another "
+            "admin must confirm. Nothing changed."
+        )
     if change.refusal == "stale":
-        who = f" by {mention(change.changed_by)}" if change.changed_by else ""
-        when = format_time(change.changed_at, tz)
-        return _reply(f"Already {state}{who} at {when}; nothing changed.")
+        if change.removal_requested_by:
+            return _reply(
+                f"{mention(change.removal_requested_by)} has asked to remove it meanwhile; "
+                "nothing changed."
+            )
+        return _reply(_too_late(change.state, change.changed_by, change.changed_at, tz))
     if change.refusal == "illegal":
         action = Action(change.action).value.capitalize()
         return _reply(f"{action} is not possible while the installation is {state}.")
     return _reply(f"Nothing changed: the installation is {state}.")
 
 
+def refusal_for(info: InstallationInfo, action: Action, *, stale: bool, tz: ZoneInfo) -> Message:
+    """Why a click is answered before any form opens: the button is out of date, or the
+    action is no longer valid in the installation's state."""
+    if stale and info.removal is not None:
+        return _reply(
+            f"{mention(info.removal.requested_by)} has asked to remove it meanwhile; "
+            "nothing changed."
+        )
+    if stale:
+        return _reply(_too_late(info.state, info.changed_by, info.changed_at, tz))
+    name = action.value.capitalize()
+    return _reply(f"{name} is not possible while the installation is {state_word(info.state)}.")
+
+
 def change_done(change: Change, info: InstallationInfo) -> Message:
     """A short private confirmation of an applied change."""
     app, site = escape(info.app.name), escape(info.site.name)
+    if change.step == "requested":
+        return _reply(
+            f":hourglass: Asked to remove *{app}* for *{site}*: another admin must confirm."
+        )
+    if change.step == "cancelled":
+        return _reply(f"Cancelled the request to remove *{app}* for *{site}*.")
     text = f":white_check_mark: {_DONE[Action(change.action)]} *{app}* for *{site}*."
     if change.state is State.ENABLED:
         secret = f"/simsid secret {info.app.id} {info.site.id}"

@@ -1,0 +1,69 @@
+"""The App Home tab: built from the store for one person and published with views.publish."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.slack import views
+from bot.slack.admins import Admins
+from store import queries
+from store.db import Database
+from store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+HOME_ROWS = 10
+APPS_SHOWN = 30
+
+
+@dataclass
+class HomeTab:
+    """Admins see the dashboard; anyone else what the bot is and whom to ask."""
+
+    db: Database
+    admins: Admins
+    client: WebClient
+    tz: ZoneInfo
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def render(self, user: str, notice: str | None = None) -> dict[str, Any]:
+        """The Home tab for `user`; `notice` (what their last click did) goes first."""
+        if not self.admins.is_admin(user):
+            return views.visitor_home(self.users, self.groups, notice)
+        with self.db.read() as session:
+            apps = queries.app_summaries(session, limit=APPS_SHOWN)
+            waiting = queries.pending(session, limit=HOME_ROWS)
+            requests = queries.removal_requests(session, limit=HOME_ROWS)
+            decisions = queries.latest_decisions(session, limit=HOME_ROWS)
+        return views.admin_home(
+            apps=apps.items,
+            more_apps=apps.has_more,
+            waiting=waiting.items,
+            more_waiting=waiting.has_more,
+            requests=requests,
+            decisions=decisions,
+            tz=self.tz,
+            now=self.clock(),
+            notice=notice,
+        )
+
+    def publish(self, user: str, notice: str | None = None) -> bool:
+        """Publish the tab for `user`; False (logged) when Slack would not take it."""
+        if not user:
+            return False
+        try:
+            self.client.views_publish(user_id=user, view=self.render(user, notice))
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("could not publish the Home tab: %s", type(exc).__name__)
+            return False
+        return True

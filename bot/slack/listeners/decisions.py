@@ -1,0 +1,146 @@
+"""The reason modal's submission: Disable, Remove (or ask to) and "disable all", with why.
+
+The answer to view_submission decides what the person sees: the form closes when the
+change was made; when it could not be (someone else acted since the form opened, or the
+submitter is not an admin) the form is replaced by what happened instead
+(response_action "update"); a missing or overlong reason is shown on the field
+(response_action "errors"). An answer that takes longer than Slack's 3 seconds
+allow shows "Working on it…" in the form, replaced by the outcome (views.update).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
+
+from bot.slack import views
+from bot.slack.context import BotContext
+from bot.slack.ids import ActionId, BlockId, CallbackId, ReasonAsk, decode_reason_ask
+from bot.slack.listeners.errors import reply_for
+from bot.slack.listeners.surfaces import user_of
+from bot.slack.views import Message
+from bot.slack.views.modals import REASON_MAX
+from store.lifecycle import Action
+
+log = logging.getLogger(__name__)
+
+
+def reason_of(view: dict[str, Any]) -> str:
+    """The reason typed into the modal, stripped; "" when none."""
+    values = ((view.get("state") or {}).get("values") or {}).get(BlockId.REASON.value) or {}
+    value = (values.get(ActionId.REASON_INPUT.value) or {}).get("value")
+    return " ".join(str(value).split()) if value else ""
+
+
+def _tell_later(ctx: BotContext, ask: ReasonAsk, user: str, reply: Message) -> None:
+    """After the form closed: the outcome where the click was (listing or Home tab)."""
+    if ask.home:
+        ctx.home.publish(user, notice=reply.text)
+    if ask.response_url:
+        try:
+            WebhookClient(ask.response_url).send(
+                **reply.to_dict(), response_type="ephemeral", replace_original=False
+            )
+        except Exception as exc:  # the change is made; only the note about it is lost
+            log.warning("could not post to a response_url: %s", type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How to answer a submission: `ack` arguments, and what to tell afterwards (if any)."""
+
+    ack: dict[str, Any]
+    reply: Message | None = None
+
+
+def _update(title: str, text: str) -> dict[str, Any]:
+    return {"response_action": "update", "view": views.outcome_modal(title, text)}
+
+
+def _field_error(text: str) -> Answer:
+    return Answer({"response_action": "errors", "errors": {BlockId.REASON.value: text}})
+
+
+def decide(ctx: BotContext, ask: ReasonAsk, user: str, reason: str) -> Answer:
+    """Check who sent the form and what it says, then make the change."""
+    try:
+        if not ctx.admins.is_admin(user):
+            log.info("refused a modal from non-admin %s", user)
+            return Answer(_update("Not allowed", views.not_allowed().text))
+        if len(reason) > REASON_MAX:
+            return _field_error(f"Keep it under {REASON_MAX} characters.")
+        if ask.kind == "remove" and not reason:
+            return _field_error("Say why it is removed: it goes in the audit log.")
+        if ask.kind == "disable_all":
+            assert ask.site_id is not None
+            reply = ctx.operations.disable_all(
+                site_id=ask.site_id, actor=user, reason=reason or None
+            )
+            return Answer({}, reply)
+        assert ask.installation_id is not None
+        applied, reply = ctx.operations.act(
+            installation_id=ask.installation_id,
+            version=ask.version,
+            action=Action(ask.kind),
+            actor=user,
+            reason=reason or None,
+        )
+    except Exception as exc:  # the one handler decides what to say
+        return Answer(_update("Nothing changed", reply_for(exc).text))
+    if applied:
+        return Answer({}, reply)
+    return Answer(_update("Nothing changed", reply.text), reply)
+
+
+def register(app: App, ctx: BotContext) -> None:
+    @app.view(CallbackId.REASON.value)
+    def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        user = user_of(body)
+        try:
+            ask = decode_reason_ask(view.get("private_metadata"))
+        except ValueError:
+            ack(**_update("Nothing changed", "That form is not one of mine."))
+            return
+        reason = reason_of(view)
+        future = ctx.executor.submit(decide, ctx, ask, user, reason)
+        try:
+            answer = future.result(timeout=ctx.answer_deadline)
+        except FutureTimeout:
+            # Slack gives a submission 3 seconds: show "working on it" in the form, and
+            # the outcome in the same form once there is one.
+            ack(**_update("Working on it", "Working on it…"))
+            future.add_done_callback(
+                lambda done: _answer_later(ctx, client, str(view.get("id") or ""), ask, user, done)
+            )
+            return
+        ack(**answer.ack)
+        if answer.reply is not None:
+            _tell_later(ctx, ask, user, answer.reply)
+
+
+def _answer_later(
+    ctx: BotContext,
+    client: WebClient,
+    view_id: str,
+    ask: ReasonAsk,
+    user: str,
+    done: Future[Answer],
+) -> None:
+    try:
+        answer = done.result()
+        shown = answer.ack.get("view")
+        if shown is None:  # it worked, or the field was wrong: say which in the form
+            text = answer.reply.text if answer.reply else "Check the reason and try again."
+            shown = views.outcome_modal("Done" if answer.reply else "Nothing changed", text)
+        client.views_update(view_id=view_id, view=shown)
+        if answer.reply is not None:
+            _tell_later(ctx, ask, user, answer.reply)
+    except Exception as exc:  # a callback's exception would only be printed, not handled
+        log.warning("could not send a slow form's outcome: %s", type(exc).__name__)

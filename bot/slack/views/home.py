@@ -1,0 +1,148 @@
+"""The App Home tab: a dashboard for admins, and for anyone else what the bot is.
+
+Built as plain dicts, the form views.publish takes; at most 100 blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.slack.ids import BlockId
+from bot.slack.views.common import installation_buttons, site_line
+from bot.slack.views.modals import context_block, mrkdwn_section, plain, removal_requested_line
+from bot.slack.views.text import clip, code, escape, format_time, format_wait, mention
+from store.queries import AppSummary, AuditLine, InstallationInfo
+
+VIEW_BLOCKS_MAX = 100
+HOME_ROWS = 10  # the ten waiting longest, the latest ten decisions
+APPS_SHOWN = 30
+LINES_PER_SECTION = 10
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": plain(text, 150)}
+
+
+def _divider() -> dict[str, Any]:
+    return {"type": "divider"}
+
+
+def _block(block: Any) -> dict[str, Any]:
+    return block if isinstance(block, dict) else block.to_dict()
+
+
+def _installation(info: InstallationInfo, text: str) -> list[dict[str, Any]]:
+    actions = installation_buttons(info)
+    row = [mrkdwn_section(text)]
+    return [*row, _block(actions)] if actions is not None else row
+
+
+def _app_lines(apps: Sequence[AppSummary]) -> list[dict[str, Any]]:
+    lines = [
+        f"*{escape(s.app.name)}* · :hourglass_flowing_sand: {s.pending:,} pending · "
+        f":white_check_mark: {s.enabled:,} enabled · :no_entry: {s.disabled:,} disabled"
+        for s in apps
+    ]
+    return [
+        mrkdwn_section("\n".join(lines[start : start + LINES_PER_SECTION]))
+        for start in range(0, len(lines), LINES_PER_SECTION)
+    ]
+
+
+def decision_line(line: AuditLine, tz: ZoneInfo) -> str:
+    """ "27 Nov 09:00 · <@U1> · *disable* enabled → disabled · App at Site · reason"."""
+    states = f" {escape(line.from_state or '…')} → {escape(line.to_state)}" if line.to_state else ""
+    parts = [
+        format_time(line.at, tz),
+        mention(line.actor),
+        f"*{escape(line.action.replace('_', ' '))}*{states}",
+        f"{escape(line.app_name)} at {escape(line.site_name)}",
+    ]
+    if line.reason:
+        parts.append(f"“{clip(escape(line.reason), 300)}”")
+    return " · ".join(parts)
+
+
+def admin_home(
+    *,
+    apps: Sequence[AppSummary],
+    more_apps: bool,
+    waiting: Sequence[InstallationInfo],
+    more_waiting: bool = False,
+    requests: Sequence[InstallationInfo],
+    decisions: Sequence[AuditLine],
+    tz: ZoneInfo,
+    now: datetime,
+    notice: str | None = None,
+) -> dict[str, Any]:
+    """The admin dashboard: counts per application, the installations waiting longest and
+    removals waiting for a second admin (with their buttons), and the latest decisions."""
+    blocks: list[dict[str, Any]] = [_header("SIMS ID approvals")]
+    if notice:
+        blocks.append({**mrkdwn_section(notice), "block_id": BlockId.HOME_NOTICE.value})
+    blocks.append(context_block(f"Updated {format_time(now, tz)}. Only you see this tab."))
+
+    blocks += [_divider(), _header("My Applications")]
+    if apps:
+        blocks += _app_lines(apps[:APPS_SHOWN])
+        if more_apps or len(apps) > APPS_SHOWN:
+            blocks.append(context_block("More in `/simsid apps`."))
+    else:
+        blocks.append(mrkdwn_section("No applications yet: they appear with their first install."))
+
+    if requests:
+        blocks += [_divider(), _header("Removals waiting for a second admin")]
+        for info in requests[:HOME_ROWS]:
+            text = f"{site_line(info.site)} · *{escape(info.app.name)}*"
+            if info.removal is not None:
+                text += "\n" + removal_requested_line(
+                    info.removal.requested_by, info.removal.reason
+                )
+            blocks += _installation(info, text)
+
+    blocks += [_divider(), _header("Waiting longest")]
+    if not waiting:
+        blocks.append(mrkdwn_section(":tada: Nothing is waiting for approval."))
+    for info in waiting[:HOME_ROWS]:
+        waited = format_wait((now - info.created_at).total_seconds())
+        blocks += _installation(
+            info,
+            f"{site_line(info.site)} · *{escape(info.app.name)}*\n"
+            f":hourglass_flowing_sand: Waiting {waited}",
+        )
+    if more_waiting or len(waiting) > HOME_ROWS:
+        blocks.append(context_block("More in `/simsid pending`."))
+
+    blocks += [_divider(), _header("Latest decisions")]
+    if not decisions:
+        blocks.append(mrkdwn_section("No decisions yet."))
+    blocks += [context_block(decision_line(line, tz)) for line in decisions[:HOME_ROWS]]
+    assert len(blocks) <= VIEW_BLOCKS_MAX, f"{len(blocks)} blocks"
+    return {"type": "home", "blocks": blocks}
+
+
+def visitor_home(
+    users: Sequence[str], groups: Sequence[str], notice: str | None = None
+) -> dict[str, Any]:
+    """For anyone who is not an admin: what the bot is, and whom to ask."""
+    who = [mention(u) for u in users] + [f"<!subteam^{g}>" for g in groups]
+    ask = ", ".join(who) if who else "whoever runs this bot"
+    blocks = [_header("SIMS ID approvals")]
+    if notice:
+        blocks.append({**mrkdwn_section(notice), "block_id": BlockId.HOME_NOTICE.value})
+    blocks += [
+        mrkdwn_section(
+            "When a school installs one of our applications from the SIMS ID tile store, "
+            "its install waits here for approval. SIMS ID admins approve it, disable it "
+            "(maintenance, billing) or remove it, and look up customers and their keys "
+            f"with {code('/simsid')}."
+        ),
+        mrkdwn_section(
+            f"Only SIMS ID admins can act or see listings. To become one, or to ask about "
+            f"a school's installation, ask {ask}."
+        ),
+    ]
+    return {"type": "home", "blocks": blocks}

@@ -1,0 +1,164 @@
+"""Two people for Remove (SIMSID_REMOVE_APPROVALS=2): a removal request, its
+confirmation by another admin, and its cancellation.
+
+A request is part of the installation's row (who, when, why) and moves its version, so
+buttons drawn before it are out of date; it changes no state and sends nothing
+upstream. Any change of state withdraws it (see LifecycleBase._move).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from store import outbox
+from store.lifecycle.base import LifecycleBase
+from store.lifecycle.domain import TRANSITIONS, Action, Change, NotFound
+from store.models import Installation, MessageStatus, State
+
+
+class Removals(LifecycleBase):
+    def _request_removal(
+        self, session: Session, inst: Installation, *, actor: str, reason: str | None
+    ) -> Change:
+        """Record `actor`'s request to remove `inst` (called by act for Remove)."""
+        if not reason:
+            return self._refused(inst, Action.REMOVE, "reason_required")
+        if inst.removal_requested_by is not None:
+            return self._refused(inst, Action.REMOVE, "requested")
+        now = self.clock()
+        if not self._set_request(session, inst, actor=actor, at=now, reason=reason):
+            return self._refused(self._fresh(session, inst), Action.REMOVE, "stale")
+        self._audit(
+            session,
+            inst,
+            actor=actor,
+            action="remove_requested",
+            from_state=inst.state,
+            reason=reason,
+        )
+        self._refresh_message(session, inst, now)
+        return self._outcome(inst, "requested", reason=reason)
+
+    def confirm_removal(
+        self, session: Session, *, installation_id: int, actor: str, expected_version: int
+    ) -> Change:
+        """Carry out another admin's removal request; the requester may not confirm it.
+
+        Audited as `remove` by the confirming admin, with the request's reason, which is
+        also the upstream decision's reason.
+        """
+        inst = session.get(Installation, installation_id, populate_existing=True)
+        if inst is None:
+            raise NotFound(installation_id)
+        if expected_version != inst.version:
+            return self._refused(inst, Action.REMOVE, "stale")
+        requester, reason = inst.removal_requested_by, inst.removal_reason
+        if requester is None:
+            return self._refused(inst, Action.REMOVE, "no_request")
+        if requester == actor:
+            return self._refused(inst, Action.REMOVE, "own_request")
+        if TRANSITIONS[Action.REMOVE].get(inst.state) is not State.REMOVED:
+            return self._refused(inst, Action.REMOVE, "illegal")
+        source = State(inst.state)
+        moved = self._move(
+            session,
+            inst,
+            State.REMOVED,
+            actor=actor,
+            action=Action.REMOVE.value,
+            reason=reason,
+            detail=f"requested by {requester}",
+            withdraws_request=False,
+        )
+        if not moved:
+            return self._refused(self._fresh(session, inst), Action.REMOVE, "stale")
+        return Change(
+            installation_id=installation_id,
+            action=Action.REMOVE,
+            applied=True,
+            state=State.REMOVED,
+            previous=source,
+            changed_by=actor,
+            changed_at=inst.changed_at,
+            version=inst.version,
+            step="confirmed",
+            reason=reason,
+        )
+
+    def cancel_removal(
+        self, session: Session, *, installation_id: int, actor: str, expected_version: int
+    ) -> Change:
+        """Withdraw an open removal request; any admin may, the requester included."""
+        inst = session.get(Installation, installation_id, populate_existing=True)
+        if inst is None:
+            raise NotFound(installation_id)
+        if expected_version != inst.version:
+            return self._refused(inst, Action.REMOVE, "stale")
+        requester = inst.removal_requested_by
+        if requester is None:
+            return self._refused(inst, Action.REMOVE, "no_request")
+        now = self.clock()
+        if not self._set_request(session, inst, actor=None, at=None, reason=None):
+            return self._refused(self._fresh(session, inst), Action.REMOVE, "stale")
+        self._audit(
+            session,
+            inst,
+            actor=actor,
+            action="removal_cancelled",
+            from_state=inst.state,
+            detail=f"request by {requester}",
+        )
+        self._refresh_message(session, inst, now)
+        return self._outcome(inst, "cancelled")
+
+    def _set_request(
+        self,
+        session: Session,
+        inst: Installation,
+        *,
+        actor: str | None,
+        at: datetime | None,
+        reason: str | None,
+    ) -> bool:
+        """Compare-and-set the removal request (None clears it); the state stays."""
+        result = session.execute(
+            update(Installation)
+            .where(Installation.id == inst.id, Installation.version == inst.version)  # type: ignore[arg-type]
+            .values(
+                version=inst.version + 1,
+                removal_requested_by=actor,
+                removal_requested_at=at,
+                removal_reason=reason,
+            )
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def _fresh(self, session: Session, inst: Installation) -> Installation:
+        fresh = session.get(Installation, inst.id, populate_existing=True)
+        assert fresh is not None
+        return fresh
+
+    def _outcome(self, inst: Installation, step: str, *, reason: str | None = None) -> Change:
+        return Change(
+            installation_id=inst.id or 0,
+            action=Action.REMOVE,
+            applied=True,
+            state=State(inst.state),
+            previous=State(inst.state),
+            changed_by=inst.changed_by,
+            changed_at=inst.changed_at,
+            version=inst.version,
+            step=step,
+            reason=reason,
+            removal_requested_by=inst.removal_requested_by,
+        )
+
+    def _refresh_message(self, session: Session, inst: Installation, now: datetime) -> None:
+        """Redraw the install message, where the request shows; nothing goes upstream."""
+        assert inst.id is not None
+        if inst.message_status in (MessageStatus.UNSENT, MessageStatus.POSTED):
+            channel = inst.message_channel or self._channel_for(session, inst.application_id)
+            outbox.enqueue_message(session, inst.id, channel, now=now)

@@ -1,0 +1,468 @@
+"""Decisions people can answer for, over signed HTTP: reasons asked in a modal, the
+two-person rule for Remove, and the App Home dashboard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import BotApp, create_app
+from bot.slack.ids import ActionId
+from store.models import AuditEntry, Installation, OutboxItem, OutboxKind, State
+from testing.fake_slack import FakeSlack
+from tests import harness
+from tests.conftest import make_settings
+from tests.faultkit import buttons, install_and_wait
+from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client
+
+NOT_ALLOWED = "Only SIMS ID admins"
+
+
+def _message(fs: FakeSlack) -> dict[str, Any]:
+    return fs.channel_messages(CHANNEL)[0]
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _state(bot: BotApp) -> State:
+    with bot.db.read() as session:
+        return State(session.scalars(select(Installation.state)).one())
+
+
+def _audit(bot: BotApp) -> list[tuple[str, str, str | None]]:
+    """(actor, action, reason) of every audit row, oldest first."""
+    with bot.db.read() as session:
+        rows = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.reason).order_by(
+                AuditEntry.id  # type: ignore[arg-type]
+            )
+        ).all()
+    return [(a, b, c) for a, b, c in rows]
+
+
+def _wait_buttons(fs: FakeSlack, expected: set[str]) -> dict[str, Any]:
+    assert fs.wait_for(lambda: set(buttons(_message(fs))) == expected), buttons(_message(fs))
+    return _message(fs)
+
+
+def _enabled(served: Client, fs: FakeSlack) -> dict[str, Any]:
+    message = install_and_wait(served, fs)
+    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    return _wait_buttons(fs, {ActionId.DISABLE})
+
+
+def _disabled(served: Client, fs: FakeSlack, reason: str = "billing") -> dict[str, Any]:
+    message = _enabled(served, fs)
+    answer = served.decide(fs, ActionId.DISABLE, buttons(message)[ActionId.DISABLE], reason)
+    assert answer.status == 200 and not answer.body.strip(), answer.body
+    return _wait_buttons(fs, {ActionId.ENABLE, ActionId.REMOVE})
+
+
+def _modal_opened(fs: FakeSlack, before: int) -> dict[str, Any]:
+    assert fs.wait_for(lambda: len(fs.opened) > before), "no modal opened"
+    return fs.opened_views()[before]
+
+
+# -- reasons ---------------------------------------------------------------------------
+
+
+def test_disable_asks_why_and_the_reason_goes_to_audit_and_message(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = _enabled(served, fake_slack)
+    served.click(ActionId.DISABLE, buttons(message)[ActionId.DISABLE], message_ts=message["ts"])
+    modal = _modal_opened(fake_slack, 0)
+    assert modal["callback_id"] == "simsid_reason"
+    assert "Oakfield Primary" in _text(modal["blocks"])
+    [field] = [b for b in modal["blocks"] if b["type"] == "input"]
+    assert field["optional"] is True
+    assert fake_slack.opened[0][1]["trigger_id"].startswith("trig.")
+    assert _state(bot) is State.ENABLED  # nothing happens until the form is sent
+
+    answer = served.submit_view(modal, "  Billing: invoice\n 42 unpaid  ")
+    assert answer.status == 200 and not answer.body.strip()  # the form closes
+    assert _state(bot) is State.DISABLED
+    assert _audit(bot)[-1] == (ADMIN, "disable", "Billing: invoice 42 unpaid")
+    updated = _wait_buttons(fake_slack, {ActionId.ENABLE, ActionId.REMOVE})
+    assert f"Disabled by <@{ADMIN}>" in _text(updated["blocks"])
+    assert ": Billing: invoice 42 unpaid" in _text(updated["blocks"])
+    audit = served.slash("audit homework oakfield").json()
+    assert "Billing: invoice 42 unpaid" in _text(audit)
+
+
+def test_disable_without_a_reason_is_fine(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = _enabled(served, fake_slack)
+    answer = served.decide(fake_slack, ActionId.DISABLE, buttons(message)[ActionId.DISABLE], None)
+    assert answer.status == 200 and not answer.body.strip()
+    assert _state(bot) is State.DISABLED
+    assert _audit(bot)[-1] == (ADMIN, "disable", None)
+
+
+def test_remove_needs_a_reason(served: Client, fake_slack: FakeSlack, bot: BotApp) -> None:
+    message = _disabled(served, fake_slack)
+    served.click(ActionId.REMOVE, buttons(message)[ActionId.REMOVE], message_ts=message["ts"])
+    modal = _modal_opened(fake_slack, 1)
+    [field] = [b for b in modal["blocks"] if b["type"] == "input"]
+    assert field["optional"] is False
+    for blank in (None, "   "):
+        answer = served.submit_view(modal, blank)
+        assert answer.json()["response_action"] == "errors"
+        assert "simsid_reason" in answer.json()["errors"]
+        assert _state(bot) is State.DISABLED
+    answer = served.submit_view(modal, "x" * 501)
+    assert answer.json()["response_action"] == "errors"
+
+    answer = served.submit_view(modal, "No longer a customer")
+    assert answer.status == 200 and not answer.body.strip()
+    assert _state(bot) is State.REMOVED
+    assert _audit(bot)[-1] == (ADMIN, "remove", "No longer a customer")
+    assert fake_slack.wait_for(lambda: not buttons(_message(fake_slack)))
+    assert "No longer a customer" in _text(_message(fake_slack)["blocks"])
+
+
+def test_a_stale_modal_is_told_what_happened_instead(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = _enabled(served, fake_slack)
+    disable = buttons(message)[ActionId.DISABLE]
+    served.click(ActionId.DISABLE, disable, message_ts=message["ts"])
+    first = _modal_opened(fake_slack, 0)
+    # Someone else disables it while the first form is open.
+    served.decide(fake_slack, ActionId.DISABLE, disable, "maintenance", user=OTHER_ADMIN)
+    assert _state(bot) is State.DISABLED
+
+    answer = served.submit_view(first, "billing").json()
+    assert answer["response_action"] == "update"
+    said = _text(answer["view"])
+    assert "Already disabled" in said and f"<@{OTHER_ADMIN}>" in said
+    assert [row for row in _audit(bot) if row[1] == "disable"] == [
+        (OTHER_ADMIN, "disable", "maintenance")
+    ]
+
+
+def test_a_stale_button_is_answered_without_a_form(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = install_and_wait(served, fake_slack)
+    old = buttons(message)
+    served.click(ActionId.APPROVE, old[ActionId.APPROVE], message_ts=message["ts"])
+    _wait_buttons(fake_slack, {ActionId.DISABLE})
+    served.click(ActionId.DISABLE, old[ActionId.DISABLE], message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
+    assert "Already enabled" in _text(fake_slack.ephemerals[0])
+    assert not fake_slack.opened
+    assert _state(bot) is State.ENABLED
+
+
+def test_non_admins_get_no_form_and_cannot_submit_one(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = _enabled(served, fake_slack)
+    disable = buttons(message)[ActionId.DISABLE]
+    served.click(ActionId.DISABLE, disable, user=OUTSIDER, message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
+    assert NOT_ALLOWED in _text(fake_slack.ephemerals[0])
+    assert not fake_slack.opened
+
+    served.click(ActionId.DISABLE, disable, message_ts=message["ts"])
+    modal = _modal_opened(fake_slack, 0)
+    audit_before = _audit(bot)
+    answer = served.submit_view(modal, "let me", user=OUTSIDER).json()
+    assert answer["response_action"] == "update"
+    assert NOT_ALLOWED in _text(answer["view"])
+    assert _state(bot) is State.ENABLED
+    assert _audit(bot) == audit_before
+
+
+def test_forged_submission_gets_401(served: Client, fake_slack: FakeSlack, bot: BotApp) -> None:
+    message = _enabled(served, fake_slack)
+    served.click(ActionId.DISABLE, buttons(message)[ActionId.DISABLE], message_ts=message["ts"])
+    modal = _modal_opened(fake_slack, 0)
+    assert served.submit_view(modal, "x", secret="forged-secret-0123456789").status == 401
+    assert _state(bot) is State.ENABLED
+
+
+def test_a_reason_from_a_listing_is_answered_in_the_listing(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    _enabled(served, fake_slack)
+    listing = served.slash("app homework").json()
+    answer = served.decide(
+        fake_slack,
+        ActionId.DISABLE,
+        buttons(listing)[ActionId.DISABLE],
+        "maintenance",
+        ephemeral=True,
+        response_name="listing",
+    )
+    assert answer.status == 200
+    assert _state(bot) is State.DISABLED
+    assert fake_slack.wait_for(
+        lambda: any(n == "listing" and "Disabled" in _text(b) for n, b in fake_slack.responses)
+    )
+
+
+def test_disable_all_asks_why_once_for_every_application(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    for app_id, name in (("app-homework", "Homework Hub"), ("app-reading", "Reading Rocket")):
+        message = install_and_wait(served, fake_slack, app_id=app_id, app_name=name)
+        served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    assert fake_slack.wait_for(
+        lambda: all(
+            set(buttons(m)) == {ActionId.DISABLE} for m in fake_slack.channel_messages(CHANNEL)
+        )
+    )
+    listing = served.slash("customer site-oak").json()
+    answer = served.decide(
+        fake_slack,
+        ActionId.DISABLE_ALL,
+        buttons(listing)[ActionId.DISABLE_ALL],
+        "school closed for the summer",
+        ephemeral=True,
+        response_name="all",
+    )
+    assert answer.status == 200 and not answer.body.strip()
+    with bot.db.read() as session:
+        states = set(session.scalars(select(Installation.state)))
+    assert states == {State.DISABLED}
+    reasons = [r for _, action, r in _audit(bot) if action == "disable"]
+    assert reasons == ["school closed for the summer"] * 2
+    assert fake_slack.wait_for(
+        lambda: any(n == "all" and "Disabled 2" in _text(b) for n, b in fake_slack.responses)
+    )
+
+
+def test_the_reason_goes_into_the_upstream_decision(fake_slack: FakeSlack, sqlite_url: str) -> None:
+    settings = make_settings(
+        fake_slack,
+        sqlite_url,
+        simsid_upstream_url="http://127.0.0.1:9/never",
+        simsid_upstream_secret="a-long-enough-upstream-secret",
+    )
+    bot = create_app(settings)
+    try:
+        with harness.serving(bot, deliver=True) as url:
+            served = harness.Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
+            _disabled(served, fake_slack, reason="billing")
+        with bot.db.read() as session:
+            payloads = list(
+                session.scalars(
+                    select(OutboxItem.payload)
+                    .where(OutboxItem.kind == OutboxKind.UPSTREAM)
+                    .order_by(OutboxItem.id)  # type: ignore[arg-type]
+                )
+            )
+        assert [(p["type"], p["reason"]) for p in payloads] == [
+            ("installation.enabled", None),
+            ("installation.disabled", "billing"),
+        ]
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
+# -- two people for Remove ---------------------------------------------------------------
+
+
+@pytest.fixture
+def two_person(fake_slack: FakeSlack, sqlite_url: str) -> Iterator[tuple[BotApp, Client]]:
+    bot = create_app(make_settings(fake_slack, sqlite_url, simsid_remove_approvals=2))
+    with harness.serving(bot) as url:
+        yield bot, harness.Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
+    bot.delivery.stop()
+    bot.db.dispose()
+
+
+def _requested(served: Client, fs: FakeSlack) -> dict[str, Any]:
+    message = _disabled(served, fs)
+    answer = served.decide(fs, ActionId.REMOVE, buttons(message)[ActionId.REMOVE], "duplicate site")
+    assert answer.status == 200 and not answer.body.strip()
+    return _wait_buttons(fs, {ActionId.ENABLE, ActionId.CONFIRM_REMOVAL, ActionId.CANCEL_REMOVAL})
+
+
+def test_remove_with_two_people_is_a_request_another_admin_confirms(
+    two_person: tuple[BotApp, Client], fake_slack: FakeSlack
+) -> None:
+    bot, served = two_person
+    message = _requested(served, fake_slack)
+    assert _state(bot) is State.DISABLED
+    shown = _text(message["blocks"])
+    assert f"<@{ADMIN}> asked to remove it: duplicate site" in shown
+    assert _audit(bot)[-1] == (ADMIN, "remove_requested", "duplicate site")
+    confirm = buttons(message)[ActionId.CONFIRM_REMOVAL]
+
+    # The requester cannot confirm their own request.
+    served.click(ActionId.CONFIRM_REMOVAL, confirm, message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
+    assert "another admin must confirm" in _text(fake_slack.ephemerals[0])
+    assert _state(bot) is State.DISABLED
+
+    # Another admin's confirmation removes it, with the request's reason.
+    served.click(ActionId.CONFIRM_REMOVAL, confirm, user=OTHER_ADMIN, message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: not buttons(_message(fake_slack)))
+    assert _state(bot) is State.REMOVED
+    actor, action, reason = _audit(bot)[-1]
+    assert (actor, action, reason) == (OTHER_ADMIN, "remove", "duplicate site")
+    assert len(fake_slack.ephemerals) == 1  # the channel message said it; no extra reply
+
+
+def test_a_removal_request_can_be_cancelled(
+    two_person: tuple[BotApp, Client], fake_slack: FakeSlack
+) -> None:
+    bot, served = two_person
+    message = _requested(served, fake_slack)
+    served.click(
+        ActionId.CANCEL_REMOVAL,
+        buttons(message)[ActionId.CANCEL_REMOVAL],
+        user=OTHER_ADMIN,
+        message_ts=message["ts"],
+    )
+    after = _wait_buttons(fake_slack, {ActionId.ENABLE, ActionId.REMOVE})
+    assert "asked to remove" not in _text(after["blocks"])
+    assert _audit(bot)[-1][:2] == (OTHER_ADMIN, "removal_cancelled")
+    # The old Confirm button is out of date now.
+    served.click(
+        ActionId.CONFIRM_REMOVAL,
+        buttons(message)[ActionId.CONFIRM_REMOVAL],
+        user=OTHER_ADMIN,
+        message_ts=message["ts"],
+    )
+    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
+    assert _state(bot) is State.DISABLED
+
+
+def test_any_change_of_state_cancels_a_removal_request(
+    two_person: tuple[BotApp, Client], fake_slack: FakeSlack
+) -> None:
+    bot, served = two_person
+    message = _requested(served, fake_slack)
+    served.click(
+        ActionId.ENABLE,
+        buttons(message)[ActionId.ENABLE],
+        user=OTHER_ADMIN,
+        message_ts=message["ts"],
+    )
+    after = _wait_buttons(fake_slack, {ActionId.DISABLE})
+    assert "asked to remove" not in _text(after["blocks"])
+    assert _state(bot) is State.ENABLED
+    # Disabled again: Remove starts over, the old request is gone for good.
+    served.decide(fake_slack, ActionId.DISABLE, buttons(after)[ActionId.DISABLE], None)
+    again = _wait_buttons(fake_slack, {ActionId.ENABLE, ActionId.REMOVE})
+    served.click(
+        ActionId.CONFIRM_REMOVAL,
+        buttons(message)[ActionId.CONFIRM_REMOVAL],
+        user=OTHER_ADMIN,
+        message_ts=again["ts"],
+    )
+    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
+    assert _state(bot) is State.DISABLED
+    assert "enable" in [action for _, action, _ in _audit(bot)]
+
+
+def test_one_approval_removes_at_once_with_the_reason(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = _disabled(served, fake_slack)
+    served.decide(fake_slack, ActionId.REMOVE, buttons(message)[ActionId.REMOVE], "test school")
+    assert fake_slack.wait_for(lambda: not buttons(_message(fake_slack)))
+    assert _audit(bot)[-1] == (ADMIN, "remove", "test school")
+
+
+# -- App Home ---------------------------------------------------------------------------
+
+
+def _home(fs: FakeSlack, user: str, after: int = 0) -> dict[str, Any]:
+    def published() -> bool:
+        return (
+            sum(1 for m, p in fs.calls if m == "views.publish" and p.get("user_id") == user) > after
+        )
+
+    assert fs.wait_for(published), "no Home tab published"
+    home = fs.home(user)
+    assert home is not None
+    return home
+
+
+def _publishes(fs: FakeSlack, user: str) -> int:
+    with fs.lock:
+        return sum(1 for m, p in fs.calls if m == "views.publish" and p.get("user_id") == user)
+
+
+def test_admins_home_tab_is_a_dashboard(served: Client, fake_slack: FakeSlack) -> None:
+    _disabled(served, fake_slack, reason="billing")
+    install_and_wait(served, fake_slack, site_id="site-elm", site_name="Elm Academy")
+    assert served.open_home().status == 200
+    home = _home(fake_slack, ADMIN)
+    shown = _text(home["blocks"])
+    assert home["type"] == "home" and len(home["blocks"]) <= 100
+    assert "Homework Hub" in shown and "1 pending" in shown and "1 disabled" in shown
+    assert "Elm Academy" in shown and ActionId.APPROVE in buttons(home)
+    assert "billing" in shown  # the latest decisions, with their reasons
+
+
+def test_anyone_else_sees_what_the_bot_is_and_whom_to_ask(
+    served: Client, fake_slack: FakeSlack
+) -> None:
+    install_and_wait(served, fake_slack)
+    served.open_home(user=OUTSIDER)
+    home = _home(fake_slack, OUTSIDER)
+    shown = _text(home["blocks"])
+    assert "Oakfield" not in shown and not buttons(home)
+    assert f"<@{ADMIN}>" in shown and "<!subteam^SADMINS>" in shown
+
+
+def test_messages_tab_publishes_nothing(served: Client, fake_slack: FakeSlack) -> None:
+    assert served.open_home(tab="messages").status == 200
+    served.open_home(user=OTHER_ADMIN)
+    _home(fake_slack, OTHER_ADMIN)
+    assert _publishes(fake_slack, ADMIN) == 0
+
+
+def test_buttons_on_the_home_tab_act_and_republish_it(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    install_and_wait(served, fake_slack)
+    served.open_home()
+    home = _home(fake_slack, ADMIN)
+    served.click_home(ActionId.APPROVE, buttons(home)[ActionId.APPROVE])
+    home = _home(fake_slack, ADMIN, after=1)
+    assert _state(bot) is State.ENABLED
+    assert "Approved" in _text(home["blocks"][:3])
+    _wait_buttons(fake_slack, {ActionId.DISABLE})  # the channel message follows
+
+    # Disable from the Home tab: the same modal, then the tab again.
+    served.open_home()
+    home = _home(fake_slack, ADMIN, after=2)
+    listing = served.slash("app homework").json()
+    served.click_home(ActionId.DISABLE, buttons(listing)[ActionId.DISABLE])
+    modal = _modal_opened(fake_slack, 0)
+    assert served.submit_view(modal, "billing").status == 200
+    home = _home(fake_slack, ADMIN, after=3)
+    assert _state(bot) is State.DISABLED
+    assert "Disabled" in _text(home["blocks"][:3])
+
+    # A stale click on the Home tab is told on the tab.
+    served.click_home(ActionId.APPROVE, buttons(listing)[ActionId.DISABLE])
+    home = _home(fake_slack, ADMIN, after=4)
+    assert "Approve is not possible" in _text(home["blocks"][:3]) or "Already" in _text(
+        home["blocks"][:3]
+    )
+
+
+def test_non_admin_clicking_on_a_home_tab_is_refused_there(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = install_and_wait(served, fake_slack)
+    served.click_home(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], user=OUTSIDER)
+    home = _home(fake_slack, OUTSIDER)
+    assert NOT_ALLOWED in _text(home["blocks"])
+    assert _state(bot) is State.PENDING
