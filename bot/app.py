@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.background.delivery import Delivery
+from bot.background.timing import Timings
 from bot.config import Settings
 from bot.runtime import open_database
 from bot.simsid.upstream import UpstreamSender
@@ -94,8 +95,9 @@ def create_app(
     *,
     db: Database | None = None,
     clock: Callable[[], datetime] = utcnow,
+    timings: Timings | None = None,
 ) -> BotApp:
-    """Build a new app from settings; tests pass their own client or database."""
+    """Build a new app from settings; tests pass their own client, database or timings."""
     db = db or open_database(settings)
     client = client or make_client(settings)
     lifecycle = Lifecycle(
@@ -116,6 +118,7 @@ def create_app(
         default_channel=settings.simsid_default_channel,
         upstream=upstream,
         clock=clock,
+        timings=timings or Timings(),
     )
     commands = Commands(db=db, lifecycle=lifecycle, tz=settings.tz, clock=clock)
     operations = Operations(db=db, lifecycle=lifecycle, tz=settings.tz, on_change=delivery.nudge)

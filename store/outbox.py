@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -15,14 +15,34 @@ from store.models import Installation, MessageStatus, OutboxItem, OutboxKind, ut
 from store.sqlutil import insert_or_update
 
 # A claim lasts this long; a process that dies mid-delivery frees its rows when it ends.
-CLAIM_SECONDS = 60
-BACKOFF_FIRST = 1.0
-BACKOFF_CAP = 300.0
+CLAIM_SECONDS = 60.0
 
 
-def backoff(attempts: int) -> float:
-    """Seconds before try number attempts+1: about a second, doubling, capped at five minutes."""
-    return float(min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, attempts - 1)))
+@dataclass(frozen=True)
+class Backoff:
+    """When to try a failed item again: `first` seconds, doubling, at most `cap`."""
+
+    first: float = 1.0
+    cap: float = 300.0
+
+    def __call__(self, attempts: int) -> float:
+        """Seconds before try number attempts+1."""
+        return float(min(self.cap, self.first * 2 ** max(0, attempts - 1)))
+
+
+backoff = Backoff()
+
+
+def retry_after(value: str | None) -> float | None:
+    """A Retry-After header in seconds, from 1 to the backoff's cap; None when absent or
+    not a number of seconds (an HTTP date). At least a second: "Retry-After: 0" must not
+    turn a delivery loop into a tight loop against a struggling server."""
+    if value is None:
+        return None
+    try:
+        return max(1.0, min(backoff.cap, float(value)))
+    except ValueError:
+        return None
 
 
 def message_key(installation_id: int) -> str:
@@ -93,6 +113,7 @@ def claim_due(
     now: datetime | None = None,
     limit: int = 50,
     kinds: Sequence[OutboxKind] | None = None,
+    claim_seconds: float = CLAIM_SECONDS,
 ) -> list[Claimed]:
     """Claim up to `limit` due items for this worker; no two workers claim the same row.
 
@@ -125,7 +146,7 @@ def claim_due(
     ids = list(session.scalars(candidates))
     if not ids:
         return []
-    until = now + timedelta(seconds=CLAIM_SECONDS)
+    until = now + timedelta(seconds=claim_seconds)
     # The conditional update is the claim on SQLite; on PostgreSQL the row locks already are.
     session.execute(
         update(OutboxItem)
@@ -183,8 +204,10 @@ def retry_later(
     delay: float | None = None,
     now: datetime | None = None,
     give_up_after: int | None = None,
+    backoff: Backoff = backoff,
 ) -> bool:
-    """Record a failed try and when to try again; True when the item was given up on."""
+    """Record a failed try and when to try again (after `delay` seconds, else after the
+    backoff); True when the item was given up on."""
     now = now or utcnow()
     attempts = item.attempts + 1
     values: dict[str, Any] = {
@@ -275,7 +298,12 @@ def release_unfinished(session: Session, ids: Sequence[int], *, worker: str) -> 
 
 
 def renew_claim(
-    session: Session, item: Claimed, *, worker: str, now: datetime | None = None
+    session: Session,
+    item: Claimed,
+    *,
+    worker: str,
+    now: datetime | None = None,
+    claim_seconds: float = CLAIM_SECONDS,
 ) -> bool:
     """Extend this worker's claim just before doing the work; False if the claim was lost.
 
@@ -291,7 +319,7 @@ def renew_claim(
             col(OutboxItem.claimed_by) == worker,
             col(OutboxItem.done_at).is_(None),
         )
-        .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        .values(claimed_until=now + timedelta(seconds=claim_seconds))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -334,6 +362,13 @@ def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) 
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the earliest undone item is due (in the past while work waits); None if none."""
+    return session.scalar(
+        select(func.min(col(OutboxItem.due_at))).where(col(OutboxItem.done_at).is_(None))
+    )
 
 
 def installation_of(session: Session, outbox_id: int) -> int | None:

@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from tests.faultkit import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 60.0
 STOP_SECONDS = 15.0
@@ -80,12 +82,14 @@ class Sandbox:
     def wait_for(
         self, find: Callable[[], Any], what: str, timeout: float = 15.0
     ) -> Any:  # the first truthy answer of find()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = find()
-            if found:
-                return found
-            time.sleep(0.1)
+        answer: dict[str, Any] = {}
+
+        def found() -> bool:
+            answer["found"] = find()
+            return bool(answer["found"])
+
+        if wait_until(found, timeout):
+            return answer["found"]
         raise AssertionError(f"timed out waiting for {what}; log:\n{self.log.read_text()[-3000:]}")
 
     def install(self, site_id: str, site_name: str, **fields: str) -> dict[str, Any]:

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 
 from bot.app import BotApp
 from bot.slack.ids import ActionId
-from store.models import AuditEntry, Installation, State
+from store.models import AuditEntry, Installation, OutboxItem, State
 from testing.fake_slack import FakeSlack
 from tests import harness
+from tests.faultkit import wait_until
 from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http
 
 
@@ -41,6 +42,17 @@ def _install_and_wait(served: Client, fs: FakeSlack, n: int = 1, **fields) -> di
 def _state(bot: BotApp) -> State:
     with bot.db.read() as session:
         return session.scalars(select(Installation.state)).one()
+
+
+def _failed_tries(bot: BotApp) -> int:
+    """Failed tries recorded on the outbox so far (each retry_later adds one)."""
+    with bot.db.read() as session:
+        return int(session.scalar(select(func.sum(OutboxItem.attempts))) or 0)
+
+
+def _posts_tried(fs: FakeSlack) -> int:
+    with fs.lock:
+        return sum(1 for method, _ in fs.calls if method == "chat.postMessage")
 
 
 def _audit_count(bot: BotApp) -> int:
@@ -232,13 +244,19 @@ def test_slack_faults_lose_no_install_and_post_none_twice(
     for n in range(3):
         answer = served.install(event_id=f"evt_fault_{n}", site_id=f"site-{n}", site_name=f"S{n}")
         assert answer.status == 202  # stored whatever Slack is doing
-    time.sleep(1.5)
+    # Let delivery meet the fault before Slack recovers.
+    if fault == "500":  # all four failures served (the client may retry some itself)
+        assert fake_slack.wait_for(lambda: _posts_tried(fake_slack) >= 4, timeout=30)
+    elif fault == "429":
+        assert fake_slack.wait_for(lambda: fake_slack.rate_limited_count >= 2, timeout=30)
+    else:  # a try timed out or was refused, and delivery recorded it
+        assert wait_until(lambda: _failed_tries(bot) >= 1, 30)
     fake_slack.delay = 0
     if fault == "refused":
         fake_slack.accept_connections()
     bot.delivery.nudge()
     assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) >= 3, timeout=30)
-    time.sleep(0.5)
+    assert bot.delivery.wait_idle(30)
     posts = fake_slack.channel_messages(CHANNEL)
     sites = sorted(re.search(r"\*S(\d)\*", json.dumps(p["blocks"]))[1] for p in posts)
     if fault == "timeout":
@@ -376,7 +394,7 @@ def test_a_burst_posts_a_summary_instead_of_flooding(
 
         # Every install is either posted or covered by a summary, and none twice.
         assert fake_slack.wait_for(lambda: sum(tally()) >= 40, timeout=30), tally()
-        time.sleep(1.5)
+        assert bot.delivery.wait_idle(30)
         covered, singles = tally()
         assert covered + singles == 40
         assert covered > 0 and len(fake_slack.channel_messages(CHANNEL)) < 10

@@ -17,8 +17,6 @@ import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 from bot.web.prefork import SHUTDOWN_GRACE_SECONDS
 from testing.fake_slack import FakeSlack
 from tests import faultkit, harness
@@ -88,9 +86,14 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
         signalled = time.monotonic()
 
         # No new connections once the signal is in.
-        time.sleep(0.3)
-        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
-            http("GET", f"{server.url}/healthz", timeout=2)
+        def refused() -> bool:
+            try:
+                http("GET", f"{server.url}/healthz", timeout=2)
+            except (urllib.error.URLError, ConnectionError, OSError):
+                return True
+            return False
+
+        assert faultkit.wait_until(refused, 5)
 
         for answer in [f.result(timeout=30) for f in slow]:
             assert answer.status == 200, answer

@@ -17,19 +17,21 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 from sqlalchemy import select
 from sqlmodel import col
 
 from bot.app import BotApp, create_app
-from bot.background import delivery as delivery_module
 from bot.background.delivery import Delivery
+from bot.background.timing import Throttled, Timings
 from bot.cli.importer import ingest_file
 from bot.cli.outbox import show_outbox
 from bot.simsid import signing, upstream
@@ -41,6 +43,7 @@ from store.lifecycle import Lifecycle
 from store.models import OutboxItem, OutboxKind
 from testing.fake_slack import FakeSlack
 from tests.conftest import make_settings
+from tests.faultkit import response_texts, wait_until
 from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, event_body, serving
 
 UPSTREAM_SECRET = "upsec_4e8b2f6a9d1c7053"
@@ -210,13 +213,12 @@ def _make_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 # -- fixtures and helpers ----------------------------------------------------------
 
 
-@pytest.fixture
-def fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Seconds become tens of milliseconds: backoff, polling and Slack pacing."""
-    monkeypatch.setattr(outbox, "BACKOFF_FIRST", 0.05)
-    monkeypatch.setattr(outbox, "BACKOFF_CAP", 0.4)
-    monkeypatch.setattr(delivery_module, "POLL_SECONDS", 0.05)
-    monkeypatch.setattr(delivery_module, "CHANNEL_INTERVAL", timedelta(milliseconds=20))
+# Seconds become tens of milliseconds: backoff, polling and Slack pacing.
+FAST = Timings(
+    poll_seconds=0.05,
+    channel_interval=timedelta(milliseconds=20),
+    backoff=outbox.Backoff(first=0.05, cap=0.4),
+)
 
 
 @pytest.fixture
@@ -225,18 +227,18 @@ def receiver() -> Iterator[Receiver]:
         yield r
 
 
-def _bot(fake: FakeSlack, url: str, receiver: Receiver) -> BotApp:
+def _bot(fake: FakeSlack, url: str, receiver: Receiver, timings: Timings = FAST) -> BotApp:
     settings = make_settings(
         fake, url, simsid_upstream_url=receiver.url, simsid_upstream_secret=UPSTREAM_SECRET
     )
-    bot = create_app(settings)
+    bot = create_app(settings, timings=timings)
     assert bot.delivery.upstream is not None
     bot.delivery.upstream.timeout = SENDER_TIMEOUT
     return bot
 
 
 @pytest.fixture
-def bot(fake_slack: FakeSlack, db_url: str, receiver: Receiver, fast: None) -> Iterator[BotApp]:
+def bot(fake_slack: FakeSlack, db_url: str, receiver: Receiver) -> Iterator[BotApp]:
     """The bot with SIMSID_UPSTREAM_URL set, on SQLite and (when configured) PostgreSQL."""
     app = _bot(fake_slack, db_url, receiver)
     yield app
@@ -328,12 +330,7 @@ def _click(client: Client, fake: FakeSlack, posted: Posted, action: ActionId) ->
 
 
 def _eventually(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+    return wait_until(predicate, timeout, interval=0.02)
 
 
 def _waiting_tries(text: str) -> int:
@@ -513,7 +510,7 @@ def test_every_change_from_every_surface_arrives_once_in_order_signed(
     assert birch is not None and birch.state == "enabled"
     assert _upstream_rows(bot, birch.id) == []
     assert _eventually(lambda: _oldest_undelivered(client) is None)
-    time.sleep(0.3)  # a few delivery polls: nothing more may arrive
+    assert bot.delivery.wait_idle(WAIT)  # nothing more may arrive
 
     with receiver.cond:
         stored, seen = list(receiver.stored), list(receiver.seen)
@@ -597,7 +594,7 @@ def test_receiver_faults_lose_nothing_duplicate_nothing_and_keep_order(
     assert fake_slack.wait_for(lambda: "Applied upstream" in _text(fake_slack, homework), WAIT)
     assert fake_slack.wait_for(lambda: "Applied upstream" in _text(fake_slack, reading), WAIT)
     assert _eventually(lambda: _oldest_undelivered(client) is None)
-    time.sleep(0.3)
+    assert bot.delivery.wait_idle(WAIT)
 
     with receiver.cond:
         stored, seen = list(receiver.stored), list(receiver.seen)
@@ -635,7 +632,7 @@ def test_refused_decision_fails_after_bounded_tries_and_admin_retries_it(
     [row] = _upstream_rows(bot, posted.id)
     assert row.failed and row.payload is not None
     decision_id = row.payload["id"]
-    time.sleep(0.5)  # well past the fast backoff: no more tries come
+    assert bot.delivery.wait_idle(WAIT)  # given up: no more tries come
     assert len(receiver.tries_of(decision_id)) == upstream.PERMANENT_FAILURE_TRIES
 
     assert show_outbox(bot.db, retry=None) == 0
@@ -650,8 +647,15 @@ def test_refused_decision_fails_after_bounded_tries_and_admin_retries_it(
     value = retry_button()
     assert value is not None
     # Only admins may retry.
-    client.click(ActionId.RETRY_UPSTREAM, value, user=OUTSIDER, message_ts=posted.ts)
-    time.sleep(0.3)
+    client.click(
+        ActionId.RETRY_UPSTREAM,
+        value,
+        user=OUTSIDER,
+        message_ts=posted.ts,
+        response_name="outsider-retry",
+    )
+    assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "outsider-retry")), WAIT)
+    assert bot.delivery.wait_idle(WAIT)
     assert len(receiver.tries_of(decision_id)) == upstream.PERMANENT_FAILURE_TRIES
 
     receiver.accept()
@@ -663,7 +667,7 @@ def test_refused_decision_fails_after_bounded_tries_and_admin_retries_it(
 
     # The same (now stale) Retry button again: nothing is sent twice.
     client.click(ActionId.RETRY_UPSTREAM, value, user=ADMIN, message_ts=posted.ts)
-    time.sleep(0.3)
+    assert bot.delivery.wait_idle(WAIT)
     assert receiver.stored_ids() == [decision_id]
     assert len(receiver.tries_of(decision_id)) == upstream.PERMANENT_FAILURE_TRIES + 1
 
@@ -730,7 +734,7 @@ def test_outbox_command_lists_waiting_and_failed_and_retries(
     assert "superseded by decision" in capsys.readouterr().out
     assert show_outbox(bot.db, retry=None) == 0
     assert "no decisions waiting" in capsys.readouterr().out
-    time.sleep(0.2)
+    assert bot.delivery.wait_idle(WAIT)
     assert _sequences(receiver.stored) == {
         ("app-homework", "site-oak"): ["enabled", "disabled", "disabled"]
     }
@@ -740,16 +744,14 @@ def test_two_delivery_loops_never_send_a_decision_twice(
     fake_slack: FakeSlack,
     sqlite_url: str,
     receiver: Receiver,
-    fast: None,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Two processes share the outbox; a claim that expires mid-batch is not sent twice."""
     # One claimed batch takes longer than a claim lasts: 10 decisions at 0.15 s each
     # (10, not more: under BURST_THRESHOLD, so each install still gets its own message).
     decisions_made = 10
-    monkeypatch.setattr(outbox, "CLAIM_SECONDS", 1.0)
+    timings = replace(FAST, claim_seconds=1.0)
     receiver.slow(0.15, status=200)
-    first = _bot(fake_slack, sqlite_url, receiver)
+    first = _bot(fake_slack, sqlite_url, receiver, timings)
     second_db = Database(sqlite_url)
     second = Delivery(
         db=second_db,
@@ -757,6 +759,7 @@ def test_two_delivery_loops_never_send_a_decision_twice(
         tz=first.settings.tz,
         default_channel=CHANNEL,
         upstream=UpstreamSender(receiver.url, UPSTREAM_SECRET, timeout=2.0),
+        timings=timings,
     )
     assert first.delivery.upstream is not None
     first.delivery.upstream.timeout = 2.0
@@ -777,7 +780,8 @@ def test_two_delivery_loops_never_send_a_decision_twice(
             second.start()
             assert receiver.wait_for(lambda: len(receiver.stored) >= decisions_made)
             assert _eventually(lambda: _oldest_undelivered(client) is None)
-            time.sleep(1.1)  # past any claim either loop could still hold
+            # Both loops idle with nothing left undone: neither holds a claim to send again.
+            assert first.delivery.wait_idle(WAIT) and second.wait_idle(WAIT)
     finally:
         second.stop()
         second_db.dispose()
@@ -874,3 +878,23 @@ def test_decisions_listing_is_empty_without_upstream(sqlite_db: Database) -> Non
     out = io.StringIO()
     assert show_outbox(sqlite_db, retry=None, out=out) == 0
     assert out.getvalue().strip() == "no decisions waiting to reach upstream"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"), [("0", 1.0), ("7", 7.0), ("86400", 300.0), (None, 1.0), ("x", 1.0)]
+)
+def test_slack_retry_after_is_clamped_as_the_upstream_one_is(
+    header: str | None, expected: float
+) -> None:
+    """One rule for Retry-After: Slack's 429 waits at least a second, at most five minutes."""
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="https://slack.com/api/chat.postMessage",
+        req_args={},
+        data={"ok": False, "error": "ratelimited"},
+        headers={} if header is None else {"Retry-After": header},
+        status_code=429,
+    )
+    throttled = Throttled.from_error(SlackApiError("ratelimited", response))
+    assert throttled is not None and throttled.retry_after == expected

@@ -23,7 +23,7 @@ from typing import IO
 from bot.slack.ids import ActionId
 from store import vault
 from testing.fake_slack import FakeSlack
-from tests import harness
+from tests import faultkit, harness
 from tests.harness import CHANNEL, Client
 from tests.test_upstream import UPSTREAM_SECRET, Receiver
 
@@ -154,11 +154,13 @@ def test_decision_survives_sigkill_and_is_delivered_exactly_once(
             assert fake_slack.wait_for(
                 lambda: "Applied upstream" in str(_message(fake_slack)["blocks"]), 15
             )
-            deadline = time.monotonic() + 10
-            while client.health().json()["oldest_undelivered_decision_seconds"] is not None:
-                assert time.monotonic() < deadline, "the decision is still undelivered"
-                time.sleep(0.05)
-            time.sleep(1.2)  # more than a delivery poll: a second copy would have gone by now
+            assert faultkit.wait_until(
+                lambda: client.health().json()["oldest_undelivered_decision_seconds"] is None,
+                10,
+                interval=0.05,
+            ), "the decision is still undelivered"
+        # Leaving `_serve` stopped the process with SIGTERM, which waits for a send in flight:
+        # a second copy would have reached the receiver by now.
 
         [body] = receiver.stored
         assert body["type"] == "installation.enabled"

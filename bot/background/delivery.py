@@ -22,8 +22,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlmodel import Session
 
+from bot.background.timing import Paced, Passes, Throttled, Timings
 from bot.simsid.upstream import UpstreamSender
 from bot.slack import views
+from bot.slack.client import describe_error
 from store import messages, outbox, queries
 from store.db import Database, DatabaseUnavailable
 from store.models import MessageStatus, OutboxKind, State, utcnow
@@ -32,33 +34,10 @@ log = logging.getLogger(__name__)
 
 # Above this many first posts waiting in one channel, post a summary instead.
 BURST_THRESHOLD = 10
-# Slack's chat.postMessage allows about one message per second per channel.
-CHANNEL_INTERVAL = timedelta(seconds=1)
-POLL_SECONDS = 1.0
-GATHER_SECONDS = 0.05
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-class Throttled(Exception):
-    """Slack said 429: wait Retry-After seconds before this channel gets more."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limited for {retry_after}s")
-        self.retry_after = retry_after
-
-
-def _retry_after(error: SlackApiError) -> float | None:
-    if error.response is None or error.response.status_code != 429:
-        return None
-    headers = error.response.headers or {}
-    value = headers.get("Retry-After") or headers.get("retry-after") or "1"
-    try:
-        return max(0.0, float(value[0] if isinstance(value, list) else value))
-    except ValueError:
-        return 1.0
 
 
 @dataclass
@@ -73,10 +52,12 @@ class Delivery:
     clock: Callable[[], datetime] = utcnow
     worker: str = field(default_factory=worker_id)
     batch: int = 20
+    timings: Timings = field(default_factory=Timings)
     _next_post: dict[str, datetime] = field(default_factory=dict)
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _passes: Passes = field(default_factory=Passes)
     # Claimed items left unfinished when the database failed mid-batch, to give back.
     _unfinished: list[int] = field(default_factory=list)
     # What Slack already holds but the database could not record yet (see _record).
@@ -98,20 +79,34 @@ class Delivery:
         """Deliver now rather than at the next poll (called after a commit)."""
         self._wake.set()
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until a pass of the running loop, begun after this call, finds nothing due
+        and nothing falls due within a poll; False after `timeout`. Tests wait on this to
+        see that nothing more will be sent, rather than sleeping."""
+        return self._passes.wait_settled(self.nudge, self._settled, timeout)
+
+    def _settled(self) -> bool:
+        with self.db.read() as session:
+            due = outbox.next_due(session)
+        return due is None or due > self.clock() + timedelta(seconds=self.timings.poll_seconds)
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            number = self._passes.begin()
             try:
                 busy = self.run_once()
             except DatabaseUnavailable as exc:
                 log.warning("delivery paused: database unavailable (%s)", exc)
-                busy = 0
+                busy = -1
             except Exception:
                 log.exception("delivery loop error; continuing")
-                busy = 0
-            if not busy:
-                if self._wake.wait(POLL_SECONDS):
+                busy = -1
+            if busy == 0:
+                self._passes.found_nothing(number)
+            if busy <= 0:
+                if self._wake.wait(self.timings.poll_seconds):
                     # Commits come in runs (a burst of installs): one claim for a few.
-                    self._stop.wait(GATHER_SECONDS)
+                    self._stop.wait(self.timings.gather_seconds)
                 self._wake.clear()
 
     def run_once(self) -> int:
@@ -127,7 +122,11 @@ class Delivery:
             self._unfinished = []
         with self.db.session() as session:
             items = outbox.claim_due(
-                session, worker=self.worker, now=self.clock(), limit=self.batch
+                session,
+                worker=self.worker,
+                now=self.clock(),
+                limit=self.batch,
+                claim_seconds=self.timings.claim_seconds,
             )
         # First posts to a channel posted to just now wait for its turn: given back at once.
         paced: dict[tuple[datetime, str], list[int]] = defaultdict(list)
@@ -183,7 +182,13 @@ class Delivery:
         with self.db.session() as session:
             # Earlier items of this batch may have been slow enough for our claim to expire
             # and another process to take this one: then it is theirs to do, not ours.
-            if not outbox.renew_claim(session, item, worker=self.worker, now=self.clock()):
+            if not outbox.renew_claim(
+                session,
+                item,
+                worker=self.worker,
+                now=self.clock(),
+                claim_seconds=self.timings.claim_seconds,
+            ):
                 return
         try:
             if item.kind is OutboxKind.UPSTREAM:
@@ -205,31 +210,33 @@ class Delivery:
                 outbox.release(session, item, due_at=until)
             if item.channel:
                 self._next_post[item.channel] = until
-        except _Paced as paced:
+        except Paced as paced:
             with self.db.session() as session:
                 outbox.release(session, item, due_at=paced.until)
                 if item.kind is OutboxKind.MESSAGE and item.channel:
                     outbox.postpone_first_posts(session, item.channel, paced.until)
         except (SlackApiError, SlackClientError, OSError) as exc:
-            error = _describe(exc)
+            error = describe_error(exc)
             log.warning("Slack delivery of %s %s failed: %s", item.kind, item.id, error)
             with self.db.session() as session:
-                outbox.retry_later(session, item, error=error, now=self.clock())
+                outbox.retry_later(
+                    session, item, error=error, now=self.clock(), backoff=self.timings.backoff
+                )
 
     def _pace(self, channel: str) -> None:
         now = self.clock()
         ready = self._next_post.get(channel)
         if ready is not None and ready > now:
-            raise _Paced(ready)
-        self._next_post[channel] = now + CHANNEL_INTERVAL
+            raise Paced(ready)
+        self._next_post[channel] = now + self.timings.channel_interval
 
     def _call(self, method: Callable[..., object], **kwargs: object) -> object:
         try:
             return method(**kwargs)
         except SlackApiError as exc:
-            retry_after = _retry_after(exc)
-            if retry_after is not None:
-                raise Throttled(retry_after) from exc
+            throttled = Throttled.from_error(exc)
+            if throttled is not None:
+                raise throttled from exc
             raise
 
     def _deliver_message(self, item: outbox.Claimed) -> None:
@@ -372,6 +379,7 @@ class Delivery:
                     delay=result.retry_after,
                     now=self.clock(),
                     give_up_after=result.give_up_after,
+                    backoff=self.timings.backoff,
                 )
             # The message shows the tries and the last error, so refresh it after every try
             # (refreshing only on the first failure left it showing "try 1" for hours).
@@ -386,14 +394,3 @@ class Delivery:
         if info is not None:
             channel = info.message_channel or info.app.channel or self.default_channel
             outbox.enqueue_message(session, installation_id, channel, now=self.clock())
-
-
-@dataclass
-class _Paced(Exception):
-    until: datetime
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, SlackApiError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code}: {exc.response.get('error')}"
-    return f"{type(exc).__name__}: {exc}"[:300]

@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from bot.simsid import signing
+from store import outbox
 from store.outbox import Claimed
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ class UpstreamSender:
             return SendResult(delivered=True)
         except urllib.error.HTTPError as exc:
             status = exc.code
-            retry_after = _seconds(exc.headers.get("Retry-After")) if exc.headers else None
+            header = exc.headers.get("Retry-After") if exc.headers else None
+            retry_after = outbox.retry_after(header)
             exc.close()  # the error body is not needed; free the connection now
             error = f"HTTP {status}"
             if 400 <= status < 500 and status not in (408, 429):
@@ -77,15 +79,3 @@ class UpstreamSender:
         except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             return SendResult(False, f"{type(exc).__name__}: {reason}"[:200])
-
-
-def _seconds(value: str | None) -> float | None:
-    """Retry-After in seconds, from 1 to 300; None when absent or an HTTP date."""
-    if value is None:
-        return None
-    try:
-        # At least a second: "Retry-After: 0" must not turn the delivery loop into a
-        # tight loop against a receiver that is struggling.
-        return max(1.0, min(300.0, float(value)))
-    except ValueError:
-        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
@@ -28,3 +29,10 @@ def make_client(settings: Settings) -> WebClient:
             ServerErrorRetryHandler(max_retry_count=1),
         ],
     )
+
+
+def describe_error(exc: BaseException) -> str:
+    """A failed Slack call in one line, for logs and the outbox's last error."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}: {exc.response.get('error')}"
+    return f"{type(exc).__name__}: {exc}"[:300]
