@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -15,11 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_sdk.signature import SignatureVerifier
-
 from bot.app import BotApp
-from bot.simsid import signing
-from bot.web.server import serve_http
+from bot.web.server import serve_in_thread
+from testing import signed
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 WEBHOOK_SECRET = "whsec_7f3a9c1e5b2d4086"
@@ -57,20 +54,9 @@ def http(
         return Response(err.code, err.read(), dict(err.headers))
 
 
-def slack_headers(
-    body: str,
-    *,
-    secret: str = SIGNING_SECRET,
-    timestamp: int | None = None,
-    content_type: str = "application/x-www-form-urlencoded",
-) -> dict[str, str]:
-    ts = int(time.time()) if timestamp is None else timestamp
-    signature = SignatureVerifier(secret).generate_signature(timestamp=str(ts), body=body)
-    return {
-        "Content-Type": content_type,
-        "X-Slack-Request-Timestamp": str(ts),
-        "X-Slack-Signature": signature,
-    }
+def slack_headers(body: str, *, secret: str = SIGNING_SECRET, **options: Any) -> dict[str, str]:
+    """Slack's headers for `body`, signed with the tests' signing secret by default."""
+    return signed.slack_headers(body, secret=secret, **options)
 
 
 def event_body(
@@ -112,13 +98,8 @@ class Client:
     def send_event(
         self, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
     ) -> Response:
-        header = signing.sign(secret, body, timestamp=timestamp)
-        return http(
-            "POST",
-            f"{self.base}/simsid/events",
-            body,
-            {"Content-Type": "application/json", signing.HEADER: header},
-        )
+        headers = signed.webhook_headers(body, secret=secret, timestamp=timestamp)
+        return http("POST", f"{self.base}/simsid/events", body, headers)
 
     def install(self, **fields: Any) -> Response:
         self._n += 1
@@ -139,22 +120,13 @@ class Client:
         **sign: Any,
     ) -> Response:
         self._n += 1
-        name = response_name or f"cmd{self._n}"
-        form = urllib.parse.urlencode(
-            {
-                "token": "unused",
-                "team_id": team,
-                "team_domain": "sandbox",
-                "channel_id": CHANNEL,
-                "channel_name": "installs",
-                "user_id": user,
-                "user_name": user.lower(),
-                "command": "/simsid",
-                "text": text,
-                "response_url": self._response_url(name),
-                "trigger_id": f"trig.{self._n}",
-                "api_app_id": "A0SIMSID",
-            }
+        form = signed.slash_command(
+            text,
+            user=user,
+            team=team,
+            channel=CHANNEL,
+            response_url=self._response_url(response_name or f"cmd{self._n}"),
+            trigger_id=f"trig.{self._n}",
         )
         return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
 
@@ -172,35 +144,19 @@ class Client:
         **sign: Any,
     ) -> Response:
         self._n += 1
-        name = response_name or f"click{self._n}"
-        payload = {
-            "type": "block_actions",
-            "team": {"id": team, "domain": "sandbox"},
-            "user": {"id": user, "username": user.lower(), "team_id": team},
-            "api_app_id": "A0SIMSID",
-            "token": "unused",
-            "trigger_id": f"trig.{self._n}",
-            "container": {
-                "type": "message",
-                "message_ts": message_ts or "1.000",
-                "channel_id": channel,
-                "is_ephemeral": ephemeral,
-            },
-            "channel": {"id": channel, "name": "installs"},
-            "response_url": self._response_url(name),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "b",
-                    "value": value,
-                    "action_ts": str(time.time()),
-                }
-            ],
-        }
-        if message_ts and not ephemeral:
-            payload["message"] = {"ts": message_ts, "type": "message"}
-        form = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        payload = signed.block_actions(
+            action_id,
+            value,
+            user=user,
+            team=team,
+            channel=channel,
+            message_ts=message_ts or "1.000",
+            is_ephemeral=ephemeral,
+            message={"ts": message_ts, "type": "message"} if message_ts and not ephemeral else None,
+            response_url=self._response_url(response_name or f"click{self._n}"),
+            trigger_id=f"trig.{self._n}",
+        )
+        form = signed.payload_form(payload)
         return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
 
     def click_home(self, action_id: str, value: str, *, user: str = ADMIN, **sign: Any) -> Response:
@@ -323,34 +279,13 @@ class Client:
 @contextmanager
 def serving(bot: BotApp, *, deliver: bool = True) -> Iterator[str]:
     """Serve `bot.wsgi` on a loopback port in this process; yields the base URL."""
-    stop = threading.Event()
-    ready = threading.Event()
-    where: dict[str, Any] = {}
-
-    def listening(host: str, port: int) -> None:
-        where["url"] = f"http://127.0.0.1:{port}"
-        ready.set()
-
-    thread = threading.Thread(
-        target=serve_http,
-        daemon=True,
-        kwargs={
-            "wsgi": bot.wsgi,
-            "host": "127.0.0.1",
-            "port": 0,
-            "stop": stop,
-            "on_listening": listening,
-        },
-    )
-    thread.start()
-    assert ready.wait(10), "server did not start"
+    served = serve_in_thread(bot.wsgi)
     if deliver:
         bot.delivery.start()
     try:
-        yield where["url"]
+        yield served.url
     finally:
-        stop.set()
-        thread.join(15)
+        served.close()
         if deliver:
             bot.delivery.stop()
 

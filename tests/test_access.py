@@ -7,11 +7,9 @@ replays of a correctly signed body, and the admin group cache.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
-import urllib.parse
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from bot.app import BotApp
 from bot.slack.admins import CACHE_SECONDS, Admins
 from bot.slack.ids import ActionId, encode_page, encode_site
 from store.models import AuditEntry, Installation, OutboxItem
+from testing import signed
 from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
@@ -55,28 +54,18 @@ def _click_form(
     action_id: str, value: str, *, user: str, message_ts: str, response_url: str
 ) -> str:
     """A block_actions body exactly as Slack would send it, to be replayed byte for byte."""
-    payload = {
-        "type": "block_actions",
-        "team": {"id": harness.TEAM_ID, "domain": "sandbox"},
-        "user": {"id": user, "username": user.lower(), "team_id": harness.TEAM_ID},
-        "api_app_id": "A0SIMSID",
-        "token": "unused",
-        "trigger_id": "trig.replay",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": CHANNEL},
-        "channel": {"id": CHANNEL, "name": "installs"},
-        "message": {"ts": message_ts, "type": "message"},
-        "response_url": response_url,
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": "b",
-                "value": value,
-                "action_ts": str(time.time()),
-            }
-        ],
-    }
-    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+    payload = signed.block_actions(
+        action_id,
+        value,
+        user=user,
+        team=harness.TEAM_ID,
+        channel=CHANNEL,
+        message_ts=message_ts,
+        message={"ts": message_ts, "type": "message"},
+        response_url=response_url,
+        trigger_id="trig.replay",
+    )
+    return signed.payload_form(payload)
 
 
 # -- replays ---------------------------------------------------------------------------
@@ -86,16 +75,13 @@ def test_replayed_slash_command_is_answered_twice(served: Client, fake_slack: Fa
     """A signed body inside Slack's 5-minute window is valid twice (Slack retries too):
     a read-only command answers the same both times."""
     install_and_wait(served, fake_slack)
-    form = urllib.parse.urlencode(
-        {
-            "team_id": harness.TEAM_ID,
-            "user_id": ADMIN,
-            "command": "/simsid",
-            "text": "pending",
-            "response_url": fake_slack.response_url("replayed"),
-            "trigger_id": "t.1",
-            "channel_id": CHANNEL,
-        }
+    form = signed.slash_command(
+        "pending",
+        user=ADMIN,
+        team=harness.TEAM_ID,
+        channel=CHANNEL,
+        response_url=fake_slack.response_url("replayed"),
+        trigger_id="t.1",
     )
     headers = harness.slack_headers(form)
     first = http("POST", f"{served.base}/slack/events", form.encode(), headers)

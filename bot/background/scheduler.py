@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -41,6 +41,9 @@ from bot.config import Settings
 from store import claims, outbox, queries, retention
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow
+
+if TYPE_CHECKING:
+    from bot.app import BotApp
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +193,11 @@ class Scheduler:
         self.tz = settings.tz
         self.worker = worker_id()
         self._scheduler = BackgroundScheduler(timezone=self.tz)
+
+    @classmethod
+    def for_app(cls, bot: BotApp) -> Scheduler:
+        """The jobs of a running app: its database and settings, nudging its delivery."""
+        return cls(bot.db, bot.settings, on_work=bot.delivery.nudge)
 
     def start(self) -> Scheduler:
         """Add the jobs and start the scheduler's thread; returns self."""

@@ -105,17 +105,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
+    from bot.background.scheduler import Scheduler
     from bot.web.server import run_worker
 
     bot = create_app(settings)
-    run_worker(bot, scheduler=_scheduler(bot))
+    run_worker(bot, scheduler=Scheduler.for_app(bot))
     return 0
-
-
-def _scheduler(bot: object) -> object:
-    from bot.background.scheduler import Scheduler
-
-    return Scheduler(bot.db, bot.settings, on_work=bot.delivery.nudge)  # type: ignore[attr-defined]
 
 
 def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_sdk.signature import SignatureVerifier
-
 from bot.sandbox.workspace import TEAM_ID
-from bot.simsid import signing
+from testing import signed
 
 API_APP_ID = "A0SANDBOX"
 TIMEOUT_SECONDS = 10.0
@@ -78,7 +76,7 @@ class Relay:
 
     def __init__(self, bot_url: str, *, signing_secret: str, webhook_secret: str) -> None:
         self._bot_url = bot_url.rstrip("/")
-        self._verifier = SignatureVerifier(signing_secret)
+        self._signing_secret = signing_secret
         self._webhook_secret = webhook_secret
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -99,25 +97,13 @@ class Relay:
             return self._triggers.get(trigger_id)
 
     def _signed_json(self, body: bytes) -> Answer:
-        timestamp = str(int(time.time()))
-        signature = self._verifier.generate_signature(timestamp=timestamp, body=body.decode()) or ""
-        headers = {
-            "Content-Type": "application/json",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature,
-        }
+        headers = signed.slack_headers(
+            body.decode(), secret=self._signing_secret, content_type="application/json"
+        )
         return _post(f"{self._bot_url}/slack/events", body, headers)
 
-    def _to_slack_endpoint(self, form: dict[str, str]) -> Answer:
-        body = urllib.parse.urlencode(form)
-        timestamp = str(int(time.time()))
-        # generate_signature is typed Optional, but only answers None without a timestamp.
-        signature = self._verifier.generate_signature(timestamp=timestamp, body=body) or ""
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature,
-        }
+    def _to_slack_endpoint(self, body: str) -> Answer:
+        headers = signed.slack_headers(body, secret=self._signing_secret)
         return _post(f"{self._bot_url}/slack/events", body.encode(), headers)
 
     def command(
@@ -125,64 +111,37 @@ class Relay:
     ) -> Answer:
         """A `/simsid` slash command, with the form fields Slack sends."""
         return self._to_slack_endpoint(
-            {
-                "token": "sandbox-verification-token",
-                "team_id": TEAM_ID,
-                "team_domain": "sandbox",
-                "channel_id": channel,
-                "channel_name": channel_name,
-                "user_id": user,
-                "user_name": _username(user),
-                "command": "/simsid",
-                "text": text,
-                "api_app_id": API_APP_ID,
-                "is_enterprise_install": "false",
-                "response_url": response_url,
-                "trigger_id": self._trigger_id(),
-            }
+            signed.slash_command(
+                text,
+                user=user,
+                team=TEAM_ID,
+                channel=channel,
+                channel_name=channel_name,
+                response_url=response_url,
+                trigger_id=self._trigger_id(),
+                api_app_id=API_APP_ID,
+            )
         )
 
     def click(self, click: Click, *, channel_name: str, response_url: str) -> Answer:
         """A block_actions payload for one button, as Slack posts it to the interactivity URL."""
-        button = click.button
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": {
-                "id": click.user,
-                "username": _username(click.user),
-                "name": _username(click.user),
-                "team_id": TEAM_ID,
-            },
-            "api_app_id": API_APP_ID,
-            "token": "sandbox-verification-token",
-            "container": {
-                "type": "message",
-                "message_ts": click.message_ts,
-                "channel_id": click.channel,
-                "is_ephemeral": click.is_ephemeral,
-            },
-            "trigger_id": self._trigger_id(click.user),
-            "team": {"id": TEAM_ID, "domain": "sandbox"},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": click.channel, "name": channel_name},
-            "state": {"values": {}},
-            "response_url": response_url,
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": button.get("action_id", ""),
-                    "block_id": click.block_id,
-                    "text": button.get("text", {"type": "plain_text", "text": ""}),
-                    "value": button.get("value", ""),
-                    **({"style": button["style"]} if button.get("style") else {}),
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        if click.message is not None:
-            payload["message"] = click.message
-        return self._to_slack_endpoint({"payload": json.dumps(payload)})
+        payload = signed.block_actions(
+            click.button.get("action_id", ""),
+            click.button.get("value", ""),
+            user=click.user,
+            team=TEAM_ID,
+            channel=click.channel,
+            channel_name=channel_name,
+            message_ts=click.message_ts,
+            is_ephemeral=click.is_ephemeral,
+            message=click.message,
+            block_id=click.block_id,
+            button=click.button,
+            response_url=response_url,
+            trigger_id=self._trigger_id(click.user),
+            api_app_id=API_APP_ID,
+        )
+        return self._to_slack_endpoint(signed.payload_form(payload))
 
     def home_click(
         self, *, user: str, view_id: str, block_id: str, button: dict[str, Any]
@@ -208,7 +167,7 @@ class Relay:
                 }
             ],
         }
-        return self._to_slack_endpoint({"payload": json.dumps(payload)})
+        return self._to_slack_endpoint(signed.payload_form(payload))
 
     def submit_view(self, *, user: str, view: dict[str, Any], typed: dict[str, str]) -> Answer:
         """A view_submission: the modal as the bot opened it, with what was typed into
@@ -233,7 +192,7 @@ class Relay:
             "team": {"id": TEAM_ID, "domain": "sandbox"},
             "view": {**view, "state": {"values": values}, "team_id": TEAM_ID},
         }
-        return self._to_slack_endpoint({"payload": json.dumps(payload)})
+        return self._to_slack_endpoint(signed.payload_form(payload))
 
     def home_opened(self, *, user: str) -> Answer:
         """The app_home_opened event, as the Events API posts it (JSON, signed)."""
@@ -273,8 +232,5 @@ class Relay:
             "site": site,
         }
         body = json.dumps(event).encode()
-        headers = {
-            "Content-Type": "application/json",
-            signing.HEADER: signing.sign(self._webhook_secret, body),
-        }
+        headers = signed.webhook_headers(body, secret=self._webhook_secret)
         return _post(f"{self._bot_url}/simsid/events", body, headers)

@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from bot.app import BotApp, create_app
+from bot.background.scheduler import Scheduler
 from bot.runtime import StartupError
 from bot.sandbox.api import SandboxApi
 from bot.sandbox.relay import Relay
@@ -29,20 +29,13 @@ from bot.sandbox.workspace import (
     register_examples,
     sandbox_settings,
 )
-from bot.web.server import serve_http
+from bot.web.server import Served, serve_in_thread
 from testing.fake_slack import FakeSlack
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"  # the sandbox has no authentication: never listen beyond this machine
 START_TIMEOUT_SECONDS = 10.0
-
-
-def _scheduler(bot: BotApp) -> Any:
-    """The digest and reminder jobs."""
-    from bot.background.scheduler import Scheduler
-
-    return Scheduler(bot.db, bot.settings, on_work=bot.delivery.nudge)
 
 
 class Sandbox:
@@ -52,11 +45,10 @@ class Sandbox:
         self.db_path = db_path
         self.fake: FakeSlack | None = None
         self.bot: BotApp | None = None
-        self.scheduler: Any = None
+        self.scheduler: Scheduler | None = None
         self.timeline: Timeline | None = None
         self.web: SandboxServer | None = None
-        self._bot_stop = threading.Event()
-        self._bot_thread: threading.Thread | None = None
+        self._served: Served | None = None
         self._delivering = False
 
     def start(self, port: int) -> str:
@@ -72,9 +64,7 @@ class Sandbox:
         bot_url = self._serve_bot(self.bot)
         self.bot.delivery.start()
         self._delivering = True
-        self.scheduler = _scheduler(self.bot)
-        if self.scheduler is not None:
-            self.scheduler.start()
+        self.scheduler = Scheduler.for_app(self.bot).start()
         self.timeline = Timeline(self.fake)
         self.timeline.start()
         relay = Relay(
@@ -90,29 +80,13 @@ class Sandbox:
         return f"http://{HOST}:{self.web.port}/"
 
     def _serve_bot(self, bot: BotApp) -> str:
-        ready = threading.Event()
-        where: dict[str, int] = {}
-
-        def listening(_host: str, port: int) -> None:
-            where["port"] = port
-            ready.set()
-
-        self._bot_thread = threading.Thread(
-            target=serve_http,
-            kwargs={
-                "wsgi": bot.wsgi,
-                "host": HOST,
-                "port": 0,
-                "stop": self._bot_stop,
-                "on_listening": listening,
-            },
-            name="sandbox-bot-http",
-            daemon=True,
-        )
-        self._bot_thread.start()
-        if not ready.wait(START_TIMEOUT_SECONDS):
-            raise StartupError("the bot's HTTP server did not start")
-        return f"http://{HOST}:{where['port']}"
+        try:
+            self._served = serve_in_thread(
+                bot.wsgi, host=HOST, name="sandbox-bot-http", start_timeout=START_TIMEOUT_SECONDS
+            )
+        except RuntimeError as exc:
+            raise StartupError(f"the bot's {exc}") from None
+        return self._served.url
 
     def stop(self) -> None:
         """Stop whatever was started; safe after a failed start."""
@@ -123,9 +97,8 @@ class Sandbox:
             self.timeline.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown()
-        self._bot_stop.set()
-        if self._bot_thread is not None:
-            self._bot_thread.join(START_TIMEOUT_SECONDS)
+        if self._served is not None:
+            self._served.close(START_TIMEOUT_SECONDS)
         if self.bot is not None:
             if self._delivering:
                 self.bot.delivery.stop()

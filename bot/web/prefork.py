@@ -142,7 +142,7 @@ class BotServer(BaseApplication):
             if self.options.scheduler:
                 from bot.background.scheduler import Scheduler
 
-                parts.scheduler = Scheduler(bot.db, self.settings, on_work=bot.delivery.nudge)
+                parts.scheduler = Scheduler.for_app(bot)
                 parts.scheduler.start()
                 log.info("worker %s runs the scheduler", os.getpid())
             if self.options.socket_mode:

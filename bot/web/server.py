@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -95,6 +96,50 @@ def serve_http(
     server.task_dispatcher.shutdown(timeout=1)
     for channel in list(server._map.values()):
         channel.close()
+
+
+@dataclass
+class Served:
+    """An HTTP server running in a thread of this process (tests and the sandbox)."""
+
+    url: str
+    _stop: threading.Event
+    _thread: threading.Thread
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Stop accepting, let in-flight requests finish, and wait for the thread."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+
+def serve_in_thread(
+    wsgi: Callable[..., Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    name: str = "bot-http",
+    start_timeout: float = 10.0,
+) -> Served:
+    """`serve_http` in a daemon thread; returns once it listens (port 0: any free one)."""
+    stop = threading.Event()
+    ready = threading.Event()
+    where: dict[str, int] = {}
+
+    def listening(_host: str, bound: int) -> None:
+        where["port"] = bound
+        ready.set()
+
+    thread = threading.Thread(
+        target=serve_http,
+        kwargs={"wsgi": wsgi, "host": host, "port": port, "stop": stop, "on_listening": listening},
+        name=name,
+        daemon=True,
+    )
+    thread.start()
+    if not ready.wait(start_timeout):
+        stop.set()
+        raise RuntimeError("the HTTP server did not start")
+    return Served(f"http://{host}:{where['port']}", stop, thread)
 
 
 def _busy(server: Any) -> bool:

@@ -1,0 +1,173 @@
+"""What Slack and SIMS ID send the bot, built and signed as they do.
+
+One copy for the tests, the benchmarks and the sandbox: the form of a slash command, the
+payloads of a button press and of a modal submission, Slack's request signature and the
+SIMS ID webhook signature. Nothing here sends anything; callers post the body with the
+headers to `/slack/events` or `/simsid/events`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from typing import Any
+
+from slack_sdk.signature import SignatureVerifier
+
+from bot.simsid import signing
+
+FORM = "application/x-www-form-urlencoded"
+API_APP_ID = "A0SIMSID"
+
+
+def slack_headers(
+    body: str, *, secret: str, timestamp: int | None = None, content_type: str = FORM
+) -> dict[str, str]:
+    """The headers Slack sends with `body`, signed with the app's signing secret."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    # generate_signature is typed Optional, but only answers None without a timestamp.
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body) or ""
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
+
+
+def webhook_headers(body: bytes, *, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """The headers SIMS ID sends with an install event, signed with the webhook secret."""
+    return {
+        "Content-Type": "application/json",
+        signing.HEADER: signing.sign(secret, body, timestamp=timestamp),
+    }
+
+
+def slash_command(
+    text: str,
+    *,
+    user: str,
+    team: str,
+    channel: str,
+    response_url: str,
+    trigger_id: str,
+    channel_name: str = "installs",
+    command: str = "/simsid",
+    api_app_id: str = API_APP_ID,
+) -> str:
+    """The form body of a slash command, with the fields Slack sends."""
+    return urllib.parse.urlencode(
+        {
+            "token": "unused",
+            "team_id": team,
+            "team_domain": "sandbox",
+            "channel_id": channel,
+            "channel_name": channel_name,
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id,
+        }
+    )
+
+
+def _user(user: str, team: str) -> dict[str, str]:
+    return {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team}
+
+
+def block_actions(
+    action_id: str,
+    value: str,
+    *,
+    user: str,
+    team: str,
+    channel: str,
+    message_ts: str,
+    response_url: str,
+    trigger_id: str,
+    is_ephemeral: bool = False,
+    message: dict[str, Any] | None = None,
+    block_id: str = "b",
+    button: dict[str, Any] | None = None,
+    channel_name: str = "installs",
+    api_app_id: str = API_APP_ID,
+) -> dict[str, Any]:
+    """A block_actions payload for one button press; `message` is what Slack sends of the
+    message holding the button (it sends none for an ephemeral one), `button` the
+    button's own fields (text, style) as the message defines them."""
+    button = button or {}
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": _user(user, team),
+        "api_app_id": api_app_id,
+        "token": "unused",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": is_ephemeral,
+        },
+        "trigger_id": trigger_id,
+        "team": {"id": team, "domain": "sandbox"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": channel_name},
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": block_id,
+                "text": button.get("text", {"type": "plain_text", "text": ""}),
+                "value": value,
+                **({"style": button["style"]} if button.get("style") else {}),
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    if message is not None:
+        payload["message"] = message
+    return payload
+
+
+def view_submission(
+    callback_id: str,
+    values: dict[str, dict[str, Any]],
+    *,
+    user: str,
+    team: str,
+    trigger_id: str,
+    private_metadata: str = "",
+    view_id: str = "V0SANDBOX",
+    api_app_id: str = API_APP_ID,
+) -> dict[str, Any]:
+    """A view_submission payload: a modal submitted with `values` (block_id -> action_id
+    -> the element's state, as Slack nests them)."""
+    return {
+        "type": "view_submission",
+        "team": {"id": team, "domain": "sandbox"},
+        "user": _user(user, team),
+        "api_app_id": api_app_id,
+        "token": "unused",
+        "trigger_id": trigger_id,
+        "view": {
+            "id": view_id,
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "state": {"values": values},
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+def payload_form(payload: dict[str, Any]) -> str:
+    """The form body Slack posts an interaction payload in."""
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
