@@ -12,12 +12,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session, col
 
-from store import outbox
-from store.models import Installation, OutboxItem, OutboxKind, utcnow
+from store import messages, outbox
+from store.models import OutboxItem, OutboxKind, utcnow
 
 
 class Status(StrEnum):
@@ -101,19 +100,11 @@ def _decision(
 
 def _outstanding_condition() -> Any:
     """Undelivered decisions, and failed ones still the latest of their installation."""
-    newer = aliased(OutboxItem)
-    superseded = exists().where(
-        and_(
-            col(newer.installation_id) == col(OutboxItem.installation_id),
-            col(newer.kind) == OutboxKind.UPSTREAM,
-            col(newer.id) > col(OutboxItem.id),
-        )
-    )
     return and_(
         col(OutboxItem.kind) == OutboxKind.UPSTREAM,
         or_(
             col(OutboxItem.done_at).is_(None),
-            and_(col(OutboxItem.failed).is_(True), ~superseded),
+            and_(col(OutboxItem.failed).is_(True), ~outbox.superseded()),
         ),
     )
 
@@ -168,18 +159,24 @@ def get(session: Session, decision_id: int, *, now: datetime | None = None) -> D
     return _decision(row, now, newer_id=newer_id, behind_id=behind_id)
 
 
-def retry(session: Session, decision_id: int, *, now: datetime | None = None) -> bool:
+def retry(
+    session: Session,
+    decision_id: int,
+    *,
+    now: datetime | None = None,
+    default_channel: str | None = None,
+) -> bool:
     """Make a failed or waiting decision due now, from its first try; False if it cannot be.
 
     It cannot be when it was applied, is being sent this moment, or failed and has been
     superseded (see `store.outbox.retry_now`). The installation's message is refreshed so
-    it stops showing the failure and its Retry button.
+    it stops showing the failure and its Retry button. The one way to retry a decision,
+    from the Retry button and from `simsid-bot outbox --retry`.
     """
     now = now or utcnow()
     if not outbox.retry_now(session, decision_id, now=now):
         return False
     installation_id = outbox.installation_of(session, decision_id)
-    inst = session.get(Installation, installation_id) if installation_id is not None else None
-    if inst is not None and inst.id is not None and inst.message_ts:
-        outbox.enqueue_message(session, inst.id, inst.message_channel, now=now)
+    if installation_id is not None:
+        messages.refresh(session, installation_id, default_channel=default_channel, now=now)
     return True

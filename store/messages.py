@@ -8,8 +8,36 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
 
-from store.models import Installation, MessageStatus, OutboxItem, OutboxKind
-from store.outbox import CLAIM_SECONDS
+from store.models import Application, Installation, MessageStatus, OutboxItem, OutboxKind
+from store.outbox import CLAIM_SECONDS, enqueue_message
+
+
+def route(
+    message_channel: str | None, app_channel: str | None, default_channel: str | None
+) -> str | None:
+    """Where an installation's message goes: the channel it is already in (or was queued
+    for), else its application's channel, else SIMSID_DEFAULT_CHANNEL."""
+    return message_channel or app_channel or default_channel
+
+
+def refresh(
+    session: Session, installation_id: int, *, default_channel: str | None, now: datetime
+) -> bool:
+    """Queue the installation's message to show its state now: edited where it is, posted
+    where it is not yet. Nothing when it deliberately has none (covered by a burst
+    summary, or imported silently). Refreshes of one message coalesce into one edit.
+
+    The one rule every change, refusal, retry and upstream try refreshes by.
+    """
+    inst = session.get(Installation, installation_id)
+    if inst is None or inst.message_status not in (MessageStatus.UNSENT, MessageStatus.POSTED):
+        return False
+    channel = inst.message_channel
+    if channel is None:
+        app = session.get(Application, inst.application_id)
+        channel = route(None, app.channel if app else None, default_channel)
+    enqueue_message(session, installation_id, channel, now=now)
+    return True
 
 
 def record_posted(session: Session, installation_id: int, *, channel: str, ts: str) -> None:

@@ -324,6 +324,19 @@ def renew_claim(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def superseded() -> Any:
+    """An upstream decision of the same installation newer than the OutboxItem row at
+    hand exists: resending this one would reach the receiver out of order."""
+    newer = aliased(OutboxItem)
+    return exists().where(
+        and_(
+            col(newer.installation_id) == col(OutboxItem.installation_id),
+            col(newer.kind) == OutboxKind.UPSTREAM,
+            col(newer.id) > col(OutboxItem.id),
+        )
+    )
+
+
 def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) -> bool:
     """Send an upstream decision again now, from its first try; False if it cannot be.
 
@@ -333,14 +346,6 @@ def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) 
     (clearing that claim would let a second process send it too).
     """
     now = now or utcnow()
-    newer = aliased(OutboxItem)
-    superseded = exists().where(
-        and_(
-            col(newer.installation_id) == col(OutboxItem.installation_id),
-            col(newer.kind) == OutboxKind.UPSTREAM,
-            col(newer.id) > col(OutboxItem.id),
-        )
-    )
     unclaimed = or_(col(OutboxItem.claimed_until).is_(None), col(OutboxItem.claimed_until) < now)
     result = session.execute(
         update(OutboxItem)
@@ -348,7 +353,7 @@ def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) 
             col(OutboxItem.id) == outbox_id,
             col(OutboxItem.kind) == OutboxKind.UPSTREAM,
             or_(
-                and_(col(OutboxItem.failed).is_(True), ~superseded),
+                and_(col(OutboxItem.failed).is_(True), ~superseded()),
                 and_(col(OutboxItem.done_at).is_(None), unclaimed),
             ),
         )

@@ -36,6 +36,12 @@ def _fold_case_sqlite(element: fold_case, compiler: Any, **kw: Any) -> str:
     return f"{SQLITE_FOLD_CASE}({compiler.process(element.clauses, **kw)})"
 
 
+def contains(column: Any, needle: str) -> Any:
+    """`column LIKE '%needle%'`, with LIKE's own characters in `needle` matched literally."""
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f"%{escaped}%", escape="\\")
+
+
 def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were inserted."""
     if not rows:

@@ -262,7 +262,7 @@ class Delivery:
                     raise
                 with self.db.session() as session:
                     messages.forget_message(session, info.id)
-        channel = item.channel or info.app.channel or self.default_channel
+        channel = messages.route(item.channel, info.app.channel, self.default_channel)
         if not channel:
             log.error("no channel for installation %s: set SIMSID_DEFAULT_CHANNEL", info.id)
             return
@@ -386,11 +386,10 @@ class Delivery:
             # Backoff spaces the tries out (five minutes apart once capped), and refreshes of
             # one message coalesce into a single edit.
             if item.installation_id is not None:
-                self._refresh(session, item.installation_id)
+                messages.refresh(
+                    session,
+                    item.installation_id,
+                    default_channel=self.default_channel,
+                    now=self.clock(),
+                )
         self.nudge()
-
-    def _refresh(self, session: Session, installation_id: int) -> None:
-        info = queries.installation(session, installation_id)
-        if info is not None:
-            channel = info.message_channel or info.app.channel or self.default_channel
-            outbox.enqueue_message(session, installation_id, channel, now=self.clock())

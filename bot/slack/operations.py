@@ -1,5 +1,9 @@
 """What a button or a submitted modal does, with plain arguments: call the lifecycle,
-answer with a view."""
+answer with a view.
+
+Each click is one transaction: the change, its refusal's message refresh and what the
+reply shows are read and written together, and delivery is nudged once it commits.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sqlmodel import Session
 
 from bot.slack import views
 from bot.slack.views import Message
-from store import outbox, queries
+from store import decisions, messages, queries
 from store.db import Database
 from store.lifecycle import Action, Change, Lifecycle, NotFound, allowed_actions
 from store.models import State
@@ -79,15 +83,16 @@ class Operations:
         A button showing an older version, or an action no longer valid, is answered at
         once (and the message refreshed) rather than with a form that cannot succeed.
         """
-        with self.db.read() as session:
+        with self.db.session() as session:
             info = queries.installation(session, installation_id)
-        if info is None:
-            return None, views.not_found("installation", str(installation_id))
-        stale = info.version != version
-        if stale or action not in allowed_actions(info.state):
-            self._refresh(installation_id)
-            return None, views.refusal_for(info, action, stale=stale, tz=self.tz)
-        return info, None
+            if info is None:
+                return None, views.not_found("installation", str(installation_id))
+            stale = info.version != version
+            if not stale and action in allowed_actions(info.state):
+                return info, None
+            self._refresh(session, installation_id)
+        self.on_change()
+        return None, views.refusal_for(info, action, stale=stale, tz=self.tz)
 
     def site(self, site_id: str) -> SiteRef | None:
         """The customer with exactly this site id, if there is one."""
@@ -101,30 +106,28 @@ class Operations:
         try:
             with self.db.session() as session:
                 change = change_it(session)
+                if not change.applied:
+                    # The message may show an old state: refresh it so everyone sees the truth.
+                    self._refresh(session, installation_id)
+                info = queries.installation(session, installation_id)
         except NotFound:
             return False, views.not_found("installation", str(installation_id))
-        if not change.applied:
-            # The message may show an old state: refresh it so everyone sees the truth.
-            self._refresh(installation_id)
-            return False, views.refusal(change, self.tz)
         self.on_change()
-        with self.db.read() as session:
-            info = queries.installation(session, installation_id)
+        if not change.applied:
+            return False, views.refusal(change, self.tz)
         assert info is not None
         return True, views.change_done(change, info)
 
     def disable_all(self, *, site_id: str, actor: str, reason: str | None = None) -> Message:
         """Disable every enabled application of one customer (maintenance or billing)."""
-        with self.db.read() as session:
-            matches = [s for s in queries.match_sites(session, site_id) if s.id == site_id]
-            installs = queries.customer_installations(session, site_id)
-        if not matches:
-            return views.not_found("site", site_id)
         changed = skipped = 0
-        for info in installs:
-            if info.state is not State.ENABLED:
-                continue
-            with self.db.session() as session:
+        with self.db.session() as session:
+            matches = [s for s in queries.match_sites(session, site_id) if s.id == site_id]
+            if not matches:
+                return views.not_found("site", site_id)
+            for info in queries.customer_installations(session, site_id):
+                if info.state is not State.ENABLED:
+                    continue
                 change = self.lifecycle.act(
                     session,
                     installation_id=info.id,
@@ -132,10 +135,10 @@ class Operations:
                     actor=actor,
                     reason=reason,
                 )
-            if change.applied:
-                changed += 1
-            else:
-                skipped += 1
+                if change.applied:
+                    changed += 1
+                else:
+                    skipped += 1
         if changed:
             self.on_change()
         return views.disabled_all(matches[0], changed, skipped)
@@ -143,25 +146,20 @@ class Operations:
     def retry_upstream(self, *, outbox_id: int) -> bool:
         """Send a failed decision again now; False when there was nothing to retry."""
         with self.db.session() as session:
-            retried = outbox.retry_now(session, outbox_id)
-            installation_id = outbox.installation_of(session, outbox_id)
-            if retried and installation_id is not None:
-                self._enqueue_refresh(session, installation_id)
+            retried = decisions.retry(
+                session,
+                outbox_id,
+                now=self.lifecycle.clock(),
+                default_channel=self.lifecycle.default_channel,
+            )
         if retried:
             self.on_change()
         return retried
 
-    def _refresh(self, installation_id: int) -> None:
-        with self.db.session() as session:
-            self._enqueue_refresh(session, installation_id)
-        self.on_change()
-
-    def _enqueue_refresh(self, session: object, installation_id: int) -> None:
-        info = queries.installation(session, installation_id)  # type: ignore[arg-type]
-        if info is not None and info.message_ts:
-            outbox.enqueue_message(
-                session,  # type: ignore[arg-type]
-                installation_id,
-                info.message_channel,
-                now=self.lifecycle.clock(),
-            )
+    def _refresh(self, session: Session, installation_id: int) -> None:
+        messages.refresh(
+            session,
+            installation_id,
+            default_channel=self.lifecycle.default_channel,
+            now=self.lifecycle.clock(),
+        )

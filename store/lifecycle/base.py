@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from store import outbox, vault
+from store import messages, outbox, vault
 from store.lifecycle.domain import SIMS_ID, Action, Change, ConcurrentChange, InstallEvent
 from store.lifecycle.payload import decision_payload
 from store.lifecycle.slugs import free_slug
@@ -123,9 +123,7 @@ class LifecycleBase:
         if not notify:
             return
         assert inst.id is not None
-        if inst.message_status in (MessageStatus.UNSENT, MessageStatus.POSTED):
-            channel = inst.message_channel or self._channel_for(session, inst.application_id)
-            outbox.enqueue_message(session, inst.id, channel, now=now)
+        messages.refresh(session, inst.id, default_channel=self.default_channel, now=now)
         if self.upstream and inst.state is not State.PENDING:
             outbox.enqueue(
                 session,
@@ -134,10 +132,6 @@ class LifecycleBase:
                 installation_id=inst.id,
                 payload=decision_payload(session, inst, actor, now),
             )
-
-    def _channel_for(self, session: Session, application_id: str) -> str | None:
-        app = session.get(Application, application_id)
-        return (app.channel if app else None) or self.default_channel
 
     def _audit(
         self,

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from store import outbox
 from store.lifecycle.domain import SIMS_ID, EventOutcome, EventType, InstallEvent
 from store.lifecycle.events import SingleEvents
+from store.messages import route
 from store.models import (
     Application,
     AuditEntry,
@@ -257,7 +258,9 @@ class BulkEvents(SingleEvents):
                     {
                         "kind": OutboxKind.MESSAGE,
                         "installation_id": inst_id,
-                        "channel": apps[e.application_id].channel or self.default_channel,
+                        "channel": route(
+                            None, apps[e.application_id].channel, self.default_channel
+                        ),
                         "dedupe_key": outbox.message_key(inst_id),
                         "generation": 1,
                         "created_at": now,

@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session
 
-from store import outbox
+from store import messages
 from store.lifecycle.base import LifecycleBase
 from store.lifecycle.domain import TRANSITIONS, Action, Change, NotFound
-from store.models import Installation, MessageStatus, State
+from store.models import Installation, State
 
 
 class Removals(LifecycleBase):
@@ -159,6 +159,4 @@ class Removals(LifecycleBase):
     def _refresh_message(self, session: Session, inst: Installation, now: datetime) -> None:
         """Redraw the install message, where the request shows; nothing goes upstream."""
         assert inst.id is not None
-        if inst.message_status in (MessageStatus.UNSENT, MessageStatus.POSTED):
-            channel = inst.message_channel or self._channel_for(session, inst.application_id)
-            outbox.enqueue_message(session, inst.id, channel, now=now)
+        messages.refresh(session, inst.id, default_channel=self.default_channel, now=now)

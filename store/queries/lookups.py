@@ -29,7 +29,7 @@ from store.queries.results import (
     app_ref,
     site_ref,
 )
-from store.sqlutil import fold_case
+from store.sqlutil import contains, fold_case
 
 
 def installation(session: Session, installation_id: int) -> InstallationInfo | None:
@@ -54,13 +54,11 @@ def find_installation(session: Session, app_id: str, site_id: str) -> Installati
 
 
 def _site_search(text: str) -> Any:
-    needle = text.strip().lower()
-    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return or_(
         col(Site.id) == text.strip(),
         col(Site.urn) == text.strip(),
         col(Site.dfe_number) == text.strip(),
-        fold_case(Site.name).like(pattern, escape="\\"),
+        contains(fold_case(Site.name), text.strip().lower()),
     )
 
 
@@ -80,12 +78,11 @@ def match_apps(session: Session, text: str) -> list[AppRef]:
     ).all()
     if exact:
         return [app_ref(a) for a in exact]
-    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return [
         app_ref(a)
         for a in session.scalars(
             select(Application)
-            .where(fold_case(Application.name).like(pattern, escape="\\"))
+            .where(contains(fold_case(Application.name), needle))
             .order_by(Application.name)
             .limit(MAX_CANDIDATES)
         )
