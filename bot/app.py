@@ -24,7 +24,7 @@ from bot.simsid.webhook import Webhook
 from bot.slack import listeners
 from bot.slack.admins import Admins
 from bot.slack.client import make_client
-from bot.slack.context import BotContext
+from bot.slack.context import Answering, BotContext
 from bot.slack.home import HomeTab
 from bot.slack.operations import Operations
 from bot.slack.slash import Commands
@@ -49,6 +49,8 @@ class BotApp:
     commands: Commands
     operations: Operations
     wsgi: HttpApp
+    # Answers still on their way after Slack was acked (see bot/web/server.run).
+    answering: Answering
 
 
 class _Workspace:
@@ -178,4 +180,5 @@ def create_app(
         commands=commands,
         operations=operations,
         wsgi=wsgi,
+        answering=ctx.answering,
     )

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.slack.admins import Admins
 from bot.slack.home import HomeTab
 from bot.slack.operations import Operations
 from bot.slack.slash import Commands
+
+
+class Answering:
+    """Counts answers still being worked on after Slack was acked, so a process that is
+    stopping can let them finish: once the main thread ends, no new work may start."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._count = 0
+
+    def begin(self) -> None:
+        """An answer continues after the ack; `end` when it has been given."""
+        with self._cond:
+            self._count += 1
+
+    def end(self) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until no answer is being worked on; False if `timeout` passes first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count == 0, timeout)
 
 
 @dataclass
@@ -25,3 +50,4 @@ class BotContext:
     signing_secret: str | None = None
     # SIMSID_REMOVE_APPROVALS: with 2, Remove asks for a second admin's confirmation.
     remove_approvals: int = 1
+    answering: Answering = field(default_factory=Answering)

@@ -160,6 +160,10 @@ class BotServer(BaseApplication):
         if parts is None or worker.pid != os.getpid():
             return
         log.info("worker %s shutting down", worker.pid)
+        # Answers acked as "working on it" need threads no one may start once this
+        # process begins to exit: let them finish first.
+        if not parts.bot.answering.wait(SHUTDOWN_GRACE_SECONDS):
+            log.warning("stopped with answers still being worked on")
         if parts.socket_mode is not None:
             parts.socket_mode.close()
         if parts.scheduler is not None:

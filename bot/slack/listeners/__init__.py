@@ -1,16 +1,21 @@
-"""Thin Slack handlers: ack, parse, call one domain function, render with a view."""
+"""Thin Slack handlers: ack, parse, call one domain function, render with a view.
+
+The admin check (access.py) runs before any of them and the one error handler
+(errors.py) answers whatever they raise, so none of them catches errors itself.
+"""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
 from bot.slack.context import BotContext
-from bot.slack.listeners import actions, commands, decisions, errors, home
+from bot.slack.listeners import access, actions, commands, decisions, errors, home
 
 
 def register(app: App, ctx: BotContext) -> None:
-    """Register every listener on a freshly built app."""
-    errors.register(app, ctx.signing_secret)
+    """Register the middleware, the error handler and every listener on a fresh app."""
+    access.register(app, ctx)
+    errors.register(app, ctx.signing_secret, home=ctx.home.publish)
     commands.register(app, ctx)
     actions.register(app, ctx)
     decisions.register(app, ctx)

@@ -1,7 +1,9 @@
 """Buttons: installation actions, paging, "disable all" and retrying an upstream decision.
 
 Approve and Enable act at once; Disable, Remove and "disable all" open a modal asking
-why (see listeners/decisions.py for its submission).
+why (see listeners/decisions.py for its submission). Only admins get here
+(listeners/access.py), and what goes wrong is answered by the one error handler
+(listeners/errors.py): each listener acks, does its one thing and replies.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from bot.slack.ids import (
     decode_page,
     decode_site,
 )
-from bot.slack.listeners.errors import reply_for
 from bot.slack.listeners.surfaces import from_ephemeral, from_home, tell, user_of
 from store.lifecycle import Action
 
@@ -57,18 +58,6 @@ def open_modal(
 
 
 def register(app: App, ctx: BotContext) -> None:
-    def guarded(ack: Ack, body: dict[str, Any], respond: Respond, work: Any) -> None:
-        ack()
-        user = user_of(body)
-        try:
-            if not ctx.admins.is_admin(user):
-                log.info("refused button from non-admin %s", user)
-                tell(ctx, body, respond, views.not_allowed())
-                return
-            work(user)
-        except Exception as exc:  # the one handler decides what to say
-            tell(ctx, body, respond, reply_for(exc))
-
     def done(body: dict[str, Any], respond: Respond, applied: bool, reply: views.Message) -> None:
         # The channel message updates itself; say something only when it did not happen,
         # or when the click came from a private listing or the Home tab.
@@ -79,100 +68,93 @@ def register(app: App, ctx: BotContext) -> None:
     def installation_button(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
     ) -> None:
-        def work(user: str) -> None:
-            try:
-                installation_id, version = decode_installation(action.get("value"))
-            except ValueError:
-                tell(ctx, body, respond, views.help_message("That button is not one of mine."))
-                return
-            wanted = INSTALLATION_ACTIONS[ActionId(action["action_id"])]
-            if wanted in _ASKS_WHY:
-                info, refused = ctx.operations.check(
-                    installation_id=installation_id, version=version, action=wanted
-                )
-                if info is None:
-                    tell(ctx, body, respond, refused or views.help_message())
-                    return
-                ask = _ask(body, kind=wanted.value, installation_id=info.id, version=info.version)
-                if wanted is Action.DISABLE:
-                    view = views.disable_modal(info, ask)
-                else:
-                    view = views.remove_modal(info, ask, two_person=ctx.remove_approvals > 1)
-                open_modal(ctx, client, body, respond, view)
-                return
-            applied, reply = ctx.operations.act(
-                installation_id=installation_id, version=version, action=wanted, actor=user
+        ack()
+        user = user_of(body)
+        try:
+            installation_id, version = decode_installation(action.get("value"))
+        except ValueError:
+            tell(ctx, body, respond, views.help_message("That button is not one of mine."))
+            return
+        wanted = INSTALLATION_ACTIONS[ActionId(action["action_id"])]
+        if wanted in _ASKS_WHY:
+            info, refused = ctx.operations.check(
+                installation_id=installation_id, version=version, action=wanted
             )
-            done(body, respond, applied, reply)
-
-        guarded(ack, body, respond, work)
+            if info is None:
+                tell(ctx, body, respond, refused or views.help_message())
+                return
+            ask = _ask(body, kind=wanted.value, installation_id=info.id, version=info.version)
+            if wanted is Action.DISABLE:
+                view = views.disable_modal(info, ask)
+            else:
+                view = views.remove_modal(info, ask, two_person=ctx.remove_approvals > 1)
+            open_modal(ctx, client, body, respond, view)
+            return
+        applied, reply = ctx.operations.act(
+            installation_id=installation_id, version=version, action=wanted, actor=user
+        )
+        done(body, respond, applied, reply)
 
     @app.action(_REMOVAL)
     def removal_button(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
-        def work(user: str) -> None:
-            try:
-                installation_id, version = decode_installation(action.get("value"))
-            except ValueError:
-                tell(ctx, body, respond, views.help_message("That button is not one of mine."))
-                return
-            step = (
-                ctx.operations.confirm_removal
-                if action["action_id"] == ActionId.CONFIRM_REMOVAL
-                else ctx.operations.cancel_removal
-            )
-            applied, reply = step(installation_id=installation_id, version=version, actor=user)
-            done(body, respond, applied, reply)
-
-        guarded(ack, body, respond, work)
+        ack()
+        user = user_of(body)
+        try:
+            installation_id, version = decode_installation(action.get("value"))
+        except ValueError:
+            tell(ctx, body, respond, views.help_message("That button is not one of mine."))
+            return
+        step = (
+            ctx.operations.confirm_removal
+            if action["action_id"] == ActionId.CONFIRM_REMOVAL
+            else ctx.operations.cancel_removal
+        )
+        applied, reply = step(installation_id=installation_id, version=version, actor=user)
+        done(body, respond, applied, reply)
 
     @app.action(_PAGING)
     def page_button(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
-        def work(user: str) -> None:
-            try:
-                command, arg, offset = decode_page(action.get("value"))
-            except ValueError:
-                tell(ctx, body, respond, views.help_message())
-                return
-            page = ctx.commands.page(command, arg, offset, user)
-            tell(ctx, body, respond, page, replace=True)
-
-        guarded(ack, body, respond, work)
+        ack()
+        user = user_of(body)
+        try:
+            command, arg, offset = decode_page(action.get("value"))
+        except ValueError:
+            tell(ctx, body, respond, views.help_message())
+            return
+        page = ctx.commands.page(command, arg, offset, user)
+        tell(ctx, body, respond, page, replace=True)
 
     @app.action(ActionId.DISABLE_ALL.value)
     def disable_all(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
     ) -> None:
-        def work(user: str) -> None:
-            try:
-                site_id = decode_site(action.get("value"))
-            except ValueError:
-                tell(ctx, body, respond, views.help_message())
-                return
-            site = ctx.operations.site(site_id)
-            if site is None:
-                tell(ctx, body, respond, views.not_found("site", site_id))
-                return
-            ask = _ask(body, kind="disable_all", site_id=site.id)
-            open_modal(ctx, client, body, respond, views.disable_all_modal(site, ask))
-
-        guarded(ack, body, respond, work)
+        ack()
+        try:
+            site_id = decode_site(action.get("value"))
+        except ValueError:
+            tell(ctx, body, respond, views.help_message())
+            return
+        site = ctx.operations.site(site_id)
+        if site is None:
+            tell(ctx, body, respond, views.not_found("site", site_id))
+            return
+        ask = _ask(body, kind="disable_all", site_id=site.id)
+        open_modal(ctx, client, body, respond, views.disable_all_modal(site, ask))
 
     @app.action(ActionId.RETRY_UPSTREAM.value)
     def retry_upstream(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
-        def work(user: str) -> None:
-            value = str(action.get("value") or "")
-            if not value.isdigit() or not ctx.operations.retry_upstream(outbox_id=int(value)):
-                tell(
-                    ctx,
-                    body,
-                    respond,
-                    views.help_message("That decision is not waiting for a retry."),
-                )
-
-        guarded(ack, body, respond, work)
+        ack()
+        value = str(action.get("value") or "")
+        if not value.isdigit() or not ctx.operations.retry_upstream(outbox_id=int(value)):
+            tell(
+                ctx,
+                body,
+                respond,
+                views.help_message("That decision is not waiting for a retry."),
+            )

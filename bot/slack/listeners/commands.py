@@ -1,4 +1,8 @@
-"""`/simsid`: admins only, every answer private, acked within Slack's 3 seconds."""
+"""`/simsid`: every answer private, acked within Slack's 3 seconds.
+
+Only admins get here (listeners/access.py); what goes wrong is answered by the one error
+handler (listeners/errors.py).
+"""
 
 from __future__ import annotations
 
@@ -24,18 +28,9 @@ def register(app: App, ctx: BotContext) -> None:
 def slash(ack: Ack, command: dict[str, Any], respond: Respond, ctx: BotContext) -> None:
     user = str(command.get("user_id") or "")
     text = str(command.get("text") or "")
-
-    def answer() -> Message:
-        try:
-            if not ctx.admins.is_admin(user):
-                log.info("refused /simsid from non-admin %s", user)
-                return views.not_allowed()
-            return ctx.commands.run(text, user)
-        except Exception as exc:  # turned into a reply by the one handler
-            return reply_for(exc)
-
-    future = ctx.executor.submit(answer)
+    future = ctx.executor.submit(ctx.commands.run, text, user)
     try:
+        # An error raised here goes to the one handler, which answers through response_url.
         reply = future.result(timeout=ctx.answer_deadline)
     except FutureTimeout:
         # Slack shows operation_timeout after 3 seconds: ack now, answer when ready, from
@@ -48,6 +43,9 @@ def slash(ack: Ack, command: dict[str, Any], respond: Respond, ctx: BotContext) 
 
 def _answer_later(respond: Respond, done: Future[Message]) -> None:
     try:
-        respond(**done.result().to_dict(), response_type="ephemeral", replace_original=True)
+        # Raised here, outside Bolt, an error would never reach @app.error: answer it alike.
+        error = done.exception()
+        reply = reply_for(error) if error is not None else done.result()
+        respond(**reply.to_dict(), response_type="ephemeral", replace_original=True)
     except Exception as exc:  # a callback's exception would only be printed, not handled
         log.warning("could not send a slow /simsid answer: %s", type(exc).__name__)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.slack import views
+from bot.slack.listeners.surfaces import from_home, user_of
 from bot.slack.signature import headers_signed_by_slack
 from bot.slack.views import Message
 from store.db import DatabaseUnavailable
@@ -40,12 +42,22 @@ def _verified(request: BoltRequest | None, signing_secret: str | None) -> bool:
     return headers_signed_by_slack(signing_secret, request.raw_body, request.headers)
 
 
-def register(app: App, signing_secret: str | None = None) -> None:
+def register(
+    app: App, signing_secret: str | None = None, home: Callable[..., Any] | None = None
+) -> None:
+    """The one handler; `home(user, notice=...)` tells someone who clicked on the Home tab,
+    which has no response_url."""
+
     @app.error
     def handle(
         error: Exception, body: dict[str, Any], request: BoltRequest, respond: Any
     ) -> BoltResponse:
         reply = reply_for(error)
+        if body.get("type") == "view_submission":  # said in the form, which stays open
+            view = views.outcome_modal("Nothing changed", reply.text)
+            return BoltResponse(status=200, body={"response_action": "update", "view": view})
+        if home is not None and from_home(body) and _verified(request, signing_secret):
+            home(user_of(body), notice=reply.text)
         # The response_url is a place to post: take it only from a verified request.
         if respond is not None and body.get("response_url") and _verified(request, signing_secret):
             try:

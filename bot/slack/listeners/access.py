@@ -1,0 +1,185 @@
+"""Admins only: one middleware refuses everyone else before any listener runs.
+
+Commands, button presses and form submissions from someone who is not a SIMS ID admin
+get a private refusal and reach no listener. Knowing whether someone is an admin can mean
+asking Slack for a user group's members, which is sometimes slow, and Slack wants its
+answer within 3 seconds: after `deadline` the request is acknowledged ("working on it"
+for a command) and, once the answer is known, refused privately or handed to the
+listeners again with the check passed, a command's answer going through its response_url.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.context.respond import Respond
+
+from bot.slack import views
+from bot.slack.admins import Admins
+from bot.slack.context import Answering, BotContext
+from bot.slack.listeners.errors import reply_for
+from bot.slack.listeners.surfaces import from_home
+from bot.slack.views import Message
+
+log = logging.getLogger(__name__)
+
+# Set on a request handed back to the app once its sender is known to be an admin.
+CHECKED = "simsid_admin_checked"
+# What the refusal log line calls each kind of request (operators and tests grep it).
+KINDS = {"command": "/simsid", "block_actions": "button", "view_submission": "form"}
+
+
+def _kind(body: dict[str, Any]) -> str | None:
+    if body.get("command"):
+        return "command"
+    kind = body.get("type")
+    return kind if isinstance(kind, str) and kind in KINDS else None
+
+
+def _user(body: dict[str, Any]) -> str:
+    return str(body.get("user_id") or (body.get("user") or {}).get("id") or "")
+
+
+def _private(message: Message) -> dict[str, Any]:
+    return {**message.to_dict(), "response_type": "ephemeral"}
+
+
+def _ack(kind: str, message: Message) -> BoltResponse:
+    """The acknowledgement carrying `message` where Slack shows one: a command's reply,
+    a form's replacement view; a button's acknowledgement is empty."""
+    if kind == "command":
+        return BoltResponse(status=200, body=_private(message))
+    if kind == "view_submission":
+        view = views.outcome_modal("Not allowed", message.text)
+        return BoltResponse(status=200, body={"response_action": "update", "view": view})
+    return BoltResponse(status=200, body="")
+
+
+class AdminCheck:
+    """The middleware, as `register` puts it in front of every listener of an app."""
+
+    def __init__(
+        self,
+        app: App,
+        admins: Admins,
+        executor: ThreadPoolExecutor,
+        deadline: float,
+        answering: Answering,
+        home: Callable[..., Any],
+    ) -> None:
+        self._app = app
+        self._answering = answering
+        self._home = home
+        self._admins = admins
+        self._executor = executor
+        self._deadline = deadline
+
+    def process(
+        self, req: BoltRequest, body: dict[str, Any], next: Callable[[], None]
+    ) -> BoltResponse | None:
+        """Let admins through; refuse anyone else with a private message."""
+        kind = _kind(body)
+        if kind is None or req.context.get(CHECKED):
+            next()
+            return None
+        user = _user(body)
+        check = self._executor.submit(self._admins.is_admin, user)
+        try:
+            admin = check.result(timeout=self._deadline)
+        except FutureTimeout:
+            self._answering.begin()
+            self._executor.submit(self._later, req, kind, user, check)
+            return _ack(kind, views.working_on_it())
+        if not admin:
+            return self._refuse(req, kind, user, acked=False)
+        next()
+        return None
+
+    def _refuse(self, req: BoltRequest, kind: str, user: str, *, acked: bool) -> BoltResponse:
+        log.info("refused %s from non-admin %s", KINDS[kind], user)
+        refusal = views.not_allowed()
+        respond = req.context.respond
+        if kind == "block_actions" and from_home(req.body):  # the Home tab has no response_url
+            self._executor.submit(self._home, user, notice=refusal.text)
+        elif respond is not None and acked:  # too late for the acknowledgement to say it
+            _tell(respond, _private(refusal))
+        elif respond is not None and kind == "block_actions":  # a button's ack says nothing
+            self._executor.submit(_tell, respond, _private(refusal))
+        elif kind == "view_submission" and acked:
+            self._show_in_form(req, views.outcome_modal("Not allowed", refusal.text))
+        return _ack(kind, refusal)
+
+    def _show_in_form(self, req: BoltRequest, view: dict[str, Any]) -> None:
+        """Replace a form already acked with "working on it" (views.update, by its id)."""
+        view_id = str((req.body.get("view") or {}).get("id") or "")
+        try:
+            self._app.client.views_update(view_id=view_id, view=view)
+        except Exception:  # raised in a worker thread, it would be lost: say so instead
+            log.warning("could not update a form")
+
+    def _later(self, req: BoltRequest, kind: str, user: str, check: Future[bool]) -> None:
+        """The slow case, once the answer is known: refuse, or let the listeners have it."""
+        try:
+            self._answer_late(req, kind, user, check)
+        finally:
+            self._answering.end()
+
+    def _answer_late(self, req: BoltRequest, kind: str, user: str, check: Future[bool]) -> None:
+        respond = req.context.respond
+        try:
+            if not check.result():
+                self._refuse(req, kind, user, acked=True)
+                return
+            again = BoltRequest(
+                body=req.raw_body if req.mode == "http" else req.body,
+                query=req.query,
+                headers=req.headers,
+                context={CHECKED: True},
+                mode=req.mode,
+            )
+            answer = self._app.dispatch(again)
+        except Exception as exc:  # outside Bolt's dispatch, where @app.error cannot see it
+            if respond is not None:
+                _tell(respond, _private(reply_for(exc)))
+            return
+        # The listener's acknowledgement, which nobody waits for any more: a command's
+        # answer goes through its response_url, a form's outcome into the form.
+        reply = json.loads(answer.body) if answer.status == 200 and answer.body else {}
+        if kind == "command" and respond is not None and reply:
+            if reply.get("text") != views.working_on_it().text:  # that one answers itself
+                _tell(respond, reply, replace=True)
+        elif kind == "view_submission":
+            if reply.get("view"):
+                shown = reply["view"]
+            elif reply.get("response_action") == "errors":
+                shown = views.outcome_modal("Nothing changed", "Check the form and try again.")
+            else:  # the form would have closed: the change is made
+                shown = views.outcome_modal("Done", "Done.")
+            self._show_in_form(req, shown)
+
+
+def _tell(respond: Respond, reply: dict[str, Any], *, replace: bool = False) -> None:
+    try:
+        respond(**reply, replace_original=replace)
+    except Exception:  # raised in a worker thread, it would be lost: say so instead
+        log.warning("could not tell the user privately")
+
+
+def register(app: App, ctx: BotContext) -> None:
+    """Put the admin check in front of every listener of `app`."""
+    check = AdminCheck(
+        app, ctx.admins, ctx.executor, ctx.answer_deadline, ctx.answering, ctx.home.publish
+    )
+
+    # Bolt passes arguments by the parameter names it sees, so hand it a plain function.
+    @app.middleware
+    def admins_only(
+        req: BoltRequest, body: dict[str, Any], next: Callable[[], None]
+    ) -> BoltResponse | None:
+        return check.process(req, body, next)

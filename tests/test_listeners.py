@@ -1,0 +1,96 @@
+"""Listeners without catch-alls: the admin middleware and the one error handler.
+
+A slow admin check (Slack slow to list a user group) still acks within Slack's
+3 seconds and then answers, refuses, or lets the click through; an unexpected error in
+a listener reaches @app.error, which logs it with an id the person is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from sqlalchemy import text
+
+from bot.app import BotApp
+from bot.slack.ids import ActionId
+from testing.fake_slack import FakeSlack
+from tests.faultkit import buttons, install_and_wait, response_texts
+from tests.harness import CHANNEL, OTHER_ADMIN, OUTSIDER, Client
+
+NOT_ALLOWED = "Only SIMS ID admins"
+# Longer than the 2 s the bot waits before acking "working on it".
+SLOW_SLACK = 2.5
+
+
+def _said(fs: FakeSlack, name: str, words: str) -> bool:
+    return any(words in t for t in response_texts(fs, name))
+
+
+def test_a_slow_admin_check_acks_in_time_then_answers(
+    served: Client, fake_slack: FakeSlack
+) -> None:
+    install_and_wait(served, fake_slack)
+    fake_slack.delay = SLOW_SLACK  # the group lookup for OTHER_ADMIN is slow
+    reply = served.slash("pending", user=OTHER_ADMIN, response_name="slow")
+    assert reply.status == 200 and "Working on it" in reply.body.decode()
+    assert fake_slack.wait_for(lambda: _said(fake_slack, "slow", "Oakfield Primary"), 15)
+
+
+def test_a_slow_admin_check_still_refuses_a_non_admin_privately(
+    served: Client, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    fake_slack.delay = SLOW_SLACK
+    reply = served.slash("pending", user=OUTSIDER, response_name="slow-outsider")
+    assert reply.status == 200 and "Working on it" in reply.body.decode()
+    assert fake_slack.wait_for(lambda: _said(fake_slack, "slow-outsider", NOT_ALLOWED), 15)
+    assert not _said(fake_slack, "slow-outsider", "Oakfield")
+    assert f"refused /simsid from non-admin {OUTSIDER}" in caplog.text
+
+
+def test_a_slow_admin_check_lets_a_group_admins_click_through(
+    served: Client, fake_slack: FakeSlack
+) -> None:
+    message = install_and_wait(served, fake_slack)
+    fake_slack.delay = SLOW_SLACK
+    answer = served.click(
+        ActionId.APPROVE,
+        buttons(message)[ActionId.APPROVE],
+        user=OTHER_ADMIN,
+        message_ts=message["ts"],
+    )
+    assert answer.status == 200
+    assert fake_slack.wait_for(
+        lambda: set(buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}, 20
+    )
+
+
+def test_an_unexpected_error_is_answered_with_the_id_the_log_holds(
+    served: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = install_and_wait(served, fake_slack)
+    # A real failure the bot has no answer for: the database refuses every state change.
+    with bot.db.session() as session:
+        session.execute(
+            text(
+                "CREATE TRIGGER refuse_changes BEFORE UPDATE ON installation "
+                "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
+            )
+        )
+    answer = served.click(
+        ActionId.APPROVE,
+        buttons(message)[ActionId.APPROVE],
+        message_ts=message["ts"],
+        response_name="boom",
+    )
+    assert answer.status == 200
+    assert fake_slack.wait_for(lambda: _said(fake_slack, "boom", "error id"), 15)
+    [said] = response_texts(fake_slack, "boom")
+    found = re.search(r"error id `([0-9a-f]{8})`", said)
+    assert found, said
+    logged = [r for r in caplog.records if r.name == "bot.errors"]
+    assert [r.getMessage() for r in logged] == [f"unexpected error {found[1]}: IntegrityError"]
+    assert logged[0].exc_info is not None  # with its traceback, for whoever runs the bot
+    assert "Traceback" not in said
