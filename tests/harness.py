@@ -290,6 +290,12 @@ def serving(bot: BotApp, *, deliver: bool = True) -> Iterator[str]:
             bot.delivery.stop()
 
 
+def listeners_finished(bot: BotApp) -> None:
+    """Wait until every listener Bolt has started has finished: then anything a listener
+    would have said or changed has been. The app takes no more requests after this."""
+    bot.bolt.listener_runner.listener_executor.shutdown(wait=True)
+
+
 def bot_command() -> list[str]:
     """The installed `simsid-bot` console script (falls back to `python -m bot`)."""
     import shutil

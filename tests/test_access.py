@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 
 import pytest
@@ -278,7 +277,7 @@ def test_requests_from_another_workspace_are_refused(
         reply = served.slash(text, team="TOTHER")
         assert reply.status == 200
         assert "Oakfield" not in reply.body.decode() and "ck_" not in reply.body.decode()
-    time.sleep(0.5)  # a listener that wrongly ran would have answered by now
+    harness.listeners_finished(bot)  # a listener that wrongly ran has answered by now
     assert _counts(bot) == before
     # Bolt tells the person, privately, and nothing else is said.
     told = response_texts(fake_slack, "other")

@@ -26,6 +26,7 @@ from store.models import AuditEntry, Installation, ProcessedEvent
 from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import make_settings
+from tests.faultkit import wait_until
 from tests.harness import Client, event_body
 
 SENDERS = 16
@@ -158,9 +159,4 @@ def test_database_unavailable_fails_the_whole_batch(tmp_path: Path) -> None:
 
 
 def _wait(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
+    return wait_until(predicate, timeout, interval=0.01)

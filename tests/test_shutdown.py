@@ -30,6 +30,11 @@ SLOW_USERS = 6  # group admins whose command waits on one lookup
 LATE_USER = "ULATE"
 
 
+def _group_lookups(fs: FakeSlack) -> int:
+    with fs.lock:
+        return sum(1 for method, _ in fs.calls if method == "usergroups.users.list")
+
+
 def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
     fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
@@ -81,7 +86,8 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
             for i in range(SLOW_USERS)
         ]
         late = pool.submit(client.slash, "customers", user=LATE_USER, response_name="late")
-        time.sleep(0.4)  # every slow command is now waiting on Slack
+        # Every slow command is now waiting on Slack: each has asked for its group.
+        assert fake_slack.wait_for(lambda: _group_lookups(fake_slack) > SLOW_USERS, 10)
         server.proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
 
