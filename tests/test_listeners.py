@@ -7,6 +7,7 @@ a listener reaches @app.error, which logs it with an id the person is shown.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -15,9 +16,11 @@ from sqlalchemy import text
 
 from bot.app import BotApp
 from bot.slack.ids import ActionId
+from testing import signed
 from testing.fake_slack import FakeSlack
+from tests import harness
 from tests.faultkit import buttons, install_and_wait, response_texts
-from tests.harness import CHANNEL, OTHER_ADMIN, OUTSIDER, Client
+from tests.harness import CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http
 
 NOT_ALLOWED = "Only SIMS ID admins"
 # Longer than the 2 s the bot waits before acking "working on it".
@@ -94,3 +97,15 @@ def test_an_unexpected_error_is_answered_with_the_id_the_log_holds(
     assert [r.getMessage() for r in logged] == [f"unexpected error {found[1]}: IntegrityError"]
     assert logged[0].exc_info is not None  # with its traceback, for whoever runs the bot
     assert "Traceback" not in said
+
+
+def test_a_non_admins_form_submission_is_refused_in_the_form(served: Client) -> None:
+    payload = signed.view_submission(
+        "any_form", {}, user=OUTSIDER, team=harness.TEAM_ID, trigger_id="trig.form"
+    )
+    form = signed.payload_form(payload)
+    answer = http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))
+    assert answer.status == 200
+    body = answer.json()
+    assert body["response_action"] == "update"
+    assert NOT_ALLOWED in json.dumps(body["view"]["blocks"])
