@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
+from testing.loopback import Loopback
+
 Params = dict[str, Any]
 Message = dict[str, Any]
 Answer = tuple[int, dict[str, str], Params]
@@ -56,8 +58,6 @@ class _Target(NamedTuple):
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
     def __init__(self, address: tuple[str, int], fake: FakeSlack) -> None:
         self.fake = fake
         super().__init__(address, _Handler)
@@ -190,9 +190,7 @@ class FakeSlack:
     def __init__(self, token: str = "xoxb-test", port: int = 0, host: str = "127.0.0.1") -> None:  # noqa: S107
         self.token = token
         self.host = host
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback = Loopback(lambda address: _Server(address, self), host, port)
         # Re-entrant, so wait_for() predicates may call the helpers while waiting holds it.
         self.lock = threading.RLock()
         self._cond = threading.Condition(self.lock)
@@ -250,32 +248,18 @@ class FakeSlack:
 
     def refuse_connections(self) -> None:
         """Close the listening socket: clients get "connection refused" until accepted again."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        server.server_close()
-        thread.join()
-        self._server = self._thread = None
+        self._loopback.down()
 
     def accept_connections(self) -> None:
         """Listen (again), on the same port as before."""
-        if self._server is not None:
-            return
-        server = _Server((self.host, self._port), self)
-        # Keep the port chosen for port 0, so a rebind leaves every URL handed out valid.
-        self._port = server.server_address[1]
-        # A short poll interval keeps shutdown(), and so refuse_connections(), quick.
-        thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-        thread.start()
-        self._server, self._thread = server, thread
+        self._loopback.up()
 
     @property
     def port(self) -> int:
         """The bound port (fixed once start() has run)."""
-        if self._port == 0:
+        if self._loopback.port == 0:
             raise RuntimeError("FakeSlack has no port yet: call start() first")
-        return self._port
+        return self._loopback.port
 
     @property
     def api_url(self) -> str:

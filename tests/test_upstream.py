@@ -42,6 +42,7 @@ from store.db import Database
 from store.lifecycle import Lifecycle
 from store.models import OutboxItem, OutboxKind
 from testing.fake_slack import FakeSlack
+from testing.loopback import Loopback
 from tests.conftest import make_settings
 from tests.faultkit import response_texts, wait_until
 from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, event_body, serving
@@ -97,9 +98,7 @@ class Receiver:
         self._retry_after: str | None = None
         self._slow: float | None = None
         self._slow_status = 503
-        self._port = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback = Loopback(lambda address: ThreadingHTTPServer(address, _make_handler(self)))
 
     # -- switching faults ---------------------------------------------------------
 
@@ -119,23 +118,10 @@ class Receiver:
             self._slow, self._slow_status, self._status = seconds, status, status
 
     def down(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        server.server_close()
-        thread.join()
-        self._server = self._thread = None
+        self._loopback.down()
 
     def up(self) -> None:
-        if self._server is not None:
-            return
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _make_handler(self))
-        server.daemon_threads = True
-        self._port = server.server_address[1]  # keep the port chosen for port 0
-        thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-        thread.start()
-        self._server, self._thread = server, thread
+        self._loopback.up()
 
     def __enter__(self) -> Receiver:
         self.up()
@@ -146,8 +132,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        assert self._port, "call up() first"
-        return f"http://127.0.0.1:{self._port}/decisions"
+        assert self._loopback.port, "call up() first"
+        return f"http://127.0.0.1:{self._loopback.port}/decisions"
 
     # -- what arrived ---------------------------------------------------------------
 
