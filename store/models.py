@@ -147,11 +147,34 @@ class Credential(SQLModel, table=True):
     created_at: datetime = _now_column()
 
 
+# What the Home tab lists as decisions (store.queries.latest_decisions): people's
+# changes and the two-person steps.
+DECISION_ACTIONS = (
+    "approve",
+    "enable",
+    "disable",
+    "remove",
+    "remove_requested",
+    "removal_cancelled",
+)
+DECISIONS_SQL = "action IN ({})".format(", ".join(f"'{a}'" for a in DECISION_ACTIONS))
+
+
 class AuditEntry(SQLModel, table=True):
     """Append-only: nothing updates or deletes these rows."""
 
     __tablename__ = "audit_entry"
-    __table_args__ = (Index("ix_audit_installation", "installation_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_installation", "installation_id", "id"),
+        # The Home tab's latest decisions: the audit log only grows, and most of it is
+        # installs, so the few decision rows get an index of their own.
+        Index(
+            "ix_audit_decisions",
+            "id",
+            postgresql_where=text(DECISIONS_SQL),
+            sqlite_where=text(DECISIONS_SQL),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     installation_id: int = Field(foreign_key="installation.id")

@@ -200,3 +200,23 @@ def test_sims_id_removes_at_once_whatever_the_rule(db: Database) -> None:
     iid = _disabled(db, lifecycle)
     change = act(db, iid, Action.REMOVE, lifecycle=lifecycle, actor=SIMS_ID)
     assert change.applied and change.state is State.REMOVED and change.step is None
+
+
+def test_latest_decisions_and_removal_requests_for_the_home_tab(db: Database) -> None:
+    from store import queries
+
+    lifecycle = Lifecycle(remove_approvals=2)
+    first = _disabled(db, lifecycle)
+    second = install(db, lifecycle, site="s2")
+    _request(db, lifecycle, first)
+    with db.read() as session:
+        decisions = queries.latest_decisions(session, limit=10)
+        requests = queries.removal_requests(session, limit=10)
+    # Installs are not decisions; newest first, with their reasons.
+    assert [(d.action, d.reason) for d in decisions] == [
+        ("remove_requested", "dup"),
+        ("disable", "billing"),
+        ("approve", None),
+    ]
+    assert [r.id for r in requests] == [first] and second != first
+    assert requests[0].removal is not None and requests[0].removal.reason == "dup"

@@ -9,7 +9,8 @@ matching names), `listings` (the paged lists), `auditlog` and `counts` (digest a
 health aggregates).
 """
 
-from store.queries.auditlog import DECISION_ACTIONS, audit, latest_decisions
+from store.models import DECISION_ACTIONS
+from store.queries.auditlog import audit, latest_decisions
 from store.queries.counts import oldest_undelivered, pending_counts, unposted_backlog
 from store.queries.listings import (
     app_installations,

@@ -3,10 +3,11 @@ decisions across all of them (the Home tab)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session, col
 
 from store.models import (
+    DECISIONS_SQL,
     Application,
     AuditEntry,
     Installation,
@@ -58,17 +59,6 @@ def _line(e: AuditEntry, app_name: str, site_name: str) -> AuditLine:
     )
 
 
-# What the Home tab lists as decisions: people's changes and the two-person steps.
-DECISION_ACTIONS = (
-    "approve",
-    "enable",
-    "disable",
-    "remove",
-    "remove_requested",
-    "removal_cancelled",
-)
-
-
 def latest_decisions(session: Session, *, limit: int = 10) -> list[AuditLine]:
     """The latest decisions across every application, newest first."""
     rows = session.execute(
@@ -76,7 +66,8 @@ def latest_decisions(session: Session, *, limit: int = 10) -> list[AuditLine]:
         .join(Installation, col(Installation.id) == col(AuditEntry.installation_id))
         .join(Application, col(Application.id) == col(Installation.application_id))
         .join(Site, col(Site.id) == col(Installation.site_id))
-        .where(col(AuditEntry.action).in_(DECISION_ACTIONS))
+        # Spelt as the partial index ix_audit_decisions is, so that it is used.
+        .where(text(DECISIONS_SQL))
         .order_by(col(AuditEntry.id).desc())
         .limit(limit)
     ).all()
