@@ -4,6 +4,7 @@ two-person rule for Remove, and the App Home dashboard."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -466,3 +467,12 @@ def test_non_admin_clicking_on_a_home_tab_is_refused_there(
     home = _home(fake_slack, OUTSIDER)
     assert NOT_ALLOWED in _text(home["blocks"])
     assert _state(bot) is State.PENDING
+
+
+def test_forged_or_stale_home_events_get_401_and_publish_nothing(
+    served: Client, fake_slack: FakeSlack
+) -> None:
+    assert served.open_home(secret="forged-secret-0123456789").status == 401
+    assert served.open_home(timestamp=int(time.time()) - 400).status == 401
+    time.sleep(0.3)
+    assert _publishes(fake_slack, ADMIN) == 0
