@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     simsid_retention_days: int = Field(default=90, ge=1)
     # Admins needed to remove an installation: 2 is the two-person rule.
     simsid_remove_approvals: int = 1
+    simsid_reconcile_url: str | None = None
+    simsid_reconcile_token: SecretStr | None = None
+    simsid_reconcile_cron: str = "15 * * * *"
     port: int = Field(default=3000, ge=0, le=65535)
     web_concurrency: int | None = Field(default=None, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -217,7 +220,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a channel id such as C0123456789, not a name")
         return value
 
-    @field_validator("simsid_digest_cron")
+    @field_validator("simsid_digest_cron", "simsid_reconcile_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
         try:
@@ -251,6 +254,23 @@ class Settings(BaseSettings):
         if text not in ("1", "2"):
             raise ValueError("must be 1, or 2 for a two-person rule")
         return int(text)
+    @field_validator("simsid_reconcile_url")
+    @classmethod
+    def _reconcile_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not re.match(
+            r"^(https://|file://|http://(127\.0\.0\.1|localhost|\[::1\])[:/])", value
+        ):
+            raise ValueError("must be an https:// or file:// URL")
+        return value
+
+    @field_validator("simsid_reconcile_token", mode="before")
+    @classmethod
+    def _reconcile_token(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @model_validator(mode="after")
     def _upstream_needs_secret(self) -> Settings:

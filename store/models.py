@@ -51,6 +51,11 @@ class State(StrEnum):
     REMOVED = "removed"
 
 
+class CredentialOrigin(StrEnum):
+    BOT = "bot"
+    SIMS_ID = "sims-id"
+
+
 class MessageStatus(StrEnum):
     """What the installation's Slack message is: not yet posted, posted, or deliberately none."""
 
@@ -145,6 +150,10 @@ class Credential(SQLModel, table=True):
     client_key: str = Field(max_length=64, unique=True)
     secret: str | None = Field(default=None, sa_column=Column(EncryptedSecret(), nullable=True))
     created_at: datetime = _now_column()
+    # Who issued them: the bot on approval, or SIMS ID's report, taken by `reconcile`.
+    origin: str = Field(
+        default=CredentialOrigin.BOT, max_length=16, sa_column_kwargs={"server_default": "bot"}
+    )
 
 
 # What the Home tab lists as decisions (store.queries.latest_decisions): people's
@@ -201,6 +210,7 @@ class OutboxKind(StrEnum):
     UPSTREAM = "upstream"  # send a decision to SIMSID_UPSTREAM_URL
     REMINDER = "reminder"  # reply in the install message's thread
     DIGEST = "digest"  # the pending-approvals digest
+    NOTICE = "notice"  # a one-off channel message, its content in the payload
 
 
 class OutboxItem(SQLModel, table=True):

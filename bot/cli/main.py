@@ -74,6 +74,23 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("file", type=Path)
     ingest.add_argument("--notify", action="store_true", help="post install messages too")
 
+    reconcile = sub.add_parser(
+        "reconcile", help="compare with SIMS ID's own list of installations (and --apply it)"
+    )
+    reconcile.add_argument("source", metavar="SOURCE", help="CSV or JSON lines: a path or URL")
+    reconcile.add_argument("--apply", action="store_true", help="make the bot agree")
+    reconcile.add_argument(
+        "--notify", action="store_true", help="post messages for new installations too"
+    )
+    reconcile.add_argument(
+        "--max-removals",
+        type=int,
+        default=10,
+        metavar="N",
+        help="refuse to remove more than N installations (default 10)",
+    )
+    reconcile.add_argument("--force", action="store_true", help="apply past --max-removals")
+
     digest = sub.add_parser("digest", help="post the pending-approvals digest now")
     digest.add_argument("--force", action="store_true", help="post even if already posted")
 
@@ -108,6 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from bot.cli import subcommands as commands_cli
 
+    if args.command == "reconcile":
+        from bot.cli.reconcile import cmd_reconcile
+
+        settings = _settings("store")
+        configure_logging(settings.log_level)
+        return cmd_reconcile(settings, args)
+
     if args.command == "keys" and args.keys_command == "generate":
         return commands_cli.keys_generate()
     if args.command == "sandbox":
@@ -124,6 +148,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "ingest": "store",
         "db": "store",
         "outbox": "store",
+        "reconcile": "store",
     }
     settings = _settings(purpose.get(args.command))
     configure_logging(settings.log_level)

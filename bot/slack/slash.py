@@ -139,7 +139,7 @@ class Commands:
                 secret = self.lifecycle.reveal_secret(session, installation_id=info.id, actor=user)
         except NotEnabled:
             return views.not_enabled(info)
-        return views.secret_reply(info, secret.client_key, secret.client_secret)
+        return views.secret_reply(info, secret.client_key, secret.client_secret, secret.origin)
 
     def _audit(self, words: tuple[str, ...], offset: int, user: str) -> Message:
         with self.db.read() as session:

@@ -5,8 +5,9 @@ its audit row and the outbox rows for what must follow commit together or not at
 
 The package by job: `domain` (actions, transitions, results, events, errors), `slugs`,
 `base` (steps every path shares), `actions` (Slack-side actions), `events` (one event at
-a time, the reference rules), `bulk` (the set-based path of apply_events), `payload`
-(the upstream decision) and `core` (the Lifecycle class that puts them together).
+a time, the reference rules), `bulk` (the set-based path of apply_events), `reconcile`
+and `reconcile_rows` (agreeing with SIMS ID's list, set-based), `payload` (the upstream
+decision) and `core` (the Lifecycle class that puts them together).
 """
 
 from store.lifecycle.core import Lifecycle

@@ -15,7 +15,7 @@ from store.lifecycle.domain import (
     is_person,
 )
 from store.lifecycle.removals import Removals
-from store.models import Credential, Installation, State
+from store.models import Credential, CredentialOrigin, Installation, State
 
 
 class Actions(Removals):
@@ -78,4 +78,8 @@ class Actions(Removals):
         self._audit(session, inst, actor=actor, action="secret_viewed", from_state=inst.state)
         # Flush now: if the audit row cannot be written, the secret is not shown.
         session.flush()
-        return Secret(client_key=credential.client_key, client_secret=credential.secret)
+        return Secret(
+            client_key=credential.client_key,
+            client_secret=credential.secret,
+            origin=CredentialOrigin(credential.origin),
+        )

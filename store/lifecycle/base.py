@@ -18,6 +18,7 @@ from store.models import (
     Application,
     AuditEntry,
     Credential,
+    CredentialOrigin,
     Installation,
     MessageStatus,
     OutboxKind,
@@ -174,6 +175,7 @@ class LifecycleBase:
         elif credential.secret is None:
             # Removed then reinstalled: a new cycle gets a new secret under the same key.
             credential.secret = vault.new_client_secret()
+            credential.origin = CredentialOrigin.BOT
             session.add(credential)
 
     def _destroy_secret(self, session: Session, inst: Installation) -> None:

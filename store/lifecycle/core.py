@@ -9,10 +9,11 @@ from sqlmodel import Session
 from store.lifecycle.actions import Actions
 from store.lifecycle.bulk import BulkEvents
 from store.lifecycle.domain import EventOutcome, InstallEvent
+from store.lifecycle.reconcile import Reconciliation
 
 
 @dataclass
-class Lifecycle(Actions, BulkEvents):
+class Lifecycle(Actions, BulkEvents, Reconciliation):
     """Every state change. `upstream` adds a signed decision to the outbox for each change."""
 
     def apply_event(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from store.models import State
+from store.models import CredentialOrigin, State
 
 SIMS_ID = "sims-id"  # the actor for changes that SIMS ID reports
 
@@ -77,6 +77,7 @@ class ConcurrentChange(Exception):
 class Secret:
     client_key: str
     client_secret: str
+    origin: CredentialOrigin = CredentialOrigin.BOT  # generated here, or SIMS ID's report
 
 
 class EventType(StrEnum):

@@ -1,0 +1,379 @@
+"""Applying a reconciliation with SIMS ID's list (store/reconcile.py), set-based.
+
+The same rules as the lifecycle's one-at-a-time moves (compare-and-set on the version,
+one audit row per change, credentials issued on the move to enabled and the secret
+destroyed on removal, the install message refreshed in place), written as a handful of
+statements for the whole list: a temporary table of the moves, one UPDATE ... FROM it per
+kind of move, and multi-row INSERTs for audit, credential and outbox rows. Nothing is
+sent upstream: SIMS ID is where these changes come from.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from store.lifecycle import reconcile_rows as writes
+from store.lifecycle.base import LifecycleBase
+from store.lifecycle.domain import SIMS_ID
+from store.lifecycle.slugs import free_slug
+from store.models import (
+    Application,
+    AuditEntry,
+    Installation,
+    MessageStatus,
+    Site,
+    State,
+)
+from store.reconcile import Comparison, Difference, Kind, Listed, Pair
+from store.sqlutil import insert_ignore
+
+_ROWS_CHUNK = 5_000
+
+LISTED_DETAIL = "reconciled with SIMS ID's list"
+
+_moves_metadata = MetaData()
+MOVES = Table(
+    "reconcile_move",
+    _moves_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("step", String(24), nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+# step -> (the state it moves to, the audit action)
+_STEPS: dict[str, tuple[State, str]] = {
+    "gone": (State.REMOVED, "uninstalled"),
+    "approved": (State.ENABLED, "approved_in_SIMS_ID"),
+    "disabled": (State.DISABLED, "disabled_in_SIMS_ID"),
+    "reinstall_pending": (State.PENDING, "reinstalled"),
+    "reinstall_enabled": (State.ENABLED, "reinstalled"),
+}
+_STEP_OF_KIND = {Kind.GONE: "gone", Kind.APPROVED: "approved", Kind.DISABLED: "disabled"}
+
+
+@dataclass
+class Applied:
+    """What an apply changed, by kind, and what it left because someone else got there first."""
+
+    changed: Counter[Kind] = field(default_factory=Counter)
+    skipped: list[Difference] = field(default_factory=list)
+    registered: list[str] = field(default_factory=list)  # applications new to the bot
+
+    @property
+    def total(self) -> int:
+        return sum(self.changed.values())
+
+
+def apply(
+    session: Session,
+    comparison: Comparison,
+    *,
+    actor: str,
+    now: datetime,
+    default_channel: str | None,
+    notify: bool,
+) -> Applied:
+    """Make the bot agree with the list compared in `comparison`, in the caller's transaction."""
+    session.flush()
+    conn = session.connection()
+    dml: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    result = Applied()
+    rows = comparison.rows
+    new = comparison.of(Kind.NEW)
+    unknown = [d for d in new if d.installation_id is None]
+    result.registered = _register_applications(session, unknown, rows, now)
+    _upsert_sites(conn, dml, [rows[(d.application_id, d.site_id)] for d in new], now)
+
+    created = _insert_installations(conn, dml, unknown, rows, now, actor=actor, notify=notify)
+    moves: list[tuple[Difference, str]] = [
+        (d, "reinstall_enabled" if d.listed_enabled else "reinstall_pending")
+        for d in new
+        if d.installation_id is not None
+    ]
+    moves += [(d, _STEP_OF_KIND[d.kind]) for d in comparison.differences if d.kind in _STEP_OF_KIND]
+    moved = _move(conn, moves, now=now, actor=actor, notify=notify)
+
+    audit: list[dict[str, Any]] = []
+    ids: dict[Pair, int] = {}
+    for d in unknown:
+        inst_id = created.get((d.application_id, d.site_id))
+        if inst_id is None:
+            result.skipped.append(d)
+            continue
+        ids[(d.application_id, d.site_id)] = inst_id
+        target = State.ENABLED if d.listed_enabled else State.PENDING
+        audit.append(_audit(inst_id, now, actor, "installed", None, target))
+        result.changed[Kind.NEW] += 1
+    for d, step in moves:
+        assert d.installation_id is not None
+        if d.installation_id not in moved:
+            result.skipped.append(d)
+            continue
+        ids[(d.application_id, d.site_id)] = d.installation_id
+        target, action = _STEPS[step]
+        audit.append(_audit(d.installation_id, now, actor, action, d.bot_state, target))
+        result.changed[d.kind] += 1
+
+    enabled_now = [
+        ids[pair]
+        for pair in (
+            (d.application_id, d.site_id)
+            for d in comparison.differences
+            if d.kind in (Kind.NEW, Kind.APPROVED) and d.listed_enabled
+        )
+        if pair in ids and rows[pair].client_key is None
+    ]
+    writes.issue_bot_credentials(conn, enabled_now, now)
+    gone = [d.installation_id for d in comparison.of(Kind.GONE) if d.installation_id in moved]
+    writes.destroy_secrets(conn, [i for i in gone if i is not None])
+
+    credentials = []
+    skipped_pairs = {(d.application_id, d.site_id) for d in result.skipped}
+    for d in comparison.of(Kind.CREDENTIALS):
+        pair = (d.application_id, d.site_id)
+        inst_id = ids.get(pair, d.installation_id)
+        if inst_id is None or pair in skipped_pairs:
+            continue
+        credentials.append((inst_id, rows[pair]))
+        audit.append(
+            _audit(inst_id, now, actor, "credentials_from_SIMS_ID", None, None, rows[pair])
+        )
+        result.changed[Kind.CREDENTIALS] += 1
+    writes.store_listed_credentials(conn, dml, credentials, now)
+
+    writes.chunked_execute(conn, insert(AuditEntry.__table__), audit)  # type: ignore[attr-defined]
+    writes.refresh_messages(
+        conn, dml, moved.values(), created, unknown, now, default_channel, notify=notify
+    )
+    # Rows changed under the ORM's feet: whatever it holds must be read again.
+    session.expire_all()
+    return result
+
+
+def _audit(
+    inst_id: int,
+    now: datetime,
+    actor: str,
+    action: str,
+    source: State | None,
+    target: State | None,
+    listed: Listed | None = None,
+) -> dict[str, Any]:
+    detail = LISTED_DETAIL
+    if listed is not None and listed.client_key:
+        # The key names them; the secret never goes into the audit log.
+        detail = f"client key {listed.client_key} from SIMS ID's report"
+    return {
+        "installation_id": inst_id,
+        "at": now,
+        "actor": actor,
+        "action": action,
+        "from_state": None if source is None else source.value,
+        "to_state": None if target is None else target.value,
+        "detail": detail,
+    }
+
+
+def _register_applications(
+    session: Session,
+    unknown: list[Difference],
+    rows: dict[Pair, Listed],
+    now: datetime,
+) -> list[str]:
+    """Applications the bot has not seen yet, registered with defaults (as events do)."""
+    names = {
+        d.application_id: rows[(d.application_id, d.site_id)].application_name for d in unknown
+    }
+    if not names:
+        return []
+    apps: Table = Application.__table__  # type: ignore[attr-defined]
+    known = set(session.execute(select(apps.c.id).where(apps.c.id.in_(list(names)))).scalars())
+    registered = []
+    for app_id, name in sorted(names.items()):
+        if app_id in known:
+            continue
+        row = {
+            "id": app_id,
+            "name": name,
+            "slug": free_slug(session, name, app_id),
+            "created_at": now,
+        }
+        if insert_ignore(session, Application, [row]):
+            registered.append(app_id)
+    return registered
+
+
+def _upsert_sites(conn: Connection, dml: Any, listed: list[Listed], now: datetime) -> None:
+    sites: Table = Site.__table__  # type: ignore[attr-defined]
+    labels = {r.site_id: (r.site_name, r.site_urn, r.site_dfe_number) for r in listed}
+    if not labels:
+        return
+    stmt = dml.insert(sites)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[sites.c.id],
+        set_={
+            "name": stmt.excluded.name,
+            "urn": stmt.excluded.urn,
+            "dfe_number": stmt.excluded.dfe_number,
+            "updated_at": stmt.excluded.updated_at,
+        },
+        # URN and DfE number are labels; the row only changes when one of them does.
+        where=or_(
+            sites.c.name.is_distinct_from(stmt.excluded.name),
+            sites.c.urn.is_distinct_from(stmt.excluded.urn),
+            sites.c.dfe_number.is_distinct_from(stmt.excluded.dfe_number),
+        ),
+    )
+    writes.chunked_execute(
+        conn,
+        stmt,
+        [
+            {"id": site, "name": n, "urn": u, "dfe_number": d, "updated_at": now}
+            for site, (n, u, d) in labels.items()
+        ],
+    )
+
+
+def _insert_installations(
+    conn: Connection,
+    dml: Any,
+    unknown: list[Difference],
+    rows: dict[Pair, Listed],
+    now: datetime,
+    *,
+    actor: str,
+    notify: bool,
+) -> dict[Pair, int]:
+    """Installations the bot never heard of; returns their ids (missing: another
+    transaction stored the same one meanwhile)."""
+    if not unknown:
+        return {}
+    inst: Table = Installation.__table__  # type: ignore[attr-defined]
+    stmt = (
+        dml.insert(inst)
+        .on_conflict_do_nothing()
+        .returning(inst.c.id, inst.c.application_id, inst.c.site_id)
+    )
+    status = MessageStatus.UNSENT if notify else MessageStatus.SILENT
+    values = [
+        {
+            "application_id": d.application_id,
+            "site_id": d.site_id,
+            "state": State.ENABLED
+            if rows[(d.application_id, d.site_id)].enabled
+            else State.PENDING,
+            "version": 1,
+            "created_at": now,
+            "changed_at": now,
+            "changed_by": actor,
+            "upstream_changed_at": now,
+            "message_status": status,
+            "message_channel": None,
+            "message_ts": None,
+            "reminders_sent": 0,
+        }
+        for d in unknown
+    ]
+    created: dict[Pair, int] = {}
+    for start in range(0, len(values), _ROWS_CHUNK):
+        for inst_id, app_id, site_id in conn.execute(stmt, values[start : start + _ROWS_CHUNK]):
+            created[(app_id, site_id)] = inst_id
+    return created
+
+
+def _move(
+    conn: Connection,
+    moves: list[tuple[Difference, str]],
+    *,
+    now: datetime,
+    actor: str,
+    notify: bool,
+) -> dict[int, writes.Moved]:
+    """Compare-and-set every move, one UPDATE per step; returns the installations moved
+    (one whose version changed since the comparison is left alone)."""
+    if not moves:
+        return {}
+    if conn.dialect.name == "sqlite":
+        MOVES.drop(conn, checkfirst=True)
+    MOVES.create(conn)
+    rows = [{"id": d.installation_id, "version": d.version, "step": step} for d, step in moves]
+    writes.chunked_execute(conn, insert(MOVES), rows)
+    inst: Table = Installation.__table__  # type: ignore[attr-defined]
+    moved: dict[int, writes.Moved] = {}
+    for step in sorted({step for _, step in moves}):
+        target, _ = _STEPS[step]
+        values: dict[str, Any] = {
+            "state": target,
+            "version": inst.c.version + 1,
+            "changed_at": now,
+            "changed_by": actor,
+            "upstream_changed_at": now,
+        }
+        if step.startswith("reinstall"):
+            # A new pending cycle, as a new installation.created event starts one.
+            values |= {
+                "created_at": now,
+                "reminders_sent": 0,
+                "message_ts": None,
+                "message_channel": None,
+                "message_status": MessageStatus.UNSENT if notify else MessageStatus.SILENT,
+            }
+        stmt = (
+            update(inst)
+            .where(
+                and_(
+                    inst.c.id == MOVES.c.id,
+                    inst.c.version == MOVES.c.version,
+                    MOVES.c.step == step,
+                )
+            )
+            .values(values)
+            .returning(
+                inst.c.id, inst.c.application_id, inst.c.message_status, inst.c.message_channel
+            )
+        )
+        for inst_id, app_id, status, channel in conn.execute(stmt):
+            moved[inst_id] = writes.Moved(inst_id, app_id, MessageStatus(status), channel)
+    if conn.dialect.name == "sqlite":
+        MOVES.drop(conn)
+    else:
+        conn.exec_driver_sql("DROP TABLE reconcile_move")
+    return moved
+
+
+class Reconciliation(LifecycleBase):
+    def reconcile(
+        self, session: Session, comparison: Comparison, *, notify: bool = False
+    ) -> Applied:
+        """Make the bot agree with SIMS ID's list, set-based: one audited change by SIMS ID
+        per difference, install messages refreshed in place, new installations posted only
+        with `notify`, and no decision sent upstream (SIMS ID is where the change is from)."""
+        return apply(
+            session,
+            comparison,
+            actor=SIMS_ID,
+            now=self.clock(),
+            default_channel=self.default_channel,
+            notify=notify,
+        )

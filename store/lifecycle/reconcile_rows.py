@@ -1,0 +1,165 @@
+"""The multi-row statements of a reconciliation's apply (store/reconcile_apply.py):
+credentials issued, taken from SIMS ID or destroyed, and install messages queued."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
+
+from store import outbox, vault
+from store.models import (
+    Application,
+    Credential,
+    CredentialOrigin,
+    MessageStatus,
+    OutboxItem,
+    OutboxKind,
+)
+from store.reconcile import Difference, Listed, Pair
+
+_IN_CHUNK = 500
+_ROWS_CHUNK = 5_000
+
+
+@dataclass
+class Moved:
+    """An installation a statement of this apply changed."""
+
+    id: int
+    application_id: str
+    message_status: MessageStatus
+    message_channel: str | None
+
+
+def chunked_execute(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """Run `statement` for `rows`, a few thousand rows per round trip."""
+    for start in range(0, len(rows), _ROWS_CHUNK):
+        conn.execute(statement, rows[start : start + _ROWS_CHUNK])
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start : start + _IN_CHUNK]
+
+
+def issue_bot_credentials(conn: Connection, ids: list[int], now: datetime) -> None:
+    """As the lifecycle's first move to enabled: a new key and secret, or a new secret
+    under the old key after a removal; credentials still held are reused."""
+    cred: Table = Credential.__table__  # type: ignore[attr-defined]
+    held: dict[int, bool] = {}
+    for chunk in _chunks(ids):
+        query = select(cred.c.installation_id, cred.c.secret.is_(None)).where(
+            cred.c.installation_id.in_(chunk)
+        )
+        held.update((i, bool(empty)) for i, empty in conn.execute(query))
+    fresh = [
+        {
+            "installation_id": i,
+            "client_key": vault.new_client_key(),
+            "secret": vault.new_client_secret(),
+            "created_at": now,
+            "origin": CredentialOrigin.BOT.value,
+        }
+        for i in ids
+        if i not in held
+    ]
+    chunked_execute(conn, insert(cred), fresh)
+    renewed = [{"i": i, "secret": vault.new_client_secret()} for i, empty in held.items() if empty]
+    if renewed:
+        stmt = (
+            update(cred)
+            .where(cred.c.installation_id == bindparam("i"))
+            .values(secret=bindparam("secret"), origin=CredentialOrigin.BOT.value)
+        )
+        chunked_execute(conn, stmt, renewed)
+
+
+def destroy_secrets(conn: Connection, ids: list[int]) -> None:
+    cred: Table = Credential.__table__  # type: ignore[attr-defined]
+    for chunk in _chunks(ids):
+        conn.execute(update(cred).where(cred.c.installation_id.in_(chunk)).values(secret=None))
+
+
+def store_listed_credentials(
+    conn: Connection, dml: Any, credentials: list[tuple[int, Listed]], now: datetime
+) -> None:
+    if not credentials:
+        return
+    cred: Table = Credential.__table__  # type: ignore[attr-defined]
+    stmt = dml.insert(cred)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[cred.c.installation_id],
+        set_={
+            "client_key": stmt.excluded.client_key,
+            "secret": stmt.excluded.secret,
+            "origin": stmt.excluded.origin,
+            "created_at": stmt.excluded.created_at,
+        },
+    )
+    rows = [
+        {
+            "installation_id": inst_id,
+            "client_key": listed.client_key,
+            "secret": listed.client_secret,
+            "created_at": now,
+            "origin": CredentialOrigin.SIMS_ID.value,
+        }
+        for inst_id, listed in credentials
+    ]
+    chunked_execute(conn, stmt, rows)
+
+
+def refresh_messages(
+    conn: Connection,
+    dml: Any,
+    moved: Iterable[Moved],
+    created: dict[Pair, int],
+    unknown: list[Difference],
+    now: datetime,
+    default_channel: str | None,
+    *,
+    notify: bool,
+) -> None:
+    """Queue a post or an in-place refresh of each changed installation's message."""
+    apps: Table = Application.__table__  # type: ignore[attr-defined]
+    channels: dict[str, str | None] = {
+        i: c for i, c in conn.execute(select(apps.c.id, apps.c.channel))
+    }
+    wanted: dict[int, str | None] = {}
+    live = (MessageStatus.UNSENT, MessageStatus.POSTED)
+    for m in moved:
+        if m.message_status in live:
+            wanted[m.id] = m.message_channel or channels.get(m.application_id) or default_channel
+    if notify:
+        for d in unknown:
+            inst_id = created.get((d.application_id, d.site_id))
+            if inst_id is not None:
+                wanted[inst_id] = channels.get(d.application_id) or default_channel
+    if not wanted:
+        return
+    queued: Table = OutboxItem.__table__  # type: ignore[attr-defined]
+    stmt = dml.insert(queued)
+    # As outbox.enqueue_message: a message already queued is rendered again.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[queued.c.dedupe_key],
+        set_={"generation": queued.c.generation + 1, "channel": stmt.excluded.channel},
+    )
+    rows = [
+        {
+            "kind": OutboxKind.MESSAGE,
+            "installation_id": inst_id,
+            "channel": channel,
+            "dedupe_key": outbox.message_key(inst_id),
+            "generation": 1,
+            "created_at": now,
+            "due_at": now,
+            "attempts": 0,
+            "failed": False,
+        }
+        for inst_id, channel in wanted.items()
+    ]
+    chunked_execute(conn, stmt, rows)

@@ -1,0 +1,314 @@
+"""Reconciling with SIMS ID's own list: every way the bot and the list differ.
+
+SIMS ID pushes nothing, so its list (one row per installation it knows) is the truth the
+bot checks itself against. The list goes into a temporary table and two joins find every
+difference at once, whatever the sizes; the rows that agree never reach Python. The
+differences are applied by the lifecycle (`store/lifecycle/reconcile.py`).
+
+What differs, and how it is applied (shared/INTERFACE.md, "Reconciling with SIMS ID"):
+
+* new: listed, unknown to the bot or removed: a new installation (pending, or enabled
+  when the list says yes);
+* gone: not listed, pending, enabled or disabled in the bot: removed;
+* approved in SIMS ID: yes in the list, pending or disabled in the bot: enabled;
+* disabled in SIMS ID: no in the list, enabled in the bot: disabled ("no" agrees with
+  pending and with disabled);
+* credentials differ: the list gives a client key and secret, the bot has others or
+  none: SIMS ID's are stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    exists,
+    insert,
+    or_,
+    select,
+)
+from sqlmodel import Session
+
+from store.models import Application, Credential, Installation, Meta, Site, State
+
+_COPY_CHUNK = 10_000
+
+Pair = tuple[str, str]  # (application id, site id)
+
+
+class Kind(StrEnum):
+    """A kind of difference, in the order the table lists them."""
+
+    NEW = "new"
+    GONE = "gone"
+    APPROVED = "approved in SIMS ID"
+    DISABLED = "disabled in SIMS ID"
+    CREDENTIALS = "credentials differ"
+
+
+KIND_ORDER = {kind: position for position, kind in enumerate(Kind)}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One row of SIMS ID's list, already validated."""
+
+    application_id: str
+    application_name: str
+    site_id: str
+    site_name: str
+    enabled: bool
+    site_urn: str | None = None
+    site_dfe_number: str | None = None
+    # As SIMS ID's report viewer shows them; both or neither.
+    client_key: str | None = None
+    client_secret: str | None = None
+
+    @property
+    def pair(self) -> Pair:
+        return (self.application_id, self.site_id)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the bot differs from the list, with what is needed to apply it."""
+
+    kind: Kind
+    application_id: str
+    site_id: str
+    application_name: str
+    site_name: str
+    bot_state: State | None  # None: the bot has never heard of it
+    listed_enabled: bool | None  # None: not in the list
+    installation_id: int | None = None
+    version: int | None = None
+    bot_key: str | None = None  # the client key the bot holds (CREDENTIALS)
+    listed_key: str | None = None  # SIMS ID's client key (CREDENTIALS)
+
+
+@dataclass
+class Comparison:
+    """Every difference between the bot and a list of `listed` rows."""
+
+    listed: int
+    differences: list[Difference]
+    rows: dict[Pair, Listed] = field(default_factory=dict, repr=False)
+
+    @property
+    def agree(self) -> bool:
+        return not self.differences
+
+    def counts(self) -> Counter[Kind]:
+        return Counter(d.kind for d in self.differences)
+
+    @property
+    def removals(self) -> int:
+        return self.counts()[Kind.GONE]
+
+    def of(self, kind: Kind) -> list[Difference]:
+        return [d for d in self.differences if d.kind is kind]
+
+
+_temporary = MetaData()
+LISTED = Table(
+    "reconcile_listed",
+    _temporary,
+    Column("application_id", String(200), primary_key=True),
+    Column("site_id", String(200), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("client_key", String(64), nullable=True),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
+@contextmanager
+def listed_table(session: Session, rows: Sequence[Listed]) -> Iterator[Table]:
+    """The list as a temporary table on the session's connection, for this unit of work.
+
+    PostgreSQL drops it at commit; SQLite keeps temporary tables with the (pooled)
+    connection, so it is dropped here when done.
+    """
+    conn = session.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        LISTED.drop(conn, checkfirst=True)
+    LISTED.create(conn)
+    values = [(r.application_id, r.site_id, r.enabled, r.client_key) for r in rows]
+    if conn.dialect.name == "postgresql":
+        # COPY: many times faster than INSERTs for a list of 200,000 rows.
+        raw: Any = conn.connection.driver_connection
+        columns = "application_id, site_id, enabled, client_key"
+        statement = f"COPY reconcile_listed ({columns}) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+    else:
+        stmt = insert(LISTED)
+        keys = ("application_id", "site_id", "enabled", "client_key")
+        for start in range(0, len(values), _COPY_CHUNK):
+            chunk = values[start : start + _COPY_CHUNK]
+            conn.execute(stmt, [dict(zip(keys, row, strict=True)) for row in chunk])
+    try:
+        yield LISTED
+    finally:
+        if sqlite and not conn.closed and conn.in_transaction():
+            LISTED.drop(conn, checkfirst=True)
+
+
+def compare(session: Session, rows: Sequence[Listed]) -> Comparison:
+    """Every difference between the bot's installations and SIMS ID's list `rows`.
+
+    `rows` must not list one installation twice (the snapshot parser refuses that).
+    Reads only; inside an apply, the caller's write transaction keeps it consistent.
+    """
+    with listed_table(session, rows) as listed:
+        return compare_with(session, rows, listed)
+
+
+def compare_with(session: Session, rows: Sequence[Listed], listed: Table) -> Comparison:
+    """`compare`, with the list already in the temporary table `listed`."""
+    by_pair = {r.pair: r for r in rows}
+    differences = _listed_differences(session, by_pair, listed)
+    differences.extend(_gone(session, listed))
+    differences.sort(key=lambda d: (KIND_ORDER[d.kind], d.application_name, d.site_name, d.site_id))
+    return Comparison(listed=len(rows), differences=differences, rows=by_pair)
+
+
+def _listed_differences(
+    session: Session, by_pair: dict[Pair, Listed], listed: Table
+) -> list[Difference]:
+    inst: Table = Installation.__table__  # type: ignore[attr-defined]
+    cred: Table = Credential.__table__  # type: ignore[attr-defined]
+    given = listed.c.client_key.is_not(None)
+    same_key = and_(given, cred.c.client_key == listed.c.client_key)
+    query = (
+        select(
+            listed.c.application_id,
+            listed.c.site_id,
+            inst.c.id,
+            inst.c.state,
+            inst.c.version,
+            cred.c.client_key,
+            # Decrypted only where a secret is to be compared: the key already agrees.
+            case((same_key, cred.c.secret), else_=None).label("secret"),
+        )
+        .select_from(
+            listed.outerjoin(
+                inst,
+                and_(
+                    inst.c.application_id == listed.c.application_id,
+                    inst.c.site_id == listed.c.site_id,
+                ),
+            ).outerjoin(cred, cred.c.installation_id == inst.c.id)
+        )
+        .where(
+            or_(
+                inst.c.id.is_(None),
+                inst.c.state == State.REMOVED,
+                and_(listed.c.enabled, inst.c.state != State.ENABLED),
+                and_(~listed.c.enabled, inst.c.state == State.ENABLED),
+                given,
+            )
+        )
+    )
+    found: list[Difference] = []
+    for app_id, site_id, inst_id, state, version, bot_key, secret in session.execute(query):
+        row = by_pair[(app_id, site_id)]
+        state = None if state is None else State(state)
+        base = Difference(
+            kind=Kind.NEW,
+            application_id=app_id,
+            site_id=site_id,
+            application_name=row.application_name,
+            site_name=row.site_name,
+            bot_state=state,
+            listed_enabled=row.enabled,
+            installation_id=inst_id,
+            version=version,
+        )
+        if state is None or state is State.REMOVED:
+            found.append(base)
+        elif row.enabled and state is not State.ENABLED:
+            found.append(replace(base, kind=Kind.APPROVED))
+        elif not row.enabled and state is State.ENABLED:
+            found.append(replace(base, kind=Kind.DISABLED))
+        if row.client_key is not None and (
+            bot_key != row.client_key or secret != row.client_secret
+        ):
+            found.append(
+                replace(base, kind=Kind.CREDENTIALS, bot_key=bot_key, listed_key=row.client_key)
+            )
+    return found
+
+
+def _gone(session: Session, listed: Table) -> list[Difference]:
+    inst: Table = Installation.__table__  # type: ignore[attr-defined]
+    apps: Table = Application.__table__  # type: ignore[attr-defined]
+    sites: Table = Site.__table__  # type: ignore[attr-defined]
+    unlisted = ~exists().where(
+        listed.c.application_id == inst.c.application_id, listed.c.site_id == inst.c.site_id
+    )
+    query = (
+        select(
+            inst.c.id,
+            inst.c.version,
+            inst.c.state,
+            inst.c.application_id,
+            inst.c.site_id,
+            apps.c.name,
+            sites.c.name,
+        )
+        .join(apps, apps.c.id == inst.c.application_id)
+        .join(sites, sites.c.id == inst.c.site_id)
+        .where(inst.c.state != State.REMOVED, unlisted)
+    )
+    return [
+        Difference(
+            kind=Kind.GONE,
+            application_id=app_id,
+            site_id=site_id,
+            application_name=app_name,
+            site_name=site_name,
+            bot_state=State(state),
+            listed_enabled=None,
+            installation_id=inst_id,
+            version=version,
+        )
+        for inst_id, version, state, app_id, site_id, app_name, site_name in session.execute(query)
+    ]
+
+
+# -- the last scheduled run, for /healthz (any process may serve it) ---------------
+
+LAST_RUN_KEY = "reconcile:last"
+
+
+def record_run(session: Session, summary: dict[str, Any]) -> None:
+    """Remember how the latest scheduled reconciliation went (plain JSON-able values).
+
+    Only the process that won the period's claim writes it, so writers do not race.
+    """
+    session.merge(Meta(key=LAST_RUN_KEY, value=json.dumps(summary)))
+
+
+def last_run(session: Session) -> dict[str, Any] | None:
+    """How the latest scheduled reconciliation went, or None if none has run."""
+    row = session.get(Meta, LAST_RUN_KEY, populate_existing=True)
+    if row is None or row.value is None:
+        return None
+    loaded: dict[str, Any] = json.loads(row.value)
+    return loaded

@@ -1,0 +1,171 @@
+"""`simsid-bot reconcile` as an operator runs it: files and URLs, the table, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.simsid.snapshot import HEADER
+from store.db import Database
+from store.lifecycle import Action
+from store.models import State
+from testing.list_server import ListServer
+from tests import factories
+from tests.factories import act, get, install, installation_id
+from tests.test_cli import _env, run
+
+_kept_open = pytest.fixture(autouse=True)(factories.kept_open)
+
+TOKEN = "list-token-0123456789"
+SECRET = "q" * 43
+
+
+def csv_text(*rows: str) -> str:
+    return HEADER + "\n" + "".join(row + "\n" for row in rows)
+
+
+def row(site: str, enabled: str, key: str = "", secret: str = "", app: str = "app-hw") -> str:
+    return f"{app},App {app},{site},School {site},,,{enabled},{key},{secret}"
+
+
+def reconcile(tmp_path: Path, url: str, *args: str, **env: str):  # type: ignore[no-untyped-def]
+    return run(tmp_path, "reconcile", *args, env=_env(tmp_path, DATABASE_URL=url, **env))
+
+
+def test_dry_run_lists_every_difference_then_apply_makes_the_bot_agree(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    act(db, install(db, site="yes"), Action.DISABLE)
+    enabled = install(db, site="no")
+    act(db, enabled, Action.APPROVE)
+    install(db, site="gone")
+    source = tmp_path / "list.csv"
+    source.write_text(
+        csv_text(
+            row("yes", "yes"),
+            row("no", "no"),
+            row("new", "true"),
+            row("keyed", "0", "ck_" + "K" * 24, SECRET),
+        )
+    )
+
+    dry = reconcile(tmp_path, db_url, str(source))
+
+    assert dry.returncode == 1, dry.stderr
+    for kind, site in [
+        ("new", "School new (new)"),
+        ("gone", "School gone (gone)"),
+        ("approved in SIMS ID", "School yes (yes)"),
+        ("disabled in SIMS ID", "School no (no)"),
+        ("credentials differ", "School keyed (keyed)"),
+    ]:
+        assert any(line.startswith(kind) and site in line for line in dry.stdout.splitlines()), (
+            kind,
+            dry.stdout,
+        )
+    assert SECRET not in dry.stdout
+    assert "nothing changed" in dry.stdout
+    assert get(db, enabled).state is State.ENABLED
+
+    applied = reconcile(tmp_path, db_url, str(source), "--apply")
+
+    assert applied.returncode == 0, applied.stderr
+    assert "applied as SIMS ID" in applied.stdout
+    assert get(db, enabled).state is State.DISABLED
+    assert get(db, installation_id(db, site="yes")).state is State.ENABLED
+    assert get(db, installation_id(db, site="gone")).state is State.REMOVED
+
+    again = reconcile(tmp_path, db_url, str(source))
+    assert again.returncode == 0, again.stdout
+    assert "in agreement" in again.stdout
+
+
+def test_too_many_removals_exit_2_and_change_nothing_unless_forced(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    for n in range(3):
+        install(db, site=f"s{n}")
+    source = tmp_path / "list.csv"
+    source.write_text(csv_text(row("s0", "no")))
+
+    refused = reconcile(tmp_path, db_url, str(source), "--apply", "--max-removals", "1")
+
+    assert refused.returncode == 2
+    assert "2 installations would be removed" in refused.stderr
+    assert "--force" in refused.stderr
+    assert get(db, installation_id(db, site="s1")).state is State.PENDING
+
+    forced = reconcile(tmp_path, db_url, str(source), "--apply", "--max-removals", "1", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert get(db, installation_id(db, site="s1")).state is State.REMOVED
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (
+            "application.id,site.id,site.name,enabled\napp,s1,S,yes\n",
+            "missing column application.name",
+        ),
+        (csv_text(row("s1", "yes"), row("s2", "maybe")), "line 3: enabled: must be yes/no"),
+        (csv_text(row("s1", "yes"), row("", "yes")), "line 3: site.id is missing"),
+        (csv_text(row("s1", "yes"), row("s1", "no")), "line 3: application.id, site.id"),
+        (csv_text(row("s1", "yes", "ck_" + "a" * 24)), "line 2: client_secret is missing"),
+        (
+            '{"application": {"id": "a", "name": "A"}, "site": {"id": "s", "name": "S"}}\n',
+            "line 1: enabled is missing",
+        ),
+        ("", "empty"),
+    ],
+)
+def test_bad_input_exits_2_naming_line_and_field_and_changes_nothing(
+    db: Database, db_url: str, tmp_path: Path, content: str, named: str
+) -> None:
+    inst = install(db, site="s1")
+    source = tmp_path / "list.csv"
+    source.write_text(content)
+
+    result = reconcile(tmp_path, db_url, str(source), "--apply", "--force")
+
+    assert result.returncode == 2, result.stdout
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+    assert get(db, inst).state is State.PENDING
+
+
+def test_json_lines_from_a_file_url(db: Database, db_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "list.jsonl"
+    line = {
+        "application": {"id": "app-hw", "name": "Homework Hub"},
+        "site": {"id": "s1", "name": "Oakfield", "urn": 123456},
+        "enabled": True,
+    }
+    source.write_text(json.dumps(line) + "\n")
+
+    result = reconcile(tmp_path, db_url, source.as_uri(), "--apply")
+
+    assert result.returncode == 0, result.stderr
+    assert get(db, installation_id(db, site="s1")).state is State.ENABLED
+
+
+def test_a_url_is_fetched_with_the_bearer_token(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with ListServer(TOKEN, csv_text(row("s1", "yes")).encode()) as server:
+        ok = reconcile(tmp_path, url, server.url, SIMSID_RECONCILE_TOKEN=TOKEN)
+        wrong = reconcile(tmp_path, url, server.url, SIMSID_RECONCILE_TOKEN="another-token-000")
+        server.redirect_to = "http://localhost:9/elsewhere.csv"
+        moved = reconcile(tmp_path, url, server.url, SIMSID_RECONCILE_TOKEN=TOKEN)
+
+    assert ok.returncode == 1 and "new" in ok.stdout, ok.stderr
+    assert server.authorizations[0] == f"Bearer {TOKEN}"
+    assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr
+    assert moved.returncode == 2 and "redirects to another host are refused" in moved.stderr
+    for result in (ok, wrong, moved):
+        assert TOKEN not in result.stdout + result.stderr
+
+
+def test_a_remote_source_must_be_https(tmp_path: Path) -> None:
+    result = reconcile(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", "http://example.com/list.csv")
+    assert result.returncode == 2 and "https://" in result.stderr
