@@ -254,6 +254,7 @@ class Settings(BaseSettings):
         if text not in ("1", "2"):
             raise ValueError("must be 1, or 2 for a two-person rule")
         return int(text)
+
     @field_validator("simsid_reconcile_url")
     @classmethod
     def _reconcile_url(cls, value: str | None) -> str | None:

@@ -200,6 +200,8 @@ class Delivery:
                 self._deliver_reminder(item)
             elif item.kind is OutboxKind.DIGEST:
                 self._deliver_digest(item)
+            elif item.kind is OutboxKind.NOTICE:
+                self._deliver_notice(item)
             with self.db.session() as session:
                 outbox.complete(session, item, now=self.clock())
         except Throttled as exc:
@@ -360,6 +362,19 @@ class Delivery:
         message = views.digest(counts, list(oldest), self.tz, now)
         self._pace(channel)
         self._post(channel, message)
+
+    def _deliver_notice(self, item: outbox.Claimed) -> None:
+        channel = item.channel or self.default_channel
+        if not channel or not item.payload:
+            return
+        message = views.reconcile_notice(item.payload)
+        self._pace(channel)
+        self._call(
+            self.client.chat_postMessage,
+            channel=channel,
+            text=message.text,
+            blocks=message.to_dict()["blocks"],
+        )
 
     def _send_upstream(self, item: outbox.Claimed) -> None:
         if self.upstream is None:

@@ -54,6 +54,7 @@ REMINDERS_JOB = "simsid-reminders"
 CATCHUP_JOB = "simsid-digest-catchup"
 PRUNE_JOB = "simsid-prune"
 PRUNE_INTERVAL = timedelta(hours=6)
+RECONCILE_JOB = "simsid-reconcile"
 
 DIGEST_GRACE = timedelta(hours=2)
 REMINDER_INTERVAL = timedelta(minutes=5)
@@ -204,6 +205,7 @@ class Scheduler:
         self._add_digest_jobs()
         self._add_reminder_job()
         self._add_prune_job()
+        self._add_reconcile_job()
         self._scheduler.start()
         return self
 
@@ -289,6 +291,32 @@ class Scheduler:
             coalesce=True,
             max_instances=1,
             next_run_time=datetime.now(self.tz) + timedelta(minutes=1),
+        )
+
+    def run_reconcile(self) -> str:
+        """The reconciliation job (bot/background/reconcile_job.py): never raises."""
+        from bot.background.reconcile_job import run_scheduled
+
+        try:
+            outcome = run_scheduled(self.db, self.settings, now=self.clock(), by=self.worker)
+        except DatabaseUnavailable as exc:
+            log.warning("reconcile skipped: database unavailable (%s)", exc)
+            return "failed"
+        if outcome in ("applied", "refused"):
+            self.on_work()
+        return outcome
+
+    def _add_reconcile_job(self) -> None:
+        if not self.settings.simsid_reconcile_url:
+            return
+        self._scheduler.add_job(
+            self.run_reconcile,
+            cron_trigger(self.settings.simsid_reconcile_cron, self.tz),
+            id=RECONCILE_JOB,
+            name="reconcile with SIMS ID's list",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=600,
         )
 
     def _add_digest_jobs(self) -> None:

@@ -13,7 +13,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.simsid.webhook import MAX_BODY_BYTES, Webhook
 from bot.slack.signature import is_signed_by_slack
-from store import queries
+from store import queries, reconcile
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow
 
@@ -144,6 +144,7 @@ class HttpApp:
             with self._db.read() as session:
                 decision = queries.oldest_undelivered(session, OutboxKind.UPSTREAM)
                 message = queries.oldest_undelivered(session, OutboxKind.MESSAGE)
+                last_reconcile = reconcile.last_run(session)
         except DatabaseUnavailable as exc:
             log.warning("health check: database unavailable (%s)", exc)
             return _json(start_response, 503, {"status": "unavailable", "database": "down"})
@@ -162,6 +163,7 @@ class HttpApp:
                 "oldest_undelivered_message_seconds": age(message),
                 # Which `serve` worker answered: shows that every worker is answering.
                 "worker_pid": os.getpid(),
+                "last_reconcile": last_reconcile,
             },
         )
 

@@ -23,6 +23,7 @@ from bot.slack.views.modals import (
     outcome_modal,
     remove_modal,
 )
+from bot.slack.views.reconcile import reconcile_notice
 from bot.slack.views.replies import (
     candidates,
     change_done,
@@ -71,6 +72,7 @@ __all__ = [
     "outcome_modal",
     "pager",
     "pending_listing",
+    "reconcile_notice",
     "refusal",
     "refusal_for",
     "reminder",

@@ -1,0 +1,153 @@
+"""The scheduled reconciliation with SIMS ID's list, once per SIMSID_RECONCILE_CRON period.
+
+However many processes run the scheduler, one does each period's run: it inserts the
+period's claim row (store/claims.py, as the digest does) and commits it before fetching,
+so the others neither fetch nor apply. The run applies with the default guard
+(`--max-removals` 10, never `--force`) and tells SIMSID_DEFAULT_CHANNEL, in one message
+queued in the outbox, what it changed or why it refused. A list that cannot be fetched
+is logged and shown in /healthz (`last_reconcile`), never raised: the next period tries
+again. A crash between the claim and the apply skips that period, not the next.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.config import Settings
+from bot.simsid import snapshot
+from bot.simsid.reconciling import DEFAULT_MAX_REMOVALS, Outcome, reconcile
+from store import claims, outbox
+from store.db import Database, DatabaseUnavailable
+from store.lifecycle import Lifecycle
+from store.models import OutboxKind
+from store.reconcile import Kind, record_run
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = 15  # differences named in the channel message; the CLI lists them all
+
+Loader = Callable[..., list[snapshot.Listed]]
+
+
+def period_key(period: datetime) -> str:
+    """The claim key of the reconciliation of the period starting at `period`."""
+    return f"reconcile:{period.astimezone(UTC).isoformat()}"
+
+
+def run_scheduled(
+    db: Database,
+    settings: Settings,
+    *,
+    now: datetime,
+    by: str,
+    load: Loader = snapshot.load,
+) -> str:
+    """This period's reconciliation, if no other process has done it; returns what happened:
+    "already", "in agreement", "applied", "refused", "failed" or "not configured"."""
+    from bot.background.scheduler import digest_period  # the scheduler imports this module
+
+    url = settings.simsid_reconcile_url
+    if not url:
+        return "not configured"
+    period = digest_period(now, settings.simsid_reconcile_cron, settings.tz)
+    if period is None:
+        return "not configured"
+    with db.session() as session:
+        if not claims.claim(session, period_key(period), by=by, now=now):
+            return "already"
+    source = snapshot.describe(url)
+    token = settings.simsid_reconcile_token
+    summary: dict[str, Any] = {"at": now.astimezone(UTC).isoformat(), "source": source}
+    try:
+        rows = load(url, token=token.get_secret_value() if token else None)
+    except snapshot.FetchError as exc:
+        log.warning("reconcile: %s", exc)
+        _record(db, summary | {"status": "failed", "detail": str(exc)})
+        return "failed"
+    except snapshot.SnapshotError as exc:
+        log.warning("reconcile refused: %s", exc)
+        detail = f"the list is not usable: {exc}"
+        _record(
+            db, summary | {"status": "refused", "detail": detail}, notice=_refused(source, detail)
+        )
+        return "refused"
+    lifecycle = Lifecycle(upstream=False, default_channel=settings.simsid_default_channel)
+    outcome = reconcile(db, lifecycle, rows, apply=True, max_removals=DEFAULT_MAX_REMOVALS)
+    status = outcome.status
+    summary |= {"status": status, "listed": outcome.comparison.listed}
+    notice = None
+    if status == "refused":
+        log.warning("reconcile refused: %s", outcome.refused)
+        summary["detail"] = outcome.refused
+        notice = _refused(source, outcome.refused or "", outcome)
+    elif status == "applied":
+        summary["changed"] = _counts(outcome)
+        log.info("reconcile applied: %s", summary["changed"])
+        notice = _applied(source, outcome)
+    _record(db, summary, notice=notice, channel=settings.simsid_default_channel, now=now)
+    return status
+
+
+def _record(
+    db: Database,
+    summary: dict[str, Any],
+    *,
+    notice: dict[str, Any] | None = None,
+    channel: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    try:
+        with db.session() as session:
+            record_run(session, summary)
+            if notice is not None and channel:
+                outbox.enqueue(
+                    session,
+                    OutboxKind.NOTICE,
+                    now=now or datetime.now(UTC),
+                    channel=channel,
+                    payload=notice,
+                )
+    except DatabaseUnavailable as exc:
+        log.warning("reconcile: could not record the run (%s)", exc)
+
+
+def _counts(outcome: Outcome) -> dict[str, int]:
+    applied = outcome.applied
+    return {k.value: applied.changed[k] for k in Kind if applied and applied.changed[k]}
+
+
+def _examples(outcome: Outcome) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": d.kind.value,
+            "application": d.application_name,
+            "site": d.site_name,
+            "site_id": d.site_id,
+        }
+        for d in outcome.comparison.differences[:EXAMPLES]
+    ]
+
+
+def _applied(source: str, outcome: Outcome) -> dict[str, Any]:
+    skipped = len(outcome.applied.skipped) if outcome.applied else 0
+    return {
+        "notice": "reconciled",
+        "source": source,
+        "changed": _counts(outcome),
+        "total": len(outcome.comparison.differences),
+        "skipped": skipped,
+        "examples": _examples(outcome),
+    }
+
+
+def _refused(source: str, reason: str, outcome: Outcome | None = None) -> dict[str, Any]:
+    return {
+        "notice": "reconcile_refused",
+        "source": source,
+        "reason": reason,
+        "total": len(outcome.comparison.differences) if outcome else 0,
+        "examples": _examples(outcome) if outcome else [],
+    }

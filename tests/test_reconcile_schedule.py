@@ -1,0 +1,252 @@
+"""The scheduled reconciliation: fetched from a local server with a bearer token, applied
+once per period however many schedulers race, the channel told through the Slack
+stand-in, and a failing fetch shown in /healthz rather than raised."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import BotApp, create_app
+from bot.background.scheduler import RECONCILE_JOB, Scheduler
+from bot.config import Settings
+from bot.simsid.snapshot import HEADER
+from store.db import Database
+from store.lifecycle import Action, Lifecycle
+from store.models import OutboxKind, State
+from testing.fake_slack import FakeSlack
+from testing.list_server import ListServer
+from tests import factories, harness
+from tests.conftest import TEST_KEY, make_settings
+from tests.factories import act, get, install, installation_id, outbox_rows
+from tests.test_jobs import Clock, run_together
+
+_kept_open = pytest.fixture(autouse=True)(factories.kept_open)
+
+TOKEN = "list-token-0123456789"
+NOW = datetime(2026, 12, 1, 10, 20, tzinfo=UTC)  # the 10:15 period of "15 * * * *"
+CHANNEL = harness.CHANNEL
+
+
+def csv_body(*rows: tuple[str, str]) -> bytes:
+    lines = [HEADER] + [f"app-hw,Homework Hub,{s},School {s},,,{e},," for s, e in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def server() -> Iterator[ListServer]:
+    with ListServer(TOKEN) as running:
+        yield running
+
+
+def settings_for(fake: FakeSlack, db_url: str, server: ListServer, **extra: str) -> Settings:
+    return make_settings(
+        fake,
+        db_url,
+        simsid_reconcile_url=server.url,
+        simsid_reconcile_token=TOKEN,
+        **extra,
+    )
+
+
+def scheduler(db: Database, settings: Settings, now: datetime = NOW) -> Scheduler:
+    return Scheduler(db, settings, on_work=lambda: None, clock=Clock(now))
+
+
+def channel_posts(bot: BotApp, fake: FakeSlack, words: str) -> list[dict]:  # type: ignore[type-arg]
+    """The channel's posts containing `words`, delivering until one is there (the delivery
+    loop paces a channel at a post a second)."""
+
+    def found() -> list[dict]:  # type: ignore[type-arg]
+        return [m for m in fake.channel_messages(CHANNEL) if words in m["text"]]
+
+    deadline = time.monotonic() + 15
+    while not found() and time.monotonic() < deadline:
+        bot.delivery.drain()
+        time.sleep(0.2)
+    return found()
+
+
+def notices(db: Database) -> list[dict]:  # type: ignore[type-arg]
+    return [r.payload or {} for r in outbox_rows(db, kind=OutboxKind.NOTICE)]
+
+
+def test_a_scheduled_run_applies_and_tells_the_channel_once(
+    db_url: str, fake_slack: FakeSlack, server: ListServer
+) -> None:
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        enabled = install(bot.db, site="off")
+        act(bot.db, enabled, Action.APPROVE)
+        server.body = csv_body(("off", "no"), ("new", "yes"))
+
+        assert scheduler(bot.db, bot.settings).run_reconcile() == "applied"
+        assert scheduler(bot.db, bot.settings, NOW + timedelta(minutes=30)).run_reconcile() == (
+            "already"
+        )
+        posts = channel_posts(bot, fake_slack, "Reconciled with SIMS ID")
+
+        assert server.requests == 1 and server.authorizations == [f"Bearer {TOKEN}"]
+        assert get(bot.db, enabled).state is State.DISABLED
+        assert get(bot.db, installation_id(bot.db, site="new")).state is State.ENABLED
+        assert len(posts) == 1
+        text = str(posts[0]["blocks"])
+        assert "disabled in SIMS ID" in text and "School new" in text
+        # The install message of the disabled installation is updated in place.
+        assert outbox_rows(bot.db, kind=OutboxKind.UPSTREAM) == []
+        # The next period runs again, and finds nothing to do: no message.
+        later = scheduler(bot.db, bot.settings, NOW + timedelta(hours=1))
+        assert later.run_reconcile() == "in agreement"
+        assert server.requests == 2 and len(notices(bot.db)) == 1
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
+def test_a_scheduled_run_refuses_too_many_removals_and_says_why(
+    db_url: str, fake_slack: FakeSlack, server: ListServer
+) -> None:
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        factories.install_many(bot.db, sites=[("app-hw", f"s{n}") for n in range(12)])
+        server.body = csv_body(("s0", "no"))  # a truncated export
+
+        assert scheduler(bot.db, bot.settings).run_reconcile() == "refused"
+        [post] = channel_posts(bot, fake_slack, "refused")
+
+        assert get(bot.db, installation_id(bot.db, site="s5")).state is State.PENDING
+        assert "11 installations would be removed" in str(post["blocks"])
+        with harness.serving(bot) as url:
+            health = harness.Client(url).health().json()
+        assert health["last_reconcile"]["status"] == "refused"
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
+def test_a_failing_fetch_is_logged_and_shown_in_healthz_not_raised(
+    db_url: str, fake_slack: FakeSlack, server: ListServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        server.status = 500
+        assert scheduler(bot.db, bot.settings).run_reconcile() == "failed"
+        assert "answered HTTP 500" in caplog.text
+        assert TOKEN not in caplog.text
+        with harness.serving(bot) as url:
+            answer = harness.Client(url).health()
+        assert answer.status == 200
+        last = answer.json()["last_reconcile"]
+        assert last["status"] == "failed" and "HTTP 500" in last["detail"]
+        assert notices(bot.db) == []
+
+        # The server comes back: the next period applies, and /healthz says so.
+        server.status = 200
+        server.body = csv_body(("s1", "no"))
+        assert scheduler(bot.db, bot.settings, NOW + timedelta(hours=1)).run_reconcile() == (
+            "applied"
+        )
+        with harness.serving(bot) as url:
+            assert harness.Client(url).health().json()["last_reconcile"]["status"] == "applied"
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
+def test_the_scheduler_runs_the_job_only_when_a_url_is_set(
+    sqlite_url: str, fake_slack: FakeSlack, server: ListServer
+) -> None:
+    db = Database(sqlite_url)
+    try:
+        with_url = scheduler(db, settings_for(fake_slack, sqlite_url, server)).start()
+        without = scheduler(db, make_settings(fake_slack, sqlite_url)).start()
+        try:
+            assert RECONCILE_JOB in with_url.job_ids()
+            assert RECONCILE_JOB not in without.job_ids()
+            trigger = str(with_url._scheduler.get_job(RECONCILE_JOB).trigger)
+            assert "minute='15'" in trigger
+        finally:
+            with_url.shutdown()
+            without.shutdown()
+        assert without.run_reconcile() == "not configured"
+    finally:
+        db.dispose()
+
+
+def test_three_schedulers_racing_one_period_fetch_and_apply_once(
+    db_url: str, fake_slack: FakeSlack, server: ListServer
+) -> None:
+    config = settings_for(fake_slack, db_url, server)
+    dbs = [Database(db_url) for _ in range(3)]
+    try:
+        install(dbs[0], site="gone")
+        server.body = csv_body(("s1", "yes"))
+        outcomes = run_together(
+            [
+                scheduler(d, config, NOW + timedelta(seconds=n)).run_reconcile
+                for n, d in enumerate(dbs)
+            ]
+        )
+        assert sorted(outcomes) == ["already", "already", "applied"]
+        assert server.requests == 1
+        assert len(notices(dbs[0])) == 1
+        assert get(dbs[0], installation_id(dbs[0], site="gone")).state is State.REMOVED
+    finally:
+        for d in dbs:
+            d.dispose()
+
+
+RACER = """
+import sys
+import time
+from datetime import datetime
+from bot.background.reconcile_job import run_scheduled
+from bot.config import load_settings
+from bot.runtime import open_database
+settings = load_settings()
+db = open_database(settings)
+print(run_scheduled(db, settings, now=datetime.fromisoformat(sys.argv[1]), by=sys.argv[2]))
+"""
+
+
+def test_two_processes_racing_one_period_apply_once(
+    db_url: str, fake_slack: FakeSlack, server: ListServer, tmp_path: Path
+) -> None:
+    db = Database(db_url)
+    try:
+        install(db, site="gone", lifecycle=Lifecycle())
+        server.body = csv_body(("s1", "yes"))
+        env = harness.server_env(
+            fake_slack.api_url,
+            db_url,
+            TEST_KEY,
+            SIMSID_RECONCILE_URL=server.url,
+            SIMSID_RECONCILE_TOKEN=TOKEN,
+        )
+        script = tmp_path / "racer.py"
+        script.write_text(RACER)
+        racers = [
+            subprocess.Popen(
+                [sys.executable, str(script), NOW.isoformat(), f"racer-{n}"],
+                env=env | {"PYTHONPATH": os.getcwd()},
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(2)
+        ]
+        results = [r.communicate(timeout=120) for r in racers]
+        outcomes = sorted(out.strip().splitlines()[-1] for out, _ in results)
+        assert outcomes == ["already", "applied"], results
+        assert server.requests == 1
+        assert len(notices(db)) == 1
+    finally:
+        db.dispose()
