@@ -23,20 +23,20 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     MetaData,
     String,
     Table,
     and_,
     case,
     exists,
-    insert,
     or_,
     select,
 )
@@ -63,9 +63,8 @@ class Kind(StrEnum):
 KIND_ORDER = {kind: position for position, kind in enumerate(Kind)}
 
 
-@dataclass(frozen=True)
-class Listed:
-    """One row of SIMS ID's list, already validated."""
+class Listed(NamedTuple):
+    """One row of SIMS ID's list, already validated (a tuple: lists are 200,000 long)."""
 
     application_id: str
     application_name: str
@@ -83,8 +82,7 @@ class Listed:
         return (self.application_id, self.site_id)
 
 
-@dataclass(frozen=True)
-class Difference:
+class Difference(NamedTuple):
     """One way the bot differs from the list, with what is needed to apply it."""
 
     kind: Kind
@@ -136,6 +134,60 @@ LISTED = Table(
 )
 
 
+def load_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[tuple[Any, ...]],
+    columns: Sequence[str] | None = None,
+) -> None:
+    """Bulk-insert `rows` (tuples in `columns` order; default: every column): COPY on
+    PostgreSQL, the driver's own executemany on SQLite. SQLAlchemy's per-row parameter
+    handling would cost more than the inserts themselves at 200,000 rows, so only the
+    columns' own conversions run here (encryption, UTC times), each value once even when
+    every row repeats it."""
+    if not rows:
+        return
+    names = list(columns or [c.name for c in table.columns])
+    dialect = conn.dialect
+    converts = [(i, table.c[n].type.bind_processor(dialect)) for i, n in enumerate(names)]
+    converts = [(i, f) for i, f in converts if f is not None]
+    if converts:
+        rows = _converted(rows, converts)
+    listed = ", ".join(names)
+    if dialect.name == "postgresql":
+        raw: Any = conn.connection.driver_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table.name} ({listed}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in names)
+        # Names from our own Table definitions, never from input; values are bound.
+        insert_sql = f"INSERT INTO {table.name} ({listed}) VALUES ({marks})"  # noqa: S608
+        conn.exec_driver_sql(insert_sql, list(rows))
+
+
+def _converted(
+    rows: Sequence[tuple[Any, ...]], converts: list[tuple[int, Any]]
+) -> list[tuple[Any, ...]]:
+    out = []
+    last: dict[int, tuple[Any, Any]] = {}
+    for row in rows:
+        values = list(row)
+        for i, convert in converts:
+            value = values[i]
+            seen = last.get(i)
+            if seen is not None and seen[0] is value:
+                values[i] = seen[1]
+            else:
+                values[i] = done = convert(value)
+                last[i] = (value, done)
+        out.append(tuple(values))
+    return out
+
+
 @contextmanager
 def listed_table(session: Session, rows: Sequence[Listed]) -> Iterator[Table]:
     """The list as a temporary table on the session's connection, for this unit of work.
@@ -148,21 +200,7 @@ def listed_table(session: Session, rows: Sequence[Listed]) -> Iterator[Table]:
     if sqlite:
         LISTED.drop(conn, checkfirst=True)
     LISTED.create(conn)
-    values = [(r.application_id, r.site_id, r.enabled, r.client_key) for r in rows]
-    if conn.dialect.name == "postgresql":
-        # COPY: many times faster than INSERTs for a list of 200,000 rows.
-        raw: Any = conn.connection.driver_connection
-        columns = "application_id, site_id, enabled, client_key"
-        statement = f"COPY reconcile_listed ({columns}) FROM STDIN"
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in values:
-                copy.write_row(row)
-    else:
-        stmt = insert(LISTED)
-        keys = ("application_id", "site_id", "enabled", "client_key")
-        for start in range(0, len(values), _COPY_CHUNK):
-            chunk = values[start : start + _COPY_CHUNK]
-            conn.execute(stmt, [dict(zip(keys, row, strict=True)) for row in chunk])
+    load_rows(conn, LISTED, [(r[0], r[2], r[4], r[7]) for r in rows])
     try:
         yield LISTED
     finally:
@@ -182,7 +220,7 @@ def compare(session: Session, rows: Sequence[Listed]) -> Comparison:
 
 def compare_with(session: Session, rows: Sequence[Listed], listed: Table) -> Comparison:
     """`compare`, with the list already in the temporary table `listed`."""
-    by_pair = {r.pair: r for r in rows}
+    by_pair = {(r[0], r[2]): r for r in rows}
     differences = _listed_differences(session, by_pair, listed)
     differences.extend(_gone(session, listed))
     differences.sort(key=lambda d: (KIND_ORDER[d.kind], d.application_name, d.site_name, d.site_id))
@@ -227,32 +265,21 @@ def _listed_differences(
         )
     )
     found: list[Difference] = []
-    for app_id, site_id, inst_id, state, version, bot_key, secret in session.execute(query):
+    add = found.append
+    states = {s.name: s for s in State} | {s.value: s for s in State}
+    for app_id, site_id, inst_id, raw_state, version, bot_key, secret in session.execute(query):
         row = by_pair[(app_id, site_id)]
-        state = None if state is None else State(state)
-        base = Difference(
-            kind=Kind.NEW,
-            application_id=app_id,
-            site_id=site_id,
-            application_name=row.application_name,
-            site_name=row.site_name,
-            bot_state=state,
-            listed_enabled=row.enabled,
-            installation_id=inst_id,
-            version=version,
-        )
+        state = None if raw_state is None else states[raw_state]
+        names = (app_id, site_id, row.application_name, row.site_name, state, row.enabled)
         if state is None or state is State.REMOVED:
-            found.append(base)
+            add(Difference(Kind.NEW, *names, inst_id, version))
         elif row.enabled and state is not State.ENABLED:
-            found.append(replace(base, kind=Kind.APPROVED))
+            add(Difference(Kind.APPROVED, *names, inst_id, version))
         elif not row.enabled and state is State.ENABLED:
-            found.append(replace(base, kind=Kind.DISABLED))
-        if row.client_key is not None and (
-            bot_key != row.client_key or secret != row.client_secret
-        ):
-            found.append(
-                replace(base, kind=Kind.CREDENTIALS, bot_key=bot_key, listed_key=row.client_key)
-            )
+            add(Difference(Kind.DISABLED, *names, inst_id, version))
+        key = row.client_key
+        if key is not None and (bot_key != key or secret != row.client_secret):
+            add(Difference(Kind.CREDENTIALS, *names, inst_id, version, bot_key, key))
     return found
 
 

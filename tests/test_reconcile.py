@@ -3,8 +3,6 @@ shared/INTERFACE.md ("Reconciling with SIMS ID"), the guard, idempotence and rac
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from sqlalchemy import func, select, text
 
@@ -213,7 +211,7 @@ def test_credentials_from_the_list_are_stored_encrypted_and_revealed(db: Databas
     detail = audit_rows(db, inst)[-2].detail or ""
     assert KEY in detail and SECRET not in detail
     # The same key with another secret is a difference too.
-    changed = replace(row, client_secret="t" * 43)
+    changed = row._replace(client_secret="t" * 43)
     assert kinds(db, [changed]) == [("credentials differ", "s1")]
     no_upstream(db)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -37,16 +38,21 @@ HEADER = ",".join(REQUIRED[:4] + OPTIONAL[:2] + REQUIRED[4:] + OPTIONAL[2:])
 
 _YES = frozenset({"yes", "true", "1", "y", "on"})
 _NO = frozenset({"no", "false", "0", "n", "off"})
-_LIMITS = {
-    "application.id": 200,
-    "application.name": 500,
-    "site.id": 200,
-    "site.name": 500,
-    "site.urn": 100,
-    "site.dfe_number": 100,
-    "client_key": 64,
-    "client_secret": 200,
-}
+# Every field, in the order rows are read in, and the longest each may be.
+FIELDS = (
+    "application.id",
+    "application.name",
+    "site.id",
+    "site.name",
+    "site.urn",
+    "site.dfe_number",
+    "enabled",
+    "client_key",
+    "client_secret",
+)
+_LIMIT = (200, 500, 200, 500, 100, 100, 0, 64, 200)
+_ENABLED = dict.fromkeys(_YES, True) | dict.fromkeys(_NO, False)
+_NO_SPACE = re.compile(r"\S+\Z")
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -156,6 +162,11 @@ def parse(data: bytes) -> list[Listed]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SnapshotError(f"SOURCE: not UTF-8 text (byte {exc.start})") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        # Checked once here, not in every cell (PostgreSQL text cannot hold NUL).
+        line = text.count("\n", 0, nul) + 1
+        raise SnapshotError(f"SOURCE: line {line}: contains a NUL character")
     stripped = text.lstrip()
     if not stripped:
         raise SnapshotError(f"SOURCE: empty; expected a CSV with the header {HEADER}")
@@ -164,13 +175,13 @@ def parse(data: bytes) -> list[Listed]:
     errors: list[str] = []
     pairs: dict[tuple[str, str], int] = {}
     keys: dict[str, int] = {}
-    for number, fields in lines:
+    for number, values in lines:
         try:
-            row = _row(fields)
+            row = _row(values)
         except ValueError as exc:
             errors.append(f"line {number}: {exc}")
             continue
-        first = pairs.setdefault(row.pair, number)
+        first = pairs.setdefault((row.application_id, row.site_id), number)
         if first != number:
             errors.append(f"line {number}: application.id, site.id: already listed on line {first}")
             continue
@@ -189,7 +200,7 @@ def parse(data: bytes) -> list[Listed]:
     return rows
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] = []
     while not any(header):  # blank lines before the header
@@ -202,31 +213,32 @@ def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     repeated = sorted({name for name in header if name and header.count(name) > 1})
     if repeated:
         raise SnapshotError(f"SOURCE: line 1: column {', '.join(repeated)} given twice")
-    # Other columns (a report's extras) are ignored.
-    wanted = [(name, header.index(name)) for name in REQUIRED + OPTIONAL if name in header]
+    # Other columns (a report's extras) are ignored; an absent optional one reads as empty.
+    width = len(header)
+    where = [header.index(name) if name in header else width for name in FIELDS]
     try:
         for row in reader:
-            if not any(cell.strip() for cell in row):
+            if not any(row):
                 continue
-            yield (
-                reader.line_num,
-                {name: row[i].strip() if i < len(row) else "" for name, i in wanted},
-            )
+            if len(row) != width:
+                row = (row + [""] * width)[:width]
+            row.append("")  # what an absent optional column reads
+            yield reader.line_num, tuple([row[i] for i in where])
     except csv.Error as exc:
         raise SnapshotError(f"SOURCE: line {reader.line_num}: not valid CSV ({exc})") from None
 
 
-def _json_lines(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _json_lines(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
         except (ValueError, RecursionError):
-            yield number, {"": "is not valid JSON"}
+            yield number, "is not valid JSON"
             continue
         if not isinstance(data, dict):
-            yield number, {"": "must be a JSON object"}
+            yield number, "must be a JSON object"
             continue
         flat: dict[str, Any] = {}
         for key, value in data.items():
@@ -234,69 +246,112 @@ def _json_lines(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 flat.update({f"{key}.{k}": v for k, v in value.items()})
             else:
                 flat[key] = value
-        yield number, flat
+        yield number, tuple([flat.get(name) for name in FIELDS])
 
 
-def _text(fields: dict[str, Any], name: str, *, required: bool) -> str | None:
-    value = fields.get(name)
+def _text(value: Any, position: int, *, required: bool) -> str | None:
+    """One text field, stripped; the common case (plain text within limits) is a few
+    operations, as a 200,000-row list is checked cell by cell."""
+    if value.__class__ is str:
+        value = value.strip()
+        if value and len(value) <= _LIMIT[position] and "\x00" not in value:
+            return value
+    name = FIELDS[position]
     if value is None or value == "":
         if required:
             raise ValueError(f"{name} is missing")
         return None
     if not isinstance(value, str):
         if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)  # URNs are numbers to some exporters
-        else:
-            raise ValueError(f"{name}: must be text")
-    value = value.strip()
-    if not value:
-        if required:
-            raise ValueError(f"{name} is missing")
-        return None
-    if len(value) > _LIMITS[name]:
-        raise ValueError(f"{name}: longer than {_LIMITS[name]} characters")
+            return _text(str(value), position, required=required)  # URNs are numbers to some
+        raise ValueError(f"{name}: must be text")
     if "\x00" in value:
         raise ValueError(f"{name}: must not contain NUL characters")
-    return value
+    raise ValueError(f"{name}: longer than {_LIMIT[position]} characters")
 
 
-def _enabled(fields: dict[str, Any]) -> bool:
-    value = fields.get("enabled")
-    if isinstance(value, bool):
+def _enabled(value: Any) -> bool:
+    if value.__class__ is str:
+        word = value.strip().lower()
+        if word in _YES:
+            return True
+        if word in _NO:
+            return False
+    elif isinstance(value, bool):
         return value
-    if isinstance(value, int) and value in (0, 1):
+    elif isinstance(value, int) and value in (0, 1):
         return bool(value)
     if value is None or value == "":
         raise ValueError("enabled is missing")
-    word = str(value).strip().lower()
-    if word in _YES:
-        return True
-    if word in _NO:
-        return False
     shown = str(value)[:20]
     raise ValueError(f"enabled: must be yes/no, true/false or 1/0, not {shown!r}")
 
 
-def _row(fields: dict[str, Any]) -> Listed:
-    if "" in fields:
-        raise ValueError(str(fields[""]))
-    key = _text(fields, "client_key", required=False)
-    secret = _text(fields, "client_secret", required=False)
-    if key is not None and any(c.isspace() for c in key):
+def _fast_row(values: tuple[Any, ...] | str) -> Listed | None:
+    """The row when it is plainly good text (a CSV row usually is), else None: then
+    `_row` checks it field by field and names what is wrong."""
+    if values.__class__ is not tuple:
+        return None
+    try:
+        app_id, app_name, site_id, site_name, urn, dfe, enabled, key, secret = (
+            v.strip() for v in values
+        )
+    except (AttributeError, ValueError):
+        return None
+    on = _ENABLED.get(enabled.lower())
+    if (
+        on is None
+        or not (app_id and app_name and site_id and site_name)
+        or len(app_id) > 200
+        or len(site_id) > 200
+        or len(app_name) > 500
+        or len(site_name) > 500
+        or len(urn) > 100
+        or len(dfe) > 100
+    ):
+        return None
+    if key or secret:
+        if not (key and secret and len(key) <= 64 and len(secret) <= 200):
+            return None
+        if not (_NO_SPACE.match(key) and _NO_SPACE.match(secret)):
+            return None
+    return Listed(
+        app_id,
+        app_name,
+        site_id,
+        site_name,
+        on,
+        urn or None,
+        dfe or None,
+        key or None,
+        secret or None,
+    )
+
+
+def _row(values: tuple[Any, ...] | str) -> Listed:
+    fast = _fast_row(values)
+    if fast is not None:
+        return fast
+    if isinstance(values, str):
+        raise ValueError(values)
+    app_id, app_name, site_id, site_name, urn, dfe, enabled, key, secret = values
+    key = _text(key, 7, required=False)
+    secret = _text(secret, 8, required=False)
+    if key is not None and not _NO_SPACE.match(key):
         raise ValueError("client_key: must not contain spaces")
-    if secret is not None and any(c.isspace() for c in secret):
+    if secret is not None and not _NO_SPACE.match(secret):
         raise ValueError("client_secret: must not contain spaces")  # never echo a secret
     if (key is None) != (secret is None):
         missing = "client_secret" if secret is None else "client_key"
         raise ValueError(f"{missing} is missing: give the client key and secret together")
     return Listed(
-        application_id=_text(fields, "application.id", required=True) or "",
-        application_name=_text(fields, "application.name", required=True) or "",
-        site_id=_text(fields, "site.id", required=True) or "",
-        site_name=_text(fields, "site.name", required=True) or "",
-        enabled=_enabled(fields),
-        site_urn=_text(fields, "site.urn", required=False),
-        site_dfe_number=_text(fields, "site.dfe_number", required=False),
-        client_key=key,
-        client_secret=secret,
+        _text(app_id, 0, required=True) or "",
+        _text(app_name, 1, required=True) or "",
+        _text(site_id, 2, required=True) or "",
+        _text(site_name, 3, required=True) or "",
+        _enabled(enabled),
+        _text(urn, 4, required=False),
+        _text(dfe, 5, required=False),
+        key,
+        secret,
     )

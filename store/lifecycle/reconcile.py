@@ -23,7 +23,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    insert,
     or_,
     select,
     update,
@@ -43,12 +42,13 @@ from store.models import (
     Site,
     State,
 )
-from store.reconcile import Comparison, Difference, Kind, Listed, Pair
+from store.reconcile import Comparison, Difference, Kind, Listed, Pair, load_rows
 from store.sqlutil import insert_ignore
 
 _ROWS_CHUNK = 5_000
 
 LISTED_DETAIL = "reconciled with SIMS ID's list"
+AUDIT_COLUMNS = ("installation_id", "at", "actor", "action", "from_state", "to_state", "detail")
 
 _moves_metadata = MetaData()
 MOVES = Table(
@@ -114,7 +114,7 @@ def apply(
     moves += [(d, _STEP_OF_KIND[d.kind]) for d in comparison.differences if d.kind in _STEP_OF_KIND]
     moved = _move(conn, moves, now=now, actor=actor, notify=notify)
 
-    audit: list[dict[str, Any]] = []
+    audit: list[tuple[Any, ...]] = []
     ids: dict[Pair, int] = {}
     for d in unknown:
         inst_id = created.get((d.application_id, d.site_id))
@@ -160,9 +160,9 @@ def apply(
             _audit(inst_id, now, actor, "credentials_from_SIMS_ID", None, None, rows[pair])
         )
         result.changed[Kind.CREDENTIALS] += 1
-    writes.store_listed_credentials(conn, dml, credentials, now)
+    writes.store_listed_credentials(conn, credentials, now)
 
-    writes.chunked_execute(conn, insert(AuditEntry.__table__), audit)  # type: ignore[attr-defined]
+    load_rows(conn, AuditEntry.__table__, audit, AUDIT_COLUMNS)  # type: ignore[attr-defined]
     writes.refresh_messages(
         conn, dml, moved.values(), created, unknown, now, default_channel, notify=notify
     )
@@ -179,20 +179,14 @@ def _audit(
     source: State | None,
     target: State | None,
     listed: Listed | None = None,
-) -> dict[str, Any]:
+) -> tuple[Any, ...]:
     detail = LISTED_DETAIL
     if listed is not None and listed.client_key:
         # The key names them; the secret never goes into the audit log.
         detail = f"client key {listed.client_key} from SIMS ID's report"
-    return {
-        "installation_id": inst_id,
-        "at": now,
-        "actor": actor,
-        "action": action,
-        "from_state": None if source is None else source.value,
-        "to_state": None if target is None else target.value,
-        "detail": detail,
-    }
+    source_state = None if source is None else source.value
+    target_state = None if target is None else target.value
+    return (inst_id, now, actor, action, source_state, target_state, detail)
 
 
 def _register_applications(
@@ -317,8 +311,7 @@ def _move(
     if conn.dialect.name == "sqlite":
         MOVES.drop(conn, checkfirst=True)
     MOVES.create(conn)
-    rows = [{"id": d.installation_id, "version": d.version, "step": step} for d, step in moves]
-    writes.chunked_execute(conn, insert(MOVES), rows)
+    load_rows(conn, MOVES, [(d.installation_id, d.version, step) for d, step in moves])
     inst: Table = Installation.__table__  # type: ignore[attr-defined]
     moved: dict[int, writes.Moved] = {}
     for step in sorted({step for _, step in moves}):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 
 from store import outbox, vault
 from store.models import (
@@ -19,8 +19,9 @@ from store.models import (
     OutboxItem,
     OutboxKind,
 )
-from store.reconcile import Difference, Listed, Pair
+from store.reconcile import Difference, Listed, Pair, load_rows
 
+CREDENTIAL_COLUMNS = ("installation_id", "client_key", "secret", "created_at", "origin")
 _IN_CHUNK = 500
 _ROWS_CHUNK = 5_000
 
@@ -56,18 +57,13 @@ def issue_bot_credentials(conn: Connection, ids: list[int], now: datetime) -> No
             cred.c.installation_id.in_(chunk)
         )
         held.update((i, bool(empty)) for i, empty in conn.execute(query))
+    bot = CredentialOrigin.BOT.value
     fresh = [
-        {
-            "installation_id": i,
-            "client_key": vault.new_client_key(),
-            "secret": vault.new_client_secret(),
-            "created_at": now,
-            "origin": CredentialOrigin.BOT.value,
-        }
+        (i, vault.new_client_key(), vault.new_client_secret(), now, bot)
         for i in ids
         if i not in held
     ]
-    chunked_execute(conn, insert(cred), fresh)
+    load_rows(conn, cred, fresh, CREDENTIAL_COLUMNS)
     renewed = [{"i": i, "secret": vault.new_client_secret()} for i, empty in held.items() if empty]
     if renewed:
         stmt = (
@@ -85,32 +81,21 @@ def destroy_secrets(conn: Connection, ids: list[int]) -> None:
 
 
 def store_listed_credentials(
-    conn: Connection, dml: Any, credentials: list[tuple[int, Listed]], now: datetime
+    conn: Connection, credentials: list[tuple[int, Listed]], now: datetime
 ) -> None:
+    """SIMS ID's client key and secret replace whatever the bot held. All the old rows go
+    first, so a key that moves from one installation to another never clashes."""
     if not credentials:
         return
     cred: Table = Credential.__table__  # type: ignore[attr-defined]
-    stmt = dml.insert(cred)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[cred.c.installation_id],
-        set_={
-            "client_key": stmt.excluded.client_key,
-            "secret": stmt.excluded.secret,
-            "origin": stmt.excluded.origin,
-            "created_at": stmt.excluded.created_at,
-        },
-    )
+    for chunk in _chunks([inst_id for inst_id, _ in credentials]):
+        conn.execute(delete(cred).where(cred.c.installation_id.in_(chunk)))
+    origin = CredentialOrigin.SIMS_ID.value
     rows = [
-        {
-            "installation_id": inst_id,
-            "client_key": listed.client_key,
-            "secret": listed.client_secret,
-            "created_at": now,
-            "origin": CredentialOrigin.SIMS_ID.value,
-        }
+        (inst_id, listed.client_key, listed.client_secret, now, origin)
         for inst_id, listed in credentials
     ]
-    chunked_execute(conn, stmt, rows)
+    load_rows(conn, cred, rows, CREDENTIAL_COLUMNS)
 
 
 def refresh_messages(
