@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import workloads
+from bench import reconcile_workload, workloads
 from bench.load import TimedFakeSlack
 from bench.machine import describe
 from bench.report import render
@@ -110,7 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     vault.configure([key])
     results: dict[str, Any] = {
         name: nested()
-        for name in ("import", "import_baseline", "digest", "latency", "memory", "webhook")
+        for name in (
+            "import",
+            "import_baseline",
+            "digest",
+            "latency",
+            "memory",
+            "webhook",
+            "reconcile",
+        )
     }
     backends = [Backend("SQLite", None)]
     pg_url, cluster = (None, None) if args.no_postgres else _postgres(args.quick, notes)
@@ -137,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["latency"][name][size] = answers["latency"]
                 results["memory"][name][size] = answers["memory"]
                 results["webhook"][name][size] = workloads.webhook(bench, backend, size, url)
+                # Last: it changes the store (approvals, removals) the others measured.
+                results["reconcile"][name][size] = reconcile_workload.reconcile(
+                    bench, backend, size, url
+                )
         results["burst"] = workloads.burst(bench, backends[0])
     finally:
         fake.stop()

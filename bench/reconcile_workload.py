@@ -1,10 +1,15 @@
 """W7: reconciling with SIMS ID's list, a list as large as the store, dry run and apply.
 
-The list is written from the store as it stands after the other workloads, then changed
-the way a real export differs from a bot that missed events: 1 in 100 installations is
-missing (gone), 1 in 100 rows is an installation the bot never saw (new), every other
-row is enabled in SIMS ID (approved, where the bot has it pending or disabled), and
-every fourth row carries a client key and secret from the report (credentials differ).
+Each list is written from the store as it stands (after the other workloads), then
+changed the way a real export differs from the bot, in two mixes:
+
+* drift, the hourly case of a bot that missed a few events: 1 in 100 installations is
+  missing (gone), 1 in 100 rows is new, 1 in 100 has its slider the other way (approved
+  or disabled in SIMS ID), 1 in 100 carries a client key and secret (credentials differ);
+* adoption, the first run against a bot filled by `ingest` (all pending): as drift for
+  gone and new, but every other row is enabled in SIMS ID and every fourth row carries
+  credentials, so three rows in four differ and 100,000 secrets are encrypted at 200,000.
+
 `simsid-bot reconcile` runs as an operator runs it (a subprocess of the console script):
 the dry run, the apply (`--force`: the 1 % of removals is over the default guard), and
 the dry run again, which must find the two in agreement.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import re
+import resource
 import secrets
 import subprocess
 import time
@@ -34,8 +40,8 @@ from tests.harness import bot_command
 _SUMMARY = re.compile(r"^(\d+) differences? with ", re.MULTILINE)
 
 
-def write_list(url: str, path: Path) -> int:
-    """SIMS ID's list for the store at `url`, with the differences above; returns its rows."""
+def write_list(url: str, path: Path, mix: str) -> int:
+    """SIMS ID's list for the store at `url`, with the `mix` of differences; its rows."""
     db = Database(url)
     try:
         with db.read() as session:
@@ -45,6 +51,7 @@ def write_list(url: str, path: Path) -> int:
                     col(Application.name),
                     col(Installation.site_id),
                     col(Site.name),
+                    col(Installation.state),
                 )
                 .join(Application, col(Application.id) == col(Installation.application_id))
                 .join(Site, col(Site.id) == col(Installation.site_id))
@@ -58,17 +65,20 @@ def write_list(url: str, path: Path) -> int:
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(HEADER.split(","))
-        for n, (app_id, app_name, site_id, site_name) in enumerate(rows):
+        for n, (app_id, app_name, site_id, site_name, state) in enumerate(rows):
             if n % 100 == 0:
                 continue  # gone from SIMS ID
-            key = secret = ""
-            if n % 4 == 0:
-                key, secret = f"ck_{n:024d}", secrets.token_urlsafe(32)
-            enabled = "yes" if n % 2 == 0 else "no"
+            on = state is State.ENABLED
+            if mix == "adoption":
+                on, keyed = n % 2 == 0, n % 4 == 0
+            else:
+                on, keyed = (not on if n % 100 == 1 else on), n % 100 == 2
+            key, secret = (f"ck_{mix[0]}{n:023d}", secrets.token_urlsafe(32)) if keyed else ("", "")
+            enabled = "yes" if on else "no"
             writer.writerow([app_id, app_name, site_id, site_name, "", "", enabled, key, secret])
             written += 1
         for n in range(len(rows) // 100):
-            spec = datagen.site(n, prefix="recon")
+            spec = datagen.site(n, prefix=f"{mix}-new")
             app_id, app_name = datagen.APPS[n % len(datagen.APPS)]
             writer.writerow(
                 [app_id, app_name, spec.id, spec.name, spec.urn, spec.dfe_number, "no", "", ""]
@@ -77,7 +87,15 @@ def write_list(url: str, path: Path) -> int:
     return written
 
 
-def _run(env: dict[str, str], log: Path, *args: str, expect: int) -> tuple[float, str]:
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _run(env: dict[str, str], log: Path, *args: str, expect: int) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds of the subprocess (user + system: unlike the wall time it
+    hardly moves when other work shares the machine) and its output."""
+    cpu = _cpu()
     started = time.perf_counter()
     with log.open("ab") as err:
         done = subprocess.run(
@@ -89,33 +107,41 @@ def _run(env: dict[str, str], log: Path, *args: str, expect: int) -> tuple[float
             check=False,
         )
     elapsed = time.perf_counter() - started
+    cpu = _cpu() - cpu
     stdout = done.stdout.decode()
     if done.returncode != expect:
         raise RuntimeError(
             f"simsid-bot reconcile {' '.join(args)} exited {done.returncode}, not {expect}: "
             f"{stdout[-500:]} (log: {log})"
         )
-    return elapsed, stdout
+    return elapsed, cpu, stdout
 
 
 def reconcile(bench: Bench, backend: Backend, size: int, url: str) -> dict[str, Any]:
-    """The three runs' seconds, the list's rows and how many differences the dry run found."""
-    label = f"{backend.name}-{size}"
+    """Both mixes, drift first: each run's seconds, the list's rows, the differences."""
+    return {mix: _reconcile(bench, backend, size, url, mix) for mix in MIXES}
+
+
+MIXES = ("drift", "adoption")
+
+
+def _reconcile(bench: Bench, backend: Backend, size: int, url: str, mix: str) -> dict[str, Any]:
+    label = f"{backend.name}-{size}-{mix}"
     path = bench.workdir / "data" / f"sims-id-list-{label}.csv"
-    listed = write_list(url, path)
+    listed = write_list(url, path, mix)
     env = bench.env(url)
     log = bench.log(f"reconcile-{label}")
     say(f"{label}: simsid-bot reconcile {path.name} ({listed:,} rows)")
-    dry_s, dry_out = _run(env, log, str(path), expect=1)
+    dry_s, dry_cpu, dry_out = _run(env, log, str(path), expect=1)
     found = _SUMMARY.search(dry_out)
     differences = int(found.group(1)) if found else -1
-    apply_s, _ = _run(env, log, str(path), "--apply", "--force", expect=0)
-    again_s, again_out = _run(env, log, str(path), expect=0)
+    apply_s, apply_cpu, _ = _run(env, log, str(path), "--apply", "--force", expect=0)
+    again_s, again_cpu, again_out = _run(env, log, str(path), expect=0)
     if "in agreement" not in again_out:
         raise RuntimeError(f"{label}: reconcile did not agree after --apply: {again_out[-300:]}")
     say(
-        f"{label}: {differences:,} differences; dry run {dry_s:.1f}s, "
-        f"apply {apply_s:.1f}s, again {again_s:.1f}s"
+        f"{label}: {differences:,} differences; dry run {dry_s:.1f}s ({dry_cpu:.1f}s CPU), "
+        f"apply {apply_s:.1f}s ({apply_cpu:.1f}s CPU), again {again_s:.1f}s"
     )
     return {
         "installs": size,
@@ -124,4 +150,7 @@ def reconcile(bench: Bench, backend: Backend, size: int, url: str) -> dict[str, 
         "dry_s": dry_s,
         "apply_s": apply_s,
         "again_s": again_s,
+        "dry_cpu_s": dry_cpu,
+        "apply_cpu_s": apply_cpu,
+        "again_cpu_s": again_cpu,
     }
