@@ -16,7 +16,7 @@ import pytest
 
 from bot.app import BotApp, create_app
 from bot.background.scheduler import RECONCILE_JOB, Scheduler
-from bot.config import Settings
+from bot.config import Settings, SettingsError, load_settings
 from bot.simsid.snapshot import HEADER
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
@@ -250,3 +250,43 @@ def test_two_processes_racing_one_period_apply_once(
         assert len(notices(db)) == 1
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"simsid_reconcile_url": "ftp://lists.example.org/x.csv"}, "SIMSID_RECONCILE_URL"),
+        ({"simsid_reconcile_url": "http://lists.example.org/x.csv"}, "SIMSID_RECONCILE_URL"),
+        ({"simsid_reconcile_cron": "hourly"}, "SIMSID_RECONCILE_CRON"),
+    ],
+)
+def test_bad_reconcile_settings_are_named(overrides: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None, **overrides)
+    assert named in raised.value.problems
+
+
+def test_good_reconcile_settings() -> None:
+    settings = load_settings(
+        _env_file=None,
+        simsid_reconcile_url="https://lists.example.org/sims-id.csv",
+        simsid_reconcile_token=TOKEN,
+    )
+    assert settings.simsid_reconcile_cron == "15 * * * *"
+    assert TOKEN not in repr(settings)
+
+
+def test_simsid_secret_says_the_credentials_came_from_sims_ids_report(
+    bot: BotApp, served: harness.Client
+) -> None:
+    from bot.simsid.reconciling import reconcile
+    from store.reconcile import Listed
+
+    key, secret = "ck_" + "R" * 24, "r" * 43
+    row = Listed("app-hw", "Homework Hub", "s1", "Oakfield", True, None, None, key, secret)
+    reconcile(bot.db, Lifecycle(), [row], apply=True)
+
+    reply = served.slash("secret app-hw s1").body.decode()
+
+    assert key in reply and secret in reply
+    assert "SIMS ID's report" in reply
