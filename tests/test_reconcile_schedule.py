@@ -85,6 +85,7 @@ def test_a_scheduled_run_applies_and_tells_the_channel_once(
     try:
         enabled = install(bot.db, site="off")
         act(bot.db, enabled, Action.APPROVE)
+        [install_post] = channel_posts(bot, fake_slack, "School off")
         server.body = csv_body(("off", "no"), ("new", "yes"))
 
         assert scheduler(bot.db, bot.settings).run_reconcile() == "applied"
@@ -99,7 +100,14 @@ def test_a_scheduled_run_applies_and_tells_the_channel_once(
         assert len(posts) == 1
         text = str(posts[0]["blocks"])
         assert "disabled in SIMS ID" in text and "School new" in text
-        # The install message of the disabled installation is updated in place.
+        # The install message of the disabled installation is updated in place, by SIMS ID;
+        # the new installation is not posted (no --notify), nothing goes upstream.
+        assert fake_slack.wait_for(
+            lambda: (
+                "Disabled by SIMS ID" in str(fake_slack.find_message(CHANNEL, install_post["ts"]))
+            )
+        ), fake_slack.find_message(CHANNEL, install_post["ts"])
+        assert not [m for m in fake_slack.channel_messages(CHANNEL) if "School new" in m["text"]]
         assert outbox_rows(bot.db, kind=OutboxKind.UPSTREAM) == []
         # The next period runs again, and finds nothing to do: no message.
         later = scheduler(bot.db, bot.settings, NOW + timedelta(hours=1))
