@@ -276,3 +276,34 @@ def test_a_change_made_meanwhile_wins_and_is_left_for_the_next_run(db: Database)
     assert applied.total == 0 and [d.site_id for d in applied.skipped] == ["s1"]
     assert get(db, inst).state is State.DISABLED
     assert kinds(db, [listed(enabled=True)]) == [("approved in SIMS ID", "s1")]
+
+
+def test_a_change_by_sims_id_withdraws_an_open_removal_request(db: Database) -> None:
+    inst = install(db)
+    two_person = Lifecycle(remove_approvals=2)
+    with db.session() as session:
+        two_person.act(
+            session,
+            installation_id=inst,
+            action=Action.DISABLE,
+            actor="U0ADMIN01",
+            reason="billing",
+        )
+        asked = two_person.act(
+            session,
+            installation_id=inst,
+            action=Action.REMOVE,
+            actor="U0ADMIN01",
+            reason="left the trust",
+        )
+    assert asked.step == "requested" and get(db, inst).removal_requested_by == "U0ADMIN01"
+
+    apply(db, [listed(enabled=True)])
+
+    row = get(db, inst)
+    assert row.state is State.ENABLED
+    assert (row.removal_requested_by, row.change_reason) == (None, None)
+    assert [a.action for a in audit_rows(db, inst)][-2:] == [
+        "approved_in_SIMS_ID",
+        "removal_cancelled",
+    ]

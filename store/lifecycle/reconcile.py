@@ -133,6 +133,12 @@ def apply(
         ids[(d.application_id, d.site_id)] = d.installation_id
         target, action = _STEPS[step]
         audit.append(_audit(d.installation_id, now, actor, action, d.bot_state, target))
+        requester = moved[d.installation_id].removal_requested_by
+        if requester is not None:
+            withdrawn = f"request by {requester} withdrawn by the change to {target}"
+            audit.append(
+                (d.installation_id, now, actor, "removal_cancelled", target.value, None, withdrawn)
+            )
         result.changed[d.kind] += 1
 
     enabled_now = [
@@ -313,6 +319,15 @@ def _move(
     MOVES.create(conn)
     load_rows(conn, MOVES, [(d.installation_id, d.version, step) for d, step in moves])
     inst: Table = Installation.__table__  # type: ignore[attr-defined]
+    # Any change of state withdraws an open two-person removal request (as Lifecycle._move).
+    requests: dict[int, str] = {
+        i: who
+        for i, who in conn.execute(
+            select(inst.c.id, inst.c.removal_requested_by)
+            .select_from(inst.join(MOVES, MOVES.c.id == inst.c.id))
+            .where(inst.c.removal_requested_by.is_not(None))
+        )
+    }
     moved: dict[int, writes.Moved] = {}
     for step in sorted({step for _, step in moves}):
         target, _ = _STEPS[step]
@@ -322,6 +337,11 @@ def _move(
             "changed_at": now,
             "changed_by": actor,
             "upstream_changed_at": now,
+            # The last change's reason was someone's words about a change now replaced.
+            "change_reason": None,
+            "removal_requested_by": None,
+            "removal_requested_at": None,
+            "removal_reason": None,
         }
         if step.startswith("reinstall"):
             # A new pending cycle, as a new installation.created event starts one.
@@ -347,7 +367,9 @@ def _move(
             )
         )
         for inst_id, app_id, status, channel in conn.execute(stmt):
-            moved[inst_id] = writes.Moved(inst_id, app_id, MessageStatus(status), channel)
+            moved[inst_id] = writes.Moved(
+                inst_id, app_id, MessageStatus(status), channel, requests.get(inst_id)
+            )
     if conn.dialect.name == "sqlite":
         MOVES.drop(conn)
     else:

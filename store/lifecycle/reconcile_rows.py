@@ -34,6 +34,7 @@ class Moved:
     application_id: str
     message_status: MessageStatus
     message_channel: str | None
+    removal_requested_by: str | None = None  # an open request this change withdrew
 
 
 def chunked_execute(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
