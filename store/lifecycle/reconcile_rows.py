@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, delete, select, update
 
 from store import outbox, vault
+from store.messages import route
 from store.models import (
     Application,
     Credential,
@@ -119,12 +120,12 @@ def refresh_messages(
     live = (MessageStatus.UNSENT, MessageStatus.POSTED)
     for m in moved:
         if m.message_status in live:
-            wanted[m.id] = m.message_channel or channels.get(m.application_id) or default_channel
+            wanted[m.id] = route(m.message_channel, channels.get(m.application_id), default_channel)
     if notify:
         for d in unknown:
             inst_id = created.get((d.application_id, d.site_id))
             if inst_id is not None:
-                wanted[inst_id] = channels.get(d.application_id) or default_channel
+                wanted[inst_id] = route(None, channels.get(d.application_id), default_channel)
     if not wanted:
         return
     queued: Table = OutboxItem.__table__  # type: ignore[attr-defined]
