@@ -212,6 +212,11 @@ def test_stale_button_tells_who_acted(served: Client, fake_slack: FakeSlack) -> 
     message = _install_and_wait(served, fake_slack)
     approve = _buttons(message)[ActionId.APPROVE]
     served.click(ActionId.APPROVE, approve, user=ADMIN, message_ts=message["ts"])
+    # A click is acked before it is applied: let the first land before the second, or
+    # under load the second may be applied first and the first be the stale one.
+    assert fake_slack.wait_for(
+        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
+    )
     served.click(ActionId.APPROVE, approve, user=OTHER_ADMIN, message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
     text = str(fake_slack.ephemerals[0])
