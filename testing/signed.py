@@ -136,18 +136,28 @@ def block_actions(
 
 
 def view_submission(
-    callback_id: str,
-    values: dict[str, dict[str, Any]],
+    view: dict[str, Any],
+    typed: dict[str, str | None],
     *,
     user: str,
     team: str,
     trigger_id: str,
-    private_metadata: str = "",
-    view_id: str = "V0SANDBOX",
     api_app_id: str = API_APP_ID,
 ) -> dict[str, Any]:
-    """A view_submission payload: a modal submitted with `values` (block_id -> action_id
-    -> the element's state, as Slack nests them)."""
+    """A view_submission payload: `view` is the modal as the bot opened it, `typed` what
+    was typed into each input block (block_id -> text, None for nothing), nested in
+    the view's state as Slack nests it."""
+    values: dict[str, Any] = {}
+    for block in view.get("blocks") or []:
+        element = block.get("element")
+        if block.get("type") == "input" and isinstance(element, dict):
+            block_id = str(block.get("block_id"))
+            values[block_id] = {
+                str(element.get("action_id")): {
+                    "type": element.get("type"),
+                    "value": typed.get(block_id),
+                }
+            }
     return {
         "type": "view_submission",
         "team": {"id": team, "domain": "sandbox"},
@@ -155,13 +165,7 @@ def view_submission(
         "api_app_id": api_app_id,
         "token": "unused",
         "trigger_id": trigger_id,
-        "view": {
-            "id": view_id,
-            "type": "modal",
-            "callback_id": callback_id,
-            "private_metadata": private_metadata,
-            "state": {"values": values},
-        },
+        "view": {**view, "state": {"values": values}, "team_id": team},
         "response_urls": [],
         "is_enterprise_install": False,
         "enterprise": None,

@@ -188,22 +188,15 @@ class Client:
         self, view: dict[str, Any], reason: str | None = None, *, user: str = ADMIN, **sign: Any
     ) -> Response:
         """Submit a modal the bot opened, with `reason` typed into its reason field."""
-        values: dict[str, Any] = {}
-        for block in view.get("blocks") or []:
-            if block.get("type") == "input":
-                action_id = block["element"]["action_id"]
-                typed = {"type": "plain_text_input", "value": reason}
-                values[block["block_id"]] = {action_id: typed}
-        payload = {
-            "type": "view_submission",
-            "team": {"id": TEAM_ID, "domain": "sandbox"},
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-            "api_app_id": "A0SIMSID",
-            "token": "unused",
-            "trigger_id": f"trig.{self._n}",
-            "view": {**view, "state": {"values": values}, "team_id": TEAM_ID},
-        }
-        form = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        inputs = [b["block_id"] for b in view.get("blocks") or [] if b.get("type") == "input"]
+        payload = signed.view_submission(
+            view,
+            dict.fromkeys(inputs, reason),
+            user=user,
+            team=TEAM_ID,
+            trigger_id=f"trig.{self._n}",
+        )
+        form = signed.payload_form(payload)
         return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
 
     def submit_reason(

@@ -100,8 +100,9 @@ def test_an_unexpected_error_is_answered_with_the_id_the_log_holds(
 
 
 def test_a_non_admins_form_submission_is_refused_in_the_form(served: Client) -> None:
+    view = {"id": "V0FORM", "type": "modal", "callback_id": "any_form", "blocks": []}
     payload = signed.view_submission(
-        "any_form", {}, user=OUTSIDER, team=harness.TEAM_ID, trigger_id="trig.form"
+        view, {}, user=OUTSIDER, team=harness.TEAM_ID, trigger_id="trig.form"
     )
     form = signed.payload_form(payload)
     answer = http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))

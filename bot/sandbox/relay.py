@@ -172,26 +172,14 @@ class Relay:
     def submit_view(self, *, user: str, view: dict[str, Any], typed: dict[str, str]) -> Answer:
         """A view_submission: the modal as the bot opened it, with what was typed into
         each of its input blocks (`typed` maps block_id to text)."""
-        values: dict[str, Any] = {}
-        for block in view.get("blocks") or []:
-            if block.get("type") == "input" and isinstance(block.get("element"), dict):
-                element = block["element"]
-                text = typed.get(str(block.get("block_id")), "")
-                values[str(block.get("block_id"))] = {
-                    str(element.get("action_id")): {
-                        "type": element.get("type"),
-                        "value": text or None,
-                    }
-                }
-        payload = {
-            "type": "view_submission",
-            "user": {"id": user, "username": _username(user), "team_id": TEAM_ID},
-            "api_app_id": API_APP_ID,
-            "token": "sandbox-verification-token",
-            "trigger_id": self._trigger_id(user),
-            "team": {"id": TEAM_ID, "domain": "sandbox"},
-            "view": {**view, "state": {"values": values}, "team_id": TEAM_ID},
-        }
+        payload = signed.view_submission(
+            view,
+            {block_id: text or None for block_id, text in typed.items()},
+            user=user,
+            team=TEAM_ID,
+            trigger_id=self._trigger_id(user),
+            api_app_id=API_APP_ID,
+        )
         return self._to_slack_endpoint(signed.payload_form(payload))
 
     def home_opened(self, *, user: str) -> Answer:
