@@ -135,6 +135,63 @@ def block_actions(
     return payload
 
 
+def home_block_actions(
+    action_id: str,
+    value: str,
+    *,
+    user: str,
+    team: str,
+    trigger_id: str,
+    view_id: str = "VHOME",
+    block_id: str = "b",
+    api_app_id: str = API_APP_ID,
+) -> dict[str, Any]:
+    """A button pressed on the App Home tab: the view is its container, and there is no
+    response_url and no channel."""
+    return {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "sandbox"},
+        "user": _user(user, team),
+        "api_app_id": api_app_id,
+        "token": "unused",
+        "trigger_id": trigger_id,
+        "container": {"type": "view", "view_id": view_id},
+        "view": {"id": view_id, "type": "home", "team_id": team, "blocks": []},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def home_opened(
+    *, user: str, team: str, event_id: str, tab: str = "home", api_app_id: str = API_APP_ID
+) -> str:
+    """The JSON body of the app_home_opened event, as the Events API posts it."""
+    return json.dumps(
+        {
+            "token": "unused",
+            "team_id": team,
+            "api_app_id": api_app_id,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": "D0HOME",
+                "tab": tab,
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+    )
+
+
 def view_submission(
     view: dict[str, Any],
     typed: dict[str, str | None],

@@ -162,26 +162,10 @@ class Client:
     def click_home(self, action_id: str, value: str, *, user: str = ADMIN, **sign: Any) -> Response:
         """A button pressed on the App Home tab: no response_url, the view as container."""
         self._n += 1
-        payload = {
-            "type": "block_actions",
-            "team": {"id": TEAM_ID, "domain": "sandbox"},
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-            "api_app_id": "A0SIMSID",
-            "token": "unused",
-            "trigger_id": f"trig.{self._n}",
-            "container": {"type": "view", "view_id": "VHOME"},
-            "view": {"id": "VHOME", "type": "home", "team_id": TEAM_ID, "blocks": []},
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "b",
-                    "value": value,
-                    "action_ts": str(time.time()),
-                }
-            ],
-        }
-        form = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        payload = signed.home_block_actions(
+            action_id, value, user=user, team=TEAM_ID, trigger_id=f"trig.{self._n}"
+        )
+        form = signed.payload_form(payload)
         return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
 
     def submit_view(
@@ -245,22 +229,8 @@ class Client:
     def open_home(self, *, user: str = ADMIN, tab: str = "home", **sign: Any) -> Response:
         """The app_home_opened event, as the Events API sends it (JSON, signed)."""
         self._n += 1
-        body = json.dumps(
-            {
-                "token": "unused",
-                "team_id": TEAM_ID,
-                "api_app_id": "A0SIMSID",
-                "type": "event_callback",
-                "event_id": f"Ev{time.time_ns()}{self._n}",
-                "event_time": int(time.time()),
-                "event": {
-                    "type": "app_home_opened",
-                    "user": user,
-                    "channel": "D0HOME",
-                    "tab": tab,
-                    "event_ts": str(time.time()),
-                },
-            }
+        body = signed.home_opened(
+            user=user, team=TEAM_ID, event_id=f"Ev{time.time_ns()}{self._n}", tab=tab
         )
         headers = slack_headers(body, content_type="application/json", **sign)
         return http("POST", f"{self.base}/slack/events", body.encode(), headers)

@@ -148,25 +148,16 @@ class Relay:
     ) -> Answer:
         """A button pressed on the Home tab: the view is its container, there is no
         response_url and no channel."""
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": {"id": user, "username": _username(user), "team_id": TEAM_ID},
-            "api_app_id": API_APP_ID,
-            "token": "sandbox-verification-token",
-            "container": {"type": "view", "view_id": view_id},
-            "trigger_id": self._trigger_id(user),
-            "team": {"id": TEAM_ID, "domain": "sandbox"},
-            "view": {"id": view_id, "type": "home", "team_id": TEAM_ID},
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": button.get("action_id", ""),
-                    "block_id": block_id,
-                    "value": button.get("value", ""),
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
+        payload = signed.home_block_actions(
+            button.get("action_id", ""),
+            button.get("value", ""),
+            user=user,
+            team=TEAM_ID,
+            trigger_id=self._trigger_id(user),
+            view_id=view_id,
+            block_id=block_id,
+            api_app_id=API_APP_ID,
+        )
         return self._to_slack_endpoint(signed.payload_form(payload))
 
     def submit_view(self, *, user: str, view: dict[str, Any], typed: dict[str, str]) -> Answer:
@@ -184,22 +175,13 @@ class Relay:
 
     def home_opened(self, *, user: str) -> Answer:
         """The app_home_opened event, as the Events API posts it (JSON, signed)."""
-        body = {
-            "token": "sandbox-verification-token",
-            "team_id": TEAM_ID,
-            "api_app_id": API_APP_ID,
-            "type": "event_callback",
-            "event_id": f"Ev{uuid.uuid4().hex[:12].upper()}",
-            "event_time": int(time.time()),
-            "event": {
-                "type": "app_home_opened",
-                "user": user,
-                "channel": "D0SANDBOX",
-                "tab": "home",
-                "event_ts": f"{time.time():.6f}",
-            },
-        }
-        return self._signed_json(json.dumps(body).encode())
+        body = signed.home_opened(
+            user=user,
+            team=TEAM_ID,
+            event_id=f"Ev{uuid.uuid4().hex[:12].upper()}",
+            api_app_id=API_APP_ID,
+        )
+        return self._signed_json(body.encode())
 
     def install(
         self,
