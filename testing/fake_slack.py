@@ -187,7 +187,7 @@ class FakeSlack:
     ``lock``: read it under the lock, or through the helpers, which return copies.
     """
 
-    def __init__(self, token: str = "xoxb-test", port: int = 0, host: str = "127.0.0.1") -> None:  # noqa: S107
+    def __init__(self, token: str = "xoxb-test", port: int = 0, host: str = "127.0.0.1") -> None:  # noqa: S107  (test token)
         self.token = token
         self.host = host
         self._loopback = Loopback(lambda address: _Server(address, self), host, port)
@@ -198,7 +198,7 @@ class FakeSlack:
         self.delay = 0.0
         self.usergroups: dict[str, list[str]] = {}
         # Socket Mode: apps.connections.open (with this app-level token) hands out this URL.
-        self.app_token = "xapp-test"  # noqa: S105
+        self.app_token = "xapp-test"  # noqa: S105  (a test token, not a secret)
         self.socket_mode_url: str | None = None
         self.calls: list[tuple[str, Params]] = []
         self.messages: dict[str, list[Message]] = {}

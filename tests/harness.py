@@ -301,7 +301,7 @@ class ServerProcess:
     def __init__(self, env: dict[str, str], *args: str, log_path: Any = None) -> None:
         import subprocess
 
-        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115  (outlives this call; closed by stop())
         self.proc = subprocess.Popen(
             [*bot_command(), "serve", "--port", "0", *args],
             env=env,

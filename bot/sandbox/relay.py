@@ -53,9 +53,9 @@ class Click:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310  (the bot's own URL)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310  (http only)
             status, data = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, data = error.code, error.read()
