@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 
 .PHONY: test install lint bench-quick sandbox
 
+# Runs the PostgreSQL tests too: against TEST_POSTGRES_URL when set, else against a
+# throwaway cluster when PostgreSQL's binaries are installed (scripts/run-tests).
 test: install lint
-	$(BIN)/pytest
+	./scripts/run-tests $(BIN)/pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 
