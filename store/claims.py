@@ -21,7 +21,7 @@ from sqlmodel import Session, col
 
 from store import outbox
 from store.models import Installation, JobClaim, MessageStatus, OutboxKind, State
-from store.sqlutil import insert_ignore
+from store.sqlutil import insert_ignore, rowcount
 
 KEY_MAX = 200  # JobClaim.key's column length
 WORKER_MAX = 64  # JobClaim.claimed_by's column length
@@ -54,7 +54,8 @@ def reminder_key(installation_id: int, created_at: datetime, step: int) -> str:
 
 def reminder_due_at(created_at: datetime, first_after: timedelta, step: int) -> datetime:
     """When reminder `step` (0-based) of a cycle that began at `created_at` falls due."""
-    return created_at + first_after * 2**step
+    factor: int = 2**step  # typeshed's int ** int is Any: a negative power would be a float
+    return created_at + first_after * factor
 
 
 def latest_due_step(waited: timedelta, first_after: timedelta) -> int | None:
@@ -151,7 +152,7 @@ def record_reminder(
         )
         .values(reminders_sent=step + 1)
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(moved) != 1:
         # Give the step back: it was not sent, so a later cycle or caller may send it.
         session.execute(delete(JobClaim).where(col(JobClaim.key) == key))
         return False

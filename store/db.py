@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlmodel import Session
 
 from store.sqlutil import SQLITE_FOLD_CASE, sqlite_fold_case
@@ -31,7 +31,7 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or is locked: retry later."""
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -45,7 +45,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _write_budget = threading.local()
 
 
-def _sqlite_begin(conn: Any) -> None:
+def _sqlite_begin(conn: Connection) -> None:
     # A writer takes the lock at BEGIN so two writers queue on busy_timeout instead of one
     # failing at once when it upgrades a read to a write; readers never wait in WAL mode.
     if conn.get_execution_options().get("simsid_write", False):
@@ -56,11 +56,13 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def _busy_timeout(conn: Any, ms: int) -> None:
+def _busy_timeout(conn: Connection, ms: int) -> None:
     """Set the connection's busy timeout, only when it differs from what it is."""
     info = conn.connection.info
     if info.get("simsid_busy_ms", SQLITE_BUSY_TIMEOUT_MS) != ms:
-        conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={int(ms)}")
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a checked-out connection has its driver's connection
+        driver.execute(f"PRAGMA busy_timeout={int(ms)}")
         info["simsid_busy_ms"] = ms
 
 
@@ -164,7 +166,7 @@ class Database:
         except (OperationalError, DBAPIError) as exc:
             raise DatabaseUnavailable(str(exc.orig or exc).splitlines()[0]) from exc
 
-    def read(self) -> Any:
+    def read(self) -> AbstractContextManager[Session]:
         """A read-only unit of work (on SQLite it takes no write lock)."""
         return self.session(write=False)
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlmodel import Session, col
 
 from store import messages, outbox
@@ -68,7 +67,7 @@ def _status(row: OutboxItem, now: datetime) -> Status:
     return Status.WAITING
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
@@ -98,7 +97,7 @@ def _decision(
     )
 
 
-def _outstanding_condition() -> Any:
+def _outstanding_condition() -> ColumnElement[bool]:
     """Undelivered decisions, and failed ones still the latest of their installation."""
     return and_(
         col(OutboxItem.kind) == OutboxKind.UPSTREAM,

@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from store import vault
 from store.models import Meta
+from store.sqlutil import rowcount
 
 CANARY_KEY = "vault_canary"
 CANARY_TEXT = "simsid-bot vault canary"
@@ -53,7 +54,7 @@ def rotate_all(session: Session, *, batch: int = 500) -> int:
                 )
                 .values(secret=vault.rotate_token(token))
             )
-            rotated += result.rowcount  # type: ignore[attr-defined]
+            rotated += rowcount(result)
         last = rows[-1][0]
     canary = session.scalar(select(_meta.c.value).where(_meta.c.key == CANARY_KEY))
     if canary is not None:

@@ -44,7 +44,7 @@ def record_posted(session: Session, installation_id: int, *, channel: str, ts: s
     """The message is in Slack: later changes edit it in place."""
     session.execute(
         update(Installation)
-        .where(Installation.id == installation_id)  # type: ignore[arg-type]
+        .where(col(Installation.id) == installation_id)
         .values(message_channel=channel, message_ts=ts, message_status=MessageStatus.POSTED)
     )
 
@@ -53,7 +53,7 @@ def forget_message(session: Session, installation_id: int) -> None:
     """Slack no longer has the message (deleted): the next refresh posts a new one."""
     session.execute(
         update(Installation)
-        .where(Installation.id == installation_id)  # type: ignore[arg-type]
+        .where(col(Installation.id) == installation_id)
         .values(message_ts=None, message_status=MessageStatus.UNSENT)
     )
 
@@ -121,12 +121,12 @@ def mark_summarised(session: Session, items: list[Backlogged], *, now: datetime)
         return
     session.execute(
         update(Installation)
-        .where(Installation.id.in_([i.installation_id for i in items]))  # type: ignore[union-attr]
+        .where(col(Installation.id).in_([i.installation_id for i in items]))
         .values(message_status=MessageStatus.SUMMARISED)
     )
     session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id.in_([i.outbox_id for i in items]))  # type: ignore[union-attr]
+        .where(col(OutboxItem.id).in_([i.outbox_id for i in items]))
         .values(done_at=now, dedupe_key=None, claimed_until=None)
     )
 
@@ -135,7 +135,7 @@ def release_claims(session: Session, items: list[Backlogged]) -> None:
     if items:
         session.execute(
             update(OutboxItem)
-            .where(OutboxItem.id.in_([i.outbox_id for i in items]))  # type: ignore[union-attr]
+            .where(col(OutboxItem.id).in_([i.outbox_id for i in items]))
             .values(claimed_until=None)
         )
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from store.models import Installation, MessageStatus, OutboxItem, OutboxKind, utcnow
-from store.sqlutil import insert_or_update
+from store.sqlutil import insert_or_update, rowcount
 
 # A claim lasts this long; a process that dies mid-delivery frees its rows when it ends.
 CLAIM_SECONDS = 60.0
@@ -186,7 +186,7 @@ def complete(session: Session, item: Claimed, *, now: datetime | None = None) ->
         .where(col(OutboxItem.id) == item.id, col(OutboxItem.generation) == item.generation)
         .values(done_at=now, dedupe_key=None, claimed_until=None, last_error=None)
     )
-    if result.rowcount:  # type: ignore[attr-defined]
+    if rowcount(result):
         return True
     session.execute(
         update(OutboxItem)
@@ -294,7 +294,7 @@ def release_unfinished(session: Session, ids: Sequence[int], *, worker: str) -> 
         )
         .values(claimed_until=None)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def renew_claim(
@@ -321,7 +321,7 @@ def renew_claim(
         )
         .values(claimed_until=now + timedelta(seconds=claim_seconds))
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def superseded() -> Any:
@@ -366,7 +366,7 @@ def retry_now(session: Session, outbox_id: int, *, now: datetime | None = None) 
             claimed_until=None,
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def next_due(session: Session) -> datetime | None:

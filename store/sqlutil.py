@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import CursorResult, Result, String, Table, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, SQLModel
 
@@ -15,8 +16,31 @@ from sqlmodel import Session, SQLModel
 SQLITE_FOLD_CASE = "simsid_fold_case"
 
 
-def sqlite_fold_case(value: object) -> object:
+SQLiteValue = str | bytes | int | float | None
+
+
+def sqlite_fold_case(value: SQLiteValue) -> SQLiteValue:
     return value.lower() if isinstance(value, str) else value
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a SQLModel class, for set-based statements."""
+    # Not model.__table__: SQLModel sets it but does not declare it for mypy.
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
+def rowcount(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an UPDATE or DELETE matched.
+
+    Session.execute() is typed to return a plain Result; for DML it is a CursorResult,
+    which is the one that knows the count.
+    """
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"expected the result of an UPDATE or DELETE, got {type(result)}")
+    return result.rowcount
 
 
 class fold_case(FunctionElement[str]):  # named like func.lower, which it replaces
@@ -27,12 +51,12 @@ class fold_case(FunctionElement[str]):  # named like func.lower, which it replac
 
 
 @compiles(fold_case)
-def _fold_case(element: fold_case, compiler: Any, **kw: Any) -> str:
+def _fold_case(element: fold_case, compiler: SQLCompiler, **kw: Any) -> str:
     return f"lower({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(fold_case, "sqlite")
-def _fold_case_sqlite(element: fold_case, compiler: Any, **kw: Any) -> str:
+def _fold_case_sqlite(element: fold_case, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{SQLITE_FOLD_CASE}({compiler.process(element.clauses, **kw)})"
 
 
@@ -47,14 +71,14 @@ def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, 
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Without preserve_rowcount, psycopg reports -1 for an INSERT, which reads as "inserted".
     result = session.execute(
         insert(table).values(rows).on_conflict_do_nothing(),
         execution_options={"preserve_rowcount": True},
     )
-    inserted = int(getattr(result, "rowcount", -1))
+    inserted = rowcount(result)
     if inserted < 0:
         raise RuntimeError(f"the {dialect} driver did not say how many rows were inserted")
     return inserted
@@ -70,7 +94,7 @@ def insert_or_update(
 ) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE SET update."""
     dialect = session.get_bind().dialect.name
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table).values(row)
     session.execute(stmt.on_conflict_do_update(index_elements=key, set_=update))

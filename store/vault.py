@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 import threading
-from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Dialect
 from sqlalchemy.types import String, TypeDecorator
 
 CLIENT_KEY_PREFIX = "ck_"
@@ -88,8 +88,8 @@ class EncryptedSecret(TypeDecorator[str]):
     impl = String
     cache_ok = True
 
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         return None if value is None else encrypt(value)
 
-    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
         return None if value is None else decrypt(value)
