@@ -54,14 +54,14 @@ class _Event(BaseModel):
 
     @field_validator("type", mode="before")
     @classmethod
-    def _type(cls, value: Any) -> Any:
+    def _type(cls, value: object) -> object:
         if isinstance(value, str):
             return EventType(value) if value in {e.value for e in EventType} else value
         return value
 
     @field_validator("occurred_at", mode="before")
     @classmethod
-    def _timestamp(cls, value: Any) -> Any:
+    def _timestamp(cls, value: object) -> datetime:
         if not isinstance(value, str):
             raise ValueError("must be an ISO 8601 timestamp string")
         try:
@@ -80,7 +80,7 @@ class BadEvent(ValueError):
 def parse_event(body: bytes | str | dict[str, Any]) -> InstallEvent:
     """Parse and validate one install event, raising BadEvent that names the first bad field."""
     if isinstance(body, dict):
-        data: Any = body
+        data: object = body
     else:
         try:
             data = json.loads(body)

@@ -8,6 +8,7 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import IO
 
 from bot.simsid import signing
 from store import outbox
@@ -36,7 +37,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     from that GET would count as delivered although the receiver never saw the decision.
     """
 
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> None:
         return None
 
 

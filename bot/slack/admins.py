@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Admins:
 
 def _definitive(error: SlackApiError) -> bool:
     """Slack answered, and the answer was no: not a rate limit or a failure on its side."""
-    response = error.response
+    response: SlackResponse | None = error.response  # the error types it as Any
     if response is None:
         return False
     return response.status_code < 500 and response.status_code != 429

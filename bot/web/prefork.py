@@ -17,12 +17,17 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+from wsgiref.types import WSGIApplication
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from bot.config import Settings
+
+if TYPE_CHECKING:  # imported in the worker, after the fork
+    from bot.app import BotApp
+    from bot.background.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +70,19 @@ class ServeOptions:
     threads: int = HTTP_THREADS
 
 
+class SocketMode(Protocol):
+    """What a worker needs of Bolt's SocketModeHandler (whose methods have no type hints)."""
+
+    def connect(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class _WorkerParts:
-    bot: Any
-    scheduler: Any = None
-    socket_mode: Any = None
+    bot: BotApp
+    scheduler: Scheduler | None = None
+    socket_mode: SocketMode | None = None
 
 
 class _Arbiter(Arbiter):
@@ -109,7 +122,7 @@ class BotServer(BaseApplication):
         for key, value in config.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Any:
+    def load(self) -> WSGIApplication:
         """The WSGI app of this worker (called in the worker, after `_post_fork`)."""
         assert self._parts is not None, "load() runs in a worker, after post_fork"
         return self._parts.bot.wsgi
@@ -150,8 +163,9 @@ class BotServer(BaseApplication):
 
                 assert self.settings.slack_app_token is not None
                 token = self.settings.slack_app_token.get_secret_value()
-                parts.socket_mode = SocketModeHandler(bot.bolt, token)
-                parts.socket_mode.connect()
+                socket_mode: SocketMode = SocketModeHandler(bot.bolt, token)
+                socket_mode.connect()
+                parts.socket_mode = socket_mode
         self._parts = worker.simsid_parts = parts
 
     def _worker_exit(self, arbiter: Arbiter, worker: Any) -> None:

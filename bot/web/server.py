@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from wsgiref.types import WSGIApplication
 
 from waitress import create_server, wasyncore
 from waitress.channel import HTTPChannel
@@ -21,6 +22,9 @@ from waitress.utilities import RequestEntityTooLarge
 
 from bot.app import BotApp
 from bot.web.wsgi import MAX_SLACK_BODY_BYTES, body_limit
+
+if TYPE_CHECKING:  # the commands that need it import it, which keeps start-up light
+    from bot.background.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ class _Channel(HTTPChannel):
 
 
 def serve_http(
-    wsgi: Callable[..., Any],
+    wsgi: WSGIApplication,
     *,
     host: str,
     port: int,
@@ -71,6 +75,7 @@ def serve_http(
     on_listening: Callable[[str, int], None] = lambda h, p: None,
 ) -> None:
     """Serve until `stop` is set, then stop accepting and let in-flight requests finish."""
+    # Any: waitress has no type hints.
     server: Any = create_server(
         wsgi,
         host=host,
@@ -149,7 +154,7 @@ def _busy(server: Any) -> bool:
     return any(ch.requests or ch.total_outbufs_len for ch in server.active_channels.values())
 
 
-def run_worker(bot: BotApp, *, scheduler: Any, stopper: Stopper | None = None) -> None:
+def run_worker(bot: BotApp, *, scheduler: Scheduler, stopper: Stopper | None = None) -> None:
     """The `worker` process: delivery and the scheduler, no HTTP, until SIGTERM."""
     stopper = stopper or Stopper()
     stopper.install()

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
@@ -19,7 +20,6 @@ from store.models import OutboxKind, utcnow
 
 log = logging.getLogger(__name__)
 
-StartResponse = Callable[..., Any]
 # Slack's own payloads are small; anything larger is not from Slack.
 MAX_SLACK_BODY_BYTES = 1024 * 1024
 SLACK_PATH = "/slack/events"
@@ -55,7 +55,7 @@ class _BadLength(Exception):
     """Content-Length is not a non-negative number."""
 
 
-def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
+def _read_body(environ: WSGIEnvironment, limit: int) -> bytes | None:
     """The request body, or None when it is over `limit` bytes (checked on the announced
     length before reading, so a huge Content-Length costs nothing)."""
     stream = environ["wsgi.input"]
@@ -91,7 +91,7 @@ class HttpApp:
         self._signing_secret = signing_secret
         self._clock = clock
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz":
@@ -125,7 +125,7 @@ class HttpApp:
             return self._slack(environ, start_response)
         return _json(start_response, 404, {"error": "not found"})
 
-    def _from_slack(self, environ: dict[str, Any], body: bytes) -> bool:
+    def _from_slack(self, environ: WSGIEnvironment, body: bytes) -> bool:
         if self._signing_secret is None:
             return False
         verified = is_signed_by_slack(

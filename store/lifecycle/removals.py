@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from store import messages
 from store.lifecycle.base import LifecycleBase
 from store.lifecycle.domain import TRANSITIONS, Action, Change, NotFound
 from store.models import Installation, State
+from store.sqlutil import rowcount
 
 
 class Removals(LifecycleBase):
@@ -126,7 +127,7 @@ class Removals(LifecycleBase):
         """Compare-and-set the removal request (None clears it); the state stays."""
         result = session.execute(
             update(Installation)
-            .where(Installation.id == inst.id, Installation.version == inst.version)  # type: ignore[arg-type]
+            .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)
             .values(
                 version=inst.version + 1,
                 removal_requested_by=actor,
@@ -134,7 +135,7 @@ class Removals(LifecycleBase):
                 removal_reason=reason,
             )
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return rowcount(result) == 1
 
     def _fresh(self, session: Session, inst: Installation) -> Installation:
         fresh = session.get(Installation, inst.id, populate_existing=True)
