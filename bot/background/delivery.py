@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
 from bot.background.timing import Paced, Passes, Throttled, Timings
@@ -232,7 +233,7 @@ class Delivery:
             raise Paced(ready)
         self._next_post[channel] = now + self.timings.channel_interval
 
-    def _call(self, method: Callable[..., object], **kwargs: object) -> object:
+    def _call(self, method: Callable[..., SlackResponse], **kwargs: object) -> SlackResponse:
         try:
             return method(**kwargs)
         except SlackApiError as exc:
@@ -272,8 +273,8 @@ class Delivery:
         if self._summarise_burst(channel):
             return
         response = self._post(channel, message)
-        ts = str(response["ts"])  # type: ignore[index]
-        posted_channel = str(response.get("channel") or channel)  # type: ignore[attr-defined]
+        ts = str(response["ts"])
+        posted_channel = str(response.get("channel") or channel)
         self._record(
             lambda session: messages.record_posted(session, info.id, channel=posted_channel, ts=ts)
         )
@@ -326,7 +327,7 @@ class Delivery:
         )
         return True
 
-    def _post(self, channel: str, message: views.Message, **extra: object) -> object:
+    def _post(self, channel: str, message: views.Message, **extra: object) -> SlackResponse:
         """chat.postMessage; no post unfurls links (names from SIMS ID may be URLs)."""
         return self._call(
             self.client.chat_postMessage,
