@@ -129,12 +129,16 @@ def create_app(
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
+
+    # Bolt passes arguments by the parameter names it sees, so hand it a plain function.
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        return workspace.authorize(enterprise_id, team_id)
+
     bolt = App(
         # Socket Mode needs no signing secret; HTTP mode refuses to start without one.
         signing_secret=signing_secret or "socket-mode-only",
         client=client,
-        # Bolt passes arguments by the parameter names it sees, so hand it a plain function.
-        authorize=lambda enterprise_id, team_id: workspace.authorize(enterprise_id, team_id),  # type: ignore[arg-type,return-value]
+        authorize=authorize,  # type: ignore[arg-type]  # Bolt takes None as "not installed"
         request_verification_enabled=signing_secret is not None,
         user_facing_authorize_error_message="This app is not installed in this workspace.",
         # Bolt's default is 5 threads, and a listener queued behind 5 slow ones (Slack slow

@@ -314,7 +314,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, turning validation errors into SettingsError."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic checks each value
     except ValidationError as exc:
         problems: dict[str, str] = {}
         for error in exc.errors():

@@ -120,7 +120,7 @@ def sandbox_settings(*, api_url: str, db_path: Path, key: str, shared: Secrets) 
         simsid_upstream_url=None,
         simsid_upstream_secret=None,
     )
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]  # a pydantic-settings init argument, not a field
 
 
 def register_examples(db: Database) -> None:
