@@ -12,7 +12,10 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
-from sqlmodel import Session
+
+# Re-exported: the handle a unit of work passes to store functions, so bot/ can name it
+# without importing the SQL layer.
+from sqlmodel import Session as Session
 
 from store.sqlutil import SQLITE_FOLD_CASE, sqlite_fold_case
 

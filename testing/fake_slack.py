@@ -71,7 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST  # slack_sdk sends everything as POST; GET is for poking with a browser
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         pass  # fs.calls is the log; stderr noise would drown pytest's output
 
     def _dispatch(self) -> None:

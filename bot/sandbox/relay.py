@@ -31,7 +31,7 @@ class Answer:
     """The bot's HTTP answer: status and body (JSON when it sent JSON, else None)."""
 
     status: int
-    body: Any
+    body: object  # parsed JSON: read it after an isinstance check
     raw: str
 
     @property

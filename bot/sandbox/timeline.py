@@ -126,7 +126,7 @@ class Timeline:
             self._changed()
             return copy.copy(reply)
 
-    def fill_reply(self, reply_id: str, answer: Any) -> None:
+    def fill_reply(self, reply_id: str, answer: object) -> None:
         """Show the command's HTTP answer, unless a response_url has already replaced it."""
         if not isinstance(answer, dict):
             return  # an empty ack: the answer, if any, follows through the response_url

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.slack import views
 from bot.slack.views import Message
 from store import queries
-from store.db import Database
+from store.db import Database, Session
 from store.lifecycle import Lifecycle, NotEnabled
 from store.models import utcnow
 from store.queries import AppRef, SiteRef
@@ -164,16 +164,16 @@ class Commands:
 
     # -- matching ------------------------------------------------------------
 
-    def _one_app(self, session: object, text: str) -> AppRef | Message:
-        matches = queries.match_apps(session, text)  # type: ignore[arg-type]
+    def _one_app(self, session: Session, text: str) -> AppRef | Message:
+        matches = queries.match_apps(session, text)
         if not matches:
             return views.not_found("application", text)
         if len(matches) > 1:
             return views.candidates("application", text, matches)
         return matches[0]
 
-    def _one_site(self, session: object, text: str) -> SiteRef | Message:
-        matches = queries.match_sites(session, text)  # type: ignore[arg-type]
+    def _one_site(self, session: Session, text: str) -> SiteRef | Message:
+        matches = queries.match_sites(session, text)
         if not matches:
             return views.not_found("site", text)
         if len(matches) > 1:
@@ -181,7 +181,7 @@ class Commands:
         return matches[0]
 
     def _app_and_site(
-        self, session: object, words: tuple[str, ...], *, allow_app_only: bool = False
+        self, session: Session, words: tuple[str, ...], *, allow_app_only: bool = False
     ) -> tuple[AppRef, SiteRef] | Message:
         """Split words into <app> <site>: the first split where both match exactly one wins.
 

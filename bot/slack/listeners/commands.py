@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
 from bot.slack import views
 from bot.slack.context import BotContext
 from bot.slack.listeners.errors import reply_for
+from bot.slack.payloads import SlashCommand
 from bot.slack.views import Message
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def register(app: App, ctx: BotContext) -> None:
     app.command("/simsid")(lambda ack, command, respond: slash(ack, command, respond, ctx))
 
 
-def slash(ack: Ack, command: dict[str, Any], respond: Respond, ctx: BotContext) -> None:
+def slash(ack: Ack, command: SlashCommand, respond: Respond, ctx: BotContext) -> None:
     user = str(command.get("user_id") or "")
     text = str(command.get("text") or "")
     future = ctx.executor.submit(ctx.commands.run, text, user)

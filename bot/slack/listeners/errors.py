@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse, Respond
 
 from bot.slack import views
 from bot.slack.listeners.surfaces import from_home, user_of
@@ -50,7 +50,7 @@ def register(
 
     @app.error
     def handle(
-        error: Exception, body: dict[str, Any], request: BoltRequest, respond: Any
+        error: Exception, body: dict[str, Any], request: BoltRequest, respond: Respond | None
     ) -> BoltResponse:
         reply = reply_for(error)
         if body.get("type") == "view_submission":  # said in the form, which stays open

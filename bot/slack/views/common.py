@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -49,6 +49,16 @@ _BUTTON_LABELS = {
 _BUTTON_STYLES = {Action.APPROVE: "primary", Action.ENABLE: "primary", Action.REMOVE: "danger"}
 
 
+T = TypeVar("T")
+
+
+class MessageBody(TypedDict):
+    """A message as the keyword arguments of chat.postMessage, respond() and ack()."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Message:
     """A message body: blocks, and the plain fallback Slack shows in notifications."""
@@ -56,7 +66,7 @@ class Message:
     text: str
     blocks: list[Block]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> MessageBody:
         return {"text": self.text, "blocks": [block.to_dict() for block in self.blocks]}
 
 
@@ -176,7 +186,7 @@ def installation_buttons(
     return ActionsBlock(block_id=install_block_id(info.id), elements=elements)
 
 
-def pager(command: str, arg: str, page: Page[Any], shown: int | None = None) -> ActionsBlock | None:
+def pager(command: str, arg: str, page: Page[T], shown: int | None = None) -> ActionsBlock | None:
     """Previous and Next buttons, each only when there is such a page; None if neither.
 
     `shown` is how many of the page's items made it into the message, so that Next
@@ -198,7 +208,7 @@ def assemble(
     groups: Sequence[Sequence[Block]],
     tail: Sequence[Block] = (),
     *,
-    paging: tuple[str, str, Page[Any]] | None = None,
+    paging: tuple[str, str, Page[T]] | None = None,
     more: str = "",
 ) -> list[Block]:
     """`head`, as many item `groups` as fit within MAX_BLOCKS, then `tail` and the pager.
