@@ -26,7 +26,7 @@ from store.models import (
     State,
     utcnow,
 )
-from store.sqlutil import insert_ignore
+from store.sqlutil import insert_ignore, rowcount
 
 
 @dataclass
@@ -77,7 +77,7 @@ class LifecycleBase:
         requester = inst.removal_requested_by
         result = session.execute(
             update(Installation)
-            .where(Installation.id == inst.id, Installation.version == inst.version)  # type: ignore[arg-type]
+            .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)
             .values(
                 state=target,
                 version=inst.version + 1,
@@ -89,7 +89,7 @@ class LifecycleBase:
                 removal_reason=None,
             )
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if rowcount(result) != 1:
             return False
         # The ORM update has already synchronised `inst` with the new values.
         self._audit(
@@ -180,7 +180,7 @@ class LifecycleBase:
 
     def _destroy_secret(self, session: Session, inst: Installation) -> None:
         session.execute(
-            update(Credential).where(Credential.installation_id == inst.id).values(secret=None)  # type: ignore[arg-type]
+            update(Credential).where(col(Credential.installation_id) == inst.id).values(secret=None)
         )
 
     def _upsert_application(self, session: Session, app_id: str, name: str) -> Application:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, or_, select
+from sqlalchemy import BindParameter, Connection, bindparam, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -27,6 +27,7 @@ from store.models import (
     Site,
     State,
 )
+from store.sqlutil import table_of
 
 _IN_CHUNK = 500  # ids per IN (...) list, well inside every driver's parameter limit
 
@@ -42,13 +43,14 @@ class _BatchStatements:
     `excluded` alias above all) costs more than running it on a small batch."""
 
     def __init__(self, dialect: str) -> None:
+        # Any: the two dialects' insert() differ in type, not in the upsert calls used here.
         dml: Any = postgresql if dialect == "postgresql" else sqlite
-        events: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
-        apps: Table = Application.__table__  # type: ignore[attr-defined]
-        sites: Table = Site.__table__  # type: ignore[attr-defined]
-        installs: Table = Installation.__table__  # type: ignore[attr-defined]
-        queued: Table = OutboxItem.__table__  # type: ignore[attr-defined]
-        ids: Any = bindparam("ids", expanding=True)
+        events = table_of(ProcessedEvent)
+        apps = table_of(Application)
+        sites = table_of(Site)
+        installs = table_of(Installation)
+        queued = table_of(OutboxItem)
+        ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
         self.claim = dml.insert(events).on_conflict_do_nothing().returning(events.c.id)
         self.app_facts = select(apps.c.id, apps.c.bypass_auth, apps.c.channel).where(
             apps.c.id.in_(ids)
@@ -77,7 +79,7 @@ class _BatchStatements:
             .on_conflict_do_nothing()
             .returning(installs.c.id, installs.c.application_id, installs.c.site_id)
         )
-        audit: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+        audit = table_of(AuditEntry)
         # RETURNING makes SQLAlchemy send a batch as multi-row VALUES ("insertmanyvalues")
         # rather than one execution per row: many times faster on PostgreSQL.
         self.insert_audit = insert(audit).returning(audit.c.id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from store.lifecycle.base import LifecycleBase
 from store.lifecycle.domain import SIMS_ID, ConcurrentChange, EventOutcome, EventType, InstallEvent
 from store.models import Application, Installation, MessageStatus, State
+from store.sqlutil import rowcount
 
 
 class SingleEvents(LifecycleBase):
@@ -113,7 +114,7 @@ class SingleEvents(LifecycleBase):
         source = None if inst.version == 0 else State(inst.state)
         result = session.execute(
             update(Installation)
-            .where(Installation.id == inst.id, Installation.version == inst.version)  # type: ignore[arg-type]
+            .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)
             .values(
                 state=State.PENDING,
                 version=inst.version + 1,
@@ -130,7 +131,7 @@ class SingleEvents(LifecycleBase):
                 removal_reason=None,
             )
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if rowcount(result) != 1:
             raise ConcurrentChange(inst.id or 0)
         self._audit(
             session,

@@ -39,7 +39,7 @@ def audit(
     if site_id is not None:
         query = query.where(col(Installation.site_id) == site_id)
     rows = session.execute(
-        query.order_by(AuditEntry.id.desc()).offset(offset).limit(limit + 1)  # type: ignore[union-attr]
+        query.order_by(col(AuditEntry.id).desc()).offset(offset).limit(limit + 1)
     ).all()
     return _page([_line(e, a, s) for e, a, s in rows], offset, limit)
 

@@ -65,12 +65,12 @@ def unposted_backlog(session: Session, channel: str) -> int:
         session.scalar(
             select(func.count())
             .select_from(OutboxItem)
-            .join(Installation, Installation.id == OutboxItem.installation_id)  # type: ignore[arg-type]
+            .join(Installation, col(Installation.id) == col(OutboxItem.installation_id))
             .where(
                 col(OutboxItem.kind) == OutboxKind.MESSAGE,
                 col(OutboxItem.channel) == channel,
-                OutboxItem.done_at.is_(None),  # type: ignore[union-attr]
-                Installation.message_ts.is_(None),  # type: ignore[union-attr]
+                col(OutboxItem.done_at).is_(None),
+                col(Installation.message_ts).is_(None),
             )
         )
         or 0

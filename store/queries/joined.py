@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import Exists, Row, Select, bindparam, exists, func, select
 from sqlmodel import col
 
 from store.models import (
@@ -52,7 +52,7 @@ _INFO_COLUMNS: tuple[Any, ...] = (
 )
 
 
-def _infos(rows: Iterable[Any]) -> list[InstallationInfo]:
+def _infos(rows: Iterable[Row[*tuple[Any, ...]]]) -> list[InstallationInfo]:
     """InstallationInfos from rows of `_joined()`; rows of the same application or site
     share one AppRef or SiteRef (a customers page is 200 rows over 10 apps, 20 sites)."""
     apps: dict[str, AppRef] = {}
@@ -61,7 +61,9 @@ def _infos(rows: Iterable[Any]) -> list[InstallationInfo]:
 
 
 def _info(
-    row: Any, apps: dict[str, AppRef] | None = None, sites: dict[str, SiteRef] | None = None
+    row: Row[*tuple[Any, ...]],
+    apps: dict[str, AppRef] | None = None,
+    sites: dict[str, SiteRef] | None = None,
 ) -> InstallationInfo:
     """An InstallationInfo from one row of `_joined()`."""
     (
@@ -122,14 +124,14 @@ def _info(
 
 # Built once: statements are immutable, and building one costs about as much as running
 # a small query.
-_JOINED: Any = (
+_JOINED: Select[*tuple[Any, ...]] = (
     select(*_INFO_COLUMNS)
     .select_from(Installation)
-    .join(Application, Application.id == Installation.application_id)  # type: ignore[arg-type]
-    .join(Site, Site.id == Installation.site_id)  # type: ignore[arg-type]
+    .join(Application, col(Application.id) == col(Installation.application_id))
+    .join(Site, col(Site.id) == col(Installation.site_id))
 )
 _SITE_COLUMNS: tuple[Any, ...] = (Site.id, Site.name, Site.urn, Site.dfe_number)
-_HAS_LIVE_INSTALLATION: Any = exists().where(
+_HAS_LIVE_INSTALLATION: Exists = exists().where(
     col(Installation.site_id) == col(Site.id),
     col(Installation.state).in_(LIVE_STATES),
 )
@@ -137,7 +139,7 @@ _HAS_LIVE_INSTALLATION: Any = exists().where(
 # app_installations: the page's sites, then their rows. The sites are said of the site
 # too in the second, so that PostgreSQL fetches those few by key rather than hashing
 # the whole site table for the join.
-_APP_PAGE_SITES: Any = (
+_APP_PAGE_SITES: Select[*tuple[Any, ...]] = (
     select(col(Site.id))
     .where(
         exists().where(
@@ -150,19 +152,21 @@ _APP_PAGE_SITES: Any = (
     .offset(bindparam("offset"))
     .limit(bindparam("limit"))
 )
-_APP_PAGE_ROWS: Any = _JOINED.where(
+_APP_PAGE_ROWS: Select[*tuple[Any, ...]] = _JOINED.where(
     col(Installation.application_id) == bindparam("app_id"),
     col(Installation.site_id).in_(bindparam("site_ids", expanding=True)),
     col(Site.id).in_(bindparam("site_ids", expanding=True)),
 )
-_ONE_INSTALLATION: Any = _JOINED.where(col(Installation.id) == bindparam("installation_id"))
-_PENDING_PAGE: Any = (
+_ONE_INSTALLATION: Select[*tuple[Any, ...]] = _JOINED.where(
+    col(Installation.id) == bindparam("installation_id")
+)
+_PENDING_PAGE: Select[*tuple[Any, ...]] = (
     _JOINED.where(col(Installation.state) == State.PENDING)
-    .order_by(Installation.created_at, Installation.id)
+    .order_by(col(Installation.created_at), col(Installation.id))
     .offset(bindparam("offset"))
     .limit(bindparam("limit"))
 )
 
 
-def _joined() -> Any:
+def _joined() -> Select[*tuple[Any, ...]]:
     return _JOINED

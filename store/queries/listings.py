@@ -54,7 +54,7 @@ def app_summaries(session: Session, *, offset: int = 0, limit: int = 20) -> Page
     if apps:
         for app_id, state, count in session.execute(
             select(col(Installation.application_id), col(Installation.state), func.count())
-            .where(Installation.application_id.in_([a.id for a in apps[:limit]]))  # type: ignore[attr-defined]
+            .where(col(Installation.application_id).in_([a.id for a in apps[:limit]]))
             .group_by(Installation.application_id, Installation.state)
         ):
             counts[app_id][state] = count
@@ -96,7 +96,7 @@ def customer_installations(session: Session, site_id: str) -> list[InstallationI
     """One customer's applications (not removed), by application name."""
     rows = session.execute(
         _joined()
-        .where(Installation.site_id == site_id, Installation.state.in_(LIVE_STATES))  # type: ignore[attr-defined]
+        .where(col(Installation.site_id) == site_id, col(Installation.state).in_(LIVE_STATES))
         .order_by(func.lower(Application.name))
     ).all()
     return _infos(rows)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
-from sqlalchemy import func, literal_column, or_, select
+from sqlalchemy import ColumnClause, ColumnElement, func, literal_column, or_, select
 from sqlmodel import Session, col
 
 from store.models import (
@@ -48,12 +47,14 @@ def _with_upstream(info: InstallationInfo, status: UpstreamStatus) -> Installati
 
 def find_installation(session: Session, app_id: str, site_id: str) -> InstallationInfo | None:
     row = session.execute(
-        _joined().where(Installation.application_id == app_id, Installation.site_id == site_id)
+        _joined().where(
+            col(Installation.application_id) == app_id, col(Installation.site_id) == site_id
+        )
     ).first()
     return None if row is None else _info(row)
 
 
-def _site_search(text: str) -> Any:
+def _site_search(text: str) -> ColumnElement[bool]:
     return or_(
         col(Site.id) == text.strip(),
         col(Site.urn) == text.strip(),
@@ -89,7 +90,7 @@ def match_apps(session: Session, text: str) -> list[AppRef]:
     ]
 
 
-def _name_is(needle: str) -> Any:
+def _name_is(needle: str) -> ColumnElement[bool]:
     """fold_case(Site.name) == needle, case-insensitively, in a form an index can answer.
 
     fold_case() on SQLite is a Python function no index covers, so every lookup read
@@ -102,8 +103,8 @@ def _name_is(needle: str) -> Any:
         return fold_case(Site.name) == folded
     # The constants are written into the SQL, not bound: a planner matches an expression
     # index only against the same expression, literals included.
-    kelvin: Any = literal_column("'\u212a'")
-    ascii_k: Any = literal_column("'k'")
+    kelvin: ColumnClause[str] = literal_column("'\u212a'")
+    ascii_k: ColumnClause[str] = literal_column("'k'")
     return func.lower(func.replace(Site.name, kelvin, ascii_k)) == folded
 
 
@@ -145,7 +146,7 @@ def upstream_status(session: Session, installation_id: int) -> UpstreamStatus | 
             col(OutboxItem.installation_id) == installation_id,
             col(OutboxItem.kind) == OutboxKind.UPSTREAM,
         )
-        .order_by(OutboxItem.id.desc())  # type: ignore[union-attr]
+        .order_by(col(OutboxItem.id).desc())
         .limit(1)
     ).first()
     if row is None or row.id is None:
