@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,14 +79,14 @@ def enqueue(
     now: datetime,
     installation_id: int | None = None,
     channel: str | None = None,
-    payload: dict[str, Any] | None = None,
+    payload: Mapping[str, object] | None = None,
 ) -> OutboxItem:
     """Record one item of work (an upstream decision, a reminder, a digest)."""
     item = OutboxItem(
         kind=kind,
         installation_id=installation_id,
         channel=channel,
-        payload=payload,
+        payload=None if payload is None else dict(payload),
         created_at=now,
         due_at=now,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TypedDict
 
 from sqlmodel import Session
 
@@ -11,15 +12,49 @@ from store.lifecycle.domain import SIMS_ID
 from store.models import Application, Credential, Installation, Site
 
 
+class Actor(TypedDict, total=False):
+    """Who decided: a Slack user, or the system (SIMS ID itself, an import, a job)."""
+
+    slack_user: str
+    system: str
+
+
+class DecisionApplication(TypedDict):
+    id: str
+    name: str
+
+
+class DecisionSite(TypedDict):
+    id: str
+    name: str
+    urn: str | None
+    dfe_number: str | None
+
+
+class DecisionPayload(TypedDict):
+    """The body of one decision sent upstream (docs/upstream.md)."""
+
+    id: str
+    type: str  # installation.<state>
+    occurred_at: str  # ISO 8601, UTC, with a Z
+    actor: Actor
+    application: DecisionApplication
+    site: DecisionSite
+    client_key: str | None
+    reason: str | None  # the actor's own words for the change, if any
+
+
 def decision_payload(
     session: Session, inst: Installation, actor: str, now: datetime
-) -> dict[str, object]:
+) -> DecisionPayload:
     """The payload of an upstream outbox row for the change just made to `inst`."""
     app = session.get(Application, inst.application_id)
     site = session.get(Site, inst.site_id)
     assert app is not None and site is not None
     credential = session.get(Credential, inst.id)
-    who = {"system": actor} if actor in (SIMS_ID, "system", "import") else {"slack_user": actor}
+    who: Actor = (
+        {"system": actor} if actor in (SIMS_ID, "system", "import") else {"slack_user": actor}
+    )
     return {
         "id": f"dec_{uuid.uuid4().hex}",
         "type": f"installation.{inst.state}",
