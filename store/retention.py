@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlmodel import Session, col
 
 from store.models import OutboxItem, OutboxKind, ProcessedEvent
@@ -21,7 +21,7 @@ class Pruned:
     deliveries: int
 
 
-def _latest_upstream_ids() -> object:
+def _latest_upstream_ids() -> Select[int | None]:
     # The latest decision of each installation tells its message "applied upstream";
     # kept however old, so a later refresh of the message still says so.
     return (
@@ -50,7 +50,7 @@ def prune_deliveries(session: Session, *, before: datetime, limit: int = BATCH) 
     ids = session.scalars(
         select(col(OutboxItem.id))
         .where(col(OutboxItem.done_at).is_not(None), col(OutboxItem.done_at) < before)
-        .where(col(OutboxItem.id).not_in(_latest_upstream_ids()))  # type: ignore[arg-type]
+        .where(col(OutboxItem.id).not_in(_latest_upstream_ids()))
         .limit(limit)
     ).all()
     if ids:
