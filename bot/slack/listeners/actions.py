@@ -26,6 +26,7 @@ from bot.slack.ids import (
     decode_site,
 )
 from bot.slack.listeners.surfaces import from_ephemeral, from_home, tell, user_of
+from bot.slack.payloads import ButtonAction, Interaction
 from store.lifecycle import Action
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,14 @@ _REMOVAL = re.compile(
 _ASKS_WHY = (Action.DISABLE, Action.REMOVE)
 
 
-def _ask(body: dict[str, Any], **fields: Any) -> ReasonAsk:
+def _ask(body: Interaction, **fields: Any) -> ReasonAsk:
     """What the modal will do, and where its outcome is told."""
     response_url = body.get("response_url") if from_ephemeral(body) else None
     return ReasonAsk(response_url=response_url, home=from_home(body), **fields)
 
 
 def open_modal(
-    ctx: BotContext, client: WebClient, body: dict[str, Any], respond: Respond, view: dict[str, Any]
+    ctx: BotContext, client: WebClient, body: Interaction, respond: Respond, view: dict[str, Any]
 ) -> None:
     """views.open with the click's trigger_id (valid for 3 seconds, so straight after ack)."""
     try:
@@ -58,7 +59,7 @@ def open_modal(
 
 
 def register(app: App, ctx: BotContext) -> None:
-    def done(body: dict[str, Any], respond: Respond, applied: bool, reply: views.Message) -> None:
+    def done(body: Interaction, respond: Respond, applied: bool, reply: views.Message) -> None:
         # The channel message updates itself; say something only when it did not happen,
         # or when the click came from a private listing or the Home tab.
         if from_home(body) or not applied or from_ephemeral(body):
@@ -66,7 +67,7 @@ def register(app: App, ctx: BotContext) -> None:
 
     @app.action(_INSTALLATION)
     def installation_button(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
+        ack: Ack, body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
     ) -> None:
         ack()
         user = user_of(body)
@@ -96,9 +97,7 @@ def register(app: App, ctx: BotContext) -> None:
         done(body, respond, applied, reply)
 
     @app.action(_REMOVAL)
-    def removal_button(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
-    ) -> None:
+    def removal_button(ack: Ack, body: Interaction, action: ButtonAction, respond: Respond) -> None:
         ack()
         user = user_of(body)
         try:
@@ -115,9 +114,7 @@ def register(app: App, ctx: BotContext) -> None:
         done(body, respond, applied, reply)
 
     @app.action(_PAGING)
-    def page_button(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
-    ) -> None:
+    def page_button(ack: Ack, body: Interaction, action: ButtonAction, respond: Respond) -> None:
         ack()
         user = user_of(body)
         try:
@@ -130,7 +127,7 @@ def register(app: App, ctx: BotContext) -> None:
 
     @app.action(ActionId.DISABLE_ALL.value)
     def disable_all(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
+        ack: Ack, body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
     ) -> None:
         ack()
         try:
@@ -146,9 +143,7 @@ def register(app: App, ctx: BotContext) -> None:
         open_modal(ctx, client, body, respond, views.disable_all_modal(site, ask))
 
     @app.action(ActionId.RETRY_UPSTREAM.value)
-    def retry_upstream(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
-    ) -> None:
+    def retry_upstream(ack: Ack, body: Interaction, action: ButtonAction, respond: Respond) -> None:
         ack()
         value = str(action.get("value") or "")
         if not value.isdigit() or not ctx.operations.retry_upstream(outbox_id=int(value)):

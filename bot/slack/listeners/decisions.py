@@ -25,6 +25,7 @@ from bot.slack.context import BotContext
 from bot.slack.ids import ActionId, BlockId, CallbackId, ReasonAsk, decode_reason_ask
 from bot.slack.listeners.errors import reply_for
 from bot.slack.listeners.surfaces import user_of
+from bot.slack.payloads import Interaction, SurfaceView
 from bot.slack.views import Message
 from bot.slack.views.modals import REASON_MAX
 from store.lifecycle import Action
@@ -32,7 +33,7 @@ from store.lifecycle import Action
 log = logging.getLogger(__name__)
 
 
-def reason_of(view: dict[str, Any]) -> str:
+def reason_of(view: SurfaceView) -> str:
     """The reason typed into the modal, stripped; "" when none."""
     values = ((view.get("state") or {}).get("values") or {}).get(BlockId.REASON.value) or {}
     value = (values.get(ActionId.REASON_INPUT.value) or {}).get("value")
@@ -94,7 +95,7 @@ def decide(ctx: BotContext, ask: ReasonAsk, user: str, reason: str) -> Answer:
 
 def register(app: App, ctx: BotContext) -> None:
     @app.view(CallbackId.REASON.value)
-    def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    def submitted(ack: Ack, body: Interaction, view: SurfaceView, client: WebClient) -> None:
         user = user_of(body)
         try:
             ask = decode_reason_ask(view.get("private_metadata"))

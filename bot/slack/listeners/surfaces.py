@@ -3,6 +3,7 @@ to tell its author something there."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from slack_bolt import Respond
@@ -11,15 +12,15 @@ from bot.slack.context import BotContext
 from bot.slack.views import Message
 
 
-def user_of(body: dict[str, Any]) -> str:
+def user_of(body: Mapping[str, Any]) -> str:
     return str((body.get("user") or {}).get("id") or "")
 
 
-def from_ephemeral(body: dict[str, Any]) -> bool:
+def from_ephemeral(body: Mapping[str, Any]) -> bool:
     return bool((body.get("container") or {}).get("is_ephemeral"))
 
 
-def from_home(body: dict[str, Any]) -> bool:
+def from_home(body: Mapping[str, Any]) -> bool:
     return (body.get("view") or {}).get("type") == "home"
 
 
@@ -29,7 +30,7 @@ def private(respond: Respond, message: Message, *, replace: bool = False) -> Non
 
 def tell(
     ctx: BotContext,
-    body: dict[str, Any],
+    body: Mapping[str, Any],
     respond: Respond,
     message: Message,
     *,
