@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from testing.list_server import ListServer
 from tests import factories, harness
 from tests.conftest import TEST_KEY, make_settings
 from tests.factories import act, get, install, installation_id, outbox_rows
+from tests.faultkit import wait_until
 from tests.test_jobs import Clock, run_together
 
 _kept_open = pytest.fixture(autouse=True)(factories.kept_open)
@@ -67,10 +67,11 @@ def channel_posts(bot: BotApp, fake: FakeSlack, words: str) -> list[dict]:  # ty
     def found() -> list[dict]:  # type: ignore[type-arg]
         return [m for m in fake.channel_messages(CHANNEL) if words in m["text"]]
 
-    deadline = time.monotonic() + 15
-    while not found() and time.monotonic() < deadline:
+    def delivered() -> bool:
         bot.delivery.drain()
-        time.sleep(0.2)
+        return bool(found())
+
+    wait_until(delivered, 15, interval=0.2)
     return found()
 
 
