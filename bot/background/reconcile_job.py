@@ -23,13 +23,13 @@ from store import claims, outbox
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Lifecycle
 from store.models import OutboxKind
-from store.reconcile import Kind, record_run
+from store.reconcile import Kind, Listed, record_run
 
 log = logging.getLogger(__name__)
 
 EXAMPLES = 15  # differences named in the channel message; the CLI lists them all
 
-Loader = Callable[..., list[snapshot.Listed]]
+Loader = Callable[..., list[Listed]]
 
 
 def period_key(period: datetime) -> str:

@@ -253,9 +253,10 @@ def _text(value: Any, position: int, *, required: bool) -> str | None:
     """One text field, stripped; the common case (plain text within limits) is a few
     operations, as a 200,000-row list is checked cell by cell."""
     if value.__class__ is str:
-        value = value.strip()
-        if value and len(value) <= _LIMIT[position] and "\x00" not in value:
-            return value
+        stripped: str = value.strip()  # not narrowed by the class test, which is faster
+        if stripped and len(stripped) <= _LIMIT[position] and "\x00" not in stripped:
+            return stripped
+        value = stripped
     name = FIELDS[position]
     if value is None or value == "":
         if required:
