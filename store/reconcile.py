@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from store.models import Application, Credential, Installation, Meta, Site, State
+from store.sqlutil import table_of
 from store.vault import VaultError
 
 _COPY_CHUNK = 10_000
@@ -165,7 +166,7 @@ def load_rows(
     else:
         marks = ", ".join("?" for _ in names)
         # Names from our own Table definitions, never from input; values are bound.
-        insert_sql = f"INSERT INTO {table.name} ({listed}) VALUES ({marks})"  # noqa: S608
+        insert_sql = f"INSERT INTO {table.name} ({listed}) VALUES ({marks})"  # noqa: S608  (our own names)
         conn.exec_driver_sql(insert_sql, list(rows))
 
 
@@ -230,8 +231,8 @@ def compare_with(session: Session, rows: Sequence[Listed], listed: Table) -> Com
 def _listed_differences(
     session: Session, by_pair: dict[Pair, Listed], listed: Table
 ) -> list[Difference]:
-    inst: Table = Installation.__table__  # type: ignore[attr-defined]
-    cred: Table = Credential.__table__  # type: ignore[attr-defined]
+    inst = table_of(Installation)
+    cred = table_of(Credential)
     given = listed.c.client_key.is_not(None)
     same_key = and_(given, cred.c.client_key == listed.c.client_key)
     query = (
@@ -284,9 +285,9 @@ def _listed_differences(
 
 
 def _gone(session: Session, listed: Table) -> list[Difference]:
-    inst: Table = Installation.__table__  # type: ignore[attr-defined]
-    apps: Table = Application.__table__  # type: ignore[attr-defined]
-    sites: Table = Site.__table__  # type: ignore[attr-defined]
+    inst = table_of(Installation)
+    apps = table_of(Application)
+    sites = table_of(Site)
     unlisted = ~exists().where(
         listed.c.application_id == inst.c.application_id, listed.c.site_id == inst.c.site_id
     )

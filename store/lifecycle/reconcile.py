@@ -43,7 +43,7 @@ from store.models import (
     State,
 )
 from store.reconcile import Comparison, Difference, Kind, Listed, Pair, load_rows
-from store.sqlutil import insert_ignore
+from store.sqlutil import insert_ignore, table_of
 
 _ROWS_CHUNK = 5_000
 
@@ -168,7 +168,7 @@ def apply(
         result.changed[Kind.CREDENTIALS] += 1
     writes.store_listed_credentials(conn, credentials, now)
 
-    load_rows(conn, AuditEntry.__table__, audit, AUDIT_COLUMNS)  # type: ignore[attr-defined]
+    load_rows(conn, table_of(AuditEntry), audit, AUDIT_COLUMNS)
     writes.refresh_messages(
         conn, dml, moved.values(), created, unknown, now, default_channel, notify=notify
     )
@@ -207,7 +207,7 @@ def _register_applications(
     }
     if not names:
         return []
-    apps: Table = Application.__table__  # type: ignore[attr-defined]
+    apps = table_of(Application)
     known = set(session.execute(select(apps.c.id).where(apps.c.id.in_(list(names)))).scalars())
     registered = []
     for app_id, name in sorted(names.items()):
@@ -225,7 +225,7 @@ def _register_applications(
 
 
 def _upsert_sites(conn: Connection, dml: Any, listed: list[Listed], now: datetime) -> None:
-    sites: Table = Site.__table__  # type: ignore[attr-defined]
+    sites = table_of(Site)
     labels = {r.site_id: (r.site_name, r.site_urn, r.site_dfe_number) for r in listed}
     if not labels:
         return
@@ -269,7 +269,7 @@ def _insert_installations(
     transaction stored the same one meanwhile)."""
     if not unknown:
         return {}
-    inst: Table = Installation.__table__  # type: ignore[attr-defined]
+    inst = table_of(Installation)
     stmt = (
         dml.insert(inst)
         .on_conflict_do_nothing()
@@ -318,7 +318,7 @@ def _move(
         MOVES.drop(conn, checkfirst=True)
     MOVES.create(conn)
     load_rows(conn, MOVES, [(d.installation_id, d.version, step) for d, step in moves])
-    inst: Table = Installation.__table__  # type: ignore[attr-defined]
+    inst = table_of(Installation)
     # Any change of state withdraws an open two-person removal request (as Lifecycle._move).
     requests: dict[int, str] = {
         i: who

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from store import outbox, vault
 from store.messages import route
@@ -21,6 +21,7 @@ from store.models import (
     OutboxKind,
 )
 from store.reconcile import Difference, Listed, Pair, load_rows
+from store.sqlutil import table_of
 
 CREDENTIAL_COLUMNS = ("installation_id", "client_key", "secret", "created_at", "origin")
 _IN_CHUNK = 500
@@ -52,7 +53,7 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
 def issue_bot_credentials(conn: Connection, ids: list[int], now: datetime) -> None:
     """As the lifecycle's first move to enabled: a new key and secret, or a new secret
     under the old key after a removal; credentials still held are reused."""
-    cred: Table = Credential.__table__  # type: ignore[attr-defined]
+    cred = table_of(Credential)
     held: dict[int, bool] = {}
     for chunk in _chunks(ids):
         query = select(cred.c.installation_id, cred.c.secret.is_(None)).where(
@@ -77,7 +78,7 @@ def issue_bot_credentials(conn: Connection, ids: list[int], now: datetime) -> No
 
 
 def destroy_secrets(conn: Connection, ids: list[int]) -> None:
-    cred: Table = Credential.__table__  # type: ignore[attr-defined]
+    cred = table_of(Credential)
     for chunk in _chunks(ids):
         conn.execute(update(cred).where(cred.c.installation_id.in_(chunk)).values(secret=None))
 
@@ -89,7 +90,7 @@ def store_listed_credentials(
     first, so a key that moves from one installation to another never clashes."""
     if not credentials:
         return
-    cred: Table = Credential.__table__  # type: ignore[attr-defined]
+    cred = table_of(Credential)
     for chunk in _chunks([inst_id for inst_id, _ in credentials]):
         conn.execute(delete(cred).where(cred.c.installation_id.in_(chunk)))
     origin = CredentialOrigin.SIMS_ID.value
@@ -112,7 +113,7 @@ def refresh_messages(
     notify: bool,
 ) -> None:
     """Queue a post or an in-place refresh of each changed installation's message."""
-    apps: Table = Application.__table__  # type: ignore[attr-defined]
+    apps = table_of(Application)
     channels: dict[str, str | None] = {
         i: c for i, c in conn.execute(select(apps.c.id, apps.c.channel))
     }
@@ -128,7 +129,7 @@ def refresh_messages(
                 wanted[inst_id] = route(None, channels.get(d.application_id), default_channel)
     if not wanted:
         return
-    queued: Table = OutboxItem.__table__  # type: ignore[attr-defined]
+    queued = table_of(OutboxItem)
     stmt = dml.insert(queued)
     # As outbox.enqueue_message: a message already queued is rendered again.
     stmt = stmt.on_conflict_do_update(
