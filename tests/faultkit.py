@@ -115,3 +115,16 @@ def message_shows(message: dict[str, Any], state: State) -> bool:
 
 def read_log(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def without_plain_text(payload: Any) -> Any:
+    """`payload` with its plain_text objects' text blanked: Slack shows plain text exactly
+    as sent and parses no mention or link in it, so only the rest must be escaped (and
+    plain text must not be: "Tom &amp; Jerry" would read so)."""
+    if isinstance(payload, dict):
+        if payload.get("type") == "plain_text":
+            return {**payload, "text": ""}
+        return {k: without_plain_text(v) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [without_plain_text(v) for v in payload]
+    return payload

@@ -130,6 +130,18 @@ class Client:
         )
         return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
 
+    def private_reply(self, fake: Any, text: str, *, user: str = ADMIN, **sign: Any) -> str:
+        """`/simsid text` answered through its response_url, as `secret` always is (the
+        HTTP answer only says "Working on it"): that answer as JSON text."""
+        self._n += 1
+        name = f"reply{self._n}"
+        answer = self.slash(text, user=user, response_name=name, **sign)
+        assert answer.status == 200, answer
+        assert "ck_" not in answer.body.decode()
+        assert fake.wait_for(lambda: any(n == name for n, _ in fake.responses), timeout=15)
+        with fake.lock:
+            return json.dumps([body for n, body in fake.responses if n == name][-1])
+
     def click(
         self,
         action_id: str,

@@ -130,7 +130,7 @@ def test_non_admin_is_refused_every_command_and_button_and_each_is_logged(
     served.install(event_id="evt_second", site_id="site-elm", site_name="Elm School")
     assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) == 2)
     secret = re.search(
-        r"`([A-Za-z0-9_-]{43})`", served.slash("secret app-homework site-oak").body.decode()
+        r"`([A-Za-z0-9_-]{43})`", served.private_reply(fake_slack, "secret app-homework site-oak")
     )
     assert secret is not None
     before = _counts(bot)
@@ -151,10 +151,14 @@ def test_non_admin_is_refused_every_command_and_button_and_each_is_logged(
         "nonsense",
     ]
     for text in commands:
-        reply = served.slash(text, user=OUTSIDER)
-        assert reply.status == 200
-        assert NOT_ALLOWED in reply.body.decode(), text
-        assert "ck_" not in reply.body.decode()
+        if text.startswith("secret"):
+            said = served.private_reply(fake_slack, text, user=OUTSIDER)
+        else:
+            reply = served.slash(text, user=OUTSIDER)
+            assert reply.status == 200
+            said = reply.body.decode()
+        assert NOT_ALLOWED in said, text
+        assert "ck_" not in said
 
     # Every kind of button the bot draws, with values taken from what admins see.
     pending_message = fake_slack.channel_messages(CHANNEL)[1]

@@ -9,6 +9,7 @@ from bot.slack.ids import ActionId
 from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
+from tests.faultkit import without_plain_text
 from tests.harness import CHANNEL, Client, ServerProcess
 
 
@@ -34,7 +35,7 @@ def test_serve_subprocess_full_cycle(fake_slack: FakeSlack, tmp_path: Path) -> N
         message = fake_slack.channel_messages(CHANNEL)[0]
         buttons = _buttons(message)
         assert set(buttons) == {ActionId.APPROVE, ActionId.DISABLE, ActionId.REMOVE}
-        assert "<!channel>" not in str(message)  # escaped: pings nobody
+        assert "<!channel>" not in str(without_plain_text(message))  # escaped: pings nobody
 
         client.click(ActionId.APPROVE, buttons[ActionId.APPROVE], message_ts=message["ts"])
         assert fake_slack.wait_for(
@@ -42,8 +43,8 @@ def test_serve_subprocess_full_cycle(fake_slack: FakeSlack, tmp_path: Path) -> N
         )
         assert fake_slack.channel_messages(CHANNEL)[0]["ts"] == message["ts"]
 
-        secret_reply = client.slash("secret app-homework site-oak").json()
-        secret = re.search(r"`([A-Za-z0-9_-]{43})`", str(secret_reply))
+        secret_reply = client.private_reply(fake_slack, "secret app-homework site-oak")
+        secret = re.search(r"`([A-Za-z0-9_-]{43})`", secret_reply)
         assert secret is not None
 
         current = _buttons(fake_slack.channel_messages(CHANNEL)[0])

@@ -170,8 +170,7 @@ def test_sqlite_locked_longer_than_busy_timeout(
     again = served.send_event(locked_event)  # SIMS ID's retry of the refused event
     assert (again.status, again.json()) == (202, {"status": "accepted"})
     assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) == 2)
-    reply = served.slash("secret app-homework site-oak")
-    assert _secret_in(reply.body.decode()) is not None
+    assert _secret_in(served.private_reply(fake_slack, "secret app-homework site-oak"))
     served.decide(fake_slack, ActionId.DISABLE, disable, message_ts=message["ts"])
     assert wait_until(lambda: _state(bot, "site-oak") is State.DISABLED, timeout=10)
     assert served.health().status == 200

@@ -6,6 +6,7 @@ Each test sends real HTTP to the bot served on a loopback port; Slack is the sta
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import urllib.parse
@@ -16,7 +17,7 @@ from bot.app import BotApp
 from bot.simsid import signing
 from testing.fake_slack import FakeSlack
 from tests import harness
-from tests.harness import Client, event_body, http
+from tests.harness import CHANNEL, Client, event_body, http
 
 # Long enough that a server waiting for the body would still be waiting: a fail-safe
 # for the test, not a measure of speed.
@@ -148,3 +149,51 @@ def test_the_error_handler_ignores_the_response_url_of_an_unverified_request(
     assert response.status in (200, 401)
     harness.listeners_finished(bot)
     assert fake_slack.responses == []
+
+
+def test_the_secret_goes_only_through_the_response_url(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    from sqlalchemy import select
+
+    from bot.slack.ids import ActionId
+    from store.models import AuditEntry
+    from tests.faultkit import buttons, install_and_wait, response_texts
+
+    message = install_and_wait(served, fake_slack)
+    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: fake_slack.channel_messages(CHANNEL)[0]["edits"] >= 1)
+
+    answer = served.slash("secret app-homework site-oak", response_name="the-secret")
+    assert answer.status == 200
+    # A replay of this signed request within its five minutes reads the HTTP answer.
+    assert "ck_" not in answer.body.decode() and "secret" not in answer.json()["text"].lower()
+    assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "the-secret")))
+    sent = response_texts(fake_slack, "the-secret")
+    assert len(sent) == 1 and "ck_" in sent[0]
+    reply = json.loads(sent[0])
+    assert reply["response_type"] == "ephemeral"
+    with bot.db.read() as session:
+        viewed = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.action == "secret_viewed")  # type: ignore[arg-type]
+        ).all()
+    assert len(viewed) == 1
+
+
+@pytest.mark.parametrize("command", ["_init__", "one_app", "app_and_site", "nonsense"])
+def test_a_paging_button_runs_only_known_subcommands(
+    served: Client, fake_slack: FakeSlack, command: str
+) -> None:
+    """The command name in a paging button's value is the client's to choose: "_init__"
+    named Commands.__init__ and re-initialised the bot's shared Commands object."""
+    from bot.slack.ids import ActionId, encode_page
+    from tests.faultkit import response_texts
+
+    served.click(
+        ActionId.PAGE, encode_page(command, "homework", 0), ephemeral=True, response_name="pg"
+    )
+    assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "pg")))
+    said = " ".join(response_texts(fake_slack, "pg"))
+    assert "error id" not in said and "/simsid" in said
+    assert served.slash("apps").status == 200
+    assert "error id" not in served.slash("apps").body.decode()

@@ -489,3 +489,23 @@ def test_the_key_is_made_once_and_private(tmp_path: Path) -> None:
     assert load_or_create_key(tmp_path / "sandbox.db") == first
     key_file = tmp_path / "sandbox.db.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_a_negative_content_length_is_refused_not_waited_on(sandbox: Sandbox) -> None:
+    """read(-1) reads to the end of the stream: the handler thread waited for the client
+    to close the connection (issue 12)."""
+    import socket
+    import urllib.parse
+
+    host, port = urllib.parse.urlsplit(sandbox.url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"POST /sandbox/command HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: -1\r\n\r\n"
+        )
+        try:
+            answer = conn.recv(4096)
+        except TimeoutError:
+            answer = b"(no answer: still reading the body)"
+    assert answer.startswith(b"HTTP/1.1 400") or answer.startswith(b"HTTP/1.0 400"), answer
+    assert b"Content-Length" in answer

@@ -43,9 +43,7 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
     assert updated["ts"] == message["ts"]  # edited in place, not posted again
     assert f"<@{harness.ADMIN}>" in str(updated["blocks"])
 
-    reply = served.slash("secret homework-hub oakfield primary")
-    assert reply.status == 200
-    text = str(reply.json())
+    text = served.private_reply(fake_slack, "secret homework-hub oakfield primary")
     key = re.search(r"ck_[A-Za-z0-9_-]{24}", text)
     secret = re.search(r"`([A-Za-z0-9_-]{43})`", text)
     assert key and secret, text

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shutil
@@ -74,8 +75,13 @@ def test_secret_is_only_in_the_private_reply(fake_slack: FakeSlack, tmp_path: Pa
             client = client_for(server.url, fake_slack)
             message = _approve(client, fake_slack)
             reply = client.slash("secret app-homework site-oak", response_name="the-secret")
-            found = _SECRET.search(reply.body.decode())
-            assert found is not None and reply.json()["response_type"] == "ephemeral"
+            assert "ck_" not in reply.body.decode()  # the HTTP answer carries no secret
+            assert fake_slack.wait_for(
+                lambda: any(n == "the-secret" for n, _ in fake_slack.responses)
+            )
+            private = [b for n, b in fake_slack.responses if n == "the-secret"][-1]
+            found = _SECRET.search(json.dumps(private))
+            assert found is not None and private["response_type"] == "ephemeral"
             secret = found[1]
             # Show it again, disable, try to see it while disabled, enable, see it again:
             # every path that touches the credential.
@@ -92,8 +98,8 @@ def test_secret_is_only_in_the_private_reply(fake_slack: FakeSlack, tmp_path: Pa
                     in buttons(fake_slack.find_message(CHANNEL, message["ts"]) or {})
                 )
             )
-            not_enabled = client.slash("secret app-homework site-oak", response_name="disabled")
-            assert secret not in not_enabled.body.decode()
+            not_enabled = client.private_reply(fake_slack, "secret app-homework site-oak")
+            assert secret not in not_enabled
             client.click(
                 ActionId.ENABLE,
                 buttons(fake_slack.find_message(CHANNEL, message["ts"]) or {})[ActionId.ENABLE],
@@ -105,7 +111,7 @@ def test_secret_is_only_in_the_private_reply(fake_slack: FakeSlack, tmp_path: Pa
                     == {ActionId.DISABLE}
                 )
             )
-            assert secret in client.slash("secret app-homework site-oak").body.decode()
+            assert secret in client.private_reply(fake_slack, "secret app-homework site-oak")
             assert upstream.wait_for(lambda: len(upstream.stored) == 3)  # enable, disable, enable
             client.slash("audit homework oakfield", response_name="audit")
             # The files as they are while the server runs: the WAL holds the recent writes.
@@ -139,7 +145,11 @@ def test_secret_is_only_in_the_private_reply(fake_slack: FakeSlack, tmp_path: Pa
         calls = str(fake_slack.calls)
         # Replies sent later through response_url; only the `secret` commands may show it.
         other_replies = str(
-            [b for n, b in fake_slack.responses if n not in ("the-secret", "again")]
+            [
+                b
+                for n, b in fake_slack.responses
+                if n not in ("the-secret", "again") and not n.startswith("reply")
+            ]
         )
     assert secret not in calls  # no Web API call carried it, not even chat.postEphemeral
     assert secret not in other_replies
@@ -294,7 +304,7 @@ def test_a_copy_of_the_database_without_the_key_yields_no_secret(
         with harness.serving(bot) as base:
             client = client_for(base, fake_slack)
             _approve(client, fake_slack)
-            found = _SECRET.search(client.slash("secret app-homework site-oak").body.decode())
+            found = _SECRET.search(client.private_reply(fake_slack, "secret app-homework site-oak"))
             assert found is not None
             secret = found[1]
         with bot.db.engine.connect() as conn:

@@ -394,7 +394,7 @@ def test_every_change_from_every_surface_arrives_once_in_order_signed(
     oak = _install(client, bot, fake_slack, event_id="evt_oak")
     assert _upstream_rows(bot, oak.id) == []  # pending is not a decision
     _click(client, fake_slack, oak, ActionId.APPROVE)
-    reply = client.slash("secret homework-hub oakfield primary").json()
+    reply = client.private_reply(fake_slack, "secret homework-hub oakfield primary")
     key = re.search(r"ck_[A-Za-z0-9_-]{24}", str(reply))
     secret = re.search(r"`([A-Za-z0-9_-]{43})`", str(reply))
     assert key and secret, reply

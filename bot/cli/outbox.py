@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TextIO
 
+from bot.cli.terminal import safe
 from store import decisions
 from store.db import Database
 from store.decisions import Decision, Status
@@ -85,7 +86,7 @@ def _retry(db: Database, decision_id: int, out: TextIO, err: TextIO) -> int:
 
 
 def _describe(decision: Decision) -> str:
-    return f"{decision.type}: {decision.application_name} at {decision.site_name}"
+    return safe(f"{decision.type}: {decision.application_name} at {decision.site_name}")
 
 
 def format_table(rows: Sequence[Decision], now: datetime) -> str:
@@ -133,6 +134,7 @@ def age(seconds: float) -> str:
 
 
 def _clip(text: str, width: int) -> str:
-    # One line per decision: names and errors come from elsewhere and may hold newlines.
-    flat = " ".join(text.split())
+    # One line per decision: names and errors come from elsewhere and may hold newlines,
+    # and control characters that would drive the terminal.
+    flat = safe(" ".join(text.split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bot.cli.terminal import safe
 from bot.config import Settings
 from bot.runtime import StartupError, open_database
 from store import applications, migrate, queries, vault
@@ -47,7 +48,10 @@ def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
                 bypass_auth=args.bypass_auth,
                 sims_primary=args.sims_primary,
             )
-        print(f"{'registered' if created else 'updated'} {app.name} ({app.id}, slug {app.slug})")
+        print(
+            f"{'registered' if created else 'updated'} {safe(app.name)} "
+            f"({safe(app.id)}, slug {safe(app.slug)})"
+        )
         return 0
     with db.read() as session:
         apps = queries.list_applications(session)
@@ -60,7 +64,8 @@ def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
             if on
         ]
         print(
-            f"{app.id}\t{app.name}\tslug={app.slug}\tchannel={app.channel or '(default)'}"
+            f"{safe(app.id)}\t{safe(app.name)}\tslug={safe(app.slug)}"
+            f"\tchannel={safe(app.channel or '(default)')}"
             + (f"\t{','.join(flags)}" if flags else "")
         )
     return 0
@@ -78,7 +83,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     )
     report = ingest_file(db, lifecycle, args.file, notify=args.notify, progress=sys.stderr)
     for number, problem in report.rejected[:100]:
-        print(f"line {number}: {problem}", file=sys.stderr)
+        print(f"line {number}: {safe(problem)}", file=sys.stderr)
     if len(report.rejected) > 100:
         print(f"... and {len(report.rejected) - 100} more rejected lines", file=sys.stderr)
     print(f"imported {args.file}: {report.summary()}")

@@ -126,10 +126,12 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _body(self) -> dict[str, Any]:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise BadRequest("bad Content-Length") from None
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        # ASCII digits only: a negative length would be read(-1), to the end of the
+        # stream, and the handler would wait for the client to hang up.
+        if not (raw.isascii() and raw.isdigit()):
+            raise BadRequest("bad Content-Length")
+        length = int(raw)
         if length > MAX_BODY_BYTES:
             raise BadRequest("request too large")
         try:

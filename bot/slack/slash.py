@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,13 +36,45 @@ class Unknown(Exception):
     """The text is not a command the bot knows; the message says what was wrong."""
 
 
+# Quotes that group words, and the quote that closes each: Slack's clients often turn
+# typed quotes into typographic ones.
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
+
+
+def split_words(text: str) -> list[str]:
+    """Words of `text`; a quote at the start of a word groups words up to its closing quote
+    at the end of one. An apostrophe inside a word is just a letter, so
+    `St Mary's Primary` is three words (shlex read it as an unclosed quote)."""
+    words: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        close = _QUOTES.get(text[i])
+        if close is not None:
+            end = i + 1
+            while end < n and not (
+                text[end] == close and (end + 1 == n or text[end + 1].isspace())
+            ):
+                end += 1
+            if end < n:
+                if end > i + 1:
+                    words.append(text[i + 1 : end])
+                i = end + 1
+                continue
+        end = i
+        while end < n and not text[end].isspace():
+            end += 1
+        words.append(text[i:end])
+        i = end
+    return words
+
+
 def parse(text: str | None) -> Command:
     """Split `/simsid` text into a subcommand and its words ("quotes" group words)."""
     cleaned = "".join(ch if ch.isprintable() else " " for ch in (text or ""))[:_MAX_TEXT]
-    try:
-        words = shlex.split(cleaned)
-    except ValueError:
-        words = cleaned.replace('"', " ").replace("'", " ").split()
+    words = split_words(cleaned)
     if not words:
         return Command("help", ())
     name, args = words[0].lower(), tuple(words[1:])
@@ -58,6 +89,16 @@ def parse(text: str | None) -> Command:
     if name == "audit" and not args:
         raise Unknown("`audit` needs an application: `/simsid audit <app> [<site>]`")
     return Command(name, args)
+
+
+def reveals_secret(text: str | None) -> bool:
+    """Whether the answer to `text` may hold a client secret: such answers go only through
+    the command's response_url, never in the HTTP answer (which a replayed signed
+    request would read for as long as its signature is fresh)."""
+    try:
+        return parse(text).name == "secret"
+    except Unknown:
+        return False
 
 
 @dataclass
@@ -78,10 +119,12 @@ class Commands:
 
     def page(self, name: str, rest: str, offset: int, user: str) -> Message:
         """One page of a listing; paging buttons call this with their offset."""
-        words = tuple(_split(rest))
-        handler = getattr(self, f"_{name}", None)
-        if handler is None:
+        # `name` may come from a button value, which the client chooses: only a known
+        # subcommand may name a method ("_init__" named __init__).
+        if name not in SUBCOMMANDS:
             return views.help_message()
+        words = tuple(_split(rest))
+        handler = getattr(self, f"_{name}")
         result: Message = handler(words, max(0, offset), user)
         return result
 
@@ -201,7 +244,4 @@ class Commands:
 
 
 def _split(rest: str) -> list[str]:
-    try:
-        return shlex.split(rest)
-    except ValueError:
-        return rest.split()
+    return split_words(rest)

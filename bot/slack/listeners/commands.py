@@ -16,6 +16,7 @@ from bot.slack import views
 from bot.slack.context import BotContext
 from bot.slack.listeners.errors import reply_for
 from bot.slack.payloads import SlashCommand
+from bot.slack.slash import reveals_secret
 from bot.slack.views import Message
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,11 @@ def slash(ack: Ack, command: SlashCommand, respond: Respond, ctx: BotContext) ->
     user = str(command.get("user_id") or "")
     text = str(command.get("text") or "")
     future = ctx.executor.submit(ctx.commands.run, text, user)
+    if reveals_secret(text):
+        # The HTTP answer carries no secret: the reply goes through response_url only.
+        ack(**views.working_on_it().to_dict(), response_type="ephemeral")
+        future.add_done_callback(lambda done: _answer_later(respond, done))
+        return
     try:
         # An error raised here goes to the one handler, which answers through response_url.
         reply = future.result(timeout=ctx.answer_deadline)

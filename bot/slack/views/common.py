@@ -26,7 +26,7 @@ from bot.slack.ids import (
     encode_page,
     install_block_id,
 )
-from bot.slack.views.text import clip, escape
+from bot.slack.views.text import clip, escape, unescape
 from store.lifecycle import Action, allowed_actions
 from store.queries import InstallationInfo, Page, SiteRef
 
@@ -86,20 +86,35 @@ def site_line(site: SiteRef) -> str:
     return " · ".join(labels)
 
 
+def mrkdwn(text: str, limit: int = TEXT_MAX) -> MarkdownTextObject:
+    """Every mrkdwn object the bot sends, built here. `text` must already be escaped.
+
+    verbatim: Slack would otherwise link bare URLs and channel names and parse @here in
+    names from SIMS ID by itself; the <@U…> mentions the bot writes still work."""
+    return MarkdownTextObject(text=clip(text, limit), verbatim=True)
+
+
+def plain(text: str, limit: int) -> PlainTextObject:
+    """A plain_text object from escaped mrkdwn-ready text: unescaped, since Slack shows
+    plain text as sent ("Tom &amp; Jerry" would read so in a header or a dialog)."""
+    return PlainTextObject(text=clip(unescape(text), limit), emoji=True)
+
+
 def header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=PlainTextObject(text=clip(text, HEADER_MAX), emoji=True))
+    """A header; `text` escaped like the rest (it is unescaped for plain_text here)."""
+    return HeaderBlock(text=plain(text, HEADER_MAX))
 
 
 def section(text: str, fields: Sequence[str] = ()) -> SectionBlock:
     """A mrkdwn section; `text` and `fields` must already be escaped."""
     return SectionBlock(
-        text=MarkdownTextObject(text=clip(text, TEXT_MAX)),
-        fields=[MarkdownTextObject(text=clip(f, FIELD_MAX)) for f in fields[:10]] or None,
+        text=mrkdwn(text),
+        fields=[mrkdwn(f, FIELD_MAX) for f in fields[:10]] or None,
     )
 
 
 def context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, TEXT_MAX))])
+    return ContextBlock(elements=[mrkdwn(text)])
 
 
 def text_sections(lines: Iterable[str], limit: int = TEXT_MAX) -> list[SectionBlock]:
@@ -126,7 +141,7 @@ def button(
     confirm: ConfirmObject | None = None,
 ) -> ButtonElement:
     return ButtonElement(
-        text=PlainTextObject(text=clip(label, BUTTON_TEXT_MAX), emoji=True),
+        text=plain(label, BUTTON_TEXT_MAX),
         action_id=action_id,
         value=value,
         style=style,
@@ -136,8 +151,8 @@ def button(
 
 def confirm(title: str, text: str, yes: str, *, danger: bool = True) -> ConfirmObject:
     return ConfirmObject(
-        title=PlainTextObject(text=clip(title, CONFIRM_TITLE_MAX)),
-        text=MarkdownTextObject(text=clip(text, CONFIRM_TEXT_MAX)),
+        title=plain(title, CONFIRM_TITLE_MAX),
+        text=mrkdwn(text, CONFIRM_TEXT_MAX),
         confirm=PlainTextObject(text=yes),
         deny=PlainTextObject(text="Cancel"),
         style="danger" if danger else "primary",

@@ -42,6 +42,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unescape(text: str) -> str:
+    """The inverse of escape(), for plain_text objects: Slack shows plain text exactly as
+    sent (it decodes entities only in mrkdwn), so "Tom &amp; Jerry" would read so."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def clip(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters, ending in an ellipsis when cut."""
     if len(text) <= limit:

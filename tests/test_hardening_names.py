@@ -1,0 +1,175 @@
+"""Names as schools and vendors write them (issue 12): apostrophes without quotes,
+terminal control characters, bare links and @here, and "&" in plain text.
+
+Slack decodes `&amp;`, `&lt;` and `&gt;` only in mrkdwn; a `plain_text` object is shown
+exactly as sent, so an escaped name there reads "Tom &amp; Jerry".
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.cli.outbox import show_outbox
+from bot.simsid.schema import parse_event
+from bot.slack.ids import ActionId
+from bot.slack.slash import parse
+from store.db import Database
+from store.lifecycle import Action, Lifecycle
+from store.models import Installation
+from testing.fake_slack import FakeSlack
+from tests import harness
+from tests.conftest import TEST_KEY
+from tests.faultkit import buttons, install_and_wait
+from tests.harness import CHANNEL, Client
+
+TERMINAL_TRAPS = "\x1b]2;pwned\x07\x1b[2J\x1b[31mRed\x9b1m"
+
+
+def _objects(blocks: Any) -> Iterator[dict[str, Any]]:
+    """Every text object anywhere in some blocks."""
+    if isinstance(blocks, dict):
+        if blocks.get("type") in ("plain_text", "mrkdwn") and "text" in blocks:
+            yield blocks
+        for value in blocks.values():
+            yield from _objects(value)
+    elif isinstance(blocks, list):
+        for value in blocks:
+            yield from _objects(value)
+
+
+# -- /simsid customer St Mary's Primary ------------------------------------------------
+
+
+def test_parse_keeps_apostrophes_inside_words() -> None:
+    assert parse("customer St Mary's Primary").words == ("St", "Mary's", "Primary")
+    assert parse("customer St Mary's and St John's").rest == "St Mary's and St John's"
+    assert parse('customer "St Mary\'s Primary"').words == ("St Mary's Primary",)
+    assert parse("customer 'Oak Hill'").words == ("Oak Hill",)
+    assert parse("customer O'Neill's").words == ("O'Neill's",)
+    # Slack's clients turn typed quotes into typographic ones.
+    smart = "customer \u201cSt Mary\u2019s Primary\u201d"
+    assert parse(smart).words == ("St Mary\u2019s Primary",)
+
+
+def test_unquoted_names_with_apostrophes_are_found(served: Client, fake_slack: FakeSlack) -> None:
+    install_and_wait(
+        served, fake_slack, event_id="evt_sm", site_id="site-sm", site_name="St Mary's Primary",
+        urn="100001",
+    )  # fmt: skip
+    reply = served.slash("customer St Mary's Primary").json()
+    text = json.dumps(reply)
+    assert "St Mary's Primary" in text and "No site" not in text, text
+    assert "100001" in text
+    # Two words of the app, the school's name unquoted: split where both match.
+    message = fake_slack.channel_messages(CHANNEL)[-1]
+    approve = buttons(message)[ActionId.APPROVE]
+    served.click(ActionId.APPROVE, approve, message_ts=message["ts"])
+    assert fake_slack.wait_for(lambda: fake_slack.channel_messages(CHANNEL)[-1]["edits"] >= 1)
+    served.slash("secret Homework Hub St Mary's Primary", response_name="sm-secret")
+    assert fake_slack.wait_for(lambda: any(n == "sm-secret" for n, _ in fake_slack.responses))
+    answer = json.dumps([b for n, b in fake_slack.responses if n == "sm-secret"])
+    assert "ck_" in answer
+
+
+# -- mrkdwn: verbatim; plain text: not escaped -----------------------------------------
+
+
+def test_names_in_slack_are_verbatim_and_plain_text_is_not_escaped(
+    served: Client, fake_slack: FakeSlack
+) -> None:
+    message = install_and_wait(
+        served, fake_slack, event_id="evt_tj", app_id="app-tj", app_name="Tom & Jerry",
+        site_id="site-tj", site_name="@here see https://evil.example <b>",
+    )  # fmt: skip
+    replies = [
+        served.slash(text).json()
+        for text in ("apps", "app tom", "customers", "customer evil", "pending", "audit tom")
+    ]
+    for body in [message, *replies]:
+        for obj in _objects(body.get("blocks")):
+            if obj["type"] == "mrkdwn":
+                # Without verbatim Slack links bare URLs and parses @here by itself.
+                assert obj.get("verbatim") is True, obj
+            else:
+                assert "&amp;" not in obj["text"] and "&lt;" not in obj["text"], obj
+    header = next(b for b in message["blocks"] if b["type"] == "header")
+    assert header["text"]["text"] == "New install: Tom & Jerry"
+    confirm = next(
+        e["confirm"]
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("confirm")
+    )
+    assert confirm["title"]["text"].startswith("Remove from @here see https://evil.example <b>")
+    mrkdwn = json.dumps(message["blocks"])
+    assert "Tom &amp; Jerry" in mrkdwn and "&lt;b&gt;" in mrkdwn
+
+
+# -- the operator's terminal -----------------------------------------------------------
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SIMSID_"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+        SIMSID_ENCRYPTION_KEYS=TEST_KEY,
+        SIMSID_DEFAULT_CHANNEL="C0DEFAULT",
+    )
+    env.update(extra)
+    return env
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*harness.bot_command(), *args],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _no_controls(text: str) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0]
+    assert not bad, repr(text)
+
+
+def test_cli_output_carries_no_terminal_control_characters(tmp_path: Path) -> None:
+    added = _run(tmp_path, "apps", "add", f"Evil{TERMINAL_TRAPS}App", "--id", "app-evil\x07")
+    assert added.returncode == 0, added.stderr
+    _no_controls(added.stdout)
+    listed = _run(tmp_path, "apps", "list")
+    assert listed.returncode == 0, listed.stderr
+    _no_controls(listed.stdout)
+    assert "Evil" in listed.stdout and "Red" in listed.stdout  # shown, made harmless
+
+
+def test_outbox_listing_carries_no_terminal_control_characters(sqlite_db: Database) -> None:
+    lifecycle = Lifecycle(upstream=True, default_channel=CHANNEL)
+    event = parse_event(
+        harness.event_body(
+            event_id="evt_x", app_id="app-x", app_name=f"App{TERMINAL_TRAPS}",
+            site_id="site-x", site_name=f"School{TERMINAL_TRAPS}",
+        )
+    )  # fmt: skip
+    with sqlite_db.session() as session:
+        lifecycle.apply_event(session, event)
+    with sqlite_db.session() as session:
+        installation_id = session.scalars(select(Installation.id)).one()
+        lifecycle.act(
+            session, installation_id=installation_id, action=Action.APPROVE, actor=harness.ADMIN
+        )
+    out = io.StringIO()
+    assert show_outbox(sqlite_db, retry=None, out=out, err=io.StringIO()) == 0
+    _no_controls(out.getvalue())
+    assert "School" in out.getvalue()
