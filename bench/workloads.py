@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -661,8 +662,13 @@ def burst(bench: Bench, backend: Backend) -> dict[str, Any]:
             fake.enforce_channel_rate(None)
         posts = [m for m in fake.channel_messages(CHANNEL)]
         summaries = [m for m in posts if "more installs of" in m["text"]]
-        # "12 more installs of Homework Hub are waiting": which applications were covered.
-        covered_apps = Counter(m["text"].split(" more installs of ", 1)[1] for m in summaries)
+        # One summary per wave lists each application it covers ("• *Homework Hub*: 12"):
+        # how many summaries named each application.
+        covered_apps = Counter(
+            name
+            for m in summaries
+            for name in set(re.findall(r"• \*(.+?)\*: [\d,]+", json.dumps(m["blocks"])))
+        )
         limited = fake.rate_limited_count - limited_before
         fake.forget()
     say(f"burst: all visible after {visible_at}s, all posted or summarised after {covered_at}s")
