@@ -10,6 +10,7 @@ import json
 import socket
 import time
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +198,36 @@ def test_a_paging_button_runs_only_known_subcommands(
     assert "error id" not in said and "/simsid" in said
     assert served.slash("apps").status == 200
     assert "error id" not in served.slash("apps").body.decode()
+
+
+def test_serve_refuses_an_announced_oversized_body_before_reading_it(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """`serve` as run in production (gunicorn), not the in-process server above."""
+    from tests.conftest import TEST_KEY
+    from tests.harness import ServerProcess, server_env
+
+    env = server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'limits.db'}", TEST_KEY)
+    server = ServerProcess(env, "--no-scheduler", log_path=tmp_path / "serve.log")
+    try:
+        for path in ("/slack/events", "/simsid/events"):
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: localhost\r\n"
+                "Content-Type: application/json\r\nContent-Length: 900000000\r\n\r\n"
+            )
+            answer = _raw_request(server.url, head)
+            assert answer.startswith(b"HTTP/1.1 413"), (path, answer[:200])
+        webhook = (
+            "POST /simsid/events HTTP/1.1\r\nHost: localhost\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {64 * 1024 + 1}\r\n\r\n"
+        )
+        assert _raw_request(server.url, webhook).startswith(b"HTTP/1.1 413")
+        # Still serving, and an unsigned Slack request is still a 401 here too.
+        client = Client(server.url, fake_slack.response_url("x").rsplit("/", 1)[0])
+        assert client.health().status == 200
+        forged = _slash_form(fake_slack.response_url("forged"))
+        headers = {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"}
+        assert http("POST", f"{server.url}/slack/events", forged.encode(), headers).status == 401
+    finally:
+        assert server.terminate() == 0
+    assert fake_slack.responses == []
