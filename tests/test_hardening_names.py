@@ -173,3 +173,29 @@ def test_outbox_listing_carries_no_terminal_control_characters(sqlite_db: Databa
     assert show_outbox(sqlite_db, retry=None, out=out, err=io.StringIO()) == 0
     _no_controls(out.getvalue())
     assert "School" in out.getvalue()
+
+
+def test_modals_and_home_are_verbatim_and_plain_text_is_not_escaped() -> None:
+    from dataclasses import replace
+
+    from bot.slack import views
+    from bot.slack.ids import ReasonAsk
+    from store.models import State
+    from store.queries import SiteRef
+    from tests.test_views import APP, make_info
+
+    site = SiteRef("s-tj", "Tom & Jerry's <School>", "100002", None)
+    info = replace(make_info(State.ENABLED, site=site), app=replace(APP, name="Tom & Jerry"))
+    ask = ReasonAsk("disable", info.id, info.version)
+    shown = [
+        views.disable_modal(info, ask),
+        views.remove_modal(info, replace(ask, kind="remove"), two_person=True),
+        views.disable_all_modal(site, ReasonAsk("disable_all", site_id="s-tj")),
+    ]
+    for view in shown:
+        for obj in _objects(view):
+            if obj["type"] == "mrkdwn":
+                assert obj.get("verbatim") is True, obj
+            else:
+                assert "&amp;" not in obj["text"] and "&lt;" not in obj["text"], obj
+        assert "Tom &amp; Jerry" in json.dumps(view)  # in mrkdwn, escaped

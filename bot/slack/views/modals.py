@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.slack.ids import BlockId, CallbackId, ReasonAsk, encode_reason_ask
-from bot.slack.views.text import clip, escape, mention
+from bot.slack.views.text import clip, escape, mention, unescape
 from store.queries import InstallationInfo, SiteRef
 
 REASON_MAX = 500  # a reason is a sentence or two, kept whole in the audit log
@@ -18,16 +18,22 @@ TEXT_MAX = 3000
 
 
 def plain(text: str, limit: int = TEXT_MAX) -> dict[str, Any]:
-    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": True}
+    """plain_text from escaped text, unescaped: Slack shows plain text exactly as sent."""
+    return {"type": "plain_text", "text": clip(unescape(text), limit) or " ", "emoji": True}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # verbatim: no automatic links or @here from names (see common.mrkdwn).
+    return {"type": "mrkdwn", "text": clip(text, TEXT_MAX) or " ", "verbatim": True}
 
 
 def mrkdwn_section(text: str) -> dict[str, Any]:
     """A section of mrkdwn that must already be escaped."""
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, TEXT_MAX) or " "}}
+    return {"type": "section", "text": _mrkdwn(text)}
 
 
 def context_block(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, TEXT_MAX)}]}
+    return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
 def _reason_input(*, required: bool, placeholder: str) -> dict[str, Any]:
