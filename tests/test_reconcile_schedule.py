@@ -286,7 +286,7 @@ def test_good_reconcile_settings() -> None:
 
 
 def test_simsid_secret_says_the_credentials_came_from_sims_ids_report(
-    bot: BotApp, served: harness.Client
+    bot: BotApp, served: harness.Client, fake_slack: FakeSlack
 ) -> None:
     from bot.simsid.reconciling import reconcile
     from store.reconcile import Listed
@@ -295,7 +295,7 @@ def test_simsid_secret_says_the_credentials_came_from_sims_ids_report(
     row = Listed("app-hw", "Homework Hub", "s1", "Oakfield", True, None, None, key, secret)
     reconcile(bot.db, Lifecycle(), [row], apply=True)
 
-    reply = served.slash("secret app-hw s1").body.decode()
+    reply = served.private_reply(fake_slack, "secret app-hw s1")
 
     assert key in reply and secret in reply
     assert "SIMS ID's report" in reply

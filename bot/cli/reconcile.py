@@ -9,6 +9,7 @@ from typing import TextIO
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.cli.terminal import safe
 from bot.config import Settings
 from bot.runtime import StartupError, open_database
 from bot.simsid import snapshot
@@ -71,7 +72,8 @@ def report(outcome: Outcome, source: str, out: TextIO, *, notify: bool = False) 
     if comparison.agree:
         out.write(f"in agreement: the bot matches the {listed} installations listed in {source}\n")
         return
-    out.write(table(comparison.differences))
+    # Names come from SIMS ID's list: shown with control characters escaped, line by line.
+    out.write("\n".join(safe(line) for line in table(comparison.differences).split("\n")))
     counts = comparison.counts()
     summary = ", ".join(f"{counts[k]} {k}" for k in Kind if counts[k])
     total = len(comparison.differences)
