@@ -667,7 +667,9 @@ def burst(bench: Bench, backend: Backend) -> dict[str, Any]:
         covered_apps = Counter(
             name
             for m in summaries
-            for name in set(re.findall(r"• \*(.+?)\*: [\d,]+", json.dumps(m["blocks"])))
+            for name in set(
+                re.findall(r"• \*(.+?)\*: [\d,]+", json.dumps(m["blocks"], ensure_ascii=False))
+            )
         )
         limited = fake.rate_limited_count - limited_before
         fake.forget()
