@@ -134,7 +134,9 @@ def _reconcile(bench: Bench, backend: Backend, size: int, url: str, mix: str) ->
     say(f"{label}: simsid-bot reconcile {path.name} ({listed:,} rows)")
     dry_s, dry_cpu, dry_out = _run(env, log, str(path), expect=1)
     found = _SUMMARY.search(dry_out)
-    differences = int(found.group(1)) if found else -1
+    if found is None:  # exit 1 is also what a crash looks like
+        raise RuntimeError(f"{label}: the dry run printed no differences (log: {log})")
+    differences = int(found.group(1))
     apply_s, apply_cpu, _ = _run(env, log, str(path), "--apply", "--force", expect=0)
     again_s, again_cpu, again_out = _run(env, log, str(path), expect=0)
     if "in agreement" not in again_out:
