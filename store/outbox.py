@@ -14,8 +14,10 @@ from sqlmodel import Session, col
 from store.models import Installation, MessageStatus, OutboxItem, OutboxKind, utcnow
 from store.sqlutil import insert_or_update, rowcount
 
-# A claim lasts this long; a process that dies mid-delivery frees its rows when it ends.
-CLAIM_SECONDS = 60.0
+# A claim lasts this long unless its worker renews it: a live worker's heartbeat extends
+# its claims every few seconds, so a process that dies mid-delivery (SIGKILL, a lost
+# machine) holds its rows for at most this long, not a send's worst-case duration.
+CLAIM_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -322,6 +324,30 @@ def renew_claim(
         .values(claimed_until=now + timedelta(seconds=claim_seconds))
     )
     return bool(rowcount(result))
+
+
+def extend_claims(
+    session: Session,
+    *,
+    worker: str,
+    now: datetime | None = None,
+    claim_seconds: float = CLAIM_SECONDS,
+) -> int:
+    """Heartbeat: extend every live claim this worker holds; returns how many.
+
+    Claims already expired are left alone: another worker may hold them by now.
+    """
+    now = now or utcnow()
+    result = session.execute(
+        update(OutboxItem)
+        .where(
+            col(OutboxItem.claimed_by) == worker,
+            col(OutboxItem.done_at).is_(None),
+            col(OutboxItem.claimed_until) >= now,
+        )
+        .values(claimed_until=now + timedelta(seconds=claim_seconds))
+    )
+    return rowcount(result)
 
 
 def superseded() -> Any:

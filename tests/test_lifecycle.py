@@ -595,6 +595,33 @@ def test_message_rows_coalesce_per_installation(db: Database, lc: Lifecycle) -> 
     assert len(outbox_rows(db, iid, OutboxKind.MESSAGE)) == 2
 
 
+def test_a_live_workers_heartbeat_keeps_its_claims_and_a_dead_ones_lapse(
+    db: Database, lc: Lifecycle
+) -> None:
+    install(db, lc, site="s1")
+    install(db, lc, site="s2")
+    start = at(60)
+    with db.session() as session:
+        [live] = outbox.claim_due(session, worker="live", now=start, limit=1, claim_seconds=15)
+        [dead] = outbox.claim_due(session, worker="dead", now=start, limit=1, claim_seconds=15)
+    # The live worker's heartbeat, 10 s in; the dead one (SIGKILLed) renews nothing.
+    with db.session() as session:
+        assert (
+            outbox.extend_claims(
+                session, worker="live", now=start + timedelta(seconds=10), claim_seconds=15
+            )
+            == 1
+        )
+    # 16 s in: the dead worker's row is free for anyone, the live worker's is still its own.
+    later = start + timedelta(seconds=16)
+    with db.session() as session:
+        taken = outbox.claim_due(session, worker="other", now=later, claim_seconds=15)
+        assert [item.id for item in taken] == [dead.id]
+        # A lapsed claim is not revived by a late heartbeat: someone else may hold it.
+        assert outbox.extend_claims(session, worker="dead", now=later) == 0
+    assert live.id != dead.id
+
+
 def test_message_goes_to_the_applications_channel(db: Database, lc: Lifecycle) -> None:
     register_app(db, "app-ch", "Channelled")
     with db.session() as session:

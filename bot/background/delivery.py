@@ -58,6 +58,7 @@ class Delivery:
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _heartbeat: threading.Thread | None = None
     _passes: Passes = field(default_factory=Passes)
     # Claimed items left unfinished when the database failed mid-batch, to give back.
     _unfinished: list[int] = field(default_factory=list)
@@ -69,12 +70,32 @@ class Delivery:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
         self._thread.start()
+        self._heartbeat = threading.Thread(
+            target=self._renew_claims, name="delivery-heartbeat", daemon=True
+        )
+        self._heartbeat.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in (self._thread, self._heartbeat):
+            if thread is not None:
+                thread.join(timeout)
+
+    def _renew_claims(self) -> None:
+        """Keep this live process's claims from lapsing while it works (a slow Slack call or
+        upstream); a killed process stops renewing, and its rows are free within a claim."""
+        while not self._stop.wait(self.timings.heartbeat_seconds):
+            try:
+                with self.db.session() as session:
+                    outbox.extend_claims(
+                        session,
+                        worker=self.worker,
+                        now=self.clock(),
+                        claim_seconds=self.timings.claim_seconds,
+                    )
+            except DatabaseUnavailable as exc:
+                log.warning("could not renew delivery claims: database unavailable (%s)", exc)
 
     def nudge(self) -> None:
         """Deliver now rather than at the next poll (called after a commit)."""
@@ -145,7 +166,7 @@ class Delivery:
                 self._perform(item)
             except DatabaseUnavailable:
                 # Give the rest of the batch back as soon as the database answers again:
-                # left claimed, a message would show a stale state for CLAIM_SECONDS.
+                # left claimed, a message would show a stale state until the claims lapse.
                 later = [i.id for i in items[index:]]
                 self._unfinished = [i for ids in paced.values() for i in ids] + later
                 raise
