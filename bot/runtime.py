@@ -37,4 +37,14 @@ def open_database(settings: Settings) -> Database:
         raise StartupError(f"SIMSID_ENCRYPTION_KEYS: {exc}") from None
     except DatabaseUnavailable as exc:
         raise StartupError(f"DATABASE_URL: the database is not reachable ({exc})") from None
+    except migrate.UnknownRevision as exc:
+        raise StartupError(unknown_revision(exc)) from None
     return db
+
+
+def unknown_revision(exc: migrate.UnknownRevision) -> str:
+    """What to tell an operator whose database is ahead of this release."""
+    return (
+        f"DATABASE_URL: the database was migrated by a release this one does not know ({exc}); "
+        "run the release that wrote it, or restore a backup"
+    )

@@ -6,6 +6,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 from store.db import MIGRATIONS, Database
 
@@ -16,19 +17,32 @@ def _config(db: Database) -> Config:
     return config
 
 
+class UnknownRevision(Exception):
+    """The database was migrated by a release this code does not know (newer, or a branch)."""
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
-    """Apply migrations up to `revision`."""
+    """Apply migrations up to `revision`; UnknownRevision when the database is ahead of us."""
     config = _config(db)
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    try:
+        with db.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    except CommandError as exc:
+        raise UnknownRevision(str(exc)) from None
 
 
 def is_current(db: Database) -> bool:
     """True when the database is at the newest migration."""
     head = ScriptDirectory.from_config(_config(db)).get_current_head()
     with db.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision() == head
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current is not None and current != head:
+        try:
+            ScriptDirectory.from_config(_config(db)).get_revision(current)
+        except CommandError as exc:
+            raise UnknownRevision(str(exc)) from None
+    return current == head
 
 
 def revision(db: Database, message: str) -> None:

@@ -206,3 +206,21 @@ def test_manifest_commands_reach_the_bot(served: harness.Client) -> None:
         assert answer.status == 200 and "/simsid" in answer.body.decode()
     interactivity = manifest["settings"]["interactivity"]["request_url"]
     assert interactivity.endswith("/slack/events")
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["apps", "list"]])
+def test_a_database_from_an_unknown_release_is_named_not_a_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
+    import sqlite3
+
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    # What a database written by a newer release (or another branch) looks like.
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'f00dfeed_newer'")
+
+    result = run(tmp_path, *command)
+    assert result.returncode == 2, result.stderr
+    assert "DATABASE_URL" in result.stderr
+    assert "f00dfeed_newer" in result.stderr
+    assert "Traceback" not in result.stderr

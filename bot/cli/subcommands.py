@@ -7,7 +7,7 @@ import sys
 
 from bot.cli.terminal import safe
 from bot.config import Settings
-from bot.runtime import StartupError, open_database
+from bot.runtime import StartupError, open_database, unknown_revision
 from store import applications, migrate, queries, vault
 from store.db import Database
 from store.keyring_check import rotate_all
@@ -29,7 +29,10 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
-    migrate.upgrade(db)
+    try:
+        migrate.upgrade(db)
+    except migrate.UnknownRevision as exc:
+        raise StartupError(unknown_revision(exc)) from None
     print("database is up to date")
     return 0
 
