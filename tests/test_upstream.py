@@ -731,7 +731,9 @@ def test_two_delivery_loops_never_send_a_decision_twice(
     sqlite_url: str,
     receiver: Receiver,
 ) -> None:
-    """Two processes share the outbox; a claim that expires mid-batch is not sent twice."""
+    """Two processes share the outbox; a batch that outlasts a claim is not sent twice (the
+    heartbeat renews the live loop's claims, and each item's claim is renewed before it
+    is sent)."""
     # One claimed batch takes longer than a claim lasts: 10 decisions at 0.15 s each
     # (10, not more: under BURST_THRESHOLD, so each install still gets its own message).
     decisions_made = 10

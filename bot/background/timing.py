@@ -25,11 +25,14 @@ class Timings:
     channel_interval: timedelta = timedelta(seconds=1)
     # How long a claimed item stays this worker's (a crashed worker's claims expire).
     claim_seconds: float = outbox.CLAIM_SECONDS
-    # How often a live loop renews its claims: well inside claim_seconds, so a slow send
-    # never loses its claim while a dead process's claims lapse quickly.
-    heartbeat_seconds: float = outbox.CLAIM_SECONDS / 3
     # When a failed item is tried again.
     backoff: outbox.Backoff = outbox.backoff
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a live loop renews its claims: well inside claim_seconds, so a slow
+        send never loses its claim while a dead process's claims lapse quickly."""
+        return self.claim_seconds / 3
 
 
 class Throttled(Exception):
