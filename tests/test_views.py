@@ -1,9 +1,9 @@
-"""The view layer: plain dataclasses in, Block Kit within Slack's limits out. No database."""
+"""The view layer: plain dataclasses in, Block Kit dicts within Slack's limits out. No database."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from slack_sdk.models.blocks import Block
 
 from bot.slack import views
 from bot.slack.ids import (
@@ -41,6 +40,7 @@ from store.queries import (
     SiteRef,
     UpstreamStatus,
 )
+from tests.blockkit import check_message, walk
 from tests.faultkit import without_plain_text
 
 TZ = ZoneInfo("Europe/London")
@@ -95,35 +95,9 @@ def change(state: State, action: Action, refusal: str | None = None) -> Change:
     )
 
 
-def walk(node: Any) -> Iterator[dict[str, Any]]:
-    """Every JSON object inside a serialised message."""
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
-
-
 def check(message: Message) -> list[dict[str, Any]]:
-    """The message's blocks, after checking they round-trip and keep Slack's limits."""
-    dicts = message.to_dict()["blocks"]
-    assert [b.to_dict() for b in Block.parse_all(dicts)] == dicts
-    assert 0 < len(dicts) <= 50
-    assert message.text.strip()
-    for obj in walk(dicts):
-        if obj.get("type") in ("mrkdwn", "plain_text"):
-            assert 0 < len(obj["text"]) <= 3000
-        if obj.get("type") == "button":
-            assert len(obj["text"]["text"]) <= 75
-            assert len(obj.get("value", "")) <= 2000
-        if obj.get("type") == "actions":
-            ids = [e["action_id"] for e in obj["elements"]]
-            assert len(ids) == len(set(ids)), "action_ids must be unique within a block"
-    block_ids = [b["block_id"] for b in dicts if "block_id" in b]
-    assert len(block_ids) == len(set(block_ids))
-    return dicts
+    """The message's blocks, after checking they parse through slack_sdk and keep Slack's limits."""
+    return check_message(message.to_dict())
 
 
 def buttons(dicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -496,6 +470,18 @@ def test_site_values_round_trip(site_id: str) -> None:
     value = encode_site(site_id)
     assert "<" not in value and "&" not in value
     assert decode_site(value) == site_id
+
+
+@pytest.mark.parametrize("char", ["a", "é", "👍🏽", "%", "<"])
+def test_the_longest_site_id_fits_a_button_value(char: str) -> None:
+    site_id = (char * 200)[:200]  # the schema's longest id
+    value = encode_site(site_id)
+    assert len(value) <= 2000
+    assert decode_site(value) == site_id
+
+
+def test_fully_quoted_site_values_of_older_messages_still_decode() -> None:
+    assert decode_site("Oak%20%C3%A9%26%3C") == "Oak é&<"
 
 
 @pytest.mark.parametrize(

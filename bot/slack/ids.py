@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from store.lifecycle import Action
 
@@ -59,6 +59,7 @@ PAGE_ACTIONS = (ActionId.PAGE, ActionId.PAGE_PREVIOUS)
 
 _INSTALLATION = re.compile(r"([0-9]{1,18}):([0-9]{1,18})")
 _NUMBER = re.compile(r"[0-9]{1,18}")
+_SITE_ESCAPE = re.compile(r"[%&<>]")
 
 
 def install_block_id(installation_id: int) -> str:
@@ -114,9 +115,14 @@ def decode_page(value: object) -> tuple[str, str, int]:
 
 
 def encode_site(site_id: str) -> str:
-    """A site id, percent-encoded: SIMS ID chooses it, so it may hold anything."""
+    """A site id with `%`, `&`, `<` and `>` percent-encoded: SIMS ID chooses it, so it may
+    hold anything; decode_site() unquotes it (and the fully quoted values of older messages).
+    """
+    # Quoting every non-ASCII character made a 200-character id (the schema's limit)
+    # up to 2,400 characters long, over Slack's limit on a button value.
+    value = _SITE_ESCAPE.sub(lambda m: f"%{ord(m[0]):02X}", site_id)
     try:
-        value = quote(site_id, safe="")
+        value.encode("utf-8")
     except UnicodeEncodeError as error:
         raise ValueError("a site id must be valid text") from error
     if not value or len(value) > VALUE_MAX:

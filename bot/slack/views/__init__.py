@@ -1,8 +1,8 @@
-"""Pure view functions: plain data in, typed Block Kit out; they never call Slack or the store."""
+"""Pure view functions: plain data in, Block Kit dicts out; they never call Slack or the store."""
 
 from bot.slack.views.audit import audit_listing
+from bot.slack.views.blocks import MAX_BLOCKS
 from bot.slack.views.common import (
-    MAX_BLOCKS,
     Message,
     installation_buttons,
     pager,

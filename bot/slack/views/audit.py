@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from slack_sdk.models.blocks import Block
-
-from bot.slack.views.common import Message, assemble, context, header, message, section
+from bot.slack.views.blocks import Block, context, header, section
+from bot.slack.views.common import Message, assemble, message
 from bot.slack.views.text import clip, escape, format_time, mention
 from store.queries import AppRef, AuditLine, Page, SiteRef
 

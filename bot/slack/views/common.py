@@ -6,18 +6,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVar
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ConfirmObject,
-    ContextBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
-)
-
 from bot.slack.ids import (
     BUTTON_FOR,
     ActionId,
@@ -26,17 +14,12 @@ from bot.slack.ids import (
     encode_page,
     install_block_id,
 )
-from bot.slack.views.text import clip, escape, unescape
+from bot.slack.views.blocks import MAX_BLOCKS, Block, button, confirm, context
+from bot.slack.views.blocks import actions as actions_block
+from bot.slack.views.text import clip, escape
 from store.lifecycle import Action, allowed_actions
 from store.queries import InstallationInfo, Page, SiteRef
 
-MAX_BLOCKS = 50
-TEXT_MAX = 3000
-FIELD_MAX = 2000
-HEADER_MAX = 150
-BUTTON_TEXT_MAX = 75
-CONFIRM_TITLE_MAX = 100
-CONFIRM_TEXT_MAX = 300
 NAME_IN_DIALOG = 60  # a long name must not push the warning out of a 300-character dialog
 FALLBACK_MAX = 3000
 
@@ -67,7 +50,7 @@ class Message:
     blocks: list[Block]
 
     def to_dict(self) -> MessageBody:
-        return {"text": self.text, "blocks": [block.to_dict() for block in self.blocks]}
+        return {"text": self.text, "blocks": self.blocks}
 
 
 def message(text: str, blocks: list[Block]) -> Message:
@@ -86,80 +69,7 @@ def site_line(site: SiteRef) -> str:
     return " · ".join(labels)
 
 
-def mrkdwn(text: str, limit: int = TEXT_MAX) -> MarkdownTextObject:
-    """Every mrkdwn object the bot sends, built here. `text` must already be escaped.
-
-    verbatim: Slack would otherwise link bare URLs and channel names and parse @here in
-    names from SIMS ID by itself; the <@U…> mentions the bot writes still work."""
-    return MarkdownTextObject(text=clip(text, limit), verbatim=True)
-
-
-def plain(text: str, limit: int) -> PlainTextObject:
-    """A plain_text object from escaped mrkdwn-ready text: unescaped, since Slack shows
-    plain text as sent ("Tom &amp; Jerry" would read so in a header or a dialog)."""
-    return PlainTextObject(text=clip(unescape(text), limit), emoji=True)
-
-
-def header(text: str) -> HeaderBlock:
-    """A header; `text` escaped like the rest (it is unescaped for plain_text here)."""
-    return HeaderBlock(text=plain(text, HEADER_MAX))
-
-
-def section(text: str, fields: Sequence[str] = ()) -> SectionBlock:
-    """A mrkdwn section; `text` and `fields` must already be escaped."""
-    return SectionBlock(
-        text=mrkdwn(text),
-        fields=[mrkdwn(f, FIELD_MAX) for f in fields[:10]] or None,
-    )
-
-
-def context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[mrkdwn(text)])
-
-
-def text_sections(lines: Iterable[str], limit: int = TEXT_MAX) -> list[SectionBlock]:
-    """Lines packed into as few sections as Slack's 3,000 characters allow."""
-    sections: list[SectionBlock] = []
-    chunk = ""
-    for raw in lines:
-        line = clip(raw, limit)
-        if chunk and len(chunk) + 1 + len(line) > limit:
-            sections.append(section(chunk))
-            chunk = ""
-        chunk = f"{chunk}\n{line}" if chunk else line
-    if chunk:
-        sections.append(section(chunk))
-    return sections
-
-
-def button(
-    label: str,
-    action_id: ActionId,
-    value: str,
-    *,
-    style: str | None = None,
-    confirm: ConfirmObject | None = None,
-) -> ButtonElement:
-    return ButtonElement(
-        text=plain(label, BUTTON_TEXT_MAX),
-        action_id=action_id,
-        value=value,
-        style=style,
-        confirm=confirm,
-    )
-
-
-def confirm(title: str, text: str, yes: str, *, danger: bool = True) -> ConfirmObject:
-    return ConfirmObject(
-        title=plain(title, CONFIRM_TITLE_MAX),
-        text=mrkdwn(text, CONFIRM_TEXT_MAX),
-        confirm=PlainTextObject(text=yes),
-        deny=PlainTextObject(text="Cancel"),
-        style="danger" if danger else "primary",
-    )
-
-
-def _confirm_removal(info: InstallationInfo) -> ConfirmObject:
+def _confirm_removal(info: InstallationInfo) -> Block:
     site = clip(escape(info.site.name), NAME_IN_DIALOG)
     app = clip(escape(info.app.name), NAME_IN_DIALOG)
     return confirm(
@@ -172,7 +82,7 @@ def _confirm_removal(info: InstallationInfo) -> ConfirmObject:
 
 def installation_buttons(
     info: InstallationInfo, actions: Iterable[Action] | None = None
-) -> ActionsBlock | None:
+) -> Block | None:
     """The buttons valid in the installation's state (only `actions`, if given); None if none.
 
     Disable and Remove open a modal asking why, so they need no confirm dialog. While a
@@ -198,10 +108,10 @@ def installation_buttons(
         ]
     if not elements:
         return None
-    return ActionsBlock(block_id=install_block_id(info.id), elements=elements)
+    return actions_block(install_block_id(info.id), elements)
 
 
-def pager(command: str, arg: str, page: Page[T], shown: int | None = None) -> ActionsBlock | None:
+def pager(command: str, arg: str, page: Page[T], shown: int | None = None) -> Block | None:
     """Previous and Next buttons, each only when there is such a page; None if neither.
 
     `shown` is how many of the page's items made it into the message, so that Next
@@ -215,7 +125,7 @@ def pager(command: str, arg: str, page: Page[T], shown: int | None = None) -> Ac
     if page.has_more or shown < len(page.items):
         ahead = encode_page(command, arg, page.offset + shown)
         elements.append(button("Next", ActionId.PAGE, ahead))
-    return ActionsBlock(block_id=BlockId.PAGER, elements=elements) if elements else None
+    return actions_block(BlockId.PAGER, elements) if elements else None
 
 
 def assemble(

@@ -6,18 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from slack_sdk.models.blocks import Block, DividerBlock
-
-from bot.slack.views.common import (
-    Message,
-    assemble,
-    context,
-    header,
-    installation_buttons,
-    message,
-    section,
-    site_line,
-)
+from bot.slack.views.blocks import Block, context, divider, header, section
+from bot.slack.views.common import Message, assemble, installation_buttons, message, site_line
 from bot.slack.views.text import clip, escape, format_time, format_wait, plural
 from store.lifecycle import Action
 from store.queries import InstallationInfo, PendingCount
@@ -64,7 +54,7 @@ def digest(
     ]
     shown = oldest[: max(0, max_buttons)]
     if shown:
-        head += [DividerBlock(), section("*Waiting longest*")]
+        head += [divider(), section("*Waiting longest*")]
     rows: list[list[Block]] = []
     for info in shown:
         text = (

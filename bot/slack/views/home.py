@@ -1,6 +1,6 @@
 """The App Home tab: a dashboard for admins, and for anyone else what the bot is.
 
-Built as plain dicts, the form views.publish takes; at most 100 blocks.
+Plain dicts from views/blocks.py, the form views.publish takes; at most 100 blocks.
 """
 
 from __future__ import annotations
@@ -11,36 +11,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.slack.ids import BlockId
+from bot.slack.views.blocks import VIEW_BLOCKS_MAX, Block, divider, header, home
+from bot.slack.views.blocks import context as context_block
+from bot.slack.views.blocks import section as mrkdwn_section
 from bot.slack.views.common import installation_buttons, site_line
-from bot.slack.views.modals import context_block, mrkdwn_section, plain, removal_requested_line
+from bot.slack.views.modals import removal_requested_line
 from bot.slack.views.text import clip, code, escape, format_time, format_wait, mention
 from store.queries import AppSummary, AuditLine, InstallationInfo
 
-VIEW_BLOCKS_MAX = 100
 HOME_ROWS = 10  # the ten waiting longest, the latest ten decisions
 APPS_SHOWN = 30
 LINES_PER_SECTION = 10
 
 
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": plain(text, 150)}
-
-
-def _divider() -> dict[str, Any]:
-    return {"type": "divider"}
-
-
-def _block(block: Any) -> dict[str, Any]:
-    return block if isinstance(block, dict) else block.to_dict()
-
-
-def _installation(info: InstallationInfo, text: str) -> list[dict[str, Any]]:
+def _installation(info: InstallationInfo, text: str) -> list[Block]:
     actions = installation_buttons(info)
     row = [mrkdwn_section(text)]
-    return [*row, _block(actions)] if actions is not None else row
+    return [*row, actions] if actions is not None else row
 
 
-def _app_lines(apps: Sequence[AppSummary]) -> list[dict[str, Any]]:
+def _app_lines(apps: Sequence[AppSummary]) -> list[Block]:
     lines = [
         f"*{escape(s.app.name)}* · :hourglass_flowing_sand: {s.pending:,} pending · "
         f":white_check_mark: {s.enabled:,} enabled · :no_entry: {s.disabled:,} disabled"
@@ -80,12 +70,12 @@ def admin_home(
 ) -> dict[str, Any]:
     """The admin dashboard: counts per application, the installations waiting longest and
     removals waiting for a second admin (with their buttons), and the latest decisions."""
-    blocks: list[dict[str, Any]] = [_header("SIMS ID approvals")]
+    blocks: list[Block] = [header("SIMS ID approvals")]
     if notice:
-        blocks.append({**mrkdwn_section(notice), "block_id": BlockId.HOME_NOTICE.value})
+        blocks.append(mrkdwn_section(notice, block_id=BlockId.HOME_NOTICE))
     blocks.append(context_block(f"Updated {format_time(now, tz)}. Only you see this tab."))
 
-    blocks += [_divider(), _header("My Applications")]
+    blocks += [divider(), header("My Applications")]
     if apps:
         blocks += _app_lines(apps[:APPS_SHOWN])
         if more_apps or len(apps) > APPS_SHOWN:
@@ -94,7 +84,7 @@ def admin_home(
         blocks.append(mrkdwn_section("No applications yet: they appear with their first install."))
 
     if requests:
-        blocks += [_divider(), _header("Removals waiting for a second admin")]
+        blocks += [divider(), header("Removals waiting for a second admin")]
         for info in requests[:HOME_ROWS]:
             text = f"{site_line(info.site)} · *{escape(info.app.name)}*"
             if info.removal is not None:
@@ -103,7 +93,7 @@ def admin_home(
                 )
             blocks += _installation(info, text)
 
-    blocks += [_divider(), _header("Waiting longest")]
+    blocks += [divider(), header("Waiting longest")]
     if not waiting:
         blocks.append(mrkdwn_section(":tada: Nothing is waiting for approval."))
     for info in waiting[:HOME_ROWS]:
@@ -116,12 +106,12 @@ def admin_home(
     if more_waiting or len(waiting) > HOME_ROWS:
         blocks.append(context_block("More in `/simsid pending`."))
 
-    blocks += [_divider(), _header("Latest decisions")]
+    blocks += [divider(), header("Latest decisions")]
     if not decisions:
         blocks.append(mrkdwn_section("No decisions yet."))
     blocks += [context_block(decision_line(line, tz)) for line in decisions[:HOME_ROWS]]
     assert len(blocks) <= VIEW_BLOCKS_MAX, f"{len(blocks)} blocks"
-    return {"type": "home", "blocks": blocks}
+    return home(blocks)
 
 
 def visitor_home(
@@ -130,9 +120,9 @@ def visitor_home(
     """For anyone who is not an admin: what the bot is, and whom to ask."""
     who = [mention(u) for u in users] + [f"<!subteam^{g}>" for g in groups]
     ask = ", ".join(who) if who else "whoever runs this bot"
-    blocks = [_header("SIMS ID approvals")]
+    blocks = [header("SIMS ID approvals")]
     if notice:
-        blocks.append({**mrkdwn_section(notice), "block_id": BlockId.HOME_NOTICE.value})
+        blocks.append(mrkdwn_section(notice, block_id=BlockId.HOME_NOTICE))
     blocks += [
         mrkdwn_section(
             "When a school installs one of our applications from the SIMS ID tile store, "
@@ -145,4 +135,4 @@ def visitor_home(
             f"a school's installation, ask {ask}."
         ),
     ]
-    return {"type": "home", "blocks": blocks}
+    return home(blocks)

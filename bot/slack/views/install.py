@@ -4,18 +4,9 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from slack_sdk.models.blocks import ActionsBlock, Block
-
 from bot.slack.ids import ActionId, BlockId, encode_outbox
-from bot.slack.views.common import (
-    Message,
-    button,
-    context,
-    header,
-    installation_buttons,
-    message,
-    section,
-)
+from bot.slack.views.blocks import Block, actions, button, context, header, section
+from bot.slack.views.common import Message, installation_buttons, message
 from bot.slack.views.modals import REASON_MAX, removal_requested_line
 from bot.slack.views.text import (
     clip,
@@ -62,7 +53,7 @@ def _upstream_blocks(status: UpstreamStatus) -> list[Block]:
         retry = button("Retry", ActionId.RETRY_UPSTREAM, encode_outbox(status.outbox_id))
         return [
             context(f":x: Upstream refused this decision: {error or 'no reason given'}"),
-            ActionsBlock(block_id=BlockId.UPSTREAM_ACTIONS, elements=[retry]),
+            actions(BlockId.UPSTREAM_ACTIONS, [retry]),
         ]
     if status.attempts == 0:
         # Not tried yet: just decided, retried by an admin, or queued behind an earlier
@@ -102,7 +93,7 @@ def install_message(info: InstallationInfo, tz: ZoneInfo) -> Message:
     if info.upstream is not None:
         blocks.extend(_upstream_blocks(info.upstream))
     if info.state is not State.REMOVED:
-        actions = installation_buttons(info)
-        if actions is not None:
-            blocks.append(actions)
+        buttons = installation_buttons(info)
+        if buttons is not None:
+            blocks.append(buttons)
     return message(f"{site}: {app} is {state_word(info.state)}", blocks)

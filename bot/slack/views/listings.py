@@ -5,20 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from slack_sdk.models.blocks import ActionsBlock, Block
-
 from bot.slack.ids import ActionId, BlockId, encode_site
-from bot.slack.views.common import (
-    Message,
-    assemble,
-    button,
-    context,
-    header,
-    installation_buttons,
-    message,
-    section,
-    site_line,
-)
+from bot.slack.views.blocks import Block, actions, button, context, header, section
+from bot.slack.views.common import Message, assemble, installation_buttons, message, site_line
 from bot.slack.views.install import changed_line
 from bot.slack.views.text import code, escape, format_time, format_wait, plural, state_label
 from store.models import State
@@ -94,13 +83,11 @@ def customers_listing(page: Page[CustomerSummary], search: str | None) -> Messag
     return message(f"My Customers: {plural(len(page.items), 'customer')}", blocks)
 
 
-def _disable_all(site: SiteRef) -> ActionsBlock:
+def _disable_all(site: SiteRef) -> Block:
     # No confirm dialog: the button opens a form asking why, which is the confirmation.
-    return ActionsBlock(
-        block_id=BlockId.CUSTOMER_ACTIONS,
-        elements=[
-            button("Disable all", ActionId.DISABLE_ALL, encode_site(site.id), style="danger")
-        ],
+    return actions(
+        BlockId.CUSTOMER_ACTIONS,
+        [button("Disable all", ActionId.DISABLE_ALL, encode_site(site.id), style="danger")],
     )
 
 

@@ -1,6 +1,6 @@
 """Modals: asking why before Disable and Remove, and saying what happened instead.
 
-Built as plain dicts, the form views.open and response_action take.
+Plain dicts from views/blocks.py, the form views.open and response_action take.
 """
 
 from __future__ import annotations
@@ -8,61 +8,35 @@ from __future__ import annotations
 from typing import Any
 
 from bot.slack.ids import BlockId, CallbackId, ReasonAsk, encode_reason_ask
-from bot.slack.views.text import clip, escape, mention, unescape
+from bot.slack.views.blocks import Block, modal, text_input
+from bot.slack.views.blocks import section as mrkdwn_section
+from bot.slack.views.text import clip, escape, mention
 from store.queries import InstallationInfo, SiteRef
 
 REASON_MAX = 500  # a reason is a sentence or two, kept whole in the audit log
-TITLE_MAX = 24  # Slack's limit on a modal's title
-MODAL_BUTTON_MAX = 24
-TEXT_MAX = 3000
 
 
-def plain(text: str, limit: int = TEXT_MAX) -> dict[str, Any]:
-    """plain_text from escaped text, unescaped: Slack shows plain text exactly as sent."""
-    return {"type": "plain_text", "text": clip(unescape(text), limit) or " ", "emoji": True}
+def _reason_input(*, required: bool, placeholder: str) -> Block:
+    return text_input(
+        BlockId.REASON,
+        "simsid_reason_text",
+        label="Reason",
+        hint="Kept in the audit log, shown on the install message and sent to SIMS ID.",
+        placeholder=placeholder,
+        max_length=REASON_MAX,
+        optional=not required,
+    )
 
 
-def _mrkdwn(text: str) -> dict[str, Any]:
-    # verbatim: no automatic links or @here from names (see common.mrkdwn).
-    return {"type": "mrkdwn", "text": clip(text, TEXT_MAX) or " ", "verbatim": True}
-
-
-def mrkdwn_section(text: str) -> dict[str, Any]:
-    """A section of mrkdwn that must already be escaped."""
-    return {"type": "section", "text": _mrkdwn(text)}
-
-
-def context_block(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [_mrkdwn(text)]}
-
-
-def _reason_input(*, required: bool, placeholder: str) -> dict[str, Any]:
-    return {
-        "type": "input",
-        "block_id": BlockId.REASON.value,
-        "optional": not required,
-        "label": plain("Reason"),
-        "hint": plain("Kept in the audit log, shown on the install message and sent to SIMS ID."),
-        "element": {
-            "type": "plain_text_input",
-            "action_id": "simsid_reason_text",
-            "multiline": True,
-            "max_length": REASON_MAX,
-            "placeholder": plain(placeholder, 150),
-        },
-    }
-
-
-def _modal(ask: ReasonAsk, title: str, submit: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": CallbackId.REASON.value,
-        "private_metadata": encode_reason_ask(ask),
-        "title": plain(title, TITLE_MAX),
-        "submit": plain(submit, MODAL_BUTTON_MAX),
-        "close": plain("Cancel", MODAL_BUTTON_MAX),
-        "blocks": blocks,
-    }
+def _modal(ask: ReasonAsk, title: str, submit: str, blocks: list[Block]) -> dict[str, Any]:
+    return modal(
+        CallbackId.REASON,
+        title,
+        blocks,
+        submit=submit,
+        close="Cancel",
+        private_metadata=encode_reason_ask(ask),
+    )
 
 
 def _names(info: InstallationInfo) -> tuple[str, str]:
@@ -115,13 +89,7 @@ def disable_all_modal(site: SiteRef, ask: ReasonAsk) -> dict[str, Any]:
 
 def outcome_modal(title: str, text: str) -> dict[str, Any]:
     """What happened instead, shown in place of the form (response_action "update")."""
-    return {
-        "type": "modal",
-        "callback_id": CallbackId.OUTCOME.value,
-        "title": plain(title, TITLE_MAX),
-        "close": plain("Close", MODAL_BUTTON_MAX),
-        "blocks": [mrkdwn_section(text)],
-    }
+    return modal(CallbackId.OUTCOME, title, [mrkdwn_section(text)], close="Close")
 
 
 def removal_requested_line(requested_by: str, reason: str | None) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.slack.views.common import Message, context, header, message, section, text_sections
+from bot.slack.views.blocks import context, header, section, text_sections
+from bot.slack.views.common import Message, message
 from bot.slack.views.text import clip, code, escape
 
 NAME_MAX = 80

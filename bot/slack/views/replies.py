@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from slack_sdk.models.blocks import Block
-
-from bot.slack.views.common import Message, context, message, section, site_line, text_sections
+from bot.slack.views.blocks import Block, context, section, text_sections
+from bot.slack.views.common import Message, message, site_line
 from bot.slack.views.text import code, escape, format_time, mention, plural, state_word
 from store.lifecycle import Action, Change
 from store.models import State
