@@ -1,4 +1,5 @@
-"""SQLModel tables: applications, sites, installations, credentials, audit, outbox, claims."""
+"""SQLModel tables: applications, sites, installations and their counts, credentials, audit,
+outbox, claims."""
 
 from __future__ import annotations
 
@@ -142,6 +143,19 @@ class Installation(SQLModel, table=True):
     removal_requested_by: str | None = Field(default=None, max_length=64)
     removal_requested_at: datetime | None = _optional_time()
     removal_reason: str | None = None
+
+
+class InstallationCount(SQLModel, table=True):
+    """How many installations each application has in each state, so that listings and the
+    digest read a few rows rather than count every installation. The lifecycle keeps it in
+    the same transaction as each change (store/lifecycle/tally.py), which can also rebuild it.
+    """
+
+    __tablename__ = "installation_count"
+
+    application_id: str = Field(foreign_key="application.id", primary_key=True, max_length=200)
+    state: State = Field(primary_key=True, max_length=16)
+    count: int = 0
 
 
 class Credential(SQLModel, table=True):

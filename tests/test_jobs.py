@@ -35,6 +35,7 @@ from bot.slack import views
 from store import claims, messages, queries
 from store.db import Database
 from store.lifecycle import Action, EventType, Lifecycle
+from store.lifecycle.tally import recount
 from store.models import (
     Application,
     Installation,
@@ -501,6 +502,8 @@ def _bulk_seed(db: Database, now: datetime) -> None:
             )
         )
         conn.execute(insert(table).from_select(columns, rows))
+        # Rows written beside the lifecycle: its installation counts are rebuilt from them.
+        recount(session)
 
 
 class Statements:

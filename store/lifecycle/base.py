@@ -14,6 +14,7 @@ from store import messages, outbox, vault
 from store.lifecycle.domain import SIMS_ID, Action, Change, ConcurrentChange, InstallEvent
 from store.lifecycle.payload import decision_payload
 from store.lifecycle.slugs import free_slug
+from store.lifecycle.tally import tally
 from store.models import (
     Application,
     AuditEntry,
@@ -91,6 +92,7 @@ class LifecycleBase:
         )
         if rowcount(result) != 1:
             return False
+        tally(session, inst.application_id, source, target)
         # The ORM update has already synchronised `inst` with the new values.
         self._audit(
             session,
@@ -240,7 +242,7 @@ class LifecycleBase:
         )
         inst = session.scalars(query.execution_options(populate_existing=True)).first()
         if inst is None:
-            insert_ignore(
+            inserted = insert_ignore(
                 session,
                 Installation,
                 [
@@ -257,5 +259,7 @@ class LifecycleBase:
                     }
                 ],
             )
+            if inserted:  # else another transaction stored it (and counted it) meanwhile
+                tally(session, app.id, None, State.PENDING)
             inst = session.scalars(query.execution_options(populate_existing=True)).one()
         return inst

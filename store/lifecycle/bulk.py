@@ -15,6 +15,7 @@ from sqlmodel import Session
 from store import outbox
 from store.lifecycle.domain import SIMS_ID, EventOutcome, EventType, InstallEvent
 from store.lifecycle.events import SingleEvents
+from store.lifecycle.tally import tally
 from store.messages import route
 from store.models import (
     Application,
@@ -244,6 +245,7 @@ class BulkEvents(SingleEvents):
                 lost_race.append((index, e))  # stored meanwhile by another transaction
                 continue
             created = e.type is EventType.CREATED
+            tally(session, e.application_id, None, State.PENDING if created else State.REMOVED)
             audit.append(
                 {
                     "installation_id": inst_id,

@@ -9,6 +9,7 @@ from sqlmodel import Session, col
 
 from store.lifecycle.base import LifecycleBase
 from store.lifecycle.domain import SIMS_ID, ConcurrentChange, EventOutcome, EventType, InstallEvent
+from store.lifecycle.tally import tally
 from store.models import Application, Installation, MessageStatus, State
 from store.sqlutil import rowcount
 
@@ -52,6 +53,7 @@ class SingleEvents(LifecycleBase):
         elif inst.version == 0:
             # Removed before we ever saw it installed: remember it so an older
             # "created" arriving late changes nothing.
+            tally(session, inst.application_id, State(inst.state), State.REMOVED)
             inst.state = State.REMOVED
             inst.version = 1
             inst.message_status = MessageStatus.SILENT
@@ -111,7 +113,8 @@ class SingleEvents(LifecycleBase):
         notify: bool,
         action: str,
     ) -> None:
-        source = None if inst.version == 0 else State(inst.state)
+        stored = State(inst.state)  # pending for a row just created at version 0
+        source = None if inst.version == 0 else stored
         result = session.execute(
             update(Installation)
             .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)
@@ -133,6 +136,7 @@ class SingleEvents(LifecycleBase):
         )
         if rowcount(result) != 1:
             raise ConcurrentChange(inst.id or 0)
+        tally(session, inst.application_id, stored, State.PENDING)
         self._audit(
             session,
             inst,

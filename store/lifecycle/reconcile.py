@@ -34,6 +34,7 @@ from store.lifecycle import reconcile_rows as writes
 from store.lifecycle.base import LifecycleBase
 from store.lifecycle.domain import SIMS_ID
 from store.lifecycle.slugs import free_slug
+from store.lifecycle.tally import tally
 from store.models import (
     Application,
     AuditEntry,
@@ -123,6 +124,8 @@ def apply(
             continue
         ids[(d.application_id, d.site_id)] = inst_id
         target = State.ENABLED if d.listed_enabled else State.PENDING
+        stored = State.ENABLED if rows[(d.application_id, d.site_id)].enabled else State.PENDING
+        tally(session, d.application_id, None, stored)
         audit.append(_audit(inst_id, now, actor, "installed", None, target))
         result.changed[Kind.NEW] += 1
     for d, step in moves:
@@ -132,6 +135,8 @@ def apply(
             continue
         ids[(d.application_id, d.site_id)] = d.installation_id
         target, action = _STEPS[step]
+        # Moved at the version compared, so from the state compared.
+        tally(session, d.application_id, d.bot_state, target)
         audit.append(_audit(d.installation_id, now, actor, action, d.bot_state, target))
         requester = moved[d.installation_id].removal_requested_by
         if requester is not None:

@@ -10,6 +10,7 @@ from sqlmodel import Session, col
 from store.models import (
     Application,
     Installation,
+    InstallationCount,
     OutboxItem,
     OutboxKind,
     State,
@@ -23,21 +24,27 @@ from store.queries.results import (
 
 
 def pending_counts(session: Session) -> list[PendingCount]:
-    """Pending installations per application, aggregated in SQL; most waiting first."""
-    counted = (
-        select(
-            col(Installation.application_id),
-            func.count().label("n"),
-            func.min(col(Installation.created_at)).label("oldest"),
+    """Pending installations per application, most waiting first.
+
+    The counts are those the lifecycle keeps (a row per application); the oldest of each
+    is one probe of the (state, application_id, created_at) index.
+    """
+    oldest = (
+        select(col(Installation.created_at))
+        .where(
+            col(Installation.state) == State.PENDING,
+            col(Installation.application_id) == col(InstallationCount.application_id),
         )
-        .where(col(Installation.state) == State.PENDING)
-        .group_by(col(Installation.application_id))
-        .subquery()
+        .order_by(col(Installation.created_at))
+        .limit(1)
+        .correlate(InstallationCount)
+        .scalar_subquery()
     )
     rows = session.execute(
-        select(Application, counted.c.n, counted.c.oldest)
-        .join(counted, counted.c.application_id == Application.id)
-        .order_by(counted.c.n.desc(), Application.name)
+        select(Application, col(InstallationCount.count), oldest)
+        .join(InstallationCount, col(InstallationCount.application_id) == Application.id)
+        .where(col(InstallationCount.state) == State.PENDING, col(InstallationCount.count) > 0)
+        .order_by(col(InstallationCount.count).desc(), Application.name)
     ).all()
     to_utc = UTCDateTime().process_result_value
     return [

@@ -10,6 +10,7 @@ from sqlmodel import Session, col
 from store.models import (
     Application,
     Installation,
+    InstallationCount,
     Site,
     State,
 )
@@ -52,10 +53,13 @@ def app_summaries(session: Session, *, offset: int = 0, limit: int = 20) -> Page
     )
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     if apps:
+        # Kept by the lifecycle: a few rows per application, however many installations.
         for app_id, state, count in session.execute(
-            select(col(Installation.application_id), col(Installation.state), func.count())
-            .where(col(Installation.application_id).in_([a.id for a in apps[:limit]]))
-            .group_by(Installation.application_id, Installation.state)
+            select(
+                col(InstallationCount.application_id),
+                col(InstallationCount.state),
+                col(InstallationCount.count),
+            ).where(col(InstallationCount.application_id).in_([a.id for a in apps[:limit]]))
         ):
             counts[app_id][state] = count
     return _page(
