@@ -37,7 +37,9 @@ from bot.slack.ids import ActionId, encode_installation, encode_page
 from store import queries, vault
 from store.db import Database
 from store.lifecycle import InstallEvent, Lifecycle
-from store.models import Installation, MessageStatus, ProcessedEvent, State
+from store.models import Installation, MessageStatus, ProcessedEvent, Site, State
+from store.queries import Cursor
+from store.queries.joined import SITE_KEY
 from tests.harness import CHANNEL, Client, ServerProcess, server_env
 
 TZ = ZoneInfo("Europe/London")
@@ -306,6 +308,38 @@ def _installs(url: str, where: Any, *, order_by_id: bool = True) -> list[tuple[i
         db.dispose()
 
 
+def _last_page_cursors(url: str, app_ids: list[str]) -> tuple[dict[str, Cursor], Cursor]:
+    """The cursors Next carries to the last page of each application's customers
+    (`/simsid app`, 10 a page) and of `/simsid customers` (20 a page): the item just
+    before that page, found once here by reading the order backwards."""
+
+    def before_last(query: Any, page_size: int) -> Cursor:
+        backwards = query.order_by(SITE_KEY.desc(), Site.id.desc()).offset(page_size).limit(1)  # type: ignore[attr-defined]
+        site_id, key = session.execute(backwards).one()
+        return (key, site_id)
+
+    db = Database(url)
+    try:
+        with db.read() as session:
+            sites = select(Site.id, SITE_KEY)
+            per_app = {
+                app_id: before_last(
+                    sites.where(
+                        select(Installation.id)
+                        .where(
+                            Installation.site_id == Site.id, Installation.application_id == app_id
+                        )
+                        .exists()
+                    ),
+                    10,
+                )
+                for app_id in app_ids
+            }
+            return per_app, before_last(sites, 20)
+    finally:
+        db.dispose()
+
+
 def _states(url: str, ids: list[int]) -> dict[str, int]:
     db = Database(url)
     try:
@@ -364,9 +398,9 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
             pid = server.proc.pid
             pending = _installs(url, Installation.state == State.PENDING)
             rng.shuffle(pending)
-            sites = datagen.sites_for(size)
-            last_app_page = max(0, size // len(datagen.APPS) - 10)
-            last_customers_page = max(0, sites - 20)
+            last_app_page, last_customers_page = _last_page_cursors(
+                url, [a for a, _ in datagen.APPS]
+            )
             # Warm both servers up (imports, first auth.test, caches) before measuring.
             for client in (bot, base, base_pbr):
                 for _ in range(5):
@@ -465,7 +499,9 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                             bench,
                             bot,
                             ActionId.PAGE,
-                            encode_page("app", rng.choice(app_ids), last_app_page),
+                            encode_page(
+                                "app", (app := rng.choice(app_ids)), after=last_app_page[app]
+                            ),
                             wait=True,
                         )
                         for _ in range(n)
@@ -479,7 +515,7 @@ def answer_latency(bench: Bench, backend: Backend, size: int, url: str) -> dict[
                             bench,
                             bot,
                             ActionId.PAGE,
-                            encode_page("customers", "", last_customers_page),
+                            encode_page("customers", "", after=last_customers_page),
                             wait=True,
                         )
                         for _ in range(n)

@@ -164,8 +164,11 @@ def test_non_admin_is_refused_every_command_and_button_and_each_is_logged(
     clicks = [
         *buttons(message).items(),
         *buttons(pending_message).items(),
-        (ActionId.PAGE, encode_page("customers", "", 20)),
-        (ActionId.PAGE_PREVIOUS, encode_page("pending", "", 0)),
+        (ActionId.PAGE, encode_page("customers", "", after=("customer 20", "s20"))),
+        (
+            ActionId.PAGE_PREVIOUS,
+            encode_page("pending", "", before=("2026-11-27T09:00:00+00:00", 1)),
+        ),
         (ActionId.DISABLE_ALL, encode_site("site-oak")),
         (ActionId.RETRY_UPSTREAM, "1"),
     ]

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from store import queries
 from store.db import Database
 from store.lifecycle import Action, EventType, Lifecycle
-from store.models import State
+from store.models import Application, State
 from tests.factories import act, at, event, install, install_many, kept_open, register_app
 
 _kept_open = pytest.fixture(autouse=True)(kept_open)
@@ -52,20 +52,31 @@ def seed_states(db: Database, app: str, states: list[State], *, site_prefix: str
 
 
 def all_pages(fetch: Any, limit: int) -> tuple[list[Any], list[queries.Page[Any]]]:
+    """Every page, by Next from the first (each after the last item's cursor); then back
+    again by Previous from the last, which must give the same pages."""
     items: list[Any] = []
     pages: list[queries.Page[Any]] = []
-    offset = 0
+    page = fetch(limit=limit)
     while True:
-        page = fetch(offset=offset, limit=limit)
         pages.append(page)
         items.extend(page.items)
-        assert page.offset == offset and page.limit == limit
+        assert page.limit == limit
         assert len(page.items) <= limit
-        if not page.has_more:
-            return items, pages
-        assert len(page.items) == limit
-        offset += limit
+        assert len(page.keys) == len(page.items)
+        assert page.has_previous is (len(pages) > 1)
         assert len(pages) < 100
+        if not page.has_more:
+            break
+        assert len(page.items) == limit
+        page = fetch(after=page.keys[-1], limit=limit)
+    back = [pages[-1]]
+    while back[-1].has_previous:
+        back.append(fetch(before=back[-1].keys[0], limit=limit))
+        assert back[-1].has_more
+        assert len(back) <= len(pages)
+    assert [p.items for p in reversed(back)] == [p.items for p in pages]
+    assert [p.keys for p in reversed(back)] == [p.keys for p in pages]
+    return items, pages
 
 
 # -- summaries and listings ---------------------------------------------------------
@@ -251,7 +262,10 @@ def test_audit_latest_first_and_filtered_by_site(db: Database) -> None:
     with db.read() as session:
         everything = queries.audit(session, app_id="app-hw")
         site_one = queries.audit(session, app_id="app-hw", site_id="s1")
-        paged = queries.audit(session, app_id="app-hw", site_id="s1", offset=1, limit=2)
+        newest = queries.audit(session, app_id="app-hw", site_id="s1", limit=1)
+        paged = queries.audit(
+            session, app_id="app-hw", site_id="s1", after=newest.keys[-1], limit=2
+        )
 
     ids = [line.id for line in everything.items]
     assert ids == sorted(ids, reverse=True)
@@ -405,3 +419,68 @@ def test_a_page_costs_a_bounded_number_of_statements(db: Database) -> None:
         with db.read() as session:
             assert len(queries.customers(session, limit=size).items) == size
             assert len(queries.pending(session, limit=size).items) == size
+
+
+# -- keyset paging across equal sort keys ---------------------------------------------
+
+
+def test_paging_across_equal_site_names_shows_each_customer_once(db: Database) -> None:
+    """Pages break inside runs of equal names (the id decides): nothing is skipped or
+    repeated, forwards or backwards, whatever the page size."""
+    lc = lifecycle_at(at(0))
+    names = ["Oak", "oak", "OAK", "Ash", "Oak", "Elm", "ash", "Oak", "oak", "Ash"]
+    for n, name in enumerate(names):
+        install(db, lc, app="app-a", site=f"site-{n:02d}", site_name=name)
+        install(db, lc, app="app-b", site=f"site-{n:02d}", site_name=name)
+    expected = sorted((name.lower(), f"site-{n:02d}") for n, name in enumerate(names))
+    for limit in (1, 2, 3, 4, 7, 20):
+        with db.read() as session:
+            items, _ = all_pages(lambda **kw: queries.customers(session, **kw), limit)
+            infos, _ = all_pages(
+                lambda **kw: queries.app_installations(session, "app-b", **kw), limit
+            )
+            found, _ = all_pages(lambda **kw: queries.customers(session, search="oak", **kw), limit)
+        assert [(c.site.name.lower(), c.site.id) for c in items] == expected
+        assert [(i.site.name.lower(), i.site.id) for i in infos] == expected
+        assert [c.site.id for c in found] == [s for name, s in expected if name == "oak"]
+
+
+def test_paging_across_equal_times_and_app_names(db: Database) -> None:
+    """Pending installations made in the same instant, and applications of the same name."""
+    same = lifecycle_at(at(5))
+    for n in range(9):
+        install(db, same, app="app-a", site=f"s{n}")
+    install(db, lifecycle_at(at(1)), app="app-a", site="early")
+    with db.session() as session:
+        for n in range(6):
+            name = "Same Name" if n % 2 else "same name"
+            session.add(Application(id=f"dup-{n}", name=name, slug=f"dup-{n}"))
+    with db.read() as session:
+        ids = [i.id for i in queries.pending(session, limit=100).items]
+        apps = [s.app.id for s in queries.app_summaries(session, limit=100).items]
+    for limit in (1, 2, 4):
+        with db.read() as session:
+            items, _ = all_pages(lambda **kw: queries.pending(session, **kw), limit)
+            summaries, _ = all_pages(lambda **kw: queries.app_summaries(session, **kw), limit)
+        assert [i.id for i in items] == ids
+        assert [s.app.id for s in summaries] == apps
+    assert ids[1:] == sorted(ids[1:])  # the same instant: by id
+    assert apps[-6:] == sorted(apps[-6:])
+
+
+def test_audit_pages_newest_first_by_cursor(db: Database) -> None:
+    lc = lifecycle_at(at(0))
+    one = install(db, lc, site="s1")
+    for _ in range(4):
+        for action in (Action.APPROVE, Action.DISABLE, Action.ENABLE):
+            act(db, one, action, lifecycle=lc)
+    with db.read() as session:
+        everything = queries.audit(session, app_id="app-hw", limit=100).items
+        items, _ = all_pages(lambda **kw: queries.audit(session, app_id="app-hw", **kw), 3)
+    assert [line.id for line in items] == [line.id for line in everything]
+    assert [line.id for line in items] == sorted((line.id for line in items), reverse=True)
+
+
+def test_a_cursor_of_the_wrong_kind_is_refused(db: Database) -> None:
+    with db.read() as session, pytest.raises(ValueError):
+        queries.pending(session, after=("not a time", 1))

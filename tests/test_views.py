@@ -17,6 +17,7 @@ from bot.slack.ids import (
     BUTTON_FOR,
     INSTALLATION_ACTIONS,
     ActionId,
+    PageRef,
     decode_installation,
     decode_outbox,
     decode_page,
@@ -77,8 +78,15 @@ def make_info(
     )
 
 
-def page_of(items: list[Any], *, offset: int = 0, limit: int = 20, more: bool = False) -> Page[Any]:
-    return Page(tuple(items), offset, limit, more)
+def key(n: int) -> tuple[str, int]:
+    """The cursor page_of gives the n-th item."""
+    return (f"key {n}", n)
+
+
+def page_of(
+    items: list[Any], *, previous: bool = False, limit: int = 20, more: bool = False
+) -> Page[Any]:
+    return Page(tuple(items), limit, more, previous, tuple(key(n) for n in range(len(items))))
 
 
 def change(state: State, action: Action, refusal: str | None = None) -> Change:
@@ -136,9 +144,9 @@ def every_view(site: SiteRef = SITE, app: AppRef = APP) -> dict[str, Callable[[]
         "help": lambda: views.help_message(),
         "help problem": lambda: views.help_message(f"I don't know the command `{HOSTILE}`"),
         "apps": lambda: views.apps_listing(page_of([AppSummary(app, 1, 2, 3)], more=True)),
-        "app": lambda: views.app_listing(app, page_of(infos[:3], offset=3, more=True), TZ),
+        "app": lambda: views.app_listing(app, page_of(infos[:3], previous=True, more=True), TZ),
         "customers": lambda: views.customers_listing(
-            page_of([CustomerSummary(site, tuple(infos[:3]))], offset=5, more=True), HOSTILE
+            page_of([CustomerSummary(site, tuple(infos[:3]))], previous=True, more=True), HOSTILE
         ),
         "customer": lambda: views.customer_listing(site, infos[:3], TZ),
         "pending": lambda: views.pending_listing(page_of(infos[:1]), TZ, NOW),
@@ -280,14 +288,15 @@ def test_upstream_status_lines() -> None:
 
 def test_app_listing_pages_forward_and_back() -> None:
     infos = [make_info(id=i, site=SiteRef(f"s{i}", f"School {i}", None, None)) for i in range(20)]
-    dicts = check(views.app_listing(APP, page_of(infos, offset=20, more=True), TZ))
+    dicts = check(views.app_listing(APP, page_of(infos, previous=True, more=True), TZ))
     pages = {
         b["action_id"]: decode_page(b["value"])
         for b in buttons(dicts)
         if b["action_id"] in (ActionId.PAGE, ActionId.PAGE_PREVIOUS)
     }
-    assert pages[ActionId.PAGE] == ("app", APP.id, 40)
-    assert pages[ActionId.PAGE_PREVIOUS] == ("app", APP.id, 0)
+    # Next starts after the last item shown, Previous ends before the first: no offsets.
+    assert pages[ActionId.PAGE] == PageRef("app", APP.id, after=key(19))
+    assert pages[ActionId.PAGE_PREVIOUS] == PageRef("app", APP.id, before=key(0))
     # Each installation has its own actions block, so every one gets its buttons.
     install_blocks = [b for b in dicts if b.get("block_id", "").startswith("simsid_install:")]
     assert len(install_blocks) == 20
@@ -306,14 +315,14 @@ def test_a_page_too_big_for_one_message_is_cut_and_next_resumes_where_it_stopped
     assert 0 < shown < 40
     assert f"{40 - shown} more not shown here" in dumps(dicts)
     nxt = [b for b in buttons(dicts) if b["action_id"] == ActionId.PAGE]
-    assert decode_page(nxt[0]["value"]) == ("app", APP.id, shown)
+    assert decode_page(nxt[0]["value"]) == PageRef("app", APP.id, after=key(shown - 1))
 
 
 def test_customers_listing_pages_with_the_search() -> None:
     customers = [CustomerSummary(SITE, (make_info(State.ENABLED),))]
     dicts = check(views.customers_listing(page_of(customers, more=True), "oak"))
     (nxt,) = buttons(dicts)
-    assert decode_page(nxt["value"]) == ("customers", "oak", 1)
+    assert decode_page(nxt["value"]) == PageRef("customers", "oak", after=key(0))
     assert "Homework Hub" in dumps(dicts)
 
 
@@ -355,10 +364,10 @@ def test_audit_listing_pages_with_app_and_site() -> None:
     page = page_of(audit_lines(20), more=True)
     dicts = check(views.audit_listing(APP, SITE, page, TZ))
     (nxt,) = buttons(dicts)
-    assert decode_page(nxt["value"]) == ("audit", f"{APP.id} {SITE.id}", 20)
+    assert decode_page(nxt["value"]) == PageRef("audit", f"{APP.id} {SITE.id}", after=key(19))
     assert "<@U0ALICE>" in dumps(dicts) and "pending → enabled" in dumps(dicts)
     (nxt,) = buttons(check(views.audit_listing(APP, None, page, TZ)))
-    assert decode_page(nxt["value"])[1] == APP.id
+    assert decode_page(nxt["value"]).arg == APP.id
 
 
 def test_help_lists_every_subcommand_and_shows_a_problem_first() -> None:
@@ -453,16 +462,46 @@ def test_installation_values_round_trip(installation_id: int, version: int) -> N
     )
 
 
-@given(st.text(max_size=3000), st.text(max_size=3000), st.integers(0, 10**9))
-def test_page_values_round_trip_and_stay_short(command: str, arg: str, offset: int) -> None:
+cursor_parts = st.one_of(st.text(max_size=600), st.integers(0, 10**18))
+
+
+@given(
+    st.text(max_size=3000),
+    st.text(max_size=3000),
+    st.tuples(cursor_parts, st.text(max_size=200) | st.integers(0, 10**18)),
+    st.sampled_from(["after", "before", "first"]),
+)
+def test_page_values_round_trip_and_stay_short(
+    command: str, arg: str, cursor: tuple[Any, Any], where: str
+) -> None:
     command = command[:50]
-    value = encode_page(command, arg, offset)
+    value = encode_page(command, arg, **({} if where == "first" else {where: cursor}))
     assert len(value) < 2000
-    decoded_command, decoded_arg, decoded_offset = decode_page(value)
-    assert (decoded_command, decoded_offset) == (command, offset)
-    assert arg.startswith(decoded_arg)
+    assert "<" not in value and ">" not in value and "&" not in value
+    ref = decode_page(value)
+    assert ref.command == command
+    assert arg.startswith(ref.arg)
     if len(arg) <= 100 and arg.isprintable():
-        assert decoded_arg == arg
+        assert ref.arg == arg
+    if where == "first":
+        assert ref.after is None and ref.before is None
+    elif len(str(cursor[0])) <= 300 and len(arg) <= 100:
+        assert getattr(ref, where) == cursor  # exact whenever it fits
+
+
+@pytest.mark.parametrize("fill", ["a", "&", "é"])
+def test_a_page_value_too_long_never_skips_items(fill: str) -> None:
+    """The sort key of a page value may be cut short, so Next repeats an item rather than
+    skip one; Previous, which a short key would make skip, goes to the first page."""
+    name, site_id = fill * 500, "s" * 200
+    after = decode_page(encode_page("customers", fill * 500, after=(name, site_id))).after
+    assert after is not None and name.startswith(str(after[0])) and after[1] == site_id
+    before = decode_page(encode_page("customers", fill * 500, before=(name, site_id)))
+    assert before.before in (None, (name, site_id))
+
+
+def test_page_values_of_older_messages_open_the_first_page() -> None:
+    assert decode_page('{"c":"app","a":"x","o":40}') == PageRef("app", "x")
 
 
 @given(st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=200))
@@ -500,7 +539,12 @@ def test_garbage_installation_values_raise(garbage: Any) -> None:
         "{",
         "[]",
         "null",
-        '{"c":"app","a":"x"}',
+        '{"c":"app"}',
+        '{"c":"app","a":"x","n":[1]}',
+        '{"c":"app","a":"x","n":[true,1]}',
+        '{"c":"app","a":"x","n":[1.5,1]}',
+        '{"c":"app","a":"x","n":"k"}',
+        '{"c":"app","a":"x","n":[1,2],"p":[1,2]}',
         '{"c":"app","a":"x","o":-1}',
         '{"c":"app","a":"x","o":true}',
         '{"c":"app","a":"x","o":"3"}',

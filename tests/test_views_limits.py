@@ -104,11 +104,21 @@ def unique(items: st.SearchStrategy[Any], max_size: int = 30) -> st.SearchStrate
     return st.lists(items, max_size=max_size, unique_by=lambda row: getattr(row, "id", id(row)))
 
 
+# Where an item stands in its listing: a site name (up to 500 characters), a time or an id.
+cursors = st.tuples(
+    st.one_of(text.map(lambda s: s[:500]), moments.map(lambda m: m.isoformat()), ids),
+    st.one_of(ident, ids),
+)
+
+
 def pages(items: st.SearchStrategy[Any], max_size: int = 30) -> st.SearchStrategy[Page[Any]]:
     return st.builds(
-        lambda rows, offset, more: Page(tuple(rows), offset, 20, more),
+        lambda rows, keys, more, previous: Page(
+            tuple(rows), 20, more, previous, tuple(keys[: len(rows)])
+        ),
         unique(items, max_size),
-        st.integers(0, 10**9),
+        st.lists(cursors, min_size=max_size, max_size=max_size),
+        st.booleans(),
         st.booleans(),
     )
 
@@ -304,13 +314,14 @@ def test_the_largest_pages_fill_but_never_exceed_a_message() -> None:
         )
         for i in range(200)
     ]
-    page = Page(tuple(many), 10**9, 200, True)
+    keys = ((long[:500], long[:200]),) * 200
+    page = Page(tuple(many), 200, True, True, keys)
     for message in (
         views.app_listing(app, page, TZ),
         views.pending_listing(page, TZ, NOW),
         views.customer_listing(site, many, TZ),
         views.customers_listing(
-            Page((CustomerSummary(site, tuple(many[:30])),) * 60, 0, 60, True), long
+            Page((CustomerSummary(site, tuple(many[:30])),) * 60, 60, True, True, keys[:60]), long
         ),
         views.install_message(many[0], TZ),
         views.digest([PendingCount(app, 10**9, NOW - timedelta(days=9999))] * 500, many, TZ, NOW),

@@ -9,6 +9,7 @@ from enum import StrEnum
 from urllib.parse import unquote
 
 from store.lifecycle import Action
+from store.queries.results import Cursor
 
 VALUE_MAX = 2000  # Slack's limit on a button value
 PAGE_ARG_MAX = 500
@@ -20,7 +21,7 @@ class ActionId(StrEnum):
     DISABLE = "simsid_disable"
     REMOVE = "simsid_remove"
     # Slack wants action_ids unique within an actions block, so Previous and Next
-    # differ; both carry the target offset and are handled the same way.
+    # differ; both carry where the page starts or ends and are handled the same way.
     PAGE = "simsid_page"
     PAGE_PREVIOUS = "simsid_page_previous"
     DISABLE_ALL = "simsid_disable_all"
@@ -79,39 +80,87 @@ def decode_installation(value: object) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def encode_page(command: str, arg: str, offset: int) -> str:
-    """A paging button's value: compact JSON, always under Slack's 2,000 characters."""
-    if offset < 0:
-        raise ValueError("offset must not be negative")
+@dataclass(frozen=True)
+class PageRef:
+    """What a paging button asks for: a listing, and the page after or before an item."""
+
+    command: str
+    arg: str
+    after: Cursor | None = None
+    before: Cursor | None = None
+
+
+def _page_json(command: str, arg: str, key: str, cursor: Cursor | None) -> str:
+    data: dict[str, object] = {"c": command, "a": arg}
+    if cursor is not None:
+        data[key] = list(cursor)
+    value = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # Slack echoes values verbatim; keep mrkdwn control characters out of them anyway.
+    return value.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def encode_page(
+    command: str, arg: str, *, after: Cursor | None = None, before: Cursor | None = None
+) -> str:
+    """A paging button's value: compact JSON, always under Slack's 2,000 characters.
+
+    It carries the (sort key, id) of the item the page starts after (Next) or ends
+    before (Previous), never an offset.
+    """
+    if after is not None and before is not None:
+        raise ValueError("a page starts after an item or ends before one, not both")
+    key, cursor = ("p", before) if before is not None else ("n", after)
     arg = arg[:PAGE_ARG_MAX]
     while True:
-        value = json.dumps({"c": command, "a": arg, "o": offset}, separators=(",", ":"))
-        # Slack echoes values verbatim; keep mrkdwn control characters out of them anyway.
-        value = value.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+        value = _page_json(command, arg, key, cursor)
         if len(value) < VALUE_MAX:
             return value
-        if not arg:
+        if arg:
+            # Escapes can make 500 characters of text longer than the limit.
+            arg = arg[: len(arg) // 2]
+        elif cursor is None:
             raise ValueError("command too long for a button value")
-        # Escapes (\uXXXX) can make 500 characters of text longer than the limit.
-        arg = arg[: len(arg) // 2]
+        elif key == "n" and isinstance(cursor[0], str) and cursor[0]:
+            # A shorter sort key sorts no later: the next page may repeat an item, never
+            # skip one.
+            cursor = (cursor[0][: len(cursor[0]) // 2], cursor[1])
+        else:
+            cursor = None  # back to the first page rather than skip items
 
 
-def decode_page(value: object) -> tuple[str, str, int]:
-    """(command, arg, offset) from a paging button's value; ValueError if it is not one."""
+def _cursor(value: object) -> Cursor:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(type(part) in (str, int) for part in value)
+    ):
+        raise ValueError("not a page value")
+    return (value[0], value[1])
+
+
+def decode_page(value: object) -> PageRef:
+    """What a paging button's value asks for; ValueError if it is not one.
+
+    Values of messages posted before keyset paging (an offset, "o") open the first page.
+    """
     if not isinstance(value, str):
         raise ValueError("not a page value")
     data = json.loads(value)  # JSONDecodeError is a ValueError
-    if not isinstance(data, dict) or set(data) != {"c", "a", "o"}:
+    if not isinstance(data, dict) or not {"c", "a"} <= set(data):
         raise ValueError("not a page value")
-    command, arg, offset = data["c"], data["a"], data["o"]
-    if (
-        not isinstance(command, str)
-        or not isinstance(arg, str)
-        or type(offset) is not int
-        or offset < 0
-    ):
+    command, arg = data["c"], data["a"]
+    if not isinstance(command, str) or not isinstance(arg, str):
         raise ValueError("not a page value")
-    return command, arg, offset
+    extra = set(data) - {"c", "a"}
+    if not extra:
+        return PageRef(command, arg)
+    if extra == {"n"}:
+        return PageRef(command, arg, after=_cursor(data["n"]))
+    if extra == {"p"}:
+        return PageRef(command, arg, before=_cursor(data["p"]))
+    if extra == {"o"} and type(data["o"]) is int and data["o"] >= 0:
+        return PageRef(command, arg)
+    raise ValueError("not a page value")
 
 
 def encode_site(site_id: str) -> str:

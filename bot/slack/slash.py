@@ -13,13 +13,21 @@ from store import queries
 from store.db import Database, Session
 from store.lifecycle import Lifecycle, NotEnabled
 from store.models import utcnow
-from store.queries import AppRef, SiteRef
+from store.queries import AppRef, Cursor, SiteRef
 
 LIST_PAGE = 20  # text-only rows
 ACTION_PAGE = 10  # rows with buttons: two blocks each, inside Slack's 50
 
 SUBCOMMANDS = ("help", "apps", "app", "customers", "customer", "pending", "secret", "audit")
 _MAX_TEXT = 500
+
+
+@dataclass(frozen=True)
+class At:
+    """Where a listing's page is: the first, or after or before an item's cursor."""
+
+    after: Cursor | None = None
+    before: Cursor | None = None
 
 
 @dataclass(frozen=True)
@@ -115,45 +123,65 @@ class Commands:
             command = parse(text)
         except Unknown as exc:
             return views.help_message(str(exc))
-        return self.page(command.name, command.rest, 0, user)
+        return self.page(command.name, command.rest, user)
 
-    def page(self, name: str, rest: str, offset: int, user: str) -> Message:
-        """One page of a listing; paging buttons call this with their offset."""
+    def page(
+        self,
+        name: str,
+        rest: str,
+        user: str,
+        *,
+        after: Cursor | None = None,
+        before: Cursor | None = None,
+    ) -> Message:
+        """One page of a listing: the first, or the one after or before a cursor that a
+        paging button carries."""
         # `name` may come from a button value, which the client chooses: only a known
         # subcommand may name a method ("_init__" named __init__).
         if name not in SUBCOMMANDS:
             return views.help_message()
         words = tuple(_split(rest))
         handler = getattr(self, f"_{name}")
-        result: Message = handler(words, max(0, offset), user)
+        if after is None and before is None:
+            first: Message = handler(words, At(), user)
+            return first
+        try:
+            result: Message = handler(words, At(after, before), user)
+        except ValueError:
+            # A cursor of the wrong kind for this listing (the button was not ours).
+            result = handler(words, At(), user)
         return result
 
     # -- subcommands ---------------------------------------------------------
 
-    def _help(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+    def _help(self, words: tuple[str, ...], at: At, user: str) -> Message:
         return views.help_message()
 
-    def _apps(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+    def _apps(self, words: tuple[str, ...], at: At, user: str) -> Message:
         with self.db.read() as session:
             return views.apps_listing(
-                queries.app_summaries(session, offset=offset, limit=LIST_PAGE)
+                queries.app_summaries(session, after=at.after, before=at.before, limit=LIST_PAGE)
             )
 
-    def _app(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+    def _app(self, words: tuple[str, ...], at: At, user: str) -> Message:
         with self.db.read() as session:
             app = self._one_app(session, " ".join(words))
             if not isinstance(app, AppRef):
                 return app
-            page = queries.app_installations(session, app.id, offset=offset, limit=ACTION_PAGE)
+            page = queries.app_installations(
+                session, app.id, after=at.after, before=at.before, limit=ACTION_PAGE
+            )
             return views.app_listing(app, page, self.tz)
 
-    def _customers(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+    def _customers(self, words: tuple[str, ...], at: At, user: str) -> Message:
         search = " ".join(words) or None
         with self.db.read() as session:
-            page = queries.customers(session, search=search, offset=offset, limit=LIST_PAGE)
+            page = queries.customers(
+                session, search=search, after=at.after, before=at.before, limit=LIST_PAGE
+            )
         return views.customers_listing(page, search)
 
-    def _customer(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+    def _customer(self, words: tuple[str, ...], at: At, user: str) -> Message:
         with self.db.read() as session:
             site = self._one_site(session, " ".join(words))
             if not isinstance(site, SiteRef):
@@ -162,12 +190,12 @@ class Commands:
                 site, queries.customer_installations(session, site.id), self.tz
             )
 
-    def _pending(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+    def _pending(self, words: tuple[str, ...], at: At, user: str) -> Message:
         with self.db.read() as session:
-            page = queries.pending(session, offset=offset, limit=ACTION_PAGE)
+            page = queries.pending(session, after=at.after, before=at.before, limit=ACTION_PAGE)
         return views.pending_listing(page, self.tz, self.clock())
 
-    def _secret(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+    def _secret(self, words: tuple[str, ...], at: At, user: str) -> Message:
         with self.db.read() as session:
             pair = self._app_and_site(session, words)
             if isinstance(pair, Message):
@@ -184,7 +212,7 @@ class Commands:
             return views.not_enabled(info)
         return views.secret_reply(info, secret.client_key, secret.client_secret, secret.origin)
 
-    def _audit(self, words: tuple[str, ...], offset: int, user: str) -> Message:
+    def _audit(self, words: tuple[str, ...], at: At, user: str) -> Message:
         with self.db.read() as session:
             if len(words) == 1:
                 app = self._one_app(session, words[0])
@@ -200,7 +228,8 @@ class Commands:
                 session,
                 app_id=app.id,
                 site_id=site.id if site else None,
-                offset=offset,
+                after=at.after,
+                before=at.before,
                 limit=LIST_PAGE,
             )
             return views.audit_listing(app, site, page, self.tz)

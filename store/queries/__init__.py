@@ -1,6 +1,7 @@
 """Read-only queries for the Slack side, answering with plain frozen dataclasses.
 
-Every listing is paged with limit/offset over an indexed order, so a page costs about
+Every listing is paged by keyset over an indexed order (`paging`: a page starts after
+the (sort key, id) of the last item shown), so any page, the last one too, costs about
 the same at 200,000 installations as at 20.
 
 The package by job: `results` (the answer types), `joined` (installation rows with
@@ -34,6 +35,7 @@ from store.queries.results import (
     AppRef,
     AppSummary,
     AuditLine,
+    Cursor,
     CustomerSummary,
     InstallationInfo,
     Page,
@@ -52,6 +54,7 @@ __all__ = [
     "AppRef",
     "AppSummary",
     "AuditLine",
+    "Cursor",
     "CustomerSummary",
     "InstallationInfo",
     "Page",

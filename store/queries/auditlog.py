@@ -13,10 +13,11 @@ from store.models import (
     Installation,
     Site,
 )
+from store.queries.paging import fetch, page, seek
 from store.queries.results import (
     AuditLine,
+    Cursor,
     Page,
-    _page,
 )
 
 
@@ -25,7 +26,8 @@ def audit(
     *,
     app_id: str,
     site_id: str | None = None,
-    offset: int = 0,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
     limit: int = 20,
 ) -> Page[AuditLine]:
     """The latest audit entries for an application, or one of its installations."""
@@ -38,10 +40,15 @@ def audit(
     )
     if site_id is not None:
         query = query.where(col(Installation.site_id) == site_id)
-    rows = session.execute(
-        query.order_by(col(AuditEntry.id).desc()).offset(offset).limit(limit + 1)
-    ).all()
-    return _page([_line(e, a, s) for e, a, s in rows], offset, limit)
+    newest_first = seek(query, col(AuditEntry.id), col(AuditEntry.id), descending=True)
+    rows, more, previous = fetch(session, newest_first, {}, after=after, before=before, limit=limit)
+    return page(
+        [_line(e, a, s) for e, a, s in rows],
+        [(e.id or 0, e.id or 0) for e, _, _ in rows],
+        limit,
+        more,
+        previous,
+    )
 
 
 def _line(e: AuditEntry, app_name: str, site_name: str) -> AuditLine:

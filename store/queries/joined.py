@@ -15,6 +15,7 @@ from store.models import (
     Site,
     State,
 )
+from store.queries.paging import Seek, seek
 from store.queries.results import (
     LIVE_STATES,
     AppRef,
@@ -139,18 +140,17 @@ _HAS_LIVE_INSTALLATION: Exists = exists().where(
 # app_installations: the page's sites, then their rows. The sites are said of the site
 # too in the second, so that PostgreSQL fetches those few by key rather than hashing
 # the whole site table for the join.
-_APP_PAGE_SITES: Select[*tuple[Any, ...]] = (
-    select(col(Site.id))
-    .where(
+SITE_KEY: Any = func.lower(Site.name)
+_APP_PAGE_SITES: Seek = seek(
+    select(col(Site.id), SITE_KEY).where(
         exists().where(
             col(Installation.site_id) == col(Site.id),
             col(Installation.application_id) == bindparam("app_id"),
             col(Installation.state).in_(LIVE_STATES),
         )
-    )
-    .order_by(func.lower(Site.name), Site.id)
-    .offset(bindparam("offset"))
-    .limit(bindparam("limit"))
+    ),
+    SITE_KEY,
+    col(Site.id),
 )
 _APP_PAGE_ROWS: Select[*tuple[Any, ...]] = _JOINED.where(
     col(Installation.application_id) == bindparam("app_id"),
@@ -160,11 +160,15 @@ _APP_PAGE_ROWS: Select[*tuple[Any, ...]] = _JOINED.where(
 _ONE_INSTALLATION: Select[*tuple[Any, ...]] = _JOINED.where(
     col(Installation.id) == bindparam("installation_id")
 )
-_PENDING_PAGE: Select[*tuple[Any, ...]] = (
-    _JOINED.where(col(Installation.state) == State.PENDING)
-    .order_by(col(Installation.created_at), col(Installation.id))
-    .offset(bindparam("offset"))
-    .limit(bindparam("limit"))
+_PENDING_PAGE: Seek = seek(
+    _JOINED.where(col(Installation.state) == State.PENDING),
+    col(Installation.created_at),
+    col(Installation.id),
+)
+APP_KEY: Any = func.lower(Application.name)
+_APPS_PAGE: Seek = seek(select(Application, APP_KEY), APP_KEY, col(Application.id))
+_CUSTOMERS_PAGE: Seek = seek(
+    select(*_SITE_COLUMNS, SITE_KEY).where(_HAS_LIVE_INSTALLATION), SITE_KEY, col(Site.id)
 )
 
 

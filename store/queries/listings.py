@@ -17,22 +17,26 @@ from store.models import (
 from store.queries.joined import (
     _APP_PAGE_ROWS,
     _APP_PAGE_SITES,
+    _APPS_PAGE,
+    _CUSTOMERS_PAGE,
     _HAS_LIVE_INSTALLATION,
     _PENDING_PAGE,
     _SITE_COLUMNS,
+    SITE_KEY,
     _infos,
     _joined,
 )
 from store.queries.lookups import _site_search
+from store.queries.paging import cursor_value, fetch, page, seek
 from store.queries.results import (
     LIVE_STATES,
     AppRef,
     AppSummary,
+    Cursor,
     CustomerSummary,
     InstallationInfo,
     Page,
     SiteRef,
-    _page,
     app_ref,
 )
 
@@ -41,16 +45,16 @@ def list_applications(session: Session) -> list[AppRef]:
     return [app_ref(a) for a in session.scalars(select(Application).order_by(Application.name))]
 
 
-def app_summaries(session: Session, *, offset: int = 0, limit: int = 20) -> Page[AppSummary]:
+def app_summaries(
+    session: Session,
+    *,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    limit: int = 20,
+) -> Page[AppSummary]:
     """My Applications: each application with its pending, enabled and disabled counts."""
-    apps = list(
-        session.scalars(
-            select(Application)
-            .order_by(func.lower(Application.name), Application.id)
-            .offset(offset)
-            .limit(limit + 1)
-        )
-    )
+    rows, more, previous = fetch(session, _APPS_PAGE, {}, after=after, before=before, limit=limit)
+    apps = [app for app, _ in rows]
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     if apps:
         # Kept by the lifecycle: a few rows per application, however many installations.
@@ -59,41 +63,54 @@ def app_summaries(session: Session, *, offset: int = 0, limit: int = 20) -> Page
                 col(InstallationCount.application_id),
                 col(InstallationCount.state),
                 col(InstallationCount.count),
-            ).where(col(InstallationCount.application_id).in_([a.id for a in apps[:limit]]))
+            ).where(col(InstallationCount.application_id).in_([a.id for a in apps]))
         ):
             counts[app_id][state] = count
-    return _page(
-        [
-            AppSummary(
-                app_ref(a),
-                counts[a.id].get(State.PENDING, 0),
-                counts[a.id].get(State.ENABLED, 0),
-                counts[a.id].get(State.DISABLED, 0),
-            )
-            for a in apps
-        ],
-        offset,
-        limit,
-    )
+    summaries = [
+        AppSummary(
+            app_ref(a),
+            counts[a.id].get(State.PENDING, 0),
+            counts[a.id].get(State.ENABLED, 0),
+            counts[a.id].get(State.DISABLED, 0),
+        )
+        for a in apps
+    ]
+    keys = [(cursor_value(key), app.id) for app, key in rows]
+    return page(summaries, keys, limit, more, previous)
 
 
 def app_installations(
-    session: Session, app_id: str, *, offset: int = 0, limit: int = 20
+    session: Session,
+    app_id: str,
+    *,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    limit: int = 20,
 ) -> Page[InstallationInfo]:
     """One application's customers (not removed), by site name.
 
-    The page is chosen by walking sites in name order (an index) and keeping those with
-    a live installation of the app (a probe of the app-and-site index), so the first
-    pages cost the same whatever the application's size: joining first and then sorting
-    would sort every one of its installations for each page.
+    The page is chosen by walking sites in name order (an index) from the cursor and
+    keeping those with a live installation of the app (a probe of the app-and-site
+    index), so every page costs the same whatever the application's size or the page's
+    depth: joining first and then sorting would sort every one of its installations.
     """
-    params = {"app_id": app_id, "offset": offset, "limit": limit + 1}
-    site_ids = list(session.scalars(_APP_PAGE_SITES, params))
-    if not site_ids:
-        return _page([], offset, limit)
+    params = {"app_id": app_id}
+    found, more, previous = fetch(
+        session, _APP_PAGE_SITES, params, after=after, before=before, limit=limit
+    )
+    if not found:
+        return page([], [], limit, more, previous)
+    site_ids = [site_id for site_id, _ in found]
     rows = session.execute(_APP_PAGE_ROWS, {"app_id": app_id, "site_ids": site_ids}).all()
     by_site = {info.site.id: info for info in _infos(rows) if info.state in LIVE_STATES}
-    return _page([by_site[s] for s in site_ids if s in by_site], offset, limit)
+    shown = [(site_id, key) for site_id, key in found if site_id in by_site]
+    return page(
+        [by_site[site_id] for site_id, _ in shown],
+        [(cursor_value(key), site_id) for site_id, key in shown],
+        limit,
+        more,
+        previous,
+    )
 
 
 def customer_installations(session: Session, site_id: str) -> list[InstallationInfo]:
@@ -107,38 +124,56 @@ def customer_installations(session: Session, site_id: str) -> list[InstallationI
 
 
 def customers(
-    session: Session, *, search: str | None = None, offset: int = 0, limit: int = 20
+    session: Session,
+    *,
+    search: str | None = None,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    limit: int = 20,
 ) -> Page[CustomerSummary]:
     """My Customers: sites with at least one live installation, each with its applications."""
-    query = select(*_SITE_COLUMNS).where(_HAS_LIVE_INSTALLATION)
+    statements = _CUSTOMERS_PAGE
     if search and search.strip():
-        query = query.where(_site_search(search))
-    sites = [
-        SiteRef(*row)
-        for row in session.execute(
-            query.order_by(func.lower(Site.name), Site.id).offset(offset).limit(limit + 1)
-        )
-    ]
+        base = select(*_SITE_COLUMNS, SITE_KEY).where(_HAS_LIVE_INSTALLATION, _site_search(search))
+        statements = seek(base, SITE_KEY, col(Site.id))
+    rows, more, previous = fetch(session, statements, {}, after=after, before=before, limit=limit)
+    sites = [SiteRef(*row[:4]) for row in rows]
     by_site: dict[str, list[InstallationInfo]] = defaultdict(list)
     if sites:
         # By site alone, removed ones dropped here: with a state condition too, SQLite
         # (no statistics) prefers a state index and reads every live installation.
-        shown = [s.id for s in sites[:limit]]
-        rows = session.execute(
+        shown = [s.id for s in sites]
+        found = session.execute(
             _joined()
             .where(col(Installation.site_id).in_(shown), col(Site.id).in_(shown))
             .order_by(func.lower(Application.name))
         ).all()
-        for info in _infos(rows):
+        for info in _infos(found):
             if info.state in LIVE_STATES:
                 by_site[info.site.id].append(info)
-    return _page([CustomerSummary(s, tuple(by_site[s.id])) for s in sites], offset, limit)
+    return page(
+        [CustomerSummary(s, tuple(by_site[s.id])) for s in sites],
+        [(cursor_value(row[4]), row[0]) for row in rows],
+        limit,
+        more,
+        previous,
+    )
 
 
-def pending(session: Session, *, offset: int = 0, limit: int = 20) -> Page[InstallationInfo]:
+def pending(
+    session: Session,
+    *,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    limit: int = 20,
+) -> Page[InstallationInfo]:
     """Installations waiting for approval, the longest waiting first."""
-    rows = session.execute(_PENDING_PAGE, {"offset": offset, "limit": limit + 1}).all()
-    return _page(_infos(rows), offset, limit)
+    rows, more, previous = fetch(
+        session, _PENDING_PAGE, {}, after=after, before=before, limit=limit
+    )
+    infos = _infos(rows)
+    keys = [(cursor_value(i.created_at), i.id) for i in infos]
+    return page(infos, keys, limit, more, previous)
 
 
 def removal_requests(session: Session, *, limit: int = 10) -> list[InstallationInfo]:

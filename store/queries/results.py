@@ -109,20 +109,21 @@ class AuditLine:
     reason: str | None = None
 
 
+Cursor = tuple[str | int, str | int]
+"""An item's place in a listing's order: (sort key, id), JSON-safe, made by the store.
+A page button carries one, so the next page starts where the last one stopped (keyset
+paging): the last page of a listing costs what the first does."""
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """Some items of a listing, `keys[i]` the place of `items[i]` in its order."""
+
     items: tuple[T, ...]
-    offset: int
     limit: int
-    has_more: bool
-
-    @property
-    def has_previous(self) -> bool:
-        return self.offset > 0
-
-
-def _page(rows: list[T], offset: int, limit: int) -> Page[T]:
-    return Page(tuple(rows[:limit]), offset, limit, len(rows) > limit)
+    has_more: bool  # items come after the last one
+    has_previous: bool  # items come before the first one
+    keys: tuple[Cursor, ...] = ()
 
 
 def app_ref(app: Application) -> AppRef:

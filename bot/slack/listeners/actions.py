@@ -118,11 +118,11 @@ def register(app: App, ctx: BotContext) -> None:
         ack()
         user = user_of(body)
         try:
-            command, arg, offset = decode_page(action.get("value"))
+            ref = decode_page(action.get("value"))
         except ValueError:
             tell(ctx, body, respond, views.help_message())
             return
-        page = ctx.commands.page(command, arg, offset, user)
+        page = ctx.commands.page(ref.command, ref.arg, user, after=ref.after, before=ref.before)
         tell(ctx, body, respond, page, replace=True)
 
     @app.action(ActionId.DISABLE_ALL.value)

@@ -115,15 +115,19 @@ def pager(command: str, arg: str, page: Page[T], shown: int | None = None) -> Bl
     """Previous and Next buttons, each only when there is such a page; None if neither.
 
     `shown` is how many of the page's items made it into the message, so that Next
-    starts at the first item left out rather than skipping it.
+    starts at the first item left out rather than skipping it. The buttons carry the
+    cursor of the first item (Previous) or of the last one shown (Next).
     """
     shown = len(page.items) if shown is None else shown
     elements = []
     if page.has_previous:
-        back = max(0, page.offset - page.limit)
-        elements.append(button("Previous", ActionId.PAGE_PREVIOUS, encode_page(command, arg, back)))
-    if page.has_more or shown < len(page.items):
-        ahead = encode_page(command, arg, page.offset + shown)
+        back = encode_page(command, arg, before=page.keys[0]) if page.keys else None
+        # No item to go back from (they went meanwhile): the first page.
+        elements.append(
+            button("Previous", ActionId.PAGE_PREVIOUS, back or encode_page(command, arg))
+        )
+    if (page.has_more or shown < len(page.items)) and 0 < shown <= len(page.keys):
+        ahead = encode_page(command, arg, after=page.keys[shown - 1])
         elements.append(button("Next", ActionId.PAGE, ahead))
     return actions_block(BlockId.PAGER, elements) if elements else None
 

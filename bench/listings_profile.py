@@ -1,0 +1,174 @@
+"""`python -m bench.listings_profile`: where a listing's server CPU goes, at one store size.
+
+Seeds a SQLite store through `simsid-bot ingest` (or reuses one), serves it with
+`simsid-bot serve --no-scheduler`, sends each listing (one user, signed as Slack signs)
+and reports the server's CPU per request; with `--py-spy`, it also samples the server
+with py-spy (`pip install py-spy`) while it answers and sorts the samples by where the
+time goes. The full benchmark (`python -m bench`) stays the reference for latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench import datagen, load, workloads
+from bench.load import TimedFakeSlack
+from bench.stores import Backend
+from bench.workloads import Bench, Plan, say, serving
+from bot.slack.ids import ActionId, encode_page
+from store import vault
+
+# Walking a sampled stack from its innermost frame outwards, the first file that matches
+# names the sample's category.
+CATEGORIES = (
+    ("Block Kit objects (slack_sdk.models)", ("slack_sdk/models/",)),
+    ("views (bot/slack/views)", ("bot/slack/views/",)),
+    ("SQL (SQLAlchemy, sqlite3, psycopg)", ("sqlalchemy/", "sqlite3/", "psycopg/", "store/")),
+    ("JSON", ("json/",)),
+    ("Bolt", ("slack_bolt/",)),
+    ("HTTP server (waitress, gunicorn)", ("waitress/", "gunicorn/")),
+    ("bot (listeners, slash, signing)", ("bot/",)),
+    ("threads and queues (idle hand-offs)", ("threading.py", "queue.py", "concurrent/")),
+)
+
+
+def categorise(stack: str) -> str:
+    frames = stack.split(";")
+    for frame in reversed(frames):
+        for name, markers in CATEGORIES:
+            if any(marker in frame for marker in markers):
+                return name
+    return "other (Python runtime, logging, imports)"
+
+
+def requests_for(bench: Bench, client: Any, url: str, size: int, n: int) -> dict[str, list[Any]]:
+    rng = random.Random(1)
+    apps = [a for a, _ in datagen.APPS]
+    sites = [datagen.site(rng.randrange(datagen.sites_for(size))) for _ in range(n)]
+    kinds: dict[str, list[Any]] = {
+        "/simsid customers": [
+            workloads._slash(bench, client, "customers", b"My Customers") for _ in range(n)
+        ],
+        "/simsid apps": [
+            workloads._slash(bench, client, "apps", b"My Applications") for _ in range(n)
+        ],
+        "/simsid app <app>": [
+            workloads._slash(bench, client, f"app {rng.choice(apps)}", b"customers")
+            for _ in range(n)
+        ],
+        "/simsid customer <site>": [
+            workloads._slash(bench, client, f"customer {s.urn}", b"School") for s in sites
+        ],
+        "/simsid pending": [
+            workloads._slash(bench, client, "pending", b"Waiting for approval") for _ in range(n)
+        ],
+    }
+    last_app, last_customers = _last_pages(url, apps, datagen.sites_for(size))
+    kinds["Next page: app, last page"] = [
+        workloads._click(bench, client, ActionId.PAGE, last_app[rng.choice(apps)], wait=True)
+        for _ in range(n)
+    ]
+    kinds["Next page: customers, last page"] = [
+        workloads._click(bench, client, ActionId.PAGE, last_customers, wait=True) for _ in range(n)
+    ]
+    return kinds
+
+
+def _last_pages(url: str, apps: list[str], sites: int) -> tuple[dict[str, str], str]:
+    """Next buttons' values that open the last page of each listing."""
+    finder = getattr(workloads, "_last_page_cursors", None)
+    if finder is not None:
+        per_app, customers = finder(url, apps)
+        return (
+            {a: encode_page("app", a, after=c) for a, c in per_app.items()},
+            encode_page("customers", "", after=customers),
+        )
+    # Before keyset paging the values carried an offset.
+    return (
+        {a: encode_page("app", a, sites - 10) for a in apps},  # type: ignore[call-arg]
+        encode_page("customers", "", sites - 20),  # type: ignore[call-arg]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.listings_profile", description=__doc__)
+    parser.add_argument("--size", type=int, default=200_000)
+    parser.add_argument("--requests", type=int, default=150)
+    parser.add_argument("--store", type=Path, help="a seeded SQLite file to reuse")
+    parser.add_argument("--py-spy", action="store_true", help="sample the server with py-spy")
+    parser.add_argument("--workdir", type=Path, default=Path(".bench/profile"))
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    (args.workdir / "logs").mkdir(exist_ok=True)
+    key = vault.generate_key()
+    vault.configure([key])
+    fake = TimedFakeSlack()
+    fake.start()
+    bench = Bench(fake=fake, key=key, workdir=args.workdir, plan=Plan.make(False, (args.size,)))
+    try:
+        if args.store:
+            url = f"sqlite:///{args.store.resolve()}"
+        else:
+            url, _ = workloads.seed(bench, Backend("SQLite", None), args.size)
+        with serving(bench, url, "profile") as server:
+            client = bench.client(server.url)
+            for _ in range(5):
+                client.slash("customers", response_name=bench.name())
+            print("| request | n | server CPU ms/req | p50 ms |")
+            print("|---|---|---|---|")
+            samples: dict[str, Counter[str]] = {}
+            for kind, requests in requests_for(
+                bench, client, url, args.size, args.requests
+            ).items():
+                spy = _start_spy(server.proc.pid, args.workdir) if args.py_spy else None
+                summary = load.run(requests, 1, server_pid=server.proc.pid)
+                if spy is not None:
+                    samples[kind] = _stop_spy(*spy)
+                cpu = summary.extra.get("cpu_ms", float("nan"))
+                print(f"| {kind} | {summary.n} | {cpu:.1f} | {summary.p50:.1f} |", flush=True)
+                if summary.errors:
+                    say(f"{kind}: {summary.errors} errors")
+            for kind, counts in samples.items():
+                total = sum(counts.values()) or 1
+                shares = ", ".join(
+                    f"{name} {100 * n / total:.0f} %" for name, n in counts.most_common()
+                )
+                print(f"\n{kind} ({total} samples): {shares}")
+    finally:
+        fake.stop()
+    return 0
+
+
+def _start_spy(pid: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    out = Path(tempfile.mkstemp(suffix=".txt", dir=workdir)[1])
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--gil"]
+    command += ["--rate", "250", "--output", str(out), "--nonblocking"]
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return proc, out
+
+
+def _stop_spy(proc: subprocess.Popen[bytes], out: Path) -> Counter[str]:
+    proc.send_signal(2)  # SIGINT: py-spy writes what it has
+    proc.wait(timeout=60)
+    counts: Counter[str] = Counter()
+    for line in out.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if stack and n.isdigit():
+            counts[categorise(stack)] += int(n)
+    return counts
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Keyset paging: a page starts after (or ends before) an item's (sort key, id), never at
+an offset, so every page is one range read of an index whatever its depth.
+
+Each listing builds its statements once with `seek()`: the first page, the page after a
+cursor and the page before one (read backwards, then turned round).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Integer, and_, bindparam, or_
+from sqlmodel import Session
+
+from store.models import UTCDateTime
+from store.queries.results import Cursor, Page
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Seek:
+    """A listing's statements, ordered by (key, ident); bind `limit` (and `k`, `i`)."""
+
+    first: Any
+    after: Any
+    before: Any
+    decode_key: Callable[[str | int], Any]
+    decode_id: Callable[[str | int], Any]
+
+
+def _decoder(key: Any) -> Callable[[str | int], Any]:
+    if isinstance(key.type, UTCDateTime):
+        return lambda value: datetime.fromisoformat(str(value))
+    if isinstance(key.type, Integer):
+        return lambda value: int(value)
+    return lambda value: str(value)
+
+
+def cursor_value(value: Any) -> str | int:
+    """A sort key or id as a cursor holds it (JSON-safe)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int):
+        return value
+    return str(value)
+
+
+def seek(base: Any, key: Any, ident: Any, *, descending: bool = False) -> Seek:
+    """The three statements of `base` in (key, ident) order (newest first if `descending`)."""
+    k = bindparam("k", type_=key.type)
+    i = bindparam("i", type_=ident.type)
+    limit: Any = bindparam("limit")
+    # `key >= k` as well: an index on the key alone can answer that range, and not the OR.
+    later = and_(key >= k, or_(key > k, ident > i))
+    earlier = and_(key <= k, or_(key < k, ident < i))
+    up = (key.asc(), ident.asc())
+    down = (key.desc(), ident.desc())
+    forward, backward = (down, up) if descending else (up, down)
+    ahead, behind = (earlier, later) if descending else (later, earlier)
+    return Seek(
+        first=base.order_by(*forward).limit(limit),
+        after=base.where(ahead).order_by(*forward).limit(limit),
+        before=base.where(behind).order_by(*backward).limit(limit),
+        decode_key=_decoder(key),
+        decode_id=_decoder(ident),
+    )
+
+
+def fetch(
+    session: Session,
+    statements: Seek,
+    params: dict[str, Any],
+    *,
+    after: Cursor | None,
+    before: Cursor | None,
+    limit: int,
+) -> tuple[list[Any], bool, bool]:
+    """(rows in listing order, has_more, has_previous) for one page.
+
+    Raises ValueError for a cursor whose key is not of the listing's kind.
+    """
+    values = dict(params, limit=limit + 1)
+    if before is not None:
+        values.update(k=statements.decode_key(before[0]), i=statements.decode_id(before[1]))
+        rows = list(session.execute(statements.before, values))
+        # Read backwards from the cursor: the extra row says whether more lie before.
+        return rows[:limit][::-1], True, len(rows) > limit
+    if after is not None:
+        values.update(k=statements.decode_key(after[0]), i=statements.decode_id(after[1]))
+        rows = list(session.execute(statements.after, values))
+        return rows[:limit], len(rows) > limit, True
+    rows = list(session.execute(statements.first, values))
+    return rows[:limit], len(rows) > limit, False
+
+
+def page(
+    items: Sequence[T], keys: Sequence[Cursor], limit: int, has_more: bool, has_previous: bool
+) -> Page[T]:
+    return Page(tuple(items), limit, has_more, has_previous, tuple(keys))
