@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     (args.workdir / "logs").mkdir(exist_ok=True)
     key = vault.generate_key()
+    if args.store:
+        # The store keeps a canary encrypted with the key it was first served with.
+        saved = args.store.with_suffix(".key")
+        key = saved.read_text().strip() if saved.exists() else key
+        saved.write_text(key)
     vault.configure([key])
     fake = TimedFakeSlack()
     fake.start()
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 def _start_spy(pid: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
     out = Path(tempfile.mkstemp(suffix=".txt", dir=workdir)[1])
     spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--gil"]
+    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--gil"]
     command += ["--rate", "250", "--output", str(out), "--nonblocking"]
     proc = subprocess.Popen(
         command,

@@ -41,7 +41,9 @@ def audit(
     if site_id is not None:
         query = query.where(col(Installation.site_id) == site_id)
     newest_first = seek(query, col(AuditEntry.id), col(AuditEntry.id), descending=True)
-    rows, more, previous = fetch(session, newest_first, {}, after=after, before=before, limit=limit)
+    rows, more, previous = fetch(
+        session, newest_first, {}, after=after, before=before, limit=limit, entities=True
+    )
     return page(
         [_line(e, a, s) for e, a, s in rows],
         [(e.id or 0, e.id or 0) for e, _, _ in rows],

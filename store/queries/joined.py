@@ -12,6 +12,7 @@ from sqlmodel import col
 from store.models import (
     Application,
     Installation,
+    InstallationCount,
     Site,
     State,
 )
@@ -166,7 +167,24 @@ _PENDING_PAGE: Seek = seek(
     col(Installation.id),
 )
 APP_KEY: Any = func.lower(Application.name)
-_APPS_PAGE: Seek = seek(select(Application, APP_KEY), APP_KEY, col(Application.id))
+_APP_COLUMNS: tuple[Any, ...] = (
+    Application.id,
+    Application.name,
+    Application.slug,
+    Application.channel,
+    Application.bypass_auth,
+    Application.sims_primary,
+)
+_APPS_PAGE: Seek = seek(select(*_APP_COLUMNS, APP_KEY), APP_KEY, col(Application.id))
+_APP_COUNTS: Any = select(
+    col(InstallationCount.application_id),
+    col(InstallationCount.state),
+    col(InstallationCount.count),
+).where(col(InstallationCount.application_id).in_(bindparam("app_ids", expanding=True)))
+_CUSTOMER_ROWS: Any = _JOINED.where(
+    col(Installation.site_id).in_(bindparam("site_ids", expanding=True)),
+    col(Site.id).in_(bindparam("site_ids", expanding=True)),
+).order_by(func.lower(Application.name))
 _CUSTOMERS_PAGE: Seek = seek(
     select(*_SITE_COLUMNS, SITE_KEY).where(_HAS_LIVE_INSTALLATION), SITE_KEY, col(Site.id)
 )

@@ -10,14 +10,15 @@ from sqlmodel import Session, col
 from store.models import (
     Application,
     Installation,
-    InstallationCount,
     Site,
     State,
 )
 from store.queries.joined import (
+    _APP_COUNTS,
     _APP_PAGE_ROWS,
     _APP_PAGE_SITES,
     _APPS_PAGE,
+    _CUSTOMER_ROWS,
     _CUSTOMERS_PAGE,
     _HAS_LIVE_INSTALLATION,
     _PENDING_PAGE,
@@ -54,28 +55,23 @@ def app_summaries(
 ) -> Page[AppSummary]:
     """My Applications: each application with its pending, enabled and disabled counts."""
     rows, more, previous = fetch(session, _APPS_PAGE, {}, after=after, before=before, limit=limit)
-    apps = [app for app, _ in rows]
+    apps = [AppRef(*row[:6]) for row in rows]
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     if apps:
         # Kept by the lifecycle: a few rows per application, however many installations.
-        for app_id, state, count in session.execute(
-            select(
-                col(InstallationCount.application_id),
-                col(InstallationCount.state),
-                col(InstallationCount.count),
-            ).where(col(InstallationCount.application_id).in_([a.id for a in apps]))
-        ):
+        found = session.connection().execute(_APP_COUNTS, {"app_ids": [a.id for a in apps]})
+        for app_id, state, count in found:
             counts[app_id][state] = count
     summaries = [
         AppSummary(
-            app_ref(a),
+            a,
             counts[a.id].get(State.PENDING, 0),
             counts[a.id].get(State.ENABLED, 0),
             counts[a.id].get(State.DISABLED, 0),
         )
         for a in apps
     ]
-    keys = [(cursor_value(key), app.id) for app, key in rows]
+    keys = [(cursor_value(row[6]), row[0]) for row in rows]
     return page(summaries, keys, limit, more, previous)
 
 
@@ -101,7 +97,9 @@ def app_installations(
     if not found:
         return page([], [], limit, more, previous)
     site_ids = [site_id for site_id, _ in found]
-    rows = session.execute(_APP_PAGE_ROWS, {"app_id": app_id, "site_ids": site_ids}).all()
+    rows = (
+        session.connection().execute(_APP_PAGE_ROWS, {"app_id": app_id, "site_ids": site_ids}).all()
+    )
     by_site = {info.site.id: info for info in _infos(rows) if info.state in LIVE_STATES}
     shown = [(site_id, key) for site_id, key in found if site_id in by_site]
     return page(
@@ -143,11 +141,7 @@ def customers(
         # By site alone, removed ones dropped here: with a state condition too, SQLite
         # (no statistics) prefers a state index and reads every live installation.
         shown = [s.id for s in sites]
-        found = session.execute(
-            _joined()
-            .where(col(Installation.site_id).in_(shown), col(Site.id).in_(shown))
-            .order_by(func.lower(Application.name))
-        ).all()
+        found = session.connection().execute(_CUSTOMER_ROWS, {"site_ids": shown}).all()
         for info in _infos(found):
             if info.state in LIVE_STATES:
                 by_site[info.site.id].append(info)
