@@ -11,13 +11,16 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import create_engine, delete, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
@@ -26,6 +29,7 @@ from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Action, ConcurrentChange, EventType, InstallEvent, Lifecycle, NotFound
 from store.lifecycle.tally import counts, full_recount, recount
 from store.models import Application, Installation, InstallationCount, State
+from tests.conftest import require_postgres
 from tests.factories import BASE_TIME
 
 APPS = ("app-a", "app-b", "app-bypass")
@@ -218,49 +222,70 @@ def test_recount_rebuilds_counts_that_drifted(db: Database) -> None:
         assert counts(session) == full_recount(session) == {("app-a", State.PENDING): 4}
 
 
-def test_upgrade_fills_the_counts_from_existing_installations(tmp_path: Any) -> None:
-    """A store made before the counts existed gets them from `db upgrade`."""
-    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Database]:
+    """A database with no tables yet (PostgreSQL: a new database, dropped afterwards)."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+        yield db
+        db.dispose()
+        return
+    url = make_url(require_postgres())
+    name = f"simsid_counts_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    db = Database(url.set(database=name).render_as_string(hide_password=False))
     try:
-        migrate.upgrade(db, "0004")
-        with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO application (id, name, slug, bypass_auth, sims_primary, "
-                    "created_at) VALUES ('a', 'A', 'a', 0, 0, '2026-01-01'), "
-                    "('b', 'B', 'b', 0, 0, '2026-01-01')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO site (id, name, updated_at) VALUES "
-                    + ", ".join(f"('s{n}', 'S{n}', '2026-01-01')" for n in range(5))
-                )
-            )
-            states = ["PENDING", "PENDING", "ENABLED", "REMOVED", "DISABLED"]
-            for n, state in enumerate(states):
-                for app in ("a", "b")[: 1 + n % 2]:
-                    conn.execute(
-                        text(
-                            "INSERT INTO installation (application_id, site_id, state, version, "
-                            "created_at, changed_at, message_status, reminders_sent) VALUES "
-                            f"('{app}', 's{n}', '{state}', 1, '2026-01-01', '2026-01-01', "
-                            "'POSTED', 0)"
-                        )
-                    )
-        migrate.upgrade(db)
-        with db.read() as session:
-            assert counts(session) == full_recount(session)
-            assert counts(session) == {
-                ("a", State.PENDING): 2,
-                ("a", State.ENABLED): 1,
-                ("a", State.REMOVED): 1,
-                ("a", State.DISABLED): 1,
-                ("b", State.PENDING): 1,
-                ("b", State.REMOVED): 1,
-            }
+        yield db
     finally:
         db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_upgrade_fills_the_counts_from_existing_installations(empty_db: Database) -> None:
+    """A store made before the counts existed gets them from `db upgrade`."""
+    db = empty_db
+    migrate.upgrade(db, "0005")
+    day = BASE_TIME
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO application (id, name, slug, bypass_auth, sims_primary, created_at) "
+                "VALUES (:id, :id, :id, :no, :no, :day)"
+            ),
+            [{"id": app, "no": False, "day": day} for app in ("a", "b")],
+        )
+        conn.execute(
+            text("INSERT INTO site (id, name, updated_at) VALUES (:id, :id, :day)"),
+            [{"id": f"s{n}", "day": day} for n in range(5)],
+        )
+        states = ["PENDING", "PENDING", "ENABLED", "REMOVED", "DISABLED"]
+        conn.execute(
+            text(
+                "INSERT INTO installation (application_id, site_id, state, version, created_at, "
+                "changed_at, message_status, reminders_sent) "
+                "VALUES (:app, :site, :state, 1, :day, :day, 'POSTED', 0)"
+            ),
+            [
+                {"app": app, "site": f"s{n}", "state": state, "day": day}
+                for n, state in enumerate(states)
+                for app in ("a", "b")[: 1 + n % 2]
+            ],
+        )
+    migrate.upgrade(db)
+    with db.read() as session:
+        assert counts(session) == full_recount(session)
+        assert counts(session) == {
+            ("a", State.PENDING): 2,
+            ("a", State.ENABLED): 1,
+            ("a", State.REMOVED): 1,
+            ("a", State.DISABLED): 1,
+            ("b", State.PENDING): 1,
+            ("b", State.REMOVED): 1,
+        }
 
 
 @pytest.mark.postgres
