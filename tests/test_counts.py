@@ -1,8 +1,9 @@
 """The installation counts kept by the lifecycle equal a full recount, whatever happens.
 
 Random sequences of one-event applies, batches (the set-based path), Slack actions (stale
-and illegal ones too), several lifecycle calls in one transaction and transactions that
-roll back, on SQLite and PostgreSQL; then threads racing on PostgreSQL. After each step
+and illegal ones too), two-person removals, reconciliations with SIMS ID's list, several
+lifecycle calls in one transaction and transactions that roll back, on SQLite and
+PostgreSQL; then threads racing on PostgreSQL. After each step
 the stored counts must equal counting the installations themselves.
 """
 
@@ -29,6 +30,7 @@ from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Action, ConcurrentChange, EventType, InstallEvent, Lifecycle, NotFound
 from store.lifecycle.tally import counts, full_recount, recount
 from store.models import Application, Installation, InstallationCount, State
+from store.reconcile import Listed, compare
 from tests.conftest import require_postgres
 from tests.factories import BASE_TIME
 
@@ -72,6 +74,10 @@ steps = st.one_of(
     st.tuples(st.just("several"), st.lists(events, min_size=1, max_size=4), st.integers(0, 20)),
     st.tuples(st.just("rolled back"), events),
     st.tuples(st.just("two-person remove"), st.integers(0, 20), st.booleans()),
+    st.tuples(
+        st.just("reconcile"),
+        st.dictionaries(st.tuples(st.sampled_from(APPS), st.sampled_from(SITES)), st.booleans()),
+    ),
 )
 
 
@@ -145,6 +151,15 @@ def _run(db: Database, lifecycle: Lifecycle, step: tuple[Any, ...]) -> None:
                     two.cancel_removal(
                         session, installation_id=inst, actor="U0TWO", expected_version=asked.version
                     )
+    elif kind == "reconcile":
+        # SIMS ID's list: what it holds installs, enabled or not; the rest is gone.
+        listed = [
+            Listed(app, f"App {app}", site, f"School {site}", enabled)
+            for (app, site), enabled in sorted(step[1].items())
+        ]
+        with db.session() as session:
+            comparison = compare(session, listed)
+            lifecycle.reconcile(session, comparison)
     elif kind == "rolled back":
         with pytest.raises(_Rollback), db.session() as session:
             lifecycle.apply_event(session, step[1])
