@@ -140,20 +140,6 @@ def release_claims(session: Session, items: list[Backlogged]) -> None:
         )
 
 
-def unsent(session: Session, installation_ids: list[int]) -> set[int]:
-    """Those of the installations whose message has not been posted (nor summarised)."""
-    if not installation_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(col(Installation.id)).where(
-                col(Installation.id).in_(installation_ids),
-                col(Installation.message_status) == MessageStatus.UNSENT,
-            )
-        )
-    )
-
-
 def message_status(session: Session, installation_id: int) -> MessageStatus | None:
     value = session.scalar(
         select(col(Installation.message_status)).where(col(Installation.id) == installation_id)

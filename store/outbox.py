@@ -239,6 +239,21 @@ def postpone_channel(session: Session, channel: str, until: datetime) -> None:
     )
 
 
+def message_statuses(session: Session, items: Sequence[Claimed]) -> dict[int, MessageStatus]:
+    """Outbox item id -> the message status of its installation, for the message items."""
+    by_installation = {
+        i.installation_id: i.id for i in items if i.kind is OutboxKind.MESSAGE and i.installation_id
+    }
+    if not by_installation:
+        return {}
+    rows = session.execute(
+        select(col(Installation.id), col(Installation.message_status)).where(
+            col(Installation.id).in_(list(by_installation))
+        )
+    )
+    return {by_installation[iid]: MessageStatus(status) for iid, status in rows}
+
+
 def postpone_first_posts(session: Session, channel: str, until: datetime) -> None:
     """Hold the channel's messages that are not posted yet until its next turn, in one
     statement, so that delivery does not claim and give back each of them meanwhile."""

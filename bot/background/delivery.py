@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # Above this many first posts waiting in one channel, post a summary instead.
 BURST_THRESHOLD = 10
+_NOTHING_TO_POST = (MessageStatus.SUMMARISED, MessageStatus.SILENT)
 
 
 def worker_id() -> str:
@@ -150,17 +151,29 @@ class Delivery:
                 limit=self.batch,
                 claim_seconds=self.timings.claim_seconds,
             )
-        # First posts to a channel posted to just now wait for its turn: given back at once.
+        statuses: dict[int, MessageStatus] = {}
+        if any(i.kind is OutboxKind.MESSAGE for i in items):
+            with self.db.read() as session:
+                statuses = outbox.message_statuses(session, items)
+        # A message summarised or silenced meanwhile needs nothing from Slack: done at once.
+        idle = {i.id for i in items if statuses.get(i.id) in _NOTHING_TO_POST}
+        if idle:
+            with self.db.session() as session:
+                for item in items:
+                    if item.id in idle:
+                        outbox.complete(session, item, now=self.clock())
         paced: dict[tuple[datetime, str], list[int]] = defaultdict(list)
-        unsent = self._unsent(items)
         for index, item in enumerate(items):
+            if item.id in idle:
+                continue
             if self._stop.is_set():
                 with self.db.session() as session:
                     outbox.release(session, item, due_at=self.clock())
                 continue
-            until = self._turn_of(item, unsent)
-            if until is not None:
-                paced[until, item.channel or ""].append(item.id)
+            ready = self._next_post.get(item.channel or "")
+            if statuses.get(item.id) is MessageStatus.UNSENT and ready and ready > self.clock():
+                # A first post waits for its channel's turn (a refresh, chat.update, never).
+                paced[ready, item.channel or ""].append(item.id)
                 continue
             try:
                 self._perform(item)
@@ -170,27 +183,12 @@ class Delivery:
                 later = [i.id for i in items[index:]]
                 self._unfinished = [i for ids in paced.values() for i in ids] + later
                 raise
-        if paced:
+        if paced:  # given back together: one transaction, not three for each
             with self.db.session() as session:
                 for (until, channel), ids in paced.items():
                     outbox.release_many(session, ids, worker=self.worker, due_at=until)
                     outbox.postpone_first_posts(session, channel, until)
         return len(items)
-
-    def _unsent(self, items: list[outbox.Claimed]) -> set[int]:
-        """Installations of this batch whose message is not posted yet (one read)."""
-        ids = [i.installation_id for i in items if i.kind is OutboxKind.MESSAGE and i.channel]
-        if not ids:
-            return set()
-        with self.db.read() as session:
-            return messages.unsent(session, [i for i in ids if i is not None])
-
-    def _turn_of(self, item: outbox.Claimed, unsent: set[int]) -> datetime | None:
-        """When a first post must wait for its channel's turn; a refresh (chat.update) never."""
-        if item.kind is not OutboxKind.MESSAGE or item.installation_id not in unsent:
-            return None
-        ready = self._next_post.get(item.channel or "")
-        return ready if ready is not None and ready > self.clock() else None
 
     def drain(self, *, max_rounds: int = 1000) -> None:
         """Perform everything due now (tests and one-shot commands)."""
