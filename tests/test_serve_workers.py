@@ -11,6 +11,7 @@ import re
 import signal
 import sqlite3
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -90,6 +91,33 @@ def test_a_new_worker_takes_over_the_scheduler_when_its_runner_dies(
         assert _parent(second) == server.proc.pid
         # Only the replacement was named: the surviving worker did not start another.
         assert len(_answering_pids(server, 2)) == 2
+    finally:
+        assert server.terminate() == 0
+
+
+def test_a_worker_forked_while_the_database_is_locked_boots_and_the_server_stays(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """gunicorn halts the whole server when a worker fails to boot, and it forks one
+    whenever another dies: a replacement must not need the database to start."""
+    db_path = tmp_path / "w.db"
+    log = tmp_path / "serve.log"
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{db_path}", TEST_KEY)
+    server = ServerProcess(env, "--workers", "2", "--no-scheduler", log_path=log)
+    try:
+        victim = next(iter(_answering_pids(server, 2)))
+        holder = sqlite3.connect(db_path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # no writer gets in for longer than 5 s
+        try:
+            os.kill(victim, signal.SIGKILL)
+            assert faultkit.wait_until(lambda: log.read_text().count("Booting worker") == 3, 20)
+            time.sleep(6)  # past the busy timeout a boot that wrote would have waited
+            assert server.proc.poll() is None, faultkit.read_log(log)[-3000:]
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        pids = _answering_pids(server, 2)
+        assert len(pids) == 2 and victim not in pids
     finally:
         assert server.terminate() == 0
 

@@ -147,8 +147,12 @@ class BotServer(BaseApplication):
 
     def _post_fork(self, arbiter: Arbiter, worker: Any) -> None:
         from bot.app import create_app
+        from store.db import Database
 
-        bot = create_app(self.settings)
+        # The master checked the database and configured the vault before forking. A
+        # worker must boot without the database: gunicorn halts the whole server when a
+        # worker fails to boot, and one is forked whenever another dies, outage or not.
+        bot = create_app(self.settings, db=Database(self.settings.database_url))
         parts = _WorkerParts(bot)
         bot.delivery.start()
         if worker.simsid_primary:
