@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.web.prefork import SHUTDOWN_GRACE_SECONDS
 from testing.fake_slack import FakeSlack
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY
@@ -60,6 +61,23 @@ def test_two_workers_answer_and_stop_on_sigterm(fake_slack: FakeSlack, tmp_path:
     assert logs.count("Scheduler has been shut down") == 1
     # Each worker stopped its delivery loop and closed its engine.
     assert logs.count("bot.web.prefork: stopped") == 2
+    assert "Traceback" not in logs, logs[-3000:]
+
+
+def test_sigterm_while_workers_boot_stops_them_at_once(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """The master says it listens before its workers have built their apps; a SIGTERM
+    then (a deploy right after a deploy) must stop them, not wait for the grace to end
+    and SIGKILL workers that never heard it."""
+    log = tmp_path / "serve.log"
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY)
+    server = ServerProcess(env, "--workers", "2", log_path=log)
+    signalled = time.monotonic()
+    assert server.terminate() == 0
+    assert time.monotonic() - signalled < SHUTDOWN_GRACE_SECONDS
+    logs = faultkit.read_log(log)
+    assert "SIGKILL" not in logs, logs[-3000:]
     assert "Traceback" not in logs, logs[-3000:]
 
 

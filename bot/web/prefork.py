@@ -105,6 +105,7 @@ class BotServer(BaseApplication):
         self.settings = settings
         self.options = options
         self._parts: _WorkerParts | None = None
+        self._worker: Any = None
         super().__init__()
 
     # -- gunicorn's BaseApplication ---------------------------------------------
@@ -123,8 +124,10 @@ class BotServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> WSGIApplication:
-        """The WSGI app of this worker (called in the worker, after `_post_fork`)."""
-        assert self._parts is not None, "load() runs in a worker, after post_fork"
+        """The WSGI app of this worker, built in the worker once its signal handlers are
+        its own (a SIGTERM while it builds then stops it rather than being lost)."""
+        assert self._worker is not None, "load() runs in a worker, after post_fork"
+        self._parts = self._worker.simsid_parts = _build(self.settings, self.options, self._worker)
         return self._parts.bot.wsgi
 
     def run(self) -> None:
@@ -146,31 +149,9 @@ class BotServer(BaseApplication):
         worker.simsid_primary = not any(getattr(w, "simsid_primary", False) for w in living)
 
     def _post_fork(self, arbiter: Arbiter, worker: Any) -> None:
-        from bot.app import create_app
-        from store.db import Database
-
-        # The master checked the database and configured the vault before forking. A
-        # worker must boot without the database: gunicorn halts the whole server when a
-        # worker fails to boot, and one is forked whenever another dies, outage or not.
-        bot = create_app(self.settings, db=Database(self.settings.database_url))
-        parts = _WorkerParts(bot)
-        bot.delivery.start()
-        if worker.simsid_primary:
-            if self.options.scheduler:
-                from bot.background.scheduler import Scheduler
-
-                parts.scheduler = Scheduler.for_app(bot)
-                parts.scheduler.start()
-                log.info("worker %s runs the scheduler", os.getpid())
-            if self.options.socket_mode:
-                from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-                assert self.settings.slack_app_token is not None
-                token = self.settings.slack_app_token.get_secret_value()
-                socket_mode: SocketMode = SocketModeHandler(bot.bolt, token)
-                socket_mode.connect()
-                parts.socket_mode = socket_mode
-        self._parts = worker.simsid_parts = parts
+        # Nothing slow here: until init_process installs the worker's own signal
+        # handlers, a SIGTERM from the master would land in the master's copied handler.
+        self._worker = worker
 
     def _worker_exit(self, arbiter: Arbiter, worker: Any) -> None:
         # Also called in the master for a worker that vanished: it has no parts there.
@@ -189,6 +170,37 @@ class BotServer(BaseApplication):
         parts.bot.delivery.stop()
         parts.bot.db.dispose()
         log.info("stopped")
+
+
+def _build(settings: Settings, options: ServeOptions, worker: Any) -> _WorkerParts:
+    """A worker's app, delivery loop, and (in the primary) scheduler and Socket Mode."""
+    from bot.app import create_app
+    from store.db import Database
+
+    # The master checked the database and configured the vault before forking. A worker
+    # must boot without the database: gunicorn halts the whole server when a worker
+    # fails to boot, and one is forked whenever another dies, outage or not.
+    bot = create_app(settings, db=Database(settings.database_url))
+    parts = _WorkerParts(bot)
+    bot.delivery.start()
+    # Told to stop while building (the worker's own SIGTERM handler cleared `alive`):
+    # starting the scheduler only to shut it down at once trips APScheduler up.
+    if worker.simsid_primary and worker.alive:
+        if options.scheduler:
+            from bot.background.scheduler import Scheduler
+
+            parts.scheduler = Scheduler.for_app(bot)
+            parts.scheduler.start()
+            log.info("worker %s runs the scheduler", os.getpid())
+        if options.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            assert settings.slack_app_token is not None
+            token = settings.slack_app_token.get_secret_value()
+            socket_mode: SocketMode = SocketModeHandler(bot.bolt, token)
+            socket_mode.connect()
+            parts.socket_mode = socket_mode
+    return parts
 
 
 def serve(settings: Settings, options: ServeOptions) -> int:
