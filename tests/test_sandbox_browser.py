@@ -305,7 +305,8 @@ def test_hostile_names_are_shown_literally(sandbox: Sandbox, browser: Any) -> No
     page = Page(browser, "hostile")
     browser.get(sandbox.url + "/")
     page.install(app_id="app-parent-portal", site_id="evil-1", name=HOSTILE, urn="", dfe="")
-    page.find(".channel-tab[data-channel='C0PORTAL']").click()
+    # The tabs are redrawn when the channel's first message arrives: click again if so.
+    page.press(".channel-tab[data-channel='C0PORTAL']")
     # Parent Portal bypasses approval: its installs arrive enabled.
     page.message_shows(HOSTILE, "Enabled", buttons={"Disable"})
     page.shot("hostile-name-literal")
