@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -29,16 +30,21 @@ def _parent(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def _answering_pids(server: ServerProcess, want: int, tries: int = 200) -> set[int]:
-    """Worker pids seen in /healthz answers, until `want` distinct ones (or `tries` calls)."""
+def _answering_pids(server: ServerProcess, want: int, within: float = 60.0) -> set[int]:
+    """Worker pids seen in /healthz answers, until `want` distinct ones (or `within` s).
+
+    The master listens before every worker has built its app: on a loaded machine one
+    worker can answer hundreds of checks while another is still booting, so this waits
+    on a deadline, asking 8 at a time so that every accepting worker gets some.
+    """
     seen: set[int] = set()
     client = Client(server.url)
-    for _ in range(tries):
-        answer = client.health()
-        assert answer.status == 200, answer
-        seen.add(answer.json()["worker_pid"])
-        if len(seen) >= want:
-            break
+    deadline = time.monotonic() + within
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while len(seen) < want and time.monotonic() < deadline:
+            for answer in pool.map(lambda _: client.health(), range(8)):
+                assert answer.status == 200, answer
+                seen.add(answer.json()["worker_pid"])
     return seen
 
 
