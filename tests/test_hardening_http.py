@@ -191,7 +191,7 @@ def test_a_paging_button_runs_only_known_subcommands(
     from tests.faultkit import response_texts
 
     served.click(
-        ActionId.PAGE, encode_page(command, "homework", 0), ephemeral=True, response_name="pg"
+        ActionId.PAGE, encode_page(command, "homework"), ephemeral=True, response_name="pg"
     )
     assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "pg")))
     said = " ".join(response_texts(fake_slack, "pg"))
