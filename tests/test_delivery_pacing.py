@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 from sqlalchemy import select
 
-from bot.background.delivery import BURST_THRESHOLD, Delivery
+from bot.background.bursts import BURST_THRESHOLD
+from bot.background.delivery import Delivery
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import OutboxItem

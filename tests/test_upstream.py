@@ -38,6 +38,8 @@ from bot.simsid import signing, upstream
 from bot.simsid.upstream import UpstreamSender
 from bot.slack.ids import ActionId
 from store import applications, decisions, outbox, queries
+from store.backoff import Backoff
+from store.backoff import backoff as DOUBLING
 from store.db import Database
 from store.lifecycle import Lifecycle
 from store.models import OutboxItem, OutboxKind
@@ -203,7 +205,7 @@ def _make_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 FAST = Timings(
     poll_seconds=0.05,
     channel_interval=timedelta(milliseconds=20),
-    backoff=outbox.Backoff(first=0.05, cap=0.4),
+    backoff=Backoff(first=0.05, cap=0.4),
 )
 
 
@@ -384,7 +386,7 @@ def _later(seconds: float) -> datetime:
 
 
 def test_backoff_is_about_a_second_doubling_capped_at_five_minutes() -> None:
-    assert [outbox.backoff(n) for n in range(1, 12)] == [2**k for k in range(9)] + [300, 300]
+    assert [DOUBLING(n) for n in range(1, 12)] == [2**k for k in range(9)] + [300, 300]
 
 
 def test_every_change_from_every_surface_arrives_once_in_order_signed(

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
+from bot.background.bursts import summarise_burst
 from bot.background.timing import Paced, Passes, Throttled, Timings
 from bot.simsid.upstream import UpstreamSender
 from bot.slack import views
@@ -33,8 +34,6 @@ from store.models import MessageStatus, OutboxKind, State, utcnow
 
 log = logging.getLogger(__name__)
 
-# Above this many first posts waiting in one channel, post a summary instead.
-BURST_THRESHOLD = 10
 _NOTHING_TO_POST = (MessageStatus.SUMMARISED, MessageStatus.SILENT)
 
 
@@ -289,7 +288,14 @@ class Delivery:
             log.error("no channel for installation %s: set SIMSID_DEFAULT_CHANNEL", info.id)
             return
         self._pace(channel)
-        if self._summarise_burst(channel):
+        if summarise_burst(
+            self.db,
+            channel,
+            worker=self.worker,
+            clock=self.clock,
+            post=self._post,
+            record=self._record,
+        ):
             return
         response = self._post(channel, message)
         ts = str(response["ts"])
@@ -308,43 +314,6 @@ class Delivery:
         except DatabaseUnavailable:
             self._unrecorded.append(write)
             raise
-
-    def _summarise_burst(self, channel: str) -> bool:
-        """When many first posts wait in a channel, post one summary for all of them.
-
-        One message for the whole wave, each application with its count: a message per
-        application met Slack's one-a-second limit at the second post, and the 429 gave
-        back every claim, so the first summary was posted again, for ever. With one post,
-        the installs it covers are marked as soon as it succeeds; a 429 before it gives
-        them back with nothing posted.
-        """
-        with self.db.read() as session:
-            backlog = queries.unposted_backlog(session, channel)
-        if backlog <= BURST_THRESHOLD:
-            return False
-        now = self.clock()
-        with self.db.session() as session:
-            claimed = messages.claim_unposted(session, channel, worker=self.worker, now=now)
-        if not claimed:
-            return False
-        counts = Counter(c.application_id for c in claimed)
-        try:
-            with self.db.read() as session:
-                names = {a.id: a.name for a in queries.list_applications(session)}
-            summary = views.burst_summary(
-                [(names.get(app_id, app_id), count) for app_id, count in counts.most_common()]
-            )
-            self._post(channel, summary)
-        except BaseException:
-            with self.db.session() as session:
-                messages.release_claims(session, claimed)
-            raise
-        done = self.clock()
-        self._record(lambda session: messages.mark_summarised(session, claimed, now=done))
-        log.info(
-            "summarised %d installs of %d applications in %s", len(claimed), len(counts), channel
-        )
-        return True
 
     def _post(self, channel: str, message: views.Message, **extra: object) -> SlackResponse:
         """chat.postMessage; no post unfurls links (names from SIMS ID may be URLs)."""
@@ -387,14 +356,8 @@ class Delivery:
         channel = item.channel or self.default_channel
         if not channel or not item.payload:
             return
-        message = views.reconcile_notice(item.payload)
         self._pace(channel)
-        self._call(
-            self.client.chat_postMessage,
-            channel=channel,
-            text=message.text,
-            blocks=message.to_dict()["blocks"],
-        )
+        self._post(channel, views.reconcile_notice(item.payload))
 
     def _send_upstream(self, item: outbox.Claimed) -> None:
         if self.upstream is None:

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from slack_sdk.errors import SlackApiError
 
 from store import outbox
+from store.backoff import Backoff, retry_after
+from store.backoff import backoff as DOUBLING
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Timings:
     # How long a claimed item stays this worker's (a crashed worker's claims expire).
     claim_seconds: float = outbox.CLAIM_SECONDS
     # When a failed item is tried again.
-    backoff: outbox.Backoff = outbox.backoff
+    backoff: Backoff = DOUBLING
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -49,7 +51,7 @@ class Throttled(Exception):
             return None
         headers = error.response.headers or {}
         value = headers.get("Retry-After") or headers.get("retry-after")
-        seconds = outbox.retry_after(value[0] if isinstance(value, list) else value)
+        seconds = retry_after(value[0] if isinstance(value, list) else value)
         return cls(seconds or 1.0)
 
 

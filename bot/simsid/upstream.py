@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from bot.simsid import signing
-from store import outbox
+from store.backoff import retry_after as parse_retry_after
 from store.outbox import Claimed
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class UpstreamSender:
         except urllib.error.HTTPError as exc:
             status = exc.code
             header = exc.headers.get("Retry-After") if exc.headers else None
-            retry_after = outbox.retry_after(header)
+            retry_after = parse_retry_after(header)
             exc.close()  # the error body is not needed; free the connection now
             error = f"HTTP {status}"
             if 400 <= status < 500 and status not in (408, 429):
