@@ -21,10 +21,11 @@ from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from store.models import Installation, InstallationCount, State
+from store.sqlutil import table_of
 
 _DELTAS = "simsid_installation_count_deltas"
-_TABLE: Table = InstallationCount.__table__  # type: ignore[attr-defined]
-_INSTALLS: Table = Installation.__table__  # type: ignore[attr-defined]
+_TABLE: Table = table_of(InstallationCount)
+_INSTALLS: Table = table_of(Installation)
 _UPSERTS: dict[str, Any] = {}
 
 
