@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from store import vault
 from store.models import Meta
-from store.sqlutil import rowcount
+from store.sqlutil import insert_ignore, rowcount
 
 CANARY_KEY = "vault_canary"
 CANARY_TEXT = "simsid-bot vault canary"
@@ -24,8 +24,13 @@ def check_keys(session: Session) -> None:
     """
     token = session.scalar(select(_meta.c.value).where(_meta.c.key == CANARY_KEY))
     if token is None:
-        session.add(Meta(key=CANARY_KEY, value=CANARY_TEXT))
-        return
+        # Processes starting together on a new database (the Procfile's web and worker)
+        # all find no canary: the first insert wins, the others wait for it and read it.
+        if insert_ignore(session, Meta, [{"key": CANARY_KEY, "value": CANARY_TEXT}]):
+            return
+        token = session.scalar(select(_meta.c.value).where(_meta.c.key == CANARY_KEY))
+        if token is None:
+            raise vault.VaultError("the vault canary was written and then vanished")
     if vault.decrypt(token) != CANARY_TEXT:
         raise vault.VaultError("the vault canary decrypted to something unexpected")
 

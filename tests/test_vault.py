@@ -210,3 +210,31 @@ def test_secret_formats_and_round_trip() -> None:
     assert vault.decrypt(token) == secret
     with pytest.raises(vault.VaultError):
         vault.decrypt("not a token")
+
+
+def test_two_processes_starting_on_a_fresh_database_both_start(db: Database) -> None:
+    """Procfile's web and worker start together on a new database: both write the canary.
+    The second insert waits on the first's lock, then must not fail on its key."""
+    import threading
+
+    first = db.session()
+    first_session = first.__enter__()
+    check_keys(first_session)  # written, not yet committed: the row is locked
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with db.session() as session:
+                check_keys(session)
+        except BaseException as exc:
+            errors.append(exc)
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    racer.join(0.5)  # it is now waiting on the first's insert (or about to)
+    first.__exit__(None, None, None)  # commit
+    racer.join(30)
+    assert not racer.is_alive()
+    assert errors == []
+    with db.session() as session:
+        check_keys(session)  # and the canary both agreed on reads back
