@@ -289,3 +289,21 @@ def test_requests_from_another_workspace_are_refused(
     told = response_texts(fake_slack, "other")
     assert told and all("not installed in this workspace" in t for t in told)
     assert "refused a request from another workspace (TOTHER)" in caplog.text
+
+
+@pytest.mark.parametrize("action_id", [ActionId.APPROVE, ActionId.CONFIRM_REMOVAL])
+def test_a_tampered_button_value_is_told_apart_and_changes_nothing(
+    bot: BotApp, served: Client, fake_slack: FakeSlack, action_id: ActionId
+) -> None:
+    install_and_wait(served, fake_slack)
+    with bot.db.read() as session:
+        before = session.scalar(select(func.count()).select_from(AuditEntry))
+
+    answer = served.click(action_id, "not-an-installation", response_name="tampered")
+
+    assert answer.status == 200
+    assert wait_until(
+        lambda: any("not one of mine" in t for t in response_texts(fake_slack, "tampered")), 10
+    )
+    with bot.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == before

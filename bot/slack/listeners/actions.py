@@ -65,17 +65,26 @@ def register(app: App, ctx: BotContext) -> None:
         if from_home(body) or not applied or from_ephemeral(body):
             tell(ctx, body, respond, reply)
 
+    def installation_of(
+        body: Interaction, action: ButtonAction, respond: Respond
+    ) -> tuple[int, int] | None:
+        """The (installation, version) a button carries; None, after saying so, if tampered."""
+        try:
+            return decode_installation(action.get("value"))
+        except ValueError:
+            tell(ctx, body, respond, views.help_message("That button is not one of mine."))
+            return None
+
     @app.action(_INSTALLATION)
     def installation_button(
         ack: Ack, body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
     ) -> None:
         ack()
         user = user_of(body)
-        try:
-            installation_id, version = decode_installation(action.get("value"))
-        except ValueError:
-            tell(ctx, body, respond, views.help_message("That button is not one of mine."))
+        decoded = installation_of(body, action, respond)
+        if decoded is None:
             return
+        installation_id, version = decoded
         wanted = INSTALLATION_ACTIONS[ActionId(action["action_id"])]
         if wanted in _ASKS_WHY:
             info, refused = ctx.operations.check(
@@ -100,11 +109,10 @@ def register(app: App, ctx: BotContext) -> None:
     def removal_button(ack: Ack, body: Interaction, action: ButtonAction, respond: Respond) -> None:
         ack()
         user = user_of(body)
-        try:
-            installation_id, version = decode_installation(action.get("value"))
-        except ValueError:
-            tell(ctx, body, respond, views.help_message("That button is not one of mine."))
+        decoded = installation_of(body, action, respond)
+        if decoded is None:
             return
+        installation_id, version = decoded
         step = (
             ctx.operations.confirm_removal
             if action["action_id"] == ActionId.CONFIRM_REMOVAL
