@@ -134,6 +134,9 @@ def create_app(
     def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         return workspace.authorize(enterprise_id, team_id)
 
+    # What listeners do after their ack. Bolt's default is 5 threads, and work queued
+    # behind 5 slow ones (Slack slow to list a user group, a database lock) waited long.
+    after_ack = ThreadPoolExecutor(max_workers=32, thread_name_prefix="after-ack")
     bolt = App(
         # Socket Mode needs no signing secret; HTTP mode refuses to start without one.
         signing_secret=signing_secret or "socket-mode-only",
@@ -141,10 +144,12 @@ def create_app(
         authorize=authorize,  # type: ignore[arg-type]  # Bolt takes None as "not installed"
         request_verification_enabled=signing_secret is not None,
         user_facing_authorize_error_message="This app is not installed in this workspace.",
-        # Bolt's default is 5 threads, and a listener queued behind 5 slow ones (Slack slow
-        # to list a user group, a database lock) missed Slack's 3 s ack: Slack got a 404.
-        # One per HTTP thread and as many again for work that continues after the ack.
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
+        # Listeners run on the request's own thread and Slack gets the answer the moment
+        # they return: in Bolt's default mode the request thread polls for the ack every
+        # 10 ms, which was most of a listing's latency. Work after an ack goes to
+        # `after_ack` (listeners/errors.after_ack), so no answer waits for it.
+        process_before_response=True,
+        listener_executor=after_ack,
     )
     admins = Admins(settings.admin_users, settings.admin_groups, client)
     home = HomeTab(
@@ -162,6 +167,7 @@ def create_app(
         operations=operations,
         home=home,
         executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer"),
+        after_ack=after_ack,
         signing_secret=signing_secret,
         remove_approvals=settings.simsid_remove_approvals,
     )

@@ -80,3 +80,23 @@ def test_transport_failure_uses_the_cache_for_at_most_fifteen_minutes(
     finally:
         fake_slack.accept_connections()
     assert admins.is_admin(OTHER_ADMIN)  # Slack answers again
+
+
+def test_known_answers_without_slack_only_while_the_cache_is_fresh(
+    fake_slack: FakeSlack,
+) -> None:
+    clock = FakeClock()
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url, timeout=2)
+    admins = Admins(frozenset({"UCONFIGURED"}), ("SADMINS",), client, clock=clock)
+    assert admins.known("UCONFIGURED") is True
+    assert admins.known("") is False
+    assert admins.known(OTHER_ADMIN) is None  # the group was never read: ask Slack
+    assert admins.is_admin(OTHER_ADMIN)
+    asked = [m for m, _ in fake_slack.calls].count("usergroups.users.list")
+    assert admins.known(OTHER_ADMIN) is True
+    assert admins.known("USTRANGER") is False
+    # Answered from the cache, without asking Slack.
+    assert [m for m, _ in fake_slack.calls].count("usergroups.users.list") == asked
+    clock.now += CACHE_SECONDS
+    assert admins.known(OTHER_ADMIN) is None  # stale: is_admin asks Slack again
+    assert admins.known("USTRANGER") is None

@@ -34,6 +34,7 @@ from store.queries import (
     AppRef,
     AppSummary,
     AuditLine,
+    CustomerApp,
     CustomerSummary,
     InstallationInfo,
     Page,
@@ -146,7 +147,12 @@ def every_view(site: SiteRef = SITE, app: AppRef = APP) -> dict[str, Callable[[]
         "apps": lambda: views.apps_listing(page_of([AppSummary(app, 1, 2, 3)], more=True)),
         "app": lambda: views.app_listing(app, page_of(infos[:3], previous=True, more=True), TZ),
         "customers": lambda: views.customers_listing(
-            page_of([CustomerSummary(site, tuple(infos[:3]))], previous=True, more=True), HOSTILE
+            page_of(
+                [CustomerSummary(site, tuple(CustomerApp(i.app, i.state) for i in infos[:3]))],
+                previous=True,
+                more=True,
+            ),
+            HOSTILE,
         ),
         "customer": lambda: views.customer_listing(site, infos[:3], TZ),
         "pending": lambda: views.pending_listing(page_of(infos[:1]), TZ, NOW),
@@ -319,7 +325,7 @@ def test_a_page_too_big_for_one_message_is_cut_and_next_resumes_where_it_stopped
 
 
 def test_customers_listing_pages_with_the_search() -> None:
-    customers = [CustomerSummary(SITE, (make_info(State.ENABLED),))]
+    customers = [CustomerSummary(SITE, (CustomerApp(APP, State.ENABLED),))]
     dicts = check(views.customers_listing(page_of(customers, more=True), "oak"))
     (nxt,) = buttons(dicts)
     assert decode_page(nxt["value"]) == PageRef("customers", "oak", after=key(0))

@@ -25,6 +25,7 @@ from store.queries import (
     AppRef,
     AppSummary,
     AuditLine,
+    CustomerApp,
     CustomerSummary,
     InstallationInfo,
     Page,
@@ -189,8 +190,12 @@ def test_apps_listing(page: Page[AppSummary]) -> None:
     checked(views.apps_listing(page))
 
 
+def _customer_apps(infos: list[InstallationInfo]) -> tuple[CustomerApp, ...]:
+    return tuple(CustomerApp(i.app, i.state) for i in infos)
+
+
 @PROFILE
-@given(pages(st.builds(CustomerSummary, sites, unique(infos, 8).map(tuple)), 26), text)
+@given(pages(st.builds(CustomerSummary, sites, unique(infos, 8).map(_customer_apps)), 26), text)
 def test_customers_listing(page: Page[CustomerSummary], search: str) -> None:
     checked(views.customers_listing(page, search or None))
 
@@ -321,7 +326,10 @@ def test_the_largest_pages_fill_but_never_exceed_a_message() -> None:
         views.pending_listing(page, TZ, NOW),
         views.customer_listing(site, many, TZ),
         views.customers_listing(
-            Page((CustomerSummary(site, tuple(many[:30])),) * 60, 60, True, True, keys[:60]), long
+            Page(
+                (CustomerSummary(site, _customer_apps(many[:30])),) * 60, 60, True, True, keys[:60]
+            ),
+            long,
         ),
         views.install_message(many[0], TZ),
         views.digest([PendingCount(app, 10**9, NOW - timedelta(days=9999))] * 500, many, TZ, NOW),

@@ -56,6 +56,23 @@ class Admins:
             return True
         return any(user_id in self._group_members(group) for group in self._groups)
 
+    def known(self, user_id: str | None) -> bool | None:
+        """is_admin's answer when it needs no call to Slack (the settings, or group
+        memberships still fresh in the cache); None when Slack must be asked."""
+        if not user_id:
+            return False
+        if user_id in self._users:
+            return True
+        now = self._clock()
+        with self._lock:
+            fresh = [self._members.get(group) for group in self._groups]
+        for cached in fresh:
+            if cached is None or now - cached[0] >= self._ttl:
+                return None
+            if user_id in cached[1]:
+                return True
+        return False
+
     def _group_members(self, group: str) -> frozenset[str]:
         now = self._clock()
         with self._lock:

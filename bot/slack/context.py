@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -44,6 +45,9 @@ class BotContext:
     home: HomeTab
     # Runs command work so an answer that takes too long can be acked first.
     executor: ThreadPoolExecutor
+    # Runs what a listener does after its ack: Bolt answers Slack only once a listener
+    # returns (process_before_response), so slow work must not stay on its thread.
+    after_ack: ThreadPoolExecutor
     # Seconds to wait for an answer before acking "working on it" (Slack allows 3).
     answer_deadline: float = 2.0
     # Lets the error handler tell a verified request (whose response_url it may use).
@@ -51,3 +55,18 @@ class BotContext:
     # SIMSID_REMOVE_APPROVALS: with 2, Remove asks for a second admin's confirmation.
     remove_approvals: int = 1
     answering: Answering = field(default_factory=Answering)
+
+    def later(self, work: Callable[[], object], failed: Callable[[Exception], None]) -> None:
+        """Run `work` once Slack has its ack; `failed` answers what it raises (raised on
+        another thread, it would never reach Bolt's error handler)."""
+        self.answering.begin()
+
+        def run() -> None:
+            try:
+                work()
+            except Exception as exc:
+                failed(exc)
+            finally:
+                self.answering.end()
+
+        self.after_ack.submit(run)

@@ -34,6 +34,7 @@ from store.queries.results import (
     AppRef,
     AppSummary,
     Cursor,
+    CustomerApp,
     CustomerSummary,
     InstallationInfo,
     Page,
@@ -136,15 +137,20 @@ def customers(
         statements = seek(base, SITE_KEY, col(Site.id))
     rows, more, previous = fetch(session, statements, {}, after=after, before=before, limit=limit)
     sites = [SiteRef(*row[:4]) for row in rows]
-    by_site: dict[str, list[InstallationInfo]] = defaultdict(list)
+    by_site: dict[str, list[CustomerApp]] = defaultdict(list)
     if sites:
         # By site alone, removed ones dropped here: with a state condition too, SQLite
         # (no statistics) prefers a state index and reads every live installation.
         shown = [s.id for s in sites]
         found = session.connection().execute(_CUSTOMER_ROWS, {"site_ids": shown}).all()
-        for info in _infos(found):
-            if info.state in LIVE_STATES:
-                by_site[info.site.id].append(info)
+        apps: dict[str, AppRef] = {}
+        for site_id, state, *app_columns in found:
+            if state not in LIVE_STATES:
+                continue
+            app = apps.get(app_columns[0])
+            if app is None:
+                app = apps[app_columns[0]] = AppRef(*app_columns)
+            by_site[site_id].append(CustomerApp(app, State(state)))
     return page(
         [CustomerSummary(s, tuple(by_site[s.id])) for s in sites],
         [(cursor_value(row[4]), row[0]) for row in rows],

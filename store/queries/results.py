@@ -83,9 +83,17 @@ class AppSummary:
 
 
 @dataclass(frozen=True)
+class CustomerApp:
+    """One application of a customer, as My Customers shows it: its name and state."""
+
+    app: AppRef
+    state: State
+
+
+@dataclass(frozen=True)
 class CustomerSummary:
     site: SiteRef
-    installations: tuple[InstallationInfo, ...]
+    installations: tuple[CustomerApp, ...]
 
 
 @dataclass(frozen=True)

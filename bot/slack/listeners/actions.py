@@ -3,13 +3,15 @@
 Approve and Enable act at once; Disable, Remove and "disable all" open a modal asking
 why (see listeners/decisions.py for its submission). Only admins get here
 (listeners/access.py), and what goes wrong is answered by the one error handler
-(listeners/errors.py): each listener acks, does its one thing and replies.
+(listeners/errors.py): each listener acks at once, then does its one thing and replies
+once Slack has the ack (errors.after_ack).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -25,6 +27,7 @@ from bot.slack.ids import (
     decode_page,
     decode_site,
 )
+from bot.slack.listeners.errors import after_ack
 from bot.slack.listeners.surfaces import from_ephemeral, from_home, tell, user_of
 from bot.slack.payloads import ButtonAction, Interaction
 from store.lifecycle import Action
@@ -39,6 +42,9 @@ _REMOVAL = re.compile(
     "^(" + re.escape(ActionId.CONFIRM_REMOVAL) + "|" + re.escape(ActionId.CANCEL_REMOVAL) + ")$"
 )
 _ASKS_WHY = (Action.DISABLE, Action.REMOVE)
+
+# What a button does once acked: (body, action, respond, client).
+Work = Callable[[Interaction, ButtonAction, Respond, WebClient], None]
 
 
 def _ask(body: Interaction, **fields: Any) -> ReasonAsk:
@@ -75,11 +81,20 @@ def register(app: App, ctx: BotContext) -> None:
             tell(ctx, body, respond, views.help_message("That button is not one of mine."))
             return None
 
-    @app.action(_INSTALLATION)
+    def acked(work: Work) -> Callable[..., None]:
+        """A listener that acks at once and does `work` once Slack has the ack."""
+
+        def listener(
+            ack: Ack, body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
+        ) -> None:
+            ack()
+            after_ack(ctx, body, respond, lambda: work(body, action, respond, client))
+
+        return listener
+
     def installation_button(
-        ack: Ack, body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
+        body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
     ) -> None:
-        ack()
         user = user_of(body)
         decoded = installation_of(body, action, respond)
         if decoded is None:
@@ -105,9 +120,9 @@ def register(app: App, ctx: BotContext) -> None:
         )
         done(body, respond, applied, reply)
 
-    @app.action(_REMOVAL)
-    def removal_button(ack: Ack, body: Interaction, action: ButtonAction, respond: Respond) -> None:
-        ack()
+    def removal_button(
+        body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
+    ) -> None:
         user = user_of(body)
         decoded = installation_of(body, action, respond)
         if decoded is None:
@@ -121,9 +136,9 @@ def register(app: App, ctx: BotContext) -> None:
         applied, reply = step(installation_id=installation_id, version=version, actor=user)
         done(body, respond, applied, reply)
 
-    @app.action(_PAGING)
-    def page_button(ack: Ack, body: Interaction, action: ButtonAction, respond: Respond) -> None:
-        ack()
+    def page_button(
+        body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
+    ) -> None:
         user = user_of(body)
         try:
             ref = decode_page(action.get("value"))
@@ -133,11 +148,9 @@ def register(app: App, ctx: BotContext) -> None:
         page = ctx.commands.page(ref.command, ref.arg, user, after=ref.after, before=ref.before)
         tell(ctx, body, respond, page, replace=True)
 
-    @app.action(ActionId.DISABLE_ALL.value)
     def disable_all(
-        ack: Ack, body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
+        body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
     ) -> None:
-        ack()
         try:
             site_id = decode_site(action.get("value"))
         except ValueError:
@@ -150,9 +163,9 @@ def register(app: App, ctx: BotContext) -> None:
         ask = _ask(body, kind="disable_all", site_id=site.id)
         open_modal(ctx, client, body, respond, views.disable_all_modal(site, ask))
 
-    @app.action(ActionId.RETRY_UPSTREAM.value)
-    def retry_upstream(ack: Ack, body: Interaction, action: ButtonAction, respond: Respond) -> None:
-        ack()
+    def retry_upstream(
+        body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
+    ) -> None:
         value = str(action.get("value") or "")
         if not value.isdigit() or not ctx.operations.retry_upstream(outbox_id=int(value)):
             tell(
@@ -161,3 +174,9 @@ def register(app: App, ctx: BotContext) -> None:
                 respond,
                 views.help_message("That decision is not waiting for a retry."),
             )
+
+    app.action(_INSTALLATION)(acked(installation_button))
+    app.action(_REMOVAL)(acked(removal_button))
+    app.action(_PAGING)(acked(page_button))
+    app.action(ActionId.DISABLE_ALL.value)(acked(disable_all))
+    app.action(ActionId.RETRY_UPSTREAM.value)(acked(retry_upstream))

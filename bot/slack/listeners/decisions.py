@@ -23,7 +23,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.slack import views
 from bot.slack.context import BotContext
 from bot.slack.ids import ActionId, BlockId, CallbackId, ReasonAsk, decode_reason_ask
-from bot.slack.listeners.errors import reply_for
+from bot.slack.listeners.errors import after_ack, reply_for
 from bot.slack.listeners.surfaces import user_of
 from bot.slack.payloads import Interaction, SurfaceView
 from bot.slack.views import Message
@@ -115,8 +115,9 @@ def register(app: App, ctx: BotContext) -> None:
             )
             return
         ack(**answer.ack)
-        if answer.reply is not None:
-            _tell_later(ctx, ask, user, answer.reply)
+        reply = answer.reply
+        if reply is not None:
+            after_ack(ctx, body, None, lambda: _tell_later(ctx, ask, user, reply))
 
 
 def _answer_later(

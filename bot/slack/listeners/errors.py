@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse, Respond
 
 from bot.slack import views
+from bot.slack.context import BotContext
 from bot.slack.listeners.surfaces import from_home, user_of
 from bot.slack.signature import headers_signed_by_slack
 from bot.slack.views import Message
@@ -52,17 +53,37 @@ def register(
     def handle(
         error: Exception, body: dict[str, Any], request: BoltRequest, respond: Respond | None
     ) -> BoltResponse:
-        reply = reply_for(error)
         if body.get("type") == "view_submission":  # said in the form, which stays open
-            view = views.outcome_modal("Nothing changed", reply.text)
+            view = views.outcome_modal("Nothing changed", reply_for(error).text)
             return BoltResponse(status=200, body={"response_action": "update", "view": view})
-        if home is not None and from_home(body) and _verified(request, signing_secret):
-            home(user_of(body), notice=reply.text)
-        # The response_url is a place to post: take it only from a verified request.
-        if respond is not None and body.get("response_url") and _verified(request, signing_secret):
-            try:
-                respond(**reply.to_dict(), response_type="ephemeral", replace_original=False)
-            except Exception:  # the original error is already logged
-                log.warning("could not tell the user about error")
+        # The response_url and the Home tab are places to post: only for a verified request.
+        if _verified(request, signing_secret):
+            tell_error(error, body, respond, home)
+        else:
+            reply_for(error)
         # Slack shows its own failure notice for a 5xx; the private reply says more.
         return BoltResponse(status=200, body="")
+
+
+def tell_error(
+    error: Exception,
+    body: Mapping[str, Any],
+    respond: Respond | None,
+    home: Callable[..., Any] | None,
+) -> None:
+    """Tell the person whose verified request failed, privately, where they clicked."""
+    reply = reply_for(error)
+    if home is not None and from_home(body):
+        home(user_of(body), notice=reply.text)
+    if respond is not None and body.get("response_url"):
+        try:
+            respond(**reply.to_dict(), response_type="ephemeral", replace_original=False)
+        except Exception:  # the original error is already logged
+            log.warning("could not tell the user about error")
+
+
+def after_ack(
+    ctx: BotContext, body: Mapping[str, Any], respond: Respond | None, work: Callable[[], object]
+) -> None:
+    """Run `work` once Slack has the ack; what it raises is told as the handler would."""
+    ctx.later(work, lambda error: tell_error(error, body, respond, ctx.home.publish))
