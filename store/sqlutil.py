@@ -60,10 +60,15 @@ def _fold_case_sqlite(element: fold_case, compiler: SQLCompiler, **kw: Any) -> s
     return f"{SQLITE_FOLD_CASE}({compiler.process(element.clauses, **kw)})"
 
 
+def like_pattern(needle: str) -> str:
+    """`%needle%` for LIKE ... ESCAPE '\\', LIKE's own characters in `needle` matched literally."""
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def contains(column: Any, needle: str) -> Any:
     """`column LIKE '%needle%'`, with LIKE's own characters in `needle` matched literally."""
-    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(f"%{escaped}%", escape="\\")
+    return column.like(like_pattern(needle), escape="\\")
 
 
 def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session, col
 
 from store.models import (
@@ -112,13 +113,18 @@ def app_installations(
     )
 
 
+_SITE_ROWS: Any = (
+    _joined()
+    .where(
+        col(Installation.site_id) == bindparam("site_id"), col(Installation.state).in_(LIVE_STATES)
+    )
+    .order_by(func.lower(Application.name))
+)
+
+
 def customer_installations(session: Session, site_id: str) -> list[InstallationInfo]:
     """One customer's applications (not removed), by application name."""
-    rows = session.execute(
-        _joined()
-        .where(col(Installation.site_id) == site_id, col(Installation.state).in_(LIVE_STATES))
-        .order_by(func.lower(Application.name))
-    ).all()
+    rows = session.connection().execute(_SITE_ROWS, {"site_id": site_id}).all()
     return _infos(rows)
 
 
@@ -150,7 +156,7 @@ def customers(
             app = apps.get(app_columns[0])
             if app is None:
                 app = apps[app_columns[0]] = AppRef(*app_columns)
-            by_site[site_id].append(CustomerApp(app, State(state)))
+            by_site[site_id].append(CustomerApp(app, state))  # State: the column's type
     return page(
         [CustomerSummary(s, tuple(by_site[s.id])) for s in sites],
         [(cursor_value(row[4]), row[0]) for row in rows],

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import ColumnClause, ColumnElement, func, literal_column, or_, select
+from sqlalchemy import ColumnClause, ColumnElement, bindparam, func, literal_column, or_, select
 from sqlmodel import Session, col
 
 from store.models import (
@@ -15,7 +16,9 @@ from store.models import (
     Site,
 )
 from store.queries.joined import (
+    _APP_COLUMNS,
     _ONE_INSTALLATION,
+    _SITE_COLUMNS,
     _info,
     _joined,
 )
@@ -25,10 +28,8 @@ from store.queries.results import (
     InstallationInfo,
     SiteRef,
     UpstreamStatus,
-    app_ref,
-    site_ref,
 )
-from store.sqlutil import contains, fold_case
+from store.sqlutil import contains, fold_case, like_pattern
 
 
 def installation(session: Session, installation_id: int) -> InstallationInfo | None:
@@ -63,49 +64,80 @@ def _site_search(text: str) -> ColumnElement[bool]:
     )
 
 
+# Built once: a listing names its application or site on every call, and building and
+# caching a statement cost more than the query on these small tables.
+_APPS_EXACT: Any = select(*_APP_COLUMNS).where(
+    or_(
+        fold_case(Application.id) == bindparam("needle"),
+        col(Application.slug) == bindparam("needle"),
+        fold_case(Application.name) == bindparam("needle"),
+    )
+)
+_APPS_CONTAINING: Any = (
+    select(*_APP_COLUMNS)
+    .where(fold_case(Application.name).like(bindparam("pattern"), escape="\\"))
+    .order_by(col(Application.name))
+    .limit(MAX_CANDIDATES)
+)
+
+
 def match_apps(session: Session, text: str) -> list[AppRef]:
     """Applications whose id, slug or name is `text` (any case); else whose name contains it."""
     needle = text.strip().lower()
     if not needle:
         return []
-    exact = session.scalars(
-        select(Application).where(
-            or_(
-                fold_case(Application.id) == needle,
-                col(Application.slug) == needle,
-                fold_case(Application.name) == needle,
-            )
-        )
-    ).all()
-    if exact:
-        return [app_ref(a) for a in exact]
-    return [
-        app_ref(a)
-        for a in session.scalars(
-            select(Application)
-            .where(contains(fold_case(Application.name), needle))
-            .order_by(Application.name)
-            .limit(MAX_CANDIDATES)
-        )
-    ]
+    connection = session.connection()
+    exact = connection.execute(_APPS_EXACT, {"needle": needle}).all()
+    if not exact:
+        exact = connection.execute(_APPS_CONTAINING, {"pattern": like_pattern(needle)}).all()
+    return [AppRef(*row) for row in exact]
 
 
-def _name_is(needle: str) -> ColumnElement[bool]:
-    """fold_case(Site.name) == needle, case-insensitively, in a form an index can answer.
+def _ascii_name_is() -> ColumnElement[bool]:
+    """fold_case(Site.name) == :folded for an ASCII `folded`, in a form an index answers.
 
     fold_case() on SQLite is a Python function no index covers, so every lookup read
     every site. Only names of ASCII letters and the Kelvin sign can fold to an ASCII
-    needle, and for those store.models.ASCII_NAME_SQL folds exactly as fold_case() does, from the
-    ix_site_ascii_name index. Other needles keep the general comparison.
+    needle, and for those store.models.ASCII_NAME_SQL folds exactly as fold_case() does,
+    from the ix_site_ascii_name index. Other needles keep the general comparison.
     """
-    folded = needle.lower()
-    if not folded.isascii():
-        return fold_case(Site.name) == folded
     # The constants are written into the SQL, not bound: a planner matches an expression
     # index only against the same expression, literals included.
     kelvin: ColumnClause[str] = literal_column("'\u212a'")
     ascii_k: ColumnClause[str] = literal_column("'k'")
-    return func.lower(func.replace(Site.name, kelvin, ascii_k)) == folded
+    return func.lower(func.replace(Site.name, kelvin, ascii_k)) == bindparam("folded")
+
+
+def _sites_exact(name_is: ColumnElement[bool]) -> Any:
+    return (
+        select(*_SITE_COLUMNS)
+        .where(
+            or_(
+                col(Site.id) == bindparam("needle"),
+                col(Site.urn) == bindparam("needle"),
+                col(Site.dfe_number) == bindparam("needle"),
+                name_is,
+            )
+        )
+        .limit(MAX_CANDIDATES + 1)
+    )
+
+
+_SITES_EXACT_ASCII: Any = _sites_exact(_ascii_name_is())
+_SITES_EXACT: Any = _sites_exact(fold_case(Site.name) == bindparam("folded"))
+_SITES_CONTAINING: Any = (
+    select(*_SITE_COLUMNS)
+    .where(
+        or_(
+            col(Site.id) == bindparam("needle"),
+            col(Site.urn) == bindparam("needle"),
+            col(Site.dfe_number) == bindparam("needle"),
+            fold_case(Site.name).like(bindparam("pattern"), escape="\\"),
+        )
+    )
+    .order_by(func.lower(Site.name))
+    .limit(MAX_CANDIDATES + 1)
+)
 
 
 def match_sites(session: Session, text: str) -> list[SiteRef]:
@@ -113,29 +145,15 @@ def match_sites(session: Session, text: str) -> list[SiteRef]:
     needle = text.strip()
     if not needle:
         return []
-    exact = session.scalars(
-        select(Site)
-        .where(
-            or_(
-                col(Site.id) == needle,
-                col(Site.urn) == needle,
-                col(Site.dfe_number) == needle,
-                _name_is(needle),
-            )
-        )
-        .limit(MAX_CANDIDATES + 1)
-    ).all()
-    if exact:
-        return [site_ref(s) for s in exact]
-    return [
-        site_ref(s)
-        for s in session.scalars(
-            select(Site)
-            .where(_site_search(needle))
-            .order_by(func.lower(Site.name))
-            .limit(MAX_CANDIDATES + 1)
-        )
-    ]
+    folded = needle.lower()
+    connection = session.connection()
+    exact_statement = _SITES_EXACT_ASCII if folded.isascii() else _SITES_EXACT
+    found = connection.execute(exact_statement, {"needle": needle, "folded": folded}).all()
+    if not found:
+        found = connection.execute(
+            _SITES_CONTAINING, {"needle": needle, "pattern": like_pattern(folded)}
+        ).all()
+    return [SiteRef(*row) for row in found]
 
 
 def upstream_status(session: Session, installation_id: int) -> UpstreamStatus | None:

@@ -11,7 +11,15 @@ from bot.slack.views.common import Message, assemble, installation_buttons, mess
 from bot.slack.views.install import changed_line
 from bot.slack.views.text import code, escape, format_time, format_wait, plural, state_label
 from store.models import State
-from store.queries import AppRef, AppSummary, CustomerSummary, InstallationInfo, Page, SiteRef
+from store.queries import (
+    AppRef,
+    AppSummary,
+    CustomerApp,
+    CustomerSummary,
+    InstallationInfo,
+    Page,
+    SiteRef,
+)
 
 
 def installation_row(info: InstallationInfo, text: str) -> list[Block]:
@@ -67,15 +75,18 @@ def customers_listing(page: Page[CustomerSummary], search: str | None) -> Messag
     if not page.items and not page.has_previous:
         found = f"No customer matches {code(search)}." if search else "No customers yet."
         head.append(section(found))
+    # A page is 20 customers with the same few applications: each line is made once.
+    lines: dict[tuple[str, State], str] = {}
+
+    def line(i: CustomerApp) -> str:
+        key = (i.app.name, i.state)
+        made = lines.get(key)
+        if made is None:
+            made = lines[key] = f"• {escape(i.app.name)}: {state_label(i.state)}"
+        return made
+
     rows = [
-        [
-            section(
-                "\n".join(
-                    [site_line(c.site)]
-                    + [f"• {escape(i.app.name)}: {state_label(i.state)}" for i in c.installations]
-                )
-            )
-        ]
+        [section("\n".join([site_line(c.site)] + [line(i) for i in c.installations]))]
         for c in page.items
     ]
     tail = [context("`/simsid customer <site>` shows one customer's applications.")] if rows else []

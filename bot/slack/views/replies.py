@@ -40,6 +40,8 @@ def _reply(text: str) -> Message:
 
 def help_message(problem: str | None = None) -> Message:
     """What /simsid can do; `problem` (what went wrong with the last command) first."""
+    # A problem of blanks alone would leave the notification text empty: say none.
+    problem = problem if problem and problem.strip() else None
     lines = [f"`/simsid {escape(usage)}`: {what}" for usage, what in COMMANDS]
     blocks: list[Block] = [section(f":warning: {escape(problem)}")] if problem else []
     blocks += [section("*What `/simsid` can do*"), *text_sections(lines)]
