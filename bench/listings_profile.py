@@ -53,6 +53,10 @@ def requests_for(bench: Bench, client: Any, url: str, size: int, n: int) -> dict
     apps = [a for a, _ in datagen.APPS]
     sites = [datagen.site(rng.randrange(datagen.sites_for(size))) for _ in range(n)]
     kinds: dict[str, list[Any]] = {
+        # The floor: the same path with no database and a small fixed answer.
+        "/simsid help (no database)": [
+            workloads._slash(bench, client, "help", b"What") for _ in range(n)
+        ],
         "/simsid customers": [
             workloads._slash(bench, client, "customers", b"My Customers") for _ in range(n)
         ],

@@ -84,6 +84,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                     "pool_size": SQLITE_POOL_SIZE,
                     "max_overflow": SQLITE_POOL_OVERFLOW,
                     "pool_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                    # The connection used last has the warmest page cache.
+                    "pool_use_lifo": True,
                 }
             ),
         )
@@ -103,6 +105,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         pool_size=10,
         max_overflow=10,
         pool_timeout=5,
+        pool_use_lifo=True,
         connect_args={"connect_timeout": 5},
     )
 

@@ -182,13 +182,15 @@ _APP_COUNTS: Any = select(
     col(InstallationCount.count),
 ).where(col(InstallationCount.application_id).in_(bindparam("app_ids", expanding=True)))
 # A customers page shows 200 installations by application and state alone: reading
-# only those columns (no timestamps to convert, no InstallationInfo) halves its cost.
-_CUSTOMER_ROWS: Any = (
-    select(col(Installation.site_id), col(Installation.state), *_APP_COLUMNS)
-    .select_from(Installation)
-    .join(Application, col(Application.id) == col(Installation.application_id))
-    .where(col(Installation.site_id).in_(bindparam("site_ids", expanding=True)))
-    .order_by(func.lower(Application.name))
+# only those (no join, no timestamps to convert, no InstallationInfo) and the page's few
+# applications apart costs a third of reading them joined.
+_CUSTOMER_ROWS: Any = select(
+    col(Installation.site_id), col(Installation.application_id), col(Installation.state)
+).where(col(Installation.site_id).in_(bindparam("site_ids", expanding=True)))
+_APPS_BY_NAME: Any = (
+    select(*_APP_COLUMNS)
+    .where(col(Application.id).in_(bindparam("app_ids", expanding=True)))
+    .order_by(func.lower(Application.name), col(Application.id))
 )
 _CUSTOMERS_PAGE: Seek = seek(
     select(*_SITE_COLUMNS, SITE_KEY).where(_HAS_LIVE_INSTALLATION), SITE_KEY, col(Site.id)

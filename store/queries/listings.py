@@ -18,6 +18,7 @@ from store.queries.joined import (
     _APP_COUNTS,
     _APP_PAGE_ROWS,
     _APP_PAGE_SITES,
+    _APPS_BY_NAME,
     _APPS_PAGE,
     _CUSTOMER_ROWS,
     _CUSTOMERS_PAGE,
@@ -148,15 +149,15 @@ def customers(
         # By site alone, removed ones dropped here: with a state condition too, SQLite
         # (no statistics) prefers a state index and reads every live installation.
         shown = [s.id for s in sites]
-        found = session.connection().execute(_CUSTOMER_ROWS, {"site_ids": shown}).all()
-        apps: dict[str, AppRef] = {}
-        for site_id, state, *app_columns in found:
-            if state not in LIVE_STATES:
-                continue
-            app = apps.get(app_columns[0])
-            if app is None:
-                app = apps[app_columns[0]] = AppRef(*app_columns)
-            by_site[site_id].append(CustomerApp(app, state))  # State: the column's type
+        connection = session.connection()
+        found = connection.execute(_CUSTOMER_ROWS, {"site_ids": shown}).all()
+        live = [row for row in found if row[2] in LIVE_STATES]
+        app_ids = sorted({row[1] for row in live})
+        apps = [AppRef(*row) for row in connection.execute(_APPS_BY_NAME, {"app_ids": app_ids})]
+        rank = {app.id: n for n, app in enumerate(apps)}
+        by_id = {app.id: app for app in apps}
+        for site_id, app_id, state in sorted(live, key=lambda row: rank[row[1]]):
+            by_site[site_id].append(CustomerApp(by_id[app_id], state))  # State: the column's type
     return page(
         [CustomerSummary(s, tuple(by_site[s.id])) for s in sites],
         [(cursor_value(row[4]), row[0]) for row in rows],
