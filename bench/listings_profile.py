@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=150)
     parser.add_argument("--store", type=Path, help="a seeded SQLite file to reuse")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="seed and serve this PostgreSQL database (wiped) instead of a SQLite file",
+    )
     parser.add_argument("--py-spy", action="store_true", help="sample the server with py-spy")
     parser.add_argument("--workdir", type=Path, default=Path(".bench/profile"))
     args = parser.parse_args(argv)
@@ -124,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.store:
             url = f"sqlite:///{args.store.resolve()}"
+        elif args.postgres:
+            url, _ = workloads.seed(bench, Backend("PostgreSQL", args.postgres), args.size)
         else:
             url, _ = workloads.seed(bench, Backend("SQLite", None), args.size)
         with serving(bench, url, "profile") as server:
