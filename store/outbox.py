@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 
 from store.backoff import Backoff, backoff
 from store.models import Installation, MessageStatus, OutboxItem, OutboxKind, utcnow
+from store.outbox_due import due_ids
 from store.sqlutil import insert_or_update, rowcount
 
 # A claim lasts this long unless its worker renews it: a live worker's heartbeat extends
@@ -90,36 +91,16 @@ def claim_due(
     limit: int = 50,
     kinds: Sequence[OutboxKind] | None = None,
     claim_seconds: float = CLAIM_SECONDS,
+    hold_first_posts: Sequence[str] = (),
 ) -> list[Claimed]:
     """Claim up to `limit` due items for this worker; no two workers claim the same row.
 
     Upstream decisions go out in order per installation: an item waits while an older
-    undelivered one for the same installation exists.
+    undelivered one for the same installation exists. Messages not posted yet to a
+    channel in `hold_first_posts` (waiting for its turn) are left where they are.
     """
     now = now or utcnow()
-    older = aliased(OutboxItem)
-    blocked_by_older = exists().where(
-        and_(
-            col(older.installation_id) == col(OutboxItem.installation_id),
-            col(older.kind) == OutboxKind.UPSTREAM,
-            col(older.id) < col(OutboxItem.id),
-            col(older.done_at).is_(None),
-        )
-    )
-    conditions = [
-        col(OutboxItem.done_at).is_(None),
-        col(OutboxItem.due_at) <= now,
-        or_(col(OutboxItem.claimed_until).is_(None), col(OutboxItem.claimed_until) < now),
-        or_(col(OutboxItem.kind) != OutboxKind.UPSTREAM, ~blocked_by_older),
-    ]
-    if kinds:
-        conditions.append(col(OutboxItem.kind).in_(list(kinds)))
-    candidates = (
-        select(col(OutboxItem.id)).where(*conditions).order_by(col(OutboxItem.due_at)).limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(session.scalars(candidates))
+    ids = due_ids(session, now=now, limit=limit, kinds=kinds, held=hold_first_posts)
     if not ids:
         return []
     until = now + timedelta(seconds=claim_seconds)

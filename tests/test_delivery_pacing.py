@@ -8,6 +8,7 @@ message per second). A refresh of a message already posted (chat.update) never w
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from bot.background.bursts import BURST_THRESHOLD
 from bot.background.delivery import Delivery
+from bot.background.timing import Passes
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import OutboxItem
@@ -73,4 +75,67 @@ def test_first_posts_wait_for_the_channel_once_and_refreshes_do_not(db: Database
             clock.now = START + timedelta(seconds=step)
             delivery.drain()
         assert len(fs.channel_messages(CHANNEL)) == count
+        assert not _waiting(db)
+
+
+class _ArrivalEachPass(Passes):
+    """A pass counter that commits one more install as each of the first passes begins,
+    as a steady stream of webhook events does."""
+
+    def __init__(self, db: Database, lifecycle: Lifecycle, arrivals: int) -> None:
+        super().__init__()
+        self.db, self.lifecycle, self.arrivals = db, lifecycle, arrivals
+        self.count = 0
+
+    def begin(self) -> int:
+        self.count += 1
+        if self.count <= self.arrivals:
+            install(self.db, self.lifecycle, site=f"late{self.count}", at=START)
+        return super().begin()
+
+
+class _StopOnWait(threading.Event):
+    """The loop's wake-up event: the first time the loop waits on it, stop the loop."""
+
+    def __init__(self, stop: threading.Event, passes: _ArrivalEachPass) -> None:
+        super().__init__()
+        self.stop, self.passes = stop, passes
+        self.passes_before_wait: int | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.passes_before_wait is None:
+            self.passes_before_wait = self.passes.count
+        self.stop.set()
+        return False
+
+
+def test_first_posts_arriving_while_the_channel_waits_are_left_alone(db: Database) -> None:
+    # While a channel waits for its turn, new installs keep arriving. Claimed, each would
+    # only be given back for the turn, and the loop, having claimed something, would
+    # claim the next arrival at once: pass after pass of claims and give-backs, which
+    # cost most of the webhook's CPU during a stream of installs. They stay unclaimed
+    # until the turn, and the loop waits for the next commit (or poll).
+    clock = Clock(START)
+    lifecycle = Lifecycle(default_channel=CHANNEL, clock=clock)
+    install(db, lifecycle, site="first", at=START)
+    with FakeSlack() as fs:
+        client = WebClient(token="xoxb-test", base_url=fs.api_url)
+        delivery = Delivery(
+            db=db, client=client, tz=ZoneInfo("UTC"), default_channel=CHANNEL, clock=clock
+        )
+        assert delivery.run_once() == 1  # the first post; the channel's next turn is in 1 s
+        passes = _ArrivalEachPass(db, lifecycle, arrivals=5)
+        wake = _StopOnWait(delivery._stop, passes)
+        delivery._passes, delivery._wake = passes, wake
+        delivery._run()  # returns once it waits (the event stops it)
+        assert wake.passes_before_wait == 1
+        assert len(fs.channel_messages(CHANNEL)) == 1
+        waiting = _waiting(db)
+        assert len(waiting) == 1  # the arrival, not claimed
+        assert waiting[0].claimed_until is None
+
+        delivery._stop.clear()
+        clock.now = START + timedelta(seconds=1)  # the channel's turn: posted now
+        delivery.drain()
+        assert len(fs.channel_messages(CHANNEL)) == 2
         assert not _waiting(db)

@@ -142,13 +142,18 @@ class Delivery:
             with self.db.session() as session:
                 outbox.release_unfinished(session, self._unfinished, worker=self.worker)
             self._unfinished = []
+        now = self.clock()
+        # First posts to a channel this process posted to within the second wait for its
+        # turn where they are: claimed, they would only be given back.
+        waiting = [channel for channel, ready in self._next_post.items() if ready > now]
         with self.db.session() as session:
             items = outbox.claim_due(
                 session,
                 worker=self.worker,
-                now=self.clock(),
+                now=now,
                 limit=self.batch,
                 claim_seconds=self.timings.claim_seconds,
+                hold_first_posts=waiting,
             )
         statuses: dict[int, MessageStatus] = {}
         if any(i.kind is OutboxKind.MESSAGE for i in items):
