@@ -95,17 +95,12 @@ class _BatchStatements:
 _STATEMENTS: dict[str, _BatchStatements] = {}
 
 
-def _statements(session: Session) -> _BatchStatements:
-    dialect = session.get_bind().dialect.name
+def _statements(core: Connection) -> _BatchStatements:
+    dialect = core.dialect.name
     built = _STATEMENTS.get(dialect)
     if built is None:
         built = _STATEMENTS[dialect] = _BatchStatements(dialect)
     return built
-
-
-def _core(session: Session) -> Connection:
-    """The session's connection, in its transaction: Core statements skip the ORM layer."""
-    return session.connection()
 
 
 class BulkEvents(SingleEvents):
@@ -123,11 +118,14 @@ class BulkEvents(SingleEvents):
         if not events:
             return []
         now = self.clock()
-        fresh = self._claim_event_ids(session, events, now)
+        # The session's connection, in its transaction: Core statements skip the ORM
+        # layer. Asked for once: asking the session costs about what a statement does.
+        core = session.connection()
+        fresh = self._claim_event_ids(core, events, now)
         outcomes = [EventOutcome.DUPLICATE] * len(events)
         todo = [(i, e) for i, e in enumerate(events) if e.id in fresh]
-        apps = self._application_facts(session, [e for _, e in todo])
-        stored = self._stored_pairs(session, {e.site_id for _, e in todo})
+        apps = self._application_facts(session, core, [e for _, e in todo])
+        stored = self._stored_pairs(core, {e.site_id for _, e in todo})
         batch: list[tuple[int, InstallEvent]] = []
         for index, event in todo:
             if event.id not in fresh:
@@ -136,32 +134,32 @@ class BulkEvents(SingleEvents):
             pair = (event.application_id, event.site_id)
             if pair in stored or apps[event.application_id].bypass_auth:
                 # Everything before it first, so that the order is kept.
-                self._insert_first_events(session, batch, apps, now, outcomes, notify=notify)
+                self._insert_first_events(session, core, batch, apps, now, outcomes, notify=notify)
                 batch = []
                 outcomes[index] = self._apply_claimed(session, event, now, notify=notify)
             else:
                 batch.append((index, event))
                 outcomes[index] = EventOutcome.ACCEPTED
             stored.add(pair)
-        self._insert_first_events(session, batch, apps, now, outcomes, notify=notify)
+        self._insert_first_events(session, core, batch, apps, now, outcomes, notify=notify)
         return outcomes
 
     def _claim_event_ids(
-        self, session: Session, events: Sequence[InstallEvent], now: datetime
+        self, core: Connection, events: Sequence[InstallEvent], now: datetime
     ) -> set[str]:
         """Record the event ids not seen before; returns those (the others are duplicates)."""
         rows = [{"id": i, "received_at": now} for i in dict.fromkeys(e.id for e in events)]
-        return set(_core(session).execute(_statements(session).claim, rows).scalars())
+        return set(core.execute(_statements(core).claim, rows).scalars())
 
     def _application_facts(
-        self, session: Session, events: Sequence[InstallEvent]
+        self, session: Session, core: Connection, events: Sequence[InstallEvent]
     ) -> dict[str, _AppFacts]:
         """Each application of the batch, registered with defaults if it is new."""
         wanted = list(dict.fromkeys(e.application_id for e in events))
         facts = {
             app_id: _AppFacts(bool(bypass), channel)
-            for app_id, bypass, channel in _core(session).execute(
-                _statements(session).app_facts, {"ids": wanted}
+            for app_id, bypass, channel in core.execute(
+                _statements(core).app_facts, {"ids": wanted}
             )
         }
         names = {e.application_id: e.application_name for e in reversed(events)}
@@ -171,13 +169,13 @@ class BulkEvents(SingleEvents):
                 facts[app_id] = _AppFacts(app.bypass_auth, app.channel)
         return facts
 
-    def _stored_pairs(self, session: Session, site_ids: set[str]) -> set[tuple[str, str]]:
+    def _stored_pairs(self, core: Connection, site_ids: set[str]) -> set[tuple[str, str]]:
         """(application id, site id) of every installation already stored at these sites."""
         pairs: set[tuple[str, str]] = set()
         chunk = sorted(site_ids)
         for start in range(0, len(chunk), _IN_CHUNK):
-            rows = _core(session).execute(
-                _statements(session).stored_pairs, {"ids": chunk[start : start + _IN_CHUNK]}
+            rows = core.execute(
+                _statements(core).stored_pairs, {"ids": chunk[start : start + _IN_CHUNK]}
             )
             pairs.update((a, s) for a, s in rows)
         return pairs
@@ -185,6 +183,7 @@ class BulkEvents(SingleEvents):
     def _insert_first_events(
         self,
         session: Session,
+        core: Connection,
         batch: list[tuple[int, InstallEvent]],
         apps: dict[str, _AppFacts],
         now: datetime,
@@ -204,8 +203,7 @@ class BulkEvents(SingleEvents):
         # Work of the one-event path still pending in the session goes first, so the
         # audit log keeps the order of the events.
         session.flush()
-        statements = _statements(session)
-        core = _core(session)
+        statements = _statements(core)
         labels = {e.site_id: (e.site_name, e.site_urn, e.site_dfe_number) for _, e in batch}
         core.execute(
             statements.upsert_sites,

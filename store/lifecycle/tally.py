@@ -63,7 +63,9 @@ def write_counts(session: OrmSession) -> None:
         if n
     ]
     if rows:
-        session.execute(_upsert(session.get_bind().dialect.name), rows)
+        # Through the connection: the ORM's execute path costs more than the upsert.
+        core = session.connection()
+        core.execute(_upsert(core.dialect.name), rows)
 
 
 def recount(session: Session) -> None:
