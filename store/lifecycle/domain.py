@@ -26,11 +26,15 @@ TRANSITIONS: dict[Action, dict[State, State]] = {
     Action.DISABLE: {State.PENDING: State.DISABLED, State.ENABLED: State.DISABLED},
     Action.REMOVE: {State.PENDING: State.REMOVED, State.DISABLED: State.REMOVED},
 }
+# Every listing row asks: worked out once.
+_ALLOWED: dict[State, tuple[Action, ...]] = {
+    state: tuple(action for action in Action if state in TRANSITIONS[action]) for state in State
+}
 
 
 def allowed_actions(state: State) -> list[Action]:
     """The actions valid from `state`, in the order buttons show them."""
-    return [action for action in Action if state in TRANSITIONS[action]]
+    return list(_ALLOWED[state])
 
 
 class NotFound(LookupError):
