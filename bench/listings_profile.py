@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.listings_profile", description=__doc__)
     parser.add_argument("--size", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=150)
+    parser.add_argument("--users", type=int, default=1, help="concurrent users (closed loop)")
     parser.add_argument("--store", type=Path, help="a seeded SQLite file to reuse")
     parser.add_argument(
         "--postgres",
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             client = bench.client(server.url)
             for _ in range(5):
                 client.slash("customers", response_name=bench.name())
+            print(f"{args.users} user(s)")
             print("| request | n | server CPU ms/req | p50 ms |")
             print("|---|---|---|---|")
             samples: dict[str, Counter[str]] = {}
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench, client, url, args.size, args.requests
             ).items():
                 spy = _start_spy(server.proc.pid, args.workdir) if args.py_spy else None
-                summary = load.run(requests, 1, server_pid=server.proc.pid)
+                summary = load.run(requests, args.users, server_pid=server.proc.pid)
                 if spy is not None:
                     samples[kind] = _stop_spy(*spy)
                 cpu = summary.extra.get("cpu_ms", float("nan"))

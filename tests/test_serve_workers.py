@@ -119,6 +119,31 @@ def test_a_new_worker_takes_over_the_scheduler_when_its_runner_dies(
         assert server.terminate() == 0
 
 
+def test_after_a_reload_one_new_worker_runs_the_scheduler(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """SIGHUP (gunicorn's reload) forks new workers while the old ones still run: one of
+    the new ones must take the scheduler, or digests stop until a worker dies."""
+    log = tmp_path / "serve.log"
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY)
+    server = ServerProcess(env, "--workers", "2", log_path=log)
+    runner = re.compile(r"worker (\d+) runs the scheduler")
+    try:
+        assert faultkit.wait_until(lambda: runner.search(log.read_text()) is not None, 20)
+        first = int(runner.findall(log.read_text())[0])
+        os.kill(server.proc.pid, signal.SIGHUP)
+        assert faultkit.wait_until(lambda: len(runner.findall(log.read_text())) == 2, 30), (
+            log.read_text()[-2000:]
+        )
+        second = int(runner.findall(log.read_text())[1])
+        assert second != first and _parent(second) == server.proc.pid
+        # The old workers are gone and the new ones answer.
+        assert faultkit.wait_until(lambda: not Path(f"/proc/{first}").exists(), 30)
+        assert first not in _answering_pids(server, 2)
+    finally:
+        assert server.terminate() == 0
+
+
 def test_a_worker_forked_while_the_database_is_locked_boots_and_the_server_stays(
     fake_slack: FakeSlack, tmp_path: Path
 ) -> None:

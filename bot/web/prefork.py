@@ -98,6 +98,14 @@ class _Arbiter(Arbiter):
         log.info("received SIGINT: finishing in-flight requests")
         raise StopIteration
 
+    def reload(self) -> None:
+        # SIGHUP forks the new workers while the old ones still run, so none of them was
+        # named primary and the scheduler stopped with the old primary. The old one may
+        # overlap the new one briefly: job claims keep each run to one per period.
+        for worker in self.WORKERS.values():
+            worker.simsid_primary = False
+        super().reload()
+
 
 class BotServer(BaseApplication):
     """gunicorn, configured in code rather than from its command line or a config file."""
