@@ -1,5 +1,5 @@
-"""Pruning what only has to be kept for a while: processed event ids and finished
-delivery rows. The audit log is never pruned."""
+"""Pruning what only has to be kept for a while: processed event ids, finished
+delivery rows and old job claims. The audit log is never pruned."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, delete, func, select
 from sqlmodel import Session, col
 
-from store.models import OutboxItem, OutboxKind, ProcessedEvent
+from store.models import JobClaim, OutboxItem, OutboxKind, ProcessedEvent
 
 # Rows deleted per statement: a prune after a long gap must not hold a lock for long.
 BATCH = 2000
@@ -19,6 +19,7 @@ BATCH = 2000
 class Pruned:
     events: int
     deliveries: int
+    claims: int = 0
 
 
 def _latest_upstream_ids() -> Select[int | None]:
@@ -56,6 +57,19 @@ def prune_deliveries(session: Session, *, before: datetime, limit: int = BATCH) 
     if ids:
         session.execute(delete(OutboxItem).where(col(OutboxItem.id).in_(ids)))
     return len(ids)
+
+
+def prune_claims(session: Session, *, before: datetime, limit: int = BATCH) -> int:
+    """Delete up to `limit` job claims made before `before`; how many.
+
+    A claim only has to outlive its own period: a digest period that old is never run
+    again, and a reminder step that old is behind its installation's reminders_sent."""
+    keys = session.scalars(
+        select(col(JobClaim.key)).where(col(JobClaim.claimed_at) < before).limit(limit)
+    ).all()
+    if keys:
+        session.execute(delete(JobClaim).where(col(JobClaim.key).in_(keys)))
+    return len(keys)
 
 
 def cutoff(now: datetime, days: int) -> datetime:

@@ -24,6 +24,7 @@ from store.lifecycle import Action, Lifecycle
 from store.models import (
     AuditEntry,
     Installation,
+    JobClaim,
     MessageStatus,
     OutboxItem,
     OutboxKind,
@@ -189,7 +190,24 @@ def test_old_event_ids_and_finished_deliveries_are_pruned_never_the_audit_log(
     assert unfinished in outbox_ids and latest_upstream <= set(outbox_ids)
     assert pruned.deliveries == len(old_finished - latest_upstream)
     assert audit == before_audit  # the audit log is never pruned
-    assert scheduler.run_prune() == Pruned(0, 0)  # nothing left to do
+    assert scheduler.run_prune() == Pruned(0, 0, 0)  # nothing left to do
+
+
+def test_job_claims_older_than_the_retention_are_pruned(db: Database) -> None:
+    """Digest and reminder claims only have to outlive their period; kept for ever, one
+    row per installation per reminder step piled up."""
+    from store import claims
+
+    now = datetime.now(UTC)
+    with db.session() as session:
+        for n, age in enumerate((91, 200, 89, 0)):
+            claims.claim(session, f"test-claim-{n}", by="test", now=now - timedelta(days=age))
+    config = Settings(_env_file=None, simsid_default_channel=CHANNEL)  # type: ignore[call-arg]
+    scheduler = Scheduler(db, config, on_work=lambda: None, clock=lambda: now)
+    assert scheduler.run_prune().claims == 2
+    with db.read() as session:
+        kept = set(session.scalars(select(JobClaim.key)))
+    assert kept == {"test-claim-2", "test-claim-3"}
 
 
 def test_the_prune_job_runs_in_the_scheduler(sqlite_db: Database) -> None:

@@ -258,28 +258,33 @@ class Scheduler:
         return queued
 
     def run_prune(self) -> retention.Pruned:
-        """The pruning job: processed event ids and finished deliveries older than
-        SIMSID_RETENTION_DAYS, in small transactions. Never the audit log."""
+        """The pruning job: processed event ids, finished deliveries and job claims older
+        than SIMSID_RETENTION_DAYS, in small transactions. Never the audit log."""
         before = retention.cutoff(self.clock(), self.settings.simsid_retention_days)
-        events = deliveries = 0
+        counts = {"events": 0, "deliveries": 0, "claims": 0}
+        steps = {
+            "events": retention.prune_events,
+            "deliveries": retention.prune_deliveries,
+            "claims": retention.prune_claims,
+        }
         try:
-            while True:
-                with self.db.session() as session:
-                    batch = retention.prune_events(session, before=before)
-                events += batch
-                if batch < retention.BATCH:
-                    break
-            while True:
-                with self.db.session() as session:
-                    batch = retention.prune_deliveries(session, before=before)
-                deliveries += batch
-                if batch < retention.BATCH:
-                    break
+            for name, prune in steps.items():
+                while True:
+                    with self.db.session() as session:
+                        batch = prune(session, before=before)
+                    counts[name] += batch
+                    if batch < retention.BATCH:
+                        break
         except DatabaseUnavailable as exc:
             log.warning("pruning stopped: database unavailable (%s)", exc)
-        if events or deliveries:
-            log.info("pruned %d event ids and %d finished deliveries", events, deliveries)
-        return retention.Pruned(events, deliveries)
+        if any(counts.values()):
+            log.info(
+                "pruned %d event ids, %d finished deliveries and %d job claims",
+                counts["events"],
+                counts["deliveries"],
+                counts["claims"],
+            )
+        return retention.Pruned(**counts)
 
     def _add_prune_job(self) -> None:
         # Concurrent runs in several processes are harmless: each deletes what is left.
