@@ -6,7 +6,8 @@ requests of one process hand their events to a single committer thread and wait;
 writes everything waiting in one transaction through `Lifecycle.apply_events` (same
 rules as one at a time: idempotent by id, occurred_at order per installation, arrival
 order otherwise) and wakes each request once the commit holding its event is done.
-While one batch commits, the next one gathers.
+While one batch commits, the next one gathers; on SQLite, so do the events that arrive
+while the committer waits for the write lock (it takes its batch once it holds it).
 
 A batch that fails is tried again one event per transaction, so an event that cannot be
 stored fails only its own request. When the database is unavailable, every request of
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import ConcurrentChange, EventOutcome, InstallEvent, Lifecycle
@@ -87,40 +89,57 @@ class GroupCommit:
                 if not self._queue:
                     self._thread = None  # under the lock: apply() starts the next one
                     return
-                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-            self._commit(batch)
+            self._commit(None)
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[_Pending] | None) -> None:
+        """Write `batch`; None: whatever is waiting once the transaction has begun. On
+        SQLite that is once this process holds the write lock, so the events that arrive
+        while another writer holds it join this transaction instead of waiting for it."""
+        taken = list(batch or ())
+
+        def take() -> list[InstallEvent]:
+            if batch is None and not taken:
+                with self._lock:
+                    taken.extend(
+                        self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))
+                    )
+            return [p.event for p in taken]
+
         try:
-            outcomes = self._apply([p.event for p in batch])
+            outcomes = self._apply(take)
         except DatabaseUnavailable as exc:
-            for pending in batch:
+            take()  # when it failed to begin: the events waiting are its batch
+            for pending in taken:
                 pending.finish(None, DatabaseUnavailable(str(exc)))
             return
         except Exception as exc:
-            if len(batch) == 1:
-                batch[0].finish(None, exc)
+            take()
+            if len(taken) == 1:
+                taken[0].finish(None, exc)
                 return
             log.warning(
                 "a batch of %d install events failed (%s); storing them one by one",
-                len(batch),
+                len(taken),
                 type(exc).__name__,
             )
-            for pending in batch:
+            for pending in taken:
                 self._commit([pending])
             return
-        for pending, outcome in zip(batch, outcomes, strict=True):
+        for pending, outcome in zip(taken, outcomes, strict=True):
             pending.finish(outcome)
 
-    def _apply(self, events: list[InstallEvent]) -> list[EventOutcome]:
+    def _apply(self, take: Callable[[], list[InstallEvent]]) -> list[EventOutcome]:
+        events: list[InstallEvent] | None = None
         for attempt in range(CONCURRENT_RETRIES):
             try:
                 with self.db.session() as session:
+                    session.connection()  # BEGIN (IMMEDIATE on SQLite, which may wait)
+                    events = take() if events is None else events
                     return self._lifecycle.apply_events(session, events)
             except ConcurrentChange:
                 # Another process changed one of these installations meanwhile. A batch
                 # is then stored one by one (above), where only that event tries again.
-                if len(events) > 1:
+                if events is None or len(events) > 1:
                     raise
                 if attempt == CONCURRENT_RETRIES - 1:
                     raise DatabaseUnavailable("the installation kept changing") from None

@@ -106,20 +106,21 @@ def test_one_failing_event_fails_alone_and_its_batch_is_stored(
         )
     committer = bot.wsgi._webhook._committer
     names = ["evt_ok_1", "evt_ok_2", "evt_bad", "evt_ok_3", "evt_ok_4"]
-    # Hold SQLite's write lock so that the first event waits at BEGIN and the others
-    # gather behind it: they then make one batch together.
+    # Hold SQLite's write lock so that the committer waits at BEGIN with the first event,
+    # and the others gather behind it: all of them, the first too, then make one batch
+    # (the batch is taken once the transaction has begun).
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
         with ThreadPoolExecutor(len(names) + 1) as pool:
             first = pool.submit(served.install, event_id="evt_first", site_id="s-first")
-            assert _wait(lambda: not committer._queue and committer._thread is not None)
+            assert _wait(lambda: len(committer._queue) == 1 and committer._thread is not None)
             time.sleep(0.2)  # the committer is now waiting for the lock
             rest = {
                 n: pool.submit(served.install, event_id=n, site_id=f"s-{n}", site_name=n)
                 for n in names
             }
-            assert _wait(lambda: len(committer._queue) == len(names)), len(committer._queue)
+            assert _wait(lambda: len(committer._queue) == len(names) + 1), len(committer._queue)
             holder.execute("COMMIT")
             assert first.result(10).status == 202
             answers = {n: f.result(10) for n, f in rest.items()}
@@ -133,7 +134,7 @@ def test_one_failing_event_fails_alone_and_its_batch_is_stored(
     with bot.db.read() as session:
         stored = set(session.scalars(select(ProcessedEvent.id)))
     assert stored == {"evt_first", "evt_ok_1", "evt_ok_2", "evt_ok_3", "evt_ok_4"}
-    assert f"a batch of {len(names)} install events failed" in caplog.text
+    assert f"a batch of {len(names) + 1} install events failed" in caplog.text
 
 
 def test_database_unavailable_fails_the_whole_batch(tmp_path: Path) -> None:
