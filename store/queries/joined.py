@@ -181,9 +181,9 @@ _APP_COUNTS: Any = select(
     col(InstallationCount.state),
     col(InstallationCount.count),
 ).where(col(InstallationCount.application_id).in_(bindparam("app_ids", expanding=True)))
-# A customers page shows 200 installations by application and state alone: reading
-# only those (no join, no timestamps to convert, no InstallationInfo) and the page's few
-# applications apart costs a third of reading them joined.
+# A customers page shows 200 installations by application and state alone: only those
+# columns are read (no join, no timestamps to convert, no InstallationInfo per row), and
+# the page's few applications apart.
 _CUSTOMER_ROWS: Any = select(
     col(Installation.site_id), col(Installation.application_id), col(Installation.state)
 ).where(col(Installation.site_id).in_(bindparam("site_ids", expanding=True)))
@@ -192,6 +192,9 @@ _APPS_BY_NAME: Any = (
     .where(col(Application.id).in_(bindparam("app_ids", expanding=True)))
     .order_by(func.lower(Application.name), col(Application.id))
 )
+_SITE_ROWS: Any = _JOINED.where(
+    col(Installation.site_id) == bindparam("site_id"), col(Installation.state).in_(LIVE_STATES)
+).order_by(func.lower(Application.name))
 _CUSTOMERS_PAGE: Seek = seek(
     select(*_SITE_COLUMNS, SITE_KEY).where(_HAS_LIVE_INSTALLATION), SITE_KEY, col(Site.id)
 )

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from store.models import (
@@ -25,6 +24,7 @@ from store.queries.joined import (
     _HAS_LIVE_INSTALLATION,
     _PENDING_PAGE,
     _SITE_COLUMNS,
+    _SITE_ROWS,
     SITE_KEY,
     _infos,
     _joined,
@@ -112,15 +112,6 @@ def app_installations(
         more,
         previous,
     )
-
-
-_SITE_ROWS: Any = (
-    _joined()
-    .where(
-        col(Installation.site_id) == bindparam("site_id"), col(Installation.state).in_(LIVE_STATES)
-    )
-    .order_by(func.lower(Application.name))
-)
 
 
 def customer_installations(session: Session, site_id: str) -> list[InstallationInfo]:

@@ -60,7 +60,7 @@ def register(
         if _verified(request, signing_secret):
             tell_error(error, body, respond, home)
         else:
-            reply_for(error)
+            reply_for(error)  # logged all the same; nobody to tell
         # Slack shows its own failure notice for a 5xx; the private reply says more.
         return BoltResponse(status=200, body="")
 
