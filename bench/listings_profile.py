@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
-import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from bench import datagen, load, workloads
 from bench.load import TimedFakeSlack
+from bench.spy import Spy
 from bench.stores import Backend
 from bench.workloads import Bench, Plan, say, serving
 from bot.slack.ids import ActionId, encode_page
 from store import vault
 
-# Walking a sampled stack from its innermost frame outwards, the first file that matches
-# names the sample's category.
+# Where a sample's time goes (bench/spy.py): the innermost frame matching one of these.
 CATEGORIES = (
     ("Block Kit objects (slack_sdk.models)", ("slack_sdk/models/",)),
     ("views (bot/slack/views)", ("bot/slack/views/",)),
@@ -37,15 +34,7 @@ CATEGORIES = (
     ("bot (listeners, slash, signing)", ("bot/",)),
     ("threads and queues (idle hand-offs)", ("threading.py", "queue.py", "concurrent/")),
 )
-
-
-def categorise(stack: str) -> str:
-    frames = stack.split(";")
-    for frame in reversed(frames):
-        for name, markers in CATEGORIES:
-            if any(marker in frame for marker in markers):
-                return name
-    return "other (Python runtime, logging, imports)"
+OTHER = "other (Python runtime, logging, imports)"
 
 
 def requests_for(bench: Bench, client: Any, url: str, size: int, n: int) -> dict[str, list[Any]]:
@@ -145,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             for kind, requests in requests_for(
                 bench, client, url, args.size, args.requests
             ).items():
-                spy = _start_spy(server.proc.pid, args.workdir) if args.py_spy else None
+                spy = Spy(server.proc.pid, args.workdir) if args.py_spy else None
                 summary = load.run(requests, args.users, server_pid=server.proc.pid)
                 if spy is not None:
-                    samples[kind] = _stop_spy(*spy)
+                    samples[kind] = spy.stop(CATEGORIES, OTHER)
                 cpu = summary.extra.get("cpu_ms", float("nan"))
                 print(f"| {kind} | {summary.n} | {cpu:.1f} | {summary.p50:.1f} |", flush=True)
                 if summary.errors:
@@ -162,30 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         fake.stop()
     return 0
-
-
-def _start_spy(pid: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    out = Path(tempfile.mkstemp(suffix=".txt", dir=workdir)[1])
-    spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--gil"]
-    command += ["--rate", "250", "--output", str(out), "--nonblocking"]
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return proc, out
-
-
-def _stop_spy(proc: subprocess.Popen[bytes], out: Path) -> Counter[str]:
-    proc.send_signal(2)  # SIGINT: py-spy writes what it has
-    proc.wait(timeout=60)
-    counts: Counter[str] = Counter()
-    for line in out.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if stack and n.isdigit():
-            counts[categorise(stack)] += int(n)
-    return counts
 
 
 if __name__ == "__main__":

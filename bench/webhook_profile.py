@@ -17,9 +17,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -29,6 +26,7 @@ from typing import Any
 from bench import datagen, load, workloads
 from bench.load import Outcome, Request, TimedFakeSlack
 from bench.machine import cpu_seconds, load_average
+from bench.spy import Spy
 from bench.stores import Backend
 from bench.workloads import Bench, Plan, say, serve_process
 from store import queries, vault
@@ -46,14 +44,7 @@ CATEGORIES = (
     ("threads and queues (hand-offs)", ("threading.py", "queue.py", "concurrent/")),
     ("webhook and router (bot/)", ("bot/",)),
 )
-
-
-def categorise(stack: str) -> str:
-    for frame in reversed(stack.split(";")):
-        for name, markers in CATEGORIES:
-            if any(marker in frame for marker in markers):
-                return name
-    return "other (Python runtime, sockets, imports)"
+OTHER = "other (Python runtime, sockets, imports)"
 
 
 def _own_cpu() -> float:
@@ -94,14 +85,14 @@ def one_run(
         def sender(body: bytes) -> Request:
             return lambda: Outcome(client.send_event(body).status == 202)
 
-        sampler = _start_spy(pid, bench.workdir) if spy else None
+        sampler = Spy(pid, bench.workdir, rate=200, settle=1.0) if spy else None
         cpu0, own0 = cpu_seconds(pid), _own_cpu()
         summary = load.run([sender(b) for b in bodies], senders)
         cpu1, own1 = cpu_seconds(pid), _own_cpu()
         delivered = _wait_delivered(url)
         time.sleep(0.5)  # the loop's last pass after the outbox emptied
         cpu2 = cpu_seconds(pid)
-        samples = _stop_spy(*sampler) if sampler else Counter()
+        samples = sampler.stop(CATEGORIES, OTHER) if sampler else Counter()
     finally:
         if server.proc.poll() is None:
             server.terminate()
@@ -179,27 +170,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         fake.stop()
     return 0
-
-
-def _start_spy(pid: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    out = Path(tempfile.mkstemp(suffix=".txt", dir=workdir)[1])
-    spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--gil"]
-    command += ["--rate", "200", "--output", str(out), "--nonblocking"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # attached before the senders start
-    return proc, out
-
-
-def _stop_spy(proc: subprocess.Popen[bytes], out: Path) -> Counter[str]:
-    proc.send_signal(2)  # SIGINT: py-spy writes what it has
-    proc.wait(timeout=60)
-    counts: Counter[str] = Counter()
-    for line in out.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if stack and n.isdigit():
-            counts[categorise(stack)] += int(n)
-    return counts
 
 
 if __name__ == "__main__":

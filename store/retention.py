@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select
 from sqlmodel import Session, col
@@ -33,30 +34,38 @@ def _latest_upstream_ids() -> Select[int | None]:
     )
 
 
+def _delete_older(
+    session: Session, key: Any, stamp: Any, before: datetime, limit: int, *also: Any
+) -> int:
+    """Delete up to `limit` rows whose `stamp` is before `before` and that meet `also`;
+    how many. Small batches: a prune after a long gap must not hold a lock for long."""
+    keys = session.scalars(select(key).where(stamp < before, *also).limit(limit)).all()
+    if keys:
+        session.execute(delete(key.table).where(key.in_(keys)))
+    return len(keys)
+
+
 def prune_events(session: Session, *, before: datetime, limit: int = BATCH) -> int:
     """Delete up to `limit` processed event ids received before `before`; how many.
 
     A resent event older than this is stopped by the webhook's 300 s signature window
     and by occurred_at ordering, not by its id."""
-    ids = session.scalars(
-        select(col(ProcessedEvent.id)).where(col(ProcessedEvent.received_at) < before).limit(limit)
-    ).all()
-    if ids:
-        session.execute(delete(ProcessedEvent).where(col(ProcessedEvent.id).in_(ids)))
-    return len(ids)
+    return _delete_older(
+        session, col(ProcessedEvent.id), col(ProcessedEvent.received_at), before, limit
+    )
 
 
 def prune_deliveries(session: Session, *, before: datetime, limit: int = BATCH) -> int:
     """Delete up to `limit` outbox rows finished before `before`; how many."""
-    ids = session.scalars(
-        select(col(OutboxItem.id))
-        .where(col(OutboxItem.done_at).is_not(None), col(OutboxItem.done_at) < before)
-        .where(col(OutboxItem.id).not_in(_latest_upstream_ids()))
-        .limit(limit)
-    ).all()
-    if ids:
-        session.execute(delete(OutboxItem).where(col(OutboxItem.id).in_(ids)))
-    return len(ids)
+    return _delete_older(
+        session,
+        col(OutboxItem.id),
+        col(OutboxItem.done_at),
+        before,
+        limit,
+        col(OutboxItem.done_at).is_not(None),
+        col(OutboxItem.id).not_in(_latest_upstream_ids()),
+    )
 
 
 def prune_claims(session: Session, *, before: datetime, limit: int = BATCH) -> int:
@@ -64,12 +73,7 @@ def prune_claims(session: Session, *, before: datetime, limit: int = BATCH) -> i
 
     A claim only has to outlive its own period: a digest period that old is never run
     again, and a reminder step that old is behind its installation's reminders_sent."""
-    keys = session.scalars(
-        select(col(JobClaim.key)).where(col(JobClaim.claimed_at) < before).limit(limit)
-    ).all()
-    if keys:
-        session.execute(delete(JobClaim).where(col(JobClaim.key).in_(keys)))
-    return len(keys)
+    return _delete_older(session, col(JobClaim.key), col(JobClaim.claimed_at), before, limit)
 
 
 def cutoff(now: datetime, days: int) -> datetime:

@@ -98,19 +98,31 @@ def test_web_concurrency_sets_the_default(fake_slack: FakeSlack, tmp_path: Path)
         assert server.terminate() == 0
 
 
-def test_a_new_worker_takes_over_the_scheduler_when_its_runner_dies(
-    fake_slack: FakeSlack, tmp_path: Path
-) -> None:
+_RUNNER = re.compile(r"worker (\d+) runs the scheduler")
+
+
+def _runners(log: Path) -> list[int]:
+    """The workers that started the scheduler, in order, as the log says."""
+    return [int(pid) for pid in _RUNNER.findall(log.read_text())]
+
+
+def _two_workers_and_a_runner(fake_slack: FakeSlack, tmp_path: Path) -> tuple[ServerProcess, Path]:
     log = tmp_path / "serve.log"
     env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY)
     server = ServerProcess(env, "--workers", "2", log_path=log)
-    runner = re.compile(r"worker (\d+) runs the scheduler")
+    assert faultkit.wait_until(lambda: len(_runners(log)) == 1, 20)
+    return server, log
+
+
+def test_a_new_worker_takes_over_the_scheduler_when_its_runner_dies(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    server, log = _two_workers_and_a_runner(fake_slack, tmp_path)
     try:
-        assert faultkit.wait_until(lambda: runner.search(log.read_text()) is not None, 20)
-        first = int(runner.findall(log.read_text())[0])
+        first = _runners(log)[0]
         os.kill(first, signal.SIGKILL)
-        assert faultkit.wait_until(lambda: len(runner.findall(log.read_text())) == 2, 30)
-        second = int(runner.findall(log.read_text())[1])
+        assert faultkit.wait_until(lambda: len(_runners(log)) == 2, 30)
+        second = _runners(log)[1]
         assert second != first
         assert _parent(second) == server.proc.pid
         # Only the replacement was named: the surviving worker did not start another.
@@ -124,18 +136,12 @@ def test_after_a_reload_one_new_worker_runs_the_scheduler(
 ) -> None:
     """SIGHUP (gunicorn's reload) forks new workers while the old ones still run: one of
     the new ones must take the scheduler, or digests stop until a worker dies."""
-    log = tmp_path / "serve.log"
-    env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY)
-    server = ServerProcess(env, "--workers", "2", log_path=log)
-    runner = re.compile(r"worker (\d+) runs the scheduler")
+    server, log = _two_workers_and_a_runner(fake_slack, tmp_path)
     try:
-        assert faultkit.wait_until(lambda: runner.search(log.read_text()) is not None, 20)
-        first = int(runner.findall(log.read_text())[0])
+        first = _runners(log)[0]
         os.kill(server.proc.pid, signal.SIGHUP)
-        assert faultkit.wait_until(lambda: len(runner.findall(log.read_text())) == 2, 30), (
-            log.read_text()[-2000:]
-        )
-        second = int(runner.findall(log.read_text())[1])
+        assert faultkit.wait_until(lambda: len(_runners(log)) == 2, 30), log.read_text()[-2000:]
+        second = _runners(log)[1]
         assert second != first and _parent(second) == server.proc.pid
         # The old workers are gone and the new ones answer.
         assert faultkit.wait_until(lambda: not Path(f"/proc/{first}").exists(), 30)

@@ -11,8 +11,10 @@ never wait on each other's counters in opposite orders.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Table, delete, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,6 +24,10 @@ from sqlmodel import Session
 
 from store.models import Installation, InstallationCount, State
 from store.sqlutil import table_of
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
 
 _DELTAS = "simsid_installation_count_deltas"
 _TABLE: Table = table_of(InstallationCount)
@@ -50,6 +56,19 @@ def _upsert(dialect: str) -> Any:
             set_={"count": _TABLE.c["count"] + stmt.excluded["count"]},
         )
     return built
+
+
+def counted(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """`method` of the lifecycle (its session the first argument), then its counts written."""
+
+    def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        result = method(self, *args, **kwargs)
+        session = args[0] if args else kwargs["session"]
+        assert isinstance(session, OrmSession)
+        write_counts(session)
+        return result
+
+    return functools.update_wrapper(call, method)
 
 
 def write_counts(session: OrmSession) -> None:

@@ -108,7 +108,8 @@ def _ascii_name_is() -> ColumnElement[bool]:
     return func.lower(func.replace(Site.name, kelvin, ascii_k)) == bindparam("folded")
 
 
-def _sites_exact(name_is: ColumnElement[bool]) -> Any:
+def _sites(name_matches: ColumnElement[bool]) -> Any:
+    """Sites whose id, URN or DfE number is :needle, or whose name matches."""
     return (
         select(*_SITE_COLUMNS)
         .where(
@@ -116,28 +117,18 @@ def _sites_exact(name_is: ColumnElement[bool]) -> Any:
                 col(Site.id) == bindparam("needle"),
                 col(Site.urn) == bindparam("needle"),
                 col(Site.dfe_number) == bindparam("needle"),
-                name_is,
+                name_matches,
             )
         )
         .limit(MAX_CANDIDATES + 1)
     )
 
 
-_SITES_EXACT_ASCII: Any = _sites_exact(_ascii_name_is())
-_SITES_EXACT: Any = _sites_exact(fold_case(Site.name) == bindparam("folded"))
-_SITES_CONTAINING: Any = (
-    select(*_SITE_COLUMNS)
-    .where(
-        or_(
-            col(Site.id) == bindparam("needle"),
-            col(Site.urn) == bindparam("needle"),
-            col(Site.dfe_number) == bindparam("needle"),
-            fold_case(Site.name).like(bindparam("pattern"), escape="\\"),
-        )
-    )
-    .order_by(func.lower(Site.name))
-    .limit(MAX_CANDIDATES + 1)
-)
+_SITES_EXACT_ASCII: Any = _sites(_ascii_name_is())
+_SITES_EXACT: Any = _sites(fold_case(Site.name) == bindparam("folded"))
+_SITES_CONTAINING: Any = _sites(
+    fold_case(Site.name).like(bindparam("pattern"), escape="\\")
+).order_by(func.lower(Site.name))
 
 
 def match_sites(session: Session, text: str) -> list[SiteRef]:
