@@ -26,6 +26,22 @@ def message_key(installation_id: int) -> str:
     return f"message:{installation_id}"
 
 
+def message_row(installation_id: int, channel: str | None, now: datetime) -> dict[str, Any]:
+    """The outbox row asking for an installation's message (one per installation: its
+    dedupe key); the batch paths insert many of these at once."""
+    return {
+        "kind": OutboxKind.MESSAGE,
+        "installation_id": installation_id,
+        "channel": channel,
+        "dedupe_key": message_key(installation_id),
+        "generation": 1,
+        "created_at": now,
+        "due_at": now,
+        "attempts": 0,
+        "failed": False,
+    }
+
+
 def enqueue_message(
     session: Session, installation_id: int, channel: str | None, *, now: datetime
 ) -> None:
@@ -33,16 +49,7 @@ def enqueue_message(
     insert_or_update(
         session,
         OutboxItem,
-        {
-            "kind": OutboxKind.MESSAGE,
-            "installation_id": installation_id,
-            "channel": channel,
-            "dedupe_key": message_key(installation_id),
-            "generation": 1,
-            "created_at": now,
-            "due_at": now,
-            "attempts": 0,
-        },
+        message_row(installation_id, channel, now),
         key=["dedupe_key"],
         # A delivery in flight sees the generation move and renders again.
         update={"generation": col(OutboxItem.generation) + 1, "channel": channel},

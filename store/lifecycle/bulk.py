@@ -23,7 +23,6 @@ from store.models import (
     Installation,
     MessageStatus,
     OutboxItem,
-    OutboxKind,
     ProcessedEvent,
     Site,
     State,
@@ -37,6 +36,28 @@ _IN_CHUNK = 500  # ids per IN (...) list, well inside every driver's parameter l
 class _AppFacts:
     bypass_auth: bool
     channel: str | None
+
+
+def upsert_site_labels(dml: Any) -> Any:
+    """INSERT sites, or update a site's name, URN and DfE number when one of them differs
+    (`dml`: the dialect module whose insert() has on_conflict_do_update)."""
+    sites = table_of(Site)
+    stmt = dml.insert(sites)
+    return stmt.on_conflict_do_update(
+        index_elements=[sites.c.id],
+        set_={
+            "name": stmt.excluded.name,
+            "urn": stmt.excluded.urn,
+            "dfe_number": stmt.excluded.dfe_number,
+            "updated_at": stmt.excluded.updated_at,
+        },
+        # URN and DfE number are labels; the row only changes when one of them does.
+        where=or_(
+            sites.c.name.is_distinct_from(stmt.excluded.name),
+            sites.c.urn.is_distinct_from(stmt.excluded.urn),
+            sites.c.dfe_number.is_distinct_from(stmt.excluded.dfe_number),
+        ),
+    )
 
 
 class _BatchStatements:
@@ -59,22 +80,7 @@ class _BatchStatements:
         self.stored_pairs = select(installs.c.application_id, installs.c.site_id).where(
             installs.c.site_id.in_(ids)
         )
-        site = dml.insert(sites)
-        self.upsert_sites = site.on_conflict_do_update(
-            index_elements=[sites.c.id],
-            set_={
-                "name": site.excluded.name,
-                "urn": site.excluded.urn,
-                "dfe_number": site.excluded.dfe_number,
-                "updated_at": site.excluded.updated_at,
-            },
-            # URN and DfE number are labels; the row only changes when one of them does.
-            where=or_(
-                sites.c.name.is_distinct_from(site.excluded.name),
-                sites.c.urn.is_distinct_from(site.excluded.urn),
-                sites.c.dfe_number.is_distinct_from(site.excluded.dfe_number),
-            ),
-        ).returning(sites.c.id)
+        self.upsert_sites = upsert_site_labels(dml).returning(sites.c.id)
         self.insert_installations = (
             dml.insert(installs)
             .on_conflict_do_nothing()
@@ -256,21 +262,8 @@ class BulkEvents(SingleEvents):
                 }
             )
             if created and notify:
-                messages.append(
-                    {
-                        "kind": OutboxKind.MESSAGE,
-                        "installation_id": inst_id,
-                        "channel": route(
-                            None, apps[e.application_id].channel, self.default_channel
-                        ),
-                        "dedupe_key": outbox.message_key(inst_id),
-                        "generation": 1,
-                        "created_at": now,
-                        "due_at": now,
-                        "attempts": 0,
-                        "failed": False,
-                    }
-                )
+                channel = route(None, apps[e.application_id].channel, self.default_channel)
+                messages.append(outbox.message_row(inst_id, channel, now))
         if audit:
             core.execute(statements.insert_audit, audit)
         if messages:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    or_,
     select,
     update,
 )
@@ -32,6 +31,7 @@ from sqlmodel import Session
 
 from store.lifecycle import reconcile_rows as writes
 from store.lifecycle.base import LifecycleBase
+from store.lifecycle.bulk import upsert_site_labels
 from store.lifecycle.domain import SIMS_ID
 from store.lifecycle.slugs import free_slug
 from store.lifecycle.tally import tally
@@ -40,7 +40,6 @@ from store.models import (
     AuditEntry,
     Installation,
     MessageStatus,
-    Site,
     State,
 )
 from store.reconcile import Comparison, Difference, Kind, Listed, Pair, load_rows
@@ -230,29 +229,12 @@ def _register_applications(
 
 
 def _upsert_sites(conn: Connection, dml: Any, listed: list[Listed], now: datetime) -> None:
-    sites = table_of(Site)
     labels = {r.site_id: (r.site_name, r.site_urn, r.site_dfe_number) for r in listed}
     if not labels:
         return
-    stmt = dml.insert(sites)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[sites.c.id],
-        set_={
-            "name": stmt.excluded.name,
-            "urn": stmt.excluded.urn,
-            "dfe_number": stmt.excluded.dfe_number,
-            "updated_at": stmt.excluded.updated_at,
-        },
-        # URN and DfE number are labels; the row only changes when one of them does.
-        where=or_(
-            sites.c.name.is_distinct_from(stmt.excluded.name),
-            sites.c.urn.is_distinct_from(stmt.excluded.urn),
-            sites.c.dfe_number.is_distinct_from(stmt.excluded.dfe_number),
-        ),
-    )
     writes.chunked_execute(
         conn,
-        stmt,
+        upsert_site_labels(dml),
         [
             {"id": site, "name": n, "urn": u, "dfe_number": d, "updated_at": now}
             for site, (n, u, d) in labels.items()

@@ -18,7 +18,6 @@ from store.models import (
     CredentialOrigin,
     MessageStatus,
     OutboxItem,
-    OutboxKind,
 )
 from store.reconcile import Difference, Listed, Pair, load_rows
 from store.sqlutil import table_of
@@ -136,18 +135,5 @@ def refresh_messages(
         index_elements=[queued.c.dedupe_key],
         set_={"generation": queued.c.generation + 1, "channel": stmt.excluded.channel},
     )
-    rows = [
-        {
-            "kind": OutboxKind.MESSAGE,
-            "installation_id": inst_id,
-            "channel": channel,
-            "dedupe_key": outbox.message_key(inst_id),
-            "generation": 1,
-            "created_at": now,
-            "due_at": now,
-            "attempts": 0,
-            "failed": False,
-        }
-        for inst_id, channel in wanted.items()
-    ]
+    rows = [outbox.message_row(inst_id, channel, now) for inst_id, channel in wanted.items()]
     chunked_execute(conn, stmt, rows)
