@@ -25,6 +25,15 @@ from store.queries.results import (
     SiteRef,
 )
 
+_APP_COLUMNS: tuple[Any, ...] = (
+    Application.id,
+    Application.name,
+    Application.slug,
+    Application.channel,
+    Application.bypass_auth,
+    Application.sims_primary,
+)
+_SITE_COLUMNS: tuple[Any, ...] = (Site.id, Site.name, Site.urn, Site.dfe_number)
 # Listings read plain columns, not ORM entities: a page of 20 customers is 200 joined
 # rows, and building three tracked objects per row cost more than the query itself.
 _INFO_COLUMNS: tuple[Any, ...] = (
@@ -37,16 +46,8 @@ _INFO_COLUMNS: tuple[Any, ...] = (
     Installation.message_channel,
     Installation.message_ts,
     Installation.reminders_sent,
-    Application.id,
-    Application.name,
-    Application.slug,
-    Application.channel,
-    Application.bypass_auth,
-    Application.sims_primary,
-    Site.id,
-    Site.name,
-    Site.urn,
-    Site.dfe_number,
+    *_APP_COLUMNS,
+    *_SITE_COLUMNS,
     Installation.change_reason,
     Installation.removal_requested_by,
     Installation.removal_requested_at,
@@ -132,7 +133,6 @@ _JOINED: Select[*tuple[Any, ...]] = (
     .join(Application, col(Application.id) == col(Installation.application_id))
     .join(Site, col(Site.id) == col(Installation.site_id))
 )
-_SITE_COLUMNS: tuple[Any, ...] = (Site.id, Site.name, Site.urn, Site.dfe_number)
 _HAS_LIVE_INSTALLATION: Exists = exists().where(
     col(Installation.site_id) == col(Site.id),
     col(Installation.state).in_(LIVE_STATES),
@@ -167,14 +167,6 @@ _PENDING_PAGE: Seek = seek(
     col(Installation.id),
 )
 APP_KEY: Any = func.lower(Application.name)
-_APP_COLUMNS: tuple[Any, ...] = (
-    Application.id,
-    Application.name,
-    Application.slug,
-    Application.channel,
-    Application.bypass_auth,
-    Application.sims_primary,
-)
 _APPS_PAGE: Seek = seek(select(*_APP_COLUMNS, APP_KEY), APP_KEY, col(Application.id))
 _APP_COUNTS: Any = select(
     col(InstallationCount.application_id),
