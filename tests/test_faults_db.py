@@ -187,6 +187,29 @@ def pg_cluster() -> Iterator[PrivateCluster]:
 
 
 @pytest.mark.postgres
+def test_a_disable_click_asks_why_while_a_writer_holds_sqlite(bot: BotApp) -> None:
+    """Before the form asking why, a click only reads: it must not queue for SQLite's
+    write lock behind a burst of installs, for the form's trigger_id expires 3 s after
+    the click (it waited the whole busy timeout, then said the database was down)."""
+    from store import queries
+    from store.lifecycle import Action
+    from tests.factories import install
+
+    install(bot.db, site="site-busy")
+    with bot.db.read() as session:
+        (info,) = queries.pending(session).items
+    holder = sqlite3.connect(bot.db.url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        found, refused = bot.operations.check(
+            installation_id=info.id, version=info.version, action=Action.DISABLE
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert refused is None and found is not None and found.id == info.id
+
+
 def test_postgres_outage_under_a_running_server(
     pg_cluster: PrivateCluster, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:

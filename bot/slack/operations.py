@@ -83,13 +83,16 @@ class Operations:
         A button showing an older version, or an action no longer valid, is answered at
         once (and the message refreshed) rather than with a form that cannot succeed.
         """
-        with self.db.session() as session:
+        # Read only: the click's trigger_id expires in 3 s, so a click that can go on
+        # must not queue for SQLite's write lock; only a refresh writes.
+        with self.db.read() as session:
             info = queries.installation(session, installation_id)
-            if info is None:
-                return None, views.not_found("installation", str(installation_id))
-            stale = info.version != version
-            if not stale and action in allowed_actions(info.state):
-                return info, None
+        if info is None:
+            return None, views.not_found("installation", str(installation_id))
+        stale = info.version != version
+        if not stale and action in allowed_actions(info.state):
+            return info, None
+        with self.db.session() as session:
             self._refresh(session, installation_id)
         self.on_change()
         return None, views.refusal_for(info, action, stale=stale, tz=self.tz)
