@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import random
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,8 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, delete, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
@@ -31,8 +29,8 @@ from store.lifecycle import Action, ConcurrentChange, EventType, InstallEvent, L
 from store.lifecycle.tally import counts, full_recount, recount
 from store.models import Application, Installation, InstallationCount, State
 from store.reconcile import Listed, compare
-from tests.conftest import require_postgres
 from tests.factories import BASE_TIME
+from tests.pgtools import fresh_database
 
 APPS = ("app-a", "app-b", "app-bypass")
 SITES = ("s1", "s2", "s3", "s4")
@@ -245,19 +243,10 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Database
         yield db
         db.dispose()
         return
-    url = make_url(require_postgres())
-    name = f"simsid_counts_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(url.set(database=name).render_as_string(hide_password=False))
-    try:
+    with fresh_database("simsid_counts", migrated=False) as url:
+        db = Database(url)
         yield db
-    finally:
         db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_upgrade_fills_the_counts_from_existing_installations(empty_db: Database) -> None:
