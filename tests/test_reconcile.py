@@ -89,6 +89,22 @@ def test_listed_but_unknown_becomes_a_new_installation_pending_or_enabled(db: Da
     no_upstream(db)
 
 
+@pytest.mark.postgres
+def test_an_apply_leaves_postgres_planner_statistics_current(postgres_url: str) -> None:
+    # An adoption can add 100,000s of rows; listings must not wait for autovacuum to
+    # learn of them (see Database.refresh_statistics). 40: under autovacuum's threshold.
+    db = Database(postgres_url)
+    try:
+        apply(db, [listed(f"s{n}") for n in range(40)])
+        with db.read() as session:
+            known = session.scalar(
+                text("SELECT reltuples FROM pg_class WHERE relname = 'installation'")
+            )
+        assert known == 40
+    finally:
+        db.dispose()
+
+
 def test_new_installations_are_posted_with_notify(db: Database) -> None:
     apply(db, [listed("s1")], notify=True)
     inst = installation_id(db, site="s1")

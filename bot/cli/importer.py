@@ -100,6 +100,8 @@ def ingest_file(
                 show.write(f"\r{seen} lines read, {report.summary()}")
                 show.flush()
     _apply(db, lifecycle, batch, report, notify=notify)
+    if report.new:
+        db.refresh_statistics()
     if show is not None:
         show.write("\r" + " " * 80 + "\r")
     return report

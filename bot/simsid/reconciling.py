@@ -65,4 +65,7 @@ def reconcile(
             )
         if comparison.agree:
             return Outcome(comparison, Applied())
-        return Outcome(comparison, lifecycle.reconcile(session, comparison, notify=notify))
+        applied = lifecycle.reconcile(session, comparison, notify=notify)
+    if applied.total:
+        db.refresh_statistics()
+    return Outcome(comparison, applied)
