@@ -8,9 +8,10 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 # Re-exported: the handle a unit of work passes to store functions, so bot/ can name it
@@ -28,6 +29,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 # work; and each new connection pays for its pragmas. Enough for every HTTP thread.
 SQLITE_POOL_SIZE = 16
 SQLITE_POOL_OVERFLOW = 16
+# A PostgreSQL connection back in the pool less than this many seconds is used unchecked.
+TRUST_IDLE_S = 0.5
 
 
 class DatabaseUnavailable(Exception):
@@ -69,8 +72,9 @@ def _busy_timeout(conn: Connection, ms: int) -> None:
         info["simsid_busy_ms"] = ms
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine configured for the dialect: WAL and foreign keys on SQLite, pre-ping on PG."""
+def make_engine(url: str, *, echo: bool = False, trust_for: float = TRUST_IDLE_S) -> Engine:
+    """An engine configured for the dialect: WAL and foreign keys on SQLite; on
+    PostgreSQL, connections idle over `trust_for` seconds are checked before use."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -98,25 +102,79 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         )
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
         pool_timeout=5,
         pool_use_lifo=True,
         connect_args={"connect_timeout": 5},
     )
+    _ping_when_idle(engine, trust_for)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, trust_for: float) -> None:
+    """Check a pooled connection before use unless it was in use less than `trust_for`
+    seconds ago (HikariCP's aliveBypassWindowMs, 500 ms, does the same).
+
+    SQLAlchemy's pool_pre_ping checks every checkout: a round trip, and CPU on both
+    sides, on every listing. A connection used a moment ago is alive unless the server
+    went away and came back within that moment; then its first statement fails, the
+    pool drops every older connection, and that one request is answered "database is
+    not answering" as during the outage itself.
+    """
+    dialect = engine.dialect
+
+    def stamp(_dbapi_connection: Any, record: ConnectionPoolEntry, *_: Any) -> None:
+        record.info["simsid_used"] = time.monotonic()
+
+    def check(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        used = record.info.get("simsid_used")
+        if used is not None and time.monotonic() - used < trust_for:
+            return
+        if not _alive(dialect, dbapi_connection):
+            # As pre-ping does: a dead connection means its older siblings are dead too.
+            raise InvalidatePoolError()
+
+    event.listen(engine, "connect", stamp)
+    event.listen(engine, "checkin", stamp)
+    event.listen(engine, "checkout", check)
+
+
+def _alive(dialect: Any, dbapi_connection: Any) -> bool:
+    """Whether a psycopg connection answers; it is left with no transaction open (a
+    read then sets it to autocommit, which psycopg refuses inside a transaction)."""
+    was = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        return bool(dialect.do_ping(dbapi_connection))
+    except dialect.loaded_dbapi.Error as exc:
+        if dialect.is_disconnect(exc, dbapi_connection, None):
+            return False
+        raise
+    finally:
+        if not dbapi_connection.closed:
+            dbapi_connection.autocommit = was
 
 
 class Database:
     """One engine and a session scope; every unit of work opens its own session."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, trust_for: float = TRUST_IDLE_S) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, trust_for=trust_for)
         self._write_engine = self.engine.execution_options(simsid_write=True)
+        # PostgreSQL reads run each statement on its own (no BEGIN, no COMMIT: two round
+        # trips fewer). At READ COMMITTED each statement of a transaction takes its own
+        # snapshot anyway, so a listing sees nothing different. SQLite's BEGIN does give
+        # a listing's statements one snapshot, and costs no round trip: it stays.
+        self._read_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._writers = threading.RLock()
 
     @property
@@ -126,7 +184,7 @@ class Database:
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:
         """A unit of work: commits once at the end, rolls back on any error."""
-        bind = self._write_engine if write else self.engine
+        bind = self._write_engine if write else self._read_engine
         turn = self._writer_turn() if write and self.is_sqlite else nullcontext()
         try:
             with turn, Session(bind, expire_on_commit=False) as session:
@@ -186,7 +244,8 @@ class Database:
             conn.execute(text("ANALYZE"))
 
     def read(self) -> AbstractContextManager[Session]:
-        """A read-only unit of work (on SQLite it takes no write lock)."""
+        """A read-only unit of work (on SQLite it takes no write lock; on PostgreSQL each
+        statement runs on its own, see __init__)."""
         return self.session(write=False)
 
     def is_empty(self) -> bool:

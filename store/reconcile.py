@@ -131,7 +131,6 @@ LISTED = Table(
     Column("enabled", Boolean, nullable=False),
     Column("client_key", String(64), nullable=True),
     prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
 )
 
 
@@ -193,19 +192,18 @@ def _converted(
 def listed_table(session: Session, rows: Sequence[Listed]) -> Iterator[Table]:
     """The list as a temporary table on the session's connection, for this unit of work.
 
-    PostgreSQL drops it at commit; SQLite keeps temporary tables with the (pooled)
-    connection, so it is dropped here when done.
+    A temporary table lives as long as its (pooled) connection, so it is dropped here
+    when done, and first, should a failed run have left one. Not ON COMMIT DROP on
+    PostgreSQL: a read runs each statement on its own there, and would drop it at once.
     """
     conn = session.connection()
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
-        LISTED.drop(conn, checkfirst=True)
+    LISTED.drop(conn, checkfirst=True)
     LISTED.create(conn)
     load_rows(conn, LISTED, [(r[0], r[2], r[4], r[7]) for r in rows])
     try:
         yield LISTED
     finally:
-        if sqlite and not conn.closed and conn.in_transaction():
+        if not conn.closed and conn.in_transaction():
             LISTED.drop(conn, checkfirst=True)
 
 

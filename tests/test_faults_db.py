@@ -214,8 +214,8 @@ def test_postgres_outage_under_a_running_server(
     pg_cluster: PrivateCluster, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
     """While PostgreSQL is down: webhook 503, slash and buttons a clear private message,
-    healthz 503. After it restarts the same process recovers (pool_pre_ping) and the
-    retried event is accepted and delivered."""
+    healthz 503. After it restarts the same process recovers (a pooled connection idle
+    for a while is checked before use) and the retried event is accepted and delivered."""
     env = harness.server_env(fake_slack.api_url, pg_cluster.url, TEST_KEY)
     faultkit.db_upgrade(env)
     log = tmp_path / "serve.log"

@@ -147,8 +147,13 @@ def customers(
         apps = [AppRef(*row) for row in connection.execute(_APPS_BY_NAME, {"app_ids": app_ids})]
         rank = {app.id: n for n, app in enumerate(apps)}
         by_id = {app.id: app for app in apps}
+        # A page repeats the same few (application, state) pairs: each is made once.
+        made: dict[tuple[str, State], CustomerApp] = {}
         for site_id, app_id, state in sorted(live, key=lambda row: rank[row[1]]):
-            by_site[site_id].append(CustomerApp(by_id[app_id], state))  # State: the column's type
+            item = made.get((app_id, state))
+            if item is None:
+                item = made[app_id, state] = CustomerApp(by_id[app_id], state)
+            by_site[site_id].append(item)
     return page(
         [CustomerSummary(s, tuple(by_site[s.id])) for s in sites],
         [(cursor_value(row[4]), row[0]) for row in rows],
