@@ -15,8 +15,7 @@ from store.models import (
 )
 from store.queries.joined import (
     _APP_COUNTS,
-    _APP_PAGE_ROWS,
-    _APP_PAGE_SITES,
+    _APP_PAGE,
     _APPS_BY_NAME,
     _APPS_PAGE,
     _CUSTOMER_ROWS,
@@ -26,6 +25,7 @@ from store.queries.joined import (
     _SITE_COLUMNS,
     _SITE_ROWS,
     SITE_KEY,
+    _info,
     _infos,
     _joined,
 )
@@ -93,21 +93,16 @@ def app_installations(
     index), so every page costs the same whatever the application's size or the page's
     depth: joining first and then sorting would sort every one of its installations.
     """
-    params = {"app_id": app_id}
-    found, more, previous = fetch(
-        session, _APP_PAGE_SITES, params, after=after, before=before, limit=limit
+    rows, more, previous = fetch(
+        session, _APP_PAGE, {"app_id": app_id}, after=after, before=before, limit=limit
     )
-    if not found:
-        return page([], [], limit, more, previous)
-    site_ids = [site_id for site_id, _ in found]
-    rows = (
-        session.connection().execute(_APP_PAGE_ROWS, {"app_id": app_id, "site_ids": site_ids}).all()
-    )
-    by_site = {info.site.id: info for info in _infos(rows) if info.state in LIVE_STATES}
-    shown = [(site_id, key) for site_id, key in found if site_id in by_site]
+    # One row per site (an application is installed once per site), read in the same
+    # statement, so at the same moment, as the page's live installations: all live.
+    apps: dict[str, AppRef] = {}
+    sites: dict[str, SiteRef] = {}
     return page(
-        [by_site[site_id] for site_id, _ in shown],
-        [(cursor_value(key), site_id) for site_id, key in shown],
+        [_info(row[1:-1], apps, sites) for row in rows],
+        [(cursor_value(row[-1]), row[0]) for row in rows],
         limit,
         more,
         previous,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, and_, bindparam, or_
+from sqlalchemy import Integer, Select, Subquery, and_, bindparam, or_
 from sqlmodel import Session
 
 from store.models import UTCDateTime
@@ -100,6 +100,27 @@ def fetch(
         return rows[:limit], len(rows) > limit, True
     rows = list(connection.execute(statements.first, values))
     return rows[:limit], len(rows) > limit, False
+
+
+def joined(statements: Seek, rows: Callable[[Subquery], Select[Any]]) -> Seek:
+    """`statements` (ascending, selecting an id and then `k`, the sort key) with each
+    page joined by `rows` to one row per item, in page order: one statement, not one
+    for the page and another for its items."""
+
+    def around(page: Select[Any], backwards: bool) -> Select[Any]:
+        sub = page.subquery("page")
+        ident = sub.c[page.selected_columns[0].name]
+        return rows(sub).order_by(
+            *((sub.c.k.desc(), ident.desc()) if backwards else (sub.c.k, ident))
+        )
+
+    return Seek(
+        first=around(statements.first, False),
+        after=around(statements.after, False),
+        before=around(statements.before, True),
+        decode_key=statements.decode_key,
+        decode_id=statements.decode_id,
+    )
 
 
 def page(
