@@ -34,11 +34,16 @@ from store.sqlutil import contains, fold_case, like_pattern
 
 def installation(session: Session, installation_id: int) -> InstallationInfo | None:
     """One installation with its application, site and upstream status."""
-    row = session.execute(_ONE_INSTALLATION, {"installation_id": installation_id}).first()
+    params = {"installation_id": installation_id}
+    # Through the session, which first writes out a change of this unit of work (the
+    # lifecycle's), so that what is read is the installation as it now stands.
+    row = session.execute(_ONE_INSTALLATION, params).first()
     if row is None:
         return None
     info = _info(row)
-    status = upstream_status(session, installation_id)
+    # Every click reads one of these before and after its change: prebuilt, and plain
+    # columns rather than an OutboxItem built (with its JSON) for four of its fields.
+    status = _upstream_status(session.connection().execute(_LATEST_UPSTREAM, params).first())
     return info if status is None else _with_upstream(info, status)
 
 
@@ -147,19 +152,34 @@ def match_sites(session: Session, text: str) -> list[SiteRef]:
     return [SiteRef(*row) for row in found]
 
 
+_LATEST_UPSTREAM: Any = (
+    select(
+        col(OutboxItem.id),
+        col(OutboxItem.failed),
+        col(OutboxItem.done_at),
+        col(OutboxItem.payload),
+        col(OutboxItem.attempts),
+        col(OutboxItem.last_error),
+    )
+    .where(
+        col(OutboxItem.installation_id) == bindparam("installation_id"),
+        col(OutboxItem.kind) == OutboxKind.UPSTREAM,
+    )
+    .order_by(col(OutboxItem.id).desc())
+    .limit(1)
+)
+
+
 def upstream_status(session: Session, installation_id: int) -> UpstreamStatus | None:
     """The latest decision sent (or being sent) upstream for one installation."""
-    row = session.scalars(
-        select(OutboxItem)
-        .where(
-            col(OutboxItem.installation_id) == installation_id,
-            col(OutboxItem.kind) == OutboxKind.UPSTREAM,
-        )
-        .order_by(col(OutboxItem.id).desc())
-        .limit(1)
-    ).first()
-    if row is None or row.id is None:
+    row = session.connection().execute(_LATEST_UPSTREAM, {"installation_id": installation_id})
+    return _upstream_status(row.first())
+
+
+def _upstream_status(row: Any) -> UpstreamStatus | None:
+    if row is None:
         return None
-    status = "failed" if row.failed else ("applied" if row.done_at else "waiting")
-    decision = str((row.payload or {}).get("type", ""))
-    return UpstreamStatus(status, decision, row.attempts, row.last_error, row.id)
+    item_id, failed, done_at, payload, attempts, last_error = row
+    status = "failed" if failed else ("applied" if done_at else "waiting")
+    decision = str((payload or {}).get("type", ""))
+    return UpstreamStatus(status, decision, attempts, last_error, item_id)
