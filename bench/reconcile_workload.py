@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import csv
 import re
-import resource
 import secrets
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +27,11 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bench import datagen
-from bench.stores import REPO, Backend
+from bench.stores import Backend, run_cli
 from bench.workloads import Bench, say
 from bot.simsid.snapshot import HEADER
 from store.db import Database
 from store.models import Application, Installation, Site, State
-from tests.harness import bot_command
 
 _SUMMARY = re.compile(r"^(\d+) differences? with ", re.MULTILINE)
 
@@ -87,36 +83,6 @@ def write_list(url: str, path: Path, mix: str) -> int:
     return written
 
 
-def _cpu() -> float:
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
-def _run(env: dict[str, str], log: Path, *args: str, expect: int) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds of the subprocess (user + system: unlike the wall time it
-    hardly moves when other work shares the machine) and its output."""
-    cpu = _cpu()
-    started = time.perf_counter()
-    with log.open("ab") as err:
-        done = subprocess.run(
-            [*bot_command(), "reconcile", *args],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            check=False,
-        )
-    elapsed = time.perf_counter() - started
-    cpu = _cpu() - cpu
-    stdout = done.stdout.decode()
-    if done.returncode != expect:
-        raise RuntimeError(
-            f"simsid-bot reconcile {' '.join(args)} exited {done.returncode}, not {expect}: "
-            f"{stdout[-500:]} (log: {log})"
-        )
-    return elapsed, cpu, stdout
-
-
 def reconcile(bench: Bench, backend: Backend, size: int, url: str) -> dict[str, Any]:
     """Both mixes, drift first: each run's seconds, the list's rows, the differences."""
     return {mix: _reconcile(bench, backend, size, url, mix) for mix in MIXES}
@@ -132,27 +98,28 @@ def _reconcile(bench: Bench, backend: Backend, size: int, url: str, mix: str) ->
     env = bench.env(url)
     log = bench.log(f"reconcile-{label}")
     say(f"{label}: simsid-bot reconcile {path.name} ({listed:,} rows)")
-    dry_s, dry_cpu, dry_out = _run(env, log, str(path), expect=1)
-    found = _SUMMARY.search(dry_out)
+    dry = run_cli(env, "reconcile", str(path), log=log, expect=1)
+    found = _SUMMARY.search(dry.stdout)
     if found is None:  # exit 1 is also what a crash looks like
         raise RuntimeError(f"{label}: the dry run printed no differences (log: {log})")
     differences = int(found.group(1))
-    apply_s, apply_cpu, _ = _run(env, log, str(path), "--apply", "--force", expect=0)
-    again_s, again_cpu, again_out = _run(env, log, str(path), expect=0)
-    if "in agreement" not in again_out:
-        raise RuntimeError(f"{label}: reconcile did not agree after --apply: {again_out[-300:]}")
+    applied = run_cli(env, "reconcile", str(path), "--apply", "--force", log=log)
+    again = run_cli(env, "reconcile", str(path), log=log)
+    if "in agreement" not in again.stdout:
+        raise RuntimeError(f"{label}: reconcile did not agree after --apply: {again.stdout[-300:]}")
     say(
-        f"{label}: {differences:,} differences; dry run {dry_s:.1f}s ({dry_cpu:.1f}s CPU), "
-        f"apply {apply_s:.1f}s ({apply_cpu:.1f}s CPU), again {again_s:.1f}s"
+        f"{label}: {differences:,} differences; dry run {dry.seconds:.1f}s "
+        f"({dry.cpu_seconds:.1f}s CPU), apply {applied.seconds:.1f}s "
+        f"({applied.cpu_seconds:.1f}s CPU), again {again.seconds:.1f}s"
     )
     return {
         "installs": size,
         "listed": listed,
         "differences": differences,
-        "dry_s": dry_s,
-        "apply_s": apply_s,
-        "again_s": again_s,
-        "dry_cpu_s": dry_cpu,
-        "apply_cpu_s": apply_cpu,
-        "again_cpu_s": again_cpu,
+        "dry_s": dry.seconds,
+        "apply_s": applied.seconds,
+        "again_s": again.seconds,
+        "dry_cpu_s": dry.cpu_seconds,
+        "apply_cpu_s": applied.cpu_seconds,
+        "again_cpu_s": again.cpu_seconds,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import time
 from dataclasses import dataclass
@@ -52,8 +53,19 @@ def fresh_store(backend: Backend, workdir: Path, name: str) -> str:
     return backend.base_url
 
 
-def run_cli(env: dict[str, str], *args: str, log: Path) -> float:
-    """Run `simsid-bot ARGS` as a subprocess; seconds it took. Raises if it fails."""
+@dataclass(frozen=True)
+class Ran:
+    """A finished `simsid-bot` subprocess."""
+
+    seconds: float  # wall time
+    cpu_seconds: float  # its user + system time: unlike the wall time it hardly moves
+    # when other work shares the machine
+    stdout: str
+
+
+def run_cli(env: dict[str, str], *args: str, log: Path, expect: int = 0) -> Ran:
+    """Run `simsid-bot ARGS` as a subprocess. Raises unless it exits `expect`."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with log.open("ab") as err:
         done = subprocess.run(
@@ -65,12 +77,15 @@ def run_cli(env: dict[str, str], *args: str, log: Path) -> float:
             check=False,
         )
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stdout = done.stdout.decode()
+    if done.returncode != expect:
         raise RuntimeError(
-            f"simsid-bot {' '.join(args)} exited {done.returncode}: {done.stdout.decode()[-500:]}"
-            f" (log: {log})"
+            f"simsid-bot {' '.join(args)} exited {done.returncode}, not {expect}: "
+            f"{stdout[-500:]} (log: {log})"
         )
-    return elapsed
+    cpu = after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
+    return Ran(elapsed, cpu, stdout)
 
 
 def postgres_version(url: str) -> str:

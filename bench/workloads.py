@@ -198,9 +198,9 @@ def seed(bench: Bench, backend: Backend, size: int) -> tuple[str, dict[str, floa
     label = f"{backend.name}-{size}"
     migrate_s = 0.0
     if not backend.is_sqlite:
-        migrate_s = run_cli(env, "db", "upgrade", log=bench.log(f"migrate-{label}"))
+        migrate_s = run_cli(env, "db", "upgrade", log=bench.log(f"migrate-{label}")).seconds
     say(f"{label}: simsid-bot ingest {file.name} ({size:,} lines)")
-    seconds = run_cli(env, "ingest", str(file), log=bench.log(f"ingest-{label}"))
+    seconds = run_cli(env, "ingest", str(file), log=bench.log(f"ingest-{label}")).seconds
     db = Database(url)
     try:
         with db.read() as session:
