@@ -27,7 +27,6 @@ from store.queries.lookups import (
     installation,
     match_apps,
     match_sites,
-    upstream_status,
 )
 from store.queries.results import (
     LIVE_STATES,
@@ -82,5 +81,4 @@ __all__ = [
     "removal_requests",
     "site_ref",
     "unposted_backlog",
-    "upstream_status",
 ]

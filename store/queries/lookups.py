@@ -170,13 +170,8 @@ _LATEST_UPSTREAM: Any = (
 )
 
 
-def upstream_status(session: Session, installation_id: int) -> UpstreamStatus | None:
-    """The latest decision sent (or being sent) upstream for one installation."""
-    row = session.connection().execute(_LATEST_UPSTREAM, {"installation_id": installation_id})
-    return _upstream_status(row.first())
-
-
 def _upstream_status(row: Any) -> UpstreamStatus | None:
+    """The latest decision sent (or being sent) upstream, from a row of _LATEST_UPSTREAM."""
     if row is None:
         return None
     item_id, failed, done_at, payload, attempts, last_error = row
