@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -19,6 +20,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlmodel import Session as Session
 
 from store.sqlutil import SQLITE_FOLD_CASE, sqlite_fold_case
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -240,8 +243,14 @@ class Database:
         """
         if self.is_sqlite:
             return
-        with self.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+        except DBAPIError as exc:
+            # The changes it follows are committed; autovacuum will analyze in time.
+            log.warning(
+                "planner statistics not refreshed: %s", str(exc.orig or exc).splitlines()[0]
+            )
 
     def read(self) -> AbstractContextManager[Session]:
         """A read-only unit of work (on SQLite it takes no write lock; on PostgreSQL each

@@ -73,3 +73,16 @@ def test_reads_run_each_statement_on_its_own_and_writes_in_one_transaction(
     with db.session() as session:
         session.execute(text("SELECT pg_sleep(0.01)"))
         assert session.scalar(same_start) is False  # one transaction from BEGIN to COMMIT
+
+
+def test_statistics_not_refreshed_are_a_warning_not_a_failure(
+    postgres_url: str, dbs: list[Database], caplog: pytest.LogCaptureFixture
+) -> None:
+    # `ingest` and `reconcile --apply` refresh them after their changes have committed:
+    # a database gone by then must not turn a finished import into a traceback.
+    gone = Database(postgres_url.rsplit("/", 1)[0] + "/simsid_no_such_database")
+    dbs.append(gone)
+
+    gone.refresh_statistics()
+
+    assert "planner statistics not refreshed" in caplog.text
