@@ -110,7 +110,9 @@ def _two_workers_and_a_runner(fake_slack: FakeSlack, tmp_path: Path) -> tuple[Se
     log = tmp_path / "serve.log"
     env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY)
     server = ServerProcess(env, "--workers", "2", log_path=log)
-    assert faultkit.wait_until(lambda: len(_runners(log)) == 1, 20)
+    if not faultkit.wait_until(lambda: len(_runners(log)) == 1, 20):
+        server.terminate()  # the caller's try/finally has not begun yet
+        pytest.fail(f"no worker started the scheduler: {log.read_text()[-2000:]}")
     return server, log
 
 
