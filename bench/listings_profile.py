@@ -17,6 +17,7 @@ from typing import Any
 
 from bench import datagen, load, workloads
 from bench.load import TimedFakeSlack
+from bench.machine import rss_mb
 from bench.spy import Spy
 from bench.stores import Backend
 from bench.workloads import Bench, Plan, say, serving
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             url, _ = workloads.seed(bench, Backend("PostgreSQL", args.postgres), args.size)
         else:
             url, _ = workloads.seed(bench, Backend("SQLite", None), args.size)
+            # So that `--store` can serve this file again (its canary needs this key).
+            Path(url.removeprefix("sqlite:///")).with_suffix(".key").write_text(key)
         with serving(bench, url, "profile") as server:
             client = bench.client(server.url)
             for _ in range(5):
@@ -142,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {kind} | {summary.n} | {cpu:.1f} | {summary.p50:.1f} |", flush=True)
                 if summary.errors:
                     say(f"{kind}: {summary.errors} errors")
+            print(f"\nmemory of serve after the run: {rss_mb(server.proc.pid):.1f} MB (Pss)")
             for kind, counts in samples.items():
                 total = sum(counts.values()) or 1
                 shares = ", ".join(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import CursorResult, Result, String, Table, inspect
+from sqlalchemy import JSON, CursorResult, Result, String, Table, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -103,3 +103,21 @@ def insert_or_update(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table).values(row)
     session.execute(stmt.on_conflict_do_update(index_elements=key, set_=update))
+
+
+class json_pairs(FunctionElement[Any]):
+    """An aggregate: the group's (a, b) values as a JSON array of two-item arrays, read
+    back as a list of lists (json_group_array on SQLite, json_agg on PostgreSQL)."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(json_pairs)
+def _json_pairs(element: json_pairs, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_agg(json_build_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_pairs, "sqlite")
+def _json_pairs_sqlite(element: json_pairs, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"

@@ -15,7 +15,16 @@ from store import queries
 from store.db import Database
 from store.lifecycle import Action, EventType, Lifecycle
 from store.models import Application, State
-from tests.factories import act, at, event, install, install_many, kept_open, register_app
+from tests.factories import (
+    act,
+    at,
+    event,
+    install,
+    install_many,
+    installation_id,
+    kept_open,
+    register_app,
+)
 
 _kept_open = pytest.fixture(autouse=True)(kept_open)
 
@@ -151,6 +160,31 @@ def test_customers_pages_sites_with_live_installations(db: Database) -> None:
     assert apps["c01"] == ["app-a"]
     with db.read() as session:
         assert [i.app.id for i in queries.customer_installations(session, "c01")] == ["app-a"]
+
+
+def test_customers_show_each_application_by_name_with_its_state(db: Database) -> None:
+    """A customer's applications, read with the page in one statement, come by name with
+    their states; ids with quotes, commas and brackets survive the round trip."""
+    lc = lifecycle_at(at(0))
+    odd = 'app-"odd", [1]'
+    for app, name in [("app-z", "Attendance"), (odd, "Zebra Maths"), ("app-a", "Meals")]:
+        install(db, lc, app=app, site="s1", app_name=name, site_name="One")
+    install(db, lc, app="app-a", site="s2", app_name="Meals", site_name="Two")
+    assert act(db, installation_id(db, "app-z", "s1"), Action.APPROVE, lifecycle=lc).applied
+    assert act(db, installation_id(db, odd, "s1"), Action.DISABLE, lifecycle=lc).applied
+
+    with db.read() as session:
+        found = queries.customers(session).items
+
+    shown = {c.site.id: [(i.app.id, i.app.name, i.state) for i in c.installations] for c in found}
+    assert shown == {
+        "s1": [
+            ("app-z", "Attendance", State.ENABLED),
+            ("app-a", "Meals", State.PENDING),
+            (odd, "Zebra Maths", State.DISABLED),
+        ],
+        "s2": [("app-a", "Meals", State.PENDING)],
+    }
 
 
 def test_customers_search_by_name_urn_and_dfe(db: Database) -> None:

@@ -24,6 +24,7 @@ from store.queries.results import (
     RemovalRequest,
     SiteRef,
 )
+from store.sqlutil import json_pairs, table_of
 
 _APP_COLUMNS: tuple[Any, ...] = (
     Application.id,
@@ -199,13 +200,16 @@ _APP_COUNTS: Any = select(
 ).where(col(InstallationCount.application_id).in_(bindparam("app_ids", expanding=True)))
 
 
-# A customers page shows 200 installations by application and state alone: only those
-# columns are read (no join, no timestamps to convert, no InstallationInfo per row), and
-# the page's few applications apart. (One statement joining the page to its rows, as
-# for one application's customers, cost SQLite more than these three: it sorts the 200.)
-_CUSTOMER_ROWS: Any = select(
-    col(Installation.site_id), col(Installation.application_id), col(Installation.state)
-).where(col(Installation.site_id).in_(bindparam("site_ids", expanding=True)))
+# My Customers: a page of sites, each with the (application, state) of its installations
+# as one JSON array read in the same statement (a correlated aggregate, run only for the
+# page's rows), so a page is 20 rows, not 20 sites and then their 200 installations. The
+# page's few applications are read apart, by name.
+_SITE_APPS: Any = table_of(Installation).alias("site_apps")
+SITE_APP_STATES: Any = (
+    select(json_pairs(_SITE_APPS.c.application_id, _SITE_APPS.c.state))
+    .where(_SITE_APPS.c.site_id == col(Site.id))
+    .scalar_subquery()
+)
 _APPS_BY_NAME: Any = (
     select(*_APP_COLUMNS)
     .where(col(Application.id).in_(bindparam("app_ids", expanding=True)))
@@ -215,7 +219,9 @@ _SITE_ROWS: Any = _JOINED.where(
     col(Installation.site_id) == bindparam("site_id"), col(Installation.state).in_(LIVE_STATES)
 ).order_by(func.lower(Application.name))
 _CUSTOMERS_PAGE: Seek = seek(
-    select(*_SITE_COLUMNS, SITE_KEY).where(_HAS_LIVE_INSTALLATION), SITE_KEY, col(Site.id)
+    select(*_SITE_COLUMNS, SITE_KEY, SITE_APP_STATES).where(_HAS_LIVE_INSTALLATION),
+    SITE_KEY,
+    col(Site.id),
 )
 
 

@@ -18,12 +18,12 @@ from store.queries.joined import (
     _APP_PAGE,
     _APPS_BY_NAME,
     _APPS_PAGE,
-    _CUSTOMER_ROWS,
     _CUSTOMERS_PAGE,
     _HAS_LIVE_INSTALLATION,
     _PENDING_PAGE,
     _SITE_COLUMNS,
     _SITE_ROWS,
+    SITE_APP_STATES,
     SITE_KEY,
     _info,
     _infos,
@@ -43,6 +43,9 @@ from store.queries.results import (
     SiteRef,
     app_ref,
 )
+
+# States as the database stores them (SQLAlchemy's Enum stores the member's name).
+_LIVE_NAMES = frozenset(state.name for state in LIVE_STATES)
 
 
 def list_applications(session: Session) -> list[AppRef]:
@@ -126,29 +129,30 @@ def customers(
     """My Customers: sites with at least one live installation, each with its applications."""
     statements = _CUSTOMERS_PAGE
     if search and search.strip():
-        base = select(*_SITE_COLUMNS, SITE_KEY).where(_HAS_LIVE_INSTALLATION, _site_search(search))
+        base = select(*_SITE_COLUMNS, SITE_KEY, SITE_APP_STATES).where(
+            _HAS_LIVE_INSTALLATION, _site_search(search)
+        )
         statements = seek(base, SITE_KEY, col(Site.id))
     rows, more, previous = fetch(session, statements, {}, after=after, before=before, limit=limit)
     sites = [SiteRef(*row[:4]) for row in rows]
+    # Each site's (application id, state name) pairs; removed ones are dropped here, as
+    # a state condition in the aggregate would let SQLite choose the state index.
+    live = [[(app, state) for app, state in row[5] or () if state in _LIVE_NAMES] for row in rows]
     by_site: dict[str, list[CustomerApp]] = defaultdict(list)
-    if sites:
-        # By site alone, removed ones dropped here: with a state condition too, SQLite
-        # (no statistics) prefers a state index and reads every live installation.
-        shown = [s.id for s in sites]
-        connection = session.connection()
-        found = connection.execute(_CUSTOMER_ROWS, {"site_ids": shown}).all()
-        live = [row for row in found if row[2] in LIVE_STATES]
-        app_ids = sorted({row[1] for row in live})
-        apps = [AppRef(*row) for row in connection.execute(_APPS_BY_NAME, {"app_ids": app_ids})]
+    app_ids = sorted({app for pairs in live for app, _ in pairs})
+    if app_ids:
+        found = session.connection().execute(_APPS_BY_NAME, {"app_ids": app_ids})
+        apps = [AppRef(*row) for row in found]
         rank = {app.id: n for n, app in enumerate(apps)}
         by_id = {app.id: app for app in apps}
         # A page repeats the same few (application, state) pairs: each is made once.
-        made: dict[tuple[str, State], CustomerApp] = {}
-        for site_id, app_id, state in sorted(live, key=lambda row: rank[row[1]]):
-            item = made.get((app_id, state))
-            if item is None:
-                item = made[app_id, state] = CustomerApp(by_id[app_id], state)
-            by_site[site_id].append(item)
+        made: dict[tuple[str, str], CustomerApp] = {}
+        for site, pairs in zip(sites, live, strict=True):
+            for app_id, state in sorted(pairs, key=lambda pair: rank[pair[0]]):
+                item = made.get((app_id, state))
+                if item is None:
+                    item = made[app_id, state] = CustomerApp(by_id[app_id], State[state])
+                by_site[site.id].append(item)
     return page(
         [CustomerSummary(s, tuple(by_site[s.id])) for s in sites],
         [(cursor_value(row[4]), row[0]) for row in rows],
