@@ -200,14 +200,14 @@ _APP_COUNTS: Any = select(
 ).where(col(InstallationCount.application_id).in_(bindparam("app_ids", expanding=True)))
 
 
-# My Customers: a page of sites, each with the (application, state) of its installations
-# as one JSON array read in the same statement (a correlated aggregate, run only for the
-# page's rows), so a page is 20 rows, not 20 sites and then their 200 installations. The
-# page's few applications are read apart, by name.
+# My Customers: a page of sites, each with the (application, state) of its live
+# installations as one JSON array read in the same statement (a correlated aggregate,
+# run only for the page's rows, by the site index), so a page is 20 rows, not 20 sites
+# and then their 200 installations. The page's few applications are read apart, by name.
 _SITE_APPS: Any = table_of(Installation).alias("site_apps")
 SITE_APP_STATES: Any = (
     select(json_pairs(_SITE_APPS.c.application_id, _SITE_APPS.c.state))
-    .where(_SITE_APPS.c.site_id == col(Site.id))
+    .where(_SITE_APPS.c.site_id == col(Site.id), _SITE_APPS.c.state.in_(LIVE_STATES))
     .scalar_subquery()
 )
 _APPS_BY_NAME: Any = (

@@ -32,7 +32,6 @@ from store.queries.joined import (
 from store.queries.lookups import _site_search
 from store.queries.paging import cursor_value, fetch, page, seek
 from store.queries.results import (
-    LIVE_STATES,
     AppRef,
     AppSummary,
     Cursor,
@@ -43,9 +42,6 @@ from store.queries.results import (
     SiteRef,
     app_ref,
 )
-
-# States as the database stores them (SQLAlchemy's Enum stores the member's name).
-_LIVE_NAMES = frozenset(state.name for state in LIVE_STATES)
 
 
 def list_applications(session: Session) -> list[AppRef]:
@@ -135,9 +131,8 @@ def customers(
         statements = seek(base, SITE_KEY, col(Site.id))
     rows, more, previous = fetch(session, statements, {}, after=after, before=before, limit=limit)
     sites = [SiteRef(*row[:4]) for row in rows]
-    # Each site's (application id, state name) pairs; removed ones are dropped here, as
-    # a state condition in the aggregate would let SQLite choose the state index.
-    live = [[(app, state) for app, state in row[5] or () if state in _LIVE_NAMES] for row in rows]
+    # Each site's live (application id, state) pairs, the state as stored: its name.
+    live: list[list[tuple[str, str]]] = [[(app, state) for app, state in row[5]] for row in rows]
     by_site: dict[str, list[CustomerApp]] = defaultdict(list)
     app_ids = sorted({app for pairs in live for app, _ in pairs})
     if app_ids:
