@@ -91,6 +91,11 @@ def _last_pages(url: str, apps: list[str], sites: int) -> tuple[dict[str, str], 
     )
 
 
+def _key_file(store: Path) -> Path:
+    """Where the key a SQLite store was seeded with is kept, for `--store` to reuse."""
+    return store.with_suffix(".key")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.listings_profile", description=__doc__)
     parser.add_argument("--size", type=int, default=200_000)
@@ -110,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     key = vault.generate_key()
     if args.store:
         # The store keeps a canary encrypted with the key it was first served with.
-        saved = args.store.with_suffix(".key")
+        saved = _key_file(args.store)
         key = saved.read_text().strip() if saved.exists() else key
         saved.write_text(key)
     vault.configure([key])
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             url, _ = workloads.seed(bench, Backend("SQLite", None), args.size)
             # So that `--store` can serve this file again (its canary needs this key).
-            Path(url.removeprefix("sqlite:///")).with_suffix(".key").write_text(key)
+            _key_file(Path(url.removeprefix("sqlite:///"))).write_text(key)
         with serving(bench, url, "profile") as server:
             client = bench.client(server.url)
             for _ in range(5):

@@ -130,26 +130,27 @@ def customers(
         )
         statements = seek(base, SITE_KEY, col(Site.id))
     rows, more, previous = fetch(session, statements, {}, after=after, before=before, limit=limit)
-    sites = [SiteRef(*row[:4]) for row in rows]
-    # Each site's live (application id, state) pairs, the state as stored: its name.
-    live: list[list[tuple[str, str]]] = [[(app, state) for app, state in row[5]] for row in rows]
-    by_site: dict[str, list[CustomerApp]] = defaultdict(list)
-    app_ids = sorted({app for pairs in live for app, _ in pairs})
-    if app_ids:
-        found = session.connection().execute(_APPS_BY_NAME, {"app_ids": app_ids})
-        apps = [AppRef(*row) for row in found]
-        rank = {app.id: n for n, app in enumerate(apps)}
-        by_id = {app.id: app for app in apps}
-        # A page repeats the same few (application, state) pairs: each is made once.
-        made: dict[tuple[str, str], CustomerApp] = {}
-        for site, pairs in zip(sites, live, strict=True):
-            for app_id, state in sorted(pairs, key=lambda pair: rank[pair[0]]):
-                item = made.get((app_id, state))
-                if item is None:
-                    item = made[app_id, state] = CustomerApp(by_id[app_id], State[state])
-                by_site[site.id].append(item)
+    # Column 5: each site's live (application id, state name) pairs, read with the site.
+    app_ids = sorted({app_id for row in rows for app_id, _ in row[5]})
+    found = session.connection().execute(_APPS_BY_NAME, {"app_ids": app_ids}) if app_ids else ()
+    apps = {row[0]: AppRef(*row) for row in found}  # by name: the statement's order
+    rank = {app_id: n for n, app_id in enumerate(apps)}
+    # A page repeats the same few (application, state) pairs: each is made once.
+    made: dict[tuple[str, str], CustomerApp] = {}
+
+    def item(app_id: str, state: str) -> CustomerApp:
+        if (app_id, state) not in made:
+            made[app_id, state] = CustomerApp(apps[app_id], State[state])
+        return made[app_id, state]
+
     return page(
-        [CustomerSummary(s, tuple(by_site[s.id])) for s in sites],
+        [
+            CustomerSummary(
+                SiteRef(*row[:4]),
+                tuple(item(*pair) for pair in sorted(row[5], key=lambda pair: rank[pair[0]])),
+            )
+            for row in rows
+        ],
         [(cursor_value(row[4]), row[0]) for row in rows],
         limit,
         more,
