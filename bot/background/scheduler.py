@@ -32,7 +32,6 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.background.cron import cron_trigger
@@ -51,7 +50,6 @@ DigestOutcome = Literal["posted", "already", "nothing pending", "outside grace"]
 
 DIGEST_JOB = "simsid-digest"
 REMINDERS_JOB = "simsid-reminders"
-CATCHUP_JOB = "simsid-digest-catchup"
 PRUNE_JOB = "simsid-prune"
 PRUNE_INTERVAL = timedelta(hours=6)
 RECONCILE_JOB = "simsid-reconcile"
@@ -336,15 +334,11 @@ class Scheduler:
             misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
             coalesce=True,
             max_instances=1,
-        )
-        # The in-memory job store forgets a run missed while no process was up; this
-        # one-off run posts it if still within the grace period (post_digest decides).
-        self._scheduler.add_job(
-            self.run_digest,
-            DateTrigger(run_date=datetime.now(self.tz), timezone=self.tz),
-            id=CATCHUP_JOB,
-            name="pending digest catch-up",
-            misfire_grace_time=None,
+            # The in-memory job store forgets a run missed while no process was up: the
+            # first run, at start, posts it if still within the grace period (post_digest
+            # decides). Not a one-off job beside this one: APScheduler removes a one-off
+            # after its run, and a shutdown at that moment killed its thread.
+            next_run_time=datetime.now(self.tz),
         )
 
     def _add_reminder_job(self) -> None:
