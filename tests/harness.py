@@ -310,12 +310,19 @@ def server_env(api_url: str, database_url: str, key: str, **extra: str) -> dict[
 class ServerProcess:
     """`simsid-bot serve --port 0` in a subprocess; `url` once it says it listens."""
 
-    def __init__(self, env: dict[str, str], *args: str, log_path: Any = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *args: str,
+        log_path: Any = None,
+        command: list[str] | None = None,
+    ) -> None:
+        """`command` runs in place of the installed console script (same arguments)."""
         import subprocess
 
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115  (outlives this call; closed by stop())
         self.proc = subprocess.Popen(
-            [*bot_command(), "serve", "--port", "0", *args],
+            [*(command or bot_command()), "serve", "--port", "0", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=self._log,

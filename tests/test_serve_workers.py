@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections import Counter
@@ -85,6 +86,42 @@ def test_sigterm_while_workers_boot_stops_them_at_once(
     logs = faultkit.read_log(log)
     assert "SIGKILL" not in logs, logs[-3000:]
     assert "Traceback" not in logs, logs[-3000:]
+
+
+# `simsid-bot` whose workers are sent SIGTERM right after the fork, before gunicorn has
+# installed their own handlers: the moment a master stopping while it forks reaches.
+_SIGTERM_AT_FORK = """
+import os, signal, sys
+from bot.cli.main import main
+from bot.web import prefork
+
+post_fork = prefork.BotServer._post_fork
+
+def post_fork_then_sigterm(self, arbiter, worker):
+    post_fork(self, arbiter, worker)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+prefork.BotServer._post_fork = post_fork_then_sigterm
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_worker_told_to_stop_as_it_is_forked_stops(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    """A SIGTERM that reaches a worker before its own handlers would have run the
+    master's, copied into the child, and been lost: the worker served on until the
+    master's grace ran out and SIGKILLed it."""
+    log = tmp_path / "serve.log"
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY)
+    command = [sys.executable, "-c", _SIGTERM_AT_FORK]
+    server = ServerProcess(env, "--workers", "1", "--no-scheduler", log_path=log, command=command)
+    try:
+        # Each worker stops on the SIGTERM and the master forks another, which stops too.
+        assert faultkit.wait_until(lambda: log.read_text().count("prefork: stopped") >= 2, 20), (
+            log.read_text()[-3000:]
+        )
+    finally:
+        assert server.terminate() == 0
+    assert "Traceback" not in faultkit.read_log(log)
 
 
 def test_web_concurrency_sets_the_default(fake_slack: FakeSlack, tmp_path: Path) -> None:

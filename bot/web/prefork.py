@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10
 # HTTP threads per worker: a listener waiting on Slack or a database lock holds one.
 HTTP_THREADS = 8
+# What the master sends to stop a worker (graceful, graceful, quick).
+_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 
 
 def default_workers(settings: Settings) -> int:
@@ -99,6 +102,19 @@ class _Arbiter(Arbiter):
         log.info("received SIGINT: finishing in-flight requests")
         raise StopIteration
 
+    def spawn_worker(self) -> int:
+        # From the fork until the worker installs its own handlers, a stop signal would
+        # run the master's handler copied into the child, which queues it where no one
+        # reads it: the worker then boots and serves until SIGKILLed. Blocked, it waits
+        # for the worker's handlers (BotServer.load unblocks). The master unblocks at
+        # once; a signal sent to it meanwhile is delivered then.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            pid: int = super().spawn_worker()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return pid
+
     def reload(self) -> None:
         # SIGHUP forks the new workers while the old ones still run, so none of them was
         # named primary and the scheduler stopped with the old primary. The old one may
@@ -137,6 +153,9 @@ class BotServer(BaseApplication):
         """The WSGI app of this worker, built in the worker once its signal handlers are
         its own (a SIGTERM while it builds then stops it rather than being lost)."""
         assert self._worker is not None, "load() runs in a worker, after post_fork"
+        # The worker's handlers are in (init_process installs them before it loads): a
+        # stop signal held since the fork is delivered now, and clears `alive`.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         self._parts = self._worker.simsid_parts = _build(self.settings, self.options, self._worker)
         return self._parts.bot.wsgi
 
