@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10
 # HTTP threads per worker: a listener waiting on Slack or a database lock holds one.
 HTTP_THREADS = 8
-# What the master sends to stop a worker (graceful, graceful, quick).
+# What stops a worker: SIGTERM gracefully, SIGINT and SIGQUIT at once.
 _STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 
 
