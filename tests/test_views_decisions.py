@@ -150,3 +150,24 @@ def test_empty_admin_home_and_visitor_home() -> None:
     assert "<@U0ALICE>" in dumped and "<!subteam^S0ADMINS>" in dumped and not _buttons(visitor)
     nobody = _checked(views.visitor_home([], []))
     assert "whoever runs this bot" in json.dumps(nobody)
+
+
+def test_a_pending_install_asked_for_removal_shows_once_on_the_home_tab() -> None:
+    """It is both waiting and asked for removal: shown in both sections, its button rows
+    had one block_id twice, a view Slack refuses to publish."""
+    asked = replace(make_info(id=7), removal=RemovalRequest("U0BOB", NOW, "duplicate"))
+    other = make_info(id=8)
+    home = _checked(
+        views.admin_home(
+            apps=[],
+            more_apps=False,
+            waiting=[asked, other],
+            requests=[asked],
+            decisions=[],
+            tz=TZ,
+            now=NOW,
+        )
+    )
+    assert _buttons(home).count(ActionId.CONFIRM_REMOVAL) == 1
+    assert _buttons(home).count(ActionId.APPROVE) == 2  # the asked one keeps Approve
+    assert json.dumps(home).count(":hourglass_flowing_sand: Waiting") == 1

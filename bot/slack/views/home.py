@@ -83,9 +83,10 @@ def admin_home(
     else:
         blocks.append(mrkdwn_section("No applications yet: they appear with their first install."))
 
+    requests = requests[:HOME_ROWS]
     if requests:
         blocks += [divider(), header("Removals waiting for a second admin")]
-        for info in requests[:HOME_ROWS]:
+        for info in requests:
             text = f"{site_line(info.site)} · *{escape(info.app.name)}*"
             if info.removal is not None:
                 text += "\n" + removal_requested_line(
@@ -93,6 +94,10 @@ def admin_home(
                 )
             blocks += _installation(info, text)
 
+    # A pending installation asked for removal is shown once, with its request: its
+    # buttons twice would be one block_id twice, and Slack refuses such a view.
+    asked = {info.id for info in requests}
+    waiting = [info for info in waiting if info.id not in asked]
     blocks += [divider(), header("Waiting longest")]
     if not waiting:
         blocks.append(mrkdwn_section(":tada: Nothing is waiting for approval."))
