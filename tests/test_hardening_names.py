@@ -79,6 +79,26 @@ def test_unquoted_names_with_apostrophes_are_found(served: Client, fake_slack: F
     assert "ck_" in answer
 
 
+def test_audit_takes_an_application_name_with_spaces_unquoted(
+    served: Client, fake_slack: FakeSlack
+) -> None:
+    """`audit Homework Hub` was read as app `Homework` at site `Hub`: "No site matches"."""
+    install_and_wait(served, fake_slack)  # Homework Hub at Oakfield Primary
+    for text in ("audit Homework Hub", "audit homework hub", 'audit "Homework Hub"'):
+        assert served.slash(text).json()["text"] == "Audit log of Homework Hub", text
+    # A school whose name holds "Hub" does not take the words: they are the app's name.
+    install_and_wait(
+        served, fake_slack, event_id="evt_hub", site_id="s-hub", site_name="Hub Academy"
+    )
+    assert served.slash("audit Homework Hub").json()["text"] == "Audit log of Homework Hub"
+    # Split where both match, as before; several apps for the words still asks which.
+    assert "Oakfield" in served.slash("audit Homework Hub Oakfield").json()["text"]
+    install_and_wait(
+        served, fake_slack, event_id="evt_hw2", app_id="app-hw2", app_name="Homework Hub 2"
+    )
+    assert "Audit log" not in served.slash("audit Homework H").json()["text"]
+
+
 # -- mrkdwn: verbatim; plain text: not escaped -----------------------------------------
 
 

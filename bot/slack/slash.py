@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, overload
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -252,13 +253,30 @@ class Commands:
             return views.candidates("site", text, matches)
         return matches[0]
 
+    @overload
+    def _app_and_site(
+        self, session: Session, words: tuple[str, ...]
+    ) -> tuple[AppRef, SiteRef] | Message: ...
+
+    @overload
+    def _app_and_site(
+        self, session: Session, words: tuple[str, ...], *, allow_app_only: Literal[True]
+    ) -> tuple[AppRef, SiteRef | None] | Message: ...
+
     def _app_and_site(
         self, session: Session, words: tuple[str, ...], *, allow_app_only: bool = False
-    ) -> tuple[AppRef, SiteRef] | Message:
+    ) -> tuple[AppRef, SiteRef | None] | Message:
         """Split words into <app> <site>: the first split where both match exactly one wins.
 
-        Names may contain spaces; quoting them is never required but always works.
+        Names may contain spaces; quoting them is never required but always works. With
+        `allow_app_only`, all the words may be the application alone: first when they are
+        exactly its id, slug or name, else when no split matches.
         """
+        whole = " ".join(words)
+        if allow_app_only:
+            exact = queries.match_apps(session, whole, exact_only=True)
+            if len(exact) == 1:
+                return exact[0], None
         first_problem: Message | None = None
         for cut in range(1, len(words)):
             app = self._one_app(session, " ".join(words[:cut]))
@@ -269,6 +287,11 @@ class Commands:
             if isinstance(site, SiteRef):
                 return app, site
             first_problem = site
+        if allow_app_only:
+            app = self._one_app(session, whole)
+            if isinstance(app, AppRef):
+                return app, None
+            first_problem = first_problem or app
         return first_problem or views.help_message()
 
 

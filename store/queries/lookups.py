@@ -86,14 +86,15 @@ _APPS_CONTAINING: Any = (
 )
 
 
-def match_apps(session: Session, text: str) -> list[AppRef]:
-    """Applications whose id, slug or name is `text` (any case); else whose name contains it."""
+def match_apps(session: Session, text: str, *, exact_only: bool = False) -> list[AppRef]:
+    """Applications whose id, slug or name is `text` (any case); else, unless `exact_only`,
+    whose name contains it."""
     needle = text.strip().lower()
     if not needle:
         return []
     connection = session.connection()
     exact = connection.execute(_APPS_EXACT, {"needle": needle}).all()
-    if not exact:
+    if not exact and not exact_only:
         exact = connection.execute(_APPS_CONTAINING, {"pattern": like_pattern(needle)}).all()
     return [AppRef(*row) for row in exact]
 
