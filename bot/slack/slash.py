@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, overload
 from datetime import datetime
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from bot.slack import views
