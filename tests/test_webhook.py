@@ -35,6 +35,9 @@ def test_signature_vectors() -> None:
     # Several v1 values (as while SIMS ID rotates secrets): any match is enough.
     good = signing.signature("s3cret", 1795770000, body)
     assert signing.verify(f"t=1795770000,v1=deadbeef,v1={good}", body, ["s3cret"], now=1795770000)
+    # A non-ASCII v1 (a header read as latin-1) is a wrong signature, not a TypeError.
+    assert not signing.verify("t=1795770000,v1=\xe9abc", body, ["s3cret"], now=1795770000)
+    assert signing.verify(f"t=1795770000,v1=\xe9,v1={good}", body, ["s3cret"], now=1795770000)
 
 
 @pytest.mark.parametrize(
@@ -104,6 +107,11 @@ def test_older_event_is_acknowledged_audited_and_ignored(served: Client, bot: Bo
         (lambda e: e["application"].update(name=""), "application.name"),
         (lambda e: e.update(application="Homework Hub"), "application"),
         (lambda e: e["site"].update(urn=123456), "site.urn"),
+        # Valid ISO 8601 that leaves datetime's range once in UTC (was a 500).
+        (lambda e: e.update(occurred_at="9999-12-31T23:59:59-01:00"), "occurred_at"),
+        (lambda e: e.update(occurred_at="0001-01-01T00:00:00+01:00"), "occurred_at"),
+        (lambda e: e["site"].update(id="   "), "site.id"),
+        (lambda e: e["application"].update(name=" \t "), "application.name"),
     ],
 )
 def test_bad_bodies_get_400_naming_the_field(served: Client, bot: BotApp, mutate, field) -> None:

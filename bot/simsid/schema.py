@@ -25,8 +25,25 @@ def _no_nul(value: str) -> str:
     return value
 
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_no_nul)]
+def _not_blank(value: str) -> str:
+    # Spaces alone would name nothing: a site keyed "  " no one could look up or tell apart.
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Id = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_no_nul),
+    AfterValidator(_not_blank),
+]
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500),
+    AfterValidator(_no_nul),
+    AfterValidator(_not_blank),
+]
 Label = Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)]
 
 
@@ -70,7 +87,10 @@ class _Event(BaseModel):
             raise ValueError("must be an ISO 8601 timestamp such as 2026-11-27T09:00:00Z") from None
         if parsed.tzinfo is None:
             raise ValueError("must include a time zone (Z or +00:00)")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the year 9999 in UTC
+            raise ValueError("is out of range") from None
 
 
 class BadEvent(ValueError):

@@ -43,7 +43,8 @@ def verify(
         # ASCII digits only: str.isdigit() also accepts "²", which int() refuses (a 500).
         if key == "t" and _DIGITS.fullmatch(value):
             timestamp = int(value)
-        elif key == "v1" and value:
+        # Non-ASCII can match no hex digest, and compare_digest refuses it (a 500).
+        elif key == "v1" and value and value.isascii():
             candidates.append(value)
     if timestamp is None or not candidates:
         return False
