@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from store import outbox
 from store.db import Database
-from store.lifecycle import TRANSITIONS, Action, Change, Lifecycle
+from store.lifecycle import TRANSITIONS, Action, Change, EventOutcome, Lifecycle
 from store.models import Credential, OutboxItem, OutboxKind, State, utcnow
-from tests.factories import act, audit_rows, get, install, kept_open, outbox_rows
+from tests.factories import (
+    ADMIN,
+    act,
+    at,
+    audit_rows,
+    event,
+    get,
+    install,
+    kept_open,
+    outbox_rows,
+)
 
 _kept_open = pytest.fixture(autouse=True)(kept_open)
 
@@ -236,3 +247,85 @@ def test_two_outbox_workers_never_claim_the_same_row(
     owners = {r.id: r.claimed_by for r in rows}
     assert all(owners[i] == "worker-0" for i in first)
     assert all(owners[i] == "worker-1" for i in second)
+
+
+def _until_waiting_on_a_lock(db: Database, db_url: str) -> None:
+    """Return once another transaction waits on a row lock (PostgreSQL). SQLite's writers
+    wait on BEGIN IMMEDIATE, out of sight: a pause lets the thread get there."""
+    if db_url.startswith("sqlite"):
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + 20
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    while time.monotonic() < deadline:
+        with db.engine.connect() as conn:
+            if conn.scalar(waiting):
+                return
+        time.sleep(0.02)
+    pytest.fail("the event never waited on the installation's lock")
+
+
+def _apply_in_thread(db: Database, lc: Lifecycle, evt: object) -> Callable[[], EventOutcome]:
+    """Apply `evt` in its own transaction on a thread; the callable joins and answers."""
+    outcome: list[EventOutcome] = []
+
+    def run() -> None:
+        with db.session() as session:
+            outcome.append(lc.apply_event(session, evt))  # type: ignore[arg-type]
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def join() -> EventOutcome:
+        thread.join(30)
+        assert outcome, "the event's transaction failed"
+        return outcome[0]
+
+    return join
+
+
+def test_an_uninstall_that_waited_on_an_admins_change_is_applied_after_it(
+    db_url: str, databases: Callable[[int], list[Database]]
+) -> None:
+    """SIMS ID's uninstall arrives while an admin's Approve is not yet committed. On
+    PostgreSQL the event's compare-and-set then found a newer version and gave up
+    silently: answered as stored, never applied, and its id taken (a resend: duplicate)."""
+    admin_db, event_db, watcher = databases(3)
+    lc = Lifecycle(upstream=True, default_channel="C0DEFAULT")
+    iid = install(admin_db, lc, site="s-race", at=at(0))
+    with admin_db.session() as session:
+        approve = lc.act(session, installation_id=iid, action=Action.APPROVE, actor=ADMIN)
+        assert approve.applied
+        uninstall = _apply_in_thread(
+            event_db, lc, event(site="s-race", type="installation.removed", at=at(60))
+        )
+        _until_waiting_on_a_lock(watcher, db_url)
+    assert uninstall() is EventOutcome.ACCEPTED
+    final = get(admin_db, iid)
+    assert final.state is State.REMOVED
+    actions = [row.action for row in audit_rows(admin_db, iid)]
+    assert actions[-2:] == ["approve", "uninstalled"], actions
+
+
+def test_an_older_event_that_waited_on_a_newer_one_is_stale(
+    db_url: str, databases: Callable[[int], list[Database]]
+) -> None:
+    """Two events for one installation in two processes: the older one checked its time
+    before the newer one committed, then wrote its older time over the newer one's, and a
+    later stale event was applied (a removed installation came back pending)."""
+    first_db, second_db, watcher = databases(3)
+    lc = Lifecycle(upstream=True, default_channel="C0DEFAULT")
+    iid = install(first_db, lc, site="s-order", at=at(0))
+    with first_db.session() as session:
+        removed = event(site="s-order", type="installation.removed", at=at(60))
+        assert lc.apply_event(session, removed) is EventOutcome.ACCEPTED
+        older = _apply_in_thread(second_db, lc, event(site="s-order", at=at(30)))
+        _until_waiting_on_a_lock(watcher, db_url)
+    assert older() is EventOutcome.STALE
+    with first_db.session() as session:
+        assert lc.apply_event(session, event(site="s-order", at=at(45))) is EventOutcome.STALE
+    final = get(first_db, iid)
+    assert (final.state, final.upstream_changed_at) == (State.REMOVED, at(60))

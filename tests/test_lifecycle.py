@@ -31,6 +31,7 @@ from store.models import (
     MessageStatus,
     OutboxItem,
     OutboxKind,
+    Site,
     State,
 )
 from tests.factories import (
@@ -451,6 +452,21 @@ def test_older_event_is_stale_audited_and_changes_nothing(db: Database, lc: Life
     assert "evt_old" in (last.detail or "")
     state, version, changed_at, changed_by, cred, audits, outboxes = before
     assert snapshot(db, iid) == (state, version, changed_at, changed_by, cred, audits + 1, outboxes)
+
+
+def test_an_older_event_leaves_the_sites_name_and_numbers_alone(
+    db: Database, lc: Lifecycle
+) -> None:
+    """A stale event "changes nothing": its site labels, older than the stored ones, were
+    written all the same."""
+    install(db, lc, at=at(10), site_name="New Name", urn="222222", dfe="222/2222")
+    with db.session() as session:
+        stale = event(type=EventType.REMOVED, at=at(5), site_name="Old Name", urn="111111")
+        assert lc.apply_event(session, stale) is EventOutcome.STALE
+    with db.read() as session:
+        site = session.get(Site, "s1")
+        assert site is not None
+        assert (site.name, site.urn, site.dfe_number) == ("New Name", "222222", "222/2222")
 
 
 def test_removed_before_created_then_older_created_is_stale(db: Database, lc: Lifecycle) -> None:

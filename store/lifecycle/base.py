@@ -209,8 +209,15 @@ class LifecycleBase:
             raise ConcurrentChange(f"application {app_id}: no free slug")
         return app
 
-    def _upsert_site(self, session: Session, event: InstallEvent, now: datetime) -> None:
-        site = session.get(Site, event.site_id)
+    def _upsert_site(
+        self, session: Session, event: InstallEvent, now: datetime, *, labels: bool = True
+    ) -> None:
+        """Store the event's site if new; with `labels`, also its name, URN and DfE number.
+
+        Without `labels` (the first call of an event) the site's row is locked, as the
+        batch path's upsert locks it: the site, then its installation, in every event.
+        """
+        site = session.get(Site, event.site_id, with_for_update=not labels)
         if site is None:
             insert_ignore(
                 session,
@@ -227,18 +234,27 @@ class LifecycleBase:
             )
             return
         # URN and DfE number are labels that SIMS ID may change; the site id is the key.
-        labels = (event.site_name, event.site_urn, event.site_dfe_number)
-        if (site.name, site.urn, site.dfe_number) != labels:
-            site.name, site.urn, site.dfe_number = labels
+        given = (event.site_name, event.site_urn, event.site_dfe_number)
+        if labels and (site.name, site.urn, site.dfe_number) != given:
+            site.name, site.urn, site.dfe_number = given
             site.updated_at = now
             session.add(site)
 
     def _installation_for(
         self, session: Session, app: Application, site_id: str, event: InstallEvent, now: datetime
     ) -> Installation:
-        """The installation row, created at version 0 ("never installed") if new."""
-        query = select(Installation).where(
-            col(Installation.application_id) == app.id, col(Installation.site_id) == site_id
+        """The installation row, created at version 0 ("never installed") if new, locked
+        until the transaction ends.
+
+        Locked: the stale check, the time it stores and the compare-and-set of the change
+        must see one version. Unlocked, on PostgreSQL a click committed in between made the
+        event's compare-and-set fail after its time was written (SQLite's writers never
+        overlap: BEGIN IMMEDIATE).
+        """
+        query = (
+            select(Installation)
+            .where(col(Installation.application_id) == app.id, col(Installation.site_id) == site_id)
+            .with_for_update()
         )
         inst = session.scalars(query.execution_options(populate_existing=True)).first()
         if inst is None:

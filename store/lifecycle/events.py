@@ -20,7 +20,7 @@ class SingleEvents(LifecycleBase):
     ) -> EventOutcome:
         """One event whose id is already recorded as processed, one statement at a time."""
         app = self._upsert_application(session, event.application_id, event.application_name)
-        self._upsert_site(session, event, now)
+        self._upsert_site(session, event, now, labels=False)
         inst = self._installation_for(session, app, event.site_id, event, now)
 
         if inst.upstream_changed_at is not None and event.occurred_at < inst.upstream_changed_at:
@@ -33,6 +33,7 @@ class SingleEvents(LifecycleBase):
                 detail=f"{event.type} {event.id} occurred before the last change; ignored",
             )
             return EventOutcome.STALE
+        self._upsert_site(session, event, now)  # newer than what we hold: its labels too
         inst.upstream_changed_at = event.occurred_at
         session.add(inst)
 
@@ -66,16 +67,16 @@ class SingleEvents(LifecycleBase):
                 to_state=State.REMOVED,
                 detail=event.id,
             )
-        elif inst.state is not State.REMOVED:
-            self._move(
-                session,
-                inst,
-                State.REMOVED,
-                actor=SIMS_ID,
-                action="uninstalled",
-                detail=event.id,
-                notify=notify,
-            )
+        elif inst.state is not State.REMOVED and not self._move(
+            session,
+            inst,
+            State.REMOVED,
+            actor=SIMS_ID,
+            action="uninstalled",
+            detail=event.id,
+            notify=notify,
+        ):
+            raise ConcurrentChange(inst.id or 0)  # never answer "stored" for an unapplied event
         return EventOutcome.ACCEPTED
 
     def _first_install(
