@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.background.cron import cron_trigger
 
 _USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,}$")
-_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "todo", "secret"}
 # A shared secret shorter than this can be guessed offline from one signed request.
 SECRET_MIN_LENGTH = 16
@@ -106,10 +106,11 @@ class Settings(BaseSettings):
     simsid_default_channel: str | None = None
     simsid_digest_cron: str = "0 8 * * 1-5"
     simsid_timezone: str = "Europe/London"
-    simsid_remind_after_hours: float = Field(default=24.0, ge=0)
+    # Bounded: a reminder a year on is never; beyond that the scheduler cannot count.
+    simsid_remind_after_hours: float = Field(default=24.0, ge=0, le=8784, allow_inf_nan=False)
     simsid_upstream_url: str | None = None
     simsid_upstream_secret: SecretStr | None = None
-    simsid_retention_days: int = Field(default=90, ge=1)
+    simsid_retention_days: int = Field(default=90, ge=1, le=36500)  # a cutoff datetime can hold
     # Admins needed to remove an installation: 2 is the two-person rule.
     simsid_remove_approvals: int = 1
     simsid_reconcile_url: str | None = None
@@ -163,6 +164,9 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         if not re.match(r"^[a-z0-9+]+://", value):
             raise ValueError("must be a SQLAlchemy URL such as sqlite:///simsid.db")
+        # The two databases the bot is built and tested for, with the drivers it installs.
+        if not value.startswith(("sqlite://", "sqlite+pysqlite://", "postgresql+psycopg://")):
+            raise ValueError("must be a SQLite (sqlite:///file.db) or PostgreSQL URL")
         return value
 
     @field_validator("simsid_encryption_keys", mode="before")
@@ -216,7 +220,7 @@ class Settings(BaseSettings):
     def _channel(cls, value: object) -> object:
         if isinstance(value, str):
             value = value.strip() or None
-        if isinstance(value, str) and not _CHANNEL.match(value):
+        if isinstance(value, str) and not CHANNEL_ID.match(value):
             raise ValueError("must be a channel id such as C0123456789, not a name")
         return value
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.config import Settings
 from store import migrate, vault
 from store.db import Database, DatabaseUnavailable
@@ -35,11 +37,19 @@ def open_database(settings: Settings) -> Database:
             check_keys(session)
     except vault.VaultError as exc:
         raise StartupError(f"SIMSID_ENCRYPTION_KEYS: {exc}") from None
-    except DatabaseUnavailable as exc:
-        raise StartupError(f"DATABASE_URL: the database is not reachable ({exc})") from None
+    except (DatabaseUnavailable, DBAPIError) as exc:
+        raise unreachable(exc) from None
     except migrate.UnknownRevision as exc:
         raise StartupError(unknown_revision(exc)) from None
     return db
+
+
+def unreachable(exc: Exception) -> StartupError:
+    """What to tell an operator whose database cannot be opened (its driver's own words:
+    "Connection refused", "unable to open database file", "file is not a database")."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return StartupError(f"DATABASE_URL: the database cannot be opened ({first_line})")
 
 
 def unknown_revision(exc: migrate.UnknownRevision) -> str:

@@ -80,6 +80,50 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "setup", "named"),
+    [
+        # Each was a traceback and exit 1.
+        (["apps", "list"], {"DATABASE_URL": "sqlite:////nonexistent/dir/x.db"}, "DATABASE_URL"),
+        (["db", "upgrade"], {"DATABASE_URL": "sqlite:////nonexistent/dir/x.db"}, "DATABASE_URL"),
+        (["apps", "list"], {"DATABASE_URL": "sqlite:///{tmp}/not-a-db.bin"}, "DATABASE_URL"),
+        (["digest"], {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}, "DATABASE_URL"),
+        (
+            ["db", "upgrade"],
+            {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"},
+            "DATABASE_URL",
+        ),
+        (["serve", "--port", "70000"], {}, "--port"),
+        (["sandbox", "--port", "-5"], {}, "--port"),
+        (["outbox", "--retry", "99999999999999999999999"], {}, "--retry"),
+        (["apps", "add", "", "--id", "app-x"], {}, "argument name"),
+        (["apps", "add", "X", "--id", "  "], {}, "--id"),
+        (["apps", "add", "X", "--id", "app-x", "--channel", "Cfoo-bar"], {}, "--channel"),
+        (["apps", "add", "X", "--id", "app-x", "--channel", "C"], {}, "--channel"),
+        (["ingest", "latin.jsonl"], {}, "FILE"),
+        (["ingest", "."], {}, "FILE"),
+    ],
+)
+def test_user_mistakes_exit_2_naming_what_is_wrong(
+    tmp_path: Path, args: list[str], setup: dict[str, str], named: str
+) -> None:
+    (tmp_path / "not-a-db.bin").write_bytes(b"\x00\x01not a database at all" * 100)
+    (tmp_path / "latin.jsonl").write_bytes(b'{"id": "caf\xe9"}\n')
+    extra = {k: v.replace("{tmp}", str(tmp_path)) for k, v in setup.items()}
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-1-abc",
+        SLACK_SIGNING_SECRET="signing-secret-value",
+        SIMSID_ADMINS="U0ADMIN01",
+        SIMSID_UPSTREAM_URL="https://decisions.example.org/hook",
+        SIMSID_UPSTREAM_SECRET="upsec_9b2e6d0f4a8c1e73",
+        **extra,
+    )
+    result = run(tmp_path, *args, env=env)
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert named in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
 def test_wrong_key_for_the_database_fails_loudly_at_start(tmp_path: Path) -> None:
     assert run(tmp_path, "apps", "list").returncode == 0  # writes the canary
     other = vault.generate_key()

@@ -136,6 +136,14 @@ def test_lists_are_comma_separated(valid: pytest.MonkeyPatch) -> None:
         ("SLACK_BOT_TOKEN", "changeme", "placeholder"),
         ("SIMSID_UPSTREAM_URL", "ftp://example.org/hook", "http"),
         ("DATABASE_URL", "simsid.db", "SQLAlchemy URL"),
+        # Were accepted, then a traceback when opened (no driver installed for them).
+        ("DATABASE_URL", "mysql://u@h/db", "PostgreSQL"),
+        ("DATABASE_URL", "foo://bar", "PostgreSQL"),
+        # Were accepted, then start-up or every prune job failed with an OverflowError.
+        ("SIMSID_REMIND_AFTER_HOURS", "inf", ""),
+        ("SIMSID_REMIND_AFTER_HOURS", "1e308", ""),
+        ("SIMSID_REMIND_AFTER_HOURS", "nan", ""),
+        ("SIMSID_RETENTION_DAYS", "1000000", ""),
         ("PORT", "eighty", ""),
         ("SIMSID_REMIND_AFTER_HOURS", "-1", ""),
         ("SIMSID_REMOVE_APPROVALS", "3", "1, or 2"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,27 @@ def read_lines(stream: TextIO, *, is_csv: bool) -> Iterator[tuple[int, dict[str,
     for number, line in enumerate(stream, start=1):
         if line.strip():
             yield number, line
+
+
+def check_utf8(path: Path, chunk: int = 1 << 20) -> None:
+    """Raise UnicodeDecodeError (its `start` counted from the file's first byte) unless the
+    whole file is UTF-8: checked before the import, which commits batch by batch."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    read = 0
+    with path.open("rb") as stream:
+        while True:
+            data = stream.read(chunk)
+            # The decoder's input starts with what it kept of the last chunk (a character
+            # cut in two), so its positions start that many bytes before `read`.
+            origin = read - len(decoder.getstate()[0])
+            try:
+                decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                exc.start += origin
+                raise
+            if not data:
+                return
+            read += len(data)
 
 
 def ingest_file(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.config import Purpose, Settings, SettingsError, load_settings
@@ -17,14 +17,30 @@ class UsageError(Exception):
     """A mistake in how the command was called; exit 2 with this message."""
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low} to {high}")
+        return value
+
+    return parse
+
+
+def _text(text: str) -> str:
+    """An argparse type: any text but blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be blank")
+    return text
+
+
+_port = _bounded(0, 65535)
+_row_id = _bounded(1, 2**63 - 1)  # what a database's integer key can hold
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,10 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the bot's HTTP server (and jobs and delivery)")
-    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT)")
+    serve.add_argument("--port", type=_port, default=None, help="HTTP port (default: $PORT)")
     serve.add_argument(
         "--workers",
-        type=_positive,
+        type=_bounded(1, 256),  # as WEB_CONCURRENCY
         default=None,
         help="web worker processes (default: $WEB_CONCURRENCY, else one per CPU core)",
     )
@@ -63,8 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     apps = sub.add_parser("apps", help="registered applications")
     apps_sub = apps.add_subparsers(dest="apps_command", required=True, metavar="SUBCOMMAND")
     add = apps_sub.add_parser("add", help="register an application, or update it")
-    add.add_argument("name")
-    add.add_argument("--id", required=True, dest="app_id")
+    add.add_argument("name", type=_text)
+    add.add_argument("--id", required=True, dest="app_id", type=_text)
     add.add_argument("--channel", default=None, help="channel id for its install messages")
     add.add_argument("--bypass-auth", action="store_true", default=None)
     add.add_argument("--sims-primary", action="store_true", default=None)
@@ -95,10 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     digest.add_argument("--force", action="store_true", help="post even if already posted")
 
     outbox = sub.add_parser("outbox", help="decisions waiting to reach SIMSID_UPSTREAM_URL")
-    outbox.add_argument("--retry", type=int, metavar="ID", help="retry this decision now")
+    outbox.add_argument("--retry", type=_row_id, metavar="ID", help="retry this decision now")
 
     sandbox = sub.add_parser("sandbox", help="try the bot in a browser, no Slack needed")
-    sandbox.add_argument("--port", type=int, default=8080)
+    sandbox.add_argument("--port", type=_port, default=8080)
     sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"))
     return parser
 

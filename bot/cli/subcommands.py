@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.cli.terminal import safe
-from bot.config import Settings
-from bot.runtime import StartupError, open_database, unknown_revision
+from bot.config import CHANNEL_ID, Settings
+from bot.runtime import StartupError, open_database, unknown_revision, unreachable
 from store import applications, migrate, queries, vault
 from store.db import Database
 from store.keyring_check import rotate_all
@@ -33,6 +35,8 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         migrate.upgrade(db)
     except migrate.UnknownRevision as exc:
         raise StartupError(unknown_revision(exc)) from None
+    except DBAPIError as exc:
+        raise unreachable(exc) from None
     print("database is up to date")
     return 0
 
@@ -40,7 +44,7 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
     db = open_database(settings)
     if args.apps_command == "add":
-        if args.channel and args.channel[:1] not in ("C", "G"):
+        if args.channel is not None and not CHANNEL_ID.fullmatch(args.channel):
             raise StartupError("--channel: must be a channel id such as C0123456789")
         with db.session() as session:
             app, created = applications.register(
@@ -75,10 +79,15 @@ def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.cli.importer import ingest_file
+    from bot.cli.importer import check_utf8, ingest_file
 
     if not args.file.is_file():
-        raise StartupError(f"FILE: {args.file} does not exist")
+        what = "is not a file" if args.file.exists() else "does not exist"
+        raise StartupError(f"FILE: {args.file} {what}")
+    try:
+        check_utf8(args.file)
+    except UnicodeDecodeError as exc:
+        raise StartupError(f"FILE: not UTF-8 text (byte {exc.start}); nothing imported") from None
     db = open_database(settings)
     lifecycle = Lifecycle(
         upstream=bool(settings.simsid_upstream_url) and args.notify,
