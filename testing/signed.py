@@ -55,7 +55,8 @@ def slash_command(
     command: str = "/simsid",
     api_app_id: str = API_APP_ID,
 ) -> str:
-    """The form body of a slash command, with the fields Slack sends."""
+    """The form body of a slash command, with the fields Slack sends: its text with `&`,
+    `<` and `>` escaped, as Slack sends all text a person typed."""
     return urllib.parse.urlencode(
         {
             "token": "unused",
@@ -66,7 +67,7 @@ def slash_command(
             "user_id": user,
             "user_name": user.lower(),
             "command": command,
-            "text": text,
+            "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
             "api_app_id": api_app_id,
             "is_enterprise_install": "false",
             "response_url": response_url,

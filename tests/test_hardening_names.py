@@ -99,6 +99,22 @@ def test_audit_takes_an_application_name_with_spaces_unquoted(
     assert "Audit log" not in served.slash("audit Homework H").json()["text"]
 
 
+def test_names_with_ampersands_are_found_as_slack_sends_them(
+    served: Client, fake_slack: FakeSlack
+) -> None:
+    """Slack sends `&`, `<` and `>` in a command's text as `&amp;`, `&lt;`, `&gt;`: the
+    school `St Mary & St John` was "No site matches `St Mary &amp;amp; St John`"."""
+    install_and_wait(
+        served, fake_slack, event_id="evt_amp", site_id="s-amp", site_name="St Mary & St John",
+        app_id="app-tj", app_name="Tom & Jerry <Maths>",
+    )  # fmt: skip
+    assert parse("customer St Mary &amp; St John").words == ("St", "Mary", "&", "St", "John")
+    reply = json.dumps(served.slash("customer St Mary & St John").json())
+    assert "No site" not in reply and "Tom &amp; Jerry &lt;Maths&gt;" in reply, reply
+    audit = served.slash("audit Tom & Jerry <Maths> St Mary & St John").json()
+    assert audit["text"] == "Audit log of Tom &amp; Jerry &lt;Maths&gt; at St Mary &amp; St John"
+
+
 # -- mrkdwn: verbatim; plain text: not escaped -----------------------------------------
 
 

@@ -80,9 +80,15 @@ def split_words(text: str) -> list[str]:
     return words
 
 
+def unescape(text: str) -> str:
+    """What the person typed: Slack sends `&`, `<` and `>` as `&amp;`, `&lt;`, `&gt;`
+    (`&amp;` last, so that a typed `&lt;` stays `&lt;`)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def parse(text: str | None) -> Command:
     """Split `/simsid` text into a subcommand and its words ("quotes" group words)."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in (text or ""))[:_MAX_TEXT]
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in unescape(text or ""))[:_MAX_TEXT]
     words = split_words(cleaned)
     if not words:
         return Command("help", ())
