@@ -515,6 +515,27 @@ def test_audit_pages_newest_first_by_cursor(db: Database) -> None:
     assert [line.id for line in items] == sorted((line.id for line in items), reverse=True)
 
 
+def test_one_customers_applications_page_by_name_both_ways(db: Database) -> None:
+    """Names that fold differently in SQL and Python, and two apps of one name: every
+    application once, in the order of the unpaged listing, forward and back."""
+    lc = lifecycle_at(at(0))
+    names = ["Ärzte", "attendance", "Zebra", "Éclair", "Meals", "meals", "ÖKO", "bus"]
+    for n, name in enumerate(names):
+        install(db, lc, app=f"app-{n}", app_name=name, site="s1")
+    gone = install(db, lc, app="app-gone", app_name="Gone", site="s1")
+    assert act(db, gone, Action.REMOVE, lifecycle=lc).applied
+    with db.read() as session:
+        whole = [i.app.id for i in queries.customer_installations(session, "s1")]
+        items, pages = all_pages(lambda **kw: queries.customer_page(session, "s1", **kw), 3)
+        assert queries.has_enabled(session, "s1") is False
+    assert [i.app.id for i in items] == whole
+    assert sorted(whole) == sorted(f"app-{n}" for n in range(len(names)))
+    assert len(pages) == 3
+    act(db, installation_id(db, "app-3", "s1"), Action.APPROVE, lifecycle=lc)
+    with db.read() as session:
+        assert queries.has_enabled(session, "s1") is True
+
+
 def test_a_cursor_of_the_wrong_kind_is_refused(db: Database) -> None:
     with db.read() as session, pytest.raises(ValueError):
         queries.pending(session, after=("not a time", 1))

@@ -354,6 +354,47 @@ def test_two_thousand_customers_page_within_slack_limits(
     assert pages == 100
 
 
+def test_a_customer_with_thirty_applications_pages_them_all(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    """`/simsid customer` showed 23 of 30 and "7 more not shown here", with no Next."""
+    from datetime import UTC, datetime
+
+    from store.lifecycle import Action, EventType, InstallEvent
+
+    with bot.db.session() as session:
+        for n in range(30):
+            event = InstallEvent(
+                f"e{n}", EventType.CREATED, datetime.now(UTC), f"app-{n:02}", f"App {n:02}",
+                "s1", "Oak School", None, None,
+            )  # fmt: skip
+            bot.lifecycle.apply_event(session, event, notify=False)
+    with bot.db.session() as session:  # only the last application is enabled
+        [last] = [i for i in session.scalars(select(Installation)) if i.application_id == "app-29"]
+        assert bot.lifecycle.act(
+            session, installation_id=last.id, action=Action.APPROVE, actor=ADMIN
+        ).applied
+    seen: list[str] = []
+    reply = served.slash("customer s1").json()
+    for pages in range(1, 10):
+        blocks = reply["blocks"]
+        assert len(blocks) <= 50 and "not shown" not in json.dumps(blocks)
+        Block.parse_all(blocks)
+        seen += re.findall(r"App (\d\d)", json.dumps(blocks))
+        # Disable all on every page: App 29, enabled, is on the last one only.
+        assert ActionId.DISABLE_ALL in json.dumps(blocks), pages
+        nxt = _buttons(reply).get(ActionId.PAGE)
+        if not nxt:
+            break
+        served.click(ActionId.PAGE, nxt, ephemeral=True, response_name=f"cpage{pages}")
+        assert fake_slack.wait_for(
+            lambda: any(n == f"cpage{pages}" for n, _ in fake_slack.responses)
+        )
+        reply = [b for n, b in fake_slack.responses if n == f"cpage{pages}"][-1]
+    assert seen == [f"{n:02}" for n in range(30)]
+    assert pages == 3
+
+
 def test_every_payload_the_bot_sends_parses(served: Client, fake_slack: FakeSlack) -> None:
     message = _install_and_wait(served, fake_slack)
     served.click(ActionId.APPROVE, _buttons(message)[ActionId.APPROVE], message_ts=message["ts"])

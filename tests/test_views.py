@@ -154,7 +154,9 @@ def every_view(site: SiteRef = SITE, app: AppRef = APP) -> dict[str, Callable[[]
             ),
             HOSTILE,
         ),
-        "customer": lambda: views.customer_listing(site, infos[:3], TZ),
+        "customer": lambda: views.customer_listing(
+            site, page_of(infos[:3], more=True), TZ, any_enabled=True
+        ),
         "pending": lambda: views.pending_listing(page_of(infos[:1]), TZ, NOW),
         "pending empty": lambda: views.pending_listing(page_of([]), TZ, NOW),
         "secret": lambda: views.secret_reply(infos[1], "ck_" + "a" * 24, "s" * 43),
@@ -334,13 +336,14 @@ def test_customers_listing_pages_with_the_search() -> None:
 
 def test_customer_listing_offers_disable_all_only_while_something_is_enabled() -> None:
     enabled = [make_info(State.ENABLED, id=1), make_info(State.PENDING, id=2)]
-    dicts = check(views.customer_listing(SITE, enabled, TZ))
+    dicts = check(views.customer_listing(SITE, page_of(enabled), TZ, any_enabled=True))
     (disable_all,) = [b for b in buttons(dicts) if b["action_id"] == ActionId.DISABLE_ALL]
     assert decode_site(disable_all["value"]) == SITE.id
     assert disable_all["style"] == "danger"
     assert "confirm" not in disable_all  # the form asking why confirms it
     idle = [make_info(State.DISABLED, id=1), make_info(State.PENDING, id=2)]
-    assert ActionId.DISABLE_ALL not in action_ids(views.customer_listing(SITE, idle, TZ))
+    listing = views.customer_listing(SITE, page_of(idle), TZ, any_enabled=False)
+    assert ActionId.DISABLE_ALL not in action_ids(listing)
 
 
 def test_pending_listing_shows_the_wait_and_an_empty_page_is_friendly() -> None:

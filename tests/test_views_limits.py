@@ -203,7 +203,9 @@ def test_customers_listing(page: Page[CustomerSummary], search: str) -> None:
 @PROFILE
 @given(sites, unique(infos))
 def test_customer_listing(site: SiteRef, installations: list[InstallationInfo]) -> None:
-    checked(views.customer_listing(site, installations, TZ))
+    keys = tuple((i.app.name.lower(), i.id) for i in installations)
+    page = Page(tuple(installations), len(installations) or 1, True, True, keys)
+    checked(views.customer_listing(site, page, TZ, any_enabled=True))
 
 
 @PROFILE
@@ -324,7 +326,7 @@ def test_the_largest_pages_fill_but_never_exceed_a_message() -> None:
     for message in (
         views.app_listing(app, page, TZ),
         views.pending_listing(page, TZ, NOW),
-        views.customer_listing(site, many, TZ),
+        views.customer_listing(site, page, TZ, any_enabled=False),  # all pending
         views.customers_listing(
             Page(
                 (CustomerSummary(site, _customer_apps(many[:30])),) * 60, 60, True, True, keys[:60]

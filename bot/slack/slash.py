@@ -13,7 +13,7 @@ from bot.slack.views import Message
 from store import queries
 from store.db import Database, Session
 from store.lifecycle import Lifecycle, NotEnabled
-from store.models import utcnow
+from store.models import State, utcnow
 from store.queries import AppRef, Cursor, SiteRef
 
 LIST_PAGE = 20  # text-only rows
@@ -193,9 +193,13 @@ class Commands:
             site = self._one_site(session, " ".join(words))
             if not isinstance(site, SiteRef):
                 return site
-            return views.customer_listing(
-                site, queries.customer_installations(session, site.id), self.tz
+            page = queries.customer_page(
+                session, site.id, after=at.after, before=at.before, limit=ACTION_PAGE
             )
+            any_enabled = any(i.state is State.ENABLED for i in page.items) or (
+                (page.has_more or page.has_previous) and queries.has_enabled(session, site.id)
+            )
+            return views.customer_listing(site, page, self.tz, any_enabled=any_enabled)
 
     def _pending(self, words: tuple[str, ...], at: At, user: str) -> Message:
         with self.db.read() as session:

@@ -17,6 +17,7 @@ from store.queries.listings import (
     app_installations,
     app_summaries,
     customer_installations,
+    customer_page,
     customers,
     list_applications,
     pending,
@@ -24,6 +25,7 @@ from store.queries.listings import (
 )
 from store.queries.lookups import (
     find_installation,
+    has_enabled,
     installation,
     match_apps,
     match_sites,
@@ -68,8 +70,10 @@ __all__ = [
     "app_summaries",
     "audit",
     "customer_installations",
+    "customer_page",
     "customers",
     "find_installation",
+    "has_enabled",
     "installation",
     "latest_decisions",
     "list_applications",

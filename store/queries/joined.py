@@ -217,7 +217,17 @@ _APPS_BY_NAME: Any = (
 )
 _SITE_ROWS: Any = _JOINED.where(
     col(Installation.site_id) == bindparam("site_id"), col(Installation.state).in_(LIVE_STATES)
-).order_by(func.lower(Application.name))
+).order_by(func.lower(Application.name), col(Installation.id))
+# One customer's applications a page at a time, by name; the key is read with the row
+# (SQLite's lower() folds ASCII only, Python's everything: the cursor must be SQL's).
+_SITE_PAGE: Seek = seek(
+    _JOINED.add_columns(APP_KEY).where(
+        col(Installation.site_id) == bindparam("site_id"),
+        col(Installation.state).in_(LIVE_STATES),
+    ),
+    APP_KEY,
+    col(Installation.id),
+)
 _CUSTOMERS_PAGE: Seek = seek(
     select(*_SITE_COLUMNS, SITE_KEY, SITE_APP_STATES).where(_HAS_LIVE_INSTALLATION),
     SITE_KEY,

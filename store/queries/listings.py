@@ -22,6 +22,7 @@ from store.queries.joined import (
     _HAS_LIVE_INSTALLATION,
     _PENDING_PAGE,
     _SITE_COLUMNS,
+    _SITE_PAGE,
     _SITE_ROWS,
     SITE_APP_STATES,
     SITE_KEY,
@@ -112,6 +113,23 @@ def customer_installations(session: Session, site_id: str) -> list[InstallationI
     """One customer's applications (not removed), by application name."""
     rows = session.connection().execute(_SITE_ROWS, {"site_id": site_id}).all()
     return _infos(rows)
+
+
+def customer_page(
+    session: Session,
+    site_id: str,
+    *,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    limit: int = 20,
+) -> Page[InstallationInfo]:
+    """One customer's applications (not removed), a page of them, by application name."""
+    rows, more, previous = fetch(
+        session, _SITE_PAGE, {"site_id": site_id}, after=after, before=before, limit=limit
+    )
+    infos = _infos(row[:-1] for row in rows)
+    keys = [(cursor_value(row[-1]), info.id) for row, info in zip(rows, infos, strict=True)]
+    return page(infos, keys, limit, more, previous)
 
 
 def customers(

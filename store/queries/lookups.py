@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import ColumnClause, ColumnElement, bindparam, func, literal_column, or_, select
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlmodel import Session, col
 
 from store.models import (
@@ -14,6 +23,7 @@ from store.models import (
     OutboxItem,
     OutboxKind,
     Site,
+    State,
 )
 from store.queries.joined import (
     _APP_COLUMNS,
@@ -58,6 +68,16 @@ def find_installation(session: Session, app_id: str, site_id: str) -> Installati
         )
     ).first()
     return None if row is None else _info(row)
+
+
+def has_enabled(session: Session, site_id: str) -> bool:
+    """Whether any application of the site is enabled (what "Disable all" would change)."""
+    query = select(
+        exists().where(
+            col(Installation.site_id) == site_id, col(Installation.state) == State.ENABLED
+        )
+    )
+    return bool(session.connection().scalar(query))
 
 
 def _site_search(text: str) -> ColumnElement[bool]:

@@ -102,16 +102,18 @@ def _disable_all(site: SiteRef) -> Block:
     )
 
 
-def customer_listing(site: SiteRef, installations: list[InstallationInfo], tz: ZoneInfo) -> Message:
-    """One customer's applications with their buttons, and "Disable all" while any is enabled."""
+def customer_listing(
+    site: SiteRef, page: Page[InstallationInfo], tz: ZoneInfo, *, any_enabled: bool
+) -> Message:
+    """One customer's applications with their buttons, a page at a time, and "Disable all"
+    while any of them (on this page or another) is enabled."""
     head: list[Block] = [header(escape(site.name or site.id)), section(site_line(site))]
-    if not installations:
+    if not page.items and not page.has_previous:
         head.append(section("This customer has no applications installed."))
-    rows = [installation_row(i, f"*{escape(i.app.name)}*\n{_status(i, tz)}") for i in installations]
-    tail = [_disable_all(site)] if any(i.state is State.ENABLED for i in installations) else []
-    more = "`/simsid app <app>` lists them per application."
-    blocks = assemble(head, rows, tail, more=more)
-    return message(f"{escape(site.name)}: {plural(len(installations), 'application')}", blocks)
+    rows = [installation_row(i, f"*{escape(i.app.name)}*\n{_status(i, tz)}") for i in page.items]
+    tail = [_disable_all(site)] if any_enabled else []
+    blocks = assemble(head, rows, tail, paging=("customer", site.id, page))
+    return message(f"{escape(site.name)}: applications", blocks)
 
 
 def pending_listing(page: Page[InstallationInfo], tz: ZoneInfo, now: datetime) -> Message:
