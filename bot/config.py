@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import urllib.parse
 from collections.abc import Iterable
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -79,6 +80,12 @@ def _weak_secret(value: str) -> str | None:
     return None
 
 
+def _is_http_url(value: str) -> bool:
+    """http(s) with a host: `https://` alone passed a prefix check, then failed at use."""
+    parts = urllib.parse.urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 class SettingsError(Exception):
     """Settings are missing or malformed; `problems` maps variable name to reason."""
 
@@ -151,8 +158,8 @@ class Settings(BaseSettings):
     @field_validator("slack_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        if not re.match(r"^https?://", value):
-            raise ValueError("must be an http(s) URL")
+        if not _is_http_url(value):
+            raise ValueError("must be an http(s) URL with a host")
         return value if value.endswith("/") else value + "/"
 
     @field_validator("database_url")
@@ -247,8 +254,8 @@ class Settings(BaseSettings):
     def _upstream_url(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             return None
-        if value is not None and not re.match(r"^https?://", value):
-            raise ValueError("must be an http(s) URL")
+        if value is not None and not _is_http_url(value):
+            raise ValueError("must be an http(s) URL with a host")
         return value
 
     @field_validator("simsid_remove_approvals", mode="before")
@@ -264,10 +271,11 @@ class Settings(BaseSettings):
     def _reconcile_url(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             return None
-        if value is not None and not re.match(
-            r"^(https://|file://|http://(127\.0\.0\.1|localhost|\[::1\])[:/])", value
+        if value is not None and not (
+            re.match(r"^(https://|file://|http://(127\.0\.0\.1|localhost|\[::1\])[:/])", value)
+            and (_is_http_url(value) or (value.startswith("file://") and len(value) > 8))
         ):
-            raise ValueError("must be an https:// or file:// URL")
+            raise ValueError("must be an https:// URL with a host, or a file:// URL")
         return value
 
     @field_validator("simsid_reconcile_token", mode="before")
@@ -303,31 +311,66 @@ class Settings(BaseSettings):
     def webhook_secrets(self) -> list[str]:
         return [k.get_secret_value() for k in self.simsid_webhook_secret]
 
-    def require(self, purpose: Purpose) -> Settings:
-        """Raise SettingsError naming every setting `purpose` needs but lacks."""
-        missing = {
+    def missing(self, purpose: Purpose) -> dict[str, str]:
+        """Every setting `purpose` needs but lacks, named."""
+        return {
             name.upper(): "is required"
             for name in _REQUIRED.get(purpose, ())
             if getattr(self, name) in (None, [], "")
         }
+
+    def require(self, purpose: Purpose) -> Settings:
+        """Raise SettingsError naming every setting `purpose` needs but lacks."""
+        missing = self.missing(purpose)
         if missing:
             raise SettingsError(missing)
         return self
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment, turning validation errors into SettingsError."""
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic checks each value
-    except ValidationError as exc:
-        problems: dict[str, str] = {}
-        for error in exc.errors():
-            field = str(error["loc"][0]).upper() if error["loc"] else "SETTINGS"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            if field == "SETTINGS" and "SIMSID_UPSTREAM_SECRET" in message:
-                field = "SIMSID_UPSTREAM_SECRET"
-            problems[field] = message
-        raise SettingsError(problems) from None
+def load_settings(purpose: Purpose | None = None, **overrides: object) -> Settings:
+    """Read settings from the environment, turning validation errors into SettingsError;
+    with `purpose`, also those it needs but lacks. Every problem is named at once."""
+    problems: dict[str, str] = {}
+    # A field that fails is read again at its default, so that the others are checked
+    # too: the settings-wide checks (and what `purpose` lacks) only run once all parse.
+    defaults: dict[str, object] = {}
+    for _ in range(3):
+        try:
+            settings = Settings(**{**overrides, **defaults})  # type: ignore[arg-type]
+        except UnicodeDecodeError:
+            raise SettingsError({".env": "not UTF-8 text"}) from None
+        except ValidationError as exc:
+            found = _problems(exc)
+            problems = {**found, **problems}
+            for name in found:
+                for field in _FIELDS_OF.get(name, (name.lower(),)):
+                    if field in Settings.model_fields:
+                        default = Settings.model_fields[field].get_default(
+                            call_default_factory=True
+                        )
+                        defaults[field] = default
+            continue
+        if purpose is not None:
+            problems = {**settings.missing(purpose), **problems}
+        if problems:
+            raise SettingsError(problems)
+        return settings
+    raise SettingsError(problems)
+
+
+# The settings-wide check names the secret; reading the URL at its default lifts it.
+_FIELDS_OF = {"SIMSID_UPSTREAM_SECRET": ("simsid_upstream_secret", "simsid_upstream_url")}
+
+
+def _problems(exc: ValidationError) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        field = str(error["loc"][0]).upper() if error["loc"] else "SETTINGS"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if field == "SETTINGS" and "SIMSID_UPSTREAM_SECRET" in message:
+            field = "SIMSID_UPSTREAM_SECRET"
+        problems.setdefault(field, message)
+    return problems
 
 
 def exit_on_settings_error(error: SettingsError) -> None:

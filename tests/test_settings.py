@@ -135,6 +135,11 @@ def test_lists_are_comma_separated(valid: pytest.MonkeyPatch) -> None:
         ("SLACK_APP_TOKEN", "xoxb-not-an-app-token", "xapp-"),
         ("SLACK_BOT_TOKEN", "changeme", "placeholder"),
         ("SIMSID_UPSTREAM_URL", "ftp://example.org/hook", "http"),
+        # No host: accepted, then every delivery or fetch failed.
+        ("SIMSID_UPSTREAM_URL", "https://", "host"),
+        ("SLACK_API_URL", "https://", "host"),
+        ("SIMSID_RECONCILE_URL", "https://", "host"),
+        ("SIMSID_RECONCILE_URL", "file://", "file://"),
         ("DATABASE_URL", "simsid.db", "SQLAlchemy URL"),
         # Were accepted, then a traceback when opened (no driver installed for them).
         ("DATABASE_URL", "mysql://u@h/db", "PostgreSQL"),
@@ -177,6 +182,24 @@ def test_every_malformed_variable_is_named_at_once(valid: pytest.MonkeyPatch) ->
     with pytest.raises(SettingsError) as error:
         load()
     assert set(problems_of(error)) == set(bad)
+
+
+def test_missing_and_malformed_variables_are_named_together(
+    valid: pytest.MonkeyPatch,
+) -> None:
+    """A malformed value hid the missing ones: only LOG_LEVEL was named, then the next run
+    named SLACK_BOT_TOKEN, then SIMSID_UPSTREAM_SECRET."""
+    valid.delenv("SLACK_BOT_TOKEN")
+    valid.setenv("LOG_LEVEL", "bogus")
+    valid.setenv("SIMSID_UPSTREAM_URL", "https://decisions.example.org/hook")
+    with pytest.raises(SettingsError) as error:
+        load_settings("worker", _env_file=None)
+    assert set(problems_of(error)) == {"LOG_LEVEL", "SLACK_BOT_TOKEN", "SIMSID_UPSTREAM_SECRET"}
+    # Nothing is made up: each malformed value is named once, with its own reason.
+    valid.setenv("SLACK_BOT_TOKEN", "xoxp-user")
+    with pytest.raises(SettingsError) as error:
+        load_settings("worker", _env_file=None)
+    assert "xoxb-" in problems_of(error)["SLACK_BOT_TOKEN"]
 
 
 def test_secret_values_are_not_echoed(valid: pytest.MonkeyPatch) -> None:
@@ -233,6 +256,15 @@ def test_a_dotenv_file_is_read_when_present(clean_env: pytest.MonkeyPatch, tmp_p
     assert settings.simsid_admins == ["U0FILE"]
     # ... and ignored when told so.
     assert load().simsid_default_channel is None
+
+
+def test_a_dotenv_file_not_utf8_is_named(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """It was a UnicodeDecodeError traceback."""
+    (tmp_path / ".env").write_bytes(b"SIMSID_ADMINS=U0CAF\xe9\n")
+    clean_env.chdir(tmp_path)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert set(problems_of(error)) == {".env"}
 
 
 def test_settings_error_exits_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:

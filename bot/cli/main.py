@@ -120,8 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(purpose: Purpose | None) -> Settings:
-    settings = load_settings()
-    return settings.require(purpose) if purpose else settings
+    return load_settings(purpose)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
