@@ -35,6 +35,11 @@ def test_signature_vectors() -> None:
     # Several v1 values (as while SIMS ID rotates secrets): any match is enough.
     good = signing.signature("s3cret", 1795770000, body)
     assert signing.verify(f"t=1795770000,v1=deadbeef,v1={good}", body, ["s3cret"], now=1795770000)
+    # t is signed as the header spells it (a leading zero was refused), hex in any case.
+    zero = signing.signature("s3cret", "01795770000", body)
+    assert signing.verify(f"t=01795770000,v1={zero}", body, ["s3cret"], now=1795770000)
+    assert not signing.verify(f"t=01795770000,v1={good}", body, ["s3cret"], now=1795770000)
+    assert signing.verify(f"t=1795770000,v1={good.upper()}", body, ["s3cret"], now=1795770000)
     # A non-ASCII v1 (a header read as latin-1) is a wrong signature, not a TypeError.
     assert not signing.verify("t=1795770000,v1=\xe9abc", body, ["s3cret"], now=1795770000)
     assert signing.verify(f"t=1795770000,v1=\xe9,v1={good}", body, ["s3cret"], now=1795770000)

@@ -13,8 +13,8 @@ TOLERANCE_SECONDS = 300
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """Hex HMAC-SHA256 of `"{t}.{body}"` keyed with `secret`."""
+def signature(secret: str, timestamp: int | str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of `"{t}.{body}"` keyed with `secret` (`t` as the header spells it)."""
     message = str(timestamp).encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
@@ -37,15 +37,16 @@ def verify(
     if not header:
         return False
     timestamp: int | None = None
+    spelled = ""  # t as sent: what the sender signed, leading zeros and all
     candidates: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
         # ASCII digits only: str.isdigit() also accepts "²", which int() refuses (a 500).
         if key == "t" and _DIGITS.fullmatch(value):
-            timestamp = int(value)
+            timestamp, spelled = int(value), value
         # Non-ASCII can match no hex digest, and compare_digest refuses it (a 500).
         elif key == "v1" and value and value.isascii():
-            candidates.append(value)
+            candidates.append(value.lower())  # hex either way
     if timestamp is None or not candidates:
         return False
     current = time.time() if now is None else now
@@ -53,7 +54,7 @@ def verify(
         return False
     matched = False
     for secret in secrets:
-        expected = signature(secret, timestamp, body)
+        expected = signature(secret, spelled, body)
         for candidate in candidates:
             # Check every pair so timing does not reveal which secret or position matched.
             matched |= hmac.compare_digest(expected, candidate)
