@@ -305,6 +305,18 @@ def test_secret_never_in_logs_or_channels(
     assert secret not in json.dumps(fake_slack.all_posts())
 
 
+def _next_page(served: Client, fake_slack: FakeSlack, reply: dict, name: str) -> dict | None:
+    """Click the reply's Next and return the page it brings (to the response_url `name`);
+    None when the reply has no Next."""
+    nxt = _buttons(reply).get(ActionId.PAGE)
+    if not nxt:
+        return None
+    served.click(ActionId.PAGE, nxt, ephemeral=True, response_name=name)
+    assert fake_slack.wait_for(lambda: any(n == name for n, _ in fake_slack.responses))
+    with fake_slack.lock:
+        return [b for n, b in fake_slack.responses if n == name][-1]
+
+
 def test_two_thousand_customers_page_within_slack_limits(
     served: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
@@ -341,14 +353,10 @@ def test_two_thousand_customers_page_within_slack_limits(
             if b.get("text", {}).get("text"):
                 assert len(b["text"]["text"]) <= 3000
         seen.update(re.findall(r"School (\d{4})", json.dumps(blocks)))
-        nxt = _buttons(reply).get(ActionId.PAGE)
-        if not nxt:
+        following = _next_page(served, fake_slack, reply, f"page{pages}")
+        if following is None:
             break
-        served.click(ActionId.PAGE, nxt, ephemeral=True, response_name=f"page{pages}")
-        assert fake_slack.wait_for(
-            lambda: any(n == f"page{pages}" for n, _ in fake_slack.responses)
-        )
-        reply = [b for n, b in fake_slack.responses if n == f"page{pages}"][-1]
+        reply = following
         assert reply.get("replace_original") is True
     assert len(seen) == 2000
     assert pages == 100
@@ -383,14 +391,10 @@ def test_a_customer_with_thirty_applications_pages_them_all(
         seen += re.findall(r"App (\d\d)", json.dumps(blocks))
         # Disable all on every page: App 29, enabled, is on the last one only.
         assert ActionId.DISABLE_ALL in json.dumps(blocks), pages
-        nxt = _buttons(reply).get(ActionId.PAGE)
-        if not nxt:
+        following = _next_page(served, fake_slack, reply, f"cpage{pages}")
+        if following is None:
             break
-        served.click(ActionId.PAGE, nxt, ephemeral=True, response_name=f"cpage{pages}")
-        assert fake_slack.wait_for(
-            lambda: any(n == f"cpage{pages}" for n, _ in fake_slack.responses)
-        )
-        reply = [b for n, b in fake_slack.responses if n == f"cpage{pages}"][-1]
+        reply = following
     assert seen == [f"{n:02}" for n in range(30)]
     assert pages == 3
 

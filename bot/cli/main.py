@@ -62,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
         "--socket-mode", action="store_true", help="take Slack traffic over Socket Mode"
     )
     serve.add_argument(
-        "--no-scheduler", action="store_true", help="do not run the digest and reminders"
+        "--no-scheduler",
+        action="store_true",
+        help="do not run the digest, reminders and scheduled reconcile",
     )
 
     sub.add_parser("worker", help="run the scheduled jobs and delivery, no HTTP")
