@@ -307,3 +307,25 @@ def test_a_tampered_button_value_is_told_apart_and_changes_nothing(
     )
     with bot.db.read() as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == before
+
+
+def test_a_paging_button_naming_secret_reveals_nothing(
+    bot: BotApp, served: Client, fake_slack: FakeSlack
+) -> None:
+    """A page button's value is the client's: one naming `secret` was answered like the
+    command, in place of the message it sat on (the channel's install message, the Home
+    tab), and the view was audited."""
+    message = install_and_wait(served, fake_slack)
+    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    assert wait_until(lambda: _counts(bot)[3] == [("enabled", 2)], 10)
+    forged = encode_page("secret", "app-homework site-oak")
+    served.click(ActionId.PAGE, forged, message_ts=message["ts"], response_name="forged")
+    served.click_home(ActionId.PAGE, forged)
+    assert fake_slack.wait_for(lambda: response_texts(fake_slack, "forged"), 10)
+    assert fake_slack.wait_for(lambda: fake_slack.home(ADMIN) is not None, 10)
+    everywhere = "".join(response_texts(fake_slack, "forged")) + str(fake_slack.home(ADMIN))
+    everywhere += str(fake_slack.all_posts())
+    assert not re.search(r"\bck_\w", everywhere)  # no client key (":white_check_mark:" is fine)
+    with bot.db.read() as session:
+        viewed = select(func.count()).where(AuditEntry.action == "secret_viewed")
+        assert session.scalar(viewed) == 0

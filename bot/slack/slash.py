@@ -20,6 +20,7 @@ LIST_PAGE = 20  # text-only rows
 ACTION_PAGE = 10  # rows with buttons: two blocks each, inside Slack's 50
 
 SUBCOMMANDS = ("help", "apps", "app", "customers", "customer", "pending", "secret", "audit")
+LISTINGS = frozenset({"apps", "app", "customers", "customer", "pending", "audit"})  # paged
 _MAX_TEXT = 500
 
 
@@ -130,7 +131,7 @@ class Commands:
             command = parse(text)
         except Unknown as exc:
             return views.help_message(str(exc))
-        return self.page(command.name, command.rest, user)
+        return self._answer(command.name, command.rest, user)
 
     def page(
         self,
@@ -141,10 +142,28 @@ class Commands:
         after: Cursor | None = None,
         before: Cursor | None = None,
     ) -> Message:
-        """One page of a listing: the first, or the one after or before a cursor that a
-        paging button carries."""
-        # `name` may come from a button value, which the client chooses: only a known
-        # subcommand may name a method ("_init__" named __init__).
+        """The page of a listing a paging button asks for.
+
+        The button's value is the client's to choose: only a listing may be named. A
+        `secret` there would be answered in place of the message the button sat on (the
+        channel's install message, the Home tab), not privately.
+        """
+        if name not in LISTINGS:
+            return views.help_message()
+        return self._answer(name, rest, user, after=after, before=before)
+
+    def _answer(
+        self,
+        name: str,
+        rest: str,
+        user: str,
+        *,
+        after: Cursor | None = None,
+        before: Cursor | None = None,
+    ) -> Message:
+        """The answer to a subcommand; for a listing, its first page, or the one after or
+        before a cursor."""
+        # Only a known subcommand may name a method ("_init__" named __init__).
         if name not in SUBCOMMANDS:
             return views.help_message()
         words = tuple(_split(rest))
