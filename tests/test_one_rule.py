@@ -123,8 +123,10 @@ def test_disable_all_is_one_transaction(db: Database) -> None:
     ids = [install(db, lifecycle, app=f"app-{n}", site="s1") for n in range(3)]
     for iid in ids:
         act(db, iid, Action.APPROVE, lifecycle=lifecycle)
+    ops = _operations(db, lifecycle)
+    enabled = ops.enabled_at("s1")
     with commits(db) as seen:
-        reply = _operations(db, lifecycle).disable_all(site_id="s1", actor="U1")
+        reply = ops.disable_all(site_id="s1", enabled=enabled, actor="U1")
     assert len(seen) == 1
     assert "3" in reply.text
 

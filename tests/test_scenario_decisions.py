@@ -17,7 +17,7 @@ from store.models import AuditEntry, Installation, OutboxItem, OutboxKind, State
 from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import make_settings
-from tests.faultkit import buttons, install_and_wait
+from tests.faultkit import buttons, install_and_wait, wait_until
 from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client
 
 NOT_ALLOWED = "Only SIMS ID admins"
@@ -211,6 +211,12 @@ def test_a_reason_from_a_listing_is_answered_in_the_listing(
     )
 
 
+def _states(bot: BotApp) -> list[State]:
+    with bot.db.read() as session:
+        query = select(Installation.state).order_by(Installation.id)  # type: ignore[arg-type]
+        return list(session.scalars(query))
+
+
 def test_disable_all_asks_why_once_for_every_application(
     served: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
@@ -240,6 +246,43 @@ def test_disable_all_asks_why_once_for_every_application(
     assert fake_slack.wait_for(
         lambda: any(n == "all" and "Disabled 2" in _text(b) for n, b in fake_slack.responses)
     )
+
+
+def test_a_disable_all_form_changes_only_what_was_enabled_when_it_opened(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    """The form carried only the school: sent after another admin approved a second
+    application, it disabled that one too; sent again (a replay, within the signature's
+    five minutes) after a re-enable, it disabled it again."""
+    first = install_and_wait(served, fake_slack)
+    served.click(ActionId.APPROVE, buttons(first)[ActionId.APPROVE], message_ts=first["ts"])
+    assert wait_until(lambda: _states(bot) == [State.ENABLED], 10)
+    listing = served.slash("customer site-oak").json()
+    before = len(fake_slack.opened)
+    served.click(ActionId.DISABLE_ALL, buttons(listing)[ActionId.DISABLE_ALL], ephemeral=True)
+    assert fake_slack.wait_for(lambda: len(fake_slack.opened) > before)
+    form = fake_slack.opened_views()[before]
+    # Meanwhile another admin approves a second application of the school.
+    second = install_and_wait(served, fake_slack, app_id="app-maths", app_name="Maths Lab")
+    served.click(
+        ActionId.APPROVE, buttons(second)[ActionId.APPROVE], user=OTHER_ADMIN,
+        message_ts=second["ts"],
+    )  # fmt: skip
+    assert wait_until(lambda: _states(bot) == [State.ENABLED, State.ENABLED], 10)
+    assert served.submit_view(form, "maintenance").status == 200
+    assert _states(bot) == [State.DISABLED, State.ENABLED]
+
+    # Re-enabled, then the same form sent again: it was drawn at the older version.
+    def shown() -> dict[str, str]:
+        return buttons(fake_slack.find_message(CHANNEL, first["ts"]) or {})
+
+    assert fake_slack.wait_for(lambda: ActionId.ENABLE in shown())
+    enable = shown()[ActionId.ENABLE]
+    served.click(ActionId.ENABLE, enable, user=OTHER_ADMIN, message_ts=first["ts"])
+    assert wait_until(lambda: _states(bot) == [State.ENABLED, State.ENABLED], 10)
+    assert served.submit_view(form, "maintenance").status == 200
+    assert _states(bot) == [State.ENABLED, State.ENABLED]
+    assert [action for _, action, _ in _audit(bot)].count("disable") == 1
 
 
 def test_the_reason_goes_into_the_upstream_decision(fake_slack: FakeSlack, sqlite_url: str) -> None:

@@ -205,8 +205,10 @@ class ReasonAsk:
     """What a reason modal will do once submitted, carried in its private_metadata.
 
     `kind` is "disable" or "remove" (an installation at the version the person saw) or
-    "disable_all" (a customer); `response_url` is the private listing the click came
-    from, where the outcome is told; `home` says it came from the App Home tab.
+    "disable_all" (a customer, and `enabled`: the (installation id, version) of each of
+    its applications enabled when the form opened, all that sending it may disable);
+    `response_url` is the private listing the click came from, where the outcome is
+    told; `home` says it came from the App Home tab.
     """
 
     kind: str
@@ -215,6 +217,7 @@ class ReasonAsk:
     site_id: str | None = None
     response_url: str | None = None
     home: bool = False
+    enabled: tuple[tuple[int, int], ...] = ()
 
 
 METADATA_MAX = 3000  # Slack's limit on a view's private_metadata
@@ -227,6 +230,8 @@ def encode_reason_ask(ask: ReasonAsk) -> str:
         data.update(i=ask.installation_id, v=ask.version)
     if ask.site_id is not None:
         data["s"] = ask.site_id
+    if ask.kind == "disable_all":
+        data["e"] = [list(pair) for pair in ask.enabled]
     if ask.home:
         data["h"] = 1
     value = json.dumps(data, separators=(",", ":"))
@@ -249,8 +254,14 @@ def decode_reason_ask(value: object) -> ReasonAsk:
     kind = data["k"]
     installation_id, version = data.get("i"), data.get("v")
     site_id, response_url = data.get("s"), data.get("r")
+    enabled = data.get("e", [])
     if kind == "disable_all":
         if not isinstance(site_id, str) or not site_id:
+            raise ValueError("not a reason ask")
+        # Without the list (a form opened before it was carried) nothing is disabled.
+        if not isinstance(enabled, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(type(n) is int for n in p) for p in enabled
+        ):
             raise ValueError("not a reason ask")
     elif type(installation_id) is not int or type(version) is not int:
         raise ValueError("not a reason ask")
@@ -263,4 +274,5 @@ def decode_reason_ask(value: object) -> ReasonAsk:
         site_id=site_id if kind == "disable_all" else None,
         response_url=response_url or None,
         home=data.get("h") == 1,
+        enabled=tuple((i, v) for i, v in enabled) if kind == "disable_all" else (),
     )

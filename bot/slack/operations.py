@@ -7,7 +7,7 @@ reply shows are read and written together, and delivery is nudged once it commit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -121,21 +121,39 @@ class Operations:
         assert info is not None
         return True, views.change_done(change, info)
 
-    def disable_all(self, *, site_id: str, actor: str, reason: str | None = None) -> Message:
-        """Disable every enabled application of one customer (maintenance or billing)."""
+    def enabled_at(self, site_id: str) -> tuple[tuple[int, int], ...]:
+        """(installation id, version) of each enabled application of one customer: what a
+        "Disable all" form opened now may disable."""
+        with self.db.read() as session:
+            infos = queries.customer_installations(session, site_id)
+        return tuple((i.id, i.version) for i in infos if i.state is State.ENABLED)
+
+    def disable_all(
+        self,
+        *,
+        site_id: str,
+        enabled: Sequence[tuple[int, int]],
+        actor: str,
+        reason: str | None = None,
+    ) -> Message:
+        """Disable a customer's applications that were enabled when the form opened (maintenance
+        or billing), each only if unchanged since: one enabled or changed after is left as is,
+        and a replayed form changes nothing."""
         changed = skipped = 0
         with self.db.session() as session:
             matches = [s for s in queries.match_sites(session, site_id) if s.id == site_id]
             if not matches:
                 return views.not_found("site", site_id)
-            for info in queries.customer_installations(session, site_id):
-                if info.state is not State.ENABLED:
+            ours = {i.id for i in queries.customer_installations(session, site_id)}
+            for installation_id, version in enabled:
+                if installation_id not in ours:  # not this customer's: the form was not ours
                     continue
                 change = self.lifecycle.act(
                     session,
-                    installation_id=info.id,
+                    installation_id=installation_id,
                     action=Action.DISABLE,
                     actor=actor,
+                    expected_version=version,
                     reason=reason,
                 )
                 if change.applied:

@@ -160,7 +160,8 @@ def register(app: App, ctx: BotContext) -> None:
         if site is None:
             tell(ctx, body, respond, views.not_found("site", site_id))
             return
-        ask = _ask(body, kind="disable_all", site_id=site.id)
+        enabled = ctx.operations.enabled_at(site.id)
+        ask = _ask(body, kind="disable_all", site_id=site.id, enabled=enabled)
         open_modal(ctx, client, body, respond, views.disable_all_modal(site, ask))
 
     def retry_upstream(

@@ -78,7 +78,9 @@ def decide(ctx: BotContext, ask: ReasonAsk, user: str, reason: str) -> Answer:
         return _field_error("Say why it is removed: it goes in the audit log.")
     if ask.kind == "disable_all":
         assert ask.site_id is not None
-        reply = ctx.operations.disable_all(site_id=ask.site_id, actor=user, reason=reason or None)
+        reply = ctx.operations.disable_all(
+            site_id=ask.site_id, enabled=ask.enabled, actor=user, reason=reason or None
+        )
         return Answer({}, reply)
     assert ask.installation_id is not None
     applied, reply = ctx.operations.act(
