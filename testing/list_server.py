@@ -2,7 +2,9 @@
 
 `ListServer(token)` serves `body` at `/list.csv` to requests that carry
 `Authorization: Bearer <token>` (401 otherwise), counts the requests it answered, and can
-redirect (`redirect_to`) or fail (`status`) to exercise the fetcher's refusals.
+redirect (`redirect_to`), fail (`status`) or end the body early (`cut_short`: the
+Content-Length of the whole body, then only its first line) to exercise the fetcher's
+refusals.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class ListServer:
         self.body = body
         self.status = 200
         self.redirect_to: str | None = None
+        self.cut_short = False
         self.requests = 0
         self.authorizations: list[str | None] = []
         self._lock = threading.Lock()
@@ -66,4 +69,7 @@ class ListServer:
         handler.send_header("Content-Type", "text/csv")
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
+        if self.cut_short:  # the connection dropped after the header and first row
+            body = b"".join(body.splitlines(keepends=True)[:2])
+            handler.close_connection = True
         handler.wfile.write(body)

@@ -118,6 +118,9 @@ def test_too_many_removals_exit_2_and_change_nothing_unless_forced(
             "line 1: enabled is missing",
         ),
         ("", "empty"),
+        # Were a RuntimeError traceback (the header loop ran out of lines).
+        (",,,\n", "no header"),
+        ("  ,  \n\n", "no header"),
     ],
 )
 def test_bad_input_exits_2_naming_line_and_field_and_changes_nothing(
@@ -169,3 +172,33 @@ def test_a_url_is_fetched_with_the_bearer_token(tmp_path: Path) -> None:
 def test_a_remote_source_must_be_https(tmp_path: Path) -> None:
     result = reconcile(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", "http://example.com/list.csv")
     assert result.returncode == 2 and "https://" in result.stderr
+
+
+def test_a_list_cut_short_in_transit_changes_nothing(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """A body that ended before its Content-Length was read as the whole list: applied,
+    it uninstalled every customer it had lost (and destroyed their secrets)."""
+    kept = [install(db, site=f"s{n}") for n in range(4)]
+    body = csv_text(*(row(f"s{n}", "no") for n in range(4))).encode()
+    with ListServer(TOKEN, body) as server:
+        server.cut_short = True
+        result = reconcile(
+            tmp_path, db_url, server.url, "--apply", "--force", SIMSID_RECONCILE_TOKEN=TOKEN
+        )
+    assert result.returncode == 2 and "cut short" in result.stderr, result.stderr
+    assert [get(db, i).state for i in kept] == [State.PENDING] * 4
+
+
+def test_json_strings_may_hold_line_separators(db: Database, db_url: str, tmp_path: Path) -> None:
+    """U+2028 is legal in a JSON string: the list was split there, as two bad lines."""
+    source = tmp_path / "list.jsonl"
+    lines = [
+        {"application": {"id": "app-hw", "name": "Homework Hub"},
+         "site": {"id": f"s{n}", "name": f"Oak\u2028{n}\u0085Hill"}, "enabled": True}
+        for n in range(3)
+    ]  # fmt: skip
+    source.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+    result = reconcile(tmp_path, db_url, str(source), "--apply")
+    assert result.returncode == 0, result.stderr
+    assert get(db, installation_id(db, site="s2")).state is State.ENABLED

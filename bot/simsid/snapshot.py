@@ -144,6 +144,12 @@ def _fetch(url: str, *, token: str | None, max_bytes: int) -> bytes:
                 if time.monotonic() > deadline:
                     raise FetchError(f"SOURCE: {where} took over {TOTAL_SECONDS:.0f} s")
                 chunks.append(chunk)
+            # http.client ends a body cut short as quietly as a whole one: a truncated list
+            # read as complete would uninstall every customer it lost.
+            if declared and declared.isdigit() and size < int(declared):
+                raise FetchError(
+                    f"SOURCE: {where} was cut short ({size} of {declared} bytes); nothing changed"
+                )
             return b"".join(chunks)
     except urllib.error.HTTPError as exc:
         raise FetchError(f"SOURCE: {where} answered HTTP {exc.code}") from None
@@ -204,7 +210,10 @@ def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] = []
     while not any(header):  # blank lines before the header
-        header = [name.strip() for name in next(reader)]
+        row = next(reader, None)
+        if row is None:  # only blank lines, or commas and spaces
+            raise SnapshotError(f"SOURCE: no header; expected a CSV with the header {HEADER}")
+        header = [name.strip() for name in row]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise SnapshotError(
@@ -229,7 +238,9 @@ def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
 
 
 def _json_lines(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines() also breaks at U+2028 and U+0085, which JSON strings
+    # may hold as they are.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
