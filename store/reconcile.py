@@ -40,6 +40,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from store.models import Application, Credential, Installation, Meta, Site, State
@@ -156,12 +157,15 @@ def load_rows(
     listed = ", ".join(names)
     if dialect.name == "postgresql":
         raw: Any = conn.connection.driver_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {table.name} ({listed}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        statement = f"COPY {table.name} ({listed}) FROM STDIN"
+        try:
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except raw.IntegrityError as exc:
+            # The driver's own error, past SQLAlchemy: given SQLAlchemy's shape, callers
+            # catch one IntegrityError whatever the database.
+            raise IntegrityError(statement, None, exc) from exc
     else:
         marks = ", ".join("?" for _ in names)
         # Names from our own Table definitions, never from input; values are bound.
@@ -200,11 +204,12 @@ def listed_table(session: Session, rows: Sequence[Listed]) -> Iterator[Table]:
     LISTED.drop(conn, checkfirst=True)
     LISTED.create(conn)
     load_rows(conn, LISTED, [(r[0], r[2], r[4], r[7]) for r in rows])
-    try:
-        yield LISTED
-    finally:
-        if not conn.closed and conn.in_transaction():
-            LISTED.drop(conn, checkfirst=True)
+    # Dropped only after a success: a failure rolls the transaction back, table and all,
+    # and PostgreSQL takes no statement in a failed transaction (a DROP there raised in
+    # place of the failure, which went unreported).
+    yield LISTED
+    if not conn.closed and conn.in_transaction():
+        LISTED.drop(conn, checkfirst=True)
 
 
 def compare(session: Session, rows: Sequence[Listed]) -> Comparison:

@@ -202,3 +202,29 @@ def test_json_strings_may_hold_line_separators(db: Database, db_url: str, tmp_pa
     result = reconcile(tmp_path, db_url, str(source), "--apply")
     assert result.returncode == 0, result.stderr
     assert get(db, installation_id(db, site="s2")).state is State.ENABLED
+
+
+def test_a_list_whose_key_clashes_with_the_bots_is_refused_cleanly(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """The list gives s0 the key the bot issued to s1: on PostgreSQL the clean-up ran in
+    the failed transaction and its error, a traceback with exit 1, replaced the refusal."""
+    from sqlalchemy import select
+
+    from store.models import Credential
+
+    first, second = install(db, site="s0"), install(db, site="s1")
+    act(db, first, Action.APPROVE)
+    act(db, second, Action.APPROVE)
+    with db.read() as session:
+        taken = session.scalar(
+            select(Credential.client_key).where(Credential.installation_id == second)
+        )
+    source = tmp_path / "list.csv"
+    source.write_text(csv_text(row("s0", "yes", str(taken), SECRET), row("s1", "yes")))
+
+    result = reconcile(tmp_path, db_url, str(source), "--apply")
+
+    assert result.returncode == 2, result.stderr
+    assert "clashes" in result.stderr and "Traceback" not in result.stderr
+    assert [get(db, i).state for i in (first, second)] == [State.ENABLED, State.ENABLED]

@@ -140,6 +140,40 @@ def test_a_scheduled_run_refuses_too_many_removals_and_says_why(
         bot.db.dispose()
 
 
+@pytest.mark.parametrize("problem", ["clash", "unusable"])
+def test_a_scheduled_run_refused_by_the_data_tells_the_channel(
+    db_url: str, fake_slack: FakeSlack, server: ListServer, problem: str
+) -> None:
+    """A list whose client key the bot holds for another school raised out of the job;
+    a list that could not be read was refused without telling the channel. The period's
+    claim was taken either way: the period went unreported."""
+    from sqlalchemy import select
+
+    from store.models import Credential
+
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        first, second = install(bot.db, site="s0"), install(bot.db, site="s1")
+        act(bot.db, first, Action.APPROVE)
+        act(bot.db, second, Action.APPROVE)
+        with bot.db.read() as session:
+            taken = session.scalar(
+                select(Credential.client_key).where(Credential.installation_id == second)
+            )
+        if problem == "clash":
+            lines = [HEADER, f"app-hw,Homework Hub,s0,School s0,,,yes,{taken},{'q' * 43}"]
+            server.body = ("\n".join(lines) + "\n").encode()
+        else:
+            server.body = b",,,\n"
+        assert scheduler(bot.db, bot.settings).run_reconcile() == "refused"
+        [post] = channel_posts(bot, fake_slack, "refused")
+        assert ("clashes" if problem == "clash" else "not usable") in str(post)
+        assert [get(bot.db, i).state for i in (first, second)] == [State.ENABLED] * 2
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
 def test_a_failing_fetch_is_logged_and_shown_in_healthz_not_raised(
     db_url: str, fake_slack: FakeSlack, server: ListServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.config import Settings
 from bot.simsid import snapshot
 from bot.simsid.reconciling import DEFAULT_MAX_REMOVALS, Outcome, reconcile
@@ -71,11 +73,30 @@ def run_scheduled(
         log.warning("reconcile refused: %s", exc)
         detail = f"the list is not usable: {exc}"
         _record(
-            db, summary | {"status": "refused", "detail": detail}, notice=_refused(source, detail)
+            db,
+            summary | {"status": "refused", "detail": detail},
+            notice=_refused(source, detail),
+            channel=settings.simsid_default_channel,
+            now=now,
         )
         return "refused"
     lifecycle = Lifecycle(upstream=False, default_channel=settings.simsid_default_channel)
-    outcome = reconcile(db, lifecycle, rows, apply=True, max_removals=DEFAULT_MAX_REMOVALS)
+    try:
+        outcome = reconcile(db, lifecycle, rows, apply=True, max_removals=DEFAULT_MAX_REMOVALS)
+    except IntegrityError as exc:
+        # A client key the list gives that the bot holds for another installation: the
+        # period's claim is taken, so say so now rather than lose the period unreported.
+        reason = str(exc.orig or exc).splitlines()[0]
+        detail = f"the list clashes with the bot's data ({reason}); nothing changed"
+        log.warning("reconcile refused: %s", detail)
+        _record(
+            db,
+            summary | {"status": "refused", "detail": detail},
+            notice=_refused(source, detail),
+            channel=settings.simsid_default_channel,
+            now=now,
+        )
+        return "refused"
     status = outcome.status
     summary |= {"status": status, "listed": outcome.comparison.listed}
     notice = None
