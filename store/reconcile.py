@@ -39,6 +39,7 @@ from sqlalchemy import (
     exists,
     or_,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -190,6 +191,22 @@ def _converted(
                 last[i] = (value, done)
         out.append(tuple(values))
     return out
+
+
+# Any number, the same in every process: PostgreSQL's advisory locks are keyed by one.
+_APPLY_LOCK = 0x51D5_0001
+
+
+def one_apply_at_a_time(session: Session) -> None:
+    """Make this transaction's apply wait for any other to commit, then compare.
+
+    Two applies of one list both compared before either wrote, and the second replaced
+    credentials behind the first. On PostgreSQL a lock held until the transaction ends
+    makes them take turns; SQLite's writers already do (BEGIN IMMEDIATE).
+    """
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPLY_LOCK})
 
 
 @contextmanager

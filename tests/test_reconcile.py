@@ -323,3 +323,40 @@ def test_a_change_by_sims_id_withdraws_an_open_removal_request(db: Database) -> 
         "approved_in_SIMS_ID",
         "removal_cancelled",
     ]
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_applies_at_once_give_credentials_once(db_url: str, round_: int) -> None:
+    """Two runs of one list at once, on PostgreSQL: both compared before either wrote, so
+    the second deleted and inserted credentials behind the first (a duplicate key error,
+    a traceback) or gave them twice (two audit rows each)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    first = Database(db_url)
+    sites = [f"s{n}" for n in range(200)]
+    for site in sites:
+        act(first, install(first, site=site), Action.APPROVE)
+    rows = [
+        listed(site, enabled=True, client_key=f"ck_{n:024d}", client_secret=SECRET)
+        for n, site in enumerate(sites)
+    ]
+    databases = [Database(db_url) for _ in range(2)]
+    barrier = Barrier(2)
+
+    def run(db: Database) -> str:
+        barrier.wait(timeout=10)
+        return apply(db, rows).status
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            statuses = sorted(pool.map(run, databases))
+        assert statuses == ["applied", "in agreement"]
+        with first.read() as session:
+            given = session.scalar(
+                select(func.count()).where(AuditEntry.action == "credentials_from_SIMS_ID")
+            )
+        assert given == len(sites)
+    finally:
+        for db in (first, *databases):
+            db.dispose()

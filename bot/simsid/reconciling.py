@@ -14,7 +14,14 @@ from typing import Literal
 from store.db import Database
 from store.lifecycle import Lifecycle
 from store.lifecycle.reconcile import Applied
-from store.reconcile import Comparison, Listed, compare, compare_with, listed_table
+from store.reconcile import (
+    Comparison,
+    Listed,
+    compare,
+    compare_with,
+    listed_table,
+    one_apply_at_a_time,
+)
 
 DEFAULT_MAX_REMOVALS = 10
 
@@ -52,20 +59,22 @@ def reconcile(
     if not apply:
         with db.read() as session:
             return Outcome(compare(session, rows))
-    with db.session() as session, listed_table(session, rows) as listed:
-        comparison = compare_with(session, rows, listed)
-        removals = comparison.removals
-        if removals > max_removals and not force:
-            return Outcome(
-                comparison,
-                refused=(
-                    f"{removals} installations would be removed, more than the limit of "
-                    f"{max_removals}: is the list complete? Nothing was changed."
-                ),
-            )
-        if comparison.agree:
-            return Outcome(comparison, Applied())
-        applied = lifecycle.reconcile(session, comparison, notify=notify)
+    with db.session() as session:
+        one_apply_at_a_time(session)
+        with listed_table(session, rows) as listed:
+            comparison = compare_with(session, rows, listed)
+            removals = comparison.removals
+            if removals > max_removals and not force:
+                return Outcome(
+                    comparison,
+                    refused=(
+                        f"{removals} installations would be removed, more than the limit of "
+                        f"{max_removals}: is the list complete? Nothing was changed."
+                    ),
+                )
+            if comparison.agree:
+                return Outcome(comparison, Applied())
+            applied = lifecycle.reconcile(session, comparison, notify=notify)
     if applied.total:
         db.refresh_statistics()
     return Outcome(comparison, applied)
