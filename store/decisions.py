@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlmodel import Session, col
 
 from store import messages, outbox
-from store.models import OutboxItem, OutboxKind, utcnow
+from store.models import OutboxItem, OutboxKind, UTCDateTime, utcnow
 
 
 class Status(StrEnum):
@@ -95,6 +95,19 @@ def _decision(
         newer_id=newer_id,
         behind_id=behind_id,
     )
+
+
+def refused(session: Session) -> tuple[int, datetime | None]:
+    """How many decisions upstream refused for good that no later one has superseded (a
+    person must Retry them), and when the oldest of them was made."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(col(OutboxItem.created_at))).where(
+            col(OutboxItem.kind) == OutboxKind.UPSTREAM,
+            col(OutboxItem.failed),  # as ix_outbox_failed's condition, so the index answers
+            ~outbox.superseded(),
+        )
+    ).one()
+    return int(count), None if oldest is None else UTCDateTime().process_result_value(oldest, None)
 
 
 def _outstanding_condition() -> ColumnElement[bool]:

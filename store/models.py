@@ -237,6 +237,14 @@ class OutboxItem(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "done_at", "due_at"),
         Index("ix_outbox_installation", "installation_id", "kind", "id"),
+        # Decisions upstream refused for good, which /healthz counts: few among many.
+        Index(
+            "ix_outbox_failed",
+            "kind",
+            "created_at",
+            sqlite_where=text("failed = 1"),  # as SQLAlchemy writes it on SQLite
+            postgresql_where=text("failed"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -622,6 +622,9 @@ def test_refused_decision_fails_after_bounded_tries_and_admin_retries_it(
     decision_id = row.payload["id"]
     assert bot.delivery.wait_idle(WAIT)  # given up: no more tries come
     assert len(receiver.tries_of(decision_id)) == upstream.PERMANENT_FAILURE_TRIES
+    # Given up, it is still undelivered: /healthz said nothing was waiting.
+    assert client.health().json()["refused_decisions"] == 1
+    assert _oldest_undelivered(client) is not None
 
     assert show_outbox(bot.db, retry=None) == 0
     listing = capsys.readouterr().out
@@ -652,6 +655,8 @@ def test_refused_decision_fails_after_bounded_tries_and_admin_retries_it(
     assert fake_slack.wait_for(lambda: "Applied upstream" in _text(fake_slack, posted), WAIT)
     assert retry_button() is None
     assert receiver.stored_ids() == [decision_id]
+    assert client.health().json()["refused_decisions"] == 0
+    assert _oldest_undelivered(client) is None
 
     # The same (now stale) Retry button again: nothing is sent twice.
     client.click(ActionId.RETRY_UPSTREAM, value, user=ADMIN, message_ts=posted.ts)

@@ -14,7 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.simsid.webhook import MAX_BODY_BYTES, Webhook
 from bot.slack.signature import is_signed_by_slack
-from store import queries, reconcile
+from store import decisions, queries, reconcile
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow
 
@@ -143,6 +143,8 @@ class HttpApp:
             self._db.ping()
             with self._db.read() as session:
                 decision = queries.oldest_undelivered(session, OutboxKind.UPSTREAM)
+                # Refused for good, they are still undelivered: the oldest counts as well.
+                refused, oldest_refused = decisions.refused(session)
                 message = queries.oldest_undelivered(session, OutboxKind.MESSAGE)
                 last_reconcile = reconcile.last_run(session)
         except DatabaseUnavailable as exc:
@@ -159,7 +161,10 @@ class HttpApp:
             {
                 "status": "ok",
                 "database": "up",
-                "oldest_undelivered_decision_seconds": age(decision),
+                "oldest_undelivered_decision_seconds": age(
+                    min((t for t in (decision, oldest_refused) if t is not None), default=None)
+                ),
+                "refused_decisions": refused,
                 "oldest_undelivered_message_seconds": age(message),
                 # Which `serve` worker answered: shows that every worker is answering.
                 "worker_pid": os.getpid(),
