@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from store import vault
+from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
 
@@ -289,3 +290,35 @@ def test_a_database_from_an_unknown_release_is_named_not_a_traceback(
     assert "DATABASE_URL" in result.stderr
     assert "f00dfeed_newer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_digest_posts_behind_an_install_message_before_it_says_so(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """The channel takes a post a second: the install message waiting went first, the
+    digest's turn came after the delivery had drained, and the command said "posted"
+    with the digest still in the outbox."""
+    from bot.app import create_app
+    from tests.conftest import make_settings
+
+    db_url = f"sqlite:///{tmp_path / 'cli.db'}"
+    bot = create_app(make_settings(fake_slack, db_url))  # delivery not started
+    try:
+        with harness.serving(bot, deliver=False) as url:
+            assert harness.Client(url).install(event_id="evt_d1").status == 202
+    finally:
+        bot.db.dispose()
+    env = _env(
+        tmp_path,
+        DATABASE_URL=db_url,
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET=harness.SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+        SIMSID_ADMINS=harness.ADMIN,
+        SIMSID_DEFAULT_CHANNEL=harness.CHANNEL,
+    )
+    result = run(tmp_path, "digest", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "digest: posted"
+    texts = [m["text"] for m in fake_slack.channel_messages(harness.CHANNEL)]
+    assert len(texts) == 2 and "waiting for approval" in texts[1], texts
