@@ -63,31 +63,9 @@ def run_scheduled(
     source = snapshot.describe(url)
     token = settings.simsid_reconcile_token
     summary: dict[str, Any] = {"at": now.astimezone(UTC).isoformat(), "source": source}
-    try:
-        rows = load(url, token=token.get_secret_value() if token else None)
-    except snapshot.FetchError as exc:
-        log.warning("reconcile: %s", exc)
-        _record(db, summary | {"status": "failed", "detail": str(exc)})
-        return "failed"
-    except snapshot.SnapshotError as exc:
-        log.warning("reconcile refused: %s", exc)
-        detail = f"the list is not usable: {exc}"
-        _record(
-            db,
-            summary | {"status": "refused", "detail": detail},
-            notice=_refused(source, detail),
-            channel=settings.simsid_default_channel,
-            now=now,
-        )
-        return "refused"
-    lifecycle = Lifecycle(upstream=False, default_channel=settings.simsid_default_channel)
-    try:
-        outcome = reconcile(db, lifecycle, rows, apply=True, max_removals=DEFAULT_MAX_REMOVALS)
-    except IntegrityError as exc:
-        # A client key the list gives that the bot holds for another installation: the
-        # period's claim is taken, so say so now rather than lose the period unreported.
-        reason = str(exc.orig or exc).splitlines()[0]
-        detail = f"the list clashes with the bot's data ({reason}); nothing changed"
+
+    def refuse(detail: str) -> str:
+        """Record the run as refused and tell the channel why."""
         log.warning("reconcile refused: %s", detail)
         _record(
             db,
@@ -97,6 +75,23 @@ def run_scheduled(
             now=now,
         )
         return "refused"
+
+    try:
+        rows = load(url, token=token.get_secret_value() if token else None)
+    except snapshot.FetchError as exc:
+        log.warning("reconcile: %s", exc)
+        _record(db, summary | {"status": "failed", "detail": str(exc)})
+        return "failed"
+    except snapshot.SnapshotError as exc:
+        return refuse(f"the list is not usable: {exc}")
+    lifecycle = Lifecycle(upstream=False, default_channel=settings.simsid_default_channel)
+    try:
+        outcome = reconcile(db, lifecycle, rows, apply=True, max_removals=DEFAULT_MAX_REMOVALS)
+    except IntegrityError as exc:
+        # A client key the list gives that the bot holds for another installation: the
+        # period's claim is taken, so say so now rather than lose the period unreported.
+        reason = str(exc.orig or exc).splitlines()[0]
+        return refuse(f"the list clashes with the bot's data ({reason}); nothing changed")
     status = outcome.status
     summary |= {"status": status, "listed": outcome.comparison.listed}
     notice = None
