@@ -13,7 +13,7 @@ from bot.slack.views import Message
 from store import queries
 from store.db import Database, Session
 from store.lifecycle import Lifecycle, NotEnabled
-from store.models import State, utcnow
+from store.models import utcnow
 from store.queries import AppRef, Cursor, SiteRef
 
 LIST_PAGE = 20  # text-only rows
@@ -215,9 +215,7 @@ class Commands:
             page = queries.customer_page(
                 session, site.id, after=at.after, before=at.before, limit=ACTION_PAGE
             )
-            any_enabled = any(i.state is State.ENABLED for i in page.items) or (
-                (page.has_more or page.has_previous) and queries.has_enabled(session, site.id)
-            )
+            any_enabled = queries.has_enabled(session, site.id)  # on this page or another
             return views.customer_listing(site, page, self.tz, any_enabled=any_enabled)
 
     def _pending(self, words: tuple[str, ...], at: At, user: str) -> Message:
