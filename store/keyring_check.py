@@ -35,6 +35,27 @@ def check_keys(session: Session) -> None:
         raise vault.VaultError("the vault canary decrypted to something unexpected")
 
 
+def verify_keys(session: Session) -> int:
+    """check_keys without writing: how many stored secrets the keys opened (the canary and
+    the newest client secret; 0 when nothing is encrypted yet); VaultError when one fails."""
+    opened = 0
+    canary = session.scalar(select(_meta.c.value).where(_meta.c.key == CANARY_KEY))
+    if canary is not None:
+        if vault.decrypt(canary) != CANARY_TEXT:
+            raise vault.VaultError("the vault canary decrypted to something unexpected")
+        opened += 1
+    newest = session.scalar(
+        select(_credential.c.secret)
+        .where(_credential.c.secret.is_not(None))
+        .order_by(_credential.c.installation_id.desc())
+        .limit(1)
+    )
+    if newest is not None:
+        vault.decrypt(newest)
+        opened += 1
+    return opened
+
+
 def rotate_all(session: Session, *, batch: int = 500) -> int:
     """Re-encrypt every stored secret under the first key; returns how many were rotated."""
     rotated = 0

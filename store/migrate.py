@@ -34,15 +34,23 @@ def upgrade(db: Database, revision: str = "head") -> None:
 
 def is_current(db: Database) -> bool:
     """True when the database is at the newest migration."""
-    head = ScriptDirectory.from_config(_config(db)).get_current_head()
-    with db.engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+    current, head = revisions(db)
     if current is not None and current != head:
         try:
             ScriptDirectory.from_config(_config(db)).get_revision(current)
         except CommandError as exc:
             raise UnknownRevision(str(exc)) from None
     return current == head
+
+
+def revisions(db: Database) -> tuple[str | None, str]:
+    """The database's migration (None before the first) and the newest this release has."""
+    head = ScriptDirectory.from_config(_config(db)).get_current_head()
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if head is None:  # pragma: no cover  (the release ships its migrations)
+        raise UnknownRevision("this release has no migrations")
+    return current, head
 
 
 def revision(db: Database, message: str) -> None:

@@ -29,6 +29,17 @@ Message = dict[str, Any]
 Answer = tuple[int, dict[str, str], Params]
 
 TEAM_ID = "T0SANDBOX"
+# What the stand-in grants by default: every bot scope manifest.yml asks for.
+GRANTED_SCOPES = frozenset(
+    {"commands", "chat:write", "chat:write.public", "usergroups:read", "channels:read"}
+    | {"groups:read", "users:read"}
+)
+# The scope each read method needs (conversations.info takes either: public or private).
+_READ_SCOPES = {
+    "conversations.info": ("channels:read", "groups:read"),
+    "users.info": ("users:read",),
+    "usergroups.users.list": ("usergroups:read",),
+}
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 # Deterministic timestamps keep test output stable; Slack's ts is "seconds.micros".
@@ -221,6 +232,7 @@ class FakeSlack:
         self._targets: dict[str, _Target] = {}
         self._channel_rate: tuple[float, int] | None = None
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._setup_init()
         self._methods: dict[str, Callable[[Params], Params]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -229,6 +241,7 @@ class FakeSlack:
             "chat.getPermalink": self._get_permalink,
             "usergroups.users.list": self._usergroup_users,
             "users.info": self._users_info,
+            "conversations.info": self._conversations_info,
             "apps.connections.open": self._connections_open,
             "views.open": self._views_open,
             "views.push": self._views_open,
@@ -377,14 +390,17 @@ class FakeSlack:
             expected = self.app_token if method == "apps.connections.open" else self.token
             if token != expected:
                 return 200, {}, {"ok": False, "error": "invalid_auth"}
+            refused = self._setup_refusal(method)
+            if refused is not None:
+                return 200, self._scope_header(), {"ok": False, **refused}
             if method == "chat.postMessage" and params.get("channel"):
                 wait = self._channel_wait(str(params["channel"]))
                 if wait is not None:
                     return self._rate_limited(wait)
             try:
-                return 200, {}, {"ok": True, **handler(params)}
+                return 200, self._scope_header(), {"ok": True, **handler(params)}
             except _ApiError as e:
-                return 200, {}, {"ok": False, "error": str(e)}
+                return 200, self._scope_header(), {"ok": False, "error": str(e)}
 
     def _handle_response(self, name: str, raw: bytes) -> tuple[int, str]:
         try:
@@ -557,7 +573,70 @@ class FakeSlack:
             raise _ApiError("no_such_subteam")
         return {"users": list(self.usergroups[group])}
 
+    # -- the workspace as `simsid-bot doctor` reads it: scopes, channels, people --------
+    # Everything exists and works unless a test says otherwise: any channel id is a public
+    # channel the bot is in, any user id a person. The switches turn one thing at a time.
+
+    def _setup_init(self) -> None:
+        self.scopes: set[str] = set(GRANTED_SCOPES)
+        self.revoked: str | None = None
+        self.channels: dict[str, Params] = {}
+        self.missing_channels: set[str] = set()
+        self.missing_users: set[str] = set()
+        self.deactivated_users: set[str] = set()
+
+    def revoke_token(self, error: str | None = "token_revoked") -> None:
+        """Every call with the bot token answers ``error`` (None takes it back)."""
+        with self._cond:
+            self.revoked = error
+
+    def set_channel(
+        self,
+        channel: str,
+        *,
+        name: str | None = None,
+        archived: bool = False,
+        member: bool = True,
+        private: bool = False,
+    ) -> None:
+        """What conversations.info says of ``channel``; a private channel the bot is not in
+        reads as ``channel_not_found``, as on Slack."""
+        with self._cond:
+            self.channels[channel] = {
+                "name": name or channel.lower(),
+                "is_archived": archived,
+                "is_member": member,
+                "is_private": private,
+            }
+
+    def _scope_header(self) -> dict[str, str]:
+        return {"x-oauth-scopes": ",".join(sorted(self.scopes))}
+
+    def _setup_refusal(self, method: str) -> Params | None:
+        """A revoked token, or a read method whose scope is not granted, as Slack says it."""
+        if self.revoked and method != "apps.connections.open":
+            return {"error": self.revoked}
+        needed = _READ_SCOPES.get(method)
+        if needed and not self.scopes.intersection(needed):
+            provided = ",".join(sorted(self.scopes))
+            return {"error": "missing_scope", "needed": ",".join(needed), "provided": provided}
+        return None
+
+    def _conversations_info(self, params: Params) -> Params:
+        channel = _arg(params, "channel", "channel_not_found")
+        shown = self.channels.get(channel) or {"name": channel.lower()}
+        if channel in self.missing_channels or (
+            shown.get("is_private") and not shown.get("is_member", True)
+        ):
+            raise _ApiError("channel_not_found")
+        info = {"id": channel, "is_channel": True, "is_archived": False, "is_member": True}
+        info.update(is_private=False, context_team_id=TEAM_ID)
+        return {"channel": {**info, **shown}}
+
     def _users_info(self, params: Params) -> Params:
         user = _arg(params, "user", "user_not_found")
+        if user in self.missing_users:
+            raise _ApiError("user_not_found")
         profile = {"display_name": user, "real_name": user}
-        return {"user": {"id": user, "team_id": TEAM_ID, "name": user, "profile": profile}}
+        shown = {"id": user, "team_id": TEAM_ID, "name": user, "profile": profile}
+        return {"user": {**shown, "deleted": user in self.deactivated_users}}

@@ -11,7 +11,11 @@ from jsonschema import Draft7Validator
 REPO = Path(__file__).resolve().parents[1]
 # Slack's schema, copied into the repository with its licence (see tests/data/README.md).
 SCHEMA = Path(__file__).resolve().parent / "data" / "slack-manifest.schema.1.0.0.json"
-ALLOWED_BOT_SCOPES = {"commands", "chat:write", "chat:write.public", "usergroups:read"}
+ALLOWED_BOT_SCOPES = {"commands", "chat:write", "chat:write.public", "usergroups:read"} | {
+    "channels:read",  # doctor: conversations.info
+    "groups:read",  # doctor: conversations.info of a private channel the bot is in
+    "users:read",  # doctor: users.info
+}
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run the scheduled jobs and delivery, no HTTP")
 
+    doctor = sub.add_parser(
+        "doctor", help="check the setup (database, key, Slack, channels, admins, SIMS ID)"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
     db_sub.add_parser("upgrade", help="apply the database migrations")
@@ -159,6 +164,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     purpose: dict[str, Purpose] = {
         "serve": "socket" if getattr(args, "socket_mode", False) else "serve",
         "worker": "worker",
+        "doctor": "worker",  # what a running bot cannot do without
         "digest": "digest",
         "keys": "keys",
         "apps": "store",

@@ -180,3 +180,9 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
 
     db = open_database(settings)
     return show_outbox(db, retry=args.retry)
+
+
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli.doctor import run_doctor
+
+    return run_doctor(settings, as_json=args.json)
