@@ -23,6 +23,7 @@ from bot.sandbox.workspace import ADMIN, DEFAULT_CHANNEL, PORTAL_CHANNEL, regist
 from store import migrate, vault
 from store.db import Database
 from store.keyring_check import check_keys
+from store.models import OutboxItem, OutboxKind, utcnow
 from testing.fake_slack import FakeSlack
 from testing.list_server import ListServer
 from tests import harness
@@ -407,3 +408,23 @@ def test_a_reconcile_token_refused(
     env["SIMSID_RECONCILE_TOKEN"] = "reconcile-token-wrong-0000"
     name, line = only_failure(tmp_path, env)
     assert name == "reconcile" and "HTTP 401" in line and "SIMSID_RECONCILE_TOKEN" in line
+
+
+def test_upstream_refusing_decisions(tmp_path: Path, env: dict[str, str]) -> None:
+    # A receiver that refuses the secret answers the decisions 401 until the bot gives up.
+    db = Database(env["DATABASE_URL"])
+    with db.session() as session:
+        session.add(
+            OutboxItem(
+                kind=OutboxKind.UPSTREAM,
+                payload={"type": "installation.enabled"},
+                attempts=5,
+                last_error="HTTP 401",
+                done_at=utcnow(),
+                failed=True,
+            )
+        )
+    db.dispose()
+    name, line = only_failure(tmp_path, env)
+    assert name == "upstream" and "refused 1 decision(s) for good" in line
+    assert "SIMSID_UPSTREAM_SECRET" in line and "outbox --retry" in line

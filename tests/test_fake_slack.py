@@ -290,3 +290,44 @@ def test_views_refuse_what_slack_refuses(
     with pytest.raises(SlackApiError) as raised:
         getattr(client, method)(**kwargs)
     assert raised.value.response["error"] == error
+
+
+# -- the workspace as `simsid-bot doctor` reads it ------------------------------------
+
+
+def test_every_answer_names_the_granted_scopes(fs: FakeSlack, client: WebClient) -> None:
+    fs.scopes.discard("users:read")
+    header = client.auth_test().headers["x-oauth-scopes"]
+    assert "chat:write" in header.split(",") and "users:read" not in header.split(",")
+    with pytest.raises(SlackApiError) as raised:
+        client.users_info(user="U1")
+    assert raised.value.response["error"] == "missing_scope"
+    assert raised.value.response["needed"] == "users:read"
+
+
+def test_conversations_info_as_slack_shows_each_channel(fs: FakeSlack, client: WebClient) -> None:
+    shown = client.conversations_info(channel="C1")["channel"]
+    assert (shown["is_member"], shown["is_archived"], shown["is_private"]) == (True, False, False)
+    fs.set_channel("C2", name="old", archived=True)
+    assert client.conversations_info(channel="C2")["channel"]["is_archived"] is True
+    fs.set_channel("G3", private=True, member=False)
+    fs.missing_channels.add("C4")
+    for channel in ("G3", "C4"):
+        with pytest.raises(SlackApiError) as raised:
+            client.conversations_info(channel=channel)
+        assert raised.value.response["error"] == "channel_not_found"
+
+
+def test_unknown_deactivated_users_and_a_revoked_token(fs: FakeSlack, client: WebClient) -> None:
+    fs.missing_users.add("U1")
+    fs.deactivated_users.add("U2")
+    with pytest.raises(SlackApiError) as raised:
+        client.users_info(user="U1")
+    assert raised.value.response["error"] == "user_not_found"
+    assert client.users_info(user="U2")["user"]["deleted"] is True
+    fs.revoke_token()
+    with pytest.raises(SlackApiError) as raised:
+        client.auth_test()
+    assert raised.value.response["error"] == "token_revoked"
+    fs.revoke_token(None)
+    assert client.auth_test()["ok"] is True
