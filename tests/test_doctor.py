@@ -19,7 +19,14 @@ import pytest
 import yaml
 
 from bot.cli.doctor import REQUIRED_SCOPES
-from bot.sandbox.workspace import ADMIN, DEFAULT_CHANNEL, PORTAL_CHANNEL, register_examples
+from bot.sandbox.run import Sandbox
+from bot.sandbox.workspace import (
+    ADMIN,
+    DEFAULT_CHANNEL,
+    PORTAL_CHANNEL,
+    SECOND_ADMIN,
+    register_examples,
+)
 from store import migrate, vault
 from store.db import Database
 from store.keyring_check import check_keys
@@ -428,3 +435,31 @@ def test_upstream_refusing_decisions(tmp_path: Path, env: dict[str, str]) -> Non
     name, line = only_failure(tmp_path, env)
     assert name == "upstream" and "refused 1 decision(s) for good" in line
     assert "SIMSID_UPSTREAM_SECRET" in line and "outbox --retry" in line
+
+
+def test_passes_against_a_running_sandbox(tmp_path: Path) -> None:
+    sandbox = Sandbox(tmp_path / "sandbox.db")
+    try:
+        sandbox.start(port=0)
+        assert sandbox.bot is not None and sandbox.fake is not None
+        settings = sandbox.bot.settings
+        secret = {
+            name.upper(): getattr(settings, name).get_secret_value()
+            for name in ("slack_bot_token", "slack_signing_secret")
+        }
+        env = harness.server_env(
+            sandbox.fake.api_url,
+            settings.database_url,
+            ",".join(settings.encryption_keys()),
+            **secret,
+            SIMSID_WEBHOOK_SECRET=",".join(settings.webhook_secrets()),
+            SIMSID_ADMINS=",".join(settings.simsid_admins),
+            SIMSID_DEFAULT_CHANNEL=str(settings.simsid_default_channel),
+        )
+        status, checks, output = doctor(tmp_path, env)
+    finally:
+        sandbox.stop()
+    assert status == 0, output
+    assert "#sims-installs" in checks[f"channel {DEFAULT_CHANNEL}"][1]
+    assert "#parent-portal" in checks[f"channel {PORTAL_CHANNEL}"][1]
+    assert {f"admin {ADMIN}", f"admin {SECOND_ADMIN}"} <= set(checks)

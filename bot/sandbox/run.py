@@ -23,6 +23,7 @@ from bot.sandbox.relay import Relay
 from bot.sandbox.timeline import Timeline
 from bot.sandbox.web import SandboxServer
 from bot.sandbox.workspace import (
+    CHANNEL_NAMES,
     Secrets,
     key_path,
     load_or_create_key,
@@ -56,6 +57,8 @@ class Sandbox:
         key = load_or_create_key(self.db_path)
         shared = Secrets.generate()
         self.fake = FakeSlack(token=shared.bot_token).start()
+        for channel, name in CHANNEL_NAMES.items():  # as conversations.info (doctor) names them
+            self.fake.set_channel(channel, name=name)
         settings = sandbox_settings(
             api_url=self.fake.api_url, db_path=self.db_path, key=key, shared=shared
         )
