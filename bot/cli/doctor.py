@@ -202,7 +202,7 @@ def _slack(settings: Settings, app_channels: dict[str, list[str]]) -> Iterator[C
         auth = client.auth_test()
     except SlackApiError as exc:
         error = _error(exc)
-        fix = _REINSTALL if error in _TOKEN_REFUSED else f"Slack answered {error}."
+        fix = _REINSTALL if error in _TOKEN_REFUSED else "check SLACK_API_URL and SLACK_BOT_TOKEN."
         yield Check(
             "slack",
             False,
@@ -242,7 +242,7 @@ def _slack(settings: Settings, app_channels: dict[str, list[str]]) -> Iterator[C
 def _error(exc: SlackApiError) -> str:
     response: SlackResponse | None = exc.response
     error = response.get("error") if response is not None else None
-    return str(error or "an error")
+    return str(error or "an error")[:120]  # not a Web API: its page is no answer to show
 
 
 def _granted_scopes(response: SlackResponse) -> frozenset[str] | None:
