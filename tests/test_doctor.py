@@ -463,3 +463,13 @@ def test_passes_against_a_running_sandbox(tmp_path: Path) -> None:
     assert "#sims-installs" in checks[f"channel {DEFAULT_CHANNEL}"][1]
     assert "#parent-portal" in checks[f"channel {PORTAL_CHANNEL}"][1]
     assert {f"admin {ADMIN}", f"admin {SECOND_ADMIN}"} <= set(checks)
+
+
+def test_a_database_migrated_by_a_newer_release(tmp_path: Path, env: dict[str, str]) -> None:
+    db = Database(env["DATABASE_URL"])
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    db.dispose()
+    status, checks, output = doctor(tmp_path, env)
+    assert status == 1
+    assert "newer release" in checks["database"][1], output
