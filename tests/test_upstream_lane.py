@@ -200,6 +200,7 @@ def test_slack_deliveries_go_on_while_an_upstream_call_hangs(
             assert upstream.wait_for(lambda: hanging.closed_by_sender)
         [decision] = _decisions(bot)
         assert decision.done_at is None and decision.claimed_until is None  # sent again later
+        assert decision.attempts == 0  # stopped, not refused: no try counted
         assert upstream.stored == []
     finally:
         bot.delivery.stop()
@@ -224,8 +225,7 @@ def test_an_upstream_call_gives_up_at_its_deadline_and_is_retried(
             first = upstream.answered[0]
             # 0.4 s of a byte every 20 ms: about 20 bytes, nowhere near the announced size.
             assert 0 < first.sent < 200
-            with upstream.cond:
-                upstream.mode = "accept"
+            upstream.set("accept")
             assert upstream.wait_for(lambda: len(upstream.stored) == 1)
             assert bot.delivery.wait_idle(WAIT)
         [decision] = _decisions(bot)
@@ -253,5 +253,5 @@ def test_a_huge_answer_is_read_only_up_to_a_few_kilobytes(upstream: Upstream) ->
     assert upstream.wait_for(lambda: upstream.answered[0].finished)
     [answered] = upstream.answered
     assert answered.closed_by_sender
-    assert answered.sent < 8 * 1024 * 1024 < HUGE
+    assert answered.sent < 4 * 1024 * 1024 < HUGE
     assert peak < 1024 * 1024
