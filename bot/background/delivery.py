@@ -3,6 +3,8 @@
 Every `serve` and `worker` process runs one. Items are claimed in the database, so any
 number of processes can run without doing the same work twice; a crash frees a claim
 when it expires. Messages are rendered from the installation's state at send time.
+Decisions for upstream go out on a lane of their own (upstream_lane), which a slow
+receiver cannot share with Slack's messages.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -25,6 +28,7 @@ from sqlmodel import Session
 
 from bot.background.bursts import summarise_burst
 from bot.background.timing import Paced, Passes, Throttled, Timings
+from bot.background.upstream_lane import UpstreamLane
 from bot.simsid.upstream import UpstreamSender
 from bot.slack import views
 from bot.slack.client import describe_error
@@ -35,6 +39,8 @@ from store.models import MessageStatus, OutboxKind, State, utcnow
 log = logging.getLogger(__name__)
 
 _NOTHING_TO_POST = (MessageStatus.SUMMARISED, MessageStatus.SILENT)
+# What this (Slack) lane claims: everything but decisions for upstream.
+SLACK_KINDS = tuple(kind for kind in OutboxKind if kind is not OutboxKind.UPSTREAM)
 
 
 def worker_id() -> str:
@@ -64,12 +70,25 @@ class Delivery:
     _unfinished: list[int] = field(default_factory=list)
     # What Slack already holds but the database could not record yet (see _record).
     _unrecorded: list[Callable[[Session], None]] = field(default_factory=list)
+    _upstream_lane: UpstreamLane = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._upstream_lane = UpstreamLane(
+            db=self.db,
+            sender=self.upstream,
+            default_channel=self.default_channel,
+            clock=self.clock,
+            worker=self.worker,  # one heartbeat (below) keeps both lanes' claims
+            timings=self.timings,
+            on_change=self._wake.set,
+        )
 
     # -- the loop ------------------------------------------------------------
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
         self._thread.start()
+        self._upstream_lane.start()
         self._heartbeat = threading.Thread(
             target=self._renew_claims, name="delivery-heartbeat", daemon=True
         )
@@ -78,9 +97,16 @@ class Delivery:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
+        self._upstream_lane.stop_soon()
         for thread in (self._thread, self._heartbeat):
             if thread is not None:
                 thread.join(timeout)
+        self._upstream_lane.join(timeout)
+
+    def running(self) -> bool:
+        """Whether either lane's thread is still running (after stop(): it did not end)."""
+        alive = self._thread is not None and self._thread.is_alive()
+        return alive or self._upstream_lane.running()
 
     def _renew_claims(self) -> None:
         """Keep this live process's claims from lapsing while it works (a slow Slack call or
@@ -100,12 +126,17 @@ class Delivery:
     def nudge(self) -> None:
         """Deliver now rather than at the next poll (called after a commit)."""
         self._wake.set()
+        self._upstream_lane.nudge()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until a pass of the running loop, begun after this call, finds nothing due
         and nothing falls due within a poll; False after `timeout`. Tests wait on this to
         see that nothing more will be sent, rather than sleeping."""
-        return self._passes.wait_settled(self.nudge, self._settled, timeout)
+        deadline = time.monotonic() + timeout
+        return all(
+            passes.wait_settled(self.nudge, self._settled, deadline - time.monotonic())
+            for passes in (self._passes, self._upstream_lane.passes)
+        )
 
     def _settled(self) -> bool:
         with self.db.read() as session:
@@ -152,6 +183,7 @@ class Delivery:
                 worker=self.worker,
                 now=now,
                 limit=self.batch,
+                kinds=SLACK_KINDS,
                 claim_seconds=self.timings.claim_seconds,
                 hold_first_posts=waiting,
             )
@@ -195,9 +227,9 @@ class Delivery:
         return len(items)
 
     def drain(self, *, max_rounds: int = 1000) -> None:
-        """Perform everything due now (tests and one-shot commands)."""
+        """Perform everything due now, on both lanes (tests and one-shot commands)."""
         for _ in range(max_rounds):
-            if not self.run_once():
+            if not self.run_once() + self._upstream_lane.run_once():
                 return
 
     # -- one item ------------------------------------------------------------
@@ -215,9 +247,6 @@ class Delivery:
             ):
                 return
         try:
-            if item.kind is OutboxKind.UPSTREAM:
-                self._send_upstream(item)
-                return
             if item.kind is OutboxKind.MESSAGE:
                 self._deliver_message(item)
             elif item.kind is OutboxKind.REMINDER:
@@ -363,36 +392,3 @@ class Delivery:
             return
         self._pace(channel)
         self._post(channel, views.reconcile_notice(item.payload))
-
-    def _send_upstream(self, item: outbox.Claimed) -> None:
-        if self.upstream is None:
-            # Configured off since the decision was recorded: keep it, do not drop it.
-            with self.db.session() as session:
-                outbox.release(session, item, due_at=self.clock() + timedelta(minutes=5))
-            return
-        result = self.upstream.send(item)
-        with self.db.session() as session:
-            if result.delivered:
-                outbox.complete(session, item, now=self.clock())
-            else:
-                outbox.retry_later(
-                    session,
-                    item,
-                    error=result.error or "failed",
-                    delay=result.retry_after,
-                    now=self.clock(),
-                    give_up_after=result.give_up_after,
-                    backoff=self.timings.backoff,
-                )
-            # The message shows the tries and the last error, so refresh it after every try
-            # (refreshing only on the first failure left it showing "try 1" for hours).
-            # Backoff spaces the tries out (five minutes apart once capped), and refreshes of
-            # one message coalesce into a single edit.
-            if item.installation_id is not None:
-                messages.refresh(
-                    session,
-                    item.installation_id,
-                    default_channel=self.default_channel,
-                    now=self.clock(),
-                )
-        self.nudge()

@@ -1,0 +1,160 @@
+"""The upstream lane: decisions go to SIMSID_UPSTREAM_URL on a thread of their own.
+
+A receiver that answers slowly, or not at all, holds up only the decisions behind it:
+this lane claims upstream items only, and the Slack lane (`Delivery`, which starts and
+stops this one) claims every other kind. Both claim in the database under one worker id,
+whose heartbeat `Delivery` keeps, so any number of processes still never send an item
+twice; an installation's decisions still go out one after the other (`claim_due`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.background.timing import Passes, Timings
+from bot.simsid.upstream import UpstreamSender
+from store import messages, outbox
+from store.db import Database, DatabaseUnavailable
+from store.models import OutboxKind
+
+log = logging.getLogger(__name__)
+
+KINDS = (OutboxKind.UPSTREAM,)
+
+
+@dataclass
+class UpstreamLane:
+    """Claims due decisions and sends them, one call at a time, each within its deadline."""
+
+    db: Database
+    sender: UpstreamSender | None
+    default_channel: str | None
+    clock: Callable[[], datetime]
+    worker: str
+    timings: Timings
+    # Called after a try changed what an install message shows (wakes the Slack lane).
+    on_change: Callable[[], None]
+    batch: int = 20
+    passes: Passes = field(default_factory=Passes)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    # Claimed items left unsent when the database failed mid-batch, to give back.
+    _unfinished: list[int] = field(default_factory=list)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="delivery-upstream", daemon=True)
+        self._thread.start()
+
+    def stop_soon(self) -> None:
+        """Ask the lane to stop, ending a call in progress (its decision is kept)."""
+        self._stop.set()
+        self._wake.set()
+        if self.sender is not None:
+            self.sender.abort()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            number = self.passes.begin()
+            try:
+                busy = self.run_once()
+            except DatabaseUnavailable as exc:
+                log.warning("upstream delivery paused: database unavailable (%s)", exc)
+                busy = -1
+            except Exception:
+                log.exception("upstream delivery loop error; continuing")
+                busy = -1
+            if busy == 0:
+                self.passes.found_nothing(number)
+            if busy <= 0:
+                if self._wake.wait(self.timings.poll_seconds):
+                    self._stop.wait(self.timings.gather_seconds)
+                self._wake.clear()
+
+    def run_once(self) -> int:
+        """Claim and send one batch of decisions; returns how many were claimed."""
+        if self._unfinished:
+            with self.db.session() as session:
+                outbox.release_unfinished(session, self._unfinished, worker=self.worker)
+            self._unfinished = []
+        with self.db.session() as session:
+            items = outbox.claim_due(
+                session,
+                worker=self.worker,
+                now=self.clock(),
+                limit=self.batch,
+                kinds=KINDS,
+                claim_seconds=self.timings.claim_seconds,
+            )
+        for index, item in enumerate(items):
+            try:
+                self._perform(item)
+            except DatabaseUnavailable:
+                self._unfinished = [i.id for i in items[index:]]
+                raise
+        return len(items)
+
+    def _perform(self, item: outbox.Claimed) -> None:
+        with self.db.session() as session:
+            if self._stop.is_set():
+                outbox.release(session, item, due_at=self.clock())
+                return
+            # Earlier decisions of the batch may have taken long enough for this claim to
+            # lapse and another process to take the item: then it is theirs to send.
+            if not outbox.renew_claim(
+                session,
+                item,
+                worker=self.worker,
+                now=self.clock(),
+                claim_seconds=self.timings.claim_seconds,
+            ):
+                return
+        if self.sender is None:
+            # Configured off since the decision was recorded: keep it, do not drop it.
+            with self.db.session() as session:
+                outbox.release(session, item, due_at=self.clock() + timedelta(minutes=5))
+            return
+        result = self.sender.send(item, stop=self._stop)
+        with self.db.session() as session:
+            if result.delivered:
+                outbox.complete(session, item, now=self.clock())
+            elif self._stop.is_set():
+                # Cut short by the stop, not by the receiver: not a try; due again at once.
+                outbox.release(session, item, due_at=self.clock())
+                return
+            else:
+                outbox.retry_later(
+                    session,
+                    item,
+                    error=result.error or "failed",
+                    delay=result.retry_after,
+                    now=self.clock(),
+                    give_up_after=result.give_up_after,
+                    backoff=self.timings.backoff,
+                )
+            # The message shows the tries and the last error, so refresh it after every try
+            # (refreshing only on the first failure left it showing "try 1" for hours).
+            # Backoff spaces the tries out (five minutes apart once capped), and refreshes of
+            # one message coalesce into a single edit.
+            if item.installation_id is not None:
+                messages.refresh(
+                    session,
+                    item.installation_id,
+                    default_channel=self.default_channel,
+                    now=self.clock(),
+                )
+        self.on_change()
