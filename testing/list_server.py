@@ -3,9 +3,9 @@
 `ListServer(token)` serves `body` at `/list.csv` to requests that carry
 `Authorization: Bearer <token>` (401 otherwise), counts the requests it answered, and can
 redirect (`redirect_to`), fail (`status`), end the body early (`cut_short`: the
-Content-Length of the whole body, then only its first line), send the body a byte every
-`trickle` seconds, or answer with `raw` bytes as they are (a broken status line or
-header) to exercise the fetcher's refusals.
+Content-Length of the whole body, then only its first line), answer with `raw` bytes as
+they are (a broken status line or header), and send the body (or `raw`) a byte every
+`trickle` seconds, to exercise the fetcher's refusals.
 """
 
 from __future__ import annotations
@@ -65,8 +65,11 @@ class ListServer:
             self.authorizations.append(auth)
         self.answering.set()
         if self.raw is not None:
-            handler.wfile.write(self.raw)
             handler.close_connection = True
+            if self.trickle is not None:
+                self._trickle(handler, self.raw, self.trickle)
+            else:
+                handler.wfile.write(self.raw)
             return
         if self.redirect_to:
             handler.send_response(302)
