@@ -5,10 +5,12 @@ or JSON lines of objects with the same fields nested. Either all of it is good o
 of it is used: a bad row or a missing column is a SnapshotError naming the line and
 field, and nothing is compared, let alone changed.
 
-Fetching: `https://` (or `http://` to this machine only, for tests and a local relay)
-with `Authorization: Bearer <SIMSID_RECONCILE_TOKEN>`, within a time and size limit,
-following redirects only on the same scheme and host, so the token never travels
-elsewhere; `file://` and plain paths are read from disk.
+Fetching: `https://` (or `http://` to this machine only, for tests and a local relay;
+never with a user name or password in the URL) with `Authorization: Bearer <token>`,
+within a size limit and one time limit for connect, headers and body together (which a
+shutdown also ends), following redirects only on the same scheme, host and port, so the
+token never travels elsewhere; `file://` and plain paths are read from disk. Every
+failure to fetch is a FetchError naming it, never another exception.
 """
 
 from __future__ import annotations
