@@ -187,7 +187,13 @@ def test_a_list_cut_short_in_transit_changes_nothing(
     with ListServer(TOKEN, body) as server:
         server.cut_short = True
         result = reconcile(
-            tmp_path, db_url, server.url, "--apply", "--force", SIMSID_RECONCILE_TOKEN=TOKEN
+            tmp_path,
+            db_url,
+            server.url,
+            "--apply",
+            "--force",
+            SIMSID_RECONCILE_TOKEN=TOKEN,
+            SIMSID_RECONCILE_URL=server.url,
         )
     assert result.returncode == 2 and "cut short" in result.stderr, result.stderr
     assert [get(db, i).state for i in kept] == [State.PENDING] * 4

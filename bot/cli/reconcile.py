@@ -32,7 +32,8 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
         rows = snapshot.load(args.source, token=token)
     except snapshot.SnapshotError as exc:
         print(f"simsid-bot: {exc}", file=sys.stderr)
-        if token is None and settings.simsid_reconcile_token and _is_url(args.source):
+        fetched = isinstance(exc, snapshot.FetchError) and _is_url(args.source)
+        if fetched and token is None and settings.simsid_reconcile_token:
             print(
                 "simsid-bot: SIMSID_RECONCILE_TOKEN was not sent: SOURCE is not on "
                 "SIMSID_RECONCILE_URL's host (--token sends it there too)",

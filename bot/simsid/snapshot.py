@@ -204,14 +204,14 @@ class _Watch:
                 # A duplicate, as TLS takes the socket over (the original object is then
                 # empty); shutting down either ends the one connection.
                 with self._lock:
+                    if self.fired:  # shutting down an unconnected socket does nothing
+                        raise OSError("the fetch was stopped")
                     self._sockets.append(sock.dup())
-                    if self.fired:
-                        _shut(sock)
                 sock.settimeout(min(TIMEOUT_SECONDS, max(self.deadline - time.monotonic(), 0.01)))
                 if source_address:
                     sock.bind(source_address)
                 sock.connect(where)
-                sock.settimeout(timeout)
+                sock.settimeout(timeout if isinstance(timeout, int | float) else TIMEOUT_SECONDS)
                 return sock
             except OSError as exc:
                 sock.close()
