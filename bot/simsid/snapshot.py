@@ -144,9 +144,9 @@ class _SameOrigin(urllib.request.HTTPRedirectHandler):
 class _Watch:
     """The whole fetch's limit, and shutdown's way in: when the deadline passes or `stop`
     is set, every socket of the fetch is shut down, so whatever read or connect is
-    waiting returns at once. Checked only between reads, a list served a byte every
-    29 s was read for ever (each read's own timeout never expired), and the job
-    holding it kept `worker` from stopping."""
+    waiting returns at once. Each read's own timeout cannot do this: a server sending a
+    byte just inside it keeps a read (and the job, and a stopping `worker`) going for
+    ever, and a check between reads comes only when a read returns."""
 
     def __init__(self, seconds: float, stop: threading.Event | None) -> None:
         self.seconds = seconds
