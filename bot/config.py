@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-import urllib.parse
 from collections.abc import Iterable
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +12,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot import urls
 from bot.background.cron import cron_trigger
 
 _USER_OR_GROUP = re.compile(r"^[UWS][A-Z0-9]{2,}$")
@@ -78,12 +78,6 @@ def _weak_secret(value: str) -> str | None:
     if any(word in squashed for word in _NEVER_CHANGED) or len(set(left)) < 6:
         return "is a placeholder, not a generated secret"
     return None
-
-
-def _is_http_url(value: str) -> bool:
-    """http(s) with a host: `https://` alone passed a prefix check, then failed at use."""
-    parts = urllib.parse.urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 class SettingsError(Exception):
@@ -158,8 +152,9 @@ class Settings(BaseSettings):
     @field_validator("slack_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        if not _is_http_url(value):
-            raise ValueError("must be an http(s) URL with a host")
+        why = urls.problem(value, http_anywhere=True)
+        if why:
+            raise ValueError(why)
         return value if value.endswith("/") else value + "/"
 
     @field_validator("database_url")
@@ -254,8 +249,9 @@ class Settings(BaseSettings):
     def _upstream_url(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             return None
-        if value is not None and not _is_http_url(value):
-            raise ValueError("must be an http(s) URL with a host")
+        why = urls.problem(value) if value is not None else None
+        if why:
+            raise ValueError(why)
         return value
 
     @field_validator("simsid_remove_approvals", mode="before")
@@ -271,11 +267,13 @@ class Settings(BaseSettings):
     def _reconcile_url(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             return None
-        if value is not None and not (
-            re.match(r"^(https://|file://|http://(127\.0\.0\.1|localhost|\[::1\])[:/])", value)
-            and (_is_http_url(value) or (value.startswith("file://") and len(value) > 8))
-        ):
+        if value is None or (value.startswith("file://") and len(value) > 8):
+            return value
+        if not value.startswith(("http://", "https://")):
             raise ValueError("must be an https:// URL with a host, or a file:// URL")
+        why = urls.problem(value)
+        if why:
+            raise ValueError(why)
         return value
 
     @field_validator("simsid_reconcile_token", mode="before")

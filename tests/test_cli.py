@@ -322,3 +322,17 @@ def test_digest_posts_behind_an_install_message_before_it_says_so(
     assert result.stdout.strip() == "digest: posted"
     texts = [m["text"] for m in fake_slack.channel_messages(harness.CHANNEL)]
     assert len(texts) == 2 and "waiting for approval" in texts[1], texts
+
+
+def test_a_url_setting_with_a_password_exits_2_without_printing_it(tmp_path: Path) -> None:
+    password = "Pa55-w0rd-in-the-url"
+    env = _env(
+        tmp_path,
+        SIMSID_RECONCILE_URL=f"https://reader:{password}@lists.example.org/list.csv",
+        SIMSID_UPSTREAM_URL=f"https://bot:{password}@decisions.example.org/hook",
+        SIMSID_UPSTREAM_SECRET="9f2c4e8a1b7d3f6e0a5c",
+    )
+    result = run(tmp_path, "outbox", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "SIMSID_RECONCILE_URL" in result.stderr and "SIMSID_UPSTREAM_URL" in result.stderr
+    assert password not in result.stdout + result.stderr

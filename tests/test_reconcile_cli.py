@@ -156,10 +156,13 @@ def test_json_lines_from_a_file_url(db: Database, db_url: str, tmp_path: Path) -
 def test_a_url_is_fetched_with_the_bearer_token(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     with ListServer(TOKEN, csv_text(row("s1", "yes")).encode()) as server:
-        ok = reconcile(tmp_path, url, server.url, SIMSID_RECONCILE_TOKEN=TOKEN)
-        wrong = reconcile(tmp_path, url, server.url, SIMSID_RECONCILE_TOKEN="another-token-000")
+        home = {"SIMSID_RECONCILE_URL": server.url}
+        ok = reconcile(tmp_path, url, server.url, SIMSID_RECONCILE_TOKEN=TOKEN, **home)
+        wrong = reconcile(
+            tmp_path, url, server.url, SIMSID_RECONCILE_TOKEN="another-token-000", **home
+        )
         server.redirect_to = "http://localhost:9/elsewhere.csv"
-        moved = reconcile(tmp_path, url, server.url, SIMSID_RECONCILE_TOKEN=TOKEN)
+        moved = reconcile(tmp_path, url, server.url, SIMSID_RECONCILE_TOKEN=TOKEN, **home)
 
     assert ok.returncode == 1 and "new" in ok.stdout, ok.stderr
     assert server.authorizations[0] == f"Bearer {TOKEN}"
@@ -184,7 +187,13 @@ def test_a_list_cut_short_in_transit_changes_nothing(
     with ListServer(TOKEN, body) as server:
         server.cut_short = True
         result = reconcile(
-            tmp_path, db_url, server.url, "--apply", "--force", SIMSID_RECONCILE_TOKEN=TOKEN
+            tmp_path,
+            db_url,
+            server.url,
+            "--apply",
+            "--force",
+            SIMSID_RECONCILE_TOKEN=TOKEN,
+            SIMSID_RECONCILE_URL=server.url,
         )
     assert result.returncode == 2 and "cut short" in result.stderr, result.stderr
     assert [get(db, i).state for i in kept] == [State.PENDING] * 4
@@ -228,3 +237,86 @@ def test_a_list_whose_key_clashes_with_the_bots_is_refused_cleanly(
     assert result.returncode == 2, result.stderr
     assert "clashes" in result.stderr and "Traceback" not in result.stderr
     assert [get(db, i).state for i in (first, second)] == [State.ENABLED, State.ENABLED]
+
+
+PASSWORD = "Pa55-w0rd-in-the-url"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        f"https://reader:{PASSWORD}@lists.example.org/list.csv",
+        f"http://reader:{PASSWORD}@127.0.0.1:9/list.csv",
+        f"https://{PASSWORD}@lists.example.org/list.csv",
+    ],
+)
+def test_a_url_with_credentials_is_refused_and_its_password_never_shown(
+    tmp_path: Path, source: str
+) -> None:
+    """`https://user:pass@host/list` was fetched: http.client read `pass@host` as a port
+    and its error, password and all, ended in a traceback (exit 1)."""
+    result = reconcile(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", source)
+    assert result.returncode == 2, result.stderr
+    assert "user name or password" in result.stderr and "Traceback" not in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_the_token_goes_only_to_the_reconcile_urls_host_unless_token_is_given(
+    tmp_path: Path,
+) -> None:
+    """SIMSID_RECONCILE_TOKEN was sent to whatever URL was typed."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    body = csv_text(row("s1", "yes")).encode()
+    with ListServer(TOKEN, body) as home, ListServer(TOKEN, body) as other:
+        env = {"SIMSID_RECONCILE_URL": home.url, "SIMSID_RECONCILE_TOKEN": TOKEN}
+        at_home = reconcile(tmp_path, url, home.url.replace("list.csv", "other.csv"), **env)
+        elsewhere = reconcile(tmp_path, url, other.url, **env)
+        unset = reconcile(tmp_path, url, other.url, SIMSID_RECONCILE_TOKEN=TOKEN)
+        told = reconcile(tmp_path, url, other.url, "--token", **env)
+
+    assert at_home.returncode == 1, at_home.stderr
+    assert home.authorizations == [f"Bearer {TOKEN}"]
+    assert other.authorizations == [None, None, f"Bearer {TOKEN}"]
+    for refused in (elsewhere, unset):
+        assert refused.returncode == 2 and "HTTP 401" in refused.stderr, refused.stderr
+        assert "not sent" in refused.stderr and "--token" in refused.stderr
+    assert told.returncode == 1, told.stderr
+    for result in (at_home, elsewhere, unset, told):
+        assert TOKEN not in result.stdout + result.stderr
+
+
+_HUGE_HEADER = b"X-Filler: " + b"a" * (70 * 1024) + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        (b"HTTP/1.1 two hundred OK\r\n\r\n", "answer"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + HEADER.encode()[:20],
+            "answer",
+        ),
+        (b"HTTP/1.1 200 OK\r\n" + _HUGE_HEADER + b"\r\n", "answer"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1\xb2\r\n\r\n" + HEADER.encode(), "answer"),
+    ],
+    ids=["bad status line", "chunked cut short", "header over 64 KiB", "non-ASCII length"],
+)
+def test_every_failure_to_fetch_exits_2_naming_it(tmp_path: Path, raw: bytes, named: str) -> None:
+    """Each raised out of the fetch: exit 1 and a traceback."""
+    with ListServer(TOKEN) as server:
+        server.raw = raw
+        env = {"SIMSID_RECONCILE_URL": server.url, "SIMSID_RECONCILE_TOKEN": TOKEN}
+        result = reconcile(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", server.url, **env)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"simsid-bot: SOURCE: {server.url}"), result.stderr
+    assert named in result.stderr
+
+
+@pytest.mark.parametrize(
+    "source", ["http://[::1/list.csv", "https://lists.example.org:99999/list.csv"]
+)
+def test_a_malformed_url_exits_2_naming_it(tmp_path: Path, source: str) -> None:
+    result = reconcile(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", source)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("simsid-bot: SOURCE:") and "Traceback" not in result.stderr

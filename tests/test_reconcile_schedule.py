@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,7 +189,8 @@ def test_a_failing_fetch_is_logged_and_shown_in_healthz_not_raised(
         assert answer.status == 200
         last = answer.json()["last_reconcile"]
         assert last["status"] == "failed" and "HTTP 500" in last["detail"]
-        assert notices(bot.db) == []
+        [notice] = notices(bot.db)
+        assert "could not be fetched" in notice["reason"] and "HTTP 500" in notice["reason"]
 
         # The server comes back: the next period applies, and /healthz says so.
         server.status = 200
@@ -248,6 +250,7 @@ def test_three_schedulers_racing_one_period_fetch_and_apply_once(
 
 RACER = """
 import sys
+import time
 import time
 from datetime import datetime
 from bot.background.reconcile_job import run_scheduled
@@ -334,3 +337,66 @@ def test_simsid_secret_says_the_credentials_came_from_sims_ids_report(
 
     assert key in reply and secret in reply
     assert "SIMS ID's report" in reply
+
+
+def test_a_broken_answer_is_recorded_and_told_not_raised(
+    db_url: str, fake_slack: FakeSlack, server: ListServer
+) -> None:
+    """A status line that is not HTTP raised out of the job: the period's claim was taken,
+    nothing was recorded and no one was told."""
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        server.raw = b"HTTP/1.1 two hundred OK\r\n\r\n"
+        assert scheduler(bot.db, bot.settings).run_reconcile() == "failed"
+        with harness.serving(bot) as url:
+            last = harness.Client(url).health().json()["last_reconcile"]
+        assert last["status"] == "failed" and "status line" in last["detail"]
+        assert "two hundred" not in last["detail"]  # the server's words stay out
+        [post] = channel_posts(bot, fake_slack, "refused")
+        assert "could not be fetched" in str(post) and "status line" in str(post)
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
+@pytest.mark.parametrize("slow", ["body", "headers"])
+def test_a_list_served_a_byte_at_a_time_is_given_up_at_the_total_limit(
+    db_url: str,
+    fake_slack: FakeSlack,
+    server: ListServer,
+    monkeypatch: pytest.MonkeyPatch,
+    slow: str,
+) -> None:
+    """The limit was checked only between 1 MiB reads, each with its own 30 s timeout: a
+    list served a byte at a time (every 29 s, say) was read for ever, the job never
+    returned, and later periods were skipped. Here a byte every 50 ms, for 100 s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.simsid import snapshot
+
+    monkeypatch.setattr(snapshot, "TOTAL_SECONDS", 1.0)
+    body = csv_body(*((f"s{n}", "yes") for n in range(60)))[:2000]
+    if slow == "headers":
+        server.raw = b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"a" * 2000 + b"\r\n\r\n"
+    else:
+        server.body = body
+    server.trickle = 0.05
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            outcome = pool.submit(scheduler(bot.db, bot.settings).run_reconcile)
+            try:
+                assert outcome.result(timeout=20) == "failed"
+            finally:
+                server.trickle = None
+                server._closing.set()  # let a run that overstayed end with the test
+        assert time.monotonic() - started < 10
+        with harness.serving(bot) as url:
+            last = harness.Client(url).health().json()["last_reconcile"]
+        assert last["status"] == "failed" and "took over 1 s" in last["detail"]
+        [post] = channel_posts(bot, fake_slack, "refused")
+        assert "took over 1 s" in str(post)
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()

@@ -348,3 +348,63 @@ def test_retention_days(valid: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError) as error:
         load()
     assert set(problems_of(error)) == {"SIMSID_RETENTION_DAYS"}
+
+
+URL_PASSWORD = "Pa55-w0rd-in-the-url"
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("SIMSID_RECONCILE_URL", f"https://reader:{URL_PASSWORD}@lists.example.org/list.csv"),
+        ("SIMSID_RECONCILE_URL", f"http://reader:{URL_PASSWORD}@127.0.0.1:8080/list.csv"),
+        ("SIMSID_UPSTREAM_URL", f"https://bot:{URL_PASSWORD}@decisions.example.org/hook"),
+        ("SIMSID_UPSTREAM_URL", f"https://{URL_PASSWORD}@decisions.example.org/hook"),
+        ("SLACK_API_URL", f"https://bot:{URL_PASSWORD}@slack-proxy.example.org/api/"),
+    ],
+)
+def test_a_url_with_credentials_is_refused_without_showing_them(
+    valid: pytest.MonkeyPatch, name: str, url: str
+) -> None:
+    """Accepted before: the password then reached an exception's text (and a traceback)."""
+    valid.setenv("SIMSID_UPSTREAM_SECRET", "9f2c4e8a1b7d3f6e0a5c")
+    valid.setenv(name, url)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "user name or password" in raised.value.problems[name]
+    assert URL_PASSWORD not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("http://decisions.example.org/hook", False),
+        ("http://10.0.0.7:8080/hook", False),
+        ("https://decisions.example.org/hook", True),
+        ("http://127.0.0.1:8080/hook", True),
+        ("http://localhost/hook", True),
+        ("http://[::1]:8080/hook", True),
+    ],
+)
+def test_upstream_url_over_plain_http_only_to_this_machine(
+    valid: pytest.MonkeyPatch, url: str, accepted: bool
+) -> None:
+    """Plain http to another host was accepted: decisions, signed but readable, crossed
+    the network in the clear (SIMSID_RECONCILE_URL was already held to https)."""
+    valid.setenv("SIMSID_UPSTREAM_SECRET", "9f2c4e8a1b7d3f6e0a5c")
+    valid.setenv("SIMSID_UPSTREAM_URL", url)
+    if accepted:
+        assert load_settings().simsid_upstream_url == url
+        return
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "https://" in raised.value.problems["SIMSID_UPSTREAM_URL"]
+
+
+@pytest.mark.parametrize("name", ["SIMSID_RECONCILE_URL", "SIMSID_UPSTREAM_URL", "SLACK_API_URL"])
+def test_a_malformed_url_setting_is_named(valid: pytest.MonkeyPatch, name: str) -> None:
+    valid.setenv("SIMSID_UPSTREAM_SECRET", "9f2c4e8a1b7d3f6e0a5c")
+    valid.setenv(name, "https://[::1/list")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert name in raised.value.problems

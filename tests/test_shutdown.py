@@ -9,6 +9,7 @@ stream in from several threads at the same time.
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import threading
@@ -16,6 +17,8 @@ import time
 import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from bot.web.prefork import SHUTDOWN_GRACE_SECONDS
 from testing.fake_slack import FakeSlack
@@ -137,3 +140,95 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
     assert "received SIGTERM" in logs and "stopped" in logs
     assert "Scheduler has been shut down" in logs  # APScheduler's own word for it
     assert "Traceback" not in logs, logs[-3000:]
+
+
+# `simsid-bot ARGS`, with the reconcile job's first run moved from the cron's next minute
+# to now; everything else (signals, scheduler, fetch) is the command's own.
+RECONCILING_NOW = """
+import sys
+from datetime import datetime
+
+from bot.background import scheduler
+
+add = scheduler.Scheduler._add_reconcile_job
+
+
+def at_once(self):
+    add(self)
+    self._scheduler.modify_job(scheduler.RECONCILE_JOB, next_run_time=datetime.now(self.tz))
+
+
+scheduler.Scheduler._add_reconcile_job = at_once
+from bot.cli.main import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", ["worker", "serve"])
+def test_sigterm_stops_a_process_whose_list_is_served_a_byte_at_a_time(
+    fake_slack: FakeSlack, tmp_path: Path, command: str
+) -> None:
+    """The scheduler's shutdown waited for the reconcile job, and the job for a fetch the
+    server fed a byte at a time (each read's timeout never expired): `worker` ignored
+    SIGTERM until the platform killed it, and `serve`'s worker until gunicorn did."""
+    import subprocess
+    import sys
+
+    from store import reconcile
+    from store.db import Database
+    from testing.list_server import ListServer
+
+    token = "list-token-0123456789"
+    db_url = f"sqlite:///{tmp_path / 'worker.db'}"
+    script = tmp_path / "simsid_bot.py"
+    script.write_text(RECONCILING_NOW)
+    run = [sys.executable, str(script)]
+    with ListServer(token, b"x" * 1000) as lists:
+        lists.trickle = 5.0
+        env = harness.server_env(
+            fake_slack.api_url,
+            db_url,
+            TEST_KEY,
+            SIMSID_RECONCILE_URL=lists.url,
+            SIMSID_RECONCILE_TOKEN=token,
+            SIMSID_RECONCILE_CRON="* * * * *",
+        ) | {"PYTHONPATH": os.getcwd()}
+        if command == "serve":
+            server = ServerProcess(env, "--workers", "1", command=run)
+            try:
+                assert lists.answering.wait(60), "serve never fetched the list"
+            finally:
+                started = time.monotonic()
+                code = server.terminate(timeout=30)
+            err = ""
+        else:
+            worker = subprocess.Popen(
+                [*run, "worker"],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert lists.answering.wait(60), "the worker never fetched the list"
+                worker.send_signal(signal.SIGTERM)
+                started = time.monotonic()
+                _out, err = worker.communicate(timeout=15)
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.communicate()
+            code = worker.returncode
+        took = time.monotonic() - started
+    assert code == 0, err
+    assert took < SHUTDOWN_GRACE_SECONDS / 2, err
+    db = Database(db_url)
+    try:
+        with db.read() as session:
+            last = reconcile.last_run(session)
+    finally:
+        db.dispose()
+    assert last is not None and last["status"] == "failed"
+    assert "shutting down" in last["detail"]

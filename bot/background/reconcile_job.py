@@ -5,8 +5,8 @@ period's claim row (store/claims.py, as the digest does) and commits it before f
 so the others neither fetch nor apply. The run applies with the default guard
 (`--max-removals` 10, never `--force`) and tells SIMSID_DEFAULT_CHANNEL, in one message
 queued in the outbox, what it changed or why it refused. A list that cannot be fetched
-is logged and shown in /healthz (`last_reconcile`), never raised: the next period tries
-again. A crash between the claim and the apply skips that period, not the next.
+is logged, told and shown in /healthz (`last_reconcile`, "failed"), never raised: the
+next period tries again. A crash between the claim and the apply skips that period, not the next.
 """
 
 from __future__ import annotations
@@ -64,24 +64,22 @@ def run_scheduled(
     token = settings.simsid_reconcile_token
     summary: dict[str, Any] = {"at": now.astimezone(UTC).isoformat(), "source": source}
 
-    def refuse(detail: str) -> str:
-        """Record the run as refused and tell the channel why."""
-        log.warning("reconcile refused: %s", detail)
+    def refuse(detail: str, status: str = "refused") -> str:
+        """Record the run as refused (or failed) and tell the channel why."""
+        log.warning("reconcile %s: %s", status, detail)
         _record(
             db,
-            summary | {"status": "refused", "detail": detail},
+            summary | {"status": status, "detail": detail},
             notice=_refused(source, detail),
             channel=settings.simsid_default_channel,
             now=now,
         )
-        return "refused"
+        return status
 
     try:
         rows = load(url, token=token.get_secret_value() if token else None)
     except snapshot.FetchError as exc:
-        log.warning("reconcile: %s", exc)
-        _record(db, summary | {"status": "failed", "detail": str(exc)})
-        return "failed"
+        return refuse(f"the list could not be fetched: {exc}", "failed")
     except snapshot.SnapshotError as exc:
         return refuse(f"the list is not usable: {exc}")
     lifecycle = Lifecycle(upstream=False, default_channel=settings.simsid_default_channel)

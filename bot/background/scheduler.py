@@ -24,7 +24,9 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -192,6 +194,8 @@ class Scheduler:
         self.tz = settings.tz
         self.worker = worker_id()
         self._scheduler = BackgroundScheduler(timezone=self.tz)
+        # Set by shutdown: a job waiting on the network (the list's fetch) ends at once.
+        self._stopping = threading.Event()
 
     @classmethod
     def for_app(cls, bot: BotApp) -> Scheduler:
@@ -208,7 +212,9 @@ class Scheduler:
         return self
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop scheduling; with `wait`, let running jobs finish first."""
+        """Stop scheduling; with `wait`, let running jobs finish first (a fetch of the
+        list is cut short: its run is recorded as failed)."""
+        self._stopping.set()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
 
@@ -299,9 +305,13 @@ class Scheduler:
     def run_reconcile(self) -> str:
         """The reconciliation job (bot/background/reconcile_job.py): never raises."""
         from bot.background.reconcile_job import run_scheduled
+        from bot.simsid import snapshot
 
+        load = functools.partial(snapshot.load, stop=self._stopping)
         try:
-            outcome = run_scheduled(self.db, self.settings, now=self.clock(), by=self.worker)
+            outcome = run_scheduled(
+                self.db, self.settings, now=self.clock(), by=self.worker, load=load
+            )
         except DatabaseUnavailable as exc:
             log.warning("reconcile skipped: database unavailable (%s)", exc)
             return "failed"

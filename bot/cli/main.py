@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         help="refuse to remove more than N installations (default 10)",
     )
     reconcile.add_argument("--force", action="store_true", help="apply past --max-removals")
+    reconcile.add_argument(
+        "--token",
+        action="store_true",
+        help="send SIMSID_RECONCILE_TOKEN to SOURCE's host even when it is not "
+        "SIMSID_RECONCILE_URL's (by default the token goes only there)",
+    )
 
     digest = sub.add_parser("digest", help="post the pending-approvals digest now")
     digest.add_argument("--force", action="store_true", help="post even if already posted")

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from sqlalchemy.exc import IntegrityError
 
+from bot import urls
 from bot.cli.terminal import safe
 from bot.config import Settings
 from bot.runtime import StartupError, open_database
@@ -26,11 +27,18 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0: in agreement (or made to agree); 1: differs (dry run); 2: refused or bad input."""
     if args.max_removals < 0:
         raise StartupError("--max-removals: must be 0 or more")
-    token = settings.simsid_reconcile_token
+    token = _token_for(settings, args.source, anywhere=args.token)
     try:
-        rows = snapshot.load(args.source, token=token.get_secret_value() if token else None)
+        rows = snapshot.load(args.source, token=token)
     except snapshot.SnapshotError as exc:
         print(f"simsid-bot: {exc}", file=sys.stderr)
+        fetched = isinstance(exc, snapshot.FetchError) and _is_url(args.source)
+        if fetched and token is None and settings.simsid_reconcile_token:
+            print(
+                "simsid-bot: SIMSID_RECONCILE_TOKEN was not sent: SOURCE is not on "
+                "SIMSID_RECONCILE_URL's host (--token sends it there too)",
+                file=sys.stderr,
+            )
         return 2
     db = open_database(settings)
     # Nothing goes upstream: SIMS ID is where these changes come from.
@@ -63,6 +71,24 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
         print(f"simsid-bot: refused: {outcome.refused} (--force to apply anyway)", file=sys.stderr)
         return 2
     return 1 if outcome.status == "differs" else 0
+
+
+def _is_url(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+def _token_for(settings: Settings, source: str, *, anywhere: bool) -> str | None:
+    """SIMSID_RECONCILE_TOKEN when `source` is on SIMSID_RECONCILE_URL's scheme, host and
+    port, or `anywhere` (--token): the token must not go to whatever host is typed."""
+    token = settings.simsid_reconcile_token
+    if token is None or not _is_url(source):
+        return None
+    home = settings.simsid_reconcile_url
+    if anywhere or (
+        home and urls.origin(home) is not None and urls.origin(home) == urls.origin(source)
+    ):
+        return token.get_secret_value()
+    return None
 
 
 def report(outcome: Outcome, source: str, out: TextIO, *, notify: bool = False) -> None:

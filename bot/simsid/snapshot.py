@@ -5,18 +5,24 @@ or JSON lines of objects with the same fields nested. Either all of it is good o
 of it is used: a bad row or a missing column is a SnapshotError naming the line and
 field, and nothing is compared, let alone changed.
 
-Fetching: `https://` (or `http://` to this machine only, for tests and a local relay)
-with `Authorization: Bearer <SIMSID_RECONCILE_TOKEN>`, within a time and size limit,
-following redirects only on the same scheme and host, so the token never travels
-elsewhere; `file://` and plain paths are read from disk.
+Fetching: `https://` (or `http://` to this machine only, for tests and a local relay;
+never with a user name or password in the URL) with `Authorization: Bearer <token>`,
+within a size limit and one time limit for connect, headers and body together (which a
+shutdown also ends), following redirects only on the same scheme, host and port, so the
+token never travels elsewhere; `file://` and plain paths are read from disk. Every
+failure to fetch is a FetchError naming it, never another exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import http.client
 import io
 import json
 import re
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,11 +31,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from bot import urls
 from store.reconcile import Listed
 
 MAX_BYTES = 256 * 1024 * 1024  # 200,000 rows with credentials are about 45 MB
 TIMEOUT_SECONDS = 30.0  # per connect or read
-TOTAL_SECONDS = 300.0  # the whole download
+TOTAL_SECONDS = 300.0  # the whole fetch: connect, headers and body (tests lower it)
+WATCH_INTERVAL = 0.2  # how soon a shutdown ends a fetch
 MAX_ERRORS_SHOWN = 20
 
 REQUIRED = ("application.id", "application.name", "site.id", "site.name", "enabled")
@@ -53,7 +61,6 @@ FIELDS = (
 _LIMIT = (200, 500, 200, 500, 100, 100, 0, 64, 200)
 _ENABLED = dict.fromkeys(_YES, True) | dict.fromkeys(_NO, False)
 _NO_SPACE = re.compile(r"\S+\Z")
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class SnapshotError(Exception):
@@ -67,96 +74,246 @@ class FetchError(SnapshotError):
 # -- reading ------------------------------------------------------------------
 
 
-def load(source: str, *, token: str | None = None, max_bytes: int = MAX_BYTES) -> list[Listed]:
-    """Every row of the list at `source` (a path, `file://`, or `https://` URL), validated."""
-    return parse(read_source(source, token=token, max_bytes=max_bytes))
+def load(
+    source: str,
+    *,
+    token: str | None = None,
+    max_bytes: int = MAX_BYTES,
+    stop: threading.Event | None = None,
+) -> list[Listed]:
+    """Every row of the list at `source` (a path, `file://`, or `https://` URL), validated;
+    `stop` set (the bot shutting down) ends a fetch at once."""
+    return parse(read_source(source, token=token, max_bytes=max_bytes, stop=stop))
 
 
 def describe(source: str) -> str:
-    """`source` fit to print: a URL without its query string, which may hold a token."""
-    parts = urlsplit(source)
-    if parts.scheme in ("http", "https"):
-        return f"{parts.scheme}://{parts.hostname}{parts.path}"
-    return source
+    """`source` fit to print: a URL without its user name, password or query string."""
+    return urls.shown(source) if "://" in source else source
 
 
-def read_source(source: str, *, token: str | None, max_bytes: int = MAX_BYTES) -> bytes:
-    """The raw bytes of the list."""
-    parts = urlsplit(source)
-    if parts.scheme in ("http", "https"):
-        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-            raise SnapshotError(
-                f"SOURCE: {describe(source)}: use https:// (http:// only to this machine)"
-            )
-        return _fetch(source, token=token, max_bytes=max_bytes)
-    if parts.scheme == "file":
-        path = Path(unquote(parts.path))
+def read_source(
+    source: str,
+    *,
+    token: str | None,
+    max_bytes: int = MAX_BYTES,
+    stop: threading.Event | None = None,
+) -> bytes:
+    """The raw bytes of the list. A URL that will not do is a SnapshotError, and every
+    failure to fetch or read a FetchError: never another exception."""
+    if source.lower().startswith(("http://", "https://")):
+        why = urls.problem(source)
+        if why:
+            raise SnapshotError(f"SOURCE: {describe(source)}: {why}")
+        return _fetch(source, token=token, max_bytes=max_bytes, stop=stop)
+    if source.lower().startswith("file://"):
+        try:
+            path = Path(unquote(urlsplit(source).path))
+        except ValueError:  # file://[x/
+            raise SnapshotError("SOURCE: a malformed file:// URL") from None
     elif "://" in source:
-        raise SnapshotError(f"SOURCE: {source}: only https://, file:// or a path")
+        raise SnapshotError(f"SOURCE: {describe(source)}: only https://, file:// or a path")
     else:
         path = Path(source)
-    if not path.is_file():
-        raise FetchError(f"SOURCE: {path} does not exist")
-    if path.stat().st_size > max_bytes:
-        raise FetchError(f"SOURCE: {path} is over {max_bytes} bytes")
-    return path.read_bytes()
+    try:
+        if not path.is_file():
+            raise FetchError(f"SOURCE: {path} does not exist")
+        if path.stat().st_size > max_bytes:
+            raise FetchError(f"SOURCE: {path} is over {max_bytes} bytes")
+        return path.read_bytes()
+    except OSError as exc:
+        raise FetchError(f"SOURCE: {path} could not be read ({exc.strerror or exc})") from None
 
 
 class _SameOrigin(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to the same scheme and host: the bearer token stays there."""
+    """Follows a redirect only to the same scheme, host and port: the bearer token stays
+    there."""
 
-    def __init__(self, origin: tuple[str, str]) -> None:
+    def __init__(self, origin: tuple[str, str, int] | None) -> None:
         self.origin = origin
 
     def redirect_request(
         self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
     ) -> Any:
-        target = urlsplit(newurl)
-        if (target.scheme, target.netloc) != self.origin:
+        if "@" in urlsplit(newurl).netloc or urls.origin(newurl) != self.origin:
             raise FetchError(
-                f"SOURCE: redirected to {target.scheme}://{target.hostname}; "
-                "redirects to another host are refused"
+                f"SOURCE: redirected to {describe(newurl)}; redirects to another host are refused"
             )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _fetch(url: str, *, token: str | None, max_bytes: int) -> bytes:
-    parts = urlsplit(url)
-    opener = urllib.request.build_opener(_SameOrigin((parts.scheme, parts.netloc)))
-    # Only http(s) gets here (read_source checked the scheme).
+class _Watch:
+    """The whole fetch's limit, and shutdown's way in: when the deadline passes or `stop`
+    is set, every socket of the fetch is shut down, so whatever read or connect is
+    waiting returns at once. Each read's own timeout cannot do this: a server sending a
+    byte just inside it keeps a read (and the job, and a stopping `worker`) going for
+    ever, and a check between reads comes only when a read returns."""
+
+    def __init__(self, seconds: float, stop: threading.Event | None) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.stop = stop or threading.Event()
+        self.fired: str | None = None  # "time" or "stop"
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="list-fetch-watch", daemon=True)
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            if self.stop.is_set():
+                self._fire("stop")
+                return
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                self._fire("time")
+                return
+            self._done.wait(min(left, WATCH_INTERVAL))
+
+    def _fire(self, why: str) -> None:
+        with self._lock:
+            self.fired = why
+            for sock in self._sockets:
+                _shut(sock)
+
+    def connect(
+        self,
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
+        """socket.create_connection, with each socket watched from before its connect."""
+        host, port = address
+        last: OSError | None = None
+        for family, kind, proto, _name, where in socket.getaddrinfo(
+            host, port, 0, socket.SOCK_STREAM
+        ):
+            sock = socket.socket(family, kind, proto)
+            try:
+                # A duplicate, as TLS takes the socket over (the original object is then
+                # empty); shutting down either ends the one connection.
+                with self._lock:
+                    if self.fired:  # shutting down an unconnected socket does nothing
+                        raise OSError("the fetch was stopped")
+                    self._sockets.append(sock.dup())
+                sock.settimeout(min(TIMEOUT_SECONDS, max(self.deadline - time.monotonic(), 0.01)))
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(where)
+                sock.settimeout(timeout if isinstance(timeout, int | float) else TIMEOUT_SECONDS)
+                return sock
+            except OSError as exc:
+                sock.close()
+                last = exc
+        raise last or OSError(f"no address for {host}")
+
+    def handler(self) -> urllib.request.BaseHandler:
+        """urllib's http and https handlers, making their connections with `connect`."""
+        watch = self
+
+        def watched(http_class: Any) -> Any:
+            def make(host: str, **kwargs: Any) -> Any:
+                conn = http_class(host, **kwargs)
+                conn._create_connection = watch.connect
+                return conn
+
+            return make
+
+        class Handler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+            def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
+                return super().do_open(watched(http_class), req, **kwargs)
+
+        return Handler()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # not connected yet, or already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _fetch(url: str, *, token: str | None, max_bytes: int, stop: threading.Event | None) -> bytes:
+    # Only http(s) gets here (read_source checked the URL).
     accept = {"Accept": "text/csv, application/x-ndjson"}
     request = urllib.request.Request(url, headers=accept)  # noqa: S310  (http(s) only, above)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     where = describe(url)
-    deadline = time.monotonic() + TOTAL_SECONDS
-    try:
-        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"SOURCE: {where} is over {max_bytes} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            while chunk := response.read(1 << 20):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(f"SOURCE: {where} is over {max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise FetchError(f"SOURCE: {where} took over {TOTAL_SECONDS:.0f} s")
-                chunks.append(chunk)
-            # http.client ends a body cut short as quietly as a whole one: a truncated list
-            # read as complete would uninstall every customer it lost.
-            if declared and declared.isdigit() and size < int(declared):
-                raise FetchError(
-                    f"SOURCE: {where} was cut short ({size} of {declared} bytes); nothing changed"
-                )
-            return b"".join(chunks)
-    except urllib.error.HTTPError as exc:
-        raise FetchError(f"SOURCE: {where} answered HTTP {exc.code}") from None
-    except urllib.error.URLError as exc:
-        raise FetchError(f"SOURCE: {where} could not be fetched ({exc.reason})") from None
-    except (TimeoutError, OSError) as exc:
-        raise FetchError(f"SOURCE: {where} could not be fetched ({exc})") from None
+    with _Watch(TOTAL_SECONDS, stop) as watch:
+        opener = urllib.request.build_opener(watch.handler(), _SameOrigin(urls.origin(url)))
+        try:
+            data = _download(opener, request, where, max_bytes)
+            failure = None
+        except FetchError as exc:
+            data, failure = b"", str(exc)
+        except urllib.error.HTTPError as exc:
+            data, failure = b"", f"SOURCE: {where} answered HTTP {exc.code}"
+        except urllib.error.URLError as exc:
+            data, failure = b"", f"SOURCE: {where} could not be fetched ({_reason(exc.reason)})"
+        except (http.client.HTTPException, OSError, ValueError, OverflowError) as exc:
+            # A broken status line or chunk, a header line over 64 KiB, too many headers,
+            # a bad port: all "could not be fetched", none a traceback.
+            data, failure = b"", f"SOURCE: {where}: a broken answer ({_reason(exc)})"
+    # Checked first: a body cut off by the watch can look whole (no Content-Length).
+    if watch.fired == "time":
+        raise FetchError(
+            f"SOURCE: {where} took over {watch.seconds:.0f} s (connect, headers and body "
+            "together); nothing changed"
+        )
+    if watch.fired == "stop":
+        raise FetchError(f"SOURCE: {where}: fetch stopped, the bot is shutting down")
+    if failure is not None:
+        raise FetchError(failure)
+    return data
+
+
+def _reason(exc: object) -> str:
+    """An exception's words, cut short; never the server's own status line, which goes
+    on to the channel and /healthz."""
+    if isinstance(exc, http.client.BadStatusLine | http.client.UnknownProtocol):
+        return "its status line is not HTTP/1.x"
+    text = str(exc) or type(exc).__name__
+    text = text.splitlines()[0] if text.strip() else type(exc).__name__
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _download(
+    opener: urllib.request.OpenerDirector, request: urllib.request.Request, where: str, limit: int
+) -> bytes:
+    with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+        header = response.headers.get("Content-Length")
+        declared = None
+        if header is not None:
+            # ASCII digits only: str.isdigit() also takes "²", which int() does not.
+            if not (header.isascii() and header.isdigit()):
+                raise FetchError(f"SOURCE: {where}: a broken answer (Content-Length not a number)")
+            declared = int(header)
+        if declared is not None and declared > limit:
+            raise FetchError(f"SOURCE: {where} is over {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := response.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(f"SOURCE: {where} is over {limit} bytes")
+            chunks.append(chunk)
+        # http.client ends a body cut short as quietly as a whole one: a truncated list
+        # read as complete would uninstall every customer it lost.
+        if declared is not None and size < declared:
+            raise FetchError(
+                f"SOURCE: {where} was cut short ({size} of {declared} bytes); nothing changed"
+            )
+        return b"".join(chunks)
 
 
 # -- parsing ------------------------------------------------------------------
