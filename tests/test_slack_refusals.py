@@ -191,7 +191,7 @@ def test_the_default_channel_refusing_too_keeps_every_item_and_asks_every_few_mi
 
     # The admins' Home tab says so first.
     home = json.dumps(create_home(bot).render(harness.ADMIN)["blocks"][:2])
-    assert "Messages are not reaching Slack" in home and DEFAULT in home
+    assert "Messages are not reaching Slack" in home and f"<#{DEFAULT}>" in home
 
     # The channel is fixed; `outbox --retry all` sends everything now, each once.
     fake_slack.refuse_channel(DEFAULT, None)

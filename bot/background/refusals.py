@@ -102,13 +102,19 @@ class Refusals:
     def paused(self) -> bool:
         """True while the token is refused (after probing it, when a probe is due): deliveries
         must not call Slack."""
-        if refusals.CREDENTIALS not in self._known:
+        known = self._known.get(refusals.CREDENTIALS)
+        if known is None:
             return False
         now = self.clock()
-        with self.db.session() as session:
-            due = refusals.take_try(session, refusals.CREDENTIALS, now=now, hold=self.probe_seconds)
-        if not (due or not self._probed):
-            return True
+        if self._probed:
+            if known.next_try_at > now:
+                return True
+            with self.db.session() as session:
+                won = refusals.take_try(
+                    session, refusals.CREDENTIALS, now=now, hold=self.probe_seconds
+                )
+            if not won:
+                return True  # another process probes this time
         self._probed = True
         try:
             self.client.auth_test()
@@ -238,7 +244,7 @@ class Refusals:
             if not refusals.claim_telling(session, target, error, now=self.clock()):
                 return
         try:
-            self.gate(self.default_channel)  # refused too: say nothing there now
+            self.gate(self.default_channel, ahead=True)  # refused too: say nothing there now
             post(self.default_channel, channel_refused_notice(channel, error, self._bot()))
         except (Refused, Held, SlackApiError, SlackClientError, OSError) as exc:
             log.warning("could not tell the default channel of %s: %s", channel, exc)

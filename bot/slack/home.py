@@ -51,8 +51,7 @@ class HomeTab:
         for refused in standing:
             channel = refusals.channel_of(refused.target)
             if channel is None or channel == self.default_channel:
-                what = f"the default channel <#{channel}>" if channel else "the bot token"
-                trouble = views.delivery_trouble(what, refused.error)
+                trouble = views.delivery_trouble(channel, refused.error)
                 break
         return views.admin_home(
             apps=apps.items,

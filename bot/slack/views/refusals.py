@@ -31,16 +31,18 @@ def channel_refused_notice(channel: str, error: str, bot_user: str | None) -> Me
         "`simsid-bot apps add NAME --id APP --channel C…`. Later installs try "
         f"<#{channel}> first, so once the bot is in, they go there again."
     )
-    return message(f"Slack refuses install messages for <#{channel}> ({error})", [
+    return message(f"Slack refuses install messages for <#{channel}> ({escape(error)})", [
         section(line),
         context(how),
     ])  # fmt: skip
 
 
-def delivery_trouble(what: str, error: str) -> str:
-    """The Home tab's first line while Slack refuses the default channel (mrkdwn)."""
+def delivery_trouble(channel: str | None, error: str) -> str:
+    """The Home tab's first line while Slack refuses the default channel (`channel`) or, with
+    None, the bot's token (mrkdwn)."""
+    what = f"the default channel <#{channel}>" if channel else "the bot token"
     return (
-        f":rotating_light: *Messages are not reaching Slack*: {escape(what)} is refused "
+        f":rotating_light: *Messages are not reaching Slack*: {what} is refused "
         f"(`{escape(error)}`). Nothing is lost: they are kept and sent when it works again "
         "(`simsid-bot outbox --retry all` tries at once)."
     )
