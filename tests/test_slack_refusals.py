@@ -269,6 +269,46 @@ def test_a_restart_with_a_new_token_delivers_at_once(
         second.db.dispose()
 
 
+def test_two_processes_share_one_refusal_one_probe_a_minute_between_them(
+    bot: BotApp, fake_slack: FakeSlack, db_url: str, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = create_app(make_settings(fake_slack, db_url), clock=clock)  # a second worker
+    try:
+        fake_slack.refuse_channel(DEFAULT, "is_archived")
+        fake_slack.refuse_token("account_inactive")
+        _installs(bot, "app-lib", 4)
+        bot.delivery.drain()
+        other.delivery.drain()  # learns the refusal from the database: probes once, at start
+        for _ in range(30):  # ten minutes, both running a pass every 20 s
+            clock.pass_(20)
+            bot.delivery.drain()
+            other.delivery.drain()
+        methods = Counter(m for m, _ in fake_slack.calls)
+        assert methods == {"chat.postMessage": 1, "auth.test": 1 + 10}
+        assert caplog.text.count("Slack refuses the bot token") == 1
+
+        fake_slack.refuse_token(None)  # the token works; the channel is still archived
+        clock.pass_(60)
+        other.delivery.drain()
+        bot.delivery.drain()
+        before = len(fake_slack.calls)
+        for _ in range(18):  # six minutes: the channel asked twice, by one of them
+            clock.pass_(20)
+            bot.delivery.drain()
+            other.delivery.drain()
+        assert _calls(fake_slack, "chat.postMessage") - 1 <= 1 + 2, fake_slack.calls[before:]
+        fake_slack.refuse_channel(DEFAULT, None)
+        out = io.StringIO()
+        assert show_outbox(bot.db, retry="all", out=out) == 0
+        for _ in range(10):
+            clock.pass_(1)
+            other.delivery.drain()
+            bot.delivery.drain()
+        assert _installs_posted(fake_slack, DEFAULT) == {f"School {n}": 1 for n in range(4)}
+    finally:
+        other.db.dispose()
+
+
 def test_the_tokens_revoked_event_pauses_deliveries_before_any_refusal(
     bot: BotApp, fake_slack: FakeSlack, clock: Clock
 ) -> None:

@@ -357,6 +357,7 @@ class Delivery:
             # buttons and later edits work there (message_channel records it).
             assert self.default_channel is not None
             channel = self.default_channel
+            self._pace(channel)  # a burst for a refused channel must not flood this one
             response = self._send_install(info, channel, elsewhere)
             self.refusals.cleared(refusals.channel_target(channel))
         ts = str(response["ts"])
