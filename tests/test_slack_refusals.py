@@ -19,6 +19,7 @@ import pytest
 
 from bot.app import BotApp, create_app
 from bot.cli.outbox import show_outbox
+from bot.slack.ids import ActionId
 from store import applications
 from store.lifecycle import Action
 from store.models import MessageStatus
@@ -355,3 +356,38 @@ def test_a_refused_payload_goes_out_in_its_least_form_never_resent_as_is(
     edited = fake_slack.find_message(DEFAULT, post["ts"])
     assert edited is not None and edited["text"] == "*School 0*: Library is enabled"
     assert caplog.text.count(why) == 1
+
+
+def test_a_click_on_a_message_in_the_default_channel_edits_it_there(
+    fake_slack: FakeSlack, sqlite_url: str
+) -> None:
+    """Over real HTTP, the delivery loop running: the button of a message that stands in
+    for a refusing channel acts, and the message is edited where it is."""
+    app = create_app(make_settings(fake_slack, sqlite_url))
+    with app.db.session() as session:
+        applications.register(session, app_id="app-hw", name="Homework Hub", channel=APP_CHANNEL)
+    fake_slack.refuse_channel(APP_CHANNEL, "channel_not_found")
+    try:
+        with harness.serving(app) as url:
+            client = harness.Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
+            assert client.install(app_id="app-hw", app_name="Homework Hub").status == 202
+            assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(DEFAULT)) == 2)
+            message = fake_slack.channel_messages(DEFAULT)[1]
+            [approve] = [
+                e["value"]
+                for b in message["blocks"]
+                if b["type"] == "actions"
+                for e in b["elements"]
+                if e["action_id"] == ActionId.APPROVE
+            ]
+            clicked = client.click(ActionId.APPROVE, approve, message_ts=message["ts"])
+            assert clicked.status == 200
+            assert fake_slack.wait_for(
+                lambda: "Enabled" in json.dumps(fake_slack.channel_messages(DEFAULT)[1]["blocks"])
+            )
+            edited = fake_slack.channel_messages(DEFAULT)[1]
+            assert edited["ts"] == message["ts"] and f"<#{APP_CHANNEL}>" in json.dumps(edited)
+            assert _calls(fake_slack, "chat.postMessage", APP_CHANNEL) == 1
+    finally:
+        app.delivery.stop()
+        app.db.dispose()
