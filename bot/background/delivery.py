@@ -291,16 +291,20 @@ class Delivery:
         self._next_post[channel] = now + self.timings.channel_interval
 
     def _call(self, method: Callable[..., SlackResponse], **kwargs: object) -> SlackResponse:
+        channel = kwargs.get("channel")
         try:
-            return method(**kwargs)
+            response = method(**kwargs)
         except SlackApiError as exc:
             throttled = Throttled.from_error(exc)
             if throttled is not None:
                 raise throttled from exc
-            refused = Refused.from_error(exc, kwargs.get("channel"))
+            refused = Refused.from_error(exc, channel)
             if refused is not None:
                 raise refused from exc
             raise
+        if isinstance(channel, str):  # the channel takes posts (again): what it held goes out
+            self.refusals.cleared(refusals.channel_target(channel))
+        return response
 
     def _deliver_message(self, item: outbox.Claimed) -> None:
         assert item.installation_id is not None
@@ -340,7 +344,6 @@ class Delivery:
                 post=self._post,
                 record=self._record,
             ):
-                self.refusals.cleared(refusals.channel_target(channel))
                 return
             try:
                 response = self._send_install(info, channel, None)
@@ -350,8 +353,6 @@ class Delivery:
                 self.refusals.channel_refused(channel, refused.error)
                 self.refusals.tell(channel, refused.error, self._post)
                 elsewhere = (channel, refused.error)
-            else:
-                self.refusals.cleared(refusals.channel_target(channel))
         if elsewhere is not None:
             # The default channel takes it, with a line saying where it belonged; its
             # buttons and later edits work there (message_channel records it).
@@ -359,7 +360,6 @@ class Delivery:
             channel = self.default_channel
             self._pace(channel)  # a burst for a refused channel must not flood this one
             response = self._send_install(info, channel, elsewhere)
-            self.refusals.cleared(refusals.channel_target(channel))
         ts = str(response["ts"])
         posted_channel = str(response.get("channel") or channel)
         self._record(
