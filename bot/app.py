@@ -26,6 +26,7 @@ from bot.slack.admins import Admins
 from bot.slack.client import make_client
 from bot.slack.context import Answering, BotContext
 from bot.slack.home import HomeTab
+from bot.slack.listeners import revoked
 from bot.slack.operations import Operations
 from bot.slack.slash import Commands
 from bot.web.wsgi import HttpApp
@@ -160,6 +161,7 @@ def create_app(
         users=tuple(sorted(settings.admin_users)),
         groups=settings.admin_groups,
         clock=clock,
+        default_channel=settings.simsid_default_channel,
     )
     ctx = BotContext(
         admins=admins,
@@ -172,6 +174,7 @@ def create_app(
         remove_approvals=settings.simsid_remove_approvals,
     )
     listeners.register(bolt, ctx)
+    revoked.register(bolt, delivery.refusals.token_refused)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
     wsgi = HttpApp(
         db,

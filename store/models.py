@@ -265,6 +265,21 @@ class OutboxItem(SQLModel, table=True):
     failed: bool = False
 
 
+class Refusal(SQLModel, table=True):
+    """A lasting refusal by the chat service: a target (a channel, or the credentials as a
+    whole) that said no, why, and when to ask again. Shared by every process, so that one
+    refusal is told once and retried on one clock (store/refusals.py)."""
+
+    __tablename__ = "refusal"
+
+    target: str = Field(primary_key=True, max_length=80)
+    error: str = Field(max_length=80)
+    since: datetime = _now_column()
+    next_try_at: datetime = _now_column()
+    # When people were told of it (once per target and error); None while not yet.
+    told_at: datetime | None = _optional_time()
+
+
 class JobClaim(SQLModel, table=True):
     """Once per period: the insert that wins this unique key does the work."""
 

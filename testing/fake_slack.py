@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
@@ -58,6 +58,31 @@ class _Fault:
     method: str | None
     retry_after: int | None  # set only for 429s
     error: str = "fatal_error"
+
+
+@dataclass
+class _Refusals:
+    """The lasting refusals the stand-in was told to make (refuse_channel and the like)."""
+
+    channels: dict[str, str] = field(default_factory=dict)
+    token: str | None = None
+    payload: tuple[str, int, str] | None = None
+
+    def answer(self, method: str, params: Params) -> Params | None:
+        if self.token is not None and method != "apps.connections.open":
+            return {"ok": False, "error": self.token}
+        if method not in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            return None
+        error = self.channels.get(str(params.get("channel") or ""))
+        if error is not None:
+            return {"ok": False, "error": error}
+        blocks = params.get("blocks")
+        if self.payload is not None and isinstance(blocks, list):
+            error, most, why = self.payload
+            if len(blocks) > most and method != "chat.postEphemeral":
+                messages = [why or f"[ERROR] more than {most} blocks [json-pointer:/blocks]"]
+                return {"ok": False, "error": error, "response_metadata": {"messages": messages}}
+        return None
 
 
 class _Target(NamedTuple):
@@ -233,6 +258,7 @@ class FakeSlack:
         self._channel_rate: tuple[float, int] | None = None
         self._buckets: dict[str, tuple[float, float]] = {}
         self._setup_init()
+        self._refusals = _Refusals()
         self._methods: dict[str, Callable[[Params], Params]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -321,6 +347,27 @@ class FakeSlack:
             self._channel_rate = None if per_second is None else (per_second, burst)
             self._buckets.clear()
 
+    def refuse_channel(self, channel: str, error: str | None = "not_in_channel") -> None:
+        """Posts and edits in ``channel`` answer ``error`` (``channel_not_found``,
+        ``is_archived``…) as Slack does for good; None accepts them again (the bot invited)."""
+        with self._cond:
+            self._refusals.channels.pop(channel, None)
+            if error is not None:
+                self._refusals.channels[channel] = error
+
+    def refuse_token(self, error: str | None = "token_revoked") -> None:
+        """Every call answers ``error`` (the token revoked); None accepts the token again."""
+        with self._cond:
+            self._refusals.token = error
+
+    def refuse_payloads(
+        self, error: str | None = "invalid_blocks", *, over_blocks: int = 2, why: str = ""
+    ) -> None:
+        """Posts and edits of more than ``over_blocks`` blocks answer ``error``, with ``why``
+        in ``response_metadata.messages``; None accepts them again."""
+        with self._cond:
+            self._refusals.payload = None if error is None else (error, over_blocks, why)
+
     def find_message(self, channel: str, ts: str) -> Message | None:
         """A copy of the message with that ts in that channel, or None."""
         with self._cond:
@@ -393,6 +440,9 @@ class FakeSlack:
             refused = self._setup_refusal(method)
             if refused is not None:
                 return 200, self._scope_header(), {"ok": False, **refused}
+            refusal = self._refusals.answer(method, params)
+            if refusal is not None:
+                return 200, self._scope_header(), refusal
             if method == "chat.postMessage" and params.get("channel"):
                 wait = self._channel_wait(str(params["channel"]))
                 if wait is not None:

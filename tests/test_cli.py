@@ -97,6 +97,7 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
         (["serve", "--port", "70000"], {}, "--port"),
         (["sandbox", "--port", "-5"], {}, "--port"),
         (["outbox", "--retry", "99999999999999999999999"], {}, "--retry"),
+        (["outbox", "--retry", "everything"], {}, "--retry"),
         (["apps", "add", "", "--id", "app-x"], {}, "argument name"),
         (["apps", "add", "X", "--id", "  "], {}, "--id"),
         (["apps", "add", "X", "--id", "app-x", "--channel", "Cfoo-bar"], {}, "--channel"),

@@ -50,4 +50,4 @@ def test_home_tab_and_its_event_reach_the_events_endpoint(manifest: dict[str, An
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     events = manifest["settings"]["event_subscriptions"]
     assert events["request_url"].endswith("/slack/events")
-    assert events["bot_events"] == ["app_home_opened"]
+    assert events["bot_events"] == ["app_home_opened", "app_uninstalled", "tokens_revoked"]

@@ -142,6 +142,11 @@ def every_view(site: SiteRef = SITE, app: AppRef = APP) -> dict[str, Callable[[]
     counts = [PendingCount(app, 3, NOW - timedelta(days=2))]
     return {
         "install": lambda: views.install_message(infos[1], TZ),
+        "install elsewhere": lambda: views.install_message(
+            infos[1], TZ, elsewhere=("C0ELSEWHERE", HOSTILE)
+        ),
+        "install minimal": lambda: views.install_minimal(infos[1]),
+        "channel refused": lambda: views.channel_refused_notice("C0X", HOSTILE, "UBOT"),
         "help": lambda: views.help_message(),
         "help problem": lambda: views.help_message(f"I don't know the command `{HOSTILE}`"),
         "apps": lambda: views.apps_listing(page_of([AppSummary(app, 1, 2, 3)], more=True)),

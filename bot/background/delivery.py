@@ -27,12 +27,13 @@ from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
 from bot.background.bursts import summarise_burst
+from bot.background.refusals import Held, Refusals, Refused, log_payload_refused
 from bot.background.timing import Paced, Passes, Throttled, Timings
 from bot.background.upstream_lane import UpstreamLane
 from bot.simsid.upstream import UpstreamSender
 from bot.slack import views
-from bot.slack.client import describe_error
-from store import messages, outbox, queries
+from bot.slack.client import Lasting, describe_error
+from store import messages, outbox, queries, refusals
 from store.db import Database, DatabaseUnavailable
 from store.models import MessageStatus, OutboxKind, State, utcnow
 
@@ -71,8 +72,11 @@ class Delivery:
     # What Slack already holds but the database could not record yet (see _record).
     _unrecorded: list[Callable[[Session], None]] = field(default_factory=list)
     _upstream_lane: UpstreamLane = field(init=False)
+    # Slack's lasting refusals (a channel, the token, a payload): bot/background/refusals.py.
+    refusals: Refusals = field(init=False)
 
     def __post_init__(self) -> None:
+        self.refusals = Refusals(self.db, self.client, self.default_channel, clock=self.clock)
         self._upstream_lane = UpstreamLane(
             db=self.db,
             sender=self.upstream,
@@ -173,6 +177,11 @@ class Delivery:
             with self.db.session() as session:
                 outbox.release_unfinished(session, self._unfinished, worker=self.worker)
             self._unfinished = []
+        self.refusals.refresh()
+        # While Slack refuses the token, this lane claims nothing (decisions upstream go on
+        # in their own lane); the items wait for the token.
+        if self.refusals.paused():
+            return 0
         now = self.clock()
         # First posts to a channel this process posted to within the second wait for its
         # turn where they are: claimed, they would only be given back.
@@ -247,6 +256,8 @@ class Delivery:
             ):
                 return
         try:
+            if self.refusals.token_refused_now:
+                raise Held(refusals.CREDENTIALS, "token refused", self.clock())
             if item.kind is OutboxKind.MESSAGE:
                 self._deliver_message(item)
             elif item.kind is OutboxKind.REMINDER:
@@ -270,12 +281,34 @@ class Delivery:
                 outbox.release(session, item, due_at=paced.until)
                 if item.kind is OutboxKind.MESSAGE and item.channel:
                     outbox.postpone_first_posts(session, item.channel, paced.until)
+        except Held as held:
+            self.refusals.hold(item, held.target, held.error, held.until)
+        except Refused as refused:
+            self._refused(item, refused)
         except (SlackApiError, SlackClientError, OSError) as exc:
             error = describe_error(exc)
             log.warning("Slack delivery of %s %s failed: %s", item.kind, item.id, error)
             with self.db.session() as session:
                 outbox.retry_later(
                     session, item, error=error, now=self.clock(), backoff=self.timings.backoff
+                )
+
+    def _refused(self, item: outbox.Claimed, refused: Refused) -> None:
+        """A lasting refusal: pause for the token, hold for a channel, drop a payload Slack
+        will never take (an install message was already sent in its least form)."""
+        if refused.kind is Lasting.TOKEN:
+            self.refusals.token_refused(refused.error)
+            self.refusals.hold(item, refusals.CREDENTIALS, refused.error, self.clock())
+        elif refused.kind is Lasting.CHANNEL and refused.channel:
+            self.refusals.channel_refused(refused.channel, refused.error)
+            target = refusals.channel_target(refused.channel)
+            until = self.clock() + timedelta(seconds=self.refusals.hold_seconds)
+            self.refusals.hold(item, target, refused.error, until)
+        else:
+            log_payload_refused(f"{item.kind} {item.id}", refused)
+            with self.db.session() as session:
+                outbox.retry_later(
+                    session, item, error=str(refused), now=self.clock(), give_up_after=1
                 )
 
     def _pace(self, channel: str) -> None:
@@ -286,13 +319,20 @@ class Delivery:
         self._next_post[channel] = now + self.timings.channel_interval
 
     def _call(self, method: Callable[..., SlackResponse], **kwargs: object) -> SlackResponse:
+        channel = kwargs.get("channel")
         try:
-            return method(**kwargs)
+            response = method(**kwargs)
         except SlackApiError as exc:
             throttled = Throttled.from_error(exc)
             if throttled is not None:
                 raise throttled from exc
+            refused = Refused.from_error(exc, channel)
+            if refused is not None:
+                raise refused from exc
             raise
+        if isinstance(channel, str):  # the channel takes posts (again): what it held goes out
+            self.refusals.cleared(refusals.channel_target(channel))
+        return response
 
     def _deliver_message(self, item: outbox.Claimed) -> None:
         assert item.installation_id is not None
@@ -301,16 +341,10 @@ class Delivery:
             status = messages.message_status(session, item.installation_id)
         if info is None or status in (MessageStatus.SUMMARISED, MessageStatus.SILENT):
             return
-        message = views.install_message(info, self.tz)
         if info.message_ts and info.message_channel:
+            elsewhere = self.refusals.elsewhere(info, info.message_channel)
             try:
-                self._call(
-                    self.client.chat_update,
-                    channel=info.message_channel,
-                    ts=info.message_ts,
-                    text=message.text,
-                    blocks=message.to_dict()["blocks"],
-                )
+                self._send_install(info, info.message_channel, elsewhere, ts=info.message_ts)
                 return
             except SlackApiError as exc:
                 if exc.response is None or exc.response.get("error") != "message_not_found":
@@ -321,21 +355,79 @@ class Delivery:
         if not channel:
             log.error("no channel for installation %s: set SIMSID_DEFAULT_CHANNEL", info.id)
             return
-        self._pace(channel)
-        if summarise_burst(
-            self.db,
-            channel,
-            worker=self.worker,
-            clock=self.clock,
-            post=self._post,
-            record=self._record,
-        ):
-            return
-        response = self._post(channel, message)
+        elsewhere = None
+        try:
+            self.refusals.gate(channel, ahead=True)
+        except Held as held:
+            if not self._can_fall_back(channel):
+                raise
+            elsewhere = (channel, held.error)
+        if elsewhere is None:
+            self._pace(channel)
+            if summarise_burst(
+                self.db,
+                channel,
+                worker=self.worker,
+                clock=self.clock,
+                post=self._post,
+                record=self._record,
+            ):
+                return
+            try:
+                response = self._send_install(info, channel, None)
+            except Refused as refused:
+                if refused.kind is not Lasting.CHANNEL or not self._can_fall_back(channel):
+                    raise
+                self.refusals.channel_refused(channel, refused.error)
+                self.refusals.tell(channel, refused.error, self._post)
+                elsewhere = (channel, refused.error)
+        if elsewhere is not None:
+            # The default channel takes it, with a line saying where it belonged; its
+            # buttons and later edits work there (message_channel records it).
+            assert self.default_channel is not None
+            channel = self.default_channel
+            self._pace(channel)  # a burst for a refused channel must not flood this one
+            response = self._send_install(info, channel, elsewhere)
         ts = str(response["ts"])
         posted_channel = str(response.get("channel") or channel)
         self._record(
             lambda session: messages.record_posted(session, info.id, channel=posted_channel, ts=ts)
+        )
+
+    def _can_fall_back(self, channel: str) -> bool:
+        return bool(self.default_channel) and channel != self.default_channel
+
+    def _send_install(
+        self,
+        info: queries.InstallationInfo,
+        channel: str,
+        elsewhere: tuple[str, str | None] | None,
+        *,
+        ts: str | None = None,
+    ) -> SlackResponse:
+        """Post (or with `ts`, edit) the install message; when Slack refuses its payload,
+        send its least form, so that the request still reaches someone."""
+        if info.id not in self.refusals.minimal:
+            try:
+                full = views.install_message(info, self.tz, elsewhere=elsewhere)
+                return self._send(channel, full, ts)
+            except Refused as refused:
+                if refused.kind is not Lasting.PAYLOAD:
+                    raise
+                log_payload_refused(f"the install message of installation {info.id}", refused)
+                self.refusals.minimal.add(info.id)
+        return self._send(channel, views.install_minimal(info), ts)
+
+    def _send(self, channel: str, message: views.Message, ts: str | None) -> SlackResponse:
+        if ts is None:
+            return self._post(channel, message)
+        self.refusals.gate(channel)
+        return self._call(
+            self.client.chat_update,
+            channel=channel,
+            ts=ts,
+            text=message.text,
+            blocks=message.to_dict()["blocks"],
         )
 
     def _record(self, write: Callable[[Session], None]) -> None:
@@ -351,6 +443,7 @@ class Delivery:
 
     def _post(self, channel: str, message: views.Message, **extra: object) -> SlackResponse:
         """chat.postMessage; no post unfurls links (names from SIMS ID may be URLs)."""
+        self.refusals.gate(channel)
         return self._call(
             self.client.chat_postMessage,
             channel=channel,

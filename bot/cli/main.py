@@ -43,6 +43,11 @@ _port = _bounded(0, 65535)
 _row_id = _bounded(1, 2**63 - 1)  # what a database's integer key can hold
 
 
+def _retry_target(value: str) -> int | str:
+    """`--retry`: a decision's id, or `all` (every item held by a refusal of Slack)."""
+    return "all" if value == "all" else _row_id(value)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simsid-bot",
@@ -124,7 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     digest.add_argument("--force", action="store_true", help="post even if already posted")
 
     outbox = sub.add_parser("outbox", help="decisions waiting to reach SIMSID_UPSTREAM_URL")
-    outbox.add_argument("--retry", type=_row_id, metavar="ID", help="retry this decision now")
+    outbox.add_argument(
+        "--retry",
+        type=_retry_target,
+        metavar="ID|all",
+        help="retry this decision now; `all`: everything Slack's refusals hold, now",
+    )
 
     sandbox = sub.add_parser("sandbox", help="try the bot in a browser, no Slack needed")
     sandbox.add_argument("--port", type=_port, default=8080)

@@ -1,4 +1,5 @@
-"""`simsid-bot outbox [--retry ID]`: the decisions that have not reached SIMSID_UPSTREAM_URL."""
+"""`simsid-bot outbox [--retry ID|all]`: the decisions that have not reached
+SIMSID_UPSTREAM_URL; `--retry all` tries at once every item a refusal of Slack holds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from typing import TextIO
 
 from bot.cli.terminal import safe
-from store import decisions
+from store import decisions, refusals
 from store.db import Database
 from store.decisions import Decision, Status
 from store.models import utcnow
@@ -19,7 +20,11 @@ COLUMNS = ("ID", "INSTALLATION", "APP", "SITE", "TYPE", "STATUS", "TRIES", "LAST
 
 
 def show_outbox(
-    db: Database, *, retry: int | None, out: TextIO | None = None, err: TextIO | None = None
+    db: Database,
+    *,
+    retry: int | str | None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """List undelivered and failed decisions, or retry one; the command's exit status.
 
@@ -28,7 +33,9 @@ def show_outbox(
     """
     out = out or sys.stdout
     err = err or sys.stderr
-    if retry is not None:
+    if retry == "all":
+        return _retry_all(db, out)
+    if isinstance(retry, int):
         return _retry(db, retry, out, err)
     now = utcnow()
     with db.read() as session:
@@ -46,6 +53,22 @@ def show_outbox(
         summary += f" (the oldest {len(found.decisions)} shown)"
     print(summary, file=out)
     print("Send one again now: simsid-bot outbox --retry ID", file=out)
+    return 0
+
+
+def _retry_all(db: Database, out: TextIO) -> int:
+    """Ask every refusing channel (and the token) again now, with all they hold."""
+    with db.session() as session:
+        standing = refusals.active(session)
+        released = refusals.retry_all(session, now=utcnow())
+    if not standing:
+        print("nothing is held: Slack has refused no channel and not the token", file=out)
+        return 0
+    for refused in standing:
+        where = refusals.channel_of(refused.target)
+        what = f"channel {where}" if where else "the bot token"
+        print(safe(f"{what}: refused ({refused.error}); asked again now"), file=out)
+    print(f"{released} held items will be tried now by the running bot", file=out)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler
@@ -36,3 +38,51 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, SlackApiError) and exc.response is not None:
         return f"HTTP {exc.response.status_code}: {exc.response.get('error')}"
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+class Lasting(StrEnum):
+    """Why Slack refused a call for good: retrying the same call will not change it."""
+
+    CHANNEL = "channel"  # the channel will not take it (not there, bot not in it, archived)
+    TOKEN = "token"  # noqa: S105  (a kind, not a secret): the bot token itself is refused: nothing will get through
+    PAYLOAD = "payload"  # this message will never be accepted as it is
+
+
+_LASTING = {
+    **dict.fromkeys(
+        ("channel_not_found", "not_in_channel", "is_archived", "restricted_action"),
+        Lasting.CHANNEL,
+    ),
+    **dict.fromkeys(
+        ("not_authed", "invalid_auth", "token_revoked", "token_expired", "account_inactive"),
+        Lasting.TOKEN,
+    ),
+    **dict.fromkeys(("invalid_blocks", "invalid_arguments", "msg_too_long"), Lasting.PAYLOAD),
+}
+
+
+def classify(exc: BaseException) -> Lasting | None:
+    """The lasting kind of a refusal; None for what is retried as before (rate limits,
+    5xx, timeouts, and errors not known to last)."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        if exc.response.status_code >= 500 or exc.response.status_code == 429:
+            return None
+        return _LASTING.get(str(exc.response.get("error")))
+    return None
+
+
+def error_code(exc: BaseException) -> str:
+    """Slack's error code (`not_in_channel`), or the exception's class name."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return str(exc.response.get("error"))
+    return type(exc).__name__
+
+
+def refusal_details(exc: BaseException) -> list[str]:
+    """Slack's `response_metadata.messages`: what it found wrong in a refused payload."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        metadata = exc.response.get("response_metadata") or {}
+        messages = metadata.get("messages") if isinstance(metadata, dict) else None
+        if isinstance(messages, list):
+            return [str(m)[:300] for m in messages[:20]]
+    return []

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.slack import views
 from bot.slack.admins import Admins
-from store import queries
+from store import queries, refusals
 from store.db import Database
 from store.models import utcnow
 
@@ -35,6 +35,7 @@ class HomeTab:
     users: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     clock: Callable[[], datetime] = field(default=utcnow)
+    default_channel: str | None = None
 
     def render(self, user: str, notice: str | None = None) -> dict[str, Any]:
         """The Home tab for `user`; `notice` (what their last click did) goes first."""
@@ -45,6 +46,13 @@ class HomeTab:
             waiting = queries.pending(session, limit=HOME_ROWS)
             requests = queries.removal_requests(session, limit=HOME_ROWS)
             decisions = queries.latest_decisions(session, limit=HOME_ROWS)
+            standing = refusals.active(session)
+        trouble = None
+        for refused in standing:
+            channel = refusals.channel_of(refused.target)
+            if channel is None or channel == self.default_channel:
+                trouble = views.delivery_trouble(channel, refused.error)
+                break
         return views.admin_home(
             apps=apps.items,
             more_apps=apps.has_more,
@@ -55,6 +63,7 @@ class HomeTab:
             tz=self.tz,
             now=self.clock(),
             notice=notice,
+            trouble=trouble,
         )
 
     def publish(self, user: str, notice: str | None = None) -> bool:

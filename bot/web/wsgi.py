@@ -14,7 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.simsid.webhook import MAX_BODY_BYTES, Webhook
 from bot.slack.signature import is_signed_by_slack
-from store import decisions, queries, reconcile
+from store import decisions, queries, reconcile, refusals
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow
 
@@ -147,6 +147,8 @@ class HttpApp:
                 refused, oldest_refused = decisions.refused(session)
                 message = queries.oldest_undelivered(session, OutboxKind.MESSAGE)
                 last_reconcile = reconcile.last_run(session)
+                refused_now = refusals.active(session)
+                held = refusals.held_count(session) if refused_now else 0
         except DatabaseUnavailable as exc:
             log.warning("health check: database unavailable (%s)", exc)
             return _json(start_response, 503, {"status": "unavailable", "database": "down"})
@@ -169,6 +171,20 @@ class HttpApp:
                 # Which `serve` worker answered: shows that every worker is answering.
                 "worker_pid": os.getpid(),
                 "last_reconcile": last_reconcile,
+                # Slack's lasting refusals: still 200, the process is healthy; people act.
+                "slack": {
+                    "status": "refused" if refused_now else "ok",
+                    "refusals": [
+                        {
+                            "what": "channel" if refusals.channel_of(r.target) else "token",
+                            "channel": refusals.channel_of(r.target),
+                            "error": r.error,
+                            "since_seconds": age(r.since),
+                        }
+                        for r in refused_now
+                    ],
+                    "held_items": held,
+                },
             },
         )
 

@@ -9,7 +9,7 @@ from bot.slack.views.common import (
 )
 from bot.slack.views.digest import burst_summary, digest, reminder
 from bot.slack.views.home import admin_home, visitor_home
-from bot.slack.views.install import install_message
+from bot.slack.views.install import install_message, install_minimal
 from bot.slack.views.listings import (
     app_listing,
     apps_listing,
@@ -24,6 +24,7 @@ from bot.slack.views.modals import (
     remove_modal,
 )
 from bot.slack.views.reconcile import reconcile_notice
+from bot.slack.views.refusals import channel_refused_notice, delivery_trouble
 from bot.slack.views.replies import (
     candidates,
     change_done,
@@ -51,10 +52,12 @@ __all__ = [
     "burst_summary",
     "candidates",
     "change_done",
+    "channel_refused_notice",
     "clip",
     "customer_listing",
     "customers_listing",
     "database_unavailable",
+    "delivery_trouble",
     "digest",
     "disable_all_modal",
     "disable_modal",
@@ -64,6 +67,7 @@ __all__ = [
     "format_wait",
     "help_message",
     "install_message",
+    "install_minimal",
     "installation_buttons",
     "mention",
     "not_allowed",

@@ -67,10 +67,14 @@ def admin_home(
     tz: ZoneInfo,
     now: datetime,
     notice: str | None = None,
+    trouble: str | None = None,
 ) -> dict[str, Any]:
     """The admin dashboard: counts per application, the installations waiting longest and
-    removals waiting for a second admin (with their buttons), and the latest decisions."""
+    removals waiting for a second admin (with their buttons), and the latest decisions;
+    `trouble` (Slack refusing the default channel) first of all."""
     blocks: list[Block] = [header("SIMS ID approvals")]
+    if trouble:
+        blocks.append(mrkdwn_section(trouble))
     if notice:
         blocks.append(mrkdwn_section(notice, block_id=BlockId.HOME_NOTICE))
     blocks.append(context_block(f"Updated {format_time(now, tz)}. Only you see this tab."))

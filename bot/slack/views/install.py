@@ -63,8 +63,17 @@ def _upstream_blocks(status: UpstreamStatus) -> list[Block]:
     return [context(f"{waiting}, last error: {error}" if error else waiting)]
 
 
-def install_message(info: InstallationInfo, tz: ZoneInfo) -> Message:
-    """The channel message for one installation, with the buttons valid in its state."""
+def elsewhere_line(channel: str, error: str | None) -> str:
+    """Where a message posted to the default channel belonged, and why it is not there."""
+    why = f" (Slack said `{escape(error)}`)" if error else ""
+    return f":warning: This belongs in <#{channel}>, which refused it{why}: posted here instead."
+
+
+def install_message(
+    info: InstallationInfo, tz: ZoneInfo, *, elsewhere: tuple[str, str | None] | None = None
+) -> Message:
+    """The channel message for one installation, with the buttons valid in its state;
+    `elsewhere` (channel, Slack's error) when it stands in for a channel that refused it."""
     site, app = escape(info.site.name), escape(info.app.name)
     blocks: list[Block] = [
         header(f"New install: {app}"),
@@ -92,8 +101,22 @@ def install_message(info: InstallationInfo, tz: ZoneInfo) -> Message:
         )
     if info.upstream is not None:
         blocks.extend(_upstream_blocks(info.upstream))
+    if elsewhere is not None:
+        blocks.append(context(elsewhere_line(*elsewhere)))
     if info.state is not State.REMOVED:
         buttons = installation_buttons(info)
         if buttons is not None:
             blocks.append(buttons)
     return message(f"{site}: {app} is {state_word(info.state)}", blocks)
+
+
+def install_minimal(info: InstallationInfo) -> Message:
+    """The install message in its least form (one line naming the site, application and
+    state, and the buttons), for when Slack refuses the full one: the request still
+    reaches someone who can act on it."""
+    line = f"*{escape(info.site.name)}*: {escape(info.app.name)} is {state_word(info.state)}"
+    blocks: list[Block] = [section(line)]
+    buttons = installation_buttons(info) if info.state is not State.REMOVED else None
+    if buttons is not None:
+        blocks.append(buttons)
+    return message(line, blocks)
