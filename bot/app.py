@@ -123,7 +123,14 @@ def create_app(
         timings=timings or Timings(),
     )
     commands = Commands(db=db, lifecycle=lifecycle, tz=settings.tz, clock=clock)
-    operations = Operations(db=db, lifecycle=lifecycle, tz=settings.tz, on_change=delivery.nudge)
+    admins = Admins(settings.admin_users, settings.admin_groups, client)
+    operations = Operations(
+        db=db,
+        lifecycle=lifecycle,
+        tz=settings.tz,
+        on_change=delivery.nudge,
+        is_admin=lambda user: admins.is_admin(user, fresh=True),
+    )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     workspace = _Workspace(client, token)
     signing_secret = (
@@ -151,7 +158,6 @@ def create_app(
         process_before_response=True,
         listener_executor=after_ack,
     )
-    admins = Admins(settings.admin_users, settings.admin_groups, client)
     home = HomeTab(
         db=db,
         admins=admins,

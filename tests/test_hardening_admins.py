@@ -100,3 +100,23 @@ def test_known_answers_without_slack_only_while_the_cache_is_fresh(
     clock.now += CACHE_SECONDS
     assert admins.known(OTHER_ADMIN) is None  # stale: is_admin asks Slack again
     assert admins.known("USTRANGER") is None
+
+
+def test_a_fresh_question_skips_the_cache_but_not_the_fallback(fake_slack: FakeSlack) -> None:
+    """A removal's requester is re-checked at confirmation with `fresh=True`: a member
+    who left the group a second ago is no longer an admin, cache or not; while Slack
+    cannot be asked, the usual stale fallback holds."""
+    clock = FakeClock()
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url, timeout=2)
+    admins = Admins(frozenset(), ("SADMINS",), client, clock=clock)
+    assert admins.is_admin(OTHER_ADMIN)
+    fake_slack.usergroups["SADMINS"] = []
+    assert admins.is_admin(OTHER_ADMIN)  # the cached answer, for up to CACHE_SECONDS
+    assert not admins.is_admin(OTHER_ADMIN, fresh=True)
+    fake_slack.usergroups["SADMINS"] = [OTHER_ADMIN]
+    assert admins.is_admin(OTHER_ADMIN, fresh=True)
+    fake_slack.refuse_connections()
+    try:
+        assert admins.is_admin(OTHER_ADMIN, fresh=True)  # Slack unreachable: the cache
+    finally:
+        fake_slack.accept_connections()

@@ -49,12 +49,14 @@ class Admins:
         self._lock = threading.Lock()
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
 
-    def is_admin(self, user_id: str | None) -> bool:
+    def is_admin(self, user_id: str | None, *, fresh: bool = False) -> bool:
+        """Whether `user_id` is an admin; `fresh` asks Slack for group members now rather
+        than trust the cache (for a decision that must not ride on a minute-old answer)."""
         if not user_id:
             return False
         if user_id in self._users:
             return True
-        return any(user_id in self._group_members(group) for group in self._groups)
+        return any(user_id in self._group_members(group, fresh) for group in self._groups)
 
     def known(self, user_id: str | None) -> bool | None:
         """is_admin's answer when it needs no call to Slack (the settings, or group
@@ -73,11 +75,11 @@ class Admins:
                 return True
         return False
 
-    def _group_members(self, group: str) -> frozenset[str]:
+    def _group_members(self, group: str, fresh: bool = False) -> frozenset[str]:
         now = self._clock()
         with self._lock:
             cached = self._members.get(group)
-        if cached and now - cached[0] < self._ttl:
+        if cached and not fresh and now - cached[0] < self._ttl:
             return cached[1]
         try:
             response = self._client.usergroups_users_list(usergroup=group)

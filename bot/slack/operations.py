@@ -30,6 +30,9 @@ class Operations:
     lifecycle: Lifecycle
     tz: ZoneInfo
     on_change: Callable[[], None] = lambda: None
+    # Whether someone is an admin now (Admins.is_admin, asking Slack afresh): a removal
+    # request is confirmed only while its requester still is. Refuses all by default.
+    is_admin: Callable[[str], bool] = lambda user: False
 
     def act(
         self,
@@ -56,13 +59,32 @@ class Operations:
     def confirm_removal(
         self, *, installation_id: int, version: int, actor: str
     ) -> tuple[bool, Message]:
-        """A second admin confirms another's removal request (the two-person rule)."""
+        """A second admin confirms another's removal request (the two-person rule); a
+        request whose requester is no longer an admin is made void instead."""
+        revoked = self._revoked_requester(installation_id, actor)
         return self._run(
             installation_id,
             lambda session: self.lifecycle.confirm_removal(
-                session, installation_id=installation_id, actor=actor, expected_version=version
+                session,
+                installation_id=installation_id,
+                actor=actor,
+                expected_version=version,
+                revoked=revoked,
             ),
         )
+
+    def _revoked_requester(self, installation_id: int, actor: str) -> frozenset[str]:
+        """The open removal request's requester if no longer an admin, else nobody.
+
+        Asked before the change's transaction, which must not wait on Slack: a request
+        made or withdrawn in between moves the version, and the confirmation is stale.
+        """
+        with self.db.read() as session:
+            info = queries.installation(session, installation_id)
+        if info is None or info.removal is None or info.removal.requested_by == actor:
+            return frozenset()
+        requester = info.removal.requested_by
+        return frozenset() if self.is_admin(requester) else frozenset({requester})
 
     def cancel_removal(
         self, *, installation_id: int, version: int, actor: str

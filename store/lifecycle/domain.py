@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from store.models import CredentialOrigin, State
+from store.models import CredentialOrigin, Installation, State
 
 SIMS_ID = "sims-id"  # the actor for changes that SIMS ID reports
 # Actors that are not people: SIMS ID, and the bot's own paths (imports, reconciling).
@@ -128,3 +128,11 @@ def is_person(actor: str) -> bool:
     """Whether `actor` has a Slack user id's shape (the two-person rule binds people, not
     SIMS ID); never true of RESERVED_ACTORS."""
     return _PERSON.fullmatch(actor) is not None
+
+
+def open_request(inst: Installation) -> str | None:
+    """Who asked to remove `inst`, while that request waits for a second admin; None when
+    there is none, or it is void (kept with no time: see lifecycle/removals.py)."""
+    if inst.removal_requested_at is None:
+        return None
+    return inst.removal_requested_by

@@ -124,6 +124,12 @@ def refusal(change: Change, tz: ZoneInfo) -> Message:
     state = state_word(change.state)
     if change.refusal in _REFUSALS:
         return _reply(_REFUSALS[change.refusal])
+    if change.refusal == "requester_revoked" and change.removal_requested_by:
+        return _reply(
+            f"{mention(change.removal_requested_by)} asked for this removal but is no longer "
+            "a SIMS ID admin, so the request is void and nothing changed: a fresh request "
+            "is needed."
+        )
     if change.refusal == "requested" and change.removal_requested_by:
         return _reply(
             f"{mention(change.removal_requested_by)} has already asked to remove it: another "
