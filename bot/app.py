@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from bot.slack.home import HomeTab
 from bot.slack.operations import Operations
 from bot.slack.slash import Commands
 from bot.web.wsgi import HttpApp
+from store import claims
 from store.db import Database
 from store.lifecycle import Lifecycle
 from store.models import utcnow
@@ -88,6 +90,14 @@ class _Workspace:
             team_id=team_id or self._team_id,
             bot_token=self._token,
             bot_user_id=self._bot_user_id,
+        )
+
+
+def _claim_event(db: Database, event_id: str, clock: Callable[[], datetime]) -> bool:
+    """Claim one Slack event id: True for the first try of it (store/claims.py)."""
+    with db.session() as session:
+        return claims.claim(
+            session, f"slack-event:{event_id}", by=f"slack-events:{os.getpid()}", now=clock()
         )
 
 
@@ -176,6 +186,7 @@ def create_app(
         after_ack=after_ack,
         signing_secret=signing_secret,
         remove_approvals=settings.simsid_remove_approvals,
+        claim_event=lambda event_id: _claim_event(db, event_id, clock),
     )
     listeners.register(bolt, ctx)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
