@@ -363,7 +363,19 @@ def _legacy(kind: str, action_id: str, value: str, user: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("user", [OUTSIDER, ADMIN])
-@pytest.mark.parametrize("kind", ["interactive_message", "dialog_submission", "workflow_step_edit"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "interactive_message",
+        "dialog_submission",
+        "dialog_cancellation",
+        "workflow_step_edit",
+        "shortcut",
+        "message_action",
+        "block_suggestion",
+        "view_closed",
+    ],
+)
 def test_interaction_types_the_bot_never_draws_are_refused_and_change_nothing(
     served: Client,
     fake_slack: FakeSlack,
@@ -374,7 +386,8 @@ def test_interaction_types_the_bot_never_draws_are_refused_and_change_nothing(
 ) -> None:
     """Bolt routes these to the same `app.action` listeners as a button: a signed
     interactive_message from an outsider approved an installation. Each is acked and
-    refused, whoever sends it: the bot draws no attachment, dialog or workflow step."""
+    refused, whoever sends it: the bot draws no attachment, dialog or workflow step, and
+    has no shortcut, menu or modal that reports its closing."""
     caplog.set_level(logging.INFO)
     message = install_and_wait(served, fake_slack)
     before = _counts(bot)
@@ -494,3 +507,13 @@ def test_a_workflow_step_submission_is_refused_without_a_traceback(
     assert answer.status == 200 and not answer.body.strip()
     assert "refused a view_submission of a workflow step interaction" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_an_interaction_carrying_a_command_field_is_still_an_interaction() -> None:
+    """The kind is decided once, and the same way for the check and the listeners: a
+    payload with a `type` is an interaction whatever else it carries."""
+    from bot.slack.listeners.surfaces import acting_user
+
+    forged = {"type": "block_actions", "command": "/simsid", "user_id": "U0ADMIN"}
+    assert acting_user({**forged, "user": {"id": "sims-id"}}) is None
+    assert acting_user({**forged, "user": {"id": "U0CLICKER"}}) == "U0CLICKER"

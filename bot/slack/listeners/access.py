@@ -30,7 +30,7 @@ from bot.slack import views
 from bot.slack.admins import Admins
 from bot.slack.context import Answering, BotContext
 from bot.slack.listeners.errors import reply_for
-from bot.slack.listeners.surfaces import acting_user, from_home
+from bot.slack.listeners.surfaces import acting_user, from_home, is_command
 from bot.slack.views import Message
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ _NAME = re.compile(r"[a-z_ ]{1,40}")
 
 
 def _kind(body: dict[str, Any]) -> str | None:
-    if body.get("command"):
+    if is_command(body):
         return "command"
     kind = body.get("type")
     if kind == "view_submission" and (body.get("view") or {}).get("type") != "modal":

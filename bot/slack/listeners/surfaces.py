@@ -17,6 +17,11 @@ class NoActingUser(ValueError):
     """A request reached a listener without a user the admin check could have passed."""
 
 
+def is_command(body: Mapping[str, Any]) -> bool:
+    """A slash command's form (an interaction payload, which has a `type`, never is)."""
+    return "type" not in body and bool(body.get("command"))
+
+
 def acting_user(body: Mapping[str, Any]) -> str | None:
     """The Slack user a request acts as: a command's `user_id`, an interaction's `user.id`
     (never a second field beside it); None unless it has a Slack user id's shape, so a
@@ -24,7 +29,7 @@ def acting_user(body: Mapping[str, Any]) -> str | None:
 
     The admin check authorizes exactly this id, and listeners record exactly this id.
     """
-    if body.get("command"):
+    if is_command(body):
         user: object = body.get("user_id")
     else:
         person = body.get("user")
