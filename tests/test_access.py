@@ -505,7 +505,7 @@ def test_a_workflow_step_submission_is_refused_without_a_traceback(
     )
     answer = _post_payload(served, payload)
     assert answer.status == 200 and not answer.body.strip()
-    assert "refused a view_submission of a workflow step interaction" in caplog.text
+    assert "refused a view_submission not of a modal interaction" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 

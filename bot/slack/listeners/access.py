@@ -48,8 +48,9 @@ def _kind(body: dict[str, Any]) -> str | None:
     if is_command(body):
         return "command"
     kind = body.get("type")
-    if kind == "view_submission" and (body.get("view") or {}).get("type") != "modal":
-        return "view_submission of a workflow step"  # the bot opens modals only
+    view = body.get("view")
+    if kind == "view_submission" and not (isinstance(view, dict) and view.get("type") == "modal"):
+        return "view_submission not of a modal"  # the bot opens modals only (no workflow steps)
     return kind if isinstance(kind, str) else None
 
 

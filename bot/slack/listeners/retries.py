@@ -52,6 +52,7 @@ class OnceEach(Middleware):
         if first:
             next()
             return resp
-        retry = (req.headers.get("x-slack-retry-num") or ["?"])[0]
+        retry = (req.headers.get("x-slack-retry-num") or [""])[0]
+        retry = retry if retry.isdigit() else "?"  # a header, not part of what Slack signs
         log.info("Slack event %s arrived again (retry %s): acked, not acted on", event_id, retry)
         return BoltResponse(status=200, body="")
