@@ -139,7 +139,7 @@ def create_app(
         lifecycle=lifecycle,
         tz=settings.tz,
         on_change=delivery.nudge,
-        is_admin=lambda user: admins.is_admin(user, fresh=True),
+        still_admin=admins.still_admin,
     )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     workspace = _Workspace(client, token)

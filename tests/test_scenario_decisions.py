@@ -3,6 +3,7 @@ two-person rule for Remove, and the App Home dashboard."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -459,6 +460,35 @@ def test_a_request_whose_requester_left_the_admins_is_void_not_confirmed(
     assert "Void" not in _text(fresh["blocks"])
     assert f"<@{ADMIN}> asked to remove it: still a duplicate" in _text(fresh["blocks"])
     assert _state(bot) is State.DISABLED
+
+
+def test_a_confirmation_slack_cannot_check_changes_nothing_and_keeps_the_request(
+    two_person: tuple[BotApp, Client], fake_slack: FakeSlack
+) -> None:
+    """When Slack cannot say whether the requester is still an admin (Admins.still_admin
+    is None: its group unreadable, no recent answer to stand in; test_hardening_admins
+    shows when), the request is neither carried out nor made void on a guess, and the
+    confirming admin is told to try again. The bot's Operations, with that answer."""
+    bot, served = two_person
+    message = _disabled(served, fake_slack)
+    served.decide(
+        fake_slack, ActionId.REMOVE, buttons(message)[ActionId.REMOVE], "dup", user=OTHER_ADMIN
+    )
+    _wait_buttons(fake_slack, {ActionId.ENABLE, ActionId.CONFIRM_REMOVAL, ActionId.CANCEL_REMOVAL})
+    before = _audit(bot)
+    with bot.db.read() as session:
+        inst = session.scalars(select(Installation)).one()
+    unsure = dataclasses.replace(bot.operations, still_admin=lambda user: None)
+    applied, reply = unsure.confirm_removal(
+        installation_id=inst.id or 0, version=inst.version, actor=ADMIN
+    )
+    assert not applied
+    assert "cannot say right now" in reply.text and f"<@{OTHER_ADMIN}>" in reply.text
+    assert _state(bot) is State.DISABLED and _audit(bot) == before
+    with bot.db.read() as session:
+        kept = session.scalars(select(Installation)).one()
+    assert (kept.version, kept.removal_requested_by) == (inst.version, OTHER_ADMIN)
+    assert kept.removal_requested_at is not None  # still open, not void
 
 
 def test_one_approval_removes_at_once_with_the_reason(
