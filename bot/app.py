@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from bot.slack.listeners import revoked
 from bot.slack.operations import Operations
 from bot.slack.slash import Commands
 from bot.web.wsgi import HttpApp
+from store import claims
 from store.db import Database
 from store.lifecycle import Lifecycle
 from store.models import utcnow
@@ -92,6 +94,14 @@ class _Workspace:
         )
 
 
+def _claim_event(db: Database, event_id: str, clock: Callable[[], datetime]) -> bool:
+    """Claim one Slack event id: True for the first try of it (store/claims.py)."""
+    with db.session() as session:
+        return claims.claim(
+            session, f"slack-event:{event_id}", by=f"slack-events:{os.getpid()}", now=clock()
+        )
+
+
 def create_app(
     settings: Settings,
     client: WebClient | None = None,
@@ -124,7 +134,14 @@ def create_app(
         timings=timings or Timings(),
     )
     commands = Commands(db=db, lifecycle=lifecycle, tz=settings.tz, clock=clock)
-    operations = Operations(db=db, lifecycle=lifecycle, tz=settings.tz, on_change=delivery.nudge)
+    admins = Admins(settings.admin_users, settings.admin_groups, client)
+    operations = Operations(
+        db=db,
+        lifecycle=lifecycle,
+        tz=settings.tz,
+        on_change=delivery.nudge,
+        still_admin=admins.still_admin,
+    )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     workspace = _Workspace(client, token)
     signing_secret = (
@@ -152,7 +169,6 @@ def create_app(
         process_before_response=True,
         listener_executor=after_ack,
     )
-    admins = Admins(settings.admin_users, settings.admin_groups, client)
     home = HomeTab(
         db=db,
         admins=admins,
@@ -172,6 +188,7 @@ def create_app(
         after_ack=after_ack,
         signing_secret=signing_secret,
         remove_approvals=settings.simsid_remove_approvals,
+        claim_event=lambda event_id: _claim_event(db, event_id, clock),
     )
     listeners.register(bolt, ctx)
     revoked.register(bolt, delivery.refusals.token_refused)

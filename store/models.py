@@ -139,7 +139,8 @@ class Installation(SQLModel, table=True):
     # Why the last change was made, as its author said (the audit row keeps it too).
     change_reason: str | None = None
     # An admin's removal request waiting for a second admin (SIMSID_REMOVE_APPROVALS=2);
-    # any change of state withdraws it.
+    # any change of state withdraws it. With removal_requested_at NULL it is void (the
+    # requester was no longer an admin when confirmed): kept to say so, never confirmed.
     removal_requested_by: str | None = Field(default=None, max_length=64)
     removal_requested_at: datetime | None = _optional_time()
     removal_reason: str | None = None

@@ -54,11 +54,15 @@ def slash_command(
     channel_name: str = "installs",
     command: str = "/simsid",
     api_app_id: str = API_APP_ID,
+    enterprise_id: str | None = None,
 ) -> str:
     """The form body of a slash command, with the fields Slack sends: its text with `&`,
-    `<` and `>` escaped, as Slack sends all text a person typed."""
+    `<` and `>` escaped, as Slack sends all text a person typed (and, on Enterprise
+    Grid, the organisation)."""
+    grid = {"enterprise_id": enterprise_id, "enterprise_name": "Grid Org"} if enterprise_id else {}
     return urllib.parse.urlencode(
         {
+            **grid,
             "token": "unused",
             "team_id": team,
             "team_domain": "sandbox",
@@ -80,6 +84,19 @@ def _user(user: str, team: str) -> dict[str, str]:
     return {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team}
 
 
+def _grid(payload: dict[str, Any], enterprise_id: str | None, org_install: bool) -> None:
+    """Enterprise Grid's fields, as Slack documents them: the organisation beside the
+    workspace; an org-wide install has no workspace (`team` null) and says so."""
+    if enterprise_id is None:
+        return
+    payload["enterprise"] = {"id": enterprise_id, "name": "Grid Org"}
+    payload["is_enterprise_install"] = org_install
+    if org_install:
+        payload["team"] = None
+    elif isinstance(payload.get("team"), dict):
+        payload["team"] |= {"enterprise_id": enterprise_id, "enterprise_name": "Grid Org"}
+
+
 def block_actions(
     action_id: str,
     value: str,
@@ -96,14 +113,19 @@ def block_actions(
     button: dict[str, Any] | None = None,
     channel_name: str = "installs",
     api_app_id: str = API_APP_ID,
+    user_team: str | None = None,
+    enterprise_id: str | None = None,
+    org_install: bool = False,
 ) -> dict[str, Any]:
     """A block_actions payload for one button press; `message` is what Slack sends of the
     message holding the button (it sends none for an ephemeral one), `button` the
-    button's own fields (text, style) as the message defines them."""
+    button's own fields (text, style) as the message defines them. `user_team` is the
+    clicker's own workspace when it is not the app's (Enterprise Grid, shared channels);
+    `enterprise_id` adds Grid's fields (`org_install`: an org-wide install's)."""
     button = button or {}
     payload: dict[str, Any] = {
         "type": "block_actions",
-        "user": _user(user, team),
+        "user": _user(user, user_team or team),
         "api_app_id": api_app_id,
         "token": "unused",
         "container": {
@@ -133,6 +155,7 @@ def block_actions(
     }
     if message is not None:
         payload["message"] = message
+    _grid(payload, enterprise_id, org_install)
     return payload
 
 
@@ -146,18 +169,42 @@ def home_block_actions(
     view_id: str = "VHOME",
     block_id: str = "b",
     api_app_id: str = API_APP_ID,
+    user_team: str | None = None,
+    enterprise_id: str | None = None,
 ) -> dict[str, Any]:
-    """A button pressed on the App Home tab: the view is its container, and there is no
-    response_url and no channel."""
-    return {
+    """A button pressed on the App Home tab: the view is its container (the whole view
+    comes along, as Slack sends it), and there is no response_url, channel or message."""
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "team": {"id": team, "domain": "sandbox"},
-        "user": _user(user, team),
+        "user": _user(user, user_team or team),
         "api_app_id": api_app_id,
         "token": "unused",
         "trigger_id": trigger_id,
         "container": {"type": "view", "view_id": view_id},
-        "view": {"id": view_id, "type": "home", "team_id": team, "blocks": []},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {
+            "id": view_id,
+            "team_id": team,
+            "type": "home",
+            "blocks": [],
+            "private_metadata": "",
+            "callback_id": "",
+            "state": {"values": {}},
+            "hash": "1700000000.abcdef12",
+            "title": {"type": "plain_text", "text": "View Title", "emoji": True},
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "close": None,
+            "submit": None,
+            "previous_view_id": None,
+            "root_view_id": view_id,
+            "app_id": api_app_id,
+            "external_id": "",
+            "app_installed_team_id": team,
+            "bot_id": "B0SIMSID",
+        },
         "actions": [
             {
                 "type": "button",
@@ -168,6 +215,8 @@ def home_block_actions(
             }
         ],
     }
+    _grid(payload, enterprise_id, False)
+    return payload
 
 
 def home_opened(

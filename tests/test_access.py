@@ -329,3 +329,191 @@ def test_a_paging_button_naming_secret_reveals_nothing(
     with bot.db.read() as session:
         viewed = select(func.count()).where(AuditEntry.action == "secret_viewed")
         assert session.scalar(viewed) == 0
+
+
+# -- payload types and whose id counts (issue 25.8) ----------------------------------------
+
+
+def _post_payload(served: Client, payload: dict[str, Any]) -> harness.Response:
+    form = signed.payload_form(payload)
+    return http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))
+
+
+def _legacy(kind: str, action_id: str, value: str, user: str) -> dict[str, Any]:
+    """An interaction of a kind the bot never draws, shaped so that Bolt routes it to the
+    `app.action` listener of `action_id` (by callback_id) and the listener finds its
+    action_id and value where it looks for them."""
+    action = {"action_id": action_id, "name": action_id, "type": "button", "value": value}
+    payload: dict[str, Any] = {
+        "type": kind,
+        "callback_id": action_id,
+        "team": {"id": harness.TEAM_ID, "domain": "sandbox"},
+        "user": {"id": user, "name": user.lower(), "team_id": harness.TEAM_ID},
+        "channel": {"id": CHANNEL, "name": "installs"},
+        "api_app_id": signed.API_APP_ID,
+        "token": "unused",
+        "trigger_id": "trig.legacy",
+        "response_url": "https://hooks.invalid/legacy",
+    }
+    if kind == "interactive_message":
+        payload["actions"] = [action]
+    else:  # Bolt hands the whole body to the listener as its "action"
+        payload.update(action_id=action_id, value=value, submission={})
+    return payload
+
+
+@pytest.mark.parametrize("user", [OUTSIDER, ADMIN])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "interactive_message",
+        "dialog_submission",
+        "dialog_cancellation",
+        "workflow_step_edit",
+        "shortcut",
+        "message_action",
+        "block_suggestion",
+        "view_closed",
+    ],
+)
+def test_interaction_types_the_bot_never_draws_are_refused_and_change_nothing(
+    served: Client,
+    fake_slack: FakeSlack,
+    bot: BotApp,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    user: str,
+) -> None:
+    """Bolt routes these to the same `app.action` listeners as a button: a signed
+    interactive_message from an outsider approved an installation. Each is acked and
+    refused, whoever sends it: the bot draws no attachment, dialog or workflow step, and
+    has no shortcut, menu or modal that reports its closing."""
+    caplog.set_level(logging.INFO)
+    message = install_and_wait(served, fake_slack)
+    before = _counts(bot)
+    answer = _post_payload(
+        served, _legacy(kind, ActionId.APPROVE, buttons(message)[ActionId.APPROVE], user)
+    )
+    assert answer.status == 200
+    assert not answer.body.strip()
+    harness.listeners_finished(bot)
+    assert _counts(bot) == before
+    assert f"refused a {kind} interaction" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def _submission(
+    view: dict[str, Any], reason: str, user: dict[str, Any], **top: Any
+) -> dict[str, Any]:
+    inputs = [b["block_id"] for b in view.get("blocks") or [] if b.get("type") == "input"]
+    payload = signed.view_submission(
+        view, dict.fromkeys(inputs, reason), user=ADMIN, team=harness.TEAM_ID, trigger_id="t.s"
+    )
+    return {**payload, "user": user, **top}
+
+
+@pytest.mark.parametrize("acting", ["sims-id", "system", "import", OUTSIDER])
+def test_the_admin_check_reads_the_user_the_action_is_recorded_as(
+    fake_slack: FakeSlack, sqlite_url: str, acting: str
+) -> None:
+    """The check read a top-level `user_id` (an admin's) while the listener acted as
+    `user.id`: a submission whose `user.id` was `sims-id` removed at once, skipping the
+    two-person rule. Now the one id the action is recorded as is the one checked, and
+    only an id of Slack's shape may act."""
+    from bot.app import create_app
+    from tests.conftest import make_settings
+
+    bot = create_app(make_settings(fake_slack, sqlite_url, simsid_remove_approvals=2))
+    try:
+        with harness.serving(bot) as url:
+            served = Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
+            message = _enabled(served, fake_slack)
+            served.decide(fake_slack, ActionId.DISABLE, buttons(message)[ActionId.DISABLE], "x")
+            assert fake_slack.wait_for(
+                lambda: ActionId.REMOVE in buttons(fake_slack.channel_messages(CHANNEL)[0])
+            )
+            message = fake_slack.channel_messages(CHANNEL)[0]
+            served.click(
+                ActionId.REMOVE, buttons(message)[ActionId.REMOVE], message_ts=message["ts"]
+            )
+            assert fake_slack.wait_for(lambda: len(fake_slack.opened) == 2)
+            before = _counts(bot)
+            forged_user = {"id": acting, "username": "x", "team_id": harness.TEAM_ID}
+            payload = _submission(fake_slack.opened_views()[1], "gone", forged_user, user_id=ADMIN)
+            answer = _post_payload(served, payload)
+            assert answer.status == 200
+            assert NOT_ALLOWED in answer.body.decode()
+            harness.listeners_finished(bot)
+            assert _counts(bot) == before
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
+def test_a_click_whose_user_is_not_a_slack_id_is_refused(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    message = install_and_wait(served, fake_slack)
+    before = _counts(bot)
+    payload = signed.block_actions(
+        ActionId.APPROVE,
+        buttons(message)[ActionId.APPROVE],
+        user="sims-id",
+        team=harness.TEAM_ID,
+        channel=CHANNEL,
+        message_ts=message["ts"],
+        message={"ts": message["ts"], "type": "message"},
+        response_url=fake_slack.response_url("reserved"),
+        trigger_id="trig.reserved",
+    )
+    assert _post_payload(served, {**payload, "user_id": ADMIN}).status == 200
+    assert fake_slack.wait_for(
+        lambda: any(NOT_ALLOWED in t for t in response_texts(fake_slack, "reserved"))
+    )
+    harness.listeners_finished(bot)
+    assert _counts(bot) == before
+
+
+def test_a_slack_user_id_never_matches_a_reserved_actor() -> None:
+    from bot.slack.listeners.surfaces import acting_user
+    from store.lifecycle import RESERVED_ACTORS
+
+    assert {"sims-id", "system", "import"} <= RESERVED_ACTORS
+    for reserved in RESERVED_ACTORS:
+        assert acting_user({"type": "block_actions", "user": {"id": reserved}}) is None
+        assert acting_user({"command": "/simsid", "user_id": reserved}) is None
+    for bad in ("", "U", "u0ABC", "U0AB-C", "U0ABC\n", " U0ABC", "S0GROUP", "B0BOT", "U" * 70):
+        assert acting_user({"type": "block_actions", "user": {"id": bad}}) is None
+    assert acting_user({"type": "block_actions", "user": {"id": "U0ABC123"}}) == "U0ABC123"
+    assert acting_user({"type": "view_submission", "user": {"id": "W0GRID1"}}) == "W0GRID1"
+    # The id the action is recorded as, never a second one beside it.
+    assert acting_user({"type": "view_submission", "user_id": "U0ADMIN", "user": {}}) is None
+    assert acting_user({"command": "/simsid", "user_id": "U0ADMIN", "user": {"id": "U0X"}}) == (
+        "U0ADMIN"
+    )
+
+
+def test_a_workflow_step_submission_is_refused_without_a_traceback(
+    served: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A view_submission of a workflow step's view (the bot opens only modals) made Bolt
+    raise while building the middleware's arguments: 500, with a traceback."""
+    caplog.set_level(logging.INFO)
+    view = {"id": "V0STEP", "type": "workflow_step", "callback_id": "simsid_reason", "blocks": []}
+    payload = signed.view_submission(
+        view, {}, user=ADMIN, team=harness.TEAM_ID, trigger_id="trig.step"
+    )
+    answer = _post_payload(served, payload)
+    assert answer.status == 200 and not answer.body.strip()
+    assert "refused a view_submission not of a modal interaction" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_an_interaction_carrying_a_command_field_is_still_an_interaction() -> None:
+    """The kind is decided once, and the same way for the check and the listeners: a
+    payload with a `type` is an interaction whatever else it carries."""
+    from bot.slack.listeners.surfaces import acting_user
+
+    forged = {"type": "block_actions", "command": "/simsid", "user_id": "U0ADMIN"}
+    assert acting_user({**forged, "user": {"id": "sims-id"}}) is None
+    assert acting_user({**forged, "user": {"id": "U0CLICKER"}}) == "U0CLICKER"

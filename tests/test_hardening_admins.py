@@ -100,3 +100,30 @@ def test_known_answers_without_slack_only_while_the_cache_is_fresh(
     clock.now += CACHE_SECONDS
     assert admins.known(OTHER_ADMIN) is None  # stale: is_admin asks Slack again
     assert admins.known("USTRANGER") is None
+
+
+def test_still_admin_asks_slack_afresh_and_says_when_it_cannot_tell(
+    fake_slack: FakeSlack,
+) -> None:
+    """A removal's requester is re-checked at confirmation with still_admin: a member who
+    left the group a second ago is no longer an admin, cache or not; while Slack cannot
+    be asked, the usual stale fallback holds, and with none the answer is "unknown"
+    (None), never a guess."""
+    clock = FakeClock()
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url, timeout=2)
+    admins = Admins(frozenset({"U0LISTED"}), ("SADMINS",), client, clock=clock)
+    assert admins.is_admin(OTHER_ADMIN)
+    fake_slack.usergroups["SADMINS"] = []
+    assert admins.is_admin(OTHER_ADMIN)  # the cached answer, for up to CACHE_SECONDS
+    assert admins.still_admin(OTHER_ADMIN) is False
+    fake_slack.usergroups["SADMINS"] = [OTHER_ADMIN]
+    assert admins.still_admin(OTHER_ADMIN) is True
+    assert admins.still_admin("U0LISTED") is True and admins.still_admin("") is False
+    fake_slack.refuse_connections()
+    try:
+        assert admins.still_admin(OTHER_ADMIN) is True  # Slack unreachable: the cache
+        clock.now += STALE_SECONDS + 1
+        assert admins.still_admin(OTHER_ADMIN) is None  # nothing recent to stand in
+        assert not admins.is_admin(OTHER_ADMIN)  # which the admin check refuses
+    finally:
+        fake_slack.accept_connections()

@@ -193,6 +193,84 @@ def test_two_admins_confirming_at_once_remove_once(db: Database) -> None:
     assert len(removes) == 1
 
 
+def test_a_request_whose_requester_lost_admin_rights_is_void(db: Database) -> None:
+    """Issue 25.9: the confirming admin's side says the requester is no longer an admin
+    (`revoked`): the request is kept as void, nothing is removed or sent upstream, and
+    only a fresh request can lead to a removal."""
+    from store import queries
+
+    lifecycle = Lifecycle(upstream=True, remove_approvals=2)
+    iid = _disabled(db, lifecycle)
+    _request(db, lifecycle, iid)
+    asked = get(db, iid).version
+    with db.session() as session:
+        void = lifecycle.confirm_removal(
+            session, installation_id=iid, actor=OTHER, expected_version=asked, revoked={ADMIN}
+        )
+    assert not void.applied and void.refusal == "requester_revoked"
+    assert void.removal_requested_by == ADMIN and void.state is State.DISABLED
+    inst = get(db, iid)
+    assert (inst.state, inst.version) == (State.DISABLED, asked + 1)
+    assert (inst.removal_requested_by, inst.removal_reason) == (ADMIN, "dup")
+    assert inst.removal_requested_at is None  # void: never confirmed
+    row = audit_rows(db, iid)[-1]
+    assert (row.actor, row.action) == (OTHER, "removal_cancelled")
+    assert row.detail == f"request by {ADMIN} void: no longer an admin"
+    assert len(_upstream_payloads(db, iid)) == 2  # nothing more upstream
+    with db.read() as session:
+        info = queries.installation(session, iid)
+        assert queries.removal_requests(session, limit=10) == []
+    assert info is not None and info.removal is None
+    assert info.void_removal is not None and info.void_removal.requested_by == ADMIN
+    with db.session() as session:
+        again = lifecycle.confirm_removal(
+            session, installation_id=iid, actor="U0THIRD", expected_version=inst.version
+        )
+    assert again.refusal == "no_request" and get(db, iid).state is State.DISABLED
+
+    # A fresh request (by a current admin) replaces it; its confirmation removes.
+    with db.session() as session:
+        fresh = lifecycle.act(
+            session,
+            installation_id=iid,
+            action=Action.REMOVE,
+            actor=OTHER,
+            expected_version=inst.version,
+            reason="still dup",
+        )
+    assert fresh.applied and fresh.step == "requested"
+    with db.session() as session:
+        done = lifecycle.confirm_removal(
+            session,
+            installation_id=iid,
+            actor="U0THIRD",
+            expected_version=get(db, iid).version,
+            revoked={ADMIN},  # the first requester's rights do not matter any more
+        )
+    assert done.applied and get(db, iid).state is State.REMOVED
+    assert audit_rows(db, iid)[-1].detail == f"requested by {OTHER}"
+
+
+def test_a_state_change_clears_a_void_request_without_withdrawing_it_again(
+    db: Database,
+) -> None:
+    lifecycle = Lifecycle(remove_approvals=2)
+    iid = _disabled(db, lifecycle)
+    _request(db, lifecycle, iid)
+    with db.session() as session:
+        lifecycle.confirm_removal(
+            session,
+            installation_id=iid,
+            actor=OTHER,
+            expected_version=get(db, iid).version,
+            revoked={ADMIN},
+        )
+    assert act(db, iid, Action.ENABLE, lifecycle=lifecycle, actor=OTHER).applied
+    inst = get(db, iid)
+    assert inst.removal_requested_by is None and inst.removal_reason is None
+    assert [r.action for r in audit_rows(db, iid)[-2:]] == ["removal_cancelled", "enable"]
+
+
 def test_sims_id_removes_at_once_whatever_the_rule(db: Database) -> None:
     """The two-person rule binds people: a removal SIMS ID reports (reconcile) is not
     held for a second admin."""

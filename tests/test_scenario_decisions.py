@@ -3,6 +3,7 @@ two-person rule for Remove, and the App Home dashboard."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -410,6 +411,84 @@ def test_any_change_of_state_cancels_a_removal_request(
     assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
     assert _state(bot) is State.DISABLED
     assert "enable" in [action for _, action, _ in _audit(bot)]
+
+
+def test_a_request_whose_requester_left_the_admins_is_void_not_confirmed(
+    two_person: tuple[BotApp, Client], fake_slack: FakeSlack
+) -> None:
+    """Issue 25.9: the requester left the admin group, and another admin's confirmation
+    still removed, with one current admin involved. Now the request is void: nothing is
+    removed, the message and the confirming admin say a fresh request is needed."""
+    bot, served = two_person
+    message = _disabled(served, fake_slack)
+    remove = buttons(message)[ActionId.REMOVE]
+    answer = served.decide(fake_slack, ActionId.REMOVE, remove, "duplicate site", user=OTHER_ADMIN)
+    assert answer.status == 200 and not answer.body.strip()
+    asked = _wait_buttons(
+        fake_slack, {ActionId.ENABLE, ActionId.CONFIRM_REMOVAL, ActionId.CANCEL_REMOVAL}
+    )
+    fake_slack.usergroups["SADMINS"] = []  # OTHER_ADMIN is no longer an admin
+
+    served.click(
+        ActionId.CONFIRM_REMOVAL,
+        buttons(asked)[ActionId.CONFIRM_REMOVAL],
+        message_ts=asked["ts"],
+        response_name="confirm",
+    )
+    void = _wait_buttons(fake_slack, {ActionId.ENABLE, ActionId.REMOVE})
+    assert _state(bot) is State.DISABLED
+    shown = _text(void["blocks"])
+    assert f"<@{OTHER_ADMIN}> asked to remove it: duplicate site" in shown
+    assert "Void" in shown and "no longer a SIMS ID admin" in shown
+    assert "A fresh request is needed" in shown
+    assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
+    told = _text(fake_slack.ephemerals[0])
+    assert f"<@{OTHER_ADMIN}>" in told and "void" in told and "fresh request" in told
+    actor, action, _ = _audit(bot)[-1]
+    assert (actor, action) == (ADMIN, "removal_cancelled")
+    with bot.db.read() as session:
+        upstream = session.scalars(
+            select(OutboxItem).where(OutboxItem.kind == OutboxKind.UPSTREAM)
+        ).all()
+    assert not [o for o in upstream if (o.payload or {}).get("type") == "installation.removed"]
+
+    # A current admin's fresh request replaces the void one and waits for a second admin.
+    served.decide(fake_slack, ActionId.REMOVE, buttons(void)[ActionId.REMOVE], "still a duplicate")
+    fresh = _wait_buttons(
+        fake_slack, {ActionId.ENABLE, ActionId.CONFIRM_REMOVAL, ActionId.CANCEL_REMOVAL}
+    )
+    assert "Void" not in _text(fresh["blocks"])
+    assert f"<@{ADMIN}> asked to remove it: still a duplicate" in _text(fresh["blocks"])
+    assert _state(bot) is State.DISABLED
+
+
+def test_a_confirmation_slack_cannot_check_changes_nothing_and_keeps_the_request(
+    two_person: tuple[BotApp, Client], fake_slack: FakeSlack
+) -> None:
+    """When Slack cannot say whether the requester is still an admin (Admins.still_admin
+    is None: its group unreadable, no recent answer to stand in; test_hardening_admins
+    shows when), the request is neither carried out nor made void on a guess, and the
+    confirming admin is told to try again. The bot's Operations, with that answer."""
+    bot, served = two_person
+    message = _disabled(served, fake_slack)
+    served.decide(
+        fake_slack, ActionId.REMOVE, buttons(message)[ActionId.REMOVE], "dup", user=OTHER_ADMIN
+    )
+    _wait_buttons(fake_slack, {ActionId.ENABLE, ActionId.CONFIRM_REMOVAL, ActionId.CANCEL_REMOVAL})
+    before = _audit(bot)
+    with bot.db.read() as session:
+        inst = session.scalars(select(Installation)).one()
+    unsure = dataclasses.replace(bot.operations, still_admin=lambda user: None)
+    applied, reply = unsure.confirm_removal(
+        installation_id=inst.id or 0, version=inst.version, actor=ADMIN
+    )
+    assert not applied
+    assert "cannot say right now" in reply.text and f"<@{OTHER_ADMIN}>" in reply.text
+    assert _state(bot) is State.DISABLED and _audit(bot) == before
+    with bot.db.read() as session:
+        kept = session.scalars(select(Installation)).one()
+    assert (kept.version, kept.removal_requested_by) == (inst.version, OTHER_ADMIN)
+    assert kept.removal_requested_at is not None  # still open, not void
 
 
 def test_one_approval_removes_at_once_with_the_reason(

@@ -15,8 +15,8 @@ from bot.slack import views
 from bot.slack.ids import ActionId, ReasonAsk, decode_reason_ask, encode_reason_ask
 from store.lifecycle import Action
 from store.models import State
-from store.queries import AppSummary, AuditLine, RemovalRequest, SiteRef
-from tests.blockkit import check_view
+from store.queries import AppSummary, AuditLine, RemovalRequest, SiteRef, VoidRemoval
+from tests.blockkit import check_message, check_view
 from tests.test_views import APP, HOSTILE, NOW, TZ, change, make_info
 
 HOSTILE_SITE = SiteRef("s-evil", HOSTILE, HOSTILE, None)
@@ -87,6 +87,25 @@ def test_install_message_shows_the_reason_and_the_removal_request() -> None:
         ActionId.CANCEL_REMOVAL,
     ]
     Block.parse_all(message["blocks"])
+
+
+def test_install_message_says_a_void_request_needs_a_fresh_one() -> None:
+    """Issue 25.9: the requester was no longer an admin when another confirmed."""
+    info = make_info(State.DISABLED, changed_by="U0ALICE")
+    void = replace(info, void_removal=VoidRemoval("U0BOB", HOSTILE))
+    message = views.install_message(void, TZ).to_dict()
+    dumped = json.dumps(message)
+    assert "<@U0BOB> asked to remove it: &lt;!channel&gt;" in dumped
+    assert "Void: <@U0BOB> is no longer a SIMS ID admin" in dumped
+    assert "A fresh request is needed" in dumped
+    assert set(_buttons(message)) == {ActionId.ENABLE, ActionId.REMOVE}
+    check_message(message)
+    revoked = replace(
+        change(State.DISABLED, Action.REMOVE, refusal="requester_revoked"),
+        removal_requested_by="U0BOB",
+    )
+    said = views.refusal(revoked, TZ).text
+    assert "<@U0BOB>" in said and "void" in said and "fresh request" in said
 
 
 def test_replies_for_the_two_person_rule() -> None:

@@ -50,11 +50,29 @@ class Admins:
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
 
     def is_admin(self, user_id: str | None) -> bool:
+        """Whether `user_id` is an admin (refused when that cannot be known)."""
+        return self._answer(user_id, fresh=False) is True
+
+    def still_admin(self, user_id: str | None) -> bool | None:
+        """Whether `user_id` is an admin now, group members asked of Slack afresh rather
+        than taken from the cache (for a decision that must not ride on a minute-old
+        answer); None when Slack cannot be asked and no answer it gave in the last
+        STALE_SECONDS stands in."""
+        return self._answer(user_id, fresh=True)
+
+    def _answer(self, user_id: str | None, *, fresh: bool) -> bool | None:
         if not user_id:
             return False
         if user_id in self._users:
             return True
-        return any(user_id in self._group_members(group) for group in self._groups)
+        unknown = False
+        for group in self._groups:
+            members = self._group_members(group, fresh)
+            if members is None:
+                unknown = True
+            elif user_id in members:
+                return True
+        return None if unknown else False
 
     def known(self, user_id: str | None) -> bool | None:
         """is_admin's answer when it needs no call to Slack (the settings, or group
@@ -73,11 +91,13 @@ class Admins:
                 return True
         return False
 
-    def _group_members(self, group: str) -> frozenset[str]:
+    def _group_members(self, group: str, fresh: bool = False) -> frozenset[str] | None:
+        """The group's members; None when Slack cannot be asked and no recent answer
+        stands in (is_admin then refuses: fail closed)."""
         now = self._clock()
         with self._lock:
             cached = self._members.get(group)
-        if cached and now - cached[0] < self._ttl:
+        if cached and not fresh and now - cached[0] < self._ttl:
             return cached[1]
         try:
             response = self._client.usergroups_users_list(usergroup=group)
@@ -100,12 +120,12 @@ class Admins:
 
     def _fallback(
         self, group: str, cached: tuple[float, frozenset[str]] | None, now: float, why: str
-    ) -> frozenset[str]:
+    ) -> frozenset[str] | None:
         if cached and now - cached[0] <= self._stale:
             log.warning("cannot read members of user group %s (%s): using the cache", group, why)
             return cached[1]
         log.warning("cannot read members of user group %s (%s): refusing its members", group, why)
-        return frozenset()
+        return None
 
 
 def _definitive(error: SlackApiError) -> bool:

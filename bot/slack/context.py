@@ -55,6 +55,8 @@ class BotContext:
     # SIMSID_REMOVE_APPROVALS: with 2, Remove asks for a second admin's confirmation.
     remove_approvals: int = 1
     answering: Answering = field(default_factory=Answering)
+    # Claims a Slack event id: True for the first try of it to arrive (listeners/retries.py).
+    claim_event: Callable[[str], bool] = lambda event_id: True
 
     def later(self, work: Callable[[], object], failed: Callable[[Exception], None]) -> None:
         """Run `work` once Slack has its ack; `failed` answers what it raises (raised on

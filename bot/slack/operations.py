@@ -30,6 +30,9 @@ class Operations:
     lifecycle: Lifecycle
     tz: ZoneInfo
     on_change: Callable[[], None] = lambda: None
+    # Whether someone is an admin now (Admins.still_admin: None when Slack cannot say): a
+    # removal request is confirmed only while its requester still is. No one by default.
+    still_admin: Callable[[str], bool | None] = lambda user: False
 
     def act(
         self,
@@ -56,13 +59,38 @@ class Operations:
     def confirm_removal(
         self, *, installation_id: int, version: int, actor: str
     ) -> tuple[bool, Message]:
-        """A second admin confirms another's removal request (the two-person rule)."""
+        """A second admin confirms another's removal request (the two-person rule); a
+        request whose requester is no longer an admin is made void instead."""
+        requester, still = self._requester_now(installation_id, actor)
+        revoked: frozenset[str] = frozenset()
+        if requester is not None and still is None:  # no void on a guess: try again
+            return False, views.requester_unknown(requester)
+        if requester is not None and not still:
+            revoked = frozenset({requester})
         return self._run(
             installation_id,
             lambda session: self.lifecycle.confirm_removal(
-                session, installation_id=installation_id, actor=actor, expected_version=version
+                session,
+                installation_id=installation_id,
+                actor=actor,
+                expected_version=version,
+                revoked=revoked,
             ),
         )
+
+    def _requester_now(self, installation_id: int, actor: str) -> tuple[str | None, bool | None]:
+        """The open removal request's requester (None if none, or the actor), and whether
+        they are an admin now (None when Slack cannot say).
+
+        Asked before the change's transaction, which must not wait on Slack: a request
+        made or withdrawn in between moves the version, and the confirmation is stale.
+        """
+        with self.db.read() as session:
+            info = queries.installation(session, installation_id)
+        if info is None or info.removal is None or info.removal.requested_by == actor:
+            return None, True
+        requester = info.removal.requested_by
+        return requester, self.still_admin(requester)
 
     def cancel_removal(
         self, *, installation_id: int, version: int, actor: str

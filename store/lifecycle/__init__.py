@@ -12,6 +12,7 @@ decision) and `core` (the Lifecycle class that puts them together).
 
 from store.lifecycle.core import Lifecycle
 from store.lifecycle.domain import (
+    RESERVED_ACTORS,
     SIMS_ID,
     TRANSITIONS,
     Action,
@@ -24,10 +25,12 @@ from store.lifecycle.domain import (
     NotFound,
     Secret,
     allowed_actions,
+    is_person,
 )
 from store.lifecycle.slugs import free_slug, slugify
 
 __all__ = [
+    "RESERVED_ACTORS",
     "SIMS_ID",
     "TRANSITIONS",
     "Action",
@@ -42,5 +45,6 @@ __all__ = [
     "Secret",
     "allowed_actions",
     "free_slug",
+    "is_person",
     "slugify",
 ]

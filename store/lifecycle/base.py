@@ -11,7 +11,14 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from store import messages, outbox, vault
-from store.lifecycle.domain import SIMS_ID, Action, Change, ConcurrentChange, InstallEvent
+from store.lifecycle.domain import (
+    SIMS_ID,
+    Action,
+    Change,
+    ConcurrentChange,
+    InstallEvent,
+    open_request,
+)
 from store.lifecycle.payload import decision_payload
 from store.lifecycle.slugs import free_slug
 from store.lifecycle.tally import tally
@@ -51,7 +58,7 @@ class LifecycleBase:
             changed_at=inst.changed_at,
             version=inst.version,
             refusal=why,
-            removal_requested_by=inst.removal_requested_by,
+            removal_requested_by=open_request(inst),
         )
 
     def _move(
@@ -75,7 +82,7 @@ class LifecycleBase:
         """
         now = self.clock()
         source = State(inst.state)
-        requester = inst.removal_requested_by
+        requester = open_request(inst)  # a void one is cleared too, but was withdrawn already
         result = session.execute(
             update(Installation)
             .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)

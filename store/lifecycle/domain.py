@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from store.models import CredentialOrigin, State
+from store.models import CredentialOrigin, Installation, State
 
 SIMS_ID = "sims-id"  # the actor for changes that SIMS ID reports
+# Actors that are not people: SIMS ID, and the bot's own paths (imports, reconciling).
+# None has a Slack user id's shape (is_person), so no Slack request can act as one.
+RESERVED_ACTORS = frozenset({SIMS_ID, "system", "import"})
 
 
 class Action(StrEnum):
@@ -116,9 +119,20 @@ def clean_reason(reason: str | None) -> str | None:
     return cleaned or None
 
 
-_PERSON = re.compile(r"[UW][A-Z0-9]+")
+# A Slack user id: U (or W on Enterprise Grid), then capitals and digits; at most the
+# 64 characters an audit row's actor holds.
+_PERSON = re.compile(r"[UW][A-Z0-9]{1,63}")
 
 
 def is_person(actor: str) -> bool:
-    """Whether `actor` is a Slack user (the two-person rule binds people, not SIMS ID)."""
+    """Whether `actor` has a Slack user id's shape (the two-person rule binds people, not
+    SIMS ID); never true of RESERVED_ACTORS."""
     return _PERSON.fullmatch(actor) is not None
+
+
+def open_request(inst: Installation) -> str | None:
+    """Who asked to remove `inst`, while that request waits for a second admin; None when
+    there is none, or it is void (kept with no time: see lifecycle/removals.py)."""
+    if inst.removal_requested_at is None:
+        return None
+    return inst.removal_requested_by

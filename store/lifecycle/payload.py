@@ -8,7 +8,7 @@ from typing import TypedDict
 
 from sqlmodel import Session
 
-from store.lifecycle.domain import SIMS_ID
+from store.lifecycle.domain import RESERVED_ACTORS
 from store.models import Application, Credential, Installation, Site
 
 
@@ -52,9 +52,7 @@ def decision_payload(
     site = session.get(Site, inst.site_id)
     assert app is not None and site is not None
     credential = session.get(Credential, inst.id)
-    who: Actor = (
-        {"system": actor} if actor in (SIMS_ID, "system", "import") else {"slack_user": actor}
-    )
+    who: Actor = {"system": actor} if actor in RESERVED_ACTORS else {"slack_user": actor}
     return {
         "id": f"dec_{uuid.uuid4().hex}",
         "type": f"installation.{inst.state}",

@@ -312,7 +312,7 @@ def _move(
         for i, who in conn.execute(
             select(inst.c.id, inst.c.removal_requested_by)
             .select_from(inst.join(MOVES, MOVES.c.id == inst.c.id))
-            .where(inst.c.removal_requested_by.is_not(None))
+            .where(inst.c.removal_requested_at.is_not(None))  # open, not void
         )
     }
     moved: dict[int, writes.Moved] = {}

@@ -4,10 +4,18 @@ confirmation by another admin, and its cancellation.
 A request is part of the installation's row (who, when, why) and moves its version, so
 buttons drawn before it are out of date; it changes no state and sends nothing
 upstream. Any change of state withdraws it (see LifecycleBase._move).
+
+A request whose requester is no longer an admin when another admin confirms it is void:
+confirming it would remove with one current admin involved. Whether someone is an admin
+is Slack's to say, so the caller passes who has lost it (`revoked`); the request is
+then kept as void (who and why, with no time: `removal_requested_at` NULL), so the
+install message can say a fresh request is needed, and is never confirmed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Container
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import update
@@ -15,7 +23,7 @@ from sqlmodel import Session, col
 
 from store import messages
 from store.lifecycle.base import LifecycleBase
-from store.lifecycle.domain import TRANSITIONS, Action, Change, NotFound
+from store.lifecycle.domain import TRANSITIONS, Action, Change, NotFound, open_request
 from store.models import Installation, State
 from store.sqlutil import rowcount
 
@@ -27,7 +35,7 @@ class Removals(LifecycleBase):
         """Record `actor`'s request to remove `inst` (called by act for Remove)."""
         if not reason:
             return self._refused(inst, Action.REMOVE, "reason_required")
-        if inst.removal_requested_by is not None:
+        if open_request(inst) is not None:  # a void one gives way to a fresh request
             return self._refused(inst, Action.REMOVE, "requested")
         now = self.clock()
         if not self._set_request(session, inst, actor=actor, at=now, reason=reason):
@@ -44,25 +52,35 @@ class Removals(LifecycleBase):
         return self._outcome(inst, "requested", reason=reason)
 
     def confirm_removal(
-        self, session: Session, *, installation_id: int, actor: str, expected_version: int
+        self,
+        session: Session,
+        *,
+        installation_id: int,
+        actor: str,
+        expected_version: int,
+        revoked: Container[str] = (),
     ) -> Change:
         """Carry out another admin's removal request; the requester may not confirm it.
 
         Audited as `remove` by the confirming admin, with the request's reason, which is
-        also the upstream decision's reason.
+        also the upstream decision's reason. When the requester is in `revoked` (no
+        longer an admin) the request is made void instead: refused as
+        "requester_revoked", nothing removed.
         """
         inst = session.get(Installation, installation_id, populate_existing=True)
         if inst is None:
             raise NotFound(installation_id)
         if expected_version != inst.version:
             return self._refused(inst, Action.REMOVE, "stale")
-        requester, reason = inst.removal_requested_by, inst.removal_reason
+        requester, reason = open_request(inst), inst.removal_reason
         if requester is None:
             return self._refused(inst, Action.REMOVE, "no_request")
         if requester == actor:
             return self._refused(inst, Action.REMOVE, "own_request")
         if TRANSITIONS[Action.REMOVE].get(inst.state) is not State.REMOVED:
             return self._refused(inst, Action.REMOVE, "illegal")
+        if requester in revoked:
+            return self._void(session, inst, requester, actor=actor)
         source = State(inst.state)
         moved = self._move(
             session,
@@ -115,6 +133,25 @@ class Removals(LifecycleBase):
         self._refresh_message(session, inst, now)
         return self._outcome(inst, "cancelled")
 
+    def _void(self, session: Session, inst: Installation, requester: str, *, actor: str) -> Change:
+        """Keep the request as void (who and why, no time); audited as cancelled by the
+        admin whose confirmation found it so."""
+        now = self.clock()
+        reason = inst.removal_reason
+        if not self._set_request(session, inst, actor=requester, at=None, reason=reason):
+            return self._refused(self._fresh(session, inst), Action.REMOVE, "stale")
+        self._audit(
+            session,
+            inst,
+            actor=actor,
+            action="removal_cancelled",
+            from_state=inst.state,
+            detail=f"request by {requester} void: no longer an admin",
+        )
+        self._refresh_message(session, inst, now)
+        refused = self._refused(inst, Action.REMOVE, "requester_revoked")
+        return replace(refused, removal_requested_by=requester)
+
     def _set_request(
         self,
         session: Session,
@@ -124,7 +161,8 @@ class Removals(LifecycleBase):
         at: datetime | None,
         reason: str | None,
     ) -> bool:
-        """Compare-and-set the removal request (None clears it); the state stays."""
+        """Compare-and-set the removal request (None clears it; `at` None with an actor
+        keeps it void); the state stays."""
         result = session.execute(
             update(Installation)
             .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)

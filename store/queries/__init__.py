@@ -45,6 +45,7 @@ from store.queries.results import (
     RemovalRequest,
     SiteRef,
     UpstreamStatus,
+    VoidRemoval,
     app_ref,
     site_ref,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "RemovalRequest",
     "SiteRef",
     "UpstreamStatus",
+    "VoidRemoval",
     "app_installations",
     "app_ref",
     "app_summaries",

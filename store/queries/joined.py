@@ -23,6 +23,7 @@ from store.queries.results import (
     InstallationInfo,
     RemovalRequest,
     SiteRef,
+    VoidRemoval,
 )
 from store.sqlutil import json_pairs, table_of
 
@@ -119,10 +120,11 @@ def _info(
         reminders_sent=reminders_sent,
         change_reason=change_reason,
         removal=None
-        if removal_requested_by is None
-        else RemovalRequest(
-            removal_requested_by, removal_requested_at or changed_at, removal_reason
-        ),
+        if removal_requested_by is None or removal_requested_at is None
+        else RemovalRequest(removal_requested_by, removal_requested_at, removal_reason),
+        void_removal=VoidRemoval(removal_requested_by, removal_reason)
+        if removal_requested_by is not None and removal_requested_at is None
+        else None,
     )
 
 

@@ -195,7 +195,7 @@ def pending(
 def removal_requests(session: Session, *, limit: int = 10) -> list[InstallationInfo]:
     """Installations whose removal waits for a second admin, the oldest request first."""
     rows = session.execute(
-        # removal_requested_at is set with removal_requested_by, and indexed.
+        # removal_requested_at is set while a request is open (NULL when void), and indexed.
         _joined()
         .where(col(Installation.removal_requested_at).is_not(None))
         .order_by(col(Installation.removal_requested_at), col(Installation.id))

@@ -57,6 +57,15 @@ class RemovalRequest:
 
 
 @dataclass(frozen=True)
+class VoidRemoval:
+    """A removal request void because its requester lost admin rights before a second
+    admin confirmed it: a fresh request is needed."""
+
+    requested_by: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class InstallationInfo:
     id: int
     app: AppRef
@@ -72,6 +81,9 @@ class InstallationInfo:
     upstream: UpstreamStatus | None = None
     change_reason: str | None = None  # why the last change was made, if its author said
     removal: RemovalRequest | None = None
+    # A request made void because its requester was no longer an admin when another
+    # confirmed it (who, why): shown until a fresh request or the next change.
+    void_removal: VoidRemoval | None = None
 
 
 @dataclass(frozen=True)

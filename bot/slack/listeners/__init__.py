@@ -10,10 +10,12 @@ from slack_bolt import App
 
 from bot.slack.context import BotContext
 from bot.slack.listeners import access, actions, commands, decisions, errors, home
+from bot.slack.listeners.retries import OnceEach
 
 
 def register(app: App, ctx: BotContext) -> None:
     """Register the middleware, the error handler and every listener on a fresh app."""
+    app.use(OnceEach(ctx.claim_event))
     access.register(app, ctx)
     errors.register(app, ctx.signing_secret, home=ctx.home.publish)
     commands.register(app, ctx)

@@ -1,7 +1,11 @@
 """Admins only: one middleware refuses everyone else before any listener runs.
 
 Commands, button presses and form submissions from someone who is not a SIMS ID admin
-get a private refusal and reach no listener. Knowing whether someone is an admin can mean
+get a private refusal and reach no listener; so does one whose user is not a Slack user
+id (surfaces.acting_user: the one id both this check and the listeners read). Kinds of
+interaction the bot never draws (legacy attachments, dialogs, workflow steps, shortcuts:
+Bolt would hand some of them to the same `app.action` listeners as a button) are acked
+and refused, whoever sends them. Knowing whether someone is an admin can mean
 asking Slack for a user group's members, which is sometimes slow, and Slack wants its
 answer within 3 seconds: after `deadline` the request is acknowledged ("working on it"
 for a command) and, once the answer is known, refused privately or handed to the
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -19,12 +24,13 @@ from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.context.respond import Respond
+from slack_bolt.middleware import Middleware
 
 from bot.slack import views
 from bot.slack.admins import Admins
 from bot.slack.context import Answering, BotContext
 from bot.slack.listeners.errors import reply_for
-from bot.slack.listeners.surfaces import from_home
+from bot.slack.listeners.surfaces import acting_user, from_home, is_command
 from bot.slack.views import Message
 
 log = logging.getLogger(__name__)
@@ -33,17 +39,24 @@ log = logging.getLogger(__name__)
 CHECKED = "simsid_admin_checked"
 # What the refusal log line calls each kind of request (operators and tests grep it).
 KINDS = {"command": "/simsid", "block_actions": "button", "view_submission": "form"}
+# What else may reach the listeners: the Events API (app_home_opened), checked there.
+EVENTS = "event_callback"
+_NAME = re.compile(r"[a-z_ ]{1,40}")
 
 
 def _kind(body: dict[str, Any]) -> str | None:
-    if body.get("command"):
+    if is_command(body):
         return "command"
     kind = body.get("type")
-    return kind if isinstance(kind, str) and kind in KINDS else None
+    view = body.get("view")
+    if kind == "view_submission" and not (isinstance(view, dict) and view.get("type") == "modal"):
+        return "view_submission not of a modal"  # the bot opens modals only (no workflow steps)
+    return kind if isinstance(kind, str) else None
 
 
-def _user(body: dict[str, Any]) -> str:
-    return str(body.get("user_id") or (body.get("user") or {}).get("id") or "")
+def _named(kind: str | None) -> str:
+    """A payload type fit for the log (it is the sender's text)."""
+    return kind if kind is not None and _NAME.fullmatch(kind) else "unknown"
 
 
 def _private(message: Message) -> dict[str, Any]:
@@ -61,8 +74,13 @@ def _ack(kind: str, message: Message) -> BoltResponse:
     return BoltResponse(status=200, body="")
 
 
-class AdminCheck:
-    """The middleware, as `register` puts it in front of every listener of an app."""
+class AdminCheck(Middleware):
+    """The middleware, as `register` puts it in front of every listener of an app.
+
+    A Middleware of Bolt's own kind rather than a function: Bolt builds every argument a
+    function might ask for, and some of those raise on payloads the bot refuses here (a
+    workflow_step_edit without its step), which would answer 500 with a traceback.
+    """
 
     def __init__(
         self,
@@ -81,14 +99,21 @@ class AdminCheck:
         self._deadline = deadline
 
     def process(
-        self, req: BoltRequest, body: dict[str, Any], next: Callable[[], None]
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
     ) -> BoltResponse | None:
         """Let admins through; refuse anyone else with a private message."""
+        body = req.body
         kind = _kind(body)
-        if kind is None or req.context.get(CHECKED):
+        if req.context.get(CHECKED) or kind == EVENTS:
             next()
-            return None
-        user = _user(body)
+            return resp
+        if kind not in KINDS:
+            log.info("refused a %s interaction: the bot uses none", _named(kind))
+            return BoltResponse(status=200, body="")
+        user = acting_user(body)
+        if user is None:
+            log.info("refused %s from a user id that is not Slack's", KINDS[kind])
+            return self._refuse(req, kind, None, acked=False)
         admin = self._admins.known(user)
         if admin is None:  # Slack must be asked, which may take longer than Slack waits
             check = self._executor.submit(self._admins.is_admin, user)
@@ -101,13 +126,18 @@ class AdminCheck:
         if not admin:
             return self._refuse(req, kind, user, acked=False)
         next()
-        return None
+        return resp
 
-    def _refuse(self, req: BoltRequest, kind: str, user: str, *, acked: bool) -> BoltResponse:
-        log.info("refused %s from non-admin %s", KINDS[kind], user)
+    def _refuse(
+        self, req: BoltRequest, kind: str, user: str | None, *, acked: bool
+    ) -> BoltResponse:
+        if user is not None:
+            log.info("refused %s from non-admin %s", KINDS[kind], user)
         refusal = views.not_allowed()
         respond = req.context.respond
         if kind == "block_actions" and from_home(req.body):  # the Home tab has no response_url
+            if user is None:  # no Home tab of theirs to say it on
+                return _ack(kind, refusal)
             self._executor.submit(self._home, user, notice=refusal.text)
         elif respond is not None and acked:  # too late for the acknowledgement to say it
             _tell(respond, _private(refusal))
@@ -175,13 +205,8 @@ def _tell(respond: Respond, reply: dict[str, Any], *, replace: bool = False) -> 
 
 def register(app: App, ctx: BotContext) -> None:
     """Put the admin check in front of every listener of `app`."""
-    check = AdminCheck(
-        app, ctx.admins, ctx.executor, ctx.answer_deadline, ctx.answering, ctx.home.publish
+    app.use(
+        AdminCheck(
+            app, ctx.admins, ctx.executor, ctx.answer_deadline, ctx.answering, ctx.home.publish
+        )
     )
-
-    # Bolt passes arguments by the parameter names it sees, so hand it a plain function.
-    @app.middleware
-    def admins_only(
-        req: BoltRequest, body: dict[str, Any], next: Callable[[], None]
-    ) -> BoltResponse | None:
-        return check.process(req, body, next)

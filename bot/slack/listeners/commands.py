@@ -15,6 +15,7 @@ from slack_bolt import Ack, App, Respond
 from bot.slack import views
 from bot.slack.context import BotContext
 from bot.slack.listeners.errors import reply_for
+from bot.slack.listeners.surfaces import user_of
 from bot.slack.payloads import SlashCommand
 from bot.slack.slash import reveals_secret
 from bot.slack.views import Message
@@ -27,7 +28,7 @@ def register(app: App, ctx: BotContext) -> None:
 
 
 def slash(ack: Ack, command: SlashCommand, respond: Respond, ctx: BotContext) -> None:
-    user = str(command.get("user_id") or "")
+    user = user_of(command)
     text = str(command.get("text") or "")
     future = ctx.executor.submit(ctx.commands.run, text, user)
     if reveals_secret(text):

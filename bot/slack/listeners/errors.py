@@ -11,7 +11,7 @@ from slack_bolt import App, BoltRequest, BoltResponse, Respond
 
 from bot.slack import views
 from bot.slack.context import BotContext
-from bot.slack.listeners.surfaces import from_home, user_of
+from bot.slack.listeners.surfaces import acting_user, from_home
 from bot.slack.signature import headers_signed_by_slack
 from bot.slack.views import Message
 from store.db import DatabaseUnavailable
@@ -73,8 +73,9 @@ def tell_error(
 ) -> None:
     """Tell the person whose verified request failed, privately, where they clicked."""
     reply = reply_for(error)
-    if home is not None and from_home(body):
-        home(user_of(body), notice=reply.text)
+    user = acting_user(body)
+    if home is not None and from_home(body) and user is not None:
+        home(user, notice=reply.text)
     if respond is not None and body.get("response_url"):
         try:
             respond(**reply.to_dict(), response_type="ephemeral", replace_original=False)

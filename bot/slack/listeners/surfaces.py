@@ -1,5 +1,5 @@
-"""Where a click came from (a channel message, a private listing, the Home tab), and how
-to tell its author something there."""
+"""Who acts (the one id a request's action is recorded as), where a click came from (a
+channel message, a private listing, the Home tab), and how to tell its author there."""
 
 from __future__ import annotations
 
@@ -10,10 +10,39 @@ from slack_bolt import Respond
 
 from bot.slack.context import BotContext
 from bot.slack.views import Message
+from store.lifecycle import is_person
+
+
+class NoActingUser(ValueError):
+    """A request reached a listener without a user the admin check could have passed."""
+
+
+def is_command(body: Mapping[str, Any]) -> bool:
+    """A slash command's form (an interaction payload, which has a `type`, never is)."""
+    return "type" not in body and bool(body.get("command"))
+
+
+def acting_user(body: Mapping[str, Any]) -> str | None:
+    """The Slack user a request acts as: a command's `user_id`, an interaction's `user.id`
+    (never a second field beside it); None unless it has a Slack user id's shape, so a
+    request can never act as SIMS ID or the bot itself (store.lifecycle.RESERVED_ACTORS).
+
+    The admin check authorizes exactly this id, and listeners record exactly this id.
+    """
+    if is_command(body):
+        user: object = body.get("user_id")
+    else:
+        person = body.get("user")
+        user = person.get("id") if isinstance(person, Mapping) else None
+    return user if isinstance(user, str) and is_person(user) else None
 
 
 def user_of(body: Mapping[str, Any]) -> str:
-    return str((body.get("user") or {}).get("id") or "")
+    """acting_user of a request the admin check let through (listeners act as it)."""
+    user = acting_user(body)
+    if user is None:  # the admin check refuses these: reaching here is a bug, not a person
+        raise NoActingUser("no Slack user id to act as")
+    return user
 
 
 def from_ephemeral(body: Mapping[str, Any]) -> bool:

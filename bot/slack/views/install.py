@@ -35,9 +35,17 @@ def changed_line(info: InstallationInfo, tz: ZoneInfo) -> str:
 
 
 def removal_request_line(info: InstallationInfo, tz: ZoneInfo) -> str | None:
-    """Who asked to remove it, when and why; None when nobody has."""
+    """Who asked to remove it, when and why (or that the request is void); None when
+    nobody has."""
     if info.removal is None:
-        return None
+        if info.void_removal is None:
+            return None
+        void = info.void_removal
+        return (
+            f"{removal_requested_line(void.requested_by, void.reason)}. "
+            f":no_entry_sign: Void: {mention(void.requested_by)} is no longer a SIMS ID admin, "
+            "so nothing was removed. A fresh request is needed."
+        )
     asked = removal_requested_line(info.removal.requested_by, info.removal.reason)
     return (
         f"{asked} (at {format_time(info.removal.requested_at, tz)}). "

@@ -107,6 +107,15 @@ def not_allowed() -> Message:
     return _reply("Only SIMS ID admins can do that; ask an admin to add you to SIMSID_ADMINS.")
 
 
+def requester_unknown(requester: str) -> Message:
+    """A removal not confirmed because Slack cannot say now whether its requester is
+    still an admin."""
+    return _reply(
+        f"Slack cannot say right now whether {mention(requester)}, who asked for this "
+        "removal, is still a SIMS ID admin; nothing changed. Try again in a minute."
+    )
+
+
 _REFUSALS = {
     "own_request": "You asked for this removal: another admin must confirm it. Nothing changed.",
     "no_request": "There is no removal request to act on any more; nothing changed.",
@@ -124,6 +133,12 @@ def refusal(change: Change, tz: ZoneInfo) -> Message:
     state = state_word(change.state)
     if change.refusal in _REFUSALS:
         return _reply(_REFUSALS[change.refusal])
+    if change.refusal == "requester_revoked" and change.removal_requested_by:
+        return _reply(
+            f"{mention(change.removal_requested_by)} asked for this removal but is no longer "
+            "a SIMS ID admin, so the request is void and nothing changed: a fresh request "
+            "is needed."
+        )
     if change.refusal == "requested" and change.removal_requested_by:
         return _reply(
             f"{mention(change.removal_requested_by)} has already asked to remove it: another "
