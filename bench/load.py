@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bench.machine import cpu_seconds
 from bench.stats import Summary
@@ -32,7 +33,7 @@ class TimedFakeSlack(FakeSlack):
             self._waiting[name] = done
         return done
 
-    def _handle_response(self, name: str, raw: bytes) -> tuple[int, str]:
+    def _handle_response(self, name: str, raw: bytes) -> tuple[int, Any]:
         answer = super()._handle_response(name, raw)
         with self._arrivals:
             done = self._waiting.pop(name, None)

@@ -53,8 +53,8 @@ def message_problems(body: Mapping[str, Any]) -> list[str]:
         found.append(problem("must be a string", "/text"))
     elif isinstance(text, str) and len(text) > MESSAGE_TEXT_MAX:
         found.append(problem(f"must be less than {MESSAGE_TEXT_MAX + 1} characters", "/text"))
-    if blocks is None:
-        return found
+    if blocks is None or blocks == []:
+        return found  # no blocks (chat.update: an empty list clears them), just the text
     return _unique([*found, *_blocks_problems(blocks, "/blocks", MESSAGE_BLOCKS_MAX)])
 
 
@@ -109,7 +109,8 @@ def _rules(blocks: list[Any], at: str, max_blocks: int) -> list[str]:
         block_id = block.get("block_id")
         if isinstance(block_id, str):
             if block_id in seen_blocks:
-                found.append(problem(f"duplicate block_id {_quote(block_id)}", f"{at}/{i}/block_id"))
+                where = f"{at}/{i}/block_id"
+                found.append(problem(f"duplicate block_id {_quote(block_id)}", where))
             seen_blocks.add(block_id)
         seen_actions: set[str] = set()
         for pointer, obj in _objects(block, f"{at}/{i}"):
@@ -120,9 +121,8 @@ def _rules(blocks: list[Any], at: str, max_blocks: int) -> list[str]:
                     found.append(problem(f"duplicate action_id {_quote(action_id)}", where))
                 seen_actions.add(action_id)
             text = obj.get("text")
-            if obj.get("type") in ("plain_text", "mrkdwn") and isinstance(text, str):
-                if not text:
-                    found.append(problem("must be more than 0 characters", f"{pointer}/text"))
+            if obj.get("type") in ("plain_text", "mrkdwn") and text == "":
+                found.append(problem("must be more than 0 characters", f"{pointer}/text"))
             if obj.get("type") == "button" and isinstance(text, Mapping):
                 label = text.get("text")
                 if isinstance(label, str):
