@@ -83,6 +83,17 @@ def view_problems(view: Any, kind: str | None = None) -> list[str]:
     return _unique(found)
 
 
+def answer_problems(body: Any) -> list[str]:
+    """What Slack would refuse in the bot's HTTP answer to Slack: a command's reply
+    message, or a form's response_action view (anything else carries no Block Kit)."""
+    if not isinstance(body, Mapping):
+        return []
+    found = view_problems(body["view"], "modal") if "view" in body else []
+    if "blocks" in body or "text" in body:
+        found += message_problems(body)
+    return found
+
+
 def blocks_problems(blocks: Any, max_blocks: int = MESSAGE_BLOCKS_MAX) -> list[str]:
     """What Slack would refuse in a list of blocks on its own (pointers start at /blocks)."""
     return _unique(_blocks_problems(blocks, "/blocks", max_blocks))
@@ -279,7 +290,11 @@ def _explain(error: ValidationError, at: str) -> str:
     if error.validator in ("oneOf", "anyOf") and isinstance(error.instance, Mapping):
         kind = error.instance.get("type")
         return problem(f"unsupported or invalid type {_quote(str(kind))}", pointer)
-    return problem(error.message[:_PROBLEM_TEXT_MAX], pointer)
+    if error.validator == "required":
+        return problem(error.message[:_PROBLEM_TEXT_MAX], pointer)  # names the key only
+    # Never the payload's own text: these messages reach logs and the sandbox's page.
+    expected = json.dumps(limit, ensure_ascii=False)[:_PROBLEM_TEXT_MAX]
+    return problem(f"failed {error.validator} constraint: {expected}", pointer)
 
 
 def _quote(text: str) -> str:

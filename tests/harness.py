@@ -17,7 +17,7 @@ from typing import Any
 from bot.app import BotApp
 from bot.web.server import serve_in_thread
 from testing import signed
-from testing.blockkit import message_problems, view_problems
+from testing.blockkit import answer_problems
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 WEBHOOK_SECRET = "whsec_7f3a9c1e5b2d4086"
@@ -94,10 +94,7 @@ def slack_answer(answer: Response) -> Response:
     everything sent to it; these answers go to Slack directly)."""
     if answer.status != 200 or not answer.body.startswith(b"{"):
         return answer
-    body = answer.json()
-    problems = view_problems(body["view"], "modal") if "view" in body else []
-    if "blocks" in body or "text" in body:
-        problems += message_problems(body)
+    problems = answer_problems(answer.json())
     assert not problems, f"Slack would refuse the bot's answer: {problems}"
     return answer
 
