@@ -290,8 +290,10 @@ def _explain(error: ValidationError, at: str) -> str:
     if error.validator in ("oneOf", "anyOf") and isinstance(error.instance, Mapping):
         kind = error.instance.get("type")
         return problem(f"unsupported or invalid type {_quote(str(kind))}", pointer)
-    if error.validator == "required":
-        return problem(error.message[:_PROBLEM_TEXT_MAX], pointer)  # names the key only
+    if error.validator in ("required", _UNION):
+        return problem(error.message[:_PROBLEM_TEXT_MAX], pointer)  # names a key or type
+    if error.validator == "type":
+        return problem(f"must be of type {json.dumps(limit)}", pointer)
     # Never the payload's own text: these messages reach logs and the sandbox's page.
     expected = json.dumps(limit, ensure_ascii=False)[:_PROBLEM_TEXT_MAX]
     return problem(f"failed {error.validator} constraint: {expected}", pointer)
