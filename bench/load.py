@@ -15,6 +15,18 @@ from testing.fake_slack import FakeSlack
 DONE_TIMEOUT = 15.0
 
 
+def no_refusals(fake: FakeSlack) -> None:
+    """Stop the benchmark if the bot sent anything Slack would refuse: its numbers would
+    measure a bot Slack does not run."""
+    refused = fake.refusals()
+    if refused:
+        first = refused[0]
+        raise SystemExit(
+            f"the bot sent {len(refused)} payload(s) Slack would refuse; the first, to "
+            f"{first.method}: {first.error} {'; '.join(first.messages)}"
+        )
+
+
 class TimedFakeSlack(FakeSlack):
     """The Slack stand-in, also noting when each response_url post arrives.
 
