@@ -35,7 +35,7 @@ BUTTON_TEXT_MAX = 75
 VIEW_BUTTON_MAX = 24  # a modal's title, submit and close
 PRIVATE_METADATA_MAX = 3000
 CALLBACK_ID_MAX = 255
-_PROBLEM_TEXT_MAX = 200  # a problem quotes no more of the payload than this
+_PROBLEM_TEXT_MAX = 200  # the longest wording of one problem (pointer aside)
 
 
 def problem(message: str, pointer: str) -> str:
