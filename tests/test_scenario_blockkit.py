@@ -10,11 +10,11 @@ checks the bot's own HTTP answers (command replies, a form's response_action vie
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlmodel import col
 
 from bot.app import BotApp
 from bot.background.scheduler import Scheduler
@@ -173,15 +173,33 @@ def test_hostile_and_maximal_data_through_every_surface(
     served.open_home(user=OUTSIDER)
     assert fake_slack.wait_for(lambda: fake_slack.home(ADMIN) and fake_slack.home(OUTSIDER))
 
+    # One more, waiting for three days: its reminder is posted in its thread.
+    install_and_wait(
+        served, fake_slack, event_id="evt-waiting", app_id="app-waiting",
+        app_name=name(8), site_id="site-waiting", site_name=name(9),
+    )  # fmt: skip
+    assert bot.delivery.wait_idle(timeout=60)  # its message posted and recorded
+    with bot.db.session() as session:
+        session.execute(
+            update(Installation)
+            .where(col(Installation.site_id) == "site-waiting")
+            .values(created_at=datetime.now(UTC) - timedelta(days=3))
+        )
     scheduler = Scheduler.for_app(bot)
     assert scheduler.run_digest() is not None
-    scheduler.run_reminders()
+    reminded = scheduler.run_reminders()
     assert bot.delivery.wait_idle(timeout=60)
 
     assert fake_slack.refusals() == []
+    assert reminded > 0, "no reminder was sent"
     with fake_slack.lock:
         sent = [m for m, p in fake_slack.calls if "blocks" in p or "view" in p]
-        kinds = {m for m in sent} | {"response_url"} if fake_slack.responses else set(sent)
-    assert {"chat.postMessage", "chat.update", "views.open", "views.publish"} <= kinds, kinds
-    assert len(sent) + len(fake_slack.responses) > 100
-    assert json.dumps(fake_slack.home(ADMIN))  # both Home tabs were published
+        answered = len(fake_slack.responses)
+    assert {"chat.postMessage", "chat.update", "views.open", "views.publish"} <= set(sent)
+    assert len(sent) + answered > 100
+    with bot.db.read() as session:
+        waiting = session.scalars(
+            select(Installation).where(Installation.site_id == "site-waiting")
+        ).one()
+    assert waiting.message_ts is not None
+    assert fake_slack.thread_replies(CHANNEL, waiting.message_ts), "the reminder"
