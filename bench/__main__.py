@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import reconcile_workload, workloads
-from bench.load import TimedFakeSlack
+from bench.load import TimedFakeSlack, no_refusals
 from bench.machine import describe
 from bench.report import render
 from bench.stores import REPO, Backend, LocalPostgres, postgres_version
@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         fake.stop()
         if cluster is not None:
             cluster.stop()
+    no_refusals(fake)
     run = {
         "results": _plain(results),
         "machine": describe(pg_version),

@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{kind} ({total} samples): {shares}")
     finally:
         fake.stop()
+    load.no_refusals(fake)
     return 0
 
 

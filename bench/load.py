@@ -6,12 +6,25 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bench.machine import cpu_seconds
 from bench.stats import Summary
 from testing.fake_slack import FakeSlack
 
 DONE_TIMEOUT = 15.0
+
+
+def no_refusals(fake: FakeSlack) -> None:
+    """Stop the benchmark if the bot sent anything Slack would refuse: its numbers would
+    measure a bot Slack does not run."""
+    refused = fake.refusals()
+    if refused:
+        first = refused[0]
+        raise SystemExit(
+            f"the bot sent {len(refused)} payload(s) Slack would refuse; the first, to "
+            f"{first.method}: {first.error} {'; '.join(first.messages)}"
+        )
 
 
 class TimedFakeSlack(FakeSlack):
@@ -32,7 +45,7 @@ class TimedFakeSlack(FakeSlack):
             self._waiting[name] = done
         return done
 
-    def _handle_response(self, name: str, raw: bytes) -> tuple[int, str]:
+    def _handle_response(self, name: str, raw: bytes) -> tuple[int, Any]:
         answer = super()._handle_response(name, raw)
         with self._arrivals:
             done = self._waiting.pop(name, None)

@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {100 * n / total:5.1f} %  {name}")
     finally:
         fake.stop()
+    load.no_refusals(fake)
     return 0
 
 

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
+import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
+from testing.blockkit import message_problems, view_problems
 from testing.loopback import Loopback
+
+log = logging.getLogger(__name__)
 
 Params = dict[str, Any]
 Message = dict[str, Any]
@@ -48,7 +54,27 @@ _TS_STEP = 100
 
 
 class _ApiError(Exception):
-    """An ``ok: false`` answer, raised inside a method handler; its one argument is the error."""
+    """An ``ok: false`` answer, raised inside a method handler: the error and, for a payload
+    Slack refuses, what its ``response_metadata.messages`` say."""
+
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.messages = messages or []
+
+    def answer(self) -> Params:
+        body: Params = {"ok": False, "error": self.error}
+        if self.messages:
+            body["response_metadata"] = {"messages": self.messages}
+        return body
+
+
+class Refusal(NamedTuple):
+    """A payload refused as Slack would refuse it: where it was sent, the error, and why."""
+
+    method: str  # the API method, or "response_url"
+    error: str
+    messages: list[str]
 
 
 @dataclass
@@ -182,9 +208,34 @@ def _blocks(params: Params) -> list[Any] | None:
     return blocks
 
 
-VIEW_BLOCKS_MAX = 100
-VIEW_TITLE_MAX = 24
-VIEW_METADATA_MAX = 3000
+# Slack answers a view it refuses with invalid_arguments, a message with invalid_blocks;
+# both say why in response_metadata.messages.
+_REFUSED = ("invalid_blocks", "invalid_arguments")
+
+
+_CHECKED_MAX = 4096
+_checked: OrderedDict[tuple[str, bytes], tuple[str, ...]] = OrderedDict()
+_checked_lock = threading.Lock()
+
+
+def _problems(kind: str, payload: Params) -> tuple[str, ...]:
+    """What Slack would refuse in a payload ("message", or the view type it must be).
+
+    Remembered by a digest of the payload: benchmarks send the same listing or Home tab
+    again and again, and the check costs milliseconds where the rest costs microseconds.
+    """
+    text = json.dumps(payload, sort_keys=True).encode()
+    key = (kind, hashlib.blake2b(text, digest_size=16).digest())
+    with _checked_lock:
+        if key in _checked:
+            _checked.move_to_end(key)
+            return _checked[key]
+    found = message_problems(payload) if kind == "message" else view_problems(payload, kind)
+    with _checked_lock:
+        _checked[key] = tuple(found)
+        if len(_checked) > _CHECKED_MAX:
+            _checked.popitem(last=False)
+    return tuple(found)
 
 
 def _view(params: Params, kind: str) -> Params:
@@ -197,22 +248,27 @@ def _view(params: Params, kind: str) -> Params:
             raise _ApiError("invalid_arguments") from None
     if not isinstance(view, dict) or view.get("type") != kind:
         raise _ApiError("invalid_arguments")
-    blocks = view.get("blocks")
-    if not isinstance(blocks, list) or len(blocks) > VIEW_BLOCKS_MAX:
-        raise _ApiError("invalid_arguments")
-    if kind == "modal":
-        title = (view.get("title") or {}).get("text") or ""
-        if not title or len(title) > VIEW_TITLE_MAX:
-            raise _ApiError("invalid_arguments")
-    if len(str(view.get("private_metadata") or "")) > VIEW_METADATA_MAX:
-        raise _ApiError("invalid_arguments")
+    problems = _problems(kind, view)
+    if problems:
+        raise _ApiError("invalid_arguments", list(problems))
     return view
+
+
+def _accepted(params: Params) -> None:
+    """Raise Slack's refusal if the message's text or blocks would be refused."""
+    body = {key: params[key] for key in ("text", "blocks") if params.get(key) is not None}
+    problems = _problems("message", body)
+    if problems:
+        too_long = all(p.endswith("[json-pointer:/text]") for p in problems)
+        error = "msg_too_long" if too_long else "invalid_blocks"
+        raise _ApiError(error, list(problems))
 
 
 def _content(params: Params) -> tuple[str, list[Any]]:
     text, blocks = _arg(params, "text"), _blocks(params) or []
     if not text and not blocks:
         raise _ApiError("no_text")
+    _accepted(params)
     return text, blocks
 
 
@@ -226,6 +282,11 @@ class FakeSlack:
     and Home tab by view id, ``opened`` the modals in the order opened and ``homes``
     each user's published Home tab. All of it is guarded by
     ``lock``: read it under the lock, or through the helpers, which return copies.
+
+    Every message, ephemeral, response_url post and view is checked as Slack checks it
+    (testing/blockkit.py): one Slack would refuse is answered ``invalid_blocks`` (a view:
+    ``invalid_arguments``) with Slack's ``response_metadata.messages``, is not shown, and is
+    kept in ``refused`` (see ``refusals()``), so a test passes only on what Slack accepts.
     """
 
     def __init__(self, token: str = "xoxb-test", port: int = 0, host: str = "127.0.0.1") -> None:  # noqa: S107  (test token)
@@ -246,6 +307,7 @@ class FakeSlack:
         self.ephemerals: list[Params] = []
         self.responses: list[tuple[str, Params]] = []
         self.rate_limited_count = 0
+        self.refused: list[Refusal] = []
         # views.open / views.update / views.push: every view by id, and the order opened;
         # views.publish: each user's Home tab as last published.
         self.views: dict[str, Params] = {}
@@ -397,6 +459,11 @@ class FakeSlack:
         with self._cond:
             return copy.deepcopy([self.views[view_id] for view_id, _ in self.opened])
 
+    def refusals(self) -> list[Refusal]:
+        """Copies of the payloads refused as Slack would refuse them, oldest first."""
+        with self._cond:
+            return copy.deepcopy(self.refused)
+
     def home(self, user: str) -> Params | None:
         """A copy of the Home tab last published for ``user``, or None."""
         with self._cond:
@@ -450,15 +517,22 @@ class FakeSlack:
             try:
                 return 200, self._scope_header(), {"ok": True, **handler(params)}
             except _ApiError as e:
-                return 200, self._scope_header(), {"ok": False, "error": str(e)}
+                self._note_refusal(method, e)
+                return 200, self._scope_header(), e.answer()
 
-    def _handle_response(self, name: str, raw: bytes) -> tuple[int, str]:
+    def _handle_response(self, name: str, raw: bytes) -> tuple[int, Params | str]:
         try:
             body = _normalise(_parse_body(raw, "application/json"))
             blocks = _blocks(body) or []
         except (ValueError, _ApiError):
             return 400, "invalid_payload"
         text = _arg(body, "text")
+        try:
+            _accepted(body)
+        except _ApiError as e:
+            with self._cond:
+                self._note_refusal("response_url", e)
+            return 400, e.answer()
         with self._cond:
             self.responses.append((name, copy.deepcopy(body)))
             target = self._targets.get(name, _Target())
@@ -479,6 +553,12 @@ class FakeSlack:
     def _changed(self) -> None:
         self.version += 1
         self._cond.notify_all()
+
+    def _note_refusal(self, method: str, error: _ApiError) -> None:
+        if error.error in (*_REFUSED, "msg_too_long") and error.messages:
+            self.refused.append(Refusal(method, error.error, list(error.messages)))
+            log.warning("refused %s: %s %s", method, error.error, "; ".join(error.messages))
+            self._changed()
 
     def _take_fault(self, method: str) -> _Fault | None:
         for fault in self._faults:
@@ -569,6 +649,7 @@ class FakeSlack:
         # Slack keeps whatever an update leaves out; an empty list clears the blocks.
         text = _arg(params, "text") if "text" in params else message["text"]
         blocks = _blocks(params)
+        _accepted(params)
         self._edit(message, text, message["blocks"] if blocks is None else blocks)
         return {"channel": channel, "ts": message["ts"], "message": self._public(message)}
 

@@ -124,6 +124,9 @@ def fake_slack() -> Iterator[FakeSlack]:
     with FakeSlack(token="xoxb-test") as fs:
         fs.usergroups = {"SADMINS": [harness.OTHER_ADMIN]}
         yield fs
+    # A payload Slack would refuse fails the test that sent it, whatever the test looked at.
+    refused = fs.refusals()
+    assert not refused, f"the bot sent payloads Slack would refuse: {refused}"
 
 
 def make_settings(fake: FakeSlack, database_url: str, **overrides: Any) -> Settings:

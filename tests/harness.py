@@ -17,6 +17,7 @@ from typing import Any
 from bot.app import BotApp
 from bot.web.server import serve_in_thread
 from testing import signed
+from testing.blockkit import answer_problems
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 WEBHOOK_SECRET = "whsec_7f3a9c1e5b2d4086"
@@ -87,6 +88,17 @@ def event_body(
     ).encode()
 
 
+def slack_answer(answer: Response) -> Response:
+    """The bot's HTTP answer to Slack, after checking that Slack would accept what it
+    carries: a command's reply, or a form's response_action view (the stand-in checks
+    everything sent to it; these answers go to Slack directly)."""
+    if answer.status != 200 or not answer.body.startswith(b"{"):
+        return answer
+    problems = answer_problems(answer.json())
+    assert not problems, f"Slack would refuse the bot's answer: {problems}"
+    return answer
+
+
 class Client:
     """Talks to a running bot as Slack and SIMS ID would."""
 
@@ -128,7 +140,9 @@ class Client:
             response_url=self._response_url(response_name or f"cmd{self._n}"),
             trigger_id=f"trig.{self._n}",
         )
-        return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+        return slack_answer(
+            http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+        )
 
     def private_reply(self, fake: Any, text: str, *, user: str = ADMIN, **sign: Any) -> str:
         """`/simsid text` answered through its response_url, as `secret` always is (the
@@ -169,7 +183,9 @@ class Client:
             trigger_id=f"trig.{self._n}",
         )
         form = signed.payload_form(payload)
-        return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+        return slack_answer(
+            http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+        )
 
     def click_home(self, action_id: str, value: str, *, user: str = ADMIN, **sign: Any) -> Response:
         """A button pressed on the App Home tab: no response_url, the view as container."""
@@ -178,7 +194,9 @@ class Client:
             action_id, value, user=user, team=TEAM_ID, trigger_id=f"trig.{self._n}"
         )
         form = signed.payload_form(payload)
-        return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+        return slack_answer(
+            http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+        )
 
     def submit_view(
         self, view: dict[str, Any], reason: str | None = None, *, user: str = ADMIN, **sign: Any
@@ -193,7 +211,9 @@ class Client:
             trigger_id=f"trig.{self._n}",
         )
         form = signed.payload_form(payload)
-        return http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+        return slack_answer(
+            http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
+        )
 
     def submit_reason(
         self, action_id: str, value: str, reason: str | None = "test reason", **kw: Any

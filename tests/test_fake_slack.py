@@ -1,5 +1,6 @@
 """The local stand-in for Slack, driven through the real slack_sdk clients."""
 
+import copy
 import json
 import threading
 import time
@@ -331,3 +332,62 @@ def test_unknown_deactivated_users_and_a_revoked_token(fs: FakeSlack, client: We
     assert raised.value.response["error"] == "token_revoked"
     fs.revoke_token(None)
     assert client.auth_test()["ok"] is True
+# A block_id used twice: Slack refuses the whole payload.
+TWICE = [{**SECTION, "block_id": "b"}, {**SECTION, "block_id": "b"}]
+SAID_TWICE = '[ERROR] duplicate block_id "b" [json-pointer:/blocks/1/block_id]'
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "error", "said"),
+    [
+        ("chat_postMessage", {"channel": "C1", "text": "x", "blocks": TWICE}, "invalid_blocks", SAID_TWICE),  # noqa: E501
+        ("chat_postEphemeral", {"channel": "C1", "user": "U1", "text": "x", "blocks": TWICE}, "invalid_blocks", SAID_TWICE),  # noqa: E501
+        ("chat_update", {"channel": "C1", "text": "x", "blocks": TWICE}, "invalid_blocks", SAID_TWICE),  # noqa: E501
+        ("chat_postMessage", {"channel": "C1", "text": "x" * 40_001}, "msg_too_long", "[ERROR] must be less than 40001 characters [json-pointer:/text]"),  # noqa: E501
+        ("views_open", {"trigger_id": "t", "view": {**MODAL, "blocks": TWICE}}, "invalid_arguments", '[ERROR] duplicate block_id "b" [json-pointer:/view/blocks/1/block_id]'),  # noqa: E501
+        ("views_push", {"trigger_id": "t", "view": {**MODAL, "title": {"type": "plain_text", "text": "x" * 25}}}, "invalid_arguments", "[ERROR] must be less than 25 characters [json-pointer:/view/title/text]"),  # noqa: E501
+        ("views_update", {"view": {**MODAL, "blocks": [{**SECTION, "colour": "red"}]}}, "invalid_arguments", '[ERROR] unknown key "colour" [json-pointer:/view/blocks/0]'),  # noqa: E501
+        ("views_publish", {"user_id": "U1", "view": {"type": "home", "blocks": [{**SECTION, "text": {"type": "mrkdwn", "text": ""}}]}}, "invalid_arguments", "[ERROR] must be more than 0 characters [json-pointer:/view/blocks/0/text/text]"),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_payloads_slack_would_refuse_are_refused_as_slack_does(
+    fs: FakeSlack, client: WebClient, method: str, kwargs: dict, error: str, said: str
+) -> None:
+    # Something to update: a message, and an open modal.
+    kwargs = dict(kwargs)
+    if method == "chat_update":
+        kwargs["ts"] = client.chat_postMessage(channel="C1", text="Pending")["ts"]
+    if method == "views_update":
+        kwargs["view_id"] = client.views_open(trigger_id="t", view=MODAL)["view"]["id"]
+    before = (fs.all_posts(), fs.opened_views(), copy.deepcopy(fs.ephemerals), fs.home("U1"))
+
+    with pytest.raises(SlackApiError) as raised:
+        getattr(client, method)(**kwargs)
+
+    answer = raised.value.response
+    assert (answer.status_code, answer["ok"], answer["error"]) == (200, False, error)
+    assert said in answer["response_metadata"]["messages"]
+    assert (fs.all_posts(), fs.opened_views(), fs.ephemerals, fs.home("U1")) == before
+    [refusal] = fs.refusals()
+    assert (refusal.error, said in refusal.messages) == (error, True)
+    assert refusal.method == method.replace("_", ".", 1)
+
+
+def test_response_url_refuses_what_slack_would(fs: FakeSlack, client: WebClient) -> None:
+    ts = client.chat_postMessage(channel="C1", text="Pending", blocks=[SECTION])["ts"]
+    url = fs.response_url("click-1", channel="C1", ts=ts, user="U1")
+    label = {"type": "plain_text", "text": "x" * 76}
+    button = {"type": "button", "action_id": "a", "value": "1", "text": label}
+    blocks = [{"type": "actions", "block_id": "b", "elements": [button]}]
+
+    answer = WebhookClient(url).send(text="Approved", blocks=blocks, replace_original=True)
+
+    assert answer.status_code == 400
+    body = json.loads(answer.body)
+    assert (body["ok"], body["error"]) == (False, "invalid_blocks")
+    said = "[ERROR] must be less than 76 characters [json-pointer:/blocks/0/elements/0/text/text]"
+    assert body["response_metadata"]["messages"] == [said]
+    message = fs.find_message("C1", ts)
+    assert message is not None and (message["text"], message["edits"]) == ("Pending", 0)
+    assert fs.responses == [] and fs.ephemerals == []
+    assert [(r.method, r.error) for r in fs.refusals()] == [("response_url", "invalid_blocks")]

@@ -509,3 +509,65 @@ def test_a_negative_content_length_is_refused_not_waited_on(sandbox: Sandbox) ->
             answer = b"(no answer: still reading the body)"
     assert answer.startswith(b"HTTP/1.1 400") or answer.startswith(b"HTTP/1.0 400"), answer
     assert b"Content-Length" in answer
+
+
+def test_a_payload_slack_would_refuse_shows_in_the_request_log() -> None:
+    """The sandbox's stand-in is the tests' own: it refuses what Slack would, and the page's
+    request log says so in Slack's words instead of showing the message."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.sandbox.run import FakeSlack
+    from bot.sandbox.timeline import Timeline
+
+    with FakeSlack(token="xoxb-sandbox") as fake:
+        timeline = Timeline(fake)
+        section = {"type": "section", "block_id": "b", "text": {"type": "mrkdwn", "text": "x"}}
+        client = WebClient(token="xoxb-sandbox", base_url=fake.api_url)
+        with pytest.raises(SlackApiError):
+            client.chat_postMessage(channel="C0INSTALLS", text="x", blocks=[section, section])
+        state = timeline.snapshot("UADMIN", {"C0INSTALLS": "installs"})
+    assert state["channels"][0]["items"] == []
+    [logged] = state["requests"]
+    assert logged["what"] == "Slack refused chat.postMessage: invalid_blocks"
+    assert logged["detail"] == '[ERROR] duplicate block_id "b" [json-pointer:/blocks/1/block_id]'
+
+
+def test_an_answer_of_the_bot_slack_would_refuse_fails_in_the_sandbox() -> None:
+    """A command's reply (the bot's HTTP answer) that Slack would refuse is a failure on the
+    page, with Slack's reason, as in Slack, not a reply shown."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from bot.sandbox.api import _outcome
+    from bot.sandbox.relay import _post
+
+    empty = {"type": "section", "text": {"type": "mrkdwn", "text": ""}}
+    reply = json.dumps({"text": "Approved", "blocks": [empty]}).encode()
+
+    class Bot(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Bot)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        answer = _post(f"http://127.0.0.1:{server.server_address[1]}/slack/events", b"x", {})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    said = "[ERROR] must be more than 0 characters [json-pointer:/blocks/0/text/text]"
+    assert (answer.status, answer.ok, answer.refused) == (200, False, (said,))
+    assert _outcome(answer) == {
+        "ok": False,
+        "status": 200,
+        "error": f"Slack would refuse the bot's answer: {said}",
+    }

@@ -61,7 +61,9 @@ def _index(data: Json, key: str) -> int:
 def _outcome(answer: Answer) -> Json:
     """The bot's answer for the page: its status, and its error when it gave one."""
     result: Json = {"ok": answer.ok, "status": answer.status}
-    if not answer.ok:
+    if answer.refused:
+        result["error"] = "Slack would refuse the bot's answer: " + "; ".join(answer.refused)
+    elif not answer.ok:
         error = answer.body.get("error") if isinstance(answer.body, dict) else None
         result["error"] = f"the bot answered {answer.status}: {error or answer.raw[:300]}"
     return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 import time
 import urllib.error
@@ -21,6 +22,9 @@ from typing import Any
 
 from bot.sandbox.workspace import TEAM_ID
 from testing import signed
+from testing.blockkit import answer_problems
+
+log = logging.getLogger(__name__)
 
 API_APP_ID = "A0SANDBOX"
 TIMEOUT_SECONDS = 10.0
@@ -28,15 +32,17 @@ TIMEOUT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class Answer:
-    """The bot's HTTP answer: status and body (JSON when it sent JSON, else None)."""
+    """The bot's HTTP answer: status and body (JSON when it sent JSON, else None), and
+    what Slack would refuse in it (a reply or form view Slack would not show)."""
 
     status: int
     body: object  # parsed JSON: read it after an isinstance check
     raw: str
+    refused: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return 200 <= self.status < 300
+        return 200 <= self.status < 300 and not self.refused
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,12 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
         parsed = json.loads(raw) if raw.strip() else None
     except ValueError:
         parsed = None
-    return Answer(status, parsed, raw)
+    # Slack checks the bot's answers as the stand-in checks its calls: one it would refuse
+    # fails here, as it would fail in Slack, rather than showing in the sandbox.
+    refused = tuple(answer_problems(parsed))
+    if refused:
+        log.warning("Slack would refuse the bot's answer: %s", "; ".join(refused))
+    return Answer(status, parsed, raw, refused)
 
 
 def _username(user: str) -> str:

@@ -89,6 +89,7 @@ class Timeline:
         self._requests: list[Json] = []
         self._modals: dict[str, _Modal] = {}
         self._opened_seen = 0
+        self._refused_seen = 0
         # Who clicked for each trigger_id (the relay knows): a modal is that person's.
         self.trigger_owner: Callable[[str], str | None] = lambda _trigger: None
         self._pump = threading.Thread(target=self._follow, name="sandbox-timeline", daemon=True)
@@ -290,6 +291,14 @@ class Timeline:
             self._ephemerals_seen += len(posted)
             opened = list(self._fake.opened[self._opened_seen :])
             self._opened_seen += len(opened)
+            refused = list(self._fake.refused[self._refused_seen :])
+            self._refused_seen += len(refused)
+        for refusal in refused:
+            # What Slack would have refused, in its words (pointers, never the text itself).
+            entry = {"at": time.strftime("%H:%M:%S"), "status": 400}
+            entry["what"] = f"Slack refused {refusal.method}: {refusal.error}"
+            self._requests.append({**entry, "detail": "; ".join(refusal.messages)[:1000]})
+            del self._requests[:-RECENT_REQUESTS]
         for view_id, how in opened:
             owner = self.trigger_owner(str(how.get("trigger_id") or ""))
             if owner is not None:
