@@ -332,6 +332,8 @@ def test_unknown_deactivated_users_and_a_revoked_token(fs: FakeSlack, client: We
     assert raised.value.response["error"] == "token_revoked"
     fs.revoke_token(None)
     assert client.auth_test()["ok"] is True
+
+
 # A block_id used twice: Slack refuses the whole payload.
 TWICE = [{**SECTION, "block_id": "b"}, {**SECTION, "block_id": "b"}]
 SAID_TWICE = '[ERROR] duplicate block_id "b" [json-pointer:/blocks/1/block_id]'
