@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench.machine import cpu_seconds
 from bench.stats import Summary
-from testing.fake_slack import FakeSlack
+from bot.sandbox.fake_slack import FakeSlack
 
 DONE_TIMEOUT = 15.0
 

@@ -29,6 +29,7 @@ from bot.background.scheduler import (
 )
 from bot.config import Settings
 from bot.cron import cron_trigger, period_start
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack import views
 from store import claims, messages, queries
 from store.db import Database
@@ -45,7 +46,6 @@ from store.models import (
     State,
     UTCDateTime,
 )
-from testing.fake_slack import FakeSlack
 from tests.factories import act, get, install, outbox_rows
 from tests.factories import event as install_event
 

@@ -5,7 +5,7 @@ Tests, benchmarks and the browser sandbox point
 bot uses the way Slack does (HTTP 200 with ``ok: false`` for API errors, 429
 with ``Retry-After`` when rate limited), records what it is sent, and can be
 told to misbehave. Only the network is faked: the bot's own client code runs
-unchanged. Nothing in production imports this module.
+unchanged. The sandbox ships it; `serve` and `worker` never import it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
-from testing.loopback import Loopback
+from bot.sandbox.loopback import Loopback
 
 Params = dict[str, Any]
 Message = dict[str, Any]
