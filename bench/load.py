@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.machine import cpu_seconds
 from bench.stats import Summary
-from testing.fake_slack import FakeSlack
+from bot.sandbox.fake_slack import FakeSlack
 
 DONE_TIMEOUT = 15.0
 

@@ -331,7 +331,7 @@ def render(
         "- Every request goes over real HTTP on loopback to `simsid-bot serve "
         "--no-scheduler --workers N` (a subprocess, as the Procfile's `web`; N is the "
         "machine's core count, serve's default), signed as Slack signs "
-        "it (`tests/harness.py`). Slack is `testing/fake_slack.py` in the bench "
+        "it (`tests/harness.py`). Slack is `bot/sandbox/fake_slack.py` in the bench "
         "process; response_url posts go to it too.",
         "- Latency is to the HTTP answer (Slack's 3-second clock stops there). Slash "
         "commands answer in the ack itself; for buttons the ack comes first and the "

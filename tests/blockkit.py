@@ -1,6 +1,6 @@
 """Slack's Block Kit rules, asserted in tests: the views build plain dicts, unchecked at run time.
 
-The rules themselves live in testing/blockkit.py (Block Kit's JSON Schema plus the rules a
+The rules themselves live in bot/sandbox/blockkit.py (Block Kit's JSON Schema plus the rules a
 schema cannot say), which the Slack stand-in also applies to every call. Here they become
 assertions that print Slack's own wording, and the output must also parse through
 slack_sdk's typed models back to the same JSON.
@@ -15,7 +15,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from testing.blockkit import (
+from bot.sandbox.blockkit import (
     MESSAGE_BLOCKS_MAX,
     VIEW_BLOCKS_MAX,
     blocks_problems,

@@ -13,9 +13,9 @@ from sqlalchemy import text
 
 from bot.app import BotApp, create_app
 from bot.config import Settings
+from bot.sandbox.fake_slack import FakeSlack
 from store import migrate, vault
 from store.db import Database
-from testing.fake_slack import FakeSlack
 from tests import harness
 
 # Tests configure the bot explicitly: a developer's exported settings must not leak in

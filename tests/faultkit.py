@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.sandbox.fake_slack import FakeSlack
 from store.db import Database
 from store.lifecycle import TRANSITIONS, Action, allowed_actions
 from store.models import AuditEntry, Installation, State
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.harness import CHANNEL, Client
 

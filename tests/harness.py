@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.app import BotApp
+from bot.sandbox import slack_payloads
+from bot.sandbox.blockkit import answer_problems
 from bot.web.server import serve_in_thread
 from testing import signed
-from testing.blockkit import answer_problems
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 WEBHOOK_SECRET = "whsec_7f3a9c1e5b2d4086"
@@ -132,7 +133,7 @@ class Client:
         **sign: Any,
     ) -> Response:
         self._n += 1
-        form = signed.slash_command(
+        form = slack_payloads.slash_command(
             text,
             user=user,
             team=team,
@@ -170,7 +171,7 @@ class Client:
         **sign: Any,
     ) -> Response:
         self._n += 1
-        payload = signed.block_actions(
+        payload = slack_payloads.block_actions(
             action_id,
             value,
             user=user,
@@ -182,7 +183,7 @@ class Client:
             response_url=self._response_url(response_name or f"click{self._n}"),
             trigger_id=f"trig.{self._n}",
         )
-        form = signed.payload_form(payload)
+        form = slack_payloads.payload_form(payload)
         return slack_answer(
             http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
         )
@@ -190,10 +191,10 @@ class Client:
     def click_home(self, action_id: str, value: str, *, user: str = ADMIN, **sign: Any) -> Response:
         """A button pressed on the App Home tab: no response_url, the view as container."""
         self._n += 1
-        payload = signed.home_block_actions(
+        payload = slack_payloads.home_block_actions(
             action_id, value, user=user, team=TEAM_ID, trigger_id=f"trig.{self._n}"
         )
-        form = signed.payload_form(payload)
+        form = slack_payloads.payload_form(payload)
         return slack_answer(
             http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
         )
@@ -203,14 +204,14 @@ class Client:
     ) -> Response:
         """Submit a modal the bot opened, with `reason` typed into its reason field."""
         inputs = [b["block_id"] for b in view.get("blocks") or [] if b.get("type") == "input"]
-        payload = signed.view_submission(
+        payload = slack_payloads.view_submission(
             view,
             dict.fromkeys(inputs, reason),
             user=user,
             team=TEAM_ID,
             trigger_id=f"trig.{self._n}",
         )
-        form = signed.payload_form(payload)
+        form = slack_payloads.payload_form(payload)
         return slack_answer(
             http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
         )
@@ -261,7 +262,7 @@ class Client:
     def open_home(self, *, user: str = ADMIN, tab: str = "home", **sign: Any) -> Response:
         """The app_home_opened event, as the Events API sends it (JSON, signed)."""
         self._n += 1
-        body = signed.home_opened(
+        body = slack_payloads.home_opened(
             user=user, team=TEAM_ID, event_id=f"Ev{time.time_ns()}{self._n}", tab=tab
         )
         headers = slack_headers(body, content_type="application/json", **sign)

@@ -16,11 +16,11 @@ from slack_sdk import WebClient
 from sqlalchemy import func, select
 
 from bot.app import BotApp
+from bot.sandbox import slack_payloads
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.admins import CACHE_SECONDS, Admins
 from bot.slack.ids import ActionId, encode_page, encode_site
 from store.models import AuditEntry, Installation, OutboxItem
-from testing import signed
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
 from tests.faultkit import buttons, install_and_wait, response_texts, wait_until
@@ -53,7 +53,7 @@ def _click_form(
     action_id: str, value: str, *, user: str, message_ts: str, response_url: str
 ) -> str:
     """A block_actions body exactly as Slack would send it, to be replayed byte for byte."""
-    payload = signed.block_actions(
+    payload = slack_payloads.block_actions(
         action_id,
         value,
         user=user,
@@ -64,7 +64,7 @@ def _click_form(
         response_url=response_url,
         trigger_id="trig.replay",
     )
-    return signed.payload_form(payload)
+    return slack_payloads.payload_form(payload)
 
 
 # -- replays ---------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def test_replayed_slash_command_is_answered_twice(served: Client, fake_slack: Fa
     """A signed body inside Slack's 5-minute window is valid twice (Slack retries too):
     a read-only command answers the same both times."""
     install_and_wait(served, fake_slack)
-    form = signed.slash_command(
+    form = slack_payloads.slash_command(
         "pending",
         user=ADMIN,
         team=harness.TEAM_ID,
@@ -335,7 +335,7 @@ def test_a_paging_button_naming_secret_reveals_nothing(
 
 
 def _post_payload(served: Client, payload: dict[str, Any]) -> harness.Response:
-    form = signed.payload_form(payload)
+    form = slack_payloads.payload_form(payload)
     return http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))
 
 
@@ -350,7 +350,7 @@ def _legacy(kind: str, action_id: str, value: str, user: str) -> dict[str, Any]:
         "team": {"id": harness.TEAM_ID, "domain": "sandbox"},
         "user": {"id": user, "name": user.lower(), "team_id": harness.TEAM_ID},
         "channel": {"id": CHANNEL, "name": "installs"},
-        "api_app_id": signed.API_APP_ID,
+        "api_app_id": slack_payloads.API_APP_ID,
         "token": "unused",
         "trigger_id": "trig.legacy",
         "response_url": "https://hooks.invalid/legacy",
@@ -406,7 +406,7 @@ def _submission(
     view: dict[str, Any], reason: str, user: dict[str, Any], **top: Any
 ) -> dict[str, Any]:
     inputs = [b["block_id"] for b in view.get("blocks") or [] if b.get("type") == "input"]
-    payload = signed.view_submission(
+    payload = slack_payloads.view_submission(
         view, dict.fromkeys(inputs, reason), user=ADMIN, team=harness.TEAM_ID, trigger_id="t.s"
     )
     return {**payload, "user": user, **top}
@@ -455,7 +455,7 @@ def test_a_click_whose_user_is_not_a_slack_id_is_refused(
 ) -> None:
     message = install_and_wait(served, fake_slack)
     before = _counts(bot)
-    payload = signed.block_actions(
+    payload = slack_payloads.block_actions(
         ActionId.APPROVE,
         buttons(message)[ActionId.APPROVE],
         user="sims-id",
@@ -500,7 +500,7 @@ def test_a_workflow_step_submission_is_refused_without_a_traceback(
     raise while building the middleware's arguments: 500, with a traceback."""
     caplog.set_level(logging.INFO)
     view = {"id": "V0STEP", "type": "workflow_step", "callback_id": "simsid_reason", "blocks": []}
-    payload = signed.view_submission(
+    payload = slack_payloads.view_submission(
         view, {}, user=ADMIN, team=harness.TEAM_ID, trigger_id="trig.step"
     )
     answer = _post_payload(served, payload)

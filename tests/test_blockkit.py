@@ -1,4 +1,4 @@
-"""The Block Kit checker refuses what Slack refuses, in Slack's words (testing/blockkit.py)."""
+"""The Block Kit checker refuses what Slack refuses, in Slack's words (bot/sandbox/blockkit.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from testing.blockkit import message_problems, view_problems
+from bot.sandbox.blockkit import message_problems, view_problems
 
 SECTION = {"type": "section", "block_id": "s1", "text": {"type": "mrkdwn", "text": "*Oakfield*"}}
 APPROVE = {"type": "plain_text", "text": "Approve"}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.sandbox.fake_slack import FakeSlack
 from store import vault
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.sandbox.fake_slack import FakeSlack
 from store.db import Database
 from store.models import Installation, MessageStatus, OutboxItem, OutboxKind, ProcessedEvent
-from testing.fake_slack import FakeSlack
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY
 from tests.harness import CHANNEL, Client, ServerProcess, event_body

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from bot.background.bursts import BURST_THRESHOLD
 from bot.background.delivery import Delivery
 from bot.background.timing import Passes
+from bot.sandbox.fake_slack import FakeSlack
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import OutboxItem
-from testing.fake_slack import FakeSlack
 from tests.factories import act, get, install
 
 CHANNEL = "C0PACE"

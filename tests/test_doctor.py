@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from bot.cli.doctor import REQUIRED_SCOPES
+from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.run import Sandbox
 from bot.sandbox.workspace import (
     ADMIN,
@@ -31,7 +32,6 @@ from store import migrate, vault
 from store.db import Database
 from store.keyring_check import check_keys
 from store.models import OutboxItem, OutboxKind, utcnow
-from testing.fake_slack import FakeSlack
 from testing.list_server import ListServer
 from tests import harness
 from tests.conftest import TEST_KEY

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
 from tests.faultkit import without_plain_text

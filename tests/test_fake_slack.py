@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from testing.fake_slack import FakeSlack
+from bot.sandbox.fake_slack import FakeSlack
 
 TOKEN = "xoxb-test"
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "*Oakfield Primary*"}}

@@ -27,10 +27,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import BotApp
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store.db import SQLITE_BUSY_TIMEOUT_MS
 from store.models import Installation, ProcessedEvent, State
-from testing.fake_slack import FakeSlack
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY
 from tests.faultkit import buttons, client_for, install_and_wait, response_texts, wait_until

@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.app import BotApp
+from bot.sandbox.fake_slack import FakeSlack
 from store.db import Database, DatabaseUnavailable
 from store.group_commit import GroupCommit
 from store.lifecycle import Lifecycle
 from store.models import AuditEntry, Installation, ProcessedEvent
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import make_settings
 from tests.faultkit import wait_until

@@ -12,8 +12,8 @@ import logging
 import pytest
 from slack_sdk import WebClient
 
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.admins import CACHE_SECONDS, STALE_SECONDS, Admins
-from testing.fake_slack import FakeSlack
 from tests.harness import OTHER_ADMIN
 
 

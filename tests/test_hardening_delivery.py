@@ -18,6 +18,7 @@ from bot.app import BotApp
 from bot.background.delivery import Delivery
 from bot.background.scheduler import PRUNE_JOB, Scheduler
 from bot.config import Settings
+from bot.sandbox.fake_slack import FakeSlack
 from bot.simsid.schema import parse_event
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
@@ -31,7 +32,6 @@ from store.models import (
     ProcessedEvent,
 )
 from store.retention import Pruned
-from testing.fake_slack import FakeSlack
 from tests.faultkit import install_and_wait
 from tests.harness import ADMIN, CHANNEL, Client, event_body
 

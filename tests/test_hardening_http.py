@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import BotApp
+from bot.sandbox.fake_slack import FakeSlack
 from bot.simsid import signing
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.harness import CHANNEL, Client, event_body, http
 

@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.cli.outbox import show_outbox
+from bot.sandbox.fake_slack import FakeSlack
 from bot.simsid.schema import parse_event
 from bot.slack.ids import ActionId
 from bot.slack.slash import parse
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import Installation
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
 from tests.faultkit import buttons, install_and_wait

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.app import BotApp
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from bot.slack.slash import SUBCOMMANDS, Command, Unknown, parse
 from store.models import Application, Installation, Site
-from testing.fake_slack import FakeSlack
 from tests.faultkit import buttons, install_and_wait, without_plain_text
 from tests.harness import CHANNEL, Client, event_body
 

@@ -24,12 +24,12 @@ from bot.background.scheduler import (
     DIGEST_JOB,
     REMINDERS_JOB,
     Scheduler,
-    cron_trigger,
-    digest_period,
     post_digest,
     send_reminders,
 )
 from bot.config import Settings
+from bot.cron import cron_trigger, period_start
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack import views
 from store import claims, messages, queries
 from store.db import Database
@@ -46,7 +46,6 @@ from store.models import (
     State,
     UTCDateTime,
 )
-from testing.fake_slack import FakeSlack
 from tests.factories import act, get, install, outbox_rows
 from tests.factories import event as install_event
 
@@ -143,8 +142,8 @@ def three_dbs(db_url: str) -> Iterator[list[Database]]:
         (utc(2026, 10, 26, 8), utc(2026, 10, 26, 8)),  # Monday 08:00 GMT is 08:00Z
     ],
 )
-def test_digest_period_is_the_latest_weekday_0800_in_london(now: datetime, start: datetime) -> None:
-    period = digest_period(now, CRON, LONDON)
+def test_period_start_is_the_latest_weekday_0800_in_london(now: datetime, start: datetime) -> None:
+    period = period_start(now, CRON, LONDON)
     assert period == start
     assert period is not None and period.tzinfo is UTC
     local = period.astimezone(LONDON)
@@ -162,9 +161,9 @@ def _next_weekday_0800(after: datetime) -> datetime:
 
 @settings(max_examples=150, deadline=None)
 @given(st.datetimes(min_value=datetime(2026, 1, 5), max_value=datetime(2027, 12, 31)))
-def test_digest_period_contains_now_for_any_moment(naive: datetime) -> None:
+def test_period_start_contains_now_for_any_moment(naive: datetime) -> None:
     now = naive.replace(tzinfo=UTC)
-    period = digest_period(now, CRON, LONDON)
+    period = period_start(now, CRON, LONDON)
     assert period is not None
     local = period.astimezone(LONDON)
     assert (local.hour, local.minute, local.second, local.weekday() < 5) == (8, 0, 0, True)
@@ -176,9 +175,9 @@ def test_cron_day_numbers_are_crontabs_sunday_first() -> None:
     assert "day_of_week='mon,tue,wed,thu,fri'" in str(cron_trigger(CRON, LONDON))
     sunday = utc(2026, 11, 29, 12)
     for cron in ("0 8 * * 0", "0 8 * * 7", "0 8 * * sun"):
-        assert digest_period(sunday, cron, LONDON) == utc(2026, 11, 29, 8)
-    assert digest_period(sunday, "0 8 * * 5-7", LONDON) == utc(2026, 11, 29, 8)
-    assert digest_period(sunday, "0 8 29 2 *", LONDON) == utc(2024, 2, 29, 8)
+        assert period_start(sunday, cron, LONDON) == utc(2026, 11, 29, 8)
+    assert period_start(sunday, "0 8 * * 5-7", LONDON) == utc(2026, 11, 29, 8)
+    assert period_start(sunday, "0 8 29 2 *", LONDON) == utc(2024, 2, 29, 8)
     for bad in ("0 8 * * 8", "0 8 * * 5-1", "0 8 * *", "0 8 * * x"):
         with pytest.raises(ValueError):
             cron_trigger(bad, LONDON)

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import text
 
 from bot.app import BotApp
+from bot.sandbox import slack_payloads
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
-from testing import signed
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.faultkit import buttons, install_and_wait, response_texts
 from tests.harness import CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http
@@ -101,10 +101,10 @@ def test_an_unexpected_error_is_answered_with_the_id_the_log_holds(
 
 def test_a_non_admins_form_submission_is_refused_in_the_form(served: Client) -> None:
     view = {"id": "V0FORM", "type": "modal", "callback_id": "any_form", "blocks": []}
-    payload = signed.view_submission(
+    payload = slack_payloads.view_submission(
         view, {}, user=OUTSIDER, team=harness.TEAM_ID, trigger_id="trig.form"
     )
-    form = signed.payload_form(payload)
+    form = slack_payloads.payload_form(payload)
     answer = http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))
     assert answer.status == 200
     body = answer.json()

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from bot.slack.views.text import state_label
 from store.db import Database
 from store.models import AuditEntry, Installation
-from testing.fake_slack import FakeSlack
 from tests import faultkit, harness, pgtools
 from tests.conftest import TEST_KEY
 from tests.faultkit import buttons, client_for, message_shows

@@ -17,11 +17,11 @@ import pytest
 from bot.app import BotApp, create_app
 from bot.background.scheduler import RECONCILE_JOB, Scheduler
 from bot.config import Settings, SettingsError, load_settings
+from bot.sandbox.fake_slack import FakeSlack
 from bot.simsid.snapshot import HEADER
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import OutboxKind, State
-from testing.fake_slack import FakeSlack
 from testing.list_server import ListServer
 from tests import factories, harness
 from tests.conftest import TEST_KEY, make_settings

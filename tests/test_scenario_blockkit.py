@@ -1,5 +1,5 @@
 """Hostile and maximal data through the running bot: every payload reaches a stand-in that
-refuses, as Slack does, what Slack would refuse (testing/blockkit.py).
+refuses, as Slack does, what Slack would refuse (bot/sandbox/blockkit.py).
 
 120 applications with hostile names, a school with 40 of them, the longest reason, 1,000
 audit rows of one installation; then the burst summary, install messages in each state,
@@ -18,11 +18,11 @@ from sqlmodel import col
 
 from bot.app import BotApp
 from bot.background.scheduler import Scheduler
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from bot.slack.views.modals import REASON_MAX
 from store.lifecycle import Action, EventType, InstallEvent
 from store.models import AuditEntry, Installation, State
-from testing.fake_slack import FakeSlack
 from tests.faultkit import buttons, install_and_wait
 from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client
 from tests.test_views_matrix import NAMES

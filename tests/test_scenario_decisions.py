@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import BotApp, create_app
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store.models import AuditEntry, Installation, OutboxItem, OutboxKind, State
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import make_settings
 from tests.faultkit import buttons, install_and_wait, wait_until

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.harness import CHANNEL, Client
 

@@ -15,9 +15,9 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
 
 from bot.app import BotApp
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store.models import AuditEntry, Installation, OutboxItem, State
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.faultkit import wait_until, without_plain_text
 from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http

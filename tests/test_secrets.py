@@ -27,13 +27,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store import vault
 from store.db import Database
 from store.keyring_check import check_keys, rotate_all
 from store.lifecycle import Action, EventType, InstallEvent, Lifecycle, NotEnabled
 from store.models import Credential, Installation, State
-from testing.fake_slack import FakeSlack
 from tests import faultkit, harness, pgtools
 from tests.conftest import TEST_KEY, require_postgres
 from tests.faultkit import buttons, client_for, install_and_wait

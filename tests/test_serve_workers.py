@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.fake_slack import FakeSlack
 from bot.web.prefork import SHUTDOWN_GRACE_SECONDS
-from testing.fake_slack import FakeSlack
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY
 from tests.harness import Client, ServerProcess, event_body

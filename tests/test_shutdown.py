@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.fake_slack import FakeSlack
 from bot.web.prefork import SHUTDOWN_GRACE_SECONDS
-from testing.fake_slack import FakeSlack
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY
 from tests.faultkit import client_for, install_and_wait, response_texts

@@ -19,11 +19,11 @@ import pytest
 
 from bot.app import BotApp, create_app
 from bot.cli.outbox import show_outbox
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store import applications
 from store.lifecycle import Action
 from store.models import MessageStatus
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import make_settings
 from tests.factories import act, get, install

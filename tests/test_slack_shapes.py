@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import BotApp, create_app
+from bot.sandbox import slack_payloads
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store.models import AuditEntry, Installation, State
-from testing import signed
-from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import make_settings
 from tests.faultkit import buttons, install_and_wait, response_texts
@@ -47,7 +47,7 @@ def grid(fake_slack: FakeSlack, sqlite_url: str) -> Iterator[tuple[BotApp, Clien
 
 
 def _post(served: Client, payload: dict[str, Any]) -> harness.Response:
-    form = signed.payload_form(payload)
+    form = slack_payloads.payload_form(payload)
     return http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))
 
 
@@ -70,7 +70,7 @@ def _click(
     name: str = "click",
     **shape: Any,
 ) -> dict[str, Any]:
-    return signed.block_actions(
+    return slack_payloads.block_actions(
         action_id,
         buttons(message)[action_id],
         user=user,
@@ -94,7 +94,7 @@ def test_a_click_on_an_ephemeral_listing_has_no_message_and_is_answered_there(
     install_and_wait(served, fake_slack)
     listing = served.slash("pending").json()
     approve = buttons(listing)[ActionId.APPROVE]
-    payload = signed.block_actions(
+    payload = slack_payloads.block_actions(
         ActionId.APPROVE,
         approve,
         user=ADMIN,
@@ -118,7 +118,7 @@ def test_a_click_on_the_home_tab_carries_the_view_and_is_answered_there(
     served: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     message = install_and_wait(served, fake_slack)
-    payload = signed.home_block_actions(
+    payload = slack_payloads.home_block_actions(
         ActionId.APPROVE,
         buttons(message)[ActionId.APPROVE],
         user=ADMIN,
@@ -136,7 +136,7 @@ def test_a_non_admins_click_on_the_home_tab_is_refused_there(
 ) -> None:
     message = install_and_wait(served, fake_slack)
     before = _audit_count(bot)
-    payload = signed.home_block_actions(
+    payload = slack_payloads.home_block_actions(
         ActionId.APPROVE,
         buttons(message)[ActionId.APPROVE],
         user=OUTSIDER,
@@ -205,7 +205,7 @@ def test_a_grid_admins_command_is_answered(
 ) -> None:
     _, served = grid
     install_and_wait(served, fake_slack)
-    form = signed.slash_command(
+    form = slack_payloads.slash_command(
         "pending",
         user=GRID_ADMIN,
         team=TEAM_ID,
@@ -280,7 +280,7 @@ def test_a_partner_workspaces_user_in_a_shared_channel_is_refused(
 
 
 def _home_opened(served: Client, event_id: str, retry: int | None = None) -> harness.Response:
-    body = signed.home_opened(user=ADMIN, team=TEAM_ID, event_id=event_id)
+    body = slack_payloads.home_opened(user=ADMIN, team=TEAM_ID, event_id=event_id)
     headers = harness.slack_headers(body, content_type="application/json")
     if retry is not None:
         headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
@@ -334,7 +334,7 @@ def test_a_grid_admins_form_from_a_sister_workspace_is_carried_out(
     assert fake_slack.wait_for(lambda: len(fake_slack.opened) == 1)
     view = fake_slack.opened_views()[0]
     inputs = [b["block_id"] for b in view["blocks"] if b.get("type") == "input"]
-    payload = signed.view_submission(
+    payload = slack_payloads.view_submission(
         view,
         dict.fromkeys(inputs, "term ended"),
         user=GRID_ADMIN,

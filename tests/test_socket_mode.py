@@ -10,7 +10,7 @@ from typing import Any
 
 from websockets.sync.server import ServerConnection, serve
 
-from testing.fake_slack import FakeSlack
+from bot.sandbox.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
 from tests.harness import ADMIN, Client, ServerProcess

@@ -34,6 +34,8 @@ from bot.background.delivery import Delivery
 from bot.background.timing import Throttled, Timings
 from bot.cli.importer import ingest_file
 from bot.cli.outbox import show_outbox
+from bot.sandbox.fake_slack import FakeSlack
+from bot.sandbox.loopback import Loopback
 from bot.simsid import signing, upstream
 from bot.simsid.upstream import UpstreamSender
 from bot.slack.ids import ActionId
@@ -43,8 +45,6 @@ from store.backoff import backoff as DOUBLING
 from store.db import Database
 from store.lifecycle import Lifecycle
 from store.models import OutboxItem, OutboxKind
-from testing.fake_slack import FakeSlack
-from testing.loopback import Loopback
 from tests.conftest import make_settings
 from tests.faultkit import response_texts, wait_until
 from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, event_body, serving

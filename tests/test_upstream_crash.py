@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store import vault
-from testing.fake_slack import FakeSlack
 from tests import faultkit, harness
 from tests.harness import CHANNEL, Client
 from tests.test_upstream import UPSTREAM_SECRET, Receiver

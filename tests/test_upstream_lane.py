@@ -22,11 +22,11 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bot.app import BotApp, create_app
+from bot.sandbox.fake_slack import FakeSlack
 from bot.simsid import signing
 from bot.simsid.upstream import UpstreamSender
 from store import applications
 from store.models import OutboxItem, OutboxKind
-from testing.fake_slack import FakeSlack
 from tests.conftest import make_settings
 from tests.harness import Client, serving
 from tests.test_upstream import FAST, UPSTREAM_SECRET, WAIT, _claimed, _client, _installed

@@ -4,7 +4,7 @@ A matrix: each kind of name (1 character, 250, the 500 SIMS ID may send, emoji, 
 specials, newlines, right-to-left text) through every message, ephemeral, modal and Home tab
 the bot renders, and the largest shapes (a school with 40 applications, 120 applications,
 the longest reason, 1,000 audit rows), each page of each listing checked by
-testing/blockkit.py (Block Kit's schema and Slack's other rules) and slack_sdk's models.
+bot/sandbox/blockkit.py (Block Kit's schema and Slack's other rules) and slack_sdk's models.
 """
 
 from __future__ import annotations

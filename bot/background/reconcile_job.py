@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
+from bot.cron import period_start
 from bot.simsid import snapshot
 from bot.simsid.reconciling import DEFAULT_MAX_REMOVALS, Outcome, reconcile
 from store import claims, outbox
@@ -49,12 +50,10 @@ def run_scheduled(
 ) -> str:
     """This period's reconciliation, if no other process has done it; returns what happened:
     "already", "in agreement", "applied", "refused", "failed" or "not configured"."""
-    from bot.background.scheduler import digest_period  # the scheduler imports this module
-
     url = settings.simsid_reconcile_url
     if not url:
         return "not configured"
-    period = digest_period(now, settings.simsid_reconcile_cron, settings.tz)
+    period = period_start(now, settings.simsid_reconcile_cron, settings.tz)
     if period is None:
         return "not configured"
     with db.session() as session:

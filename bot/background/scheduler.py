@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.background.cron import cron_trigger
 from bot.background.delivery import worker_id
+from bot.background.reconcile_job import run_scheduled
 from bot.config import Settings
+from bot.cron import cron_trigger, period_start
+from bot.simsid import snapshot
 from store import claims, outbox, queries, retention
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow
@@ -59,45 +60,6 @@ RECONCILE_JOB = "simsid-reconcile"
 DIGEST_GRACE = timedelta(hours=2)
 REMINDER_INTERVAL = timedelta(minutes=5)
 REMINDER_MIN_INTERVAL = timedelta(seconds=10)
-
-# How far back to look for the previous fire time, smallest first: the first window that
-# holds one bounds the walk forward to the latest (29 February crons need years).
-_LOOKBACKS = (
-    timedelta(minutes=1),
-    timedelta(hours=1),
-    timedelta(days=1),
-    timedelta(days=8),
-    timedelta(days=32),
-    timedelta(days=367),
-    timedelta(days=366 * 9),
-)
-
-
-# -- cron ---------------------------------------------------------------------
-
-
-def digest_period(now: datetime, cron: str, tz: ZoneInfo) -> datetime | None:
-    """The start of the cron period containing `now`, in UTC; None if it never fired.
-
-    That is the latest fire time at or before `now`, with the cron read in `tz`.
-    """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    trigger = cron_trigger(cron, tz)
-    for lookback in _LOOKBACKS:
-        fire = trigger.get_next_fire_time(None, now - lookback)
-        if fire is not None and fire <= now:
-            return _latest_fire(trigger, fire, now).astimezone(UTC)
-    return None
-
-
-def _latest_fire(trigger: CronTrigger, fire: datetime, now: datetime) -> datetime:
-    while True:
-        following = trigger.get_next_fire_time(fire, now)
-        if following is None or following > now:
-            return fire
-        fire = following
-
 
 # -- the digest ---------------------------------------------------------------
 
@@ -120,7 +82,7 @@ def post_digest(
     "outside grace": more than `grace` after the period began (None: no limit), the
     run counts as missed. `force` skips both the grace and the once-per-period checks.
     """
-    period = digest_period(now, cron, tz)
+    period = period_start(now, cron, tz)
     if not force and (period is None or (grace is not None and now - period > grace)):
         return "outside grace"
     with db.session() as session:
@@ -304,9 +266,6 @@ class Scheduler:
 
     def run_reconcile(self) -> str:
         """The reconciliation job (bot/background/reconcile_job.py): never raises."""
-        from bot.background.reconcile_job import run_scheduled
-        from bot.simsid import snapshot
-
         load = functools.partial(snapshot.load, stop=self._stopping)
         try:
             outcome = run_scheduled(

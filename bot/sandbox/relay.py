@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.sandbox import slack_payloads
+from bot.sandbox.blockkit import answer_problems
 from bot.sandbox.workspace import TEAM_ID
-from testing import signed
-from testing.blockkit import answer_problems
+from bot.simsid import signing
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +109,13 @@ class Relay:
             return self._triggers.get(trigger_id)
 
     def _signed_json(self, body: bytes) -> Answer:
-        headers = signed.slack_headers(
+        headers = slack_payloads.slack_headers(
             body.decode(), secret=self._signing_secret, content_type="application/json"
         )
         return _post(f"{self._bot_url}/slack/events", body, headers)
 
     def _to_slack_endpoint(self, body: str) -> Answer:
-        headers = signed.slack_headers(body, secret=self._signing_secret)
+        headers = slack_payloads.slack_headers(body, secret=self._signing_secret)
         return _post(f"{self._bot_url}/slack/events", body.encode(), headers)
 
     def command(
@@ -122,7 +123,7 @@ class Relay:
     ) -> Answer:
         """A `/simsid` slash command, with the form fields Slack sends."""
         return self._to_slack_endpoint(
-            signed.slash_command(
+            slack_payloads.slash_command(
                 text,
                 user=user,
                 team=TEAM_ID,
@@ -136,7 +137,7 @@ class Relay:
 
     def click(self, click: Click, *, channel_name: str, response_url: str) -> Answer:
         """A block_actions payload for one button, as Slack posts it to the interactivity URL."""
-        payload = signed.block_actions(
+        payload = slack_payloads.block_actions(
             click.button.get("action_id", ""),
             click.button.get("value", ""),
             user=click.user,
@@ -152,14 +153,14 @@ class Relay:
             trigger_id=self._trigger_id(click.user),
             api_app_id=API_APP_ID,
         )
-        return self._to_slack_endpoint(signed.payload_form(payload))
+        return self._to_slack_endpoint(slack_payloads.payload_form(payload))
 
     def home_click(
         self, *, user: str, view_id: str, block_id: str, button: dict[str, Any]
     ) -> Answer:
         """A button pressed on the Home tab: the view is its container, there is no
         response_url and no channel."""
-        payload = signed.home_block_actions(
+        payload = slack_payloads.home_block_actions(
             button.get("action_id", ""),
             button.get("value", ""),
             user=user,
@@ -169,12 +170,12 @@ class Relay:
             block_id=block_id,
             api_app_id=API_APP_ID,
         )
-        return self._to_slack_endpoint(signed.payload_form(payload))
+        return self._to_slack_endpoint(slack_payloads.payload_form(payload))
 
     def submit_view(self, *, user: str, view: dict[str, Any], typed: dict[str, str]) -> Answer:
         """A view_submission: the modal as the bot opened it, with what was typed into
         each of its input blocks (`typed` maps block_id to text)."""
-        payload = signed.view_submission(
+        payload = slack_payloads.view_submission(
             view,
             {block_id: text or None for block_id, text in typed.items()},
             user=user,
@@ -182,11 +183,11 @@ class Relay:
             trigger_id=self._trigger_id(user),
             api_app_id=API_APP_ID,
         )
-        return self._to_slack_endpoint(signed.payload_form(payload))
+        return self._to_slack_endpoint(slack_payloads.payload_form(payload))
 
     def home_opened(self, *, user: str) -> Answer:
         """The app_home_opened event, as the Events API posts it (JSON, signed)."""
-        body = signed.home_opened(
+        body = slack_payloads.home_opened(
             user=user,
             team=TEAM_ID,
             event_id=f"Ev{uuid.uuid4().hex[:12].upper()}",
@@ -213,5 +214,8 @@ class Relay:
             "site": site,
         }
         body = json.dumps(event).encode()
-        headers = signed.webhook_headers(body, secret=self._webhook_secret)
+        headers = {
+            "Content-Type": "application/json",
+            signing.HEADER: signing.sign(self._webhook_secret, body),
+        }
         return _post(f"{self._bot_url}/simsid/events", body, headers)

@@ -19,6 +19,7 @@ from bot.app import BotApp, create_app
 from bot.background.scheduler import Scheduler
 from bot.runtime import StartupError
 from bot.sandbox.api import SandboxApi
+from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.relay import Relay
 from bot.sandbox.timeline import Timeline
 from bot.sandbox.web import SandboxServer
@@ -31,7 +32,6 @@ from bot.sandbox.workspace import (
     sandbox_settings,
 )
 from bot.web.server import Served, serve_in_thread
-from testing.fake_slack import FakeSlack
 
 log = logging.getLogger(__name__)
 

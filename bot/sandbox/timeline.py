@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from testing.fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlack
+from bot.sandbox.fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlack
 
 Json = dict[str, Any]
 RECENT_REQUESTS = 30  # the page's request log is a hint of what happened, not an archive

@@ -4,7 +4,7 @@ views (modals, the App Home).
 slack_sdk's typed models validate on every `to_dict()` and cost more CPU than the rest of
 an answer, so views build the JSON Slack wants directly, here and only here. Every text
 is clipped to Slack's limit as it goes in; the guarantees (each view's output is one Slack
-accepts, by Block Kit's schema and Slack's other rules in testing/blockkit.py, and parses
+accepts, by Block Kit's schema and Slack's other rules in bot/sandbox/blockkit.py, and parses
 through slack_sdk's models) live in tests/test_views*.py, and the Slack stand-in refuses
 anything else in every other test.
 Callers pass mrkdwn already escaped (see `text.escape`); plain_text needs no escaping.

@@ -4,7 +4,7 @@ One checker for the tests and for the Slack stand-in (testing/fake_slack.py), wh
 what it finds here as Slack does (``invalid_blocks``), so no test, benchmark or sandbox run
 passes on a message, ephemeral, response_url answer, modal or Home tab Slack would refuse.
 
-The schema (testing/data/slack-block-kit.schema.json, MIT, from slack-block-kit-validator)
+The schema (bot/sandbox/data/slack-block-kit.schema.json, MIT, from slack-block-kit-validator)
 says the shape of each block, element and text object: its keys, lengths and types. The
 payload-wide rules are checked here: a block_id used once per payload, an action_id once
 per block, at most 50 blocks in a message and 100 in a view. The limits Slack refuses most

@@ -5,7 +5,7 @@ Tests, benchmarks and the browser sandbox point
 bot uses the way Slack does (HTTP 200 with ``ok: false`` for API errors, 429
 with ``Retry-After`` when rate limited), records what it is sent, and can be
 told to misbehave. Only the network is faked: the bot's own client code runs
-unchanged. Nothing in production imports this module.
+unchanged. The sandbox ships it; `serve` and `worker` never import it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
-from testing.blockkit import message_problems, view_problems
-from testing.loopback import Loopback
+from bot.sandbox.blockkit import message_problems, view_problems
+from bot.sandbox.loopback import Loopback
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ class FakeSlack:
     ``lock``: read it under the lock, or through the helpers, which return copies.
 
     Every message, ephemeral, response_url post and view is checked as Slack checks it
-    (testing/blockkit.py): one Slack would refuse is answered ``invalid_blocks`` (a view:
+    (bot/sandbox/blockkit.py): one Slack would refuse is answered ``invalid_blocks`` (a view:
     ``invalid_arguments``) with Slack's ``response_metadata.messages``, is not shown, and is
     kept in ``refused`` (see ``refusals()``), so a test passes only on what Slack accepts.
     """

@@ -1,7 +1,12 @@
-"""Crontab expressions as crontab reads them, for APScheduler 3."""
+"""Crontab expressions as crontab reads them, for APScheduler 3, and the periods they mark.
+
+A leaf module (it imports nothing from the bot), so settings can validate a cron with it
+and every scheduled job can ask which period it runs in.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -63,3 +68,39 @@ def _weekday_names(field: str) -> str:
     if len(days) == 7:
         return "*"
     return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+# How far back to look for the previous fire time, smallest first: the first window that
+# holds one bounds the walk forward to the latest (29 February crons need years).
+_LOOKBACKS = (
+    timedelta(minutes=1),
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=8),
+    timedelta(days=32),
+    timedelta(days=367),
+    timedelta(days=366 * 9),
+)
+
+
+def period_start(now: datetime, cron: str, tz: ZoneInfo) -> datetime | None:
+    """The start of the cron period containing `now`, in UTC; None if it never fired.
+
+    That is the latest fire time at or before `now`, with the cron read in `tz`.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    trigger = cron_trigger(cron, tz)
+    for lookback in _LOOKBACKS:
+        fire = trigger.get_next_fire_time(None, now - lookback)
+        if fire is not None and fire <= now:
+            return _latest_fire(trigger, fire, now).astimezone(UTC)
+    return None
+
+
+def _latest_fire(trigger: CronTrigger, fire: datetime, now: datetime) -> datetime:
+    while True:
+        following = trigger.get_next_fire_time(fire, now)
+        if following is None or following > now:
+            return fire
+        fire = following
