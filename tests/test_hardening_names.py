@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from bot.slack.ids import ActionId
 from bot.slack.slash import parse
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
-from store.models import Installation
+from store.models import Application, Installation
 from testing.fake_slack import FakeSlack
 from tests import harness
 from tests.conftest import TEST_KEY
@@ -172,10 +173,29 @@ def _no_controls(text: str) -> None:
     assert not bad, repr(text)
 
 
+def test_cli_refuses_control_characters_in_a_name(tmp_path: Path) -> None:
+    """A name is one line wherever it is shown: `apps add` refuses control characters as
+    the webhook does (issue 25), naming the argument, without echoing them."""
+    for name in (f"Evil{TERMINAL_TRAPS}App", "Oak\nState: Enabled", "Tab\tApp", "C1\x85App"):
+        refused = _run(tmp_path, "apps", "add", name, "--id", "app-evil")
+        assert refused.returncode == 2, (name, refused.stdout)
+        assert "argument name: must not contain control characters" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        _no_controls(refused.stderr)
+    assert "app-evil" not in _run(tmp_path, "apps", "list").stdout
+
+
 def test_cli_output_carries_no_terminal_control_characters(tmp_path: Path) -> None:
-    added = _run(tmp_path, "apps", "add", f"Evil{TERMINAL_TRAPS}App", "--id", "app-evil\x07")
+    added = _run(tmp_path, "apps", "add", "Evil App", "--id", "app-evil\x07")
     assert added.returncode == 0, added.stderr
     _no_controls(added.stdout)
+    # Names stored before control characters were refused are still shown safely.
+    db = Database(_env(tmp_path)["DATABASE_URL"])
+    with db.session() as session:
+        app = session.get(Application, "app-evil\x07")
+        assert app is not None
+        app.name = f"Evil{TERMINAL_TRAPS}App"
+    db.dispose()
     listed = _run(tmp_path, "apps", "list")
     assert listed.returncode == 0, listed.stderr
     _no_controls(listed.stdout)
@@ -184,12 +204,12 @@ def test_cli_output_carries_no_terminal_control_characters(tmp_path: Path) -> No
 
 def test_outbox_listing_carries_no_terminal_control_characters(sqlite_db: Database) -> None:
     lifecycle = Lifecycle(upstream=True, default_channel=CHANNEL)
-    event = parse_event(
-        harness.event_body(
-            event_id="evt_x", app_id="app-x", app_name=f"App{TERMINAL_TRAPS}",
-            site_id="site-x", site_name=f"School{TERMINAL_TRAPS}",
-        )
-    )  # fmt: skip
+    # The webhook refuses such names now; rows stored before it did may still hold them.
+    event = replace(
+        parse_event(harness.event_body(event_id="evt_x", app_id="app-x", site_id="site-x")),
+        application_name=f"App{TERMINAL_TRAPS}",
+        site_name=f"School{TERMINAL_TRAPS}",
+    )
     with sqlite_db.session() as session:
         lifecycle.apply_event(session, event)
     with sqlite_db.session() as session:
@@ -204,8 +224,6 @@ def test_outbox_listing_carries_no_terminal_control_characters(sqlite_db: Databa
 
 
 def test_modals_and_home_are_verbatim_and_plain_text_is_not_escaped() -> None:
-    from dataclasses import replace
-
     from bot.slack import views
     from bot.slack.ids import ReasonAsk
     from store.models import State
