@@ -116,6 +116,20 @@ def test_names_with_ampersands_are_found_as_slack_sends_them(
     assert audit["text"] == "Audit log of Tom &amp; Jerry &lt;Maths&gt; at St Mary &amp; St John"
 
 
+def test_a_name_copied_from_slack_finds_its_site(served: Client, fake_slack: FakeSlack) -> None:
+    """Formatting characters in a name are shown as lookalikes (issue 25); pasted back
+    into /simsid, the copied name still finds the school."""
+    message = install_and_wait(
+        served, fake_slack, event_id="evt_cp", site_id="s-cp", site_name="Oak_Hill: *Upper*",
+        urn="100003",
+    )  # fmt: skip
+    shown = next(b for b in message["blocks"] if b["type"] == "section")["text"]["text"]
+    copied = shown.strip("*")  # as a person selects it: the bold name
+    assert copied != "Oak_Hill: *Upper*" and "Oak" in copied, shown
+    reply = json.dumps(served.slash(f"customer {copied}").json())
+    assert "No site" not in reply and "100003" in reply, reply
+
+
 # -- mrkdwn: verbatim; plain text: not escaped -----------------------------------------
 
 

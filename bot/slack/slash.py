@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.slack import views
 from bot.slack.views import Message
+from bot.slack.views.text import as_typed
 from store import queries
 from store.db import Database, Session
 from store.lifecycle import Lifecycle, NotEnabled
@@ -89,7 +90,9 @@ def unescape(text: str) -> str:
 
 def parse(text: str | None) -> Command:
     """Split `/simsid` text into a subcommand and its words ("quotes" group words)."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in unescape(text or ""))[:_MAX_TEXT]
+    # as_typed: a name copied from a message holds lookalikes for `*`, `_`, `:`…
+    typed = as_typed(unescape(text or ""))
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in typed)[:_MAX_TEXT]
     words = split_words(cleaned)
     if not words:
         return Command("help", ())

@@ -5,7 +5,8 @@ slack_sdk's typed models validate on every `to_dict()` and cost more CPU than th
 an answer, so views build the JSON Slack wants directly, here and only here. Every text
 is clipped to Slack's limit as it goes in; the typed guarantees (each view's output parses
 through slack_sdk's models and keeps Slack's limits) live in tests/test_views.py.
-Callers pass mrkdwn already escaped (see `text.escape`); plain_text needs no escaping.
+Callers pass mrkdwn already escaped: what people typed through `text.literal`, the bot's
+own words through `text.escape`; plain_text objects take the same text, unescaped here.
 """
 
 from __future__ import annotations

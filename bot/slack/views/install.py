@@ -10,8 +10,8 @@ from bot.slack.views.common import Message, installation_buttons, message
 from bot.slack.views.modals import REASON_MAX, removal_requested_line
 from bot.slack.views.text import (
     clip,
-    escape,
     format_time,
+    literal,
     mention,
     state_label,
     state_verb,
@@ -30,7 +30,7 @@ def changed_line(info: InstallationInfo, tz: ZoneInfo) -> str:
         f"at {format_time(info.changed_at, tz)}"
     )
     if info.change_reason:
-        line += f": {clip(escape(info.change_reason), REASON_MAX)}"
+        line += f": {clip(literal(info.change_reason), REASON_MAX)}"
     return line
 
 
@@ -46,7 +46,7 @@ def removal_request_line(info: InstallationInfo, tz: ZoneInfo) -> str | None:
 
 
 def _upstream_blocks(status: UpstreamStatus) -> list[Block]:
-    error = clip(escape(status.last_error or ""), ERROR_MAX)
+    error = clip(literal(status.last_error or ""), ERROR_MAX)
     if status.status == "applied":
         return [context(":white_check_mark: Applied upstream")]
     if status.status == "failed":
@@ -65,14 +65,14 @@ def _upstream_blocks(status: UpstreamStatus) -> list[Block]:
 
 def install_message(info: InstallationInfo, tz: ZoneInfo) -> Message:
     """The channel message for one installation, with the buttons valid in its state."""
-    site, app = escape(info.site.name), escape(info.app.name)
+    site, app = literal(info.site.name), literal(info.app.name)
     blocks: list[Block] = [
         header(f"New install: {app}"),
         section(
             f"*{site}*",
             fields=[
-                f"*URN*\n{escape(info.site.urn or '—')}",
-                f"*DfE number*\n{escape(info.site.dfe_number or '—')}",
+                f"*URN*\n{literal(info.site.urn or '—')}",
+                f"*DfE number*\n{literal(info.site.dfe_number or '—')}",
                 f"*Application*\n{app}",
                 f"*State*\n{state_label(info.state)}",
             ],
