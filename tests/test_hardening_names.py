@@ -21,7 +21,7 @@ from sqlalchemy import select
 from bot.cli.outbox import show_outbox
 from bot.simsid.schema import parse_event
 from bot.slack.ids import ActionId
-from bot.slack.slash import parse
+from bot.slack.slash import Unknown, parse
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import Application, Installation
@@ -114,6 +114,16 @@ def test_names_with_ampersands_are_found_as_slack_sends_them(
     assert "No site" not in reply and "Tom &amp; Jerry &lt;Maths&gt;" in reply, reply
     audit = served.slash("audit Tom & Jerry <Maths> St Mary & St John").json()
     assert audit["text"] == "Audit log of Tom &amp; Jerry &lt;Maths&gt; at St Mary &amp; St John"
+
+
+def test_an_unknown_command_is_quoted_in_one_code_span() -> None:
+    """What someone typed is shown as typed: a backtick in an unknown command's word
+    ended the code span quoting it, and the rest read as formatting."""
+    try:
+        parse("x`*bold*`:skull: pending")
+    except Unknown as exc:
+        said = str(exc)
+    assert said.count("`") == 2 and "*bold*" in said, said
 
 
 def test_a_name_copied_from_slack_finds_its_site(served: Client, fake_slack: FakeSlack) -> None:

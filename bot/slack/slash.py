@@ -98,7 +98,8 @@ def parse(text: str | None) -> Command:
         return Command("help", ())
     name, args = words[0].lower(), tuple(words[1:])
     if name not in SUBCOMMANDS:
-        raise Unknown(f"I don't know the command `{words[0][:40]}`.")
+        word = words[0][:40].replace("`", "'")  # a backtick would end the code span early
+        raise Unknown(f"I don't know the command `{word}`.")
     if name in ("app", "customer") and not args:
         raise Unknown(
             f"`{name}` needs a name: `/simsid {name} <{'app' if name == 'app' else 'site'}>`"
