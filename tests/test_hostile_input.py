@@ -299,7 +299,7 @@ def test_one_message_with_every_injection_is_escaped(served: Client, fake_slack:
     message = _seed_hostile_installation(served, fake_slack)
     dumped = json.dumps(message["blocks"], ensure_ascii=False)
     assert "&lt;!channel&gt; Academy '; DROP TABLE site; --" in dumped
-    assert "&lt;https\u2236//evil.example|App&gt;" in dumped  # ":" as a lookalike (no emoji)
+    assert "&lt;https://evil.example|App&gt;" in dumped
     assert "&lt;@UADMIN1&gt;" in dumped  # the URN pings nobody either
     _no_raw_tokens(message)
     assert fake_slack.wait_for(

@@ -283,10 +283,11 @@ def test_names_and_reasons_are_shown_as_plain_text_everywhere(name: str) -> None
 def test_literal_folds_lines_and_shows_formatting_characters_as_lookalikes() -> None:
     assert literal("Oak\r\n\tAcademy\u2028x") == "Oak Academy x"
     assert literal("Tom & <Jerry>") == "Tom &amp; &lt;Jerry&gt;"
-    shown = literal("*b* _i_ ~s~ `c` :skull:")
-    assert not set("*_~`:") & set(shown)
-    assert as_typed(shown) == "*b* _i_ ~s~ `c` :skull:"  # a copied name finds the site
+    shown = literal("*b* _i_ ~s~ `c` :skull: :+1::100:")
+    assert not set("*_~`") & set(shown) and not re.search(r":[\w+-]", shown), shown
+    assert as_typed(shown) == "*b* _i_ ~s~ `c` :skull: :+1::100:"  # a copy finds the site
     assert literal("Oakfield Primary (URN 123456)") == "Oakfield Primary (URN 123456)"
+    assert literal("Billing: invoice 42 unpaid") == "Billing: invoice 42 unpaid"
 
 
 @pytest.mark.parametrize(

@@ -45,15 +45,18 @@ _STATE_VERBS = {
 _FOLDED = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 # mrkdwn has no escape for its formatting characters, and `verbatim` leaves them (and
 # emoji) alone: in typed text each is shown as a lookalike that Slack reads as nothing.
+# A colon only where it could open an emoji (":skull:"), so "Billing: unpaid" keeps it.
 _LOOKALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb", ":": "\u2236"}
-_TO_LOOKALIKE = str.maketrans(_LOOKALIKE)
+_TO_LOOKALIKE = str.maketrans({k: v for k, v in _LOOKALIKE.items() if k != ":"})
 _FROM_LOOKALIKE = str.maketrans({v: k for k, v in _LOOKALIKE.items()})
+_EMOJI_OPENER = re.compile(r":(?=[\w+'-])")
 
 
 def literal(text: str) -> str:
     """Text someone typed, for any text object (mrkdwn or plain_text): one line, escaped,
     and shown as typed, never as formatting, a link, a ping or an emoji."""
-    return escape(_FOLDED.sub(" ", text).translate(_TO_LOOKALIKE))
+    shown = _EMOJI_OPENER.sub(_LOOKALIKE[":"], _FOLDED.sub(" ", text))
+    return escape(shown.translate(_TO_LOOKALIKE))
 
 
 def as_typed(text: str) -> str:
