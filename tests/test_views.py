@@ -290,6 +290,21 @@ def test_literal_folds_lines_and_shows_formatting_characters_as_lookalikes() -> 
     assert literal("Billing: invoice 42 unpaid") == "Billing: invoice 42 unpaid"
 
 
+_OWN = str.maketrans(dict.fromkeys("\u2217\u02cd\u223c\u02cb", " "))  # literal's lookalikes
+_LINE_BREAKING = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+
+
+@given(st.text() | st.text(st.sampled_from("ab :*_~`\n\r\x85\u2028\u202e+-1")))
+def test_literal_shows_any_text_on_one_line_without_formatting(text: str) -> None:
+    shown = literal(text)
+    assert not re.search(_LINE_BREAKING, shown), repr(shown)
+    assert not set("*_~`<>") & set(shown), shown
+    # No colon before a character an emoji's name may hold: ":skull:" draws nothing.
+    assert not re.search(r":[\w+'-]", shown.translate(_OWN)), shown
+    if not set(text) & set("\u2217\u02cd\u223c\u02cb\u2236"):  # else as_typed reads them too
+        assert unescape(as_typed(shown)) == re.sub(_LINE_BREAKING + "+", " ", text)
+
+
 @pytest.mark.parametrize(
     ("state", "expected"),
     [

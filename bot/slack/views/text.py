@@ -42,7 +42,8 @@ _STATE_VERBS = {
 
 # Lines, C0/C1 controls and bidirectional overrides: in a name they draw fake lines,
 # or turn the rest of a line around ("Enabled" reading as "delbanE").
-_FOLDED = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_FOLDED = re.compile(f"[{_CONTROLS}]+")
 # mrkdwn has no escape for its formatting characters, and `verbatim` leaves them (and
 # emoji) alone: in typed text each is shown as a lookalike that Slack reads as nothing.
 # A colon only where it could open an emoji (":skull:"), so "Billing: unpaid" keeps it.
@@ -50,11 +51,15 @@ _LOOKALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb", ":": "
 _TO_LOOKALIKE = str.maketrans({k: v for k, v in _LOOKALIKE.items() if k != ":"})
 _FROM_LOOKALIKE = str.maketrans({v: k for k, v in _LOOKALIKE.items()})
 _EMOJI_OPENER = re.compile(r":(?=[\w+'-])")
+# Most names hold none of these: they skip the work (a listing shows a hundred names).
+_ANYTHING_TO_DO = re.compile(f"[{_CONTROLS}*_~`:]")
 
 
 def literal(text: str) -> str:
     """Text someone typed, for any text object (mrkdwn or plain_text): one line, escaped,
     and shown as typed, never as formatting, a link, a ping or an emoji."""
+    if _ANYTHING_TO_DO.search(text) is None:
+        return escape(text)
     shown = _EMOJI_OPENER.sub(_LOOKALIKE[":"], _FOLDED.sub(" ", text))
     return escape(shown.translate(_TO_LOOKALIKE))
 
