@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from sqlalchemy import text
 
@@ -27,6 +29,36 @@ for _name in list(os.environ):
 TEST_KEY = vault.generate_key()
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# A red run must be one anyone can replay. In CI every run draws the same examples
+# (derandomize); elsewhere the run's seed is chosen here and printed in the header, so
+# `--hypothesis-seed=N` draws that run's examples again. No deadline and no too_slow
+# check: on a loaded machine either failed tests at random, whatever they checked.
+hypothesis.settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.register_profile(
+    "dev", deadline=None, print_blob=True, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("ci" if IN_CI else "dev")
+
+
+@pytest.hookimpl(tryfirst=True)  # before hypothesis's own plugin reads --hypothesis-seed
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = str(secrets.randbits(32))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if hypothesis.settings.default.derandomize:
+        return "hypothesis: derandomized (profile 'ci'): every run draws the same examples"
+    seed = config.getoption("hypothesis_seed")
+    return f"hypothesis seed {seed}: replay this run with --hypothesis-seed={seed}"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -210,6 +210,25 @@ def test_ingest_leaves_postgres_planner_statistics_current(
     assert known == 40
 
 
+def test_ingest_refuses_events_from_the_future_naming_the_line(tmp_path: Path) -> None:
+    """A line dated 9999 would freeze its installation: every real event after it would
+    look older. It is rejected by line and field, as the webhook refuses it (issue 25)."""
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+    lines = [
+        _event(1),
+        {**_event(2), "occurred_at": "9999-01-01T00:00:00Z"},
+        {**_event(3), "occurred_at": soon},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run(tmp_path, "ingest", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "2 new" in result.stdout and "1 rejected" in result.stdout, result.stdout
+    assert "line 2: occurred_at: is more than 5 minutes ahead" in result.stderr, result.stderr
+
+
 def test_ingest_csv(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text(

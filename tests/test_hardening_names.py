@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,10 @@ from bot.cli.outbox import show_outbox
 from bot.sandbox.fake_slack import FakeSlack
 from bot.simsid.schema import parse_event
 from bot.slack.ids import ActionId
-from bot.slack.slash import parse
+from bot.slack.slash import Unknown, parse
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
-from store.models import Installation
+from store.models import Application, Installation
 from tests import harness
 from tests.conftest import TEST_KEY
 from tests.faultkit import buttons, install_and_wait
@@ -115,6 +116,30 @@ def test_names_with_ampersands_are_found_as_slack_sends_them(
     assert audit["text"] == "Audit log of Tom &amp; Jerry &lt;Maths&gt; at St Mary &amp; St John"
 
 
+def test_an_unknown_command_is_quoted_in_one_code_span() -> None:
+    """What someone typed is shown as typed: a backtick in an unknown command's word
+    ended the code span quoting it, and the rest read as formatting."""
+    try:
+        parse("x`*bold*`:skull: pending")
+    except Unknown as exc:
+        said = str(exc)
+    assert said.count("`") == 2 and "*bold*" in said, said
+
+
+def test_a_name_copied_from_slack_finds_its_site(served: Client, fake_slack: FakeSlack) -> None:
+    """Formatting characters in a name are shown as lookalikes (issue 25); pasted back
+    into /simsid, the copied name still finds the school."""
+    message = install_and_wait(
+        served, fake_slack, event_id="evt_cp", site_id="s-cp", site_name="Oak_Hill: *Upper*",
+        urn="100003",
+    )  # fmt: skip
+    shown = next(b for b in message["blocks"] if b["type"] == "section")["text"]["text"]
+    copied = shown.strip("*")  # as a person selects it: the bold name
+    assert copied != "Oak_Hill: *Upper*" and "Oak" in copied, shown
+    reply = json.dumps(served.slash(f"customer {copied}").json())
+    assert "No site" not in reply and "100003" in reply, reply
+
+
 # -- mrkdwn: verbatim; plain text: not escaped -----------------------------------------
 
 
@@ -172,10 +197,29 @@ def _no_controls(text: str) -> None:
     assert not bad, repr(text)
 
 
+def test_cli_refuses_control_characters_in_a_name(tmp_path: Path) -> None:
+    """A name is one line wherever it is shown: `apps add` refuses control characters as
+    the webhook does (issue 25), naming the argument, without echoing them."""
+    for name in (f"Evil{TERMINAL_TRAPS}App", "Oak\nState: Enabled", "Tab\tApp", "C1\x85App"):
+        refused = _run(tmp_path, "apps", "add", name, "--id", "app-evil")
+        assert refused.returncode == 2, (name, refused.stdout)
+        assert "argument name: must not contain control characters" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        _no_controls(refused.stderr)
+    assert "app-evil" not in _run(tmp_path, "apps", "list").stdout
+
+
 def test_cli_output_carries_no_terminal_control_characters(tmp_path: Path) -> None:
-    added = _run(tmp_path, "apps", "add", f"Evil{TERMINAL_TRAPS}App", "--id", "app-evil\x07")
+    added = _run(tmp_path, "apps", "add", "Evil App", "--id", "app-evil\x07")
     assert added.returncode == 0, added.stderr
     _no_controls(added.stdout)
+    # Names stored before control characters were refused are still shown safely.
+    db = Database(_env(tmp_path)["DATABASE_URL"])
+    with db.session() as session:
+        app = session.get(Application, "app-evil\x07")
+        assert app is not None
+        app.name = f"Evil{TERMINAL_TRAPS}App"
+    db.dispose()
     listed = _run(tmp_path, "apps", "list")
     assert listed.returncode == 0, listed.stderr
     _no_controls(listed.stdout)
@@ -184,12 +228,12 @@ def test_cli_output_carries_no_terminal_control_characters(tmp_path: Path) -> No
 
 def test_outbox_listing_carries_no_terminal_control_characters(sqlite_db: Database) -> None:
     lifecycle = Lifecycle(upstream=True, default_channel=CHANNEL)
-    event = parse_event(
-        harness.event_body(
-            event_id="evt_x", app_id="app-x", app_name=f"App{TERMINAL_TRAPS}",
-            site_id="site-x", site_name=f"School{TERMINAL_TRAPS}",
-        )
-    )  # fmt: skip
+    # The webhook refuses such names now; rows stored before it did may still hold them.
+    event = replace(
+        parse_event(harness.event_body(event_id="evt_x", app_id="app-x", site_id="site-x")),
+        application_name=f"App{TERMINAL_TRAPS}",
+        site_name=f"School{TERMINAL_TRAPS}",
+    )
     with sqlite_db.session() as session:
         lifecycle.apply_event(session, event)
     with sqlite_db.session() as session:
@@ -204,8 +248,6 @@ def test_outbox_listing_carries_no_terminal_control_characters(sqlite_db: Databa
 
 
 def test_modals_and_home_are_verbatim_and_plain_text_is_not_escaped() -> None:
-    from dataclasses import replace
-
     from bot.slack import views
     from bot.slack.ids import ReasonAsk
     from store.models import State

@@ -16,10 +16,11 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import unicodedata
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -240,14 +241,24 @@ NAME = st.lists(st.sampled_from(INJECTIONS), min_size=1, max_size=3).map(" ".joi
 ).filter(lambda s: "\x00" not in s)
 
 
+def _refused_name(name: str) -> bool:
+    """What the webhook refuses in a name (INTERFACE: 400 naming the field)."""
+    return not name.strip() or any(unicodedata.category(ch) == "Cc" for ch in name)
+
+
 @pytest.mark.parametrize("field", ["application", "site"])
 def test_injection_in_names_is_stored_exactly_and_shown_escaped(
     served: Client, fake_slack: FakeSlack, bot: BotApp, field: str
 ) -> None:
-    """Every name field: stored byte for byte, never executed, never a live token."""
+    """Every name field: stored byte for byte, never executed, never a live token; a
+    blank name, or one with control characters, is refused naming the field."""
 
     @settings(max_examples=25, deadline=None, database=None)
     @given(name=NAME, label=NAME.map(lambda s: s[:100]), key=NAME)
+    # "\r" is blank: drawn by a fresh clone's first run, it failed the suite at random.
+    @example(name="\r", label="1", key="k").via("a fresh clone's first make test")
+    @example(name="Oak\nState: Enabled", label="1", key="k")
+    @example(name="<!channel> *bold* :skull:", label="<@UADMIN1>", key="k")
     def check(name: str, label: str, key: str) -> None:
         app_id, site_id = _fresh(key), _fresh(key)
         answer = served.install(
@@ -259,6 +270,10 @@ def test_injection_in_names_is_stored_exactly_and_shown_escaped(
             urn=label,
             dfe=label,
         )
+        if _refused_name(name):
+            assert answer.status == 400, (name, answer)
+            assert answer.json()["error"].startswith(f"{field}.name: "), answer.json()
+            return
         assert answer.status == 202, answer
         with bot.db.read() as session:
             app = session.get(Application, app_id)
@@ -282,7 +297,7 @@ def test_injection_in_names_is_stored_exactly_and_shown_escaped(
 def test_one_message_with_every_injection_is_escaped(served: Client, fake_slack: FakeSlack) -> None:
     """The install message itself, with hostile text in every field at once."""
     message = _seed_hostile_installation(served, fake_slack)
-    dumped = json.dumps(message["blocks"])
+    dumped = json.dumps(message["blocks"], ensure_ascii=False)
     assert "&lt;!channel&gt; Academy '; DROP TABLE site; --" in dumped
     assert "&lt;https://evil.example|App&gt;" in dumped
     assert "&lt;@UADMIN1&gt;" in dumped  # the URN pings nobody either

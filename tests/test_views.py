@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +20,7 @@ from bot.slack.ids import (
     INSTALLATION_ACTIONS,
     ActionId,
     PageRef,
+    ReasonAsk,
     decode_installation,
     decode_outbox,
     decode_page,
@@ -27,7 +30,16 @@ from bot.slack.ids import (
     encode_site,
 )
 from bot.slack.views import Message
-from bot.slack.views.text import clip, escape, format_time, format_wait, mention, state_label
+from bot.slack.views.text import (
+    as_typed,
+    clip,
+    escape,
+    format_time,
+    format_wait,
+    literal,
+    mention,
+    state_label,
+)
 from store.lifecycle import Action, Change
 from store.models import State
 from store.queries import (
@@ -39,6 +51,7 @@ from store.queries import (
     InstallationInfo,
     Page,
     PendingCount,
+    RemovalRequest,
     SiteRef,
     UpstreamStatus,
 )
@@ -132,11 +145,18 @@ def audit_lines(n: int) -> list[AuditLine]:
     ]
 
 
-def every_view(site: SiteRef = SITE, app: AppRef = APP) -> dict[str, Callable[[], Message]]:
-    """One call of each view function, for the checks every view must pass."""
-    upstream = UpstreamStatus("failed", "installation.enabled", 4, f"500 {HOSTILE}", 12)
+def every_view(
+    site: SiteRef = SITE, app: AppRef = APP, said: str = HOSTILE
+) -> dict[str, Callable[[], Message]]:
+    """One call of each view function, for the checks every view must pass; `said` is
+    what people typed besides names: reasons, audit details, an upstream error."""
+    upstream = UpstreamStatus("failed", "installation.enabled", 4, f"500 {said}", 12)
     infos = [
-        make_info(state, id=i, app=app, site=site, upstream=upstream)
+        replace(
+            make_info(state, id=i, app=app, site=site, upstream=upstream),
+            change_reason=said,
+            removal=RemovalRequest("U0BOB", NOW, said) if state is State.DISABLED else None,
+        )
         for i, state in enumerate(State, 1)
     ]
     counts = [PendingCount(app, 3, NOW - timedelta(days=2))]
@@ -169,7 +189,7 @@ def every_view(site: SiteRef = SITE, app: AppRef = APP) -> dict[str, Callable[[]
             app,
             site,
             page_of(
-                [AuditLine(1, NOW, "U0ALICE", "approve", "pending", "enabled", HOSTILE, "", "")],
+                [AuditLine(1, NOW, "U0ALICE", "approve", "pending", "enabled", said, "", "", said)],
                 more=True,
             ),
             TZ,
@@ -208,6 +228,86 @@ def test_names_from_sims_id_are_escaped_everywhere(name: str) -> None:
     serialised = json.dumps(without_plain_text(every_view(site, app)[name]().to_dict()))
     assert "<!channel>" not in serialised
     assert "<b>" not in serialised
+
+
+# A name or reason drawing lines and formatting of its own: "State: Enabled", bold,
+# an emoji, a right-to-left override. Shown as typed, it forged the install message.
+FORGED = "Oak\n*State*: Enabled\r\n_Approved_ ~by~ `Mallory` :skull:\u2028\u202eDone"
+_FORMATTING = ("*State*:", "_Approved_", "~by~", "`Mallory`", ":skull:")
+_NEW_LINE = re.compile(r"[\n\r\u2028\u2029\u202e]\W*(State|Enabled|Approved|Done)")
+
+
+def every_surface(site: SiteRef, app: AppRef, said: str) -> dict[str, dict[str, Any]]:
+    """Every message, modal, Home tab and channel notice, as the JSON sent to Slack."""
+    shown: dict[str, Any] = {k: v().to_dict() for k, v in every_view(site, app, said).items()}
+    info = replace(make_info(State.ENABLED, app=app, site=site), change_reason=said)
+    asked = replace(info, id=2, removal=RemovalRequest("U0BOB", NOW, said))
+    ask = ReasonAsk("disable", info.id, info.version)
+    line = AuditLine(1, NOW, "U0ALICE", "disable", "enabled", "disabled", said, app.name,
+                     site.name, said)  # fmt: skip
+    example = {"kind": "disable", "application": app.name, "site": site.name}
+    notice = {"source": "list.csv", "examples": [example], "total": 2, "changed": {"disable": 1}}
+    shown |= {
+        "disable modal": views.disable_modal(info, ask),
+        "remove modal": views.remove_modal(info, replace(ask, kind="remove"), two_person=True),
+        "disable all modal": views.disable_all_modal(site, ReasonAsk("disable_all", site_id="s")),
+        "home": views.admin_home(
+            apps=[AppSummary(app, 1, 2, 3)],
+            more_apps=False,
+            waiting=[info],
+            requests=[asked],
+            decisions=[line],
+            tz=TZ,
+            now=NOW,
+        ),
+        "reconciled": views.reconcile_notice(notice).to_dict(),
+        "reconcile refused": views.reconcile_notice(
+            {**notice, "notice": "reconcile_refused", "reason": said}
+        ).to_dict(),
+    }
+    return shown
+
+
+@pytest.mark.parametrize("name", list(every_surface(SITE, APP, HOSTILE)))
+def test_names_and_reasons_are_shown_as_plain_text_everywhere(name: str) -> None:
+    """Names and reasons cannot draw lines or formatting of their own on any surface:
+    line breaks and controls fold to spaces, mrkdwn's formatting characters are shown as
+    lookalikes (issue 25). Plain text follows the same rule: a header renders emoji."""
+    site = SiteRef("site-1", FORGED, FORGED, FORGED)
+    app = AppRef("app-1", FORGED, "app-1", None, False, True)
+    payload = every_surface(site, app, FORGED)[name]
+    texts = [o["text"] for o in walk(payload) if o.get("type") in ("mrkdwn", "plain_text")]
+    texts.append(payload.get("text", ""))  # a message's fallback, for notifications
+    for text in texts:
+        assert not _NEW_LINE.search(text), text
+        assert not any(forged in text for forged in _FORMATTING), text
+    if "Oak" in dumps(payload):
+        assert "State" in dumps(payload)  # the name is shown, made harmless
+
+
+def test_literal_folds_lines_and_shows_formatting_characters_as_lookalikes() -> None:
+    assert literal("Oak\r\n\tAcademy\u2028x") == "Oak Academy x"
+    assert literal("Tom & <Jerry>") == "Tom &amp; &lt;Jerry&gt;"
+    shown = literal("*b* _i_ ~s~ `c` :skull: :+1::100:")
+    assert not set("*_~`") & set(shown) and not re.search(r":[\w+-]", shown), shown
+    assert as_typed(shown) == "*b* _i_ ~s~ `c` :skull: :+1::100:"  # a copy finds the site
+    assert literal("Oakfield Primary (URN 123456)") == "Oakfield Primary (URN 123456)"
+    assert literal("Billing: invoice 42 unpaid") == "Billing: invoice 42 unpaid"
+
+
+_OWN = str.maketrans(dict.fromkeys("\u2217\u02cd\u223c\u02cb", " "))  # literal's lookalikes
+_LINE_BREAKING = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+
+
+@given(st.text() | st.text(st.sampled_from("ab :*_~`\n\r\x85\u2028\u202e+-1")))
+def test_literal_shows_any_text_on_one_line_without_formatting(text: str) -> None:
+    shown = literal(text)
+    assert not re.search(_LINE_BREAKING, shown), repr(shown)
+    assert not set("*_~`<>") & set(shown), shown
+    # No colon before a character an emoji's name may hold: ":skull:" draws nothing.
+    assert not re.search(r":[\w+'-]", shown.translate(_OWN)), shown
+    if not set(text) & set("\u2217\u02cd\u223c\u02cb\u2236"):  # else as_typed reads them too
+        assert unescape(as_typed(shown)) == re.sub(_LINE_BREAKING + "+", " ", text)
 
 
 @pytest.mark.parametrize(

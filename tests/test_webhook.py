@@ -117,6 +117,13 @@ def test_older_event_is_acknowledged_audited_and_ignored(served: Client, bot: Bo
         (lambda e: e.update(occurred_at="0001-01-01T00:00:00+01:00"), "occurred_at"),
         (lambda e: e["site"].update(id="   "), "site.id"),
         (lambda e: e["application"].update(name=" \t "), "application.name"),
+        # A name is one line: a newline drew fake "State" lines on the install message.
+        (lambda e: e["site"].update(name="Oak\n*State*: Enabled"), "site.name"),
+        (lambda e: e["site"].update(name="Oak\tAcademy"), "site.name"),
+        (lambda e: e["application"].update(name="Hub\x1b[2J"), "application.name"),
+        (lambda e: e["application"].update(name="Hub\x85Next"), "application.name"),  # C1
+        # From the future: it would make every real event after it look older (issue 25).
+        (lambda e: e.update(occurred_at="9999-01-01T00:00:00Z"), "occurred_at"),
     ],
 )
 def test_bad_bodies_get_400_naming_the_field(served: Client, bot: BotApp, mutate, field) -> None:
@@ -126,6 +133,29 @@ def test_bad_bodies_get_400_naming_the_field(served: Client, bot: BotApp, mutate
     assert answer.status == 400
     assert answer.json()["error"].startswith(field), answer.json()
     assert _count(bot, Installation) == 0
+
+
+def test_an_event_from_the_future_is_refused_and_cannot_freeze_an_installation(
+    served: Client, bot: BotApp
+) -> None:
+    """An install dated 9999 made the real uninstall after it "older than the last
+    change": ignored, with the client secret still live. It is refused instead."""
+    now = datetime.now(UTC)
+    for ahead in (timedelta(days=3000 * 365), timedelta(minutes=6)):
+        future = served.send_event(event_body(event_id=f"evt_f{ahead}", occurred_at=now + ahead))
+        assert future.status == 400, future
+        error = future.json()["error"]
+        assert error.startswith("occurred_at: ") and "5 minutes" in error, error
+    assert _count(bot, Installation) == 0
+    # Within five minutes ahead (clocks differ a little): accepted, and a later event applies.
+    ahead = now + timedelta(minutes=4)
+    soon = served.send_event(event_body(event_id="evt_soon", occurred_at=ahead))
+    assert soon.status == 202, soon
+    later = ahead + timedelta(seconds=1)
+    gone = event_body(event_id="evt_gone", type_="installation.removed", occurred_at=later)
+    assert served.send_event(gone).status == 202
+    with bot.db.read() as session:
+        assert session.scalars(select(Installation.state)).one() is State.REMOVED
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1,2]", b"", b"\xff\xfe"])

@@ -39,6 +39,16 @@ def _text(text: str) -> str:
     return text
 
 
+def _name(text: str) -> str:
+    """An argparse type: a name shown in Slack and on terminals, one line, not blank."""
+    from bot.simsid.schema import control_character
+
+    found = control_character(_text(text))
+    if found is not None:
+        raise argparse.ArgumentTypeError(f"must not contain control characters ({found})")
+    return text
+
+
 _port = _bounded(0, 65535)
 _row_id = _bounded(1, 2**63 - 1)  # what a database's integer key can hold
 
@@ -91,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     apps = sub.add_parser("apps", help="registered applications")
     apps_sub = apps.add_subparsers(dest="apps_command", required=True, metavar="SUBCOMMAND")
     add = apps_sub.add_parser("add", help="register an application, or update it")
-    add.add_argument("name", type=_text)
+    add.add_argument("name", type=_name)
     add.add_argument("--id", required=True, dest="app_id", type=_text)
     add.add_argument("--channel", default=None, help="channel id for its install messages")
     add.add_argument("--bypass-auth", action="store_true", default=None)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import unicodedata
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -17,11 +18,30 @@ from pydantic import (
 
 from store.lifecycle import EventType, InstallEvent
 
+MAX_AHEAD = timedelta(minutes=5)  # clock skew allowed between SIMS ID and this server
+
 
 def _no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL: refuse it here (400) rather than fail to store it (500).
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    return value
+
+
+def control_character(value: str) -> str | None:
+    """The first control character (C0, DEL or C1) in `value`, as U+XXXX; None if none."""
+    for ch in value:
+        if unicodedata.category(ch) == "Cc":
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def no_controls(value: str) -> str:
+    """`value` unchanged, or ValueError: a name is one line of text as people typed it."""
+    # A newline or a terminal escape in a name can draw fake lines wherever it is shown.
+    found = control_character(value)
+    if found is not None:
+        raise ValueError(f"must not contain control characters ({found})")
     return value
 
 
@@ -38,11 +58,12 @@ Id = Annotated[
     AfterValidator(_no_nul),
     AfterValidator(_not_blank),
 ]
-Text = Annotated[
+Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=500),
     AfterValidator(_no_nul),
     AfterValidator(_not_blank),
+    AfterValidator(no_controls),
 ]
 Label = Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)]
 
@@ -50,13 +71,13 @@ Label = Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul
 class _Application(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
     id: Id
-    name: Text
+    name: Name
 
 
 class _Site(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
     id: Id
-    name: Text
+    name: Name
     urn: Label | None = None
     dfe_number: Label | None = None
 
@@ -88,9 +109,16 @@ class _Event(BaseModel):
         if parsed.tzinfo is None:
             raise ValueError("must include a time zone (Z or +00:00)")
         try:
-            return parsed.astimezone(UTC)
+            moment = parsed.astimezone(UTC)
         except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the year 9999 in UTC
             raise ValueError("is out of range") from None
+        # Events apply in occurred_at order: one from the future would make every real
+        # event after it "older than the last change" and freeze the installation.
+        if moment > datetime.now(UTC) + MAX_AHEAD:
+            raise ValueError(
+                f"is more than {MAX_AHEAD.seconds // 60} minutes ahead of this server's clock"
+            )
+        return moment
 
 
 class BadEvent(ValueError):

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.slack import views
 from bot.slack.views import Message
+from bot.slack.views.text import as_typed
 from store import queries
 from store.db import Database, Session
 from store.lifecycle import Lifecycle, NotEnabled
@@ -89,13 +90,16 @@ def unescape(text: str) -> str:
 
 def parse(text: str | None) -> Command:
     """Split `/simsid` text into a subcommand and its words ("quotes" group words)."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in unescape(text or ""))[:_MAX_TEXT]
+    # as_typed: a name copied from a message holds lookalikes for `*`, `_`, `:`…
+    typed = as_typed(unescape(text or ""))
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in typed)[:_MAX_TEXT]
     words = split_words(cleaned)
     if not words:
         return Command("help", ())
     name, args = words[0].lower(), tuple(words[1:])
     if name not in SUBCOMMANDS:
-        raise Unknown(f"I don't know the command `{words[0][:40]}`.")
+        word = words[0][:40].replace("`", "'")  # a backtick would end the code span early
+        raise Unknown(f"I don't know the command `{word}`.")
     if name in ("app", "customer") and not args:
         raise Unknown(
             f"`{name}` needs a name: `/simsid {name} <{'app' if name == 'app' else 'site'}>`"

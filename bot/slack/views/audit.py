@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from bot.slack.views.blocks import Block, context, header, section
 from bot.slack.views.common import Message, assemble, message
-from bot.slack.views.text import clip, escape, format_time, mention
+from bot.slack.views.text import clip, escape, format_time, literal, mention
 from store.queries import AppRef, AuditLine, Page, SiteRef
 
 DETAIL_MAX = 300
@@ -27,11 +27,11 @@ def audit_line(line: AuditLine, tz: ZoneInfo, *, with_site: bool) -> str:
     parts = [format_time(line.at, tz), mention(line.actor)]
     parts.append(f"*{escape(line.action.replace('_', ' '))}*{_states(line)}")
     if with_site:
-        parts.append(escape(line.site_name))
+        parts.append(literal(line.site_name))
     if line.reason:
-        parts.append(f"“{clip(escape(line.reason), DETAIL_MAX)}”")
+        parts.append(f"“{clip(literal(line.reason), DETAIL_MAX)}”")
     if line.detail:
-        parts.append(clip(escape(line.detail), DETAIL_MAX))
+        parts.append(clip(literal(line.detail), DETAIL_MAX))
     return " · ".join(parts)
 
 
@@ -39,7 +39,7 @@ def audit_listing(
     app: AppRef, site: SiteRef | None, page: Page[AuditLine], tz: ZoneInfo
 ) -> Message:
     """The latest audit entries of an application, or of one of its installations."""
-    title = escape(app.name) if site is None else f"{escape(app.name)} at {escape(site.name)}"
+    title = literal(app.name) if site is None else f"{literal(app.name)} at {literal(site.name)}"
     head: list[Block] = [header(f"Audit: {title}")]
     if not page.items and not page.has_previous:
         head.append(section("No audit entries yet."))

@@ -7,7 +7,8 @@ is clipped to Slack's limit as it goes in; the guarantees (each view's output is
 accepts, by Block Kit's schema and Slack's other rules in bot/sandbox/blockkit.py, and parses
 through slack_sdk's models) live in tests/test_views*.py, and the Slack stand-in refuses
 anything else in every other test.
-Callers pass mrkdwn already escaped (see `text.escape`); plain_text needs no escaping.
+Callers pass mrkdwn already escaped: what people typed through `text.literal`, the bot's
+own words through `text.escape`; plain_text objects take the same text, unescaped here.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from bot.slack.ids import (
 )
 from bot.slack.views.blocks import MAX_BLOCKS, Block, button, confirm, context
 from bot.slack.views.blocks import actions as actions_block
-from bot.slack.views.text import clip, escape
+from bot.slack.views.text import clip, literal
 from store.lifecycle import Action, allowed_actions
 from store.queries import InstallationInfo, Page, SiteRef
 
@@ -61,17 +61,17 @@ def message(text: str, blocks: list[Block]) -> Message:
 
 def site_line(site: SiteRef) -> str:
     """ "*Oakfield Primary* · URN 123456 · DfE 823/4001", escaped."""
-    labels = [f"*{escape(site.name or site.id)}*"]
+    labels = [f"*{literal(site.name or site.id)}*"]
     if site.urn:
-        labels.append(f"URN {escape(site.urn)}")
+        labels.append(f"URN {literal(site.urn)}")
     if site.dfe_number:
-        labels.append(f"DfE {escape(site.dfe_number)}")
+        labels.append(f"DfE {literal(site.dfe_number)}")
     return " · ".join(labels)
 
 
 def _confirm_removal(info: InstallationInfo) -> Block:
-    site = clip(escape(info.site.name), NAME_IN_DIALOG)
-    app = clip(escape(info.app.name), NAME_IN_DIALOG)
+    site = clip(literal(info.site.name), NAME_IN_DIALOG)
+    app = clip(literal(info.app.name), NAME_IN_DIALOG)
     return confirm(
         f"Remove from {site}?",
         f"*{site}* loses access to *{app}* and its client secret is destroyed. "

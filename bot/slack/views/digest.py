@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.slack.views.blocks import Block, context, divider, header, section
 from bot.slack.views.common import Message, assemble, installation_buttons, message, site_line
-from bot.slack.views.text import clip, escape, format_time, format_wait, plural
+from bot.slack.views.text import clip, format_time, format_wait, literal, plural
 from store.lifecycle import Action
 from store.queries import InstallationInfo, PendingCount
 
@@ -36,7 +36,7 @@ def digest(
         )
     by_wait = sorted(counts, key=lambda c: c.oldest)
     lines = [
-        f"• *{clip(escape(c.app.name), NAME_MAX)}*: {c.count:,} waiting, "
+        f"• *{clip(literal(c.app.name), NAME_MAX)}*: {c.count:,} waiting, "
         f"the oldest for {_waited(c.oldest, now)}"
         for c in by_wait[:APP_LINES]
     ]
@@ -58,7 +58,7 @@ def digest(
     rows: list[list[Block]] = []
     for info in shown:
         text = (
-            f"{site_line(info.site)} · *{escape(info.app.name)}*\n"
+            f"{site_line(info.site)} · *{literal(info.app.name)}*\n"
             f":hourglass_flowing_sand: Waiting {_waited(info.created_at, now)}"
         )
         approve = installation_buttons(info, [Action.APPROVE])
@@ -74,11 +74,13 @@ def burst_summary(counts: Sequence[tuple[str, int]]) -> Message:
     application with its count, so one post (one of Slack's one a second) covers them all."""
     total = sum(count for _, count in counts)
     if len(counts) == 1:
-        what = f"of {escape(counts[0][0])}"
+        what = f"of {literal(counts[0][0])}"
     else:
         what = f"of {plural(len(counts), 'application')}"
     text = f"{total:,} more installs {what} are waiting: `/simsid pending`"
-    lines = [f"• *{clip(escape(name), NAME_MAX)}*: {count:,}" for name, count in counts[:APP_LINES]]
+    lines = [
+        f"• *{clip(literal(name), NAME_MAX)}*: {count:,}" for name, count in counts[:APP_LINES]
+    ]
     if len(counts) > APP_LINES:
         rest = counts[APP_LINES:]
         waiting = sum(count for _, count in rest)
@@ -90,6 +92,6 @@ def reminder(info: InstallationInfo, waited_seconds: float) -> Message:
     """A reply in the install message's thread: it is still waiting."""
     text = (
         f"Still waiting for approval after {format_wait(waited_seconds)}: "
-        f"{site_line(info.site)} · *{escape(info.app.name)}*"
+        f"{site_line(info.site)} · *{literal(info.app.name)}*"
     )
     return message(text, [section(f":hourglass_flowing_sand: {text}")])

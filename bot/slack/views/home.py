@@ -16,7 +16,7 @@ from bot.slack.views.blocks import context as context_block
 from bot.slack.views.blocks import section as mrkdwn_section
 from bot.slack.views.common import installation_buttons, site_line
 from bot.slack.views.modals import removal_requested_line
-from bot.slack.views.text import clip, code, escape, format_time, format_wait, mention
+from bot.slack.views.text import clip, code, escape, format_time, format_wait, literal, mention
 from store.queries import AppSummary, AuditLine, InstallationInfo
 
 HOME_ROWS = 10  # the ten waiting longest, the latest ten decisions
@@ -32,7 +32,7 @@ def _installation(info: InstallationInfo, text: str) -> list[Block]:
 
 def _app_lines(apps: Sequence[AppSummary]) -> list[Block]:
     lines = [
-        f"*{escape(s.app.name)}* · :hourglass_flowing_sand: {s.pending:,} pending · "
+        f"*{literal(s.app.name)}* · :hourglass_flowing_sand: {s.pending:,} pending · "
         f":white_check_mark: {s.enabled:,} enabled · :no_entry: {s.disabled:,} disabled"
         for s in apps
     ]
@@ -49,10 +49,10 @@ def decision_line(line: AuditLine, tz: ZoneInfo) -> str:
         format_time(line.at, tz),
         mention(line.actor),
         f"*{escape(line.action.replace('_', ' '))}*{states}",
-        f"{escape(line.app_name)} at {escape(line.site_name)}",
+        f"{literal(line.app_name)} at {literal(line.site_name)}",
     ]
     if line.reason:
-        parts.append(f"“{clip(escape(line.reason), 300)}”")
+        parts.append(f"“{clip(literal(line.reason), 300)}”")
     return " · ".join(parts)
 
 
@@ -91,7 +91,7 @@ def admin_home(
     if requests:
         blocks += [divider(), header("Removals waiting for a second admin")]
         for info in requests:
-            text = f"{site_line(info.site)} · *{escape(info.app.name)}*"
+            text = f"{site_line(info.site)} · *{literal(info.app.name)}*"
             if info.removal is not None:
                 text += "\n" + removal_requested_line(
                     info.removal.requested_by, info.removal.reason
@@ -109,7 +109,7 @@ def admin_home(
         waited = format_wait((now - info.created_at).total_seconds())
         blocks += _installation(
             info,
-            f"{site_line(info.site)} · *{escape(info.app.name)}*\n"
+            f"{site_line(info.site)} · *{literal(info.app.name)}*\n"
             f":hourglass_flowing_sand: Waiting {waited}",
         )
     if more_waiting or len(waiting) > HOME_ROWS:

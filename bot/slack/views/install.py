@@ -12,6 +12,7 @@ from bot.slack.views.text import (
     clip,
     escape,
     format_time,
+    literal,
     mention,
     state_label,
     state_verb,
@@ -30,7 +31,7 @@ def changed_line(info: InstallationInfo, tz: ZoneInfo) -> str:
         f"at {format_time(info.changed_at, tz)}"
     )
     if info.change_reason:
-        line += f": {clip(escape(info.change_reason), REASON_MAX)}"
+        line += f": {clip(literal(info.change_reason), REASON_MAX)}"
     return line
 
 
@@ -54,7 +55,7 @@ def removal_request_line(info: InstallationInfo, tz: ZoneInfo) -> str | None:
 
 
 def _upstream_blocks(status: UpstreamStatus) -> list[Block]:
-    error = clip(escape(status.last_error or ""), ERROR_MAX)
+    error = clip(literal(status.last_error or ""), ERROR_MAX)
     if status.status == "applied":
         return [context(":white_check_mark: Applied upstream")]
     if status.status == "failed":
@@ -82,14 +83,14 @@ def install_message(
 ) -> Message:
     """The channel message for one installation, with the buttons valid in its state;
     `elsewhere` (channel, Slack's error) when it stands in for a channel that refused it."""
-    site, app = escape(info.site.name), escape(info.app.name)
+    site, app = literal(info.site.name), literal(info.app.name)
     blocks: list[Block] = [
         header(f"New install: {app}"),
         section(
             f"*{site}*",
             fields=[
-                f"*URN*\n{escape(info.site.urn or '—')}",
-                f"*DfE number*\n{escape(info.site.dfe_number or '—')}",
+                f"*URN*\n{literal(info.site.urn or '—')}",
+                f"*DfE number*\n{literal(info.site.dfe_number or '—')}",
                 f"*Application*\n{app}",
                 f"*State*\n{state_label(info.state)}",
             ],
@@ -122,7 +123,7 @@ def install_minimal(info: InstallationInfo) -> Message:
     """The install message in its least form (one line naming the site, application and
     state, and the buttons), for when Slack refuses the full one: the request still
     reaches someone who can act on it."""
-    line = f"*{escape(info.site.name)}*: {escape(info.app.name)} is {state_word(info.state)}"
+    line = f"*{literal(info.site.name)}*: {literal(info.app.name)} is {state_word(info.state)}"
     blocks: list[Block] = [section(line)]
     buttons = installation_buttons(info) if info.state is not State.REMOVED else None
     if buttons is not None:

@@ -9,7 +9,7 @@ from bot.slack.ids import ActionId, BlockId, encode_site
 from bot.slack.views.blocks import Block, actions, button, context, header, section
 from bot.slack.views.common import Message, assemble, installation_buttons, message, site_line
 from bot.slack.views.install import changed_line
-from bot.slack.views.text import code, escape, format_time, format_wait, plural, state_label
+from bot.slack.views.text import code, format_time, format_wait, literal, plural, state_label
 from store.models import State
 from store.queries import (
     AppRef,
@@ -44,7 +44,7 @@ def apps_listing(page: Page[AppSummary]) -> Message:
     rows = [
         [
             section(
-                f"*{escape(s.app.name)}* {code(s.app.slug)}\n"
+                f"*{literal(s.app.name)}* {code(s.app.slug)}\n"
                 f":hourglass_flowing_sand: {s.pending:,} pending · "
                 f":white_check_mark: {s.enabled:,} enabled · :no_entry: {s.disabled:,} disabled"
             )
@@ -58,7 +58,7 @@ def apps_listing(page: Page[AppSummary]) -> Message:
 
 def app_listing(app: AppRef, page: Page[InstallationInfo], tz: ZoneInfo) -> Message:
     """One application's customers, each with its state and buttons."""
-    name = escape(app.name)
+    name = literal(app.name)
     head: list[Block] = [header(f"{name}: customers")]
     if not page.items and not page.has_previous:
         head.append(section(f"No school has *{name}* installed."))
@@ -82,7 +82,7 @@ def customers_listing(page: Page[CustomerSummary], search: str | None) -> Messag
         key = (i.app.name, i.state)
         made = lines.get(key)
         if made is None:
-            made = lines[key] = f"• {escape(i.app.name)}: {state_label(i.state)}"
+            made = lines[key] = f"• {literal(i.app.name)}: {state_label(i.state)}"
         return made
 
     rows = [
@@ -107,13 +107,13 @@ def customer_listing(
 ) -> Message:
     """One customer's applications with their buttons, a page at a time, and "Disable all"
     while any of them (on this page or another) is enabled."""
-    head: list[Block] = [header(escape(site.name or site.id)), section(site_line(site))]
+    head: list[Block] = [header(literal(site.name or site.id)), section(site_line(site))]
     if not page.items and not page.has_previous:
         head.append(section("This customer has no applications installed."))
-    rows = [installation_row(i, f"*{escape(i.app.name)}*\n{_status(i, tz)}") for i in page.items]
+    rows = [installation_row(i, f"*{literal(i.app.name)}*\n{_status(i, tz)}") for i in page.items]
     tail = [_disable_all(site)] if any_enabled else []
     blocks = assemble(head, rows, tail, paging=("customer", site.id, page))
-    return message(f"{escape(site.name)}: applications", blocks)
+    return message(f"{literal(site.name)}: applications", blocks)
 
 
 def pending_listing(page: Page[InstallationInfo], tz: ZoneInfo, now: datetime) -> Message:
@@ -125,7 +125,7 @@ def pending_listing(page: Page[InstallationInfo], tz: ZoneInfo, now: datetime) -
     rows = [
         installation_row(
             i,
-            f"{site_line(i.site)} · *{escape(i.app.name)}*\n"
+            f"{site_line(i.site)} · *{literal(i.app.name)}*\n"
             f":hourglass_flowing_sand: Waiting {format_wait((now - i.created_at).total_seconds())}"
             f" (installed {format_time(i.created_at, tz)})",
         )

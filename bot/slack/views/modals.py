@@ -10,7 +10,7 @@ from typing import Any
 from bot.slack.ids import BlockId, CallbackId, ReasonAsk, encode_reason_ask
 from bot.slack.views.blocks import Block, modal, text_input
 from bot.slack.views.blocks import section as mrkdwn_section
-from bot.slack.views.text import clip, escape, mention
+from bot.slack.views.text import clip, literal, mention
 from store.queries import InstallationInfo, SiteRef
 
 REASON_MAX = 500  # a reason is a sentence or two, kept whole in the audit log
@@ -40,7 +40,7 @@ def _modal(ask: ReasonAsk, title: str, submit: str, blocks: list[Block]) -> dict
 
 
 def _names(info: InstallationInfo) -> tuple[str, str]:
-    return escape(info.app.name), escape(info.site.name)
+    return literal(info.app.name), literal(info.site.name)
 
 
 def disable_modal(info: InstallationInfo, ask: ReasonAsk) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def remove_modal(info: InstallationInfo, ask: ReasonAsk, *, two_person: bool) ->
 
 def disable_all_modal(site: SiteRef, ask: ReasonAsk) -> dict[str, Any]:
     """Disable every enabled application of one customer, with an optional reason."""
-    name = escape(site.name or site.id)
+    name = literal(site.name or site.id)
     blocks = [
         mrkdwn_section(
             f"Disable every application *{name}* has enabled? Data stops flowing to each "
@@ -94,5 +94,5 @@ def outcome_modal(title: str, text: str) -> dict[str, Any]:
 
 def removal_requested_line(requested_by: str, reason: str | None) -> str:
     """ "<@U1> asked to remove it: reason" (escaped), for messages and the Home tab."""
-    said = f": {clip(escape(reason), REASON_MAX)}" if reason else ""
+    said = f": {clip(literal(reason), REASON_MAX)}" if reason else ""
     return f":warning: {mention(requested_by)} asked to remove it{said}"

@@ -6,14 +6,14 @@ from typing import Any
 
 from bot.slack.views.blocks import context, header, section, text_sections
 from bot.slack.views.common import Message, message
-from bot.slack.views.text import clip, code, escape
+from bot.slack.views.text import clip, code, escape, literal
 
 NAME_MAX = 80
 
 
 def _line(example: dict[str, Any]) -> str:
-    app = clip(escape(str(example.get("application", ""))), NAME_MAX)
-    site = clip(escape(str(example.get("site", ""))), NAME_MAX)
+    app = clip(literal(str(example.get("application", ""))), NAME_MAX)
+    site = clip(literal(str(example.get("site", ""))), NAME_MAX)
     return f"• *{escape(str(example.get('kind', '')))}*: {app} at {site}"
 
 
@@ -26,7 +26,7 @@ def reconcile_notice(payload: dict[str, Any]) -> Message:
     more = total - len(examples)
     tail = [f"…and {more:,} more: `simsid-bot reconcile` lists them all."] if more > 0 else []
     if payload.get("notice") == "reconcile_refused":
-        reason = clip(escape(str(payload.get("reason", ""))), 2500)
+        reason = clip(literal(str(payload.get("reason", ""))), 2500)
         blocks = [
             header("Reconciliation with SIMS ID refused"),
             section(f":warning: Nothing was changed. {reason}"),

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.slack.views.blocks import Block, context, section, text_sections
 from bot.slack.views.common import Message, message, site_line
-from bot.slack.views.text import code, escape, format_time, mention, plural, state_word
+from bot.slack.views.text import code, escape, format_time, literal, mention, plural, state_word
 from store.lifecycle import Action, Change
 from store.models import State
 from store.queries import MAX_CANDIDATES, AppRef, InstallationInfo, SiteRef
@@ -65,7 +65,7 @@ def secret_reply(
 ) -> Message:
     """The client key and secret in code spans, easy to copy whole; never in the fallback.
     `origin` says where they came from: SIMS ID's report ("sims-id") or this bot."""
-    title = f"*{escape(info.app.name)}* for {site_line(info.site)}"
+    title = f"*{literal(info.app.name)}* for {site_line(info.site)}"
     blocks = [
         section(f":key: Client key and secret of {title}"),
         section(f"Client key: {code(client_key)}\nClient secret: {code(client_secret)}"),
@@ -75,7 +75,7 @@ def secret_reply(
             "This view was recorded in the audit log."
         ),
     ]
-    fallback = f"Client key and secret of {escape(info.app.name)} for {escape(info.site.name)}"
+    fallback = f"Client key and secret of {literal(info.app.name)} for {literal(info.site.name)}"
     return message(fallback, blocks)
 
 
@@ -87,7 +87,7 @@ def candidates(
     lines = [
         f"• {code(item.id)} {site_line(item)}"
         if isinstance(item, SiteRef)
-        else f"• {code(item.id)} {escape(item.name)}"
+        else f"• {code(item.id)} {literal(item.name)}"
         for item in items[:MAX_CANDIDATES]
     ]
     if len(apps_or_sites) > MAX_CANDIDATES:
@@ -173,7 +173,7 @@ def refusal_for(info: InstallationInfo, action: Action, *, stale: bool, tz: Zone
 
 def change_done(change: Change, info: InstallationInfo) -> Message:
     """A short private confirmation of an applied change."""
-    app, site = escape(info.app.name), escape(info.site.name)
+    app, site = literal(info.app.name), literal(info.site.name)
     if change.step == "requested":
         return _reply(
             f":hourglass: Asked to remove *{app}* for *{site}*: another admin must confirm."
@@ -191,7 +191,7 @@ def change_done(change: Change, info: InstallationInfo) -> Message:
 
 def disabled_all(site: SiteRef, changed: int, skipped: int) -> Message:
     """The outcome of "Disable all"; `skipped` are those someone else changed meanwhile."""
-    name = escape(site.name)
+    name = literal(site.name)
     if not changed and not skipped:
         return _reply(f"Nothing was enabled for *{name}*; nothing changed.")
     text = f":no_entry: Disabled {plural(changed, 'application')} for *{name}*."
@@ -203,7 +203,7 @@ def disabled_all(site: SiteRef, changed: int, skipped: int) -> Message:
 
 def not_enabled(info: InstallationInfo) -> Message:
     """A secret was asked for an installation that is not enabled."""
-    app, site = escape(info.app.name), escape(info.site.name)
+    app, site = literal(info.app.name), literal(info.site.name)
     text = (
         f"The client key and secret of *{app}* for *{site}* are only shown while it is "
         f"enabled; it is {state_word(info.state)}."

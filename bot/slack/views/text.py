@@ -1,4 +1,7 @@
-"""Text for mrkdwn: escaping, trimming, people, times and states."""
+"""Text for mrkdwn: escaping, trimming, people, times and states.
+
+One rule for what people typed (names, URNs, reasons, an upstream's error): `literal()`.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +40,35 @@ _STATE_VERBS = {
 }
 
 
+# Lines, C0/C1 controls and bidirectional overrides: in a name they draw fake lines,
+# or turn the rest of a line around ("Enabled" reading as "delbanE").
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_FOLDED = re.compile(f"[{_CONTROLS}]+")
+# mrkdwn has no escape for its formatting characters, and `verbatim` leaves them (and
+# emoji) alone: in typed text each is shown as a lookalike that Slack reads as nothing.
+# A colon only where it could open an emoji (":skull:"), so "Billing: unpaid" keeps it.
+_LOOKALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb", ":": "\u2236"}
+_TO_LOOKALIKE = str.maketrans({k: v for k, v in _LOOKALIKE.items() if k != ":"})
+_FROM_LOOKALIKE = str.maketrans({v: k for k, v in _LOOKALIKE.items()})
+_EMOJI_OPENER = re.compile(r":(?=[\w+'-])")
+# Most names hold none of these: they skip the work (a listing shows a hundred names).
+_ANYTHING_TO_DO = re.compile(f"[{_CONTROLS}*_~`:]")
+
+
+def literal(text: str) -> str:
+    """Text someone typed, for any text object (mrkdwn or plain_text): one line, escaped,
+    and shown as typed, never as formatting, a link, a ping or an emoji."""
+    if _ANYTHING_TO_DO.search(text) is None:
+        return escape(text)
+    shown = _EMOJI_OPENER.sub(_LOOKALIKE[":"], _FOLDED.sub(" ", text))
+    return escape(shown.translate(_TO_LOOKALIKE))
+
+
+def as_typed(text: str) -> str:
+    """Text copied from what literal() showed, with the lookalikes typed back."""
+    return text.translate(_FROM_LOOKALIKE)
+
+
 def escape(text: str) -> str:
     """Escape the three characters mrkdwn treats as control characters, and nothing else."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -58,15 +90,16 @@ def clip(text: str, limit: int) -> str:
 
 
 def code(text: str) -> str:
-    """User or SIMS ID text as a code span; a backtick inside would end the span early."""
-    return "`" + escape(text.replace("`", "'")) + "`" if text else "` `"
+    """User or SIMS ID text as a code span, on one line; a backtick inside would end the
+    span early."""
+    return "`" + escape(_FOLDED.sub(" ", text).replace("`", "'")) + "`" if text else "` `"
 
 
 def mention(actor: str) -> str:
-    """`<@U…>` for a Slack user; a readable, escaped name for anyone else."""
+    """`<@U…>` for a Slack user; a readable name, shown as typed, for anyone else."""
     if _SLACK_USER.fullmatch(actor):
         return f"<@{actor}>"
-    return escape(_ACTOR_NAMES.get(actor, actor))
+    return literal(_ACTOR_NAMES.get(actor, actor))
 
 
 def format_time(moment: datetime, tz: ZoneInfo) -> str:
