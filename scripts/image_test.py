@@ -21,12 +21,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
+import yaml  # type: ignore[import-untyped]  # noqa: E402  (no stubs installed)
 from cryptography.fernet import Fernet  # noqa: E402
 
 from bot.cli.main import _parser  # noqa: E402
@@ -47,10 +46,16 @@ def ok(what: str) -> None:
     print(f"ok: {what}", flush=True)
 
 
-def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+def podman(
+    *args: str, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run podman; a failure (when `check`) is a failed check naming the command."""
-    result = subprocess.run(
-        ["podman", *args], capture_output=True, text=True, timeout=timeout, check=False
+    result = subprocess.run(  # noqa: S603  (podman with this script's own arguments)
+        ["podman", *args],  # noqa: S607  (podman from PATH, as the shell script runs it)
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if check and result.returncode != 0:
         raise CheckFailed(
@@ -67,8 +72,10 @@ def free_port() -> int:
         return port
 
 
-def http(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(
+def http(
+    method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(  # noqa: S310  (http://127.0.0.1 built above)
         url, data=body if method == "POST" else None, method=method, headers=headers or {}
     )
     try:
@@ -98,7 +105,9 @@ def compose_commands(path: Path) -> dict[str, list[str]]:
         try:
             _parser().parse_args(command[1:])
         except SystemExit:
-            raise CheckFailed(f"{path.name}: {name}'s command {command} is not one the CLI takes") from None
+            raise CheckFailed(
+                f"{path.name}: {name}'s command {command} is not one the CLI takes"
+            ) from None
         commands[name] = command
     if services["migrate"]["command"][1:] != ["db", "upgrade"]:
         raise CheckFailed(f"{path.name}: migrate does not run `simsid-bot db upgrade`")
@@ -112,10 +121,10 @@ def compose_commands(path: Path) -> dict[str, list[str]]:
 class Run:
     """The containers this run started, removed at the end whatever happened."""
 
-    def __init__(self, image: str, env_file: Path) -> None:
+    def __init__(self, image: str, env_file: Path, tag: str) -> None:
         self.image = image
         self.env_file = env_file
-        self.tag = f"simsid-image-test-{os.getpid()}"
+        self.tag = tag
         self.names: list[str] = []
 
     def start(self, role: str, *command: str, env: dict[str, str] | None = None) -> str:
@@ -166,7 +175,7 @@ def install_body(event_id: str) -> bytes:
     ).encode()
 
 
-def check(image: str, database_url: str, compose: Path) -> None:
+def check(image: str, database_url: str, compose: Path, tag: str) -> None:
     commands = compose_commands(compose)
     ok(f"{compose.name}: migrate, web and worker run commands the CLI takes, in that order")
 
@@ -203,7 +212,7 @@ def check(image: str, database_url: str, compose: Path) -> None:
         env_file = Path(tmp) / "simsid.env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         env_file.chmod(0o600)
-        run = Run(image, env_file)
+        run = Run(image, env_file, tag)
         try:
             _run_services(run, commands, fake, port, webhook_secret)
         finally:
@@ -300,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", required=True)
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--compose", type=Path, default=ROOT / "deploy" / "compose.yaml")
+    parser.add_argument("--tag", default=f"simsid-image-test-{os.getpid()}", help="names' prefix")
     args = parser.parse_args(argv)
     try:
-        check(args.image, args.database_url, args.compose)
+        check(args.image, args.database_url, args.compose, args.tag)
     except (CheckFailed, subprocess.TimeoutExpired) as exc:
         print(f"FAILED: {exc}", flush=True)
         return 1
