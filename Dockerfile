@@ -23,6 +23,7 @@ RUN /build/bin/pip wheel --quiet --wheel-dir /wheelhouse --find-links deploy/whe
     && ls /wheelhouse/simsid_bot-*.whl
 
 # Stage 2: the bot installed from the wheelhouse alone, without a compiler or network.
+# (RUN --mount needs BuildKit, Docker's builder since 23.0, or Podman/Buildah.)
 FROM ${BASE}
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 RUN --mount=type=bind,from=wheels,source=/wheelhouse,target=/wheelhouse \
