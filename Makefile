@@ -19,8 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: install
-	$(BIN)/ruff check bot store testing tests bench
-	$(BIN)/ruff format --check bot store testing tests bench
+	$(BIN)/ruff check bot store testing tests bench scripts
+	$(BIN)/ruff format --check bot store testing tests bench scripts
 	$(BIN)/mypy
 
 bench-quick: install

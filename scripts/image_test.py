@@ -31,8 +31,8 @@ import yaml  # type: ignore[import-untyped]  # noqa: E402  (no stubs installed)
 from cryptography.fernet import Fernet  # noqa: E402
 
 from bot.cli.main import _parser  # noqa: E402
-from testing import signed  # noqa: E402
 from bot.sandbox.fake_slack import FakeSlack  # noqa: E402
+from testing import signed  # noqa: E402
 
 CHANNEL = "C0IMAGETEST"
 SITE = "Image Test Primary"
