@@ -25,11 +25,10 @@ from bot.simsid.webhook import Webhook
 from bot.slack import listeners
 from bot.slack.admins import Admins
 from bot.slack.client import make_client
-from bot.slack.context import Answering, BotContext
-from bot.slack.home import HomeTab
-from bot.slack.listeners import revoked
+from bot.slack.commands import Commands
+from bot.slack.home_tab import HomeTab
 from bot.slack.operations import Operations
-from bot.slack.slash import Commands
+from bot.slack.services import Answering, Services
 from bot.web.wsgi import HttpApp
 from store import claims
 from store.db import Database
@@ -179,7 +178,7 @@ def create_app(
         clock=clock,
         default_channel=settings.simsid_default_channel,
     )
-    ctx = BotContext(
+    ctx = Services(
         admins=admins,
         commands=commands,
         operations=operations,
@@ -189,9 +188,9 @@ def create_app(
         signing_secret=signing_secret,
         remove_approvals=settings.simsid_remove_approvals,
         claim_event=lambda event_id: _claim_event(db, event_id, clock),
+        token_revoked=delivery.refusals.token_refused,
     )
     listeners.register(bolt, ctx)
-    revoked.register(bolt, delivery.refusals.token_refused)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
     wsgi = HttpApp(
         db,

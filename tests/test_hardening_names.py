@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from bot.cli.outbox import show_outbox
 from bot.simsid.schema import parse_event
+from bot.slack.commands import parse
 from bot.slack.ids import ActionId
-from bot.slack.slash import parse
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import Installation

@@ -28,9 +28,9 @@ from slack_bolt.middleware import Middleware
 
 from bot.slack import views
 from bot.slack.admins import Admins
-from bot.slack.context import Answering, BotContext
 from bot.slack.listeners.errors import reply_for
 from bot.slack.listeners.surfaces import acting_user, from_home, is_command
+from bot.slack.services import Answering
 from bot.slack.views import Message
 
 log = logging.getLogger(__name__)
@@ -201,12 +201,3 @@ def _tell(respond: Respond, reply: dict[str, Any], *, replace: bool = False) -> 
         respond(**reply, replace_original=replace)
     except Exception:  # raised in a worker thread, it would be lost: say so instead
         log.warning("could not tell the user privately")
-
-
-def register(app: App, ctx: BotContext) -> None:
-    """Put the admin check in front of every listener of `app`."""
-    app.use(
-        AdminCheck(
-            app, ctx.admins, ctx.executor, ctx.answer_deadline, ctx.answering, ctx.home.publish
-        )
-    )

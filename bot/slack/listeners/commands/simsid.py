@@ -10,24 +10,22 @@ import logging
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, BoltContext, Respond
 
 from bot.slack import views
-from bot.slack.context import BotContext
+from bot.slack.commands import reveals_secret
 from bot.slack.listeners.errors import reply_for
 from bot.slack.listeners.surfaces import user_of
 from bot.slack.payloads import SlashCommand
-from bot.slack.slash import reveals_secret
+from bot.slack.services import services_of
 from bot.slack.views import Message
 
 log = logging.getLogger(__name__)
 
 
-def register(app: App, ctx: BotContext) -> None:
-    app.command("/simsid")(lambda ack, command, respond: slash(ack, command, respond, ctx))
-
-
-def slash(ack: Ack, command: SlashCommand, respond: Respond, ctx: BotContext) -> None:
+def simsid_command(ack: Ack, command: SlashCommand, respond: Respond, context: BoltContext) -> None:
+    """`/simsid <text>`: the answer in the ack, or "working on it" and the answer later."""
+    ctx = services_of(context)
     user = user_of(command)
     text = str(command.get("text") or "")
     future = ctx.executor.submit(ctx.commands.run, text, user)

@@ -16,16 +16,16 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot.slack import views
-from bot.slack.context import BotContext
-from bot.slack.ids import ActionId, BlockId, CallbackId, ReasonAsk, decode_reason_ask
+from bot.slack.ids import ActionId, BlockId, ReasonAsk, decode_reason_ask
 from bot.slack.listeners.errors import after_ack, reply_for
 from bot.slack.listeners.surfaces import user_of
 from bot.slack.payloads import Interaction, SurfaceView
+from bot.slack.services import Services, services_of
 from bot.slack.views import Message
 from bot.slack.views.modals import REASON_MAX
 from store.lifecycle import Action
@@ -40,7 +40,7 @@ def reason_of(view: SurfaceView) -> str:
     return " ".join(str(value).split()) if value else ""
 
 
-def _tell_later(ctx: BotContext, ask: ReasonAsk, user: str, reply: Message) -> None:
+def _tell_later(ctx: Services, ask: ReasonAsk, user: str, reply: Message) -> None:
     """After the form closed: the outcome where the click was (listing or Home tab)."""
     if ask.home:
         ctx.home.publish(user, notice=reply.text)
@@ -69,7 +69,7 @@ def _field_error(text: str) -> Answer:
     return Answer({"response_action": "errors", "errors": {BlockId.REASON.value: text}})
 
 
-def decide(ctx: BotContext, ask: ReasonAsk, user: str, reason: str) -> Answer:
+def decide(ctx: Services, ask: ReasonAsk, user: str, reason: str) -> Answer:
     """Check what the form says, then make the change (only admins get here: access.py;
     what goes wrong is answered by the one error handler: errors.py)."""
     if len(reason) > REASON_MAX:
@@ -95,35 +95,37 @@ def decide(ctx: BotContext, ask: ReasonAsk, user: str, reason: str) -> Answer:
     return Answer(_update("Nothing changed", reply.text), reply)
 
 
-def register(app: App, ctx: BotContext) -> None:
-    @app.view(CallbackId.REASON.value)
-    def submitted(ack: Ack, body: Interaction, view: SurfaceView, client: WebClient) -> None:
-        user = user_of(body)
-        try:
-            ask = decode_reason_ask(view.get("private_metadata"))
-        except ValueError:
-            ack(**_update("Nothing changed", "That form is not one of mine."))
-            return
-        reason = reason_of(view)
-        future = ctx.executor.submit(decide, ctx, ask, user, reason)
-        try:
-            answer = future.result(timeout=ctx.answer_deadline)
-        except FutureTimeout:
-            # Slack gives a submission 3 seconds: show "working on it" in the form, and
-            # the outcome in the same form once there is one.
-            ack(**_update("Working on it", "Working on it…"))
-            future.add_done_callback(
-                lambda done: _answer_later(ctx, client, str(view.get("id") or ""), ask, user, done)
-            )
-            return
-        ack(**answer.ack)
-        reply = answer.reply
-        if reply is not None:
-            after_ack(ctx, body, None, lambda: _tell_later(ctx, ask, user, reply))
+def reason_submitted(
+    ack: Ack, body: Interaction, view: SurfaceView, client: WebClient, context: BoltContext
+) -> None:
+    """The reason modal sent: make the change, then close the form or say why not in it."""
+    ctx = services_of(context)
+    user = user_of(body)
+    try:
+        ask = decode_reason_ask(view.get("private_metadata"))
+    except ValueError:
+        ack(**_update("Nothing changed", "That form is not one of mine."))
+        return
+    reason = reason_of(view)
+    future = ctx.executor.submit(decide, ctx, ask, user, reason)
+    try:
+        answer = future.result(timeout=ctx.answer_deadline)
+    except FutureTimeout:
+        # Slack gives a submission 3 seconds: show "working on it" in the form, and
+        # the outcome in the same form once there is one.
+        ack(**_update("Working on it", "Working on it…"))
+        future.add_done_callback(
+            lambda done: _answer_later(ctx, client, str(view.get("id") or ""), ask, user, done)
+        )
+        return
+    ack(**answer.ack)
+    reply = answer.reply
+    if reply is not None:
+        after_ack(ctx, body, None, lambda: _tell_later(ctx, ask, user, reply))
 
 
 def _answer_later(
-    ctx: BotContext,
+    ctx: Services,
     client: WebClient,
     view_id: str,
     ask: ReasonAsk,
