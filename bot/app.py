@@ -28,7 +28,7 @@ from bot.slack.client import make_client
 from bot.slack.commands import Commands
 from bot.slack.home_tab import HomeTab
 from bot.slack.operations import Operations
-from bot.slack.services import Answering, Services
+from bot.slack.services import ANSWER_DEADLINE, Answering, Services
 from bot.web.wsgi import HttpApp
 from store import claims
 from store.db import Database
@@ -53,6 +53,8 @@ class BotApp:
     wsgi: HttpApp
     # Answers still on their way after Slack was acked (see bot/web/server.run).
     answering: Answering
+    # What the listeners are given (in Bolt's context, services.Provide).
+    services: Services
 
 
 class _Workspace:
@@ -108,8 +110,10 @@ def create_app(
     db: Database | None = None,
     clock: Callable[[], datetime] = utcnow,
     timings: Timings | None = None,
+    answer_deadline: float = ANSWER_DEADLINE,
 ) -> BotApp:
-    """Build a new app from settings; tests pass their own client, database or timings."""
+    """Build a new app from settings; tests pass their own client, database or timings, or
+    a shorter `answer_deadline` (seconds a listener waits before acking "working on it")."""
     db = db or open_database(settings)
     client = client or make_client(settings)
     lifecycle = Lifecycle(
@@ -185,6 +189,7 @@ def create_app(
         home=home,
         executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer"),
         after_ack=after_ack,
+        answer_deadline=answer_deadline,
         signing_secret=signing_secret,
         remove_approvals=settings.simsid_remove_approvals,
         claim_event=lambda event_id: _claim_event(db, event_id, clock),
@@ -210,4 +215,5 @@ def create_app(
         operations=operations,
         wsgi=wsgi,
         answering=ctx.answering,
+        services=ctx,
     )

@@ -17,6 +17,9 @@ from bot.slack.commands import Commands
 from bot.slack.home_tab import HomeTab
 from bot.slack.operations import Operations
 
+# Slack allows 3 seconds for an acknowledgement; 2 leave room for the way there and back.
+ANSWER_DEADLINE = 2.0
+
 
 class Answering:
     """Counts answers still being worked on after Slack was acked, so a process that is
@@ -55,8 +58,8 @@ class Services:
     # Runs what a listener does after its ack: Bolt answers Slack only once a listener
     # returns (process_before_response), so slow work must not stay on its thread.
     after_ack: ThreadPoolExecutor
-    # Seconds to wait for an answer before acking "working on it" (Slack allows 3).
-    answer_deadline: float = 2.0
+    # Seconds to wait for an answer before acking "working on it" (listeners/deadline.py).
+    answer_deadline: float = ANSWER_DEADLINE
     # Lets the error handler tell a verified request (whose response_url it may use).
     signing_secret: str | None = None
     # SIMSID_REMOVE_APPROVALS: with 2, Remove asks for a second admin's confirmation.

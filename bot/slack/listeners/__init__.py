@@ -22,16 +22,7 @@ def register(app: App, services: Services) -> None:
     """Register the middleware, the error handler and every listener on a fresh app."""
     app.use(Provide(services))
     app.use(OnceEach(services.claim_event))
-    app.use(
-        AdminCheck(
-            app,
-            services.admins,
-            services.executor,
-            services.answer_deadline,
-            services.answering,
-            services.home.publish,
-        )
-    )
+    app.use(AdminCheck(app, services))
     app.error(ErrorHandler(services.signing_secret, home=services.home.publish).handle)
     commands.register(app)
     actions.register(app)

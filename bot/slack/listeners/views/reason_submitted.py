@@ -4,15 +4,13 @@ The answer to view_submission decides what the person sees: the form closes when
 change was made; when it could not be (someone else acted since the form opened, or the
 submitter is not an admin) the form is replaced by what happened instead
 (response_action "update"); a missing or overlong reason is shown on the field
-(response_action "errors"). An answer that takes longer than Slack's 3 seconds
-allow shows "Working on it…" in the form, replaced by the outcome (views.update).
+(response_action "errors"). An answer later than the deadline shows "working on it" in
+the form, replaced by the outcome (listeners/deadline.py).
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +20,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.slack import views
 from bot.slack.ids import ActionId, BlockId, ReasonAsk, decode_reason_ask
+from bot.slack.listeners.deadline import Deadline, late_form_view, working_form
 from bot.slack.listeners.errors import after_ack, reply_for
 from bot.slack.listeners.surfaces import user_of
 from bot.slack.payloads import Interaction, SurfaceView
@@ -107,15 +106,17 @@ def reason_submitted(
         ack(**_update("Nothing changed", "That form is not one of mine."))
         return
     reason = reason_of(view)
-    future = ctx.executor.submit(decide, ctx, ask, user, reason)
-    try:
-        answer = future.result(timeout=ctx.answer_deadline)
-    except FutureTimeout:
-        # Slack gives a submission 3 seconds: show "working on it" in the form, and
-        # the outcome in the same form once there is one.
-        ack(**_update("Working on it", "Working on it…"))
-        future.add_done_callback(
-            lambda done: _answer_later(ctx, client, str(view.get("id") or ""), ask, user, done)
+    deadline = Deadline(ctx, lambda: decide(ctx, ask, user, reason))
+    answer = deadline.answer()
+    if answer is None:
+        ack(**working_form())
+        view_id = str(view.get("id") or "")
+
+        def send(late: Answer) -> None:
+            _answer_late(ctx, client, view_id, ask, user, late)
+
+        deadline.follow_up(
+            send, lambda error: send(Answer(_update("Nothing changed", reply_for(error).text)))
         )
         return
     ack(**answer.ack)
@@ -124,26 +125,11 @@ def reason_submitted(
         after_ack(ctx, body, None, lambda: _tell_later(ctx, ask, user, reply))
 
 
-def _answer_later(
-    ctx: Services,
-    client: WebClient,
-    view_id: str,
-    ask: ReasonAsk,
-    user: str,
-    done: Future[Answer],
+def _answer_late(
+    ctx: Services, client: WebClient, view_id: str, ask: ReasonAsk, user: str, answer: Answer
 ) -> None:
-    try:
-        error = done.exception()
-        if error is not None:  # raised outside Bolt, it would never reach @app.error
-            answer = Answer(_update("Nothing changed", reply_for(error).text))
-        else:
-            answer = done.result()
-        shown = answer.ack.get("view")
-        if shown is None:  # it worked, or the field was wrong: say which in the form
-            text = answer.reply.text if answer.reply else "Check the reason and try again."
-            shown = views.outcome_modal("Done" if answer.reply else "Nothing changed", text)
-        client.views_update(view_id=view_id, view=shown)
-        if answer.reply is not None:
-            _tell_later(ctx, ask, user, answer.reply)
-    except Exception as exc:  # a callback's exception would only be printed, not handled
-        log.warning("could not send a slow form's outcome: %s", type(exc).__name__)
+    """The outcome in the form that says "working on it", and where the click was."""
+    done = answer.reply.text if answer.reply else None
+    client.views_update(view_id=view_id, view=late_form_view(answer.ack, done))
+    if answer.reply is not None:
+        _tell_later(ctx, ask, user, answer.reply)
