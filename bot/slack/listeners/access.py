@@ -7,9 +7,10 @@ interaction the bot never draws (legacy attachments, dialogs, workflow steps, sh
 Bolt would hand some of them to the same `app.action` listeners as a button) are acked
 and refused, whoever sends them. Knowing whether someone is an admin can mean
 asking Slack for a user group's members, which is sometimes slow, and Slack wants its
-answer within 3 seconds: after `deadline` the request is acknowledged ("working on it"
-for a command) and, once the answer is known, refused privately or handed to the
-listeners again with the check passed, a command's answer going through its response_url.
+answer within 3 seconds: past the deadline (listeners/deadline.py) the request is
+acknowledged with "working on it" and, once the answer is known, refused privately or
+handed to the listeners again with the check passed, a command's answer going through
+its response_url and a form's outcome into the form.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def _ack(kind: str, message: Message) -> BoltResponse:
 
 
 class AdminCheck(Middleware):
-    """The middleware, as `register` puts it in front of every listener of an app.
+    """The middleware, as listeners.register puts it in front of every listener of an app.
 
     A Middleware of Bolt's own kind rather than a function: Bolt builds every argument a
     function might ask for, and some of those raise on payloads the bot refuses here (a
@@ -128,6 +129,7 @@ class AdminCheck(Middleware):
     def _refuse(
         self, req: BoltRequest, kind: str, user: str | None, *, acked: bool
     ) -> BoltResponse:
+        """Refuse privately where the person acted; `acked`: after "working on it"."""
         if user is not None:
             log.info("refused %s from non-admin %s", KINDS[kind], user)
         refusal = views.not_allowed()
