@@ -283,3 +283,40 @@ def test_a_late_forms_outcome_says_what_the_field_would_have(
     [now] = [v for v in fake_slack.opened_views() if v["id"] == view_id]
     assert "Say why it is removed" in json.dumps(now["blocks"])
     assert get(bot.db, iid).state is State.PENDING
+
+
+# -- each package's register(app) routes to its listeners, dispatched in process --------
+
+
+def test_a_retry_click_is_routed_to_its_listener(bot: BotApp, fake_slack: FakeSlack) -> None:
+    payload = _click(fake_slack, ActionId.RETRY_UPSTREAM, "²", "routed")
+    answer = _dispatch(bot, signed.payload_form(payload))
+    assert answer.status == 200 and answer.body == ""  # a button's ack says nothing
+    assert bot.answering.wait(10)
+    assert "not waiting for a retry" in "\n".join(response_texts(fake_slack, "routed"))
+
+
+def test_app_home_opened_is_routed_to_its_listener(bot: BotApp, fake_slack: FakeSlack) -> None:
+    body = signed.home_opened(user=ADMIN, team=TEAM_ID, event_id="Ev0HOME1")
+    answer = _dispatch(bot, body, content_type="application/json")
+    assert answer.status == 200
+    assert bot.answering.wait(10)
+    assert fake_slack.home(ADMIN) is not None
+
+
+@pytest.mark.parametrize("event", ["tokens_revoked", "app_uninstalled"])
+def test_a_revoked_token_event_is_routed_to_its_listener(bot: BotApp, event: str) -> None:
+    body = json.dumps(
+        {
+            "token": "unused",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0SIMSID",
+            "type": "event_callback",
+            "event_id": f"Ev0{event.upper()[:6]}",
+            "event_time": 1,
+            "event": {"type": event},
+        }
+    )
+    assert _dispatch(bot, body, content_type="application/json").status == 200
+    with bot.db.read() as session:
+        assert [r.error for r in refusals.active(session)] == [event]
