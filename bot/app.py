@@ -25,11 +25,10 @@ from bot.simsid.webhook import Webhook
 from bot.slack import listeners
 from bot.slack.admins import Admins
 from bot.slack.client import make_client
-from bot.slack.context import Answering, BotContext
-from bot.slack.home import HomeTab
-from bot.slack.listeners import revoked
+from bot.slack.commands import Commands
+from bot.slack.home_tab import HomeTab
 from bot.slack.operations import Operations
-from bot.slack.slash import Commands
+from bot.slack.services import ANSWER_DEADLINE, Answering, Services
 from bot.web.wsgi import HttpApp
 from store import claims
 from store.db import Database
@@ -54,6 +53,8 @@ class BotApp:
     wsgi: HttpApp
     # Answers still on their way after Slack was acked (see bot/web/server.run).
     answering: Answering
+    # What the listeners are given (in Bolt's context, services.Provide).
+    services: Services
 
 
 class _Workspace:
@@ -109,8 +110,10 @@ def create_app(
     db: Database | None = None,
     clock: Callable[[], datetime] = utcnow,
     timings: Timings | None = None,
+    answer_deadline: float = ANSWER_DEADLINE,
 ) -> BotApp:
-    """Build a new app from settings; tests pass their own client, database or timings."""
+    """Build a new app from settings; tests pass their own client, database or timings, or
+    a shorter `answer_deadline` (seconds a listener waits before acking "working on it")."""
     db = db or open_database(settings)
     client = client or make_client(settings)
     lifecycle = Lifecycle(
@@ -179,19 +182,20 @@ def create_app(
         clock=clock,
         default_channel=settings.simsid_default_channel,
     )
-    ctx = BotContext(
+    ctx = Services(
         admins=admins,
         commands=commands,
         operations=operations,
         home=home,
         executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer"),
         after_ack=after_ack,
+        answer_deadline=answer_deadline,
         signing_secret=signing_secret,
         remove_approvals=settings.simsid_remove_approvals,
         claim_event=lambda event_id: _claim_event(db, event_id, clock),
+        token_revoked=delivery.refusals.token_refused,
     )
     listeners.register(bolt, ctx)
-    revoked.register(bolt, delivery.refusals.token_refused)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
     wsgi = HttpApp(
         db,
@@ -211,4 +215,5 @@ def create_app(
         operations=operations,
         wsgi=wsgi,
         answering=ctx.answering,
+        services=ctx,
     )

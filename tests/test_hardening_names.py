@@ -21,8 +21,8 @@ from sqlalchemy import select
 from bot.cli.outbox import show_outbox
 from bot.sandbox.fake_slack import FakeSlack
 from bot.simsid.schema import parse_event
+from bot.slack.commands import Unknown, parse
 from bot.slack.ids import ActionId
-from bot.slack.slash import Unknown, parse
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import Application, Installation

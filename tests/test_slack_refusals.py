@@ -209,7 +209,7 @@ def test_the_default_channel_refusing_too_keeps_every_item_and_asks_every_few_mi
 
 def create_home(bot: BotApp) -> Any:
     from bot.slack.admins import Admins
-    from bot.slack.home import HomeTab
+    from bot.slack.home_tab import HomeTab
 
     return HomeTab(
         db=bot.db,

@@ -1,6 +1,6 @@
 """Would Slack accept this payload? Block Kit's JSON Schema plus the rules a schema cannot say.
 
-One checker for the tests and for the Slack stand-in (testing/fake_slack.py), which refuses
+One checker for the tests and for the Slack stand-in (bot/sandbox/fake_slack.py), which refuses
 what it finds here as Slack does (``invalid_blocks``), so no test, benchmark or sandbox run
 passes on a message, ephemeral, response_url answer, modal or Home tab Slack would refuse.
 

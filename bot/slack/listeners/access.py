@@ -7,9 +7,10 @@ interaction the bot never draws (legacy attachments, dialogs, workflow steps, sh
 Bolt would hand some of them to the same `app.action` listeners as a button) are acked
 and refused, whoever sends them. Knowing whether someone is an admin can mean
 asking Slack for a user group's members, which is sometimes slow, and Slack wants its
-answer within 3 seconds: after `deadline` the request is acknowledged ("working on it"
-for a command) and, once the answer is known, refused privately or handed to the
-listeners again with the check passed, a command's answer going through its response_url.
+answer within 3 seconds: past the deadline (listeners/deadline.py) the request is
+acknowledged with "working on it" and, once the answer is known, refused privately or
+handed to the listeners again with the check passed, a command's answer going through
+its response_url and a form's outcome into the form.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -27,10 +26,10 @@ from slack_bolt.context.respond import Respond
 from slack_bolt.middleware import Middleware
 
 from bot.slack import views
-from bot.slack.admins import Admins
-from bot.slack.context import Answering, BotContext
+from bot.slack.listeners.deadline import Deadline, is_working, late_form_view, working_form
 from bot.slack.listeners.errors import reply_for
 from bot.slack.listeners.surfaces import acting_user, from_home, is_command
+from bot.slack.services import Services
 from bot.slack.views import Message
 
 log = logging.getLogger(__name__)
@@ -63,6 +62,13 @@ def _private(message: Message) -> dict[str, Any]:
     return {**message.to_dict(), "response_type": "ephemeral"}
 
 
+def _working(kind: str) -> BoltResponse:
+    """The acknowledgement of a request whose check is late (listeners/deadline.py)."""
+    if kind == "view_submission":
+        return BoltResponse(status=200, body=working_form())
+    return _ack(kind, views.working_on_it())
+
+
 def _ack(kind: str, message: Message) -> BoltResponse:
     """The acknowledgement carrying `message` where Slack shows one: a command's reply,
     a form's replacement view; a button's acknowledgement is empty."""
@@ -75,28 +81,19 @@ def _ack(kind: str, message: Message) -> BoltResponse:
 
 
 class AdminCheck(Middleware):
-    """The middleware, as `register` puts it in front of every listener of an app.
+    """The middleware, as listeners.register puts it in front of every listener of an app.
 
     A Middleware of Bolt's own kind rather than a function: Bolt builds every argument a
     function might ask for, and some of those raise on payloads the bot refuses here (a
     workflow_step_edit without its step), which would answer 500 with a traceback.
     """
 
-    def __init__(
-        self,
-        app: App,
-        admins: Admins,
-        executor: ThreadPoolExecutor,
-        deadline: float,
-        answering: Answering,
-        home: Callable[..., Any],
-    ) -> None:
+    def __init__(self, app: App, services: Services) -> None:
         self._app = app
-        self._answering = answering
-        self._home = home
-        self._admins = admins
-        self._executor = executor
-        self._deadline = deadline
+        self._services = services
+        self._admins = services.admins
+        self._executor = services.executor
+        self._home = services.home.publish
 
     def process(
         self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
@@ -116,13 +113,14 @@ class AdminCheck(Middleware):
             return self._refuse(req, kind, None, acked=False)
         admin = self._admins.known(user)
         if admin is None:  # Slack must be asked, which may take longer than Slack waits
-            check = self._executor.submit(self._admins.is_admin, user)
-            try:
-                admin = check.result(timeout=self._deadline)
-            except FutureTimeout:
-                self._answering.begin()
-                self._executor.submit(self._later, req, kind, user, check)
-                return _ack(kind, views.working_on_it())
+            check = Deadline(self._services, lambda: self._admins.is_admin(user))
+            admin = check.answer()
+            if admin is None:
+                check.follow_up(
+                    lambda known: self._answer_late(req, kind, user, known),
+                    lambda error: self._failed_late(req, error),
+                )
+                return _working(kind)
         if not admin:
             return self._refuse(req, kind, user, acked=False)
         next()
@@ -131,6 +129,7 @@ class AdminCheck(Middleware):
     def _refuse(
         self, req: BoltRequest, kind: str, user: str | None, *, acked: bool
     ) -> BoltResponse:
+        """Refuse privately where the person acted; `acked`: after "working on it"."""
         if user is not None:
             log.info("refused %s from non-admin %s", KINDS[kind], user)
         refusal = views.not_allowed()
@@ -155,45 +154,40 @@ class AdminCheck(Middleware):
         except Exception:  # raised in a worker thread, it would be lost: say so instead
             log.warning("could not update a form")
 
-    def _later(self, req: BoltRequest, kind: str, user: str, check: Future[bool]) -> None:
-        """The slow case, once the answer is known: refuse, or let the listeners have it."""
-        try:
-            self._answer_late(req, kind, user, check)
-        finally:
-            self._answering.end()
-
-    def _answer_late(self, req: BoltRequest, kind: str, user: str, check: Future[bool]) -> None:
+    def _failed_late(self, req: BoltRequest, error: Exception) -> None:
+        """Outside Bolt's dispatch, @app.error cannot see what the check raised: tell it."""
         respond = req.context.respond
+        if respond is not None:
+            _tell(respond, _private(reply_for(error)))
+
+    def _answer_late(self, req: BoltRequest, kind: str, user: str, admin: bool) -> None:
+        """The slow case, once the answer is known: refuse, or let the listeners have it."""
+        if not admin:
+            self._refuse(req, kind, user, acked=True)
+            return
+        again = BoltRequest(
+            body=req.raw_body if req.mode == "http" else req.body,
+            query=req.query,
+            headers=req.headers,
+            context={CHECKED: True},
+            mode=req.mode,
+        )
         try:
-            if not check.result():
-                self._refuse(req, kind, user, acked=True)
-                return
-            again = BoltRequest(
-                body=req.raw_body if req.mode == "http" else req.body,
-                query=req.query,
-                headers=req.headers,
-                context={CHECKED: True},
-                mode=req.mode,
-            )
             answer = self._app.dispatch(again)
-        except Exception as exc:  # outside Bolt's dispatch, where @app.error cannot see it
-            if respond is not None:
-                _tell(respond, _private(reply_for(exc)))
+        except Exception as error:  # outside Bolt's dispatch, where @app.error cannot see it
+            self._failed_late(req, error)
             return
         # The listener's acknowledgement, which nobody waits for any more: a command's
-        # answer goes through its response_url, a form's outcome into the form.
+        # answer goes through its response_url, a form's outcome into the form; one that
+        # says "working on it" follows up by itself.
         reply = json.loads(answer.body) if answer.status == 200 and answer.body else {}
+        if not isinstance(reply, dict) or is_working(reply):
+            return
+        respond = req.context.respond
         if kind == "command" and respond is not None and reply:
-            if reply.get("text") != views.working_on_it().text:  # that one answers itself
-                _tell(respond, reply, replace=True)
+            _tell(respond, reply, replace=True)
         elif kind == "view_submission":
-            if reply.get("view"):
-                shown = reply["view"]
-            elif reply.get("response_action") == "errors":
-                shown = views.outcome_modal("Nothing changed", "Check the form and try again.")
-            else:  # the form would have closed: the change is made
-                shown = views.outcome_modal("Done", "Done.")
-            self._show_in_form(req, shown)
+            self._show_in_form(req, late_form_view(reply))
 
 
 def _tell(respond: Respond, reply: dict[str, Any], *, replace: bool = False) -> None:
@@ -201,12 +195,3 @@ def _tell(respond: Respond, reply: dict[str, Any], *, replace: bool = False) -> 
         respond(**reply, replace_original=replace)
     except Exception:  # raised in a worker thread, it would be lost: say so instead
         log.warning("could not tell the user privately")
-
-
-def register(app: App, ctx: BotContext) -> None:
-    """Put the admin check in front of every listener of `app`."""
-    app.use(
-        AdminCheck(
-            app, ctx.admins, ctx.executor, ctx.answer_deadline, ctx.answering, ctx.home.publish
-        )
-    )

@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from slack_bolt import App, BoltRequest, BoltResponse, Respond
+from slack_bolt import BoltRequest, BoltResponse, Respond
 
 from bot.slack import views
-from bot.slack.context import BotContext
 from bot.slack.listeners.surfaces import acting_user, from_home
+from bot.slack.services import Services
 from bot.slack.signature import headers_signed_by_slack
 from bot.slack.views import Message
 from store.db import DatabaseUnavailable
@@ -43,22 +43,34 @@ def _verified(request: BoltRequest | None, signing_secret: str | None) -> bool:
     return headers_signed_by_slack(signing_secret, request.raw_body, request.headers)
 
 
-def register(
-    app: App, signing_secret: str | None = None, home: Callable[..., Any] | None = None
-) -> None:
-    """The one handler; `home(user, notice=...)` tells someone who clicked on the Home tab,
-    which has no response_url."""
+class ErrorHandler:
+    """The one handler (`app.error(ErrorHandler(...).handle)`); `home(user, notice=...)`
+    tells someone who clicked on the Home tab, which has no response_url.
 
-    @app.error
+    A holder rather than a listener reading Bolt's context: an error may be raised before
+    the middleware that puts the services in the context has run.
+    """
+
+    def __init__(
+        self, signing_secret: str | None = None, home: Callable[..., Any] | None = None
+    ) -> None:
+        self._signing_secret = signing_secret
+        self._home = home
+
     def handle(
-        error: Exception, body: dict[str, Any], request: BoltRequest, respond: Respond | None
+        self,
+        error: Exception,
+        body: dict[str, Any],
+        request: BoltRequest,
+        respond: Respond | None,
     ) -> BoltResponse:
+        """Answer what a listener raised privately, where the person clicked."""
         if body.get("type") == "view_submission":  # said in the form, which stays open
             view = views.outcome_modal("Nothing changed", reply_for(error).text)
             return BoltResponse(status=200, body={"response_action": "update", "view": view})
         # The response_url and the Home tab are places to post: only for a verified request.
-        if _verified(request, signing_secret):
-            tell_error(error, body, respond, home)
+        if _verified(request, self._signing_secret):
+            tell_error(error, body, respond, self._home)
         else:
             reply_for(error)  # logged all the same; nobody to tell
         # Slack shows its own failure notice for a 5xx; the private reply says more.
@@ -84,7 +96,7 @@ def tell_error(
 
 
 def after_ack(
-    ctx: BotContext, body: Mapping[str, Any], respond: Respond | None, work: Callable[[], object]
+    ctx: Services, body: Mapping[str, Any], respond: Respond | None, work: Callable[[], object]
 ) -> None:
     """Run `work` once Slack has the ack; what it raises is told as the handler would."""
     ctx.later(work, lambda error: tell_error(error, body, respond, ctx.home.publish))

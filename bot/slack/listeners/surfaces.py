@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt import Respond
 
-from bot.slack.context import BotContext
+from bot.slack.services import Services
 from bot.slack.views import Message
 from store.lifecycle import is_person
 
@@ -58,7 +58,7 @@ def private(respond: Respond, message: Message, *, replace: bool = False) -> Non
 
 
 def tell(
-    ctx: BotContext,
+    ctx: Services,
     body: Mapping[str, Any],
     respond: Respond,
     message: Message,

@@ -4,28 +4,27 @@ The answer to view_submission decides what the person sees: the form closes when
 change was made; when it could not be (someone else acted since the form opened, or the
 submitter is not an admin) the form is replaced by what happened instead
 (response_action "update"); a missing or overlong reason is shown on the field
-(response_action "errors"). An answer that takes longer than Slack's 3 seconds
-allow shows "Working on it…" in the form, replaced by the outcome (views.update).
+(response_action "errors"). An answer later than the deadline shows "working on it" in
+the form, replaced by the outcome (listeners/deadline.py).
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot.slack import views
-from bot.slack.context import BotContext
-from bot.slack.ids import ActionId, BlockId, CallbackId, ReasonAsk, decode_reason_ask
+from bot.slack.ids import ActionId, BlockId, ReasonAsk, decode_reason_ask
+from bot.slack.listeners.deadline import Deadline, late_form_view, working_form
 from bot.slack.listeners.errors import after_ack, reply_for
 from bot.slack.listeners.surfaces import user_of
 from bot.slack.payloads import Interaction, SurfaceView
+from bot.slack.services import Services, services_of
 from bot.slack.views import Message
 from bot.slack.views.modals import REASON_MAX
 from store.lifecycle import Action
@@ -40,7 +39,7 @@ def reason_of(view: SurfaceView) -> str:
     return " ".join(str(value).split()) if value else ""
 
 
-def _tell_later(ctx: BotContext, ask: ReasonAsk, user: str, reply: Message) -> None:
+def _tell_later(ctx: Services, ask: ReasonAsk, user: str, reply: Message) -> None:
     """After the form closed: the outcome where the click was (listing or Home tab)."""
     if ask.home:
         ctx.home.publish(user, notice=reply.text)
@@ -69,7 +68,7 @@ def _field_error(text: str) -> Answer:
     return Answer({"response_action": "errors", "errors": {BlockId.REASON.value: text}})
 
 
-def decide(ctx: BotContext, ask: ReasonAsk, user: str, reason: str) -> Answer:
+def decide(ctx: Services, ask: ReasonAsk, user: str, reason: str) -> Answer:
     """Check what the form says, then make the change (only admins get here: access.py;
     what goes wrong is answered by the one error handler: errors.py)."""
     if len(reason) > REASON_MAX:
@@ -95,53 +94,42 @@ def decide(ctx: BotContext, ask: ReasonAsk, user: str, reason: str) -> Answer:
     return Answer(_update("Nothing changed", reply.text), reply)
 
 
-def register(app: App, ctx: BotContext) -> None:
-    @app.view(CallbackId.REASON.value)
-    def submitted(ack: Ack, body: Interaction, view: SurfaceView, client: WebClient) -> None:
-        user = user_of(body)
-        try:
-            ask = decode_reason_ask(view.get("private_metadata"))
-        except ValueError:
-            ack(**_update("Nothing changed", "That form is not one of mine."))
-            return
-        reason = reason_of(view)
-        future = ctx.executor.submit(decide, ctx, ask, user, reason)
-        try:
-            answer = future.result(timeout=ctx.answer_deadline)
-        except FutureTimeout:
-            # Slack gives a submission 3 seconds: show "working on it" in the form, and
-            # the outcome in the same form once there is one.
-            ack(**_update("Working on it", "Working on it…"))
-            future.add_done_callback(
-                lambda done: _answer_later(ctx, client, str(view.get("id") or ""), ask, user, done)
-            )
-            return
-        ack(**answer.ack)
-        reply = answer.reply
-        if reply is not None:
-            after_ack(ctx, body, None, lambda: _tell_later(ctx, ask, user, reply))
-
-
-def _answer_later(
-    ctx: BotContext,
-    client: WebClient,
-    view_id: str,
-    ask: ReasonAsk,
-    user: str,
-    done: Future[Answer],
+def reason_submitted(
+    ack: Ack, body: Interaction, view: SurfaceView, client: WebClient, context: BoltContext
 ) -> None:
+    """The reason modal sent: make the change, then close the form or say why not in it."""
+    ctx = services_of(context)
+    user = user_of(body)
     try:
-        error = done.exception()
-        if error is not None:  # raised outside Bolt, it would never reach @app.error
-            answer = Answer(_update("Nothing changed", reply_for(error).text))
-        else:
-            answer = done.result()
-        shown = answer.ack.get("view")
-        if shown is None:  # it worked, or the field was wrong: say which in the form
-            text = answer.reply.text if answer.reply else "Check the reason and try again."
-            shown = views.outcome_modal("Done" if answer.reply else "Nothing changed", text)
-        client.views_update(view_id=view_id, view=shown)
-        if answer.reply is not None:
-            _tell_later(ctx, ask, user, answer.reply)
-    except Exception as exc:  # a callback's exception would only be printed, not handled
-        log.warning("could not send a slow form's outcome: %s", type(exc).__name__)
+        ask = decode_reason_ask(view.get("private_metadata"))
+    except ValueError:
+        ack(**_update("Nothing changed", "That form is not one of mine."))
+        return
+    reason = reason_of(view)
+    deadline = Deadline(ctx, lambda: decide(ctx, ask, user, reason))
+    answer = deadline.answer()
+    if answer is None:
+        ack(**working_form())
+        view_id = str(view.get("id") or "")
+
+        def send(late: Answer) -> None:
+            _answer_late(ctx, client, view_id, ask, user, late)
+
+        deadline.follow_up(
+            send, lambda error: send(Answer(_update("Nothing changed", reply_for(error).text)))
+        )
+        return
+    ack(**answer.ack)
+    reply = answer.reply
+    if reply is not None:
+        after_ack(ctx, body, None, lambda: _tell_later(ctx, ask, user, reply))
+
+
+def _answer_late(
+    ctx: Services, client: WebClient, view_id: str, ask: ReasonAsk, user: str, answer: Answer
+) -> None:
+    """The outcome in the form that says "working on it", and where the click was."""
+    done = answer.reply.text if answer.reply else None
+    client.views_update(view_id=view_id, view=late_form_view(answer.ack, done))
+    if answer.reply is not None:
+        _tell_later(ctx, ask, user, answer.reply)

@@ -1,0 +1,45 @@
+""" "Disable all" on a customer: opens the reason modal for its enabled applications."""
+
+from __future__ import annotations
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.slack import views
+from bot.slack.ids import ActionId, decode_site
+from bot.slack.listeners.actions.shared import ack_then, ask_for, open_modal
+from bot.slack.listeners.surfaces import tell
+from bot.slack.payloads import ButtonAction, Interaction
+from bot.slack.services import Services
+
+ACTION_ID = ActionId.DISABLE_ALL.value
+
+
+def disable_all_button(
+    ack: Ack,
+    body: Interaction,
+    action: ButtonAction,
+    respond: Respond,
+    client: WebClient,
+    context: BoltContext,
+) -> None:
+    """A customer's "Disable all" button."""
+    ack_then(ask_why_disable_all, ack, body, action, respond, client, context)
+
+
+def ask_why_disable_all(
+    ctx: Services, body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
+) -> None:
+    """Open the form asking why, listing what it will disable."""
+    try:
+        site_id = decode_site(action.get("value"))
+    except ValueError:
+        tell(ctx, body, respond, views.help_message())
+        return
+    site = ctx.operations.site(site_id)
+    if site is None:
+        tell(ctx, body, respond, views.not_found("site", site_id))
+        return
+    enabled = ctx.operations.enabled_at(site.id)
+    ask = ask_for(body, kind="disable_all", site_id=site.id, enabled=enabled)
+    open_modal(ctx, client, body, respond, views.disable_all_modal(site, ask))
