@@ -138,6 +138,54 @@ def test_bad_input_exits_2_naming_line_and_field_and_changes_nothing(
     assert get(db, inst).state is State.PENDING
 
 
+LEAKED = "S3cr3tBirchw00dKEY-9"
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        # The URN and DfE columns left out, not left empty: the secret fell into `enabled`,
+        # and the refusal quoted it.
+        (
+            csv_text(row("s1", "yes"), f"app-hw,App,s2,School,yes,ck_{'k' * 24},{LEAKED}"),
+            "line 3: 7 fields where the header has 9",
+        ),
+        (csv_text(f"app-hw,App,s1,School,,,yes,ck_{'k' * 24},{LEAKED},extra"), "line 2: 10 fields"),
+        (csv_text(row("s1", LEAKED)), "line 2: enabled: must be yes/no"),
+        (csv_text(row("s1", "yes", "ck_" + "k" * 24, LEAKED + " x")), "client_secret: must not"),
+        (csv_text(row("s1", "yes", LEAKED * 4, "s" * 43)), "line 2: client_key: longer than 64"),
+        (
+            json.dumps({"application": {"id": "a", "name": "A"}, "site": {"id": "s", "name": "S"},
+                        "enabled": LEAKED}) + "\n",
+            "line 1: enabled: must be yes/no",
+        ),  # fmt: skip
+    ],
+)
+def test_a_bad_row_is_named_by_line_and_field_never_by_its_value(
+    db: Database, db_url: str, tmp_path: Path, content: str, named: str
+) -> None:
+    """An error about a list is the same text on the terminal, in the channel, /healthz
+    and the log: line, field and problem, never a value from the list."""
+    source = tmp_path / "list.csv"
+    source.write_text(content)
+
+    result = reconcile(tmp_path, db_url, str(source), "--apply", "--force")
+
+    assert result.returncode == 2, result.stdout
+    assert named in result.stderr
+    assert LEAKED[:8] not in result.stdout + result.stderr
+    assert installation_ids(db) == []
+
+
+def installation_ids(db: Database) -> list[int]:
+    from sqlalchemy import select
+
+    from store.models import Installation
+
+    with db.read() as session:
+        return list(session.scalars(select(Installation.id)))
+
+
 def test_json_lines_from_a_file_url(db: Database, db_url: str, tmp_path: Path) -> None:
     source = tmp_path / "list.jsonl"
     line = {

@@ -174,6 +174,34 @@ def test_a_scheduled_run_refused_by_the_data_tells_the_channel(
         bot.db.dispose()
 
 
+def test_a_shifted_row_is_refused_by_its_count_and_no_value_leaves_the_process(
+    db_url: str, fake_slack: FakeSlack, server: ListServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The URN and DfE columns left out, not left empty, shifted the client secret into
+    `enabled`; the refusal quoted it in the channel, in the unauthenticated /healthz and in
+    the log. Now the row is refused for its count, and no value of the list goes out."""
+    leaked = "S3cr3tBirchw00dKEY-9"
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        server.body = csv_body(("s0", "yes")) + (
+            f"app-hw,Homework Hub,s1,School s1,yes,ck_{'k' * 24},{leaked}\n"
+            f"app-hw,Homework Hub,s2,School s2,,,{leaked},,\n"
+        ).encode()
+        assert scheduler(bot.db, bot.settings).run_reconcile() == "refused"
+        [post] = channel_posts(bot, fake_slack, "refused")
+        with harness.serving(bot) as url:
+            health = harness.Client(url).health()
+        detail = health.json()["last_reconcile"]["detail"]
+
+        assert "line 3: 7 fields where the header has 9" in detail
+        assert "line 4: enabled: must be yes/no" in detail
+        for text in (str(post), health.body.decode(), caplog.text, str(notices(bot.db))):
+            assert leaked[:8] not in text
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
 def test_a_failing_fetch_is_logged_and_shown_in_healthz_not_raised(
     db_url: str, fake_slack: FakeSlack, server: ListServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -3,7 +3,9 @@
 The list is a CSV with the header of shared/INTERFACE.md ("Reconciling with SIMS ID"),
 or JSON lines of objects with the same fields nested. Either all of it is good or none
 of it is used: a bad row or a missing column is a SnapshotError naming the line and
-field, and nothing is compared, let alone changed.
+field, and nothing is compared, let alone changed. Its text names the line, the field
+and the kind of problem, never a value from the list: it goes to the channel, /healthz
+and the log as it is, and a row with a value left out puts a secret in another field.
 
 Fetching: `https://` (or `http://` to this machine only, for tests and a local relay)
 with `Authorization: Bearer <SIMSID_RECONCILE_TOKEN>`, within a time and size limit,
@@ -219,7 +221,8 @@ def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
         raise SnapshotError(
             f"SOURCE: line 1: missing column {', '.join(missing)} (the header is {HEADER})"
         )
-    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    # Only our own names are shown: a header may be a data row (its values, secrets).
+    repeated = [name for name in FIELDS if header.count(name) > 1]
     if repeated:
         raise SnapshotError(f"SOURCE: line 1: column {', '.join(repeated)} given twice")
     # Other columns (a report's extras) are ignored; an absent optional one reads as empty.
@@ -230,7 +233,10 @@ def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
             if not any(row):
                 continue
             if len(row) != width:
-                row = (row + [""] * width)[:width]
+                # Never padded or cut to fit: a value left out (not left empty) shifts
+                # the rest, and a secret would be read as another field.
+                yield reader.line_num, f"{len(row)} fields where the header has {width}"
+                continue
             row.append("")  # what an absent optional column reads
             yield reader.line_num, tuple([row[i] for i in where])
     except csv.Error as exc:
@@ -295,8 +301,8 @@ def _enabled(value: Any) -> bool:
         return bool(value)
     if value is None or value == "":
         raise ValueError("enabled is missing")
-    shown = str(value)[:20]
-    raise ValueError(f"enabled: must be yes/no, true/false or 1/0, not {shown!r}")
+    # Not the value: a shifted row puts a client secret here.
+    raise ValueError("enabled: must be yes/no, true/false or 1/0")
 
 
 def _fast_row(values: tuple[Any, ...] | str) -> Listed | None:
