@@ -90,16 +90,37 @@ def test_too_many_removals_exit_2_and_change_nothing_unless_forced(
     source = tmp_path / "list.csv"
     source.write_text(csv_text(row("s0", "no")))
 
-    refused = reconcile(tmp_path, db_url, str(source), "--apply", "--max-removals", "1")
+    refused = reconcile(tmp_path, db_url, str(source), "--apply", "--max-changes", "1")
+    # The option's former name still works, and counts the same changes.
+    former = reconcile(tmp_path, db_url, str(source), "--apply", "--max-removals", "1")
 
-    assert refused.returncode == 2
-    assert "2 installations would be removed" in refused.stderr
-    assert "--force" in refused.stderr
+    for result in (refused, former):
+        assert result.returncode == 2
+        assert "remove 2, disable 0 and approve 0" in result.stderr
+        assert "--force" in result.stderr
     assert get(db, installation_id(db, site="s1")).state is State.PENDING
 
-    forced = reconcile(tmp_path, db_url, str(source), "--apply", "--max-removals", "1", "--force")
+    forced = reconcile(tmp_path, db_url, str(source), "--apply", "--max-changes", "1", "--force")
     assert forced.returncode == 0, forced.stderr
     assert get(db, installation_id(db, site="s1")).state is State.REMOVED
+
+
+def test_disables_from_a_list_count_against_the_limit(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    enabled = [install(db, site=f"s{n}") for n in range(3)]
+    for inst in enabled:
+        act(db, inst, Action.APPROVE)
+    source = tmp_path / "list.csv"
+    source.write_text(csv_text(*(row(f"s{n}", "no") for n in range(3))))
+
+    refused = reconcile(tmp_path, db_url, str(source), "--apply", "--max-changes", "2")
+
+    assert refused.returncode == 2, refused.stdout
+    assert "remove 0, disable 3 and approve 0" in refused.stderr
+    assert [get(db, i).state for i in enabled] == [State.ENABLED] * 3
+    assert reconcile(tmp_path, db_url, str(source), "--apply").returncode == 0
+    assert [get(db, i).state for i in enabled] == [State.DISABLED] * 3
 
 
 @pytest.mark.parametrize(

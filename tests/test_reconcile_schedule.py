@@ -131,10 +131,37 @@ def test_a_scheduled_run_refuses_too_many_removals_and_says_why(
         [post] = channel_posts(bot, fake_slack, "refused")
 
         assert get(bot.db, installation_id(bot.db, site="s5")).state is State.PENDING
-        assert "11 installations would be removed" in str(post["blocks"])
+        assert "remove 11, disable 0 and approve 0" in str(post["blocks"])
         with harness.serving(bot) as url:
             health = harness.Client(url).health().json()
         assert health["last_reconcile"]["status"] == "refused"
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
+def test_a_scheduled_run_refuses_a_list_that_would_disable_many(
+    db_url: str, fake_slack: FakeSlack, server: ListServer
+) -> None:
+    """A list marking every enabled installation `no` disabled them all on the hour, no
+    admin involved: the scheduled run counted only removals against the limit."""
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        sites = [f"s{n}" for n in range(12)]
+        server.body = csv_body(*((site, "yes") for site in sites))
+        assert scheduler(bot.db, bot.settings).run_reconcile() == "applied"  # new: enabled
+        server.body = csv_body(*((site, "no") for site in sites))
+
+        later = NOW + timedelta(hours=1)
+        assert scheduler(bot.db, bot.settings, later).run_reconcile() == "refused"
+        [post] = channel_posts(bot, fake_slack, "refused")
+
+        assert "remove 0, disable 12 and approve 0" in str(post["blocks"])
+        assert get(bot.db, installation_id(bot.db, site="s3")).state is State.ENABLED
+        with harness.serving(bot) as url:
+            last = harness.Client(url).health().json()["last_reconcile"]
+        assert last["status"] == "refused"
+        assert last["would_change"] == {"removed": 0, "disabled": 12, "approved": 0}
     finally:
         bot.delivery.stop()
         bot.db.dispose()

@@ -3,8 +3,9 @@
 However many processes run the scheduler, one does each period's run: it inserts the
 period's claim row (store/claims.py, as the digest does) and commits it before fetching,
 so the others neither fetch nor apply. The run applies with the default guard
-(`--max-removals` 10, never `--force`) and tells SIMSID_DEFAULT_CHANNEL, in one message
-queued in the outbox, what it changed or why it refused. A list that cannot be fetched
+(`--max-changes` 10 removals, disables and approvals together, never `--force`) and tells
+SIMSID_DEFAULT_CHANNEL, in one message queued in the outbox, what it changed or why it
+refused, with how many of each it would have made. A list that cannot be fetched
 is logged and shown in /healthz (`last_reconcile`), never raised: the next period tries
 again. A crash between the claim and the apply skips that period, not the next.
 """
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from bot.simsid import snapshot
-from bot.simsid.reconciling import DEFAULT_MAX_REMOVALS, Outcome, reconcile
+from bot.simsid.reconciling import DEFAULT_MAX_CHANGES, Outcome, reconcile
 from store import claims, outbox
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Lifecycle
@@ -86,7 +87,7 @@ def run_scheduled(
         return refuse(f"the list is not usable: {exc}")
     lifecycle = Lifecycle(upstream=False, default_channel=settings.simsid_default_channel)
     try:
-        outcome = reconcile(db, lifecycle, rows, apply=True, max_removals=DEFAULT_MAX_REMOVALS)
+        outcome = reconcile(db, lifecycle, rows, apply=True, max_changes=DEFAULT_MAX_CHANGES)
     except IntegrityError as exc:
         # A client key the list gives that the bot holds for another installation: the
         # period's claim is taken, so say so now rather than lose the period unreported.
@@ -98,6 +99,7 @@ def run_scheduled(
     if status == "refused":
         log.warning("reconcile refused: %s", outcome.refused)
         summary["detail"] = outcome.refused
+        summary["would_change"] = outcome.would_change()
         notice = _refused(source, outcome.refused or "", outcome)
     elif status == "applied":
         summary["changed"] = _counts(outcome)
