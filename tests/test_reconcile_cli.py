@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.simsid import snapshot
 from bot.simsid.snapshot import HEADER
 from store.db import Database
 from store.lifecycle import Action
@@ -196,6 +197,45 @@ def test_a_bad_row_is_named_by_line_and_field_never_by_its_value(
     assert named in result.stderr
     assert LEAKED[:8] not in result.stdout + result.stderr
     assert installation_ids(db) == []
+
+
+@pytest.mark.parametrize("form", ["csv", "json"])
+def test_a_list_over_the_row_cap_is_refused_naming_the_cap(form: str) -> None:
+    """A list's rows were all held at once, however many: a list at the size cap would have
+    needed 4-5 GB. Past `max_rows` it is refused as it is read, naming the cap."""
+    rows = [row(f"s{n}", "no") for n in range(6)]
+    if form == "json":
+        body = "".join(
+            json.dumps({"application": {"id": "a", "name": "A"}, "site": {"id": f"s{n}",
+                        "name": "S"}, "enabled": False}) + "\n"
+            for n in range(6)
+        )  # fmt: skip
+    else:
+        body = csv_text(*rows)
+
+    assert len(snapshot.parse(body.encode(), max_rows=6)) == 6
+    with pytest.raises(snapshot.SnapshotError) as refused:
+        snapshot.parse(body.encode(), max_rows=5)
+
+    assert "more than 5 rows" in str(refused.value)
+    assert snapshot.MAX_ROWS == 2_000_000
+
+
+def test_duplicates_are_named_by_both_lines() -> None:
+    body = csv_text(
+        row("s1", "no", "ck_" + "a" * 24, SECRET),
+        row("s2", "no"),
+        row("s1", "yes"),
+        row("s3", "no", "ck_" + "a" * 24, SECRET),
+        row("s2", "no"),
+    )
+    with pytest.raises(snapshot.SnapshotError) as refused:
+        snapshot.parse(body.encode())
+    assert str(refused.value).splitlines()[1:] == [
+        "  line 4: application.id, site.id: already listed on line 2",
+        "  line 5: client_key: also given on line 2",
+        "  line 6: application.id, site.id: already listed on line 3",
+    ]
 
 
 def installation_ids(db: Database) -> list[int]:
