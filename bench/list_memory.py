@@ -7,7 +7,9 @@ leaves them), notes its resident set, then does one step:
 
 * parse: `snapshot.parse`, every row validated;
 * compare: the parse, then the dry run's comparison against an empty SQLite store (the
-  list into the temporary table, the two joins, every row a difference).
+  list into the temporary table, the two joins, every row a difference: an adoption);
+* agree: the same against a store already holding the list (applied once beforehand,
+  not measured), so nothing differs: the hourly run.
 
 and reports its peak resident set (VmHWM) over the one before the step, and the step's
 CPU seconds. Medians of `--repeat` runs are printed as a Markdown table.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,18 +43,23 @@ from store.db import Database
 from store.lifecycle import Lifecycle
 
 db = None
-if step == "compare":
+if step != "parse":
     from store import migrate
     db = Database(url)
     migrate.upgrade(db)
 data = Path(source).read_bytes()
+if step == "seed":
+    reconcile(db, Lifecycle(), snapshot.parse(data), apply=True, force=True)
+    db.dispose()
+    sys.exit(0)
 before, cpu = kib("VmRSS:"), time.process_time()
 error = None
 try:
     rows = snapshot.parse(data)
     if db is not None:
         outcome = reconcile(db, Lifecycle(), rows)
-        assert len(outcome.comparison.differences) == len(rows)
+        expected = 0 if step == "agree" else len(rows)
+        assert len(outcome.comparison.differences) == expected
     listed = len(rows)
 except snapshot.SnapshotError as exc:
     listed, error = 0, str(exc).splitlines()[0]
@@ -74,22 +82,33 @@ def write_list(path: Path, rows: int) -> int:
 
 def measure(step: str, source: Path, workdir: Path, run: int) -> dict[str, object]:
     """One fresh process doing `step` on `source`."""
-    url = f"sqlite:///{workdir / f'store-{step}-{run}.db'}"
-    done = subprocess.run(  # noqa: S603  (our own interpreter and script)
-        [sys.executable, "-c", _CHILD, step, str(source), url],
+    store = workdir / f"store-{step}-{run}.db"
+    if step == "agree":
+        seed = workdir / "seed.db"
+        if not seed.exists():
+            _child("seed", source, seed)
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{seed}{suffix}").exists():
+                shutil.copyfile(f"{seed}{suffix}", f"{store}{suffix}")
+    result: dict[str, object] = json.loads(_child(step, source, store).splitlines()[-1])
+    return result
+
+
+def _child(step: str, source: Path, store: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, step, str(source), f"sqlite:///{store}"],
         check=True,
         capture_output=True,
         text=True,
     )
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return done.stdout.strip()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.list_memory", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--steps", default="parse,compare")
+    parser.add_argument("--steps", default="parse,compare,agree")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="list-memory-") as tmp:
         workdir = Path(tmp)
