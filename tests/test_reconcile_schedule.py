@@ -150,13 +150,16 @@ def test_a_scheduled_run_refuses_a_list_that_would_disable_many(
         sites = [f"s{n}" for n in range(12)]
         server.body = csv_body(*((site, "yes") for site in sites))
         assert scheduler(bot.db, bot.settings).run_reconcile() == "applied"  # new: enabled
-        server.body = csv_body(*((site, "no") for site in sites))
+        # New installations are not counted, and the notice shows what was.
+        new = [(f"new{n}", "no") for n in range(20)]
+        server.body = csv_body(*((site, "no") for site in sites), *new)
 
         later = NOW + timedelta(hours=1)
         assert scheduler(bot.db, bot.settings, later).run_reconcile() == "refused"
         [post] = channel_posts(bot, fake_slack, "refused")
 
         assert "remove 0, disable 12 and approve 0" in str(post["blocks"])
+        assert str(post["blocks"]).count("disabled in SIMS ID") == 12
         assert get(bot.db, installation_id(bot.db, site="s3")).state is State.ENABLED
         with harness.serving(bot) as url:
             last = harness.Client(url).health().json()["last_reconcile"]

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from bot.simsid import snapshot
-from bot.simsid.reconciling import DEFAULT_MAX_CHANGES, Outcome, reconcile
+from bot.simsid.reconciling import DEFAULT_MAX_CHANGES, GUARDED, Outcome, reconcile
 from store import claims, outbox
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Lifecycle
@@ -137,7 +137,11 @@ def _counts(outcome: Outcome) -> dict[str, int]:
     return {k.value: applied.changed[k] for k in Kind if applied and applied.changed[k]}
 
 
-def _examples(outcome: Outcome) -> list[dict[str, Any]]:
+def _examples(outcome: Outcome, *, guarded_first: bool = False) -> list[dict[str, Any]]:
+    differences = outcome.comparison.differences
+    if guarded_first:
+        # A refusal by the guard shows the changes it counted, not new installations.
+        differences = sorted(differences, key=lambda d: d.kind not in GUARDED)
     return [
         {
             "kind": d.kind.value,
@@ -145,7 +149,7 @@ def _examples(outcome: Outcome) -> list[dict[str, Any]]:
             "site": d.site_name,
             "site_id": d.site_id,
         }
-        for d in outcome.comparison.differences[:EXAMPLES]
+        for d in differences[:EXAMPLES]
     ]
 
 
@@ -167,5 +171,5 @@ def _refused(source: str, reason: str, outcome: Outcome | None = None) -> dict[s
         "source": source,
         "reason": reason,
         "total": len(outcome.comparison.differences) if outcome else 0,
-        "examples": _examples(outcome) if outcome else [],
+        "examples": _examples(outcome, guarded_first=True) if outcome else [],
     }
