@@ -23,7 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
 from typing import Any, NamedTuple
@@ -101,6 +101,7 @@ class Difference(NamedTuple):
     version: int | None = None
     bot_key: str | None = None  # the client key the bot holds (CREDENTIALS)
     listed_key: str | None = None  # SIMS ID's client key (CREDENTIALS)
+    listed: Listed | None = None  # the list's row (every kind but GONE), for the apply
 
 
 @dataclass
@@ -109,7 +110,6 @@ class Comparison:
 
     listed: int
     differences: list[Difference]
-    rows: dict[Pair, Listed] = field(default_factory=dict, repr=False)
 
     @property
     def agree(self) -> bool:
@@ -247,17 +247,16 @@ def compare(session: Session, rows: Sequence[Listed]) -> Comparison:
 
 def compare_with(session: Session, rows: Sequence[Listed], listed: Table) -> Comparison:
     """`compare`, with the list already in the temporary table `listed`."""
-    by_pair: dict[Pair, Listed] = {}  # the rows that differ: only they are applied
-    differences = _listed_differences(session, rows, by_pair, listed)
+    differences = _listed_differences(session, rows, listed)
     differences.extend(_gone(session, listed))
     differences.sort(key=lambda d: (KIND_ORDER[d.kind], d.application_name, d.site_name, d.site_id))
-    return Comparison(listed=len(rows), differences=differences, rows=by_pair)
+    return Comparison(listed=len(rows), differences=differences)
 
 
 def _listed_differences(
-    session: Session, rows: Sequence[Listed], by_pair: dict[Pair, Listed], listed: Table
+    session: Session, rows: Sequence[Listed], listed: Table
 ) -> list[Difference]:
-    """Every difference of a listed row; each such row is put in `by_pair`."""
+    """Every difference of a listed row, each carrying its row."""
     inst = table_of(Installation)
     cred = table_of(Credential)
     given = listed.c.client_key.is_not(None)
@@ -297,18 +296,17 @@ def _listed_differences(
     for n, inst_id, raw_state, version, bot_key, secret in session.execute(query):
         row = rows[n]
         app_id, site_id = row[0], row[2]
-        by_pair[(app_id, site_id)] = row
         state = None if raw_state is None else states[raw_state]
         names = (app_id, site_id, row.application_name, row.site_name, state, row.enabled)
         if state is None or state is State.REMOVED:
-            add(Difference(Kind.NEW, *names, inst_id, version))
+            add(Difference(Kind.NEW, *names, inst_id, version, listed=row))
         elif row.enabled and state is not State.ENABLED:
-            add(Difference(Kind.APPROVED, *names, inst_id, version))
+            add(Difference(Kind.APPROVED, *names, inst_id, version, listed=row))
         elif not row.enabled and state is State.ENABLED:
-            add(Difference(Kind.DISABLED, *names, inst_id, version))
+            add(Difference(Kind.DISABLED, *names, inst_id, version, listed=row))
         key = row.client_key
         if key is not None and (bot_key != key or secret != row.client_secret):
-            add(Difference(Kind.CREDENTIALS, *names, inst_id, version, bot_key, key))
+            add(Difference(Kind.CREDENTIALS, *names, inst_id, version, bot_key, key, row))
     return found
 
 

@@ -198,6 +198,7 @@ def test_a_scheduled_run_refused_by_the_data_tells_the_channel(
         assert scheduler(bot.db, bot.settings).run_reconcile() == "refused"
         [post] = channel_posts(bot, fake_slack, "refused")
         assert ("clashes" if problem == "clash" else "not usable") in str(post)
+        assert str(taken) not in str(post) + str(notices(bot.db))  # no value of the list
         assert [get(bot.db, i).state for i in (first, second)] == [State.ENABLED] * 2
     finally:
         bot.delivery.stop()
