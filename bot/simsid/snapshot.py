@@ -190,11 +190,10 @@ def parse(data: bytes, *, max_rows: int = MAX_ROWS) -> list[Listed]:
     if first is None or first.end() == len(data):
         raise SnapshotError(f"SOURCE: empty; expected a CSV with the header {HEADER}")
     json_lines = data[first.end() : first.end() + 1] == b"{"
-    # "\n" only for JSON: a JSON string may hold U+2028, U+0085 and (escaped) "\r".
-    text = io.TextIOWrapper(
-        io.BytesIO(data), encoding="utf-8-sig", newline="\n" if json_lines else ""
-    )
-    lines = _json_lines(text) if json_lines else _csv_rows(text)
+    if data.count(b"\n") >= max_rows and sum(1 for _ in _lines(data, json_lines)) > max_rows:
+        # Perhaps over the cap (a row is a line or more): counted first, holding nothing.
+        raise SnapshotError(_over(max_rows))
+    lines = _lines(data, json_lines)
     rows: list[Listed] = []
     at = array("L")  # the line of each row in `rows`: to name where a repeat was first
     errors: list[tuple[int, str]] = []
@@ -206,9 +205,7 @@ def parse(data: bytes, *, max_rows: int = MAX_ROWS) -> list[Listed]:
     for number, values in lines:
         count += 1
         if count > max_rows:
-            raise SnapshotError(
-                f"SOURCE: more than {max_rows:,} rows, the most a list may have; nothing compared"
-            )
+            raise SnapshotError(_over(max_rows))
         try:
             row = _row(values, shared)
         except ValueError as exc:
@@ -243,6 +240,19 @@ def parse(data: bytes, *, max_rows: int = MAX_ROWS) -> list[Listed]:
         noun = "row" if len(errors) == 1 else "rows"
         raise SnapshotError(f"SOURCE: {len(errors)} bad {noun}, nothing compared:\n  {listing}")
     return rows
+
+
+def _over(max_rows: int) -> str:
+    return f"SOURCE: more than {max_rows:,} rows, the most a list may have; nothing compared"
+
+
+def _lines(data: bytes, json_lines: bool) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
+    """Each row of `data` with its line number, read a line at a time."""
+    # "\n" only for JSON: a JSON string may hold U+2028, U+0085 and (escaped) "\r".
+    text = io.TextIOWrapper(
+        io.BytesIO(data), encoding="utf-8-sig", newline="\n" if json_lines else ""
+    )
+    return _json_lines(text) if json_lines else _csv_rows(text)
 
 
 def _check_utf8(data: bytes, start: int) -> None:
