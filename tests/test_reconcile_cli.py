@@ -161,6 +161,7 @@ def test_bad_input_exits_2_naming_line_and_field_and_changes_nothing(
 
 
 LEAKED = "S3cr3tBirchw00dKEY-9"
+JSON_ROW = {"application": {"id": "a", "name": "A"}, "site": {"id": "s", "name": "S"}}
 
 
 @pytest.mark.parametrize(
@@ -176,11 +177,7 @@ LEAKED = "S3cr3tBirchw00dKEY-9"
         (csv_text(row("s1", LEAKED)), "line 2: enabled: must be yes/no"),
         (csv_text(row("s1", "yes", "ck_" + "k" * 24, LEAKED + " x")), "client_secret: must not"),
         (csv_text(row("s1", "yes", LEAKED * 4, "s" * 43)), "line 2: client_key: longer than 64"),
-        (
-            json.dumps({"application": {"id": "a", "name": "A"}, "site": {"id": "s", "name": "S"},
-                        "enabled": LEAKED}) + "\n",
-            "line 1: enabled: must be yes/no",
-        ),  # fmt: skip
+        (json.dumps(JSON_ROW | {"enabled": LEAKED}) + "\n", "line 1: enabled: must be yes/no"),
     ],
 )
 def test_a_bad_row_is_named_by_line_and_field_never_by_its_value(
@@ -205,11 +202,10 @@ def test_a_list_over_the_row_cap_is_refused_naming_the_cap(form: str) -> None:
     needed 4-5 GB. Past `max_rows` it is refused as it is read, naming the cap."""
     rows = [row(f"s{n}", "no") for n in range(6)]
     if form == "json":
+        site = {"application": {"id": "a", "name": "A"}, "site": {"name": "S"}, "enabled": False}
         body = "".join(
-            json.dumps({"application": {"id": "a", "name": "A"}, "site": {"id": f"s{n}",
-                        "name": "S"}, "enabled": False}) + "\n"
-            for n in range(6)
-        )  # fmt: skip
+            json.dumps(site | {"site": {"id": f"s{n}", "name": "S"}}) + "\n" for n in range(6)
+        )
     else:
         body = csv_text(*rows)
 

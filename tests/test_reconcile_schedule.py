@@ -214,10 +214,13 @@ def test_a_shifted_row_is_refused_by_its_count_and_no_value_leaves_the_process(
     leaked = "S3cr3tBirchw00dKEY-9"
     bot = create_app(settings_for(fake_slack, db_url, server))
     try:
-        server.body = csv_body(("s0", "yes")) + (
-            f"app-hw,Homework Hub,s1,School s1,yes,ck_{'k' * 24},{leaked}\n"
-            f"app-hw,Homework Hub,s2,School s2,,,{leaked},,\n"
-        ).encode()
+        server.body = (
+            csv_body(("s0", "yes"))
+            + (
+                f"app-hw,Homework Hub,s1,School s1,yes,ck_{'k' * 24},{leaked}\n"
+                f"app-hw,Homework Hub,s2,School s2,,,{leaked},,\n"
+            ).encode()
+        )
         assert scheduler(bot.db, bot.settings).run_reconcile() == "refused"
         [post] = channel_posts(bot, fake_slack, "refused")
         with harness.serving(bot) as url:
