@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Integer,
     MetaData,
     String,
     Table,
@@ -99,6 +101,7 @@ class Difference(NamedTuple):
     version: int | None = None
     bot_key: str | None = None  # the client key the bot holds (CREDENTIALS)
     listed_key: str | None = None  # SIMS ID's client key (CREDENTIALS)
+    listed: Listed | None = None  # the list's row (every kind but GONE), for the apply
 
 
 @dataclass
@@ -107,7 +110,6 @@ class Comparison:
 
     listed: int
     differences: list[Difference]
-    rows: dict[Pair, Listed] = field(default_factory=dict, repr=False)
 
     @property
     def agree(self) -> bool:
@@ -132,6 +134,9 @@ LISTED = Table(
     Column("site_id", String(200), primary_key=True),
     Column("enabled", Boolean, nullable=False),
     Column("client_key", String(64), nullable=True),
+    # The row's place in the list: a difference finds its row by it, so no second index
+    # of a list of millions is built in Python.
+    Column("n", Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
 
@@ -139,15 +144,16 @@ LISTED = Table(
 def load_rows(
     conn: Connection,
     table: Table,
-    rows: Sequence[tuple[Any, ...]],
+    rows: Iterable[tuple[Any, ...]],
     columns: Sequence[str] | None = None,
 ) -> None:
     """Bulk-insert `rows` (tuples in `columns` order; default: every column): COPY on
-    PostgreSQL, the driver's own executemany on SQLite. SQLAlchemy's per-row parameter
-    handling would cost more than the inserts themselves at 200,000 rows, so only the
-    columns' own conversions run here (encryption, UTC times), each value once even when
-    every row repeats it."""
-    if not rows:
+    PostgreSQL, the driver's own executemany on SQLite, `_COPY_CHUNK` rows at a time, so
+    a generator of rows is never held whole. SQLAlchemy's per-row parameter handling
+    would cost more than the inserts themselves at 200,000 rows, so only the columns' own
+    conversions run here (encryption, UTC times), each value once even when every row
+    repeats it."""
+    if isinstance(rows, Sequence) and not rows:
         return
     names = list(columns or [c.name for c in table.columns])
     dialect = conn.dialect
@@ -171,13 +177,14 @@ def load_rows(
         marks = ", ".join("?" for _ in names)
         # Names from our own Table definitions, never from input; values are bound.
         insert_sql = f"INSERT INTO {table.name} ({listed}) VALUES ({marks})"  # noqa: S608  (our own names)
-        conn.exec_driver_sql(insert_sql, list(rows))
+        each = iter(rows)
+        while chunk := list(islice(each, _COPY_CHUNK)):
+            conn.exec_driver_sql(insert_sql, chunk)
 
 
 def _converted(
-    rows: Sequence[tuple[Any, ...]], converts: list[tuple[int, Any]]
-) -> list[tuple[Any, ...]]:
-    out = []
+    rows: Iterable[tuple[Any, ...]], converts: list[tuple[int, Any]]
+) -> Iterator[tuple[Any, ...]]:
     last: dict[int, tuple[Any, Any]] = {}
     for row in rows:
         values = list(row)
@@ -189,8 +196,7 @@ def _converted(
             else:
                 values[i] = done = convert(value)
                 last[i] = (value, done)
-        out.append(tuple(values))
-    return out
+        yield tuple(values)
 
 
 # Any number, the same in every process: PostgreSQL's advisory locks are keyed by one.
@@ -220,7 +226,7 @@ def listed_table(session: Session, rows: Sequence[Listed]) -> Iterator[Table]:
     conn = session.connection()
     LISTED.drop(conn, checkfirst=True)
     LISTED.create(conn)
-    load_rows(conn, LISTED, [(r[0], r[2], r[4], r[7]) for r in rows])
+    load_rows(conn, LISTED, ((r[0], r[2], r[4], r[7], n) for n, r in enumerate(rows)))
     # Dropped only after a success: a failure rolls the transaction back, table and all,
     # and PostgreSQL takes no statement in a failed transaction (a DROP there raised in
     # place of the failure, which went unreported).
@@ -241,24 +247,23 @@ def compare(session: Session, rows: Sequence[Listed]) -> Comparison:
 
 def compare_with(session: Session, rows: Sequence[Listed], listed: Table) -> Comparison:
     """`compare`, with the list already in the temporary table `listed`."""
-    by_pair = {(r[0], r[2]): r for r in rows}
-    differences = _listed_differences(session, by_pair, listed)
+    differences = _listed_differences(session, rows, listed)
     differences.extend(_gone(session, listed))
     differences.sort(key=lambda d: (KIND_ORDER[d.kind], d.application_name, d.site_name, d.site_id))
-    return Comparison(listed=len(rows), differences=differences, rows=by_pair)
+    return Comparison(listed=len(rows), differences=differences)
 
 
 def _listed_differences(
-    session: Session, by_pair: dict[Pair, Listed], listed: Table
+    session: Session, rows: Sequence[Listed], listed: Table
 ) -> list[Difference]:
+    """Every difference of a listed row, each carrying its row."""
     inst = table_of(Installation)
     cred = table_of(Credential)
     given = listed.c.client_key.is_not(None)
     same_key = and_(given, cred.c.client_key == listed.c.client_key)
     query = (
         select(
-            listed.c.application_id,
-            listed.c.site_id,
+            listed.c.n,
             inst.c.id,
             inst.c.state,
             inst.c.version,
@@ -288,19 +293,20 @@ def _listed_differences(
     found: list[Difference] = []
     add = found.append
     states = {s.name: s for s in State} | {s.value: s for s in State}
-    for app_id, site_id, inst_id, raw_state, version, bot_key, secret in session.execute(query):
-        row = by_pair[(app_id, site_id)]
+    for n, inst_id, raw_state, version, bot_key, secret in session.execute(query):
+        row = rows[n]
+        app_id, site_id = row[0], row[2]
         state = None if raw_state is None else states[raw_state]
         names = (app_id, site_id, row.application_name, row.site_name, state, row.enabled)
         if state is None or state is State.REMOVED:
-            add(Difference(Kind.NEW, *names, inst_id, version))
+            add(Difference(Kind.NEW, *names, inst_id, version, listed=row))
         elif row.enabled and state is not State.ENABLED:
-            add(Difference(Kind.APPROVED, *names, inst_id, version))
+            add(Difference(Kind.APPROVED, *names, inst_id, version, listed=row))
         elif not row.enabled and state is State.ENABLED:
-            add(Difference(Kind.DISABLED, *names, inst_id, version))
+            add(Difference(Kind.DISABLED, *names, inst_id, version, listed=row))
         key = row.client_key
         if key is not None and (bot_key != key or secret != row.client_secret):
-            add(Difference(Kind.CREDENTIALS, *names, inst_id, version, bot_key, key))
+            add(Difference(Kind.CREDENTIALS, *names, inst_id, version, bot_key, key, row))
     return found
 
 

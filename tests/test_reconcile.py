@@ -249,15 +249,58 @@ def test_more_removals_than_the_limit_are_refused_and_change_nothing(db: Databas
         install(db, site=f"s{n}")
     before = audit_count(db)
 
-    outcome = apply(db, [listed("new-one")], max_removals=3)
+    outcome = apply(db, [listed("new-one")], max_changes=3)
 
     assert outcome.status == "refused"
-    assert "4 installations would be removed" in (outcome.refused or "")
+    assert "remove 4, disable 0 and approve 0" in (outcome.refused or "")
     assert audit_count(db) == before
     assert kinds(db, [listed("new-one")])[0] == ("new", "new-one")  # not created either
 
-    assert apply(db, [listed("new-one")], max_removals=3, force=True).status == "applied"
+    assert apply(db, [listed("new-one")], max_changes=3, force=True).status == "applied"
     assert audit_count(db) == before + 5
+
+
+@pytest.mark.parametrize(("word", "counts"), [(False, "disable 25"), (True, "approve 25")])
+def test_a_list_that_disables_or_approves_many_is_refused_like_removals(
+    db: Database, word: bool, counts: str
+) -> None:
+    """One list marking 25 enabled installations `no` disabled all 25 with no admin, and
+    `yes` approved every pending one: only removals were counted against the limit."""
+    sites = [f"s{n}" for n in range(25)]
+    if word:
+        factories.install_many(db, sites=[("app-hw", site) for site in sites])  # pending
+    else:
+        apply(db, [listed(site, enabled=True) for site in sites])  # new: not guarded
+    before = audit_count(db)
+    rows = [listed(site, enabled=word) for site in sites]
+
+    outcome = apply(db, rows)  # the default limit, 10
+
+    assert outcome.status == "refused"
+    assert counts in (outcome.refused or "") and "limit of 10" in (outcome.refused or "")
+    assert audit_count(db) == before
+    assert {get(db, installation_id(db, site=s)).state for s in sites} == {
+        State.PENDING if word else State.ENABLED
+    }
+    assert apply(db, rows, force=True).status == "applied"
+    assert get(db, installation_id(db, site="s7")).state is (
+        State.ENABLED if word else State.DISABLED
+    )
+
+
+def test_the_limit_counts_removals_disables_and_approvals_together(db: Database) -> None:
+    for site in ("gone-1", "gone-2", "pending"):
+        install(db, site=site)
+    enabled = install(db, site="on")
+    act(db, enabled, Action.APPROVE)
+    rows = [listed("pending", enabled=True), listed("on", enabled=False)]
+
+    refused = apply(db, rows, max_changes=3)
+    applied = apply(db, rows, max_changes=4)
+
+    assert refused.status == "refused"
+    assert "remove 2, disable 1 and approve 1" in (refused.refused or "")
+    assert applied.status == "applied" and get(db, enabled).state is State.DISABLED
 
 
 def test_applying_twice_changes_nothing_the_second_time(db: Database) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.simsid import snapshot
 from bot.simsid.snapshot import HEADER
 from store.db import Database
 from store.lifecycle import Action
@@ -90,16 +91,37 @@ def test_too_many_removals_exit_2_and_change_nothing_unless_forced(
     source = tmp_path / "list.csv"
     source.write_text(csv_text(row("s0", "no")))
 
-    refused = reconcile(tmp_path, db_url, str(source), "--apply", "--max-removals", "1")
+    refused = reconcile(tmp_path, db_url, str(source), "--apply", "--max-changes", "1")
+    # The option's former name still works, and counts the same changes.
+    former = reconcile(tmp_path, db_url, str(source), "--apply", "--max-removals", "1")
 
-    assert refused.returncode == 2
-    assert "2 installations would be removed" in refused.stderr
-    assert "--force" in refused.stderr
+    for result in (refused, former):
+        assert result.returncode == 2
+        assert "remove 2, disable 0 and approve 0" in result.stderr
+        assert "--force" in result.stderr
     assert get(db, installation_id(db, site="s1")).state is State.PENDING
 
-    forced = reconcile(tmp_path, db_url, str(source), "--apply", "--max-removals", "1", "--force")
+    forced = reconcile(tmp_path, db_url, str(source), "--apply", "--max-changes", "1", "--force")
     assert forced.returncode == 0, forced.stderr
     assert get(db, installation_id(db, site="s1")).state is State.REMOVED
+
+
+def test_disables_from_a_list_count_against_the_limit(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    enabled = [install(db, site=f"s{n}") for n in range(3)]
+    for inst in enabled:
+        act(db, inst, Action.APPROVE)
+    source = tmp_path / "list.csv"
+    source.write_text(csv_text(*(row(f"s{n}", "no") for n in range(3))))
+
+    refused = reconcile(tmp_path, db_url, str(source), "--apply", "--max-changes", "2")
+
+    assert refused.returncode == 2, refused.stdout
+    assert "remove 0, disable 3 and approve 0" in refused.stderr
+    assert [get(db, i).state for i in enabled] == [State.ENABLED] * 3
+    assert reconcile(tmp_path, db_url, str(source), "--apply").returncode == 0
+    assert [get(db, i).state for i in enabled] == [State.DISABLED] * 3
 
 
 @pytest.mark.parametrize(
@@ -136,6 +158,89 @@ def test_bad_input_exits_2_naming_line_and_field_and_changes_nothing(
     assert named in result.stderr
     assert "Traceback" not in result.stderr
     assert get(db, inst).state is State.PENDING
+
+
+LEAKED = "S3cr3tBirchw00dKEY-9"
+JSON_ROW = {"application": {"id": "a", "name": "A"}, "site": {"id": "s", "name": "S"}}
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        # The URN and DfE columns left out, not left empty: the secret fell into `enabled`,
+        # and the refusal quoted it.
+        (
+            csv_text(row("s1", "yes"), f"app-hw,App,s2,School,yes,ck_{'k' * 24},{LEAKED}"),
+            "line 3: 7 fields where the header has 9",
+        ),
+        (csv_text(f"app-hw,App,s1,School,,,yes,ck_{'k' * 24},{LEAKED},extra"), "line 2: 10 fields"),
+        (csv_text(row("s1", LEAKED)), "line 2: enabled: must be yes/no"),
+        (csv_text(row("s1", "yes", "ck_" + "k" * 24, LEAKED + " x")), "client_secret: must not"),
+        (csv_text(row("s1", "yes", LEAKED * 4, "s" * 43)), "line 2: client_key: longer than 64"),
+        (json.dumps(JSON_ROW | {"enabled": LEAKED}) + "\n", "line 1: enabled: must be yes/no"),
+    ],
+)
+def test_a_bad_row_is_named_by_line_and_field_never_by_its_value(
+    db: Database, db_url: str, tmp_path: Path, content: str, named: str
+) -> None:
+    """An error about a list is the same text on the terminal, in the channel, /healthz
+    and the log: line, field and problem, never a value from the list."""
+    source = tmp_path / "list.csv"
+    source.write_text(content)
+
+    result = reconcile(tmp_path, db_url, str(source), "--apply", "--force")
+
+    assert result.returncode == 2, result.stdout
+    assert named in result.stderr
+    assert LEAKED[:8] not in result.stdout + result.stderr
+    assert installation_ids(db) == []
+
+
+@pytest.mark.parametrize("form", ["csv", "json"])
+def test_a_list_over_the_row_cap_is_refused_naming_the_cap(form: str) -> None:
+    """A list's rows were all held at once, however many: a list at the size cap would have
+    needed 4-5 GB. Past `max_rows` it is refused as it is read, naming the cap."""
+    rows = [row(f"s{n}", "no") for n in range(6)]
+    if form == "json":
+        site = {"application": {"id": "a", "name": "A"}, "site": {"name": "S"}, "enabled": False}
+        body = "".join(
+            json.dumps(site | {"site": {"id": f"s{n}", "name": "S"}}) + "\n" for n in range(6)
+        )
+    else:
+        body = csv_text(*rows)
+
+    assert len(snapshot.parse(body.encode(), max_rows=6)) == 6
+    with pytest.raises(snapshot.SnapshotError) as refused:
+        snapshot.parse(body.encode(), max_rows=5)
+
+    assert "more than 5 rows" in str(refused.value)
+    assert snapshot.MAX_ROWS == 2_000_000
+
+
+def test_duplicates_are_named_by_both_lines() -> None:
+    body = csv_text(
+        row("s1", "no", "ck_" + "a" * 24, SECRET),
+        row("s2", "no"),
+        row("s1", "yes"),
+        row("s3", "no", "ck_" + "a" * 24, SECRET),
+        row("s2", "no"),
+    )
+    with pytest.raises(snapshot.SnapshotError) as refused:
+        snapshot.parse(body.encode())
+    assert str(refused.value).splitlines()[1:] == [
+        "  line 4: application.id, site.id: already listed on line 2",
+        "  line 5: client_key: also given on line 2",
+        "  line 6: application.id, site.id: already listed on line 3",
+    ]
+
+
+def installation_ids(db: Database) -> list[int]:
+    from sqlalchemy import select
+
+    from store.models import Installation
+
+    with db.read() as session:
+        return list(session.scalars(select(Installation.id)))
 
 
 def test_json_lines_from_a_file_url(db: Database, db_url: str, tmp_path: Path) -> None:

@@ -132,10 +132,40 @@ def test_a_scheduled_run_refuses_too_many_removals_and_says_why(
         [post] = channel_posts(bot, fake_slack, "refused")
 
         assert get(bot.db, installation_id(bot.db, site="s5")).state is State.PENDING
-        assert "11 installations would be removed" in str(post["blocks"])
+        assert "remove 11, disable 0 and approve 0" in str(post["blocks"])
         with harness.serving(bot) as url:
             health = harness.Client(url).health().json()
         assert health["last_reconcile"]["status"] == "refused"
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
+def test_a_scheduled_run_refuses_a_list_that_would_disable_many(
+    db_url: str, fake_slack: FakeSlack, server: ListServer
+) -> None:
+    """A list marking every enabled installation `no` disabled them all on the hour, no
+    admin involved: the scheduled run counted only removals against the limit."""
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        sites = [f"s{n}" for n in range(12)]
+        server.body = csv_body(*((site, "yes") for site in sites))
+        assert scheduler(bot.db, bot.settings).run_reconcile() == "applied"  # new: enabled
+        # New installations are not counted, and the notice shows what was.
+        new = [(f"new{n}", "no") for n in range(20)]
+        server.body = csv_body(*((site, "no") for site in sites), *new)
+
+        later = NOW + timedelta(hours=1)
+        assert scheduler(bot.db, bot.settings, later).run_reconcile() == "refused"
+        [post] = channel_posts(bot, fake_slack, "refused")
+
+        assert "remove 0, disable 12 and approve 0" in str(post["blocks"])
+        assert str(post["blocks"]).count("disabled in SIMS ID") == 12
+        assert get(bot.db, installation_id(bot.db, site="s3")).state is State.ENABLED
+        with harness.serving(bot) as url:
+            last = harness.Client(url).health().json()["last_reconcile"]
+        assert last["status"] == "refused"
+        assert last["would_change"] == {"removed": 0, "disabled": 12, "approved": 0}
     finally:
         bot.delivery.stop()
         bot.db.dispose()
@@ -169,7 +199,39 @@ def test_a_scheduled_run_refused_by_the_data_tells_the_channel(
         assert scheduler(bot.db, bot.settings).run_reconcile() == "refused"
         [post] = channel_posts(bot, fake_slack, "refused")
         assert ("clashes" if problem == "clash" else "not usable") in str(post)
+        assert str(taken) not in str(post) + str(notices(bot.db))  # no value of the list
         assert [get(bot.db, i).state for i in (first, second)] == [State.ENABLED] * 2
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
+
+
+def test_a_shifted_row_is_refused_by_its_count_and_no_value_leaves_the_process(
+    db_url: str, fake_slack: FakeSlack, server: ListServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The URN and DfE columns left out, not left empty, shifted the client secret into
+    `enabled`; the refusal quoted it in the channel, in the unauthenticated /healthz and in
+    the log. Now the row is refused for its count, and no value of the list goes out."""
+    leaked = "S3cr3tBirchw00dKEY-9"
+    bot = create_app(settings_for(fake_slack, db_url, server))
+    try:
+        server.body = (
+            csv_body(("s0", "yes"))
+            + (
+                f"app-hw,Homework Hub,s1,School s1,yes,ck_{'k' * 24},{leaked}\n"
+                f"app-hw,Homework Hub,s2,School s2,,,{leaked},,\n"
+            ).encode()
+        )
+        assert scheduler(bot.db, bot.settings).run_reconcile() == "refused"
+        [post] = channel_posts(bot, fake_slack, "refused")
+        with harness.serving(bot) as url:
+            health = harness.Client(url).health()
+        detail = health.json()["last_reconcile"]["detail"]
+
+        assert "line 3: 7 fields where the header has 9" in detail
+        assert "line 4: enabled: must be yes/no" in detail
+        for text in (str(post), health.body.decode(), caplog.text, str(notices(bot.db))):
+            assert leaked[:8] not in text
     finally:
         bot.delivery.stop()
         bot.db.dispose()

@@ -3,10 +3,11 @@
 However many processes run the scheduler, one does each period's run: it inserts the
 period's claim row (store/claims.py, as the digest does) and commits it before fetching,
 so the others neither fetch nor apply. The run applies with the default guard
-(`--max-removals` 10, never `--force`) and tells SIMSID_DEFAULT_CHANNEL, in one message
-queued in the outbox, what it changed or why it refused. A list that cannot be fetched
-is logged, told and shown in /healthz (`last_reconcile`, "failed"), never raised: the
-next period tries again. A crash between the claim and the apply skips that period, not the next.
+(`--max-changes` 10 removals, disables and approvals together, never `--force`) and tells
+SIMSID_DEFAULT_CHANNEL, in one message queued in the outbox, what it changed or why it
+refused, with how many of each it would have made. A list that cannot be fetched
+is logged, told and shown in /healthz (`last_reconcile`), never raised: the next period tries
+again. A crash between the claim and the apply skips that period, not the next.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.config import Settings
 from bot.cron import period_start
 from bot.simsid import snapshot
-from bot.simsid.reconciling import DEFAULT_MAX_REMOVALS, Outcome, reconcile
+from bot.simsid.reconciling import DEFAULT_MAX_CHANGES, GUARDED, Outcome, reconcile
 from store import claims, outbox
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Lifecycle
@@ -83,7 +84,7 @@ def run_scheduled(
         return refuse(f"the list is not usable: {exc}")
     lifecycle = Lifecycle(upstream=False, default_channel=settings.simsid_default_channel)
     try:
-        outcome = reconcile(db, lifecycle, rows, apply=True, max_removals=DEFAULT_MAX_REMOVALS)
+        outcome = reconcile(db, lifecycle, rows, apply=True, max_changes=DEFAULT_MAX_CHANGES)
     except IntegrityError as exc:
         # A client key the list gives that the bot holds for another installation: the
         # period's claim is taken, so say so now rather than lose the period unreported.
@@ -95,6 +96,7 @@ def run_scheduled(
     if status == "refused":
         log.warning("reconcile refused: %s", outcome.refused)
         summary["detail"] = outcome.refused
+        summary["would_change"] = outcome.would_change()
         notice = _refused(source, outcome.refused or "", outcome)
     elif status == "applied":
         summary["changed"] = _counts(outcome)
@@ -132,7 +134,11 @@ def _counts(outcome: Outcome) -> dict[str, int]:
     return {k.value: applied.changed[k] for k in Kind if applied and applied.changed[k]}
 
 
-def _examples(outcome: Outcome) -> list[dict[str, Any]]:
+def _examples(outcome: Outcome, *, guarded_first: bool = False) -> list[dict[str, Any]]:
+    differences = outcome.comparison.differences
+    if guarded_first:
+        # A refusal by the guard shows the changes it counted, not new installations.
+        differences = sorted(differences, key=lambda d: d.kind not in GUARDED)
     return [
         {
             "kind": d.kind.value,
@@ -140,7 +146,7 @@ def _examples(outcome: Outcome) -> list[dict[str, Any]]:
             "site": d.site_name,
             "site_id": d.site_id,
         }
-        for d in outcome.comparison.differences[:EXAMPLES]
+        for d in differences[:EXAMPLES]
     ]
 
 
@@ -162,5 +168,5 @@ def _refused(source: str, reason: str, outcome: Outcome | None = None) -> dict[s
         "source": source,
         "reason": reason,
         "total": len(outcome.comparison.differences) if outcome else 0,
-        "examples": _examples(outcome) if outcome else [],
+        "examples": _examples(outcome, guarded_first=True) if outcome else [],
     }

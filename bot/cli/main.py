@@ -121,13 +121,15 @@ def _parser() -> argparse.ArgumentParser:
         "--notify", action="store_true", help="post messages for new installations too"
     )
     reconcile.add_argument(
-        "--max-removals",
+        "--max-changes",
+        "--max-removals",  # its former name, when only removals were counted
+        dest="max_changes",
         type=int,
         default=10,
         metavar="N",
-        help="refuse to remove more than N installations (default 10)",
+        help="refuse more than N removals, disables and approvals together (default 10)",
     )
-    reconcile.add_argument("--force", action="store_true", help="apply past --max-removals")
+    reconcile.add_argument("--force", action="store_true", help="apply past --max-changes")
     reconcile.add_argument(
         "--token",
         action="store_true",

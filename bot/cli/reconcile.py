@@ -25,8 +25,8 @@ _COLUMNS = ("difference", "application", "site", "the bot", "SIMS ID")
 
 def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0: in agreement (or made to agree); 1: differs (dry run); 2: refused or bad input."""
-    if args.max_removals < 0:
-        raise StartupError("--max-removals: must be 0 or more")
+    if args.max_changes < 0:
+        raise StartupError("--max-changes: must be 0 or more")
     token = _token_for(settings, args.source, anywhere=args.token)
     try:
         rows = snapshot.load(args.source, token=token)
@@ -50,7 +50,7 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
             rows,
             apply=args.apply,
             notify=args.notify,
-            max_removals=args.max_removals,
+            max_changes=args.max_changes,
             force=args.force,
         )
     except IntegrityError as exc:

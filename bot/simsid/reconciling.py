@@ -1,9 +1,11 @@
 """One reconciliation with SIMS ID's list: compare, and on request make the bot agree.
 
 Dry run and apply read the same comparison; an apply compares again inside its own write
-transaction, so what it applies is what the database holds at that moment. The guard on
-removals runs before anything is written: a truncated export must never uninstall
-customers.
+transaction, so what it applies is what the database holds at that moment. The guard
+runs before anything is written: more than `max_changes` removals, disables and
+approvals together are refused unless forced, so a truncated or wrong export neither
+uninstalls customers nor switches them off or on in bulk with no admin involved. New
+installations are not counted: a first adoption lists every one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from store.lifecycle import Lifecycle
 from store.lifecycle.reconcile import Applied
 from store.reconcile import (
     Comparison,
+    Kind,
     Listed,
     compare,
     compare_with,
@@ -23,7 +26,12 @@ from store.reconcile import (
     one_apply_at_a_time,
 )
 
-DEFAULT_MAX_REMOVALS = 10
+DEFAULT_MAX_CHANGES = 10
+DEFAULT_MAX_REMOVALS = DEFAULT_MAX_CHANGES  # the limit's former name, when it counted removals
+
+# The changes of state a list makes to installations the bot already holds, as the
+# refusal words them; each counts against the limit.
+GUARDED = {Kind.GONE: "removed", Kind.DISABLED: "disabled", Kind.APPROVED: "approved"}
 
 Status = Literal["in agreement", "differs", "applied", "refused"]
 
@@ -35,6 +43,11 @@ class Outcome:
     comparison: Comparison
     applied: Applied | None = None
     refused: str | None = None  # why nothing was applied
+
+    def would_change(self) -> dict[str, int]:
+        """The guarded changes of state the list asks for, by kind ("removed": 3, ...)."""
+        counts = self.comparison.counts()
+        return {word: counts[kind] for kind, word in GUARDED.items()}
 
     @property
     def status(self) -> Status:
@@ -52,10 +65,11 @@ def reconcile(
     *,
     apply: bool = False,
     notify: bool = False,
-    max_removals: int = DEFAULT_MAX_REMOVALS,
+    max_changes: int = DEFAULT_MAX_CHANGES,
     force: bool = False,
 ) -> Outcome:
-    """Compare the bot with `rows`; with `apply`, make it agree unless the guard refuses."""
+    """Compare the bot with `rows`; with `apply`, make it agree unless the guard refuses
+    (more than `max_changes` removals, disables and approvals together, unless `force`)."""
     if not apply:
         with db.read() as session:
             return Outcome(compare(session, rows))
@@ -63,15 +77,17 @@ def reconcile(
         one_apply_at_a_time(session)
         with listed_table(session, rows) as listed:
             comparison = compare_with(session, rows, listed)
-            removals = comparison.removals
-            if removals > max_removals and not force:
-                return Outcome(
-                    comparison,
-                    refused=(
-                        f"{removals} installations would be removed, more than the limit of "
-                        f"{max_removals}: is the list complete? Nothing was changed."
-                    ),
+            outcome = Outcome(comparison)
+            changes = outcome.would_change()
+            total = sum(changes.values())
+            if total > max_changes and not force:
+                outcome.refused = (
+                    f"the list would remove {changes['removed']}, disable "
+                    f"{changes['disabled']} and approve {changes['approved']} installations: "
+                    f"{total} changes, more than the limit of {max_changes}. Is the list "
+                    "complete and right? Nothing was changed."
                 )
+                return outcome
             if comparison.agree:
                 return Outcome(comparison, Applied())
             applied = lifecycle.reconcile(session, comparison, notify=notify)

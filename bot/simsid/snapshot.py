@@ -3,7 +3,9 @@
 The list is a CSV with the header of shared/INTERFACE.md ("Reconciling with SIMS ID"),
 or JSON lines of objects with the same fields nested. Either all of it is good or none
 of it is used: a bad row or a missing column is a SnapshotError naming the line and
-field, and nothing is compared, let alone changed.
+field, and nothing is compared, let alone changed. Its text names the line, the field
+and the kind of problem, never a value from the list: it goes to the channel, /healthz
+and the log as it is, and a row with a value left out puts a secret in another field.
 
 Fetching: `https://` (or `http://` to this machine only, for tests and a local relay;
 never with a user name or password in the URL) with `Authorization: Bearer <token>`,
@@ -15,6 +17,7 @@ failure to fetch is a FetchError naming it, never another exception.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import http.client
@@ -26,6 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,10 @@ TIMEOUT_SECONDS = 30.0  # per connect or read
 TOTAL_SECONDS = 300.0  # the whole fetch: connect, headers and body (tests lower it)
 WATCH_INTERVAL = 0.2  # how soon a shutdown ends a fetch
 MAX_ERRORS_SHOWN = 20
+# Ten times the largest list expected (200,000); each row held costs a few hundred bytes,
+# so the cap, not the byte limit, is what bounds a list's memory (BENCHMARKS.md).
+MAX_ROWS = 2_000_000
+_SHARED_MAX = 10_000
 
 REQUIRED = ("application.id", "application.name", "site.id", "site.name", "enabled")
 OPTIONAL = ("site.urn", "site.dfe_number", "client_key", "client_secret")
@@ -61,6 +69,8 @@ FIELDS = (
 _LIMIT = (200, 500, 200, 500, 100, 100, 0, 64, 200)
 _ENABLED = dict.fromkeys(_YES, True) | dict.fromkeys(_NO, False)
 _NO_SPACE = re.compile(r"\S+\Z")
+_BOM = codecs.BOM_UTF8
+_SPACE = re.compile(rb"\s*")
 
 
 class SnapshotError(Exception):
@@ -319,52 +329,121 @@ def _download(
 # -- parsing ------------------------------------------------------------------
 
 
-def parse(data: bytes) -> list[Listed]:
-    """Every row, validated; SnapshotError names each bad row (the first few) by line."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SnapshotError(f"SOURCE: not UTF-8 text (byte {exc.start})") from None
-    nul = text.find("\x00")
+def parse(data: bytes, *, max_rows: int = MAX_ROWS) -> list[Listed]:
+    """Every row, validated; SnapshotError names each bad row (the first few) by line.
+
+    Read a line at a time from `data` (never a second copy of the whole list as text),
+    and refused as soon as it has more than `max_rows` rows: each row held costs a few
+    hundred bytes, so the cap is what bounds a list's memory.
+    """
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    _check_utf8(data, start)
+    nul = data.find(b"\x00")
     if nul >= 0:
         # Checked once here, not in every cell (PostgreSQL text cannot hold NUL).
-        line = text.count("\n", 0, nul) + 1
+        line = data.count(b"\n", 0, nul) + 1
         raise SnapshotError(f"SOURCE: line {line}: contains a NUL character")
-    stripped = text.lstrip()
-    if not stripped:
+    first = _SPACE.match(data, start)
+    if first is None or first.end() == len(data):
         raise SnapshotError(f"SOURCE: empty; expected a CSV with the header {HEADER}")
-    lines = _json_lines(text) if stripped.startswith("{") else _csv_rows(text)
+    json_lines = data[first.end() : first.end() + 1] == b"{"
+    if data.count(b"\n") >= max_rows and sum(1 for _ in _lines(data, json_lines)) > max_rows:
+        # Perhaps over the cap (a row is a line or more): counted first, holding nothing.
+        raise SnapshotError(_over(max_rows))
+    lines = _lines(data, json_lines)
     rows: list[Listed] = []
-    errors: list[str] = []
-    pairs: dict[tuple[str, str], int] = {}
-    keys: dict[str, int] = {}
+    at = array("L")  # the line of each row in `rows`: to name where a repeat was first
+    errors: list[tuple[int, str]] = []
+    repeats: dict[int, tuple[str, str]] = {}  # index in errors -> (what, the pair or key)
+    sites: dict[str, set[str]] = {}  # application id -> its sites listed so far
+    keys: set[str] = set()
+    shared: dict[str, str] = {}
+    count = 0
     for number, values in lines:
+        count += 1
+        if count > max_rows:
+            raise SnapshotError(_over(max_rows))
         try:
-            row = _row(values)
+            row = _row(values, shared)
         except ValueError as exc:
-            errors.append(f"line {number}: {exc}")
+            errors.append((number, str(exc)))
             continue
-        first = pairs.setdefault((row.application_id, row.site_id), number)
-        if first != number:
-            errors.append(f"line {number}: application.id, site.id: already listed on line {first}")
+        listed = sites.get(row[0])
+        if listed is None:
+            listed = sites[row[0]] = set()
+        if row[2] in listed:
+            repeats[len(errors)] = ("pair", f"{row[0]}\x00{row[2]}")
+            errors.append((number, "application.id, site.id: already listed on line {}"))
             continue
-        if row.client_key is not None:
-            owner = keys.setdefault(row.client_key, number)
-            if owner != number:
-                errors.append(f"line {number}: client_key: also given on line {owner}")
+        key = row.client_key
+        if key is not None:
+            if key in keys:
+                repeats[len(errors)] = ("key", key)
+                errors.append((number, "client_key: also given on line {}"))
                 continue
+            keys.add(key)
+        listed.add(row[2])
         rows.append(row)
+        at.append(number)
     if errors:
         shown = errors[:MAX_ERRORS_SHOWN]
+        firsts = _first_lines(rows, at, [repeats[i] for i in range(len(shown)) if i in repeats])
+        described = [
+            f"line {number}: " + (problem.format(firsts[repeats[i]]) if i in repeats else problem)
+            for i, (number, problem) in enumerate(shown)
+        ]
         more = len(errors) - len(shown)
-        text = "\n  ".join(shown) + (f"\n  … and {more} more" if more else "")
+        listing = "\n  ".join(described) + (f"\n  … and {more} more" if more else "")
         noun = "row" if len(errors) == 1 else "rows"
-        raise SnapshotError(f"SOURCE: {len(errors)} bad {noun}, nothing compared:\n  {text}")
+        raise SnapshotError(f"SOURCE: {len(errors)} bad {noun}, nothing compared:\n  {listing}")
     return rows
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _over(max_rows: int) -> str:
+    return f"SOURCE: more than {max_rows:,} rows, the most a list may have; nothing compared"
+
+
+def _lines(data: bytes, json_lines: bool) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
+    """Each row of `data` with its line number, read a line at a time."""
+    # "\n" only for JSON: a JSON string may hold U+2028, U+0085 and (escaped) "\r".
+    text = io.TextIOWrapper(
+        io.BytesIO(data), encoding="utf-8-sig", newline="\n" if json_lines else ""
+    )
+    return _json_lines(text) if json_lines else _csv_rows(text)
+
+
+def _check_utf8(data: bytes, start: int) -> None:
+    """SnapshotError unless `data` is UTF-8, checked a piece at a time (a whole decoded
+    copy of a list can be four times its size)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    step = 1 << 20
+    for offset in range(start, len(data), step):
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(view[offset : offset + step], final=offset + step >= len(data))
+        except UnicodeDecodeError as exc:
+            where = offset - pending + exc.start
+            raise SnapshotError(f"SOURCE: not UTF-8 text (byte {where})") from None
+
+
+def _first_lines(
+    rows: list[Listed], at: array[int], wanted: list[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """The line each of the `wanted` pairs and keys was first given on (the rows kept)."""
+    firsts: dict[tuple[str, str], int] = {}
+    if not wanted:
+        return firsts
+    looked = set(wanted)
+    for row, number in zip(rows, at, strict=True):
+        for found in (("pair", f"{row[0]}\x00{row[2]}"), ("key", row.client_key or "")):
+            if found in looked:
+                firsts.setdefault(found, number)
+    return firsts
+
+
+def _csv_rows(text: io.TextIOWrapper) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
+    reader = csv.reader(text)
     header: list[str] = []
     while not any(header):  # blank lines before the header
         row = next(reader, None)
@@ -376,7 +455,8 @@ def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
         raise SnapshotError(
             f"SOURCE: line 1: missing column {', '.join(missing)} (the header is {HEADER})"
         )
-    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    # Only our own names are shown: a header may be a data row (its values, secrets).
+    repeated = [name for name in FIELDS if header.count(name) > 1]
     if repeated:
         raise SnapshotError(f"SOURCE: line 1: column {', '.join(repeated)} given twice")
     # Other columns (a report's extras) are ignored; an absent optional one reads as empty.
@@ -387,17 +467,20 @@ def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
             if not any(row):
                 continue
             if len(row) != width:
-                row = (row + [""] * width)[:width]
+                # Never padded or cut to fit: a value left out (not left empty) shifts
+                # the rest, and a secret would be read as another field.
+                fields = f"{len(row)} field" + ("" if len(row) == 1 else "s")
+                yield reader.line_num, f"{fields} where the header has {width}"
+                continue
             row.append("")  # what an absent optional column reads
             yield reader.line_num, tuple([row[i] for i in where])
     except csv.Error as exc:
+        # The csv module's messages name the problem, never the text it was reading.
         raise SnapshotError(f"SOURCE: line {reader.line_num}: not valid CSV ({exc})") from None
 
 
-def _json_lines(text: str) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
-    # "\n" only: str.splitlines() also breaks at U+2028 and U+0085, which JSON strings
-    # may hold as they are.
-    for number, line in enumerate(text.split("\n"), start=1):
+def _json_lines(text: io.TextIOWrapper) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
+    for number, line in enumerate(text, start=1):
         if not line.strip():
             continue
         try:
@@ -452,11 +535,19 @@ def _enabled(value: Any) -> bool:
         return bool(value)
     if value is None or value == "":
         raise ValueError("enabled is missing")
-    shown = str(value)[:20]
-    raise ValueError(f"enabled: must be yes/no, true/false or 1/0, not {shown!r}")
+    # Not the value: a shifted row puts a client secret here.
+    raise ValueError("enabled: must be yes/no, true/false or 1/0")
 
 
-def _fast_row(values: tuple[Any, ...] | str) -> Listed | None:
+def _share(shared: dict[str, str], value: str) -> str:
+    """One str object for every row's copy of an application's id or name (a list has a
+    few applications and up to millions of rows); up to _SHARED_MAX distinct ones."""
+    if len(shared) < _SHARED_MAX:
+        return shared.setdefault(value, value)
+    return shared.get(value, value)
+
+
+def _fast_row(values: tuple[Any, ...] | str, shared: dict[str, str]) -> Listed | None:
     """The row when it is plainly good text (a CSV row usually is), else None: then
     `_row` checks it field by field and names what is wrong."""
     if values.__class__ is not tuple:
@@ -485,8 +576,8 @@ def _fast_row(values: tuple[Any, ...] | str) -> Listed | None:
         if not (_NO_SPACE.match(key) and _NO_SPACE.match(secret)):
             return None
     return Listed(
-        app_id,
-        app_name,
+        _share(shared, app_id),
+        _share(shared, app_name),
         site_id,
         site_name,
         on,
@@ -497,8 +588,8 @@ def _fast_row(values: tuple[Any, ...] | str) -> Listed | None:
     )
 
 
-def _row(values: tuple[Any, ...] | str) -> Listed:
-    fast = _fast_row(values)
+def _row(values: tuple[Any, ...] | str, shared: dict[str, str]) -> Listed:
+    fast = _fast_row(values, shared)
     if fast is not None:
         return fast
     if isinstance(values, str):
@@ -514,8 +605,8 @@ def _row(values: tuple[Any, ...] | str) -> Listed:
         missing = "client_secret" if secret is None else "client_key"
         raise ValueError(f"{missing} is missing: give the client key and secret together")
     return Listed(
-        _text(app_id, 0, required=True) or "",
-        _text(app_name, 1, required=True) or "",
+        _share(shared, _text(app_id, 0, required=True) or ""),
+        _share(shared, _text(app_name, 1, required=True) or ""),
         _text(site_id, 2, required=True) or "",
         _text(site_name, 3, required=True) or "",
         _enabled(enabled),

@@ -99,13 +99,12 @@ def apply(
     conn = session.connection()
     dml: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     result = Applied()
-    rows = comparison.rows
     new = comparison.of(Kind.NEW)
     unknown = [d for d in new if d.installation_id is None]
-    result.registered = _register_applications(session, unknown, rows, now)
-    _upsert_sites(conn, dml, [rows[(d.application_id, d.site_id)] for d in new], now)
+    result.registered = _register_applications(session, unknown, now)
+    _upsert_sites(conn, dml, [_row_of(d) for d in new], now)
 
-    created = _insert_installations(conn, dml, unknown, rows, now, actor=actor, notify=notify)
+    created = _insert_installations(conn, dml, unknown, now, actor=actor, notify=notify)
     moves: list[tuple[Difference, str]] = [
         (d, "reinstall_enabled" if d.listed_enabled else "reinstall_pending")
         for d in new
@@ -123,8 +122,7 @@ def apply(
             continue
         ids[(d.application_id, d.site_id)] = inst_id
         target = State.ENABLED if d.listed_enabled else State.PENDING
-        stored = State.ENABLED if rows[(d.application_id, d.site_id)].enabled else State.PENDING
-        tally(session, d.application_id, None, stored)
+        tally(session, d.application_id, None, target)
         audit.append(_audit(inst_id, now, actor, "installed", None, target))
         result.changed[Kind.NEW] += 1
     for d, step in moves:
@@ -146,13 +144,12 @@ def apply(
         result.changed[d.kind] += 1
 
     enabled_now = [
-        ids[pair]
-        for pair in (
-            (d.application_id, d.site_id)
-            for d in comparison.differences
-            if d.kind in (Kind.NEW, Kind.APPROVED) and d.listed_enabled
-        )
-        if pair in ids and rows[pair].client_key is None
+        ids[(d.application_id, d.site_id)]
+        for d in comparison.differences
+        if d.kind in (Kind.NEW, Kind.APPROVED)
+        and d.listed_enabled
+        and (d.application_id, d.site_id) in ids
+        and _row_of(d).client_key is None
     ]
     writes.issue_bot_credentials(conn, enabled_now, now)
     gone = [d.installation_id for d in comparison.of(Kind.GONE) if d.installation_id in moved]
@@ -165,9 +162,9 @@ def apply(
         inst_id = ids.get(pair, d.installation_id)
         if inst_id is None or pair in skipped_pairs:
             continue
-        credentials.append((inst_id, rows[pair]))
+        credentials.append((inst_id, _row_of(d)))
         audit.append(
-            _audit(inst_id, now, actor, "credentials_from_SIMS_ID", None, None, rows[pair])
+            _audit(inst_id, now, actor, "credentials_from_SIMS_ID", None, None, _row_of(d))
         )
         result.changed[Kind.CREDENTIALS] += 1
     writes.store_listed_credentials(conn, credentials, now)
@@ -199,16 +196,15 @@ def _audit(
     return (inst_id, now, actor, action, source_state, target_state, detail)
 
 
-def _register_applications(
-    session: Session,
-    unknown: list[Difference],
-    rows: dict[Pair, Listed],
-    now: datetime,
-) -> list[str]:
+def _row_of(d: Difference) -> Listed:
+    """The listed row of a difference the list has (every kind but GONE)."""
+    assert d.listed is not None, d.kind
+    return d.listed
+
+
+def _register_applications(session: Session, unknown: list[Difference], now: datetime) -> list[str]:
     """Applications the bot has not seen yet, registered with defaults (as events do)."""
-    names = {
-        d.application_id: rows[(d.application_id, d.site_id)].application_name for d in unknown
-    }
+    names = {d.application_id: d.application_name for d in unknown}
     if not names:
         return []
     apps = table_of(Application)
@@ -246,7 +242,6 @@ def _insert_installations(
     conn: Connection,
     dml: Any,
     unknown: list[Difference],
-    rows: dict[Pair, Listed],
     now: datetime,
     *,
     actor: str,
@@ -267,9 +262,7 @@ def _insert_installations(
         {
             "application_id": d.application_id,
             "site_id": d.site_id,
-            "state": State.ENABLED
-            if rows[(d.application_id, d.site_id)].enabled
-            else State.PENDING,
+            "state": State.ENABLED if d.listed_enabled else State.PENDING,
             "version": 1,
             "created_at": now,
             "changed_at": now,
