@@ -6,16 +6,16 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import log_context
 from bot.background.delivery import Delivery
 from bot.background.timing import Timings
 from bot.config import Settings
@@ -102,6 +102,18 @@ def _claim_event(db: Database, event_id: str, clock: Callable[[], datetime]) -> 
         )
 
 
+def _who_asks(
+    req: BoltRequest, context: BoltContext, next_: Callable[[], BoltResponse]
+) -> BoltResponse:
+    """Log each Slack request under its user; over Socket Mode, which has no HTTP edge to
+    name the request, under a new request id."""
+    if req.mode == "socket_mode":
+        log_context.REQUEST_ID.set(log_context.request_id_from(None))
+        log_context.INSTALLATION.set(None)
+    log_context.USER.set(context.user_id)
+    return next_()
+
+
 def create_app(
     settings: Settings,
     client: WebClient | None = None,
@@ -154,7 +166,8 @@ def create_app(
 
     # What listeners do after their ack. Bolt's default is 5 threads, and work queued
     # behind 5 slow ones (Slack slow to list a user group, a database lock) waited long.
-    after_ack = ThreadPoolExecutor(max_workers=32, thread_name_prefix="after-ack")
+    # Both pools run their work under the request's log context (log_context.py).
+    after_ack = log_context.ContextExecutor(max_workers=32, thread_name_prefix="after-ack")
     bolt = App(
         # Socket Mode needs no signing secret; HTTP mode refuses to start without one.
         signing_secret=signing_secret or "socket-mode-only",
@@ -184,12 +197,13 @@ def create_app(
         commands=commands,
         operations=operations,
         home=home,
-        executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer"),
+        executor=log_context.ContextExecutor(max_workers=8, thread_name_prefix="answer"),
         after_ack=after_ack,
         signing_secret=signing_secret,
         remove_approvals=settings.simsid_remove_approvals,
         claim_event=lambda event_id: _claim_event(db, event_id, clock),
     )
+    bolt.use(_who_asks)
     listeners.register(bolt, ctx)
     revoked.register(bolt, delivery.refusals.token_refused)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
