@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -28,6 +29,7 @@ from bot.slack.client import make_client
 from bot.slack.context import Answering, BotContext
 from bot.slack.home import HomeTab
 from bot.slack.listeners import revoked
+from bot.slack.listeners.surfaces import acting_user
 from bot.slack.operations import Operations
 from bot.slack.slash import Commands
 from bot.web.wsgi import HttpApp
@@ -102,16 +104,20 @@ def _claim_event(db: Database, event_id: str, clock: Callable[[], datetime]) -> 
         )
 
 
-def _who_asks(
-    req: BoltRequest, context: BoltContext, next_: Callable[[], BoltResponse]
-) -> BoltResponse:
-    """Log each Slack request under its user; over Socket Mode, which has no HTTP edge to
-    name the request, under a new request id."""
-    if req.mode == "socket_mode":
-        log_context.REQUEST_ID.set(log_context.request_id_from(None))
-        log_context.INSTALLATION.set(None)
-    log_context.USER.set(context.user_id)
-    return next_()
+class _WhoAsks(Middleware):
+    """Logs each Slack request under the user it acts as; over Socket Mode, which has no
+    HTTP edge to name the request, under a new request id. Bolt's own kind of middleware:
+    a function's arguments are all built first, which fails on some payloads."""
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        if req.mode == "socket_mode":
+            log_context.REQUEST_ID.set(log_context.request_id_from(None))
+            log_context.INSTALLATION.set(None)
+        log_context.USER.set(acting_user(req.body))
+        next()
+        return resp
 
 
 def create_app(
@@ -203,7 +209,7 @@ def create_app(
         remove_approvals=settings.simsid_remove_approvals,
         claim_event=lambda event_id: _claim_event(db, event_id, clock),
     )
-    bolt.use(_who_asks)
+    bolt.use(_WhoAsks())
     listeners.register(bolt, ctx)
     revoked.register(bolt, delivery.refusals.token_refused)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)

@@ -64,8 +64,6 @@ class ContextExecutor(ThreadPoolExecutor):
     """A thread pool whose tasks run in a copy of the submitter's context: the work a
     listener leaves for after its ack logs, and queues, under the same request."""
 
-    def submit(
-        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[T]:
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         context = copy_context()
         return super().submit(context.run, fn, *args, **kwargs)  # type: ignore[arg-type]
