@@ -61,9 +61,19 @@ def bound(*, request_id: str | None = None, installation_id: int | None = None) 
 
 
 class ContextExecutor(ThreadPoolExecutor):
-    """A thread pool whose tasks run in a copy of the submitter's context: the work a
-    listener leaves for after its ack logs, and queues, under the same request."""
+    """A thread pool whose tasks (and their futures' callbacks) run in a copy of the
+    submitter's context: the work a listener leaves for after its ack, and the late
+    answer to it, log and queue under the same request."""
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         context = copy_context()
-        return super().submit(context.run, fn, *args, **kwargs)  # type: ignore[arg-type]
+        future: Future[T] = super().submit(context.run, fn, *args, **kwargs)  # type: ignore[arg-type]
+        add = future.add_done_callback
+
+        # A callback answers late, on whichever thread finishes the work: in the context
+        # the work ended with (a copy: the work may still be running in it).
+        def add_in_context(callback: Callable[[Future[T]], object]) -> None:
+            add(lambda done: context.copy().run(callback, done))
+
+        future.add_done_callback = add_in_context  # type: ignore[method-assign,assignment]
+        return future

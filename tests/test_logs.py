@@ -246,3 +246,32 @@ def test_log_format_bogus_exits_2_naming_it(fake_slack: FakeSlack, tmp_path: Pat
     )
     assert done.returncode == 2
     assert "LOG_FORMAT" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_work_after_the_ack_and_its_late_answer_keep_the_request() -> None:
+    """What a listener leaves for after its ack, and the callback answering once that work
+    is done (a slow form's outcome), log under the request that asked."""
+    pool = log_context.ContextExecutor(max_workers=2)
+    called = threading.Event()
+    seen: dict[str, str | None] = {}
+
+    def late_answer(done: object) -> None:
+        seen["callback"] = log_context.REQUEST_ID.get()
+        called.set()
+
+    def listener() -> Any:
+        log_context.REQUEST_ID.set("req-late")
+        gate = threading.Event()
+        future = pool.submit(lambda: gate.wait(5) and log_context.REQUEST_ID.get())
+        future.add_done_callback(late_answer)  # registered while the work still runs
+        gate.set()
+        return future
+
+    try:
+        future = contextvars.Context().run(listener)
+        assert future.result(5) == "req-late"
+        assert called.wait(5)
+        assert seen["callback"] == "req-late"
+        assert log_context.REQUEST_ID.get() is None  # nothing leaked out of the request
+    finally:
+        pool.shutdown(wait=True)
