@@ -275,3 +275,27 @@ def test_work_after_the_ack_and_its_late_answer_keep_the_request() -> None:
         assert log_context.REQUEST_ID.get() is None  # nothing leaked out of the request
     finally:
         pool.shutdown(wait=True)
+
+
+def test_text_lines_name_the_request_too() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.text_lines")
+    handler = logging_setup.prepare(logging.StreamHandler(stream), "text")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+    def within_a_request() -> None:
+        log_context.USER.set("U0CLICKER")
+        logger.warning("clicked")
+
+    try:
+        with log_context.bound(request_id="req-7", installation_id=3):
+            contextvars.copy_context().run(within_a_request)
+        logger.warning("alone")
+    finally:
+        logger.removeHandler(handler)
+    clicked, alone = stream.getvalue().splitlines()
+    assert clicked.endswith(
+        "WARNING tests.text_lines: clicked [request_id=req-7 user=U0CLICKER installation_id=3]"
+    )
+    assert alone.endswith("WARNING tests.text_lines: alone")
