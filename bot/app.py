@@ -6,16 +6,17 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import log_context
 from bot.background.delivery import Delivery
 from bot.background.timing import Timings
 from bot.config import Settings
@@ -27,6 +28,7 @@ from bot.slack.admins import Admins
 from bot.slack.client import make_client
 from bot.slack.commands import Commands
 from bot.slack.home_tab import HomeTab
+from bot.slack.listeners.surfaces import acting_user
 from bot.slack.operations import Operations
 from bot.slack.services import ANSWER_DEADLINE, Answering, Services
 from bot.web.wsgi import HttpApp
@@ -103,6 +105,22 @@ def _claim_event(db: Database, event_id: str, clock: Callable[[], datetime]) -> 
         )
 
 
+class _WhoAsks(Middleware):
+    """Logs each Slack request under the user it acts as; over Socket Mode, which has no
+    HTTP edge to name the request, under a new request id. Bolt's own kind of middleware:
+    a function's arguments are all built first, which fails on some payloads."""
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        if req.mode == "socket_mode":
+            log_context.REQUEST_ID.set(log_context.request_id_from(None))
+            log_context.INSTALLATION.set(None)
+        log_context.USER.set(acting_user(req.body))
+        next()
+        return resp
+
+
 def create_app(
     settings: Settings,
     client: WebClient | None = None,
@@ -157,7 +175,8 @@ def create_app(
 
     # What listeners do after their ack. Bolt's default is 5 threads, and work queued
     # behind 5 slow ones (Slack slow to list a user group, a database lock) waited long.
-    after_ack = ThreadPoolExecutor(max_workers=32, thread_name_prefix="after-ack")
+    # Both pools run their work under the request's log context (log_context.py).
+    after_ack = log_context.ContextExecutor(max_workers=32, thread_name_prefix="after-ack")
     bolt = App(
         # Socket Mode needs no signing secret; HTTP mode refuses to start without one.
         signing_secret=signing_secret or "socket-mode-only",
@@ -187,7 +206,7 @@ def create_app(
         commands=commands,
         operations=operations,
         home=home,
-        executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="answer"),
+        executor=log_context.ContextExecutor(max_workers=8, thread_name_prefix="answer"),
         after_ack=after_ack,
         answer_deadline=answer_deadline,
         signing_secret=signing_secret,
@@ -195,6 +214,7 @@ def create_app(
         claim_event=lambda event_id: _claim_event(db, event_id, clock),
         token_revoked=delivery.refusals.token_refused,
     )
+    bolt.use(_WhoAsks())
     listeners.register(bolt, ctx)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
     wsgi = HttpApp(

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535)
     web_concurrency: int | None = Field(default=None, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # json: one object a line (bot/logging_setup.py), for a log collector to index.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from store import request_id
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import ConcurrentChange, EventOutcome, InstallEvent, Lifecycle
 
@@ -38,10 +39,11 @@ class _Pending:
     """One event and its request, which waits on a lock the committer releases: the
     cheapest hand-off between two threads (a Future's condition costs several times it)."""
 
-    __slots__ = ("_done", "error", "event", "outcome")
+    __slots__ = ("_done", "error", "event", "outcome", "request_id")
 
     def __init__(self, event: InstallEvent) -> None:
         self.event = event
+        self.request_id = request_id.CURRENT.get()
         self.outcome: EventOutcome | None = None
         self.error: BaseException | None = None
         self._done = threading.Lock()
@@ -103,6 +105,10 @@ class GroupCommit:
                     taken.extend(
                         self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))
                     )
+            # What this thread queues is under the request of the event it stores; events
+            # of several requests sharing a transaction share no one id.
+            ids = {p.request_id for p in taken}
+            request_id.CURRENT.set(ids.pop() if len(ids) == 1 else None)
             return [p.event for p in taken]
 
         try:

@@ -11,6 +11,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from store import request_id
 from store.backoff import Backoff, backoff
 from store.models import Installation, MessageStatus, OutboxItem, OutboxKind, utcnow
 from store.outbox_due import due_ids
@@ -29,7 +30,10 @@ def message_key(installation_id: int) -> str:
 def message_row(installation_id: int, channel: str | None, now: datetime) -> dict[str, Any]:
     """The outbox row asking for an installation's message (one per installation: its
     dedupe key); the batch paths insert many of these at once."""
+    # Only with a request id: a message row otherwise has no payload at all.
+    traced = {"payload": request_id.stamped(None)} if request_id.CURRENT.get() else {}
     return {
+        **traced,
         "kind": OutboxKind.MESSAGE,
         "installation_id": installation_id,
         "channel": channel,
@@ -46,14 +50,12 @@ def enqueue_message(
     session: Session, installation_id: int, channel: str | None, *, now: datetime
 ) -> None:
     """Ask for the installation's message to be posted or refreshed; changes coalesce."""
-    insert_or_update(
-        session,
-        OutboxItem,
-        message_row(installation_id, channel, now),
-        key=["dedupe_key"],
-        # A delivery in flight sees the generation move and renders again.
-        update={"generation": col(OutboxItem.generation) + 1, "channel": channel},
-    )
+    row = message_row(installation_id, channel, now)
+    # A delivery in flight sees the generation move and renders again.
+    update: dict[str, Any] = {"generation": col(OutboxItem.generation) + 1, "channel": channel}
+    if "payload" in row:  # coalesced, the refresh is told under the latest request
+        update["payload"] = row["payload"]
+    insert_or_update(session, OutboxItem, row, key=["dedupe_key"], update=update)
 
 
 def enqueue(
@@ -70,7 +72,7 @@ def enqueue(
         kind=kind,
         installation_id=installation_id,
         channel=channel,
-        payload=None if payload is None else dict(payload),
+        payload=request_id.stamped(payload),
         created_at=now,
         due_at=now,
     )
@@ -88,6 +90,8 @@ class Claimed:
     generation: int
     attempts: int
     created_at: datetime
+    # The request that queued it (store/request_id.py), when it came from one.
+    request_id: str | None = None
 
 
 def claim_due(
@@ -127,19 +131,23 @@ def claim_due(
             col(OutboxItem.claimed_until) == until,
         )
     ).all()
-    return [
-        Claimed(
-            id=r.id or 0,
-            kind=r.kind,
-            installation_id=r.installation_id,
-            channel=r.channel,
-            payload=r.payload,
-            generation=r.generation,
-            attempts=r.attempts,
-            created_at=r.created_at,
+    claimed = []
+    for r in rows:
+        payload, request = request_id.split(r.payload)
+        claimed.append(
+            Claimed(
+                id=r.id or 0,
+                kind=r.kind,
+                installation_id=r.installation_id,
+                channel=r.channel,
+                payload=payload,
+                generation=r.generation,
+                attempts=r.attempts,
+                created_at=r.created_at,
+                request_id=request,
+            )
         )
-        for r in rows
-    ]
+    return claimed
 
 
 def complete(session: Session, item: Claimed, *, now: datetime | None = None) -> bool:

@@ -23,7 +23,7 @@ from tests import harness
 # Tests configure the bot explicitly: a developer's exported settings must not leak in
 # (an exported SIMSID_UPSTREAM_URL would send test decisions to a real receiver).
 for _name in list(os.environ):
-    if _name.startswith(("SLACK_", "SIMSID_")) or _name in ("DATABASE_URL", "PORT", "LOG_LEVEL"):
+    if _name.startswith(("SLACK_", "SIMSID_", "LOG_")) or _name in ("DATABASE_URL", "PORT"):
         del os.environ[_name]
 
 TEST_KEY = vault.generate_key()

@@ -1,9 +1,9 @@
 """Client secrets stay secret: logs, database files, posts, upstream, rotation, stolen copies.
 
-- A `serve` subprocess at LOG_LEVEL=DEBUG approves an installation and shows its secret
-  to an admin: the secret is in that one private reply and nowhere else (stderr, the
-  SQLite file and its WAL, channel posts, other replies, every Slack API call, the
-  decisions sent upstream).
+- A `serve` subprocess at LOG_LEVEL=DEBUG (text, then JSON lines) approves an installation
+  and shows its secret to an admin: the secret is in that one private reply and nowhere
+  else (stderr, the SQLite file and its WAL, channel posts, other replies, every Slack API
+  call, the decisions sent upstream).
 - Key rotation while clicks and approvals run: afterwards every stored secret decrypts
   with the new key alone, and no removed installation got its secret back.
 - A copy of the database opened without the keys, or with another key, gives up no
@@ -59,7 +59,10 @@ def _approve(client: harness.Client, fs: FakeSlack, **fields: str) -> dict:
     return message
 
 
-def test_secret_is_only_in_the_private_reply(fake_slack: FakeSlack, tmp_path: Path) -> None:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_secret_is_only_in_the_private_reply(
+    fake_slack: FakeSlack, tmp_path: Path, log_format: str
+) -> None:
     db_path = tmp_path / "secrets.db"
     log = tmp_path / "serve.log"
     with Receiver() as upstream:
@@ -68,6 +71,7 @@ def test_secret_is_only_in_the_private_reply(fake_slack: FakeSlack, tmp_path: Pa
             f"sqlite:///{db_path}",
             TEST_KEY,
             LOG_LEVEL="DEBUG",
+            LOG_FORMAT=log_format,
             SIMSID_UPSTREAM_URL=upstream.url,
             SIMSID_UPSTREAM_SECRET=UPSTREAM_SECRET,
         )
@@ -127,6 +131,11 @@ def test_secret_is_only_in_the_private_reply(fake_slack: FakeSlack, tmp_path: Pa
 
     logs = faultkit.read_log(log)
     assert "DEBUG" in logs, "the server must really have logged at DEBUG"
+    if log_format == "json":  # every line an object; tracebacks and all, in its fields
+        lines = [json.loads(line) for line in logs.splitlines() if line.strip()]
+        assert any(line["level"] == "DEBUG" for line in lines)
+        # The raw lines and each field as read back, its escapes undone.
+        logs += "\n".join(str(value) for line in lines for value in line.values())
     assert secret not in logs
     for other in (harness.SIGNING_SECRET, harness.WEBHOOK_SECRET, TEST_KEY, UPSTREAM_SECRET):
         assert other not in logs

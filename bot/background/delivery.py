@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
+from bot import log_context
 from bot.background.bursts import summarise_burst
 from bot.background.refusals import Held, Refusals, Refused, log_payload_refused
 from bot.background.timing import Paced, Passes, Throttled, Timings
@@ -221,7 +222,10 @@ class Delivery:
                 paced[ready, item.channel or ""].append(item.id)
                 continue
             try:
-                self._perform(item)
+                with log_context.bound(
+                    request_id=item.request_id, installation_id=item.installation_id
+                ):
+                    self._perform(item)
             except DatabaseUnavailable:
                 # Give the rest of the batch back as soon as the database answers again:
                 # left claimed, a message would show a stale state until the claims lapse.
@@ -268,6 +272,7 @@ class Delivery:
                 self._deliver_notice(item)
             with self.db.session() as session:
                 outbox.complete(session, item, now=self.clock())
+            log.info("delivered %s item %s", item.kind, item.id)
         except Throttled as exc:
             until = self.clock() + timedelta(seconds=exc.retry_after)
             with self.db.session() as session:

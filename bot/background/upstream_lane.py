@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot import log_context
 from bot.background.timing import Passes, Timings
 from bot.simsid.upstream import UpstreamSender
 from store import messages, outbox
@@ -102,7 +103,10 @@ class UpstreamLane:
             )
         for index, item in enumerate(items):
             try:
-                self._perform(item)
+                with log_context.bound(
+                    request_id=item.request_id, installation_id=item.installation_id
+                ):
+                    self._perform(item)
             except DatabaseUnavailable:
                 self._unfinished = [i.id for i in items[index:]]
                 raise

@@ -179,7 +179,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from bot.cli.reconcile import cmd_reconcile
 
         settings = _settings("store")
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         return cmd_reconcile(settings, args)
 
     if args.command == "keys" and args.keys_command == "generate":
@@ -202,7 +202,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "reconcile": "store",
     }
     settings = _settings(purpose.get(args.command))
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     logging.getLogger(__name__).debug("command %s", args.command)
     handler = getattr(commands_cli, f"cmd_{args.command}")
     result: int = handler(settings, args)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from bot import log_context
 from bot.simsid import signing
 from store.backoff import retry_after as parse_retry_after
 from store.outbox import Claimed
@@ -172,6 +173,8 @@ class UpstreamSender:
                 "Content-Type": "application/json",
                 signing.HEADER: signing.sign(self._secret, body),
                 "User-Agent": "simsid-bot",
+                # The request that made the decision, to follow it across both systems.
+                **({log_context.HEADER: item.request_id} if item.request_id else {}),
             },
         )
         with _Deadline(self.timeout) as deadline:
@@ -180,10 +183,13 @@ class UpstreamSender:
             if stop is not None and stop.is_set():
                 deadline.expire()  # abort() may have run just before the call was added
             try:
-                return self._send(request, deadline)
+                result = self._send(request, deadline)
             finally:
                 with self._lock:
                     self._calls.discard(deadline)
+        decision = (item.payload or {}).get("id")
+        log.info("POST of decision %s upstream: %s", decision, result.error or "delivered")
+        return result
 
     def _send(self, request: urllib.request.Request, deadline: _Deadline) -> SendResult:
         opener = urllib.request.build_opener(_NoRedirect(), _Http(deadline), _Https(deadline))

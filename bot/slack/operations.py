@@ -7,12 +7,14 @@ reply shows are read and written together, and delivery is nudged once it commit
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot import log_context
 from bot.slack import views
 from bot.slack.views import Message
 from store import decisions, messages, queries
@@ -20,6 +22,8 @@ from store.db import Database
 from store.lifecycle import Action, Change, Lifecycle, NotFound, allowed_actions
 from store.models import State
 from store.queries import InstallationInfo, SiteRef
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -134,6 +138,7 @@ class Operations:
     def _run(
         self, installation_id: int, change_it: Callable[[Session], Change]
     ) -> tuple[bool, Message]:
+        log_context.INSTALLATION.set(installation_id)
         try:
             with self.db.session() as session:
                 change = change_it(session)
@@ -144,6 +149,12 @@ class Operations:
         except NotFound:
             return False, views.not_found("installation", str(installation_id))
         self.on_change()
+        log.info(
+            "installation %s: %s %s",
+            installation_id,
+            change.step or change.action.value,
+            "done" if change.applied else f"refused ({change.refusal})",
+        )
         if not change.applied:
             return False, views.refusal(change, self.tz)
         assert info is not None

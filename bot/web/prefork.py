@@ -25,8 +25,10 @@ from wsgiref.types import WSGIApplication
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
 
 from bot.config import Settings
+from bot.logging_setup import prepare
 
 if TYPE_CHECKING:  # imported in the worker, after the fork
     from bot.app import BotApp
@@ -124,6 +126,15 @@ class _Arbiter(Arbiter):
         super().reload()
 
 
+class _JsonLogs(Logger):
+    """gunicorn's own lines (worker boots, timeouts) as JSON too, under LOG_FORMAT=json."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in [*self.error_log.handlers, *self.access_log.handlers]:
+            prepare(handler, "json")
+
+
 class BotServer(BaseApplication):
     """gunicorn, configured in code rather than from its command line or a config file."""
 
@@ -146,6 +157,8 @@ class BotServer(BaseApplication):
             worker_exit=self._worker_exit,
             when_ready=self._when_ready,
         )
+        if self.settings.log_format == "json":
+            config["logger_class"] = _JsonLogs
         for key, value in config.items():
             self.cfg.set(key, value)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -12,6 +14,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import log_context
 from bot.simsid.webhook import MAX_BODY_BYTES, Webhook
 from bot.slack.signature import is_signed_by_slack
 from store import decisions, queries, reconcile, refusals
@@ -92,6 +95,33 @@ class HttpApp:
         self._clock = clock
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer one request under its request id (echoed in X-Request-Id), in a context
+        of its own: what it logs and queues carries the id, and nothing of it outlives it."""
+        request_id = log_context.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        started = time.monotonic()
+        status = ["-"]
+
+        def answer(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status[0] = code.split(" ", 1)[0]
+            return start_response(code, [*headers, (log_context.HEADER, request_id)], exc_info)
+
+        def run() -> Iterable[bytes]:
+            log_context.REQUEST_ID.set(request_id)
+            body = self._route(environ, answer)
+            path = environ.get("PATH_INFO", "")
+            log.log(
+                logging.DEBUG if path == "/healthz" else logging.INFO,
+                "%s %s answered %s in %.0f ms",
+                str(environ.get("REQUEST_METHOD", "GET"))[:10],
+                path if path in (SLACK_PATH, WEBHOOK_PATH, "/healthz") else "(another path)",
+                status[0],
+                (time.monotonic() - started) * 1000,
+            )
+            return body
+
+        return contextvars.Context().run(run)
+
+    def _route(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz":
