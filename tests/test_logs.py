@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testing.fake_slack import FakeSlack
 
 from bot import log_context, logging_setup
 from bot.app import create_app
+from bot.sandbox import slack_payloads
+from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
-from testing import signed
 from tests import harness
 from tests.conftest import TEST_KEY, make_settings
 from tests.faultkit import buttons, client_for, install_and_wait, read_log, wait_until
@@ -121,7 +121,7 @@ class _Upstream:
 
 def _click(base: str, fs: FakeSlack, message: dict[str, Any], request_id: str) -> harness.Response:
     """Approve, as Slack posts the click, with an X-Request-Id header."""
-    payload = signed.block_actions(
+    payload = slack_payloads.block_actions(
         ActionId.APPROVE,
         buttons(message)[ActionId.APPROVE],
         user=ADMIN,
@@ -132,7 +132,7 @@ def _click(base: str, fs: FakeSlack, message: dict[str, Any], request_id: str) -
         response_url=fs.response_url("the-click"),
         trigger_id="trig.logs",
     )
-    form = signed.payload_form(payload)
+    form = slack_payloads.payload_form(payload)
     headers = {**harness.slack_headers(form), "X-Request-Id": request_id}
     return harness.http("POST", f"{base}/slack/events", form.encode(), headers)
 
