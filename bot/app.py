@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import metrics
 from bot.background.delivery import Delivery
 from bot.background.timing import Timings
 from bot.config import Settings
@@ -102,6 +105,20 @@ def _claim_event(db: Database, event_id: str, clock: Callable[[], datetime]) -> 
         )
 
 
+def _listener_timer(deadline: float) -> Callable[..., BoltResponse | None]:
+    """A Bolt middleware timing each request's listeners by kind, until they ack."""
+
+    def timed(body: dict[str, Any], next: Callable[[], BoltResponse | None]) -> BoltResponse | None:
+        started = time.perf_counter()
+        try:
+            return next()
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.listener_timed(metrics.listener_kind(body), seconds, deadline)
+
+    return timed
+
+
 def create_app(
     settings: Settings,
     client: WebClient | None = None,
@@ -109,6 +126,8 @@ def create_app(
     db: Database | None = None,
     clock: Callable[[], datetime] = utcnow,
     timings: Timings | None = None,
+    workers: int = 1,
+    metrics_port: int | None = None,
 ) -> BotApp:
     """Build a new app from settings; tests pass their own client, database or timings."""
     db = db or open_database(settings)
@@ -190,6 +209,8 @@ def create_app(
         remove_approvals=settings.simsid_remove_approvals,
         claim_event=lambda event_id: _claim_event(db, event_id, clock),
     )
+    # Outermost, so it times every listener with the admin check in front of it.
+    bolt.use(_listener_timer(ctx.answer_deadline))
     listeners.register(bolt, ctx)
     revoked.register(bolt, delivery.refusals.token_refused)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
@@ -199,6 +220,15 @@ def create_app(
         SlackRequestHandler(bolt) if signing_secret else None,
         signing_secret=signing_secret,
         clock=clock,
+        metrics=metrics.Endpoint(
+            metrics.DatabaseCollector(db, workers),
+            token=(
+                settings.simsid_metrics_token.get_secret_value()
+                if settings.simsid_metrics_token
+                else None
+            ),
+            port=metrics_port,
+        ),
     )
     return BotApp(
         settings=settings,

@@ -122,6 +122,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers or default_workers(settings),
         scheduler=not args.no_scheduler,
         socket_mode=args.socket_mode,
+        metrics_port=args.metrics_port,
     )
     return serve(settings, options)
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from bot import metrics
 from bot.slack import views
 from bot.slack.views import Message
 from store import decisions, messages, queries
@@ -146,6 +147,7 @@ class Operations:
         self.on_change()
         if not change.applied:
             return False, views.refusal(change, self.tz)
+        metrics.decision(change.action)
         assert info is not None
         return True, views.change_done(change, info)
 
@@ -185,6 +187,7 @@ class Operations:
                     reason=reason,
                 )
                 if change.applied:
+                    metrics.decision(change.action)
                     changed += 1
                 else:
                     skipped += 1

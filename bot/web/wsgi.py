@@ -12,6 +12,8 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import metrics
+from bot.metrics import Endpoint
 from bot.simsid.webhook import MAX_BODY_BYTES, Webhook
 from bot.slack.signature import is_signed_by_slack
 from store import decisions, queries, reconcile, refusals
@@ -84,7 +86,9 @@ class HttpApp:
         *,
         signing_secret: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Endpoint | None = None,
     ) -> None:
+        self._metrics = metrics
         self._db = db
         self._webhook = webhook
         self._slack = slack
@@ -93,6 +97,13 @@ class HttpApp:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        with metrics.http_request(path, start_response) as answer:
+            scraped = self._metrics.answer(environ, answer) if self._metrics else None
+            return scraped if scraped is not None else self._route(path, environ, answer)
+
+    def _route(
+        self, path: str, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz":
             return self._health(start_response)
@@ -104,6 +115,7 @@ class HttpApp:
             except _BadLength:
                 return _json(start_response, 400, {"error": "Content-Length is not a number"})
             if body is None:
+                metrics.webhook_event("refused_size")
                 return _json(start_response, 413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
             answer = self._webhook.handle(environ.get("HTTP_X_SIMSID_SIGNATURE"), body)
             return _json(start_response, answer.status, answer.body)
