@@ -167,7 +167,7 @@ def version() -> str:
         return "unknown"
 
 
-@dataclass
+@dataclass(eq=False)  # a registry keys its collectors by identity
 class DatabaseCollector(Collector):
     """Gauges from the database: a few grouped queries on small tables or indexes."""
 

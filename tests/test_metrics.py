@@ -1,0 +1,212 @@
+"""`/metrics`: Prometheus' text format, summed over `serve`'s workers, behind the token or
+loopback rule; the alert rules and the dashboard name only metrics a scrape has."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.app import BotApp, create_app
+from bot.sandbox.fake_slack import FakeSlack
+from bot.web.prefork import prepare_metrics_dir
+from tests import faultkit, harness
+from tests.conftest import TEST_KEY, make_settings
+from tests.harness import Client, ServerProcess, http
+from tests.test_serve_workers import _answering_pids
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "simsid-bot.json"
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _samples(text: str) -> Samples:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _sum(samples: Samples, name: str, **labels: str) -> float:
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
+
+
+def _scrape(url: str, **headers: str) -> Samples:
+    answer = http("GET", f"{url}/metrics", headers=headers)
+    assert answer.status == 200, answer
+    assert answer.headers["Content-Type"].startswith("text/plain; version=")
+    return _samples(answer.body.decode())
+
+
+def test_two_workers_count_each_install_once(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    """Installs spread over two workers; every scrape, whichever worker answers, counts each
+    once, and the installations gauge (the kept counts) agrees."""
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'm.db'}", TEST_KEY)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # what an operator sets: nothing
+    server = ServerProcess(env, "--workers", "2", log_path=tmp_path / "serve.log")
+    installs = 6
+    try:
+        assert len(_answering_pids(server, 2)) == 2
+        client = Client(server.url)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(
+                pool.map(
+                    lambda k: client.install(
+                        event_id=f"evt_m{k}", app_id=f"app-{k % 3}", site_id=f"site-{k}"
+                    ),
+                    range(installs),
+                )
+            )
+        assert [a.status for a in answers] == [202] * installs
+        assert client.install(event_id="evt_m0").status == 200  # a duplicate
+        assert client.send_event(harness.event_body(event_id="x"), secret="wrong").status == 401
+
+        def delivered() -> bool:
+            return client.health().json()["oldest_undelivered_message_seconds"] is None
+
+        assert faultkit.wait_until(delivered, 30)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            scrapes = list(pool.map(lambda _: _scrape(server.url), range(16)))
+    finally:
+        assert server.terminate() == 0
+    for samples in scrapes:
+        assert _sum(samples, "simsid_webhook_events_total", outcome="accepted") == installs
+        assert _sum(samples, "simsid_webhook_events_total", outcome="duplicate") == 1
+        assert _sum(samples, "simsid_webhook_events_total", outcome="refused_signature") == 1
+        routed = _sum(samples, "simsid_http_requests_total", route="/simsid/events", status="202")
+        assert routed == installs
+        count = _sum(samples, "simsid_http_request_duration_seconds_count", route="/simsid/events")
+        assert count == installs + 2
+        assert _sum(samples, "simsid_installations", state="pending") == installs
+        assert _sum(samples, "simsid_outbox_depth", kind="message") == 0
+        assert _sum(samples, "simsid_deliveries_total", kind="message", outcome="sent") >= 1
+        assert _sum(samples, "simsid_build_info", workers="2", database="sqlite") == 1
+        assert _sum(samples, "simsid_database_up") == 1
+    assert "Traceback" not in faultkit.read_log(tmp_path / "serve.log")
+
+
+def test_serve_empties_the_operators_directory(tmp_path: Path, monkeypatch: Any) -> None:
+    """An earlier run's files would add to this run's counts."""
+    given = tmp_path / "prom"
+    given.mkdir()
+    (given / "counter_4242.db").write_bytes(b"old")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+    prepare_metrics_dir()()
+    assert given.is_dir() and not list(given.iterdir())
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    cleanup = prepare_metrics_dir()
+    made = Path(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"))
+    assert made.is_dir()
+    cleanup()
+    assert not made.exists()
+
+
+@pytest.fixture
+def metrics_bot(fake_slack: FakeSlack, sqlite_url: str) -> Iterator[BotApp]:
+    app = create_app(make_settings(fake_slack, sqlite_url, simsid_metrics_token="s3cret-scrape"))
+    yield app
+    app.db.dispose()
+
+
+def _call(app: BotApp, **environ: Any) -> tuple[str, bytes]:
+    seen: list[str] = []
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "wsgi.input": BytesIO()} | environ
+    body = b"".join(app.wsgi(env, lambda status, headers, exc_info=None: seen.append(status)))
+    return seen[0], body
+
+
+def test_without_a_token_only_loopback_scrapes(bot: BotApp) -> None:
+    with harness.serving(bot, deliver=False) as url:
+        assert _scrape(url)  # the test client is on loopback
+    assert _call(bot, REMOTE_ADDR="127.0.0.1")[0].startswith("200")
+    assert _call(bot, REMOTE_ADDR="::ffff:127.0.0.1")[0].startswith("200")
+    assert _call(bot, REMOTE_ADDR="10.1.2.3")[0].startswith("403")
+    assert _call(bot, REMOTE_ADDR="")[0].startswith("403")
+
+
+def test_with_a_token_every_client_needs_it(metrics_bot: BotApp) -> None:
+    with harness.serving(metrics_bot, deliver=False) as url:
+        assert http("GET", f"{url}/metrics").status == 401
+        assert http("GET", f"{url}/metrics", headers={"Authorization": "Bearer no"}).status == 401
+        assert _scrape(url, Authorization="Bearer s3cret-scrape")
+    status, body = _call(
+        metrics_bot, REMOTE_ADDR="10.1.2.3", HTTP_AUTHORIZATION="Bearer s3cret-scrape"
+    )
+    assert status.startswith("200") and b"simsid_build_info" in body
+    status, body = _call(metrics_bot, REMOTE_ADDR="127.0.0.1")
+    assert status.startswith("401") and b"s3cret" not in body
+
+
+# -- the alert rules and the dashboard ---------------------------------------------------
+
+_NAME = re.compile(r"\bsimsid_[a-z0-9_]+\b")
+
+
+def _scraped_names(bot: BotApp, served: Client) -> set[str]:
+    """Every sample name a scrape shows once each kind of traffic has been seen."""
+    served.install(event_id="evt_names")
+    served.send_event(harness.event_body(event_id="y"), secret="wrong")
+    served.slash("help")
+    bot.delivery.drain()
+    answer = http("GET", f"{served.base}/metrics")
+    assert answer.status == 200
+    names = set()
+    for family in text_string_to_metric_families(answer.body.decode()):
+        suffixes = {
+            "counter": ("_total", "_created"),
+            "histogram": ("_bucket", "_count", "_sum", "_created"),
+        }.get(family.type, ("",))
+        names |= {family.name + suffix for suffix in suffixes}
+        names |= {s.name for s in family.samples}
+    return names
+
+
+def _alert_exprs() -> list[str]:
+    rules = yaml.safe_load(ALERTS.read_text())
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+
+
+def _dashboard_exprs() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+
+
+def test_alerts_and_dashboard_name_only_scraped_metrics(bot: BotApp, served: Client) -> None:
+    scraped = _scraped_names(bot, served)
+    exprs = _alert_exprs() + _dashboard_exprs()
+    assert len(_alert_exprs()) >= 8 and len(_dashboard_exprs()) >= 15
+    named = {name for expr in exprs for name in _NAME.findall(expr)}
+    assert named, exprs
+    assert named <= scraped, sorted(named - scraped)
+    # Every family the bot defines is on the dashboard.
+    families = {re.sub(r"_(total|bucket|count|sum|created)$", "", n) for n in scraped}
+    shown = {re.sub(r"_(total|bucket|count|sum|created)$", "", n) for n in named}
+    assert {f for f in families if f.startswith("simsid_")} <= shown
+
+
+def test_alert_rules_pass_promtool() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing under CI: .ci/run installs Debian's prometheus")
+        pytest.skip("promtool not installed (Debian: apt-get install prometheus)")
+    result = subprocess.run(
+        [promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
