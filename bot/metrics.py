@@ -288,11 +288,13 @@ class Endpoint:
     collector: DatabaseCollector
     token: str | None = None
     port: int | None = None
+    # A server of its own that answers nothing else (`worker --metrics-port`).
+    alone: bool = False
 
     def answer(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes] | None:
         """The answer when the request is this endpoint's; None for the app's routes."""
         path = environ.get("PATH_INFO", "")
-        if self.port is not None and _local_port(environ) == self.port:
+        if self.alone or (self.port is not None and _local_port(environ) == self.port):
             if path != METRICS_PATH:
                 return _plain(start_response, "404 Not Found", b"not found\n")
             # The port is the operator's boundary; a token, when set, is asked here too.
@@ -306,6 +308,18 @@ class Endpoint:
             return _plain(start_response, "401 Unauthorized", b"bearer token required\n")
         content_type, body = scrape(self.collector)
         return _plain(start_response, "200 OK", body, content_type)
+
+
+def serve_alone(endpoint: Endpoint, port: int) -> Callable[[], None]:
+    """`/metrics` on `port` of every interface, in a thread; returns what stops it."""
+    from bot.web.server import serve_in_thread
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        return endpoint.answer(environ, start_response) or []
+
+    served = serve_in_thread(app, host="0.0.0.0", port=port, name="metrics")  # noqa: S104
+    log.info("metrics on %s/metrics", served.url)
+    return served.close
 
 
 def _local_port(environ: WSGIEnvironment) -> int | None:

@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +100,49 @@ def test_two_workers_count_each_install_once(fake_slack: FakeSlack, tmp_path: Pa
         assert _sum(samples, "simsid_build_info", workers="2", database="sqlite") == 1
         assert _sum(samples, "simsid_database_up") == 1
     assert "Traceback" not in faultkit.read_log(tmp_path / "serve.log")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_metrics_port_answers_metrics_alone(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'm.db'}", TEST_KEY)
+    port = _free_port()
+    server = ServerProcess(env, "--workers", "1", "--metrics-port", str(port))
+    try:
+        assert http("GET", f"{server.url}/metrics").status == 404
+        assert http("GET", f"{server.url}/healthz").status == 200
+        metrics_url = f"http://127.0.0.1:{port}"
+        assert _sum(_scrape(metrics_url), "simsid_build_info", workers="1") == 1
+        assert http("GET", f"{metrics_url}/healthz").status == 404
+    finally:
+        assert server.terminate() == 0
+
+
+def test_worker_serves_metrics_on_its_port(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    """The worker runs the scheduler: its digest and reconcile counters are scraped there."""
+    env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'm.db'}", TEST_KEY)
+    port = _free_port()
+    worker = subprocess.Popen(
+        [*harness.bot_command(), "worker", "--metrics-port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert worker.stdout is not None
+        assert b"worker running" in worker.stdout.readline()
+        samples = _scrape(f"http://127.0.0.1:{port}")
+        assert ("simsid_digests_sent_total", frozenset()) in samples
+        assert _sum(samples, "simsid_database_up") == 1
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(15) == 0
+        if worker.stdout is not None:
+            worker.stdout.close()
 
 
 def test_serve_empties_the_operators_directory(tmp_path: Path, monkeypatch: Any) -> None:

@@ -88,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
         help="do not run the digest, reminders and scheduled reconcile",
     )
 
-    sub.add_parser("worker", help="run the scheduled jobs and delivery, no HTTP")
+    worker = sub.add_parser("worker", help="run the scheduled jobs and delivery, no HTTP")
+    worker.add_argument(
+        "--metrics-port", type=_port, default=None, help="serve /metrics on this port"
+    )
 
     doctor = sub.add_parser(
         "doctor", help="check the setup (database, key, Slack, channels, admins, SIMS ID)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
@@ -127,13 +128,31 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return serve(settings, options)
 
 
+def _nothing() -> None:
+    pass
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.background.scheduler import Scheduler
     from bot.web.server import run_worker
 
     bot = create_app(settings)
-    run_worker(bot, scheduler=Scheduler.for_app(bot))
+    stop_metrics: Callable[[], None] = _nothing
+    if args.metrics_port is not None:
+        from bot import metrics
+
+        token = settings.simsid_metrics_token
+        endpoint = metrics.Endpoint(
+            metrics.DatabaseCollector(bot.db),
+            token=token.get_secret_value() if token else None,
+            alone=True,
+        )
+        stop_metrics = metrics.serve_alone(endpoint, args.metrics_port)
+    try:
+        run_worker(bot, scheduler=Scheduler.for_app(bot))
+    finally:
+        stop_metrics()
     return 0
 
 
