@@ -22,9 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import BotApp, create_app
 from bot.sandbox.fake_slack import FakeSlack
+from bot.slack.ids import ActionId
 from bot.web.prefork import prepare_metrics_dir
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY, make_settings
+from tests.faultkit import buttons, install_and_wait, wait_until
 from tests.harness import Client, ServerProcess, http
 from tests.test_serve_workers import _answering_pids
 
@@ -195,6 +197,40 @@ def test_with_a_token_every_client_needs_it(metrics_bot: BotApp) -> None:
     assert status.startswith("200") and b"simsid_build_info" in body
     status, body = _call(metrics_bot, REMOTE_ADDR="127.0.0.1")
     assert status.startswith("401") and b"s3cret" not in body
+
+
+def test_traffic_is_counted_where_it_happens(
+    bot: BotApp, served: Client, fake_slack: FakeSlack
+) -> None:
+    """An install, its message, an approval, a command and a Slack error each move their
+    metric by exactly what happened (this process's counters: compared before and after)."""
+    before = _scrape(served.base)
+    message = install_and_wait(served, fake_slack)
+    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    assert served.slash("help").status == 200
+    fake_slack.fail_next(1, status=200, method="chat.postMessage", error="fatal_error")
+    assert served.install(site_id="site-elm", site_name="Elm Primary").status == 202
+
+    def moved(name: str, **labels: str) -> float:
+        return _sum(_scrape(served.base), name, **labels) - _sum(before, name, **labels)
+
+    assert wait_until(lambda: moved("simsid_deliveries_total", outcome="retried") == 1, 15)
+    after = _scrape(served.base)
+
+    def delta(name: str, **labels: str) -> float:
+        return _sum(after, name, **labels) - _sum(before, name, **labels)
+
+    assert delta("simsid_webhook_events_total", outcome="accepted") == 2
+    assert delta("simsid_http_requests_total", route="/simsid/events", status="202") == 2
+    assert delta("simsid_deliveries_total", kind="message", outcome="sent") >= 1
+    assert delta("simsid_deliveries_total", kind="message", outcome="retried") == 1
+    errors = delta("simsid_slack_api_errors_total", method="chat.postMessage", error="fatal_error")
+    assert errors == 1
+    assert delta("simsid_decisions_total", action="approve") == 1
+    assert delta("simsid_slack_listener_duration_seconds_count", kind="command") == 1
+    assert delta("simsid_slack_listener_duration_seconds_count", kind="action") >= 1
+    assert _sum(after, "simsid_installations", state="enabled") == 1
+    assert _sum(after, "simsid_installations", state="pending") == 1
 
 
 # -- the alert rules and the dashboard ---------------------------------------------------
