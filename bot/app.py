@@ -220,7 +220,7 @@ def create_app(
         SlackRequestHandler(bolt) if signing_secret else None,
         signing_secret=signing_secret,
         clock=clock,
-        metrics=metrics.Endpoint(
+        metrics_endpoint=metrics.Endpoint(
             metrics.DatabaseCollector(db, workers),
             token=(
                 settings.simsid_metrics_token.get_secret_value()

@@ -86,9 +86,9 @@ class HttpApp:
         *,
         signing_secret: str | None = None,
         clock: Callable[[], datetime] = utcnow,
-        metrics: Endpoint | None = None,
+        metrics_endpoint: Endpoint | None = None,
     ) -> None:
-        self._metrics = metrics
+        self._metrics = metrics_endpoint
         self._db = db
         self._webhook = webhook
         self._slack = slack
