@@ -19,13 +19,20 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
+from sqlmodel import col
 
 from bot.app import BotApp, create_app
+from bot.metrics import DatabaseCollector
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from bot.web.prefork import prepare_metrics_dir
+from store.db import Database
+from store.lifecycle import EventType, InstallEvent, Lifecycle
+from store.models import InstallationCount
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY, make_settings
+from tests.factories import BASE_TIME
 from tests.faultkit import buttons, install_and_wait, wait_until
 from tests.harness import Client, ServerProcess, http
 from tests.test_serve_workers import _answering_pids
@@ -231,6 +238,43 @@ def test_traffic_is_counted_where_it_happens(
     assert delta("simsid_slack_listener_duration_seconds_count", kind="action") >= 1
     assert _sum(after, "simsid_installations", state="enabled") == 1
     assert _sum(after, "simsid_installations", state="pending") == 1
+
+
+def test_database_gauges_read_the_kept_counts(db: Database) -> None:
+    """On SQLite and PostgreSQL: installations from the kept counts, the outbox by kind."""
+    lifecycle = Lifecycle(default_channel="C1")
+    with db.session() as session:
+        for n, app in enumerate(["app-a", "app-a", "app-b"]):
+            lifecycle.apply_event(
+                session,
+                InstallEvent(
+                    id=f"evt-g{n}",
+                    type=EventType.CREATED,
+                    occurred_at=BASE_TIME,
+                    application_id=app,
+                    application_name=f"App {app}",
+                    site_id=f"site-{n}",
+                    site_name=f"School {n}",
+                    site_urn=None,
+                    site_dfe_number=None,
+                ),
+            )
+        # The kept counts are what a scrape reads: a row it would count is not among them.
+        session.execute(
+            update(InstallationCount)
+            .where(col(InstallationCount.application_id) == "app-b")
+            .values(count=7)
+        )
+    families = {f.name: f for f in DatabaseCollector(db, workers=3).collect()}
+    installs = {tuple(s.labels.values()): s.value for s in families["simsid_installations"].samples}
+    assert installs[("app-a", "pending")] == 2 and installs[("app-b", "pending")] == 7
+    depth = {s.labels["kind"]: s.value for s in families["simsid_outbox_depth"].samples}
+    assert depth["message"] == 3
+    ages = families["simsid_outbox_oldest_age_seconds"].samples
+    assert all(s.value >= 0 for s in ages)
+    assert families["simsid_database_up"].samples[0].value == 1
+    build = families["simsid_build_info"].samples[0].labels
+    assert build["database"] == db.engine.dialect.name and build["workers"] == "3"
 
 
 # -- the alert rules and the dashboard ---------------------------------------------------
