@@ -31,7 +31,7 @@ from store.db import Database
 from store.lifecycle import EventType, InstallEvent, Lifecycle
 from store.models import InstallationCount
 from tests import faultkit, harness
-from tests.conftest import TEST_KEY, make_settings
+from tests.conftest import IN_CI, TEST_KEY, make_settings
 from tests.factories import BASE_TIME
 from tests.faultkit import buttons, install_and_wait, wait_until
 from tests.harness import Client, ServerProcess, http
@@ -327,7 +327,7 @@ def test_alerts_and_dashboard_name_only_scraped_metrics(bot: BotApp, served: Cli
 def test_alert_rules_pass_promtool() -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
-        if os.environ.get("CI"):
+        if IN_CI:
             pytest.fail("promtool is missing under CI: .ci/run installs Debian's prometheus")
         pytest.skip("promtool not installed (Debian: apt-get install prometheus)")
     result = subprocess.run(
