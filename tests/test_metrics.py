@@ -324,7 +324,7 @@ def test_alerts_and_dashboard_name_only_scraped_metrics(bot: BotApp, served: Cli
     assert {f for f in families if f.startswith("simsid_")} <= shown
 
 
-def test_alert_rules_pass_promtool() -> None:
+def test_alert_rules_pass_promtool_and_fire_when_they_should() -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         if IN_CI:
@@ -335,3 +335,12 @@ def test_alert_rules_pass_promtool() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+    # The rules fire when they should, and not before (deploy/prometheus/alerts.test.yml).
+    result = subprocess.run(
+        [promtool, "test", "rules", ALERTS.with_name("alerts.test.yml").name],
+        cwd=ALERTS.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
