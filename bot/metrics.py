@@ -310,18 +310,6 @@ class Endpoint:
         return _plain(start_response, "200 OK", body, content_type)
 
 
-def serve_alone(endpoint: Endpoint, port: int) -> Callable[[], None]:
-    """`/metrics` on `port` of every interface, in a thread; returns what stops it."""
-    from bot.web.server import serve_in_thread
-
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        return endpoint.answer(environ, start_response) or []
-
-    served = serve_in_thread(app, host="0.0.0.0", port=port, name="metrics")  # noqa: S104
-    log.info("metrics on %s/metrics", served.url)
-    return served.close
-
-
 def _local_port(environ: WSGIEnvironment) -> int | None:
     """The port the request arrived on (gunicorn passes the socket; Host may say anything)."""
     sock = environ.get("gunicorn.socket")

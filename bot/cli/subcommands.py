@@ -20,7 +20,10 @@ from store.lifecycle import Lifecycle
 from store.models import OutboxKind
 
 if TYPE_CHECKING:  # imported by the commands that build the app, when they run
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
     from bot.app import BotApp
+    from bot.metrics import Endpoint
 
 
 def keys_generate() -> int:
@@ -132,6 +135,17 @@ def _nothing() -> None:
     pass
 
 
+def _serve_metrics(endpoint: Endpoint, port: int) -> Callable[[], None]:
+    """`/metrics` alone on `port` of every interface, in a thread; returns what stops it."""
+    from bot.web.server import serve_in_thread
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        return endpoint.answer(environ, start_response) or []
+
+    served = serve_in_thread(app, host="0.0.0.0", port=port, name="metrics")  # noqa: S104
+    return served.close
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.background.scheduler import Scheduler
@@ -148,7 +162,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             token=token.get_secret_value() if token else None,
             alone=True,
         )
-        stop_metrics = metrics.serve_alone(endpoint, args.metrics_port)
+        stop_metrics = _serve_metrics(endpoint, args.metrics_port)
     try:
         run_worker(bot, scheduler=Scheduler.for_app(bot))
     finally:
