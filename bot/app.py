@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -16,7 +18,7 @@ from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import log_context
+from bot import log_context, metrics
 from bot.background.delivery import Delivery
 from bot.background.timing import Timings
 from bot.config import Settings
@@ -121,6 +123,20 @@ class _WhoAsks(Middleware):
         return resp
 
 
+def _listener_timer(deadline: float) -> Callable[..., BoltResponse | None]:
+    """A Bolt middleware timing each request's listeners by kind, until they ack."""
+
+    def timed(body: dict[str, Any], next: Callable[[], BoltResponse | None]) -> BoltResponse | None:
+        started = time.perf_counter()
+        try:
+            return next()
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.listener_timed(metrics.listener_kind(body), seconds, deadline)
+
+    return timed
+
+
 def create_app(
     settings: Settings,
     client: WebClient | None = None,
@@ -129,6 +145,8 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     timings: Timings | None = None,
     answer_deadline: float = ANSWER_DEADLINE,
+    workers: int = 1,
+    metrics_port: int | None = None,
 ) -> BotApp:
     """Build a new app from settings; tests pass their own client, database or timings, or
     a shorter `answer_deadline` (seconds a listener waits before acking "working on it")."""
@@ -214,6 +232,8 @@ def create_app(
         claim_event=lambda event_id: _claim_event(db, event_id, clock),
         token_revoked=delivery.refusals.token_refused,
     )
+    # Outermost, so it times every listener with the admin check in front of it.
+    bolt.use(_listener_timer(ctx.answer_deadline))
     bolt.use(_WhoAsks())
     listeners.register(bolt, ctx)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
@@ -223,6 +243,15 @@ def create_app(
         SlackRequestHandler(bolt) if signing_secret else None,
         signing_secret=signing_secret,
         clock=clock,
+        metrics_endpoint=metrics.Endpoint(
+            metrics.DatabaseCollector(db, workers),
+            token=(
+                settings.simsid_metrics_token.get_secret_value()
+                if settings.simsid_metrics_token
+                else None
+            ),
+            port=metrics_port,
+        ),
     )
     return BotApp(
         settings=settings,

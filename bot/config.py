@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     simsid_reconcile_url: str | None = None
     simsid_reconcile_token: SecretStr | None = None
     simsid_reconcile_cron: str = "15 * * * *"
+    # A bearer token for /metrics on the main port; without it only loopback may scrape.
+    simsid_metrics_token: SecretStr | None = None
     port: int = Field(default=3000, ge=0, le=65535)
     web_concurrency: int | None = Field(default=None, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

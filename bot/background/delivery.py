@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
-from bot import log_context
+from bot import log_context, metrics
 from bot.background.bursts import summarise_burst
 from bot.background.refusals import Held, Refusals, Refused, log_payload_refused
 from bot.background.timing import Paced, Passes, Throttled, Timings
@@ -273,7 +273,9 @@ class Delivery:
             with self.db.session() as session:
                 outbox.complete(session, item, now=self.clock())
             log.info("delivered %s item %s", item.kind, item.id)
+            metrics.delivery(item.kind, "sent")
         except Throttled as exc:
+            metrics.delivery(item.kind, "rate_limited")
             until = self.clock() + timedelta(seconds=exc.retry_after)
             with self.db.session() as session:
                 if item.channel:
@@ -287,10 +289,13 @@ class Delivery:
                 if item.kind is OutboxKind.MESSAGE and item.channel:
                     outbox.postpone_first_posts(session, item.channel, paced.until)
         except Held as held:
+            metrics.delivery(item.kind, "held")
             self.refusals.hold(item, held.target, held.error, held.until)
         except Refused as refused:
+            metrics.delivery(item.kind, "refused_lasting")
             self._refused(item, refused)
         except (SlackApiError, SlackClientError, OSError) as exc:
+            metrics.delivery(item.kind, "retried")
             error = describe_error(exc)
             log.warning("Slack delivery of %s %s failed: %s", item.kind, item.id, error)
             with self.db.session() as session:
@@ -328,6 +333,7 @@ class Delivery:
         try:
             response = method(**kwargs)
         except SlackApiError as exc:
+            metrics.slack_api_error(metrics.slack_method(method), exc.response.get("error"))
             throttled = Throttled.from_error(exc)
             if throttled is not None:
                 raise throttled from exc
@@ -483,6 +489,7 @@ class Delivery:
         message = views.digest(counts, list(oldest), self.tz, now)
         self._pace(channel)
         self._post(channel, message)
+        metrics.digest_sent()
 
     def _deliver_notice(self, item: outbox.Claimed) -> None:
         channel = item.channel or self.default_channel

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import metrics
 from bot.slack import views
 from bot.slack.client import Lasting, classify, error_code, refusal_details
 from bot.slack.views.refusals import channel_refused_notice
@@ -119,6 +120,7 @@ class Refusals:
         try:
             self.client.auth_test()
         except SlackApiError as exc:
+            metrics.slack_api_error("auth.test", error_code(exc))
             if classify(exc) is Lasting.TOKEN:
                 self.token_refused(error_code(exc))
             return True

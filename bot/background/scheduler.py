@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot import metrics
 from bot.background.delivery import worker_id
 from bot.background.reconcile_job import run_scheduled
 from bot.config import Settings
@@ -273,7 +274,10 @@ class Scheduler:
             )
         except DatabaseUnavailable as exc:
             log.warning("reconcile skipped: database unavailable (%s)", exc)
+            metrics.reconcile_run("failed")
             return "failed"
+        if outcome not in ("already", "not configured"):
+            metrics.reconcile_run(outcome)
         if outcome in ("applied", "refused"):
             self.on_work()
         return outcome

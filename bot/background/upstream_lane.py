@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot import log_context
+from bot import log_context, metrics
 from bot.background.timing import Passes, Timings
-from bot.simsid.upstream import UpstreamSender
+from bot.simsid.upstream import SendResult, UpstreamSender
 from store import messages, outbox
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind
@@ -133,6 +133,8 @@ class UpstreamLane:
                 outbox.release(session, item, due_at=self.clock() + timedelta(minutes=5))
             return
         result = self.sender.send(item, stop=self._stop)
+        if not self._stop.is_set() or result.delivered:
+            metrics.delivery(item.kind, _outcome(result))
         with self.db.session() as session:
             if result.delivered:
                 outbox.complete(session, item, now=self.clock())
@@ -162,3 +164,12 @@ class UpstreamLane:
                     now=self.clock(),
                 )
         self.on_change()
+
+
+def _outcome(result: SendResult) -> str:
+    """The delivery metric's outcome for one try upstream."""
+    if result.delivered:
+        return "sent"
+    if result.give_up_after is not None:
+        return "refused_lasting"
+    return "rate_limited" if result.retry_after else "retried"

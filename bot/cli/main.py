@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         help="web worker processes (default: $WEB_CONCURRENCY, else one per CPU core)",
     )
     serve.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        help="serve /metrics on this port alone (default: on the main port, see README)",
+    )
+    serve.add_argument(
         "--socket-mode", action="store_true", help="take Slack traffic over Socket Mode"
     )
     serve.add_argument(
@@ -82,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
         help="do not run the digest, reminders and scheduled reconcile",
     )
 
-    sub.add_parser("worker", help="run the scheduled jobs and delivery, no HTTP")
+    worker = sub.add_parser("worker", help="run the scheduled jobs and delivery, no HTTP")
+    worker.add_argument(
+        "--metrics-port", type=_port, default=None, help="serve /metrics on this port"
+    )
 
     doctor = sub.add_parser(
         "doctor", help="check the setup (database, key, Slack, channels, admins, SIMS ID)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
@@ -19,7 +20,10 @@ from store.lifecycle import Lifecycle
 from store.models import OutboxKind
 
 if TYPE_CHECKING:  # imported by the commands that build the app, when they run
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
     from bot.app import BotApp
+    from bot.metrics import Endpoint
 
 
 def keys_generate() -> int:
@@ -122,8 +126,24 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers or default_workers(settings),
         scheduler=not args.no_scheduler,
         socket_mode=args.socket_mode,
+        metrics_port=args.metrics_port,
     )
     return serve(settings, options)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _serve_metrics(endpoint: Endpoint, port: int) -> Callable[[], None]:
+    """`/metrics` alone on `port` of every interface, in a thread; returns what stops it."""
+    from bot.web.server import serve_in_thread
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        return endpoint.answer(environ, start_response) or []
+
+    served = serve_in_thread(app, host="0.0.0.0", port=port, name="metrics")  # noqa: S104
+    return served.close
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -132,7 +152,21 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.web.server import run_worker
 
     bot = create_app(settings)
-    run_worker(bot, scheduler=Scheduler.for_app(bot))
+    stop_metrics: Callable[[], None] = _nothing
+    if args.metrics_port is not None:
+        from bot import metrics
+
+        token = settings.simsid_metrics_token
+        endpoint = metrics.Endpoint(
+            metrics.DatabaseCollector(bot.db),
+            token=token.get_secret_value() if token else None,
+            alone=True,
+        )
+        stop_metrics = _serve_metrics(endpoint, args.metrics_port)
+    try:
+        run_worker(bot, scheduler=Scheduler.for_app(bot))
+    finally:
+        stop_metrics()
     return 0
 
 

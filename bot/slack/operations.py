@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot import log_context
+from bot import log_context, metrics
 from bot.slack import views
 from bot.slack.views import Message
 from store import decisions, messages, queries
@@ -157,6 +157,7 @@ class Operations:
         )
         if not change.applied:
             return False, views.refusal(change, self.tz)
+        metrics.decision(change.action)
         assert info is not None
         return True, views.change_done(change, info)
 
@@ -196,6 +197,7 @@ class Operations:
                     reason=reason,
                 )
                 if change.applied:
+                    metrics.decision(change.action)
                     changed += 1
                 else:
                     skipped += 1

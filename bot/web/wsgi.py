@@ -14,7 +14,8 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot import log_context
+from bot import log_context, metrics
+from bot.metrics import Endpoint
 from bot.simsid.webhook import MAX_BODY_BYTES, Webhook
 from bot.slack.signature import is_signed_by_slack
 from store import decisions, queries, reconcile, refusals
@@ -87,7 +88,9 @@ class HttpApp:
         *,
         signing_secret: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        metrics_endpoint: Endpoint | None = None,
     ) -> None:
+        self._metrics = metrics_endpoint
         self._db = db
         self._webhook = webhook
         self._slack = slack
@@ -107,7 +110,7 @@ class HttpApp:
 
         def run() -> Iterable[bytes]:
             log_context.REQUEST_ID.set(request_id)
-            body = self._route(environ, answer)
+            body = self._measured(environ, answer)
             path = environ.get("PATH_INFO", "")
             log.log(
                 logging.DEBUG if path == "/healthz" else logging.INFO,
@@ -121,8 +124,15 @@ class HttpApp:
 
         return contextvars.Context().run(run)
 
-    def _route(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def _measured(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        with metrics.http_request(path, start_response) as answer:
+            scraped = self._metrics.answer(environ, answer) if self._metrics else None
+            return scraped if scraped is not None else self._route(path, environ, answer)
+
+    def _route(
+        self, path: str, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz":
             return self._health(start_response)
@@ -134,6 +144,7 @@ class HttpApp:
             except _BadLength:
                 return _json(start_response, 400, {"error": "Content-Length is not a number"})
             if body is None:
+                metrics.webhook_event("refused_size")
                 return _json(start_response, 413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
             answer = self._webhook.handle(environ.get("HTTP_X_SIMSID_SIGNATURE"), body)
             return _json(start_response, answer.status, answer.body)

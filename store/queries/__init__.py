@@ -12,7 +12,13 @@ health aggregates).
 
 from store.models import DECISION_ACTIONS
 from store.queries.auditlog import audit, latest_decisions
-from store.queries.counts import oldest_undelivered, pending_counts, unposted_backlog
+from store.queries.counts import (
+    MetricGauges,
+    metric_gauges,
+    oldest_undelivered,
+    pending_counts,
+    unposted_backlog,
+)
 from store.queries.listings import (
     app_installations,
     app_summaries,
@@ -61,6 +67,7 @@ __all__ = [
     "CustomerApp",
     "CustomerSummary",
     "InstallationInfo",
+    "MetricGauges",
     "Page",
     "PendingCount",
     "RemovalRequest",
@@ -81,6 +88,7 @@ __all__ = [
     "list_applications",
     "match_apps",
     "match_sites",
+    "metric_gauges",
     "oldest_undelivered",
     "pending",
     "pending_counts",

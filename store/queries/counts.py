@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -82,3 +84,47 @@ def unposted_backlog(session: Session, channel: str) -> int:
         )
         or 0
     )
+
+
+@dataclass(frozen=True)
+class MetricGauges:
+    """What a metrics scrape reads from the database (bot/metrics.py)."""
+
+    # (kind, undelivered items, oldest created_at)
+    outbox: list[tuple[str, int, datetime | None]]
+    # (application id, state, count): the kept counts, not a count of installations
+    installations: list[tuple[str, str, int]]
+    # "token" or "channel": refusals standing
+    refusals: dict[str, int]
+    last_reconcile: dict[str, Any] | None
+
+
+def metric_gauges(session: Session) -> MetricGauges:
+    """Outbox depth and oldest age by kind, installations by application and state, Slack's
+    standing refusals and the last reconcile: grouped reads of the undelivered rows (the
+    done_at index), the kept counts and two small tables."""
+    from store import reconcile, refusals
+
+    to_utc = UTCDateTime().process_result_value
+    outbox = [
+        (str(kind), int(n), to_utc(first, None))
+        for kind, n, first in session.execute(
+            select(col(OutboxItem.kind), func.count(), func.min(col(OutboxItem.created_at)))
+            .where(col(OutboxItem.done_at).is_(None))
+            .group_by(col(OutboxItem.kind))
+        ).all()
+    ]
+    installations = [
+        (str(app), str(state), int(n))
+        for app, state, n in session.execute(
+            select(
+                col(InstallationCount.application_id),
+                col(InstallationCount.state),
+                col(InstallationCount.count),
+            )
+        ).all()
+    ]
+    standing: dict[str, int] = {"token": 0, "channel": 0}
+    for refused in refusals.active(session):
+        standing["channel" if refusals.channel_of(refused.target) else "token"] += 1
+    return MetricGauges(outbox, installations, standing, reconcile.last_run(session))
