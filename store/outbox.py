@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from store.backoff import Backoff, backoff
 from store.models import Installation, MessageStatus, OutboxItem, OutboxKind, utcnow
 from store.outbox_due import due_ids
-from store.sqlutil import insert_or_update, rowcount
+from store.sqlutil import rowcount, table_of
 
 # A claim lasts this long unless its worker renews it: a live worker's heartbeat extends
 # its claims every few seconds, so a process that dies mid-delivery (SIGKILL, a lost
@@ -42,18 +43,40 @@ def message_row(installation_id: int, channel: str | None, now: datetime) -> dic
     }
 
 
+_MESSAGE_UPSERTS: dict[str, Any] = {}
+_ROWS_CHUNK = 5_000
+
+
+def _message_upsert(dialect: str) -> Any:
+    """INSERT message rows; a message already queued is rendered again instead, in its
+    row's (possibly new) channel: built once per dialect."""
+    built = _MESSAGE_UPSERTS.get(dialect)
+    if built is None:
+        dml: Any = postgresql if dialect == "postgresql" else sqlite
+        queued = table_of(OutboxItem)
+        stmt = dml.insert(queued)
+        built = _MESSAGE_UPSERTS[dialect] = stmt.on_conflict_do_update(
+            index_elements=[queued.c.dedupe_key],
+            # A delivery in flight sees the generation move and renders again.
+            set_={"generation": queued.c.generation + 1, "channel": stmt.excluded.channel},
+        ).returning(queued.c.id)
+    return built
+
+
+def enqueue_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Ask for each installation's message (rows from `message_row`) to be posted or
+    refreshed; requests for one message coalesce into one outbox row."""
+    statement = _message_upsert(conn.dialect.name)
+    for start in range(0, len(rows), _ROWS_CHUNK):
+        # RETURNING makes SQLAlchemy send the rows as one multi-row VALUES.
+        conn.execute(statement, list(rows[start : start + _ROWS_CHUNK])).all()
+
+
 def enqueue_message(
     session: Session, installation_id: int, channel: str | None, *, now: datetime
 ) -> None:
     """Ask for the installation's message to be posted or refreshed; changes coalesce."""
-    insert_or_update(
-        session,
-        OutboxItem,
-        message_row(installation_id, channel, now),
-        key=["dedupe_key"],
-        # A delivery in flight sees the generation move and renders again.
-        update={"generation": col(OutboxItem.generation) + 1, "channel": channel},
-    )
+    enqueue_messages(session.connection(), [message_row(installation_id, channel, now)])
 
 
 def enqueue(

@@ -15,6 +15,7 @@ from store.lifecycle.domain import (
     is_person,
 )
 from store.lifecycle.removals import Removals
+from store.lifecycle.rules import MOVES, MoveName
 from store.models import Credential, CredentialOrigin, Installation, State
 
 
@@ -49,7 +50,8 @@ class Actions(Removals):
         if action is Action.REMOVE and self.remove_approvals > 1 and is_person(actor):
             return self._request_removal(session, inst, actor=actor, reason=reason)
         source = State(inst.state)
-        if not self._move(session, inst, target, actor=actor, action=action.value, reason=reason):
+        move = MOVES[MoveName(action.value)]
+        if not self._move(session, inst, move, actor=actor, reason=reason):
             fresh = session.get(Installation, installation_id, populate_existing=True)
             assert fresh is not None
             return self._refused(fresh, action, "stale")

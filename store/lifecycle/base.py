@@ -3,14 +3,15 @@ outbox follow-up, credentials, and finding or creating the rows an event names."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from store import messages, outbox, vault
+from store import messages, outbox
 from store.lifecycle.domain import (
     SIMS_ID,
     Action,
@@ -20,13 +21,12 @@ from store.lifecycle.domain import (
     open_request,
 )
 from store.lifecycle.payload import decision_payload
+from store.lifecycle.rules import Move, apply_credentials, installation_row, withdrawn_detail
 from store.lifecycle.slugs import free_slug
 from store.lifecycle.tally import tally
 from store.models import (
     Application,
     AuditEntry,
-    Credential,
-    CredentialOrigin,
     Installation,
     MessageStatus,
     OutboxKind,
@@ -65,49 +65,44 @@ class LifecycleBase:
         self,
         session: Session,
         inst: Installation,
-        target: State,
+        move: Move,
         *,
         actor: str,
-        action: str,
         detail: str | None = None,
         notify: bool = True,
         reason: str | None = None,
         withdraws_request: bool = True,
+        follow_up: bool = True,
+        also: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Compare-and-set the state; False when another transaction changed it first.
+        """Compare-and-set `move` (rules.MOVES); False when another transaction changed
+        the installation first.
 
         `reason` is the actor's own words, kept on the installation and in the audit row.
         Any change of state withdraws an open removal request (audited as such, unless
-        the change is that request's confirmation).
+        the change is that request's confirmation). `also`: columns the cause sets too.
         """
         now = self.clock()
+        first = inst.version == 0  # a row just stored: the move is its first state
         source = State(inst.state)
         requester = open_request(inst)  # a void one is cleared too, but was withdrawn already
+        values = move.values(now=now, actor=actor, notify=notify, reason=reason)
         result = session.execute(
             update(Installation)
             .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)
-            .values(
-                state=target,
-                version=inst.version + 1,
-                changed_at=now,
-                changed_by=actor,
-                change_reason=reason,
-                removal_requested_by=None,
-                removal_requested_at=None,
-                removal_reason=None,
-            )
+            .values(version=inst.version + 1, **values, **(also or {}))
         )
         if rowcount(result) != 1:
             return False
-        tally(session, inst.application_id, source, target)
+        tally(session, inst.application_id, source, move.target)
         # The ORM update has already synchronised `inst` with the new values.
         self._audit(
             session,
             inst,
             actor=actor,
-            action=action,
-            from_state=source,
-            to_state=target,
+            action=move.action,
+            from_state=None if first else source,
+            to_state=move.target,
             detail=detail,
             reason=reason,
         )
@@ -117,14 +112,13 @@ class LifecycleBase:
                 inst,
                 actor=actor,
                 action="removal_cancelled",
-                from_state=target,
-                detail=f"request by {requester} withdrawn by the change to {target}",
+                from_state=move.target,
+                detail=withdrawn_detail(requester, move.target),
             )
-        if target is State.ENABLED:
-            self._issue_credentials(session, inst, now)
-        elif target is State.REMOVED:
-            self._destroy_secret(session, inst)
-        self._follow_up(session, inst, now, notify=notify, actor=actor)
+        assert inst.id is not None
+        apply_credentials(session.connection(), [(inst.id, move.credentials)], now)
+        if follow_up:
+            self._follow_up(session, inst, now, notify=notify, actor=actor)
         return True
 
     def _follow_up(
@@ -167,29 +161,6 @@ class LifecycleBase:
                 detail=detail,
                 reason=reason,
             )
-        )
-
-    def _issue_credentials(self, session: Session, inst: Installation, now: datetime) -> None:
-        credential = session.get(Credential, inst.id, populate_existing=True)
-        if credential is None:
-            assert inst.id is not None
-            session.add(
-                Credential(
-                    installation_id=inst.id,
-                    client_key=vault.new_client_key(),
-                    secret=vault.new_client_secret(),
-                    created_at=now,
-                )
-            )
-        elif credential.secret is None:
-            # Removed then reinstalled: a new cycle gets a new secret under the same key.
-            credential.secret = vault.new_client_secret()
-            credential.origin = CredentialOrigin.BOT
-            session.add(credential)
-
-    def _destroy_secret(self, session: Session, inst: Installation) -> None:
-        session.execute(
-            update(Credential).where(col(Credential.installation_id) == inst.id).values(secret=None)
         )
 
     def _upsert_application(self, session: Session, app_id: str, name: str) -> Application:
@@ -265,23 +236,17 @@ class LifecycleBase:
         )
         inst = session.scalars(query.execution_options(populate_existing=True)).first()
         if inst is None:
-            inserted = insert_ignore(
-                session,
-                Installation,
-                [
-                    {
-                        "application_id": app.id,
-                        "site_id": site_id,
-                        "state": State.PENDING,
-                        "version": 0,
-                        "created_at": now,
-                        "changed_at": now,
-                        "changed_by": SIMS_ID,
-                        "message_status": MessageStatus.UNSENT,
-                        "reminders_sent": 0,
-                    }
-                ],
+            # Version 0 until its first move (rules.MOVES) sets what the event says.
+            row = installation_row(
+                app.id,
+                site_id,
+                state=State.PENDING,
+                version=0,
+                now=now,
+                actor=SIMS_ID,
+                status=MessageStatus.UNSENT,
             )
+            inserted = insert_ignore(session, Installation, [row])
             if inserted:  # else another transaction stored it (and counted it) meanwhile
                 tally(session, app.id, None, State.PENDING)
             inst = session.scalars(query.execution_options(populate_existing=True)).one()

@@ -15,21 +15,22 @@ from sqlmodel import Session
 from store import outbox
 from store.lifecycle.domain import SIMS_ID, EventOutcome, EventType, InstallEvent
 from store.lifecycle.events import SingleEvents
+from store.lifecycle.rules import MOVES, MoveName, installation_row, message_status
 from store.lifecycle.tally import tally
 from store.messages import route
 from store.models import (
     Application,
     AuditEntry,
     Installation,
-    MessageStatus,
-    OutboxItem,
     ProcessedEvent,
     Site,
-    State,
 )
 from store.sqlutil import table_of
 
 _IN_CHUNK = 500  # ids per IN (...) list, well inside every driver's parameter limit
+# An installation whose first event is its removal: stored removed, with no message, as
+# the one-event path leaves it (events.py).
+_UNSEEN = MOVES[MoveName.UNINSTALLED]
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,6 @@ class _BatchStatements:
         apps = table_of(Application)
         sites = table_of(Site)
         installs = table_of(Installation)
-        queued = table_of(OutboxItem)
         ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
         self.claim = dml.insert(events).on_conflict_do_nothing().returning(events.c.id)
         self.app_facts = select(apps.c.id, apps.c.bypass_auth, apps.c.channel).where(
@@ -90,12 +90,6 @@ class _BatchStatements:
         # RETURNING makes SQLAlchemy send a batch as multi-row VALUES ("insertmanyvalues")
         # rather than one execution per row: many times faster on PostgreSQL.
         self.insert_audit = insert(audit).returning(audit.c.id)
-        message = dml.insert(queued)
-        # As outbox.enqueue_message: a message already queued is rendered again.
-        self.enqueue_messages = message.on_conflict_do_update(
-            index_elements=[queued.c.dedupe_key],
-            set_={"generation": queued.c.generation + 1, "channel": message.excluded.channel},
-        ).returning(queued.c.id)
 
 
 _STATEMENTS: dict[str, _BatchStatements] = {}
@@ -218,24 +212,20 @@ class BulkEvents(SingleEvents):
                 for site, (n, u, d) in labels.items()
             ],
         )
-        created_status = MessageStatus.UNSENT if notify else MessageStatus.SILENT
+        # The first move of each: installed, or removed before it was ever seen installed
+        # (then it never gets a message).
+        first = {EventType.CREATED: MOVES[MoveName.INSTALLED], EventType.REMOVED: _UNSEEN}
         rows = [
-            {
-                "application_id": e.application_id,
-                "site_id": e.site_id,
-                "state": State.PENDING if e.type is EventType.CREATED else State.REMOVED,
-                "version": 1,
-                "created_at": now,
-                "changed_at": now,
-                "changed_by": SIMS_ID,
-                "upstream_changed_at": e.occurred_at,
-                "message_status": created_status
-                if e.type is EventType.CREATED
-                else MessageStatus.SILENT,
-                "message_channel": None,
-                "message_ts": None,
-                "reminders_sent": 0,
-            }
+            installation_row(
+                e.application_id,
+                e.site_id,
+                state=first[e.type].target,
+                version=1,
+                now=now,
+                actor=SIMS_ID,
+                status=message_status(notify and e.type is EventType.CREATED),
+                upstream_changed_at=e.occurred_at,
+            )
             for _, e in batch
         ]
         ids = {(a, s): i for i, a, s in core.execute(statements.insert_installations, rows)}
@@ -249,15 +239,16 @@ class BulkEvents(SingleEvents):
                 lost_race.append((index, e))  # stored meanwhile by another transaction
                 continue
             created = e.type is EventType.CREATED
-            tally(session, e.application_id, None, State.PENDING if created else State.REMOVED)
+            move = first[e.type]
+            tally(session, e.application_id, None, move.target)
             audit.append(
                 {
                     "installation_id": inst_id,
                     "at": at,
                     "actor": SIMS_ID,
-                    "action": "installed" if created else "uninstalled",
+                    "action": move.action,
                     "from_state": None,
-                    "to_state": State.PENDING if created else State.REMOVED,
+                    "to_state": move.target,
                     "detail": e.id,
                 }
             )
@@ -266,8 +257,7 @@ class BulkEvents(SingleEvents):
                 messages.append(outbox.message_row(inst_id, channel, now))
         if audit:
             core.execute(statements.insert_audit, audit)
-        if messages:
-            core.execute(statements.enqueue_messages, messages)
+        outbox.enqueue_messages(core, messages)
         # Rows changed under the ORM's feet: whatever it holds must be read again.
         session.expire_all()
         for index, e in lost_race:

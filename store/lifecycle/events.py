@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from store.lifecycle.base import LifecycleBase
 from store.lifecycle.domain import SIMS_ID, ConcurrentChange, EventOutcome, EventType, InstallEvent
+from store.lifecycle.rules import MOVES, MoveName
 from store.lifecycle.tally import tally
 from store.models import Application, Installation, MessageStatus, State
-from store.sqlutil import rowcount
 
 
 class SingleEvents(LifecycleBase):
@@ -70,9 +69,8 @@ class SingleEvents(LifecycleBase):
         elif inst.state is not State.REMOVED and not self._move(
             session,
             inst,
-            State.REMOVED,
+            MOVES[MoveName.UNINSTALLED],
             actor=SIMS_ID,
-            action="uninstalled",
             detail=event.id,
             notify=notify,
         ):
@@ -89,7 +87,7 @@ class SingleEvents(LifecycleBase):
         *,
         notify: bool,
     ) -> None:
-        self._start_cycle(session, inst, app, event, now, notify=notify, action="installed")
+        self._start_cycle(session, inst, app, event, notify=notify, move=MoveName.INSTALLED)
 
     def _new_cycle(
         self,
@@ -101,7 +99,7 @@ class SingleEvents(LifecycleBase):
         *,
         notify: bool,
     ) -> None:
-        self._start_cycle(session, inst, app, event, now, notify=notify, action="reinstalled")
+        self._start_cycle(session, inst, app, event, notify=notify, move=MoveName.REINSTALLED)
 
     def _start_cycle(
         self,
@@ -109,54 +107,29 @@ class SingleEvents(LifecycleBase):
         inst: Installation,
         app: Application,
         event: InstallEvent,
-        now: datetime,
         *,
         notify: bool,
-        action: str,
+        move: MoveName,
     ) -> None:
-        stored = State(inst.state)  # pending for a row just created at version 0
-        source = None if inst.version == 0 else stored
-        result = session.execute(
-            update(Installation)
-            .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)
-            .values(
-                state=State.PENDING,
-                version=inst.version + 1,
-                created_at=now,
-                changed_at=now,
-                changed_by=SIMS_ID,
-                reminders_sent=0,
-                message_ts=None,
-                message_channel=None,
-                message_status=MessageStatus.UNSENT if notify else MessageStatus.SILENT,
-                change_reason=None,
-                removal_requested_by=None,
-                removal_requested_at=None,
-                removal_reason=None,
-            )
-        )
-        if rowcount(result) != 1:
-            raise ConcurrentChange(inst.id or 0)
-        tally(session, inst.application_id, stored, State.PENDING)
-        self._audit(
+        if not self._move(
             session,
             inst,
+            MOVES[move],
             actor=SIMS_ID,
-            action=action,
-            from_state=source,
-            to_state=State.PENDING,
             detail=event.id,
-        )
+            notify=notify,
+            follow_up=False,
+        ):
+            raise ConcurrentChange(inst.id or 0)
         if app.bypass_auth:
             # Bypass-authentication apps are enabled at once; the message shows it enabled.
             self._move(
                 session,
                 inst,
-                State.ENABLED,
+                MOVES[MoveName.AUTO_ENABLED],
                 actor=SIMS_ID,
-                action="auto_enabled",
                 detail="application bypasses authentication",
                 notify=notify,
             )
         else:
-            self._follow_up(session, inst, now, notify=notify, actor=SIMS_ID)
+            self._follow_up(session, inst, self.clock(), notify=notify, actor=SIMS_ID)

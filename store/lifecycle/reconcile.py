@@ -33,6 +33,15 @@ from store.lifecycle import reconcile_rows as writes
 from store.lifecycle.base import LifecycleBase
 from store.lifecycle.bulk import upsert_site_labels
 from store.lifecycle.domain import SIMS_ID
+from store.lifecycle.rules import (
+    MOVES,
+    Credentials,
+    MoveName,
+    apply_credentials,
+    installation_row,
+    message_status,
+    withdrawn_detail,
+)
 from store.lifecycle.slugs import free_slug
 from store.lifecycle.tally import tally
 from store.models import (
@@ -51,7 +60,7 @@ LISTED_DETAIL = "reconciled with SIMS ID's list"
 AUDIT_COLUMNS = ("installation_id", "at", "actor", "action", "from_state", "to_state", "detail")
 
 _moves_metadata = MetaData()
-MOVES = Table(
+MOVE_TABLE = Table(
     "reconcile_move",
     _moves_metadata,
     Column("id", Integer, primary_key=True),
@@ -61,15 +70,22 @@ MOVES = Table(
     postgresql_on_commit="DROP",
 )
 
-# step -> (the state it moves to, the audit action)
-_STEPS: dict[str, tuple[State, str]] = {
-    "gone": (State.REMOVED, "uninstalled"),
-    "approved": (State.ENABLED, "approved_in_SIMS_ID"),
-    "disabled": (State.DISABLED, "disabled_in_SIMS_ID"),
-    "reinstall_pending": (State.PENDING, "reinstalled"),
-    "reinstall_enabled": (State.ENABLED, "reinstalled"),
+# The move (rules.MOVES) each kind of difference makes.
+MOVE_OF_KIND = {
+    Kind.GONE: MoveName.UNINSTALLED,
+    Kind.APPROVED: MoveName.APPROVED_IN_SIMS_ID,
+    Kind.DISABLED: MoveName.DISABLED_IN_SIMS_ID,
 }
-_STEP_OF_KIND = {Kind.GONE: "gone", Kind.APPROVED: "approved", Kind.DISABLED: "disabled"}
+
+
+def reinstall(d: Difference) -> MoveName:
+    """The move of a listed installation the bot holds as removed: a new cycle."""
+    return MoveName.REINSTALLED_ENABLED if d.listed_enabled else MoveName.REINSTALLED
+
+
+def listed_state(listed: Listed) -> State:
+    """The state an installation new to the bot is stored in."""
+    return State.ENABLED if listed.enabled else State.PENDING
 
 
 @dataclass
@@ -106,12 +122,8 @@ def apply(
     _upsert_sites(conn, dml, [rows[(d.application_id, d.site_id)] for d in new], now)
 
     created = _insert_installations(conn, dml, unknown, rows, now, actor=actor, notify=notify)
-    moves: list[tuple[Difference, str]] = [
-        (d, "reinstall_enabled" if d.listed_enabled else "reinstall_pending")
-        for d in new
-        if d.installation_id is not None
-    ]
-    moves += [(d, _STEP_OF_KIND[d.kind]) for d in comparison.differences if d.kind in _STEP_OF_KIND]
+    moves = [(d, reinstall(d)) for d in new if d.installation_id is not None]
+    moves += [(d, MOVE_OF_KIND[d.kind]) for d in comparison.differences if d.kind in MOVE_OF_KIND]
     moved = _move(conn, moves, now=now, actor=actor, notify=notify)
 
     audit: list[tuple[Any, ...]] = []
@@ -122,10 +134,9 @@ def apply(
             result.skipped.append(d)
             continue
         ids[(d.application_id, d.site_id)] = inst_id
-        target = State.ENABLED if d.listed_enabled else State.PENDING
-        stored = State.ENABLED if rows[(d.application_id, d.site_id)].enabled else State.PENDING
-        tally(session, d.application_id, None, stored)
-        audit.append(_audit(inst_id, now, actor, "installed", None, target))
+        target = listed_state(rows[(d.application_id, d.site_id)])
+        tally(session, d.application_id, None, target)
+        audit.append(_audit(inst_id, now, actor, MOVES[MoveName.INSTALLED].action, None, target))
         result.changed[Kind.NEW] += 1
     for d, step in moves:
         assert d.installation_id is not None
@@ -133,30 +144,34 @@ def apply(
             result.skipped.append(d)
             continue
         ids[(d.application_id, d.site_id)] = d.installation_id
-        target, action = _STEPS[step]
+        target, action = MOVES[step].target, MOVES[step].action
         # Moved at the version compared, so from the state compared.
         tally(session, d.application_id, d.bot_state, target)
         audit.append(_audit(d.installation_id, now, actor, action, d.bot_state, target))
         requester = moved[d.installation_id].removal_requested_by
         if requester is not None:
-            withdrawn = f"request by {requester} withdrawn by the change to {target}"
+            withdrawn = withdrawn_detail(requester, target)
             audit.append(
                 (d.installation_id, now, actor, "removal_cancelled", target.value, None, withdrawn)
             )
         result.changed[d.kind] += 1
 
-    enabled_now = [
-        ids[pair]
-        for pair in (
-            (d.application_id, d.site_id)
-            for d in comparison.differences
-            if d.kind in (Kind.NEW, Kind.APPROVED) and d.listed_enabled
-        )
-        if pair in ids and rows[pair].client_key is None
+    # Each move's credential effect; listed credentials (below) replace the bot's own.
+    listed_keys = {pair for pair, r in rows.items() if r.client_key is not None}
+    effects = [
+        (ids[d.application_id, d.site_id], Credentials.ISSUE)
+        for d in unknown
+        if (d.application_id, d.site_id) in ids
+        and rows[d.application_id, d.site_id].enabled
+        and (d.application_id, d.site_id) not in listed_keys
     ]
-    writes.issue_bot_credentials(conn, enabled_now, now)
-    gone = [d.installation_id for d in comparison.of(Kind.GONE) if d.installation_id in moved]
-    writes.destroy_secrets(conn, [i for i in gone if i is not None])
+    for d, step in moves:
+        effect = MOVES[step].credentials
+        if d.installation_id in moved and (
+            effect is Credentials.DESTROY or (d.application_id, d.site_id) not in listed_keys
+        ):
+            effects.append((d.installation_id, effect))
+    apply_credentials(conn, effects, now)
 
     credentials = []
     skipped_pairs = {(d.application_id, d.site_id) for d in result.skipped}
@@ -262,24 +277,17 @@ def _insert_installations(
         .on_conflict_do_nothing()
         .returning(inst.c.id, inst.c.application_id, inst.c.site_id)
     )
-    status = MessageStatus.UNSENT if notify else MessageStatus.SILENT
     values = [
-        {
-            "application_id": d.application_id,
-            "site_id": d.site_id,
-            "state": State.ENABLED
-            if rows[(d.application_id, d.site_id)].enabled
-            else State.PENDING,
-            "version": 1,
-            "created_at": now,
-            "changed_at": now,
-            "changed_by": actor,
-            "upstream_changed_at": now,
-            "message_status": status,
-            "message_channel": None,
-            "message_ts": None,
-            "reminders_sent": 0,
-        }
+        installation_row(
+            d.application_id,
+            d.site_id,
+            state=listed_state(rows[(d.application_id, d.site_id)]),
+            version=1,
+            now=now,
+            actor=actor,
+            status=message_status(notify),
+            upstream_changed_at=now,
+        )
         for d in unknown
     ]
     created: dict[Pair, int] = {}
@@ -291,7 +299,7 @@ def _insert_installations(
 
 def _move(
     conn: Connection,
-    moves: list[tuple[Difference, str]],
+    moves: list[tuple[Difference, MoveName]],
     *,
     now: datetime,
     actor: str,
@@ -302,50 +310,31 @@ def _move(
     if not moves:
         return {}
     if conn.dialect.name == "sqlite":
-        MOVES.drop(conn, checkfirst=True)
-    MOVES.create(conn)
-    load_rows(conn, MOVES, [(d.installation_id, d.version, step) for d, step in moves])
+        MOVE_TABLE.drop(conn, checkfirst=True)
+    MOVE_TABLE.create(conn)
+    load_rows(conn, MOVE_TABLE, [(d.installation_id, d.version, step) for d, step in moves])
     inst = table_of(Installation)
-    # Any change of state withdraws an open two-person removal request (as Lifecycle._move).
+    # Any change of state withdraws an open two-person removal request (rules.MOVES).
     requests: dict[int, str] = {
         i: who
         for i, who in conn.execute(
             select(inst.c.id, inst.c.removal_requested_by)
-            .select_from(inst.join(MOVES, MOVES.c.id == inst.c.id))
+            .select_from(inst.join(MOVE_TABLE, MOVE_TABLE.c.id == inst.c.id))
             .where(inst.c.removal_requested_at.is_not(None))  # open, not void
         )
     }
     moved: dict[int, writes.Moved] = {}
     for step in sorted({step for _, step in moves}):
-        target, _ = _STEPS[step]
-        values: dict[str, Any] = {
-            "state": target,
-            "version": inst.c.version + 1,
-            "changed_at": now,
-            "changed_by": actor,
-            "upstream_changed_at": now,
-            # The last change's reason was someone's words about a change now replaced.
-            "change_reason": None,
-            "removal_requested_by": None,
-            "removal_requested_at": None,
-            "removal_reason": None,
-        }
-        if step.startswith("reinstall"):
-            # A new pending cycle, as a new installation.created event starts one.
-            values |= {
-                "created_at": now,
-                "reminders_sent": 0,
-                "message_ts": None,
-                "message_channel": None,
-                "message_status": MessageStatus.UNSENT if notify else MessageStatus.SILENT,
-            }
+        # SIMS ID's change is as new as the list: an older event changes nothing after it.
+        values = MOVES[step].values(now=now, actor=actor, notify=notify)
+        values |= {"version": inst.c.version + 1, "upstream_changed_at": now}
         stmt = (
             update(inst)
             .where(
                 and_(
-                    inst.c.id == MOVES.c.id,
-                    inst.c.version == MOVES.c.version,
-                    MOVES.c.step == step,
+                    inst.c.id == MOVE_TABLE.c.id,
+                    inst.c.version == MOVE_TABLE.c.version,
+                    MOVE_TABLE.c.step == step,
                 )
             )
             .values(values)
@@ -358,7 +347,7 @@ def _move(
                 inst_id, app_id, MessageStatus(status), channel, requests.get(inst_id)
             )
     if conn.dialect.name == "sqlite":
-        MOVES.drop(conn)
+        MOVE_TABLE.drop(conn)
     else:
         conn.exec_driver_sql("DROP TABLE reconcile_move")
     return moved

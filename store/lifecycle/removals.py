@@ -24,6 +24,7 @@ from sqlmodel import Session, col
 from store import messages
 from store.lifecycle.base import LifecycleBase
 from store.lifecycle.domain import TRANSITIONS, Action, Change, NotFound, open_request
+from store.lifecycle.rules import MOVES, MoveName
 from store.models import Installation, State
 from store.sqlutil import rowcount
 
@@ -85,9 +86,8 @@ class Removals(LifecycleBase):
         moved = self._move(
             session,
             inst,
-            State.REMOVED,
+            MOVES[MoveName.REMOVE],
             actor=actor,
-            action=Action.REMOVE.value,
             reason=reason,
             detail=f"requested by {requester}",
             withdraws_request=False,
