@@ -27,8 +27,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from store import messages
 from store.lifecycle import reconcile_rows as writes
 from store.lifecycle.base import LifecycleBase
 from store.lifecycle.bulk import upsert_site_labels
@@ -38,6 +39,7 @@ from store.lifecycle.rules import (
     Credentials,
     MoveName,
     apply_credentials,
+    credentials_for,
     installation_row,
     message_status,
     withdrawn_detail,
@@ -368,3 +370,113 @@ class Reconciliation(LifecycleBase):
             default_channel=self.default_channel,
             notify=notify,
         )
+
+    def reconcile_one_by_one(
+        self, session: Session, comparison: Comparison, *, notify: bool = False
+    ) -> Applied:
+        """`reconcile`, one difference at a time through the one-installation path (the
+        moves of rules.MOVES as every other change makes them): the reference that the
+        set-based apply must end equal to (tests/test_reconcile_equals_single.py)."""
+        now = self.clock()
+        result = Applied()
+        rows = comparison.rows
+        ids: dict[Pair, int] = {}
+        skipped: set[Pair] = set()
+        dml: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        channel = self.default_channel
+        for d in comparison.differences:
+            pair = (d.application_id, d.site_id)
+            if d.kind is Kind.CREDENTIALS:
+                continue  # once every move is made, below
+            if d.kind is Kind.NEW:
+                _upsert_sites(session.connection(), dml, [rows[pair]], now)
+            if d.installation_id is None:
+                inst_id = self._install_listed(session, rows[pair], now, notify=notify, into=result)
+                if inst_id is None:
+                    result.skipped.append(d)
+                    skipped.add(pair)
+                    continue
+                ids[pair] = inst_id
+                result.changed[Kind.NEW] += 1
+                continue
+            move = MOVES[reinstall(d) if d.kind is Kind.NEW else MOVE_OF_KIND[d.kind]]
+            inst = session.get(Installation, d.installation_id, populate_existing=True)
+            moved = (
+                inst is not None
+                and inst.version == d.version
+                and self._move(
+                    session,
+                    inst,
+                    move,
+                    actor=SIMS_ID,
+                    detail=LISTED_DETAIL,
+                    notify=notify,
+                    follow_up=False,
+                    also={"upstream_changed_at": now},
+                )
+            )
+            if not moved:
+                result.skipped.append(d)
+                skipped.add(pair)
+                continue
+            ids[pair] = d.installation_id
+            # Nothing upstream: SIMS ID is where the change is from.
+            messages.refresh(session, d.installation_id, default_channel=channel, now=now)
+            result.changed[d.kind] += 1
+        credentials = []
+        for d in comparison.of(Kind.CREDENTIALS):
+            pair = (d.application_id, d.site_id)
+            inst_id = ids.get(pair, d.installation_id)
+            if inst_id is None or pair in skipped:
+                continue
+            credentials.append((inst_id, rows[pair]))
+            row = _audit(inst_id, now, SIMS_ID, "credentials_from_SIMS_ID", None, None, rows[pair])
+            session.add(AuditEntry(**dict(zip(AUDIT_COLUMNS, row, strict=True))))
+            result.changed[Kind.CREDENTIALS] += 1
+        writes.store_listed_credentials(session.connection(), credentials, now)
+        session.flush()
+        session.expire_all()
+        result.registered.sort()
+        return result
+
+    def _install_listed(
+        self, session: Session, listed: Listed, now: datetime, *, notify: bool, into: Applied
+    ) -> int | None:
+        """Store an installation new to the bot as the list has it; None when another
+        transaction stored it meanwhile."""
+        known = session.get(Application, listed.application_id) is not None
+        app = self._upsert_application(session, listed.application_id, listed.application_name)
+        if not known:
+            into.registered.append(app.id)
+        target = listed_state(listed)
+        row = installation_row(
+            app.id,
+            listed.site_id,
+            state=target,
+            version=1,
+            now=now,
+            actor=SIMS_ID,
+            status=message_status(notify),
+            upstream_changed_at=now,
+        )
+        if not insert_ignore(session, Installation, [row]):
+            return None
+        inst = session.scalars(
+            select(Installation).where(
+                col(Installation.application_id) == app.id,
+                col(Installation.site_id) == listed.site_id,
+            )
+        ).one()
+        assert inst.id is not None
+        tally(session, app.id, None, target)
+        self._audit(
+            session,
+            inst,
+            actor=SIMS_ID,
+            action=MOVES[MoveName.INSTALLED].action,
+            to_state=target,
+            detail=LISTED_DETAIL,
+        )
+        apply_credentials(session.connection(), [(inst.id, credentials_for(target))], now)
+        messages.refresh(session, inst.id, default_channel=self.default_channel, now=now)
+        return inst.id

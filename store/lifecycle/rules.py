@@ -64,11 +64,7 @@ class Move:
 
     @property
     def credentials(self) -> Credentials:
-        if self.target is State.ENABLED:
-            return Credentials.ISSUE
-        if self.target is State.REMOVED:
-            return Credentials.DESTROY
-        return Credentials.KEEP
+        return credentials_for(self.target)
 
     def values(
         self, *, now: datetime, actor: str, notify: bool, reason: str | None = None
@@ -86,6 +82,15 @@ class Move:
             values |= {"created_at": now, "reminders_sent": 0}
             values["message_status"] = message_status(notify)
         return values
+
+
+def credentials_for(target: State) -> Credentials:
+    """Enabled: the installation has live credentials; removed: its secret is gone."""
+    if target is State.ENABLED:
+        return Credentials.ISSUE
+    if target is State.REMOVED:
+        return Credentials.DESTROY
+    return Credentials.KEEP
 
 
 def message_status(notify: bool) -> MessageStatus:
