@@ -38,8 +38,9 @@ from store.sqlutil import insert_ignore, rowcount
 
 
 @dataclass
-class LifecycleBase:
-    """The settings of a Lifecycle and the steps its actions and events are made of."""
+class Steps:
+    """The settings of a Lifecycle and the steps its parts (actions, removals, events,
+    reconcile) are made of."""
 
     upstream: bool = False
     default_channel: str | None = None
@@ -47,7 +48,7 @@ class LifecycleBase:
     # SIMSID_REMOVE_APPROVALS: with 2, Remove records a request another admin confirms.
     remove_approvals: int = 1
 
-    def _refused(self, inst: Installation, action: Action, why: str) -> Change:
+    def refused(self, inst: Installation, action: Action, why: str) -> Change:
         return Change(
             installation_id=inst.id or 0,
             action=action,
@@ -61,7 +62,7 @@ class LifecycleBase:
             removal_requested_by=open_request(inst),
         )
 
-    def _move(
+    def move(
         self,
         session: Session,
         inst: Installation,
@@ -96,7 +97,7 @@ class LifecycleBase:
             return False
         tally(session, inst.application_id, source, move.target)
         # The ORM update has already synchronised `inst` with the new values.
-        self._audit(
+        self.audit(
             session,
             inst,
             actor=actor,
@@ -107,7 +108,7 @@ class LifecycleBase:
             reason=reason,
         )
         if requester is not None and withdraws_request:
-            self._audit(
+            self.audit(
                 session,
                 inst,
                 actor=actor,
@@ -118,10 +119,10 @@ class LifecycleBase:
         assert inst.id is not None
         apply_credentials(session.connection(), [(inst.id, move.credentials)], now)
         if follow_up:
-            self._follow_up(session, inst, now, notify=notify, actor=actor)
+            self.follow_up(session, inst, now, notify=notify, actor=actor)
         return True
 
-    def _follow_up(
+    def follow_up(
         self, session: Session, inst: Installation, now: datetime, *, notify: bool, actor: str
     ) -> None:
         if not notify:
@@ -137,7 +138,7 @@ class LifecycleBase:
                 payload=decision_payload(session, inst, actor, now),
             )
 
-    def _audit(
+    def audit(
         self,
         session: Session,
         inst: Installation,
@@ -163,7 +164,7 @@ class LifecycleBase:
             )
         )
 
-    def _upsert_application(self, session: Session, app_id: str, name: str) -> Application:
+    def upsert_application(self, session: Session, app_id: str, name: str) -> Application:
         app = session.get(Application, app_id)
         # ON CONFLICT DO NOTHING also swallows a clash on the slug, when another transaction
         # took the slug we picked: then pick again rather than fail the event.
@@ -187,7 +188,7 @@ class LifecycleBase:
             raise ConcurrentChange(f"application {app_id}: no free slug")
         return app
 
-    def _upsert_site(
+    def upsert_site(
         self, session: Session, event: InstallEvent, now: datetime, *, labels: bool = True
     ) -> None:
         """Store the event's site if new; with `labels`, also its name, URN and DfE number.
@@ -218,7 +219,7 @@ class LifecycleBase:
             site.updated_at = now
             session.add(site)
 
-    def _installation_for(
+    def installation_for(
         self, session: Session, app: Application, site_id: str, event: InstallEvent, now: datetime
     ) -> Installation:
         """The installation row, created at version 0 ("never installed") if new, locked

@@ -13,8 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from store import outbox
+from store.lifecycle.base import Steps
 from store.lifecycle.domain import SIMS_ID, EventOutcome, EventType, InstallEvent
-from store.lifecycle.events import SingleEvents
+from store.lifecycle.events import OneEvent
 from store.lifecycle.rules import MOVES, MoveName, installation_row, message_status
 from store.lifecycle.tally import tally
 from store.messages import route
@@ -103,7 +104,13 @@ def _statements(core: Connection) -> _BatchStatements:
     return built
 
 
-class BulkEvents(SingleEvents):
+@dataclass
+class BulkEvents:
+    """Install events in batches, falling back to `one` where a batch cannot apply."""
+
+    steps: Steps
+    one: OneEvent
+
     def apply_events(
         self, session: Session, events: Sequence[InstallEvent], *, notify: bool = True
     ) -> list[EventOutcome]:
@@ -117,7 +124,7 @@ class BulkEvents(SingleEvents):
         """
         if not events:
             return []
-        now = self.clock()
+        now = self.steps.clock()
         # The session's connection, in its transaction: Core statements skip the ORM
         # layer. Asked for once: asking the session costs about what a statement does.
         core = session.connection()
@@ -136,7 +143,7 @@ class BulkEvents(SingleEvents):
                 # Everything before it first, so that the order is kept.
                 self._insert_first_events(session, core, batch, apps, now, outcomes, notify=notify)
                 batch = []
-                outcomes[index] = self._apply_claimed(session, event, now, notify=notify)
+                outcomes[index] = self.one.apply_claimed(session, event, now, notify=notify)
             else:
                 batch.append((index, event))
                 outcomes[index] = EventOutcome.ACCEPTED
@@ -165,7 +172,7 @@ class BulkEvents(SingleEvents):
         names = {e.application_id: e.application_name for e in reversed(events)}
         for app_id in wanted:
             if app_id not in facts:
-                app = self._upsert_application(session, app_id, names[app_id])
+                app = self.steps.upsert_application(session, app_id, names[app_id])
                 facts[app_id] = _AppFacts(app.bypass_auth, app.channel)
         return facts
 
@@ -229,7 +236,7 @@ class BulkEvents(SingleEvents):
             for _, e in batch
         ]
         ids = {(a, s): i for i, a, s in core.execute(statements.insert_installations, rows)}
-        at = self.clock()
+        at = self.steps.clock()
         audit = []
         messages = []
         lost_race = []
@@ -253,7 +260,7 @@ class BulkEvents(SingleEvents):
                 }
             )
             if created and notify:
-                channel = route(None, apps[e.application_id].channel, self.default_channel)
+                channel = route(None, apps[e.application_id].channel, self.steps.default_channel)
                 messages.append(outbox.message_row(inst_id, channel, now))
         if audit:
             core.execute(statements.insert_audit, audit)
@@ -261,4 +268,4 @@ class BulkEvents(SingleEvents):
         # Rows changed under the ORM's feet: whatever it holds must be read again.
         session.expire_all()
         for index, e in lost_race:
-            outcomes[index] = self._apply_claimed(session, e, now, notify=notify)
+            outcomes[index] = self.one.apply_claimed(session, e, now, notify=notify)

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
-from store.lifecycle.base import LifecycleBase
+from store.lifecycle.base import Steps
 from store.lifecycle.domain import SIMS_ID, ConcurrentChange, EventOutcome, EventType, InstallEvent
 from store.lifecycle.rules import MOVES, MoveName
 from store.lifecycle.tally import tally
 from store.models import Application, Installation, MessageStatus, State
 
 
-class SingleEvents(LifecycleBase):
-    def _apply_claimed(
+@dataclass
+class OneEvent:
+    """One install event at a time: the reference rules."""
+
+    steps: Steps
+
+    def apply_claimed(
         self, session: Session, event: InstallEvent, now: datetime, *, notify: bool
     ) -> EventOutcome:
         """One event whose id is already recorded as processed, one statement at a time."""
-        app = self._upsert_application(session, event.application_id, event.application_name)
-        self._upsert_site(session, event, now, labels=False)
-        inst = self._installation_for(session, app, event.site_id, event, now)
+        app = self.steps.upsert_application(session, event.application_id, event.application_name)
+        self.steps.upsert_site(session, event, now, labels=False)
+        inst = self.steps.installation_for(session, app, event.site_id, event, now)
 
         if inst.upstream_changed_at is not None and event.occurred_at < inst.upstream_changed_at:
-            self._audit(
+            self.steps.audit(
                 session,
                 inst,
                 actor=SIMS_ID,
@@ -32,7 +38,7 @@ class SingleEvents(LifecycleBase):
                 detail=f"{event.type} {event.id} occurred before the last change; ignored",
             )
             return EventOutcome.STALE
-        self._upsert_site(session, event, now)  # newer than what we hold: its labels too
+        self.steps.upsert_site(session, event, now)  # newer than what we hold: its labels too
         inst.upstream_changed_at = event.occurred_at
         session.add(inst)
 
@@ -42,7 +48,7 @@ class SingleEvents(LifecycleBase):
             elif inst.version == 0:
                 self._first_install(session, inst, app, event, now, notify=notify)
             else:
-                self._audit(
+                self.steps.audit(
                     session,
                     inst,
                     actor=SIMS_ID,
@@ -58,7 +64,7 @@ class SingleEvents(LifecycleBase):
             inst.version = 1
             inst.message_status = MessageStatus.SILENT
             session.add(inst)
-            self._audit(
+            self.steps.audit(
                 session,
                 inst,
                 actor=SIMS_ID,
@@ -66,7 +72,7 @@ class SingleEvents(LifecycleBase):
                 to_state=State.REMOVED,
                 detail=event.id,
             )
-        elif inst.state is not State.REMOVED and not self._move(
+        elif inst.state is not State.REMOVED and not self.steps.move(
             session,
             inst,
             MOVES[MoveName.UNINSTALLED],
@@ -111,7 +117,7 @@ class SingleEvents(LifecycleBase):
         notify: bool,
         move: MoveName,
     ) -> None:
-        if not self._move(
+        if not self.steps.move(
             session,
             inst,
             MOVES[move],
@@ -123,7 +129,7 @@ class SingleEvents(LifecycleBase):
             raise ConcurrentChange(inst.id or 0)
         if app.bypass_auth:
             # Bypass-authentication apps are enabled at once; the message shows it enabled.
-            self._move(
+            self.steps.move(
                 session,
                 inst,
                 MOVES[MoveName.AUTO_ENABLED],
@@ -132,4 +138,4 @@ class SingleEvents(LifecycleBase):
                 notify=notify,
             )
         else:
-            self._follow_up(session, inst, self.clock(), notify=notify, actor=SIMS_ID)
+            self.steps.follow_up(session, inst, self.steps.clock(), notify=notify, actor=SIMS_ID)

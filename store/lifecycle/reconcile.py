@@ -31,7 +31,7 @@ from sqlmodel import Session, col
 
 from store import messages
 from store.lifecycle import reconcile_rows as writes
-from store.lifecycle.base import LifecycleBase
+from store.lifecycle.base import Steps
 from store.lifecycle.bulk import upsert_site_labels
 from store.lifecycle.domain import SIMS_ID
 from store.lifecycle.rules import (
@@ -355,7 +355,12 @@ def _move(
     return moved
 
 
-class Reconciliation(LifecycleBase):
+@dataclass
+class Reconciliation:
+    """Agreeing with SIMS ID's list: set-based, and one difference at a time."""
+
+    steps: Steps
+
     def reconcile(
         self, session: Session, comparison: Comparison, *, notify: bool = False
     ) -> Applied:
@@ -366,8 +371,8 @@ class Reconciliation(LifecycleBase):
             session,
             comparison,
             actor=SIMS_ID,
-            now=self.clock(),
-            default_channel=self.default_channel,
+            now=self.steps.clock(),
+            default_channel=self.steps.default_channel,
             notify=notify,
         )
 
@@ -377,13 +382,13 @@ class Reconciliation(LifecycleBase):
         """`reconcile`, one difference at a time through the one-installation path (the
         moves of rules.MOVES as every other change makes them): the reference that the
         set-based apply must end equal to (tests/test_reconcile_equals_single.py)."""
-        now = self.clock()
+        now = self.steps.clock()
         result = Applied()
         rows = comparison.rows
         ids: dict[Pair, int] = {}
         skipped: set[Pair] = set()
         dml: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        channel = self.default_channel
+        channel = self.steps.default_channel
         for d in comparison.differences:
             pair = (d.application_id, d.site_id)
             if d.kind is Kind.CREDENTIALS:
@@ -404,7 +409,7 @@ class Reconciliation(LifecycleBase):
             moved = (
                 inst is not None
                 and inst.version == d.version
-                and self._move(
+                and self.steps.move(
                     session,
                     inst,
                     move,
@@ -445,7 +450,7 @@ class Reconciliation(LifecycleBase):
         """Store an installation new to the bot as the list has it; None when another
         transaction stored it meanwhile."""
         known = session.get(Application, listed.application_id) is not None
-        app = self._upsert_application(session, listed.application_id, listed.application_name)
+        app = self.steps.upsert_application(session, listed.application_id, listed.application_name)
         if not known:
             into.registered.append(app.id)
         target = listed_state(listed)
@@ -469,7 +474,7 @@ class Reconciliation(LifecycleBase):
         ).one()
         assert inst.id is not None
         tally(session, app.id, None, target)
-        self._audit(
+        self.steps.audit(
             session,
             inst,
             actor=SIMS_ID,
@@ -478,5 +483,5 @@ class Reconciliation(LifecycleBase):
             detail=LISTED_DETAIL,
         )
         apply_credentials(session.connection(), [(inst.id, credentials_for(target))], now)
-        messages.refresh(session, inst.id, default_channel=self.default_channel, now=now)
+        messages.refresh(session, inst.id, default_channel=self.steps.default_channel, now=now)
         return inst.id
