@@ -16,22 +16,20 @@ from store import outbox
 from store.lifecycle.base import Steps
 from store.lifecycle.domain import SIMS_ID, EventOutcome, EventType, InstallEvent
 from store.lifecycle.events import OneEvent
-from store.lifecycle.rules import MOVES, MoveName, installation_row, message_status
+from store.lifecycle.rules import MOVES, MoveName, installation_row
 from store.lifecycle.tally import tally
 from store.messages import route
 from store.models import (
     Application,
     AuditEntry,
     Installation,
+    MessageStatus,
     ProcessedEvent,
     Site,
 )
 from store.sqlutil import table_of
 
 _IN_CHUNK = 500  # ids per IN (...) list, well inside every driver's parameter limit
-# An installation whose first event is its removal: stored removed, with no message, as
-# the one-event path leaves it (events.py).
-_UNSEEN = MOVES[MoveName.UNINSTALLED]
 
 
 @dataclass(frozen=True)
@@ -219,9 +217,11 @@ class BulkEvents:
                 for site, (n, u, d) in labels.items()
             ],
         )
-        # The first move of each: installed, or removed before it was ever seen installed
-        # (then it never gets a message).
-        first = {EventType.CREATED: MOVES[MoveName.INSTALLED], EventType.REMOVED: _UNSEEN}
+        # The first move of each: installed, or removed before it was ever seen installed.
+        first = {
+            EventType.CREATED: MOVES[MoveName.INSTALLED],
+            EventType.REMOVED: MOVES[MoveName.REMOVED_UNSEEN],
+        }
         rows = [
             installation_row(
                 e.application_id,
@@ -230,7 +230,7 @@ class BulkEvents:
                 version=1,
                 now=now,
                 actor=SIMS_ID,
-                status=message_status(notify and e.type is EventType.CREATED),
+                status=first[e.type].message_status(notify) or MessageStatus.UNSENT,
                 upstream_changed_at=e.occurred_at,
             )
             for _, e in batch

@@ -10,8 +10,7 @@ from sqlmodel import Session
 from store.lifecycle.base import Steps
 from store.lifecycle.domain import SIMS_ID, ConcurrentChange, EventOutcome, EventType, InstallEvent
 from store.lifecycle.rules import MOVES, MoveName
-from store.lifecycle.tally import tally
-from store.models import Application, Installation, MessageStatus, State
+from store.models import Application, Installation, State
 
 
 @dataclass
@@ -59,19 +58,16 @@ class OneEvent:
         elif inst.version == 0:
             # Removed before we ever saw it installed: remember it so an older
             # "created" arriving late changes nothing.
-            tally(session, inst.application_id, State(inst.state), State.REMOVED)
-            inst.state = State.REMOVED
-            inst.version = 1
-            inst.message_status = MessageStatus.SILENT
-            session.add(inst)
-            self.steps.audit(
+            if not self.steps.move(
                 session,
                 inst,
+                MOVES[MoveName.REMOVED_UNSEEN],
                 actor=SIMS_ID,
-                action="uninstalled",
-                to_state=State.REMOVED,
                 detail=event.id,
-            )
+                notify=notify,
+                follow_up=False,
+            ):
+                raise ConcurrentChange(inst.id or 0)
         elif inst.state is not State.REMOVED and not self.steps.move(
             session,
             inst,

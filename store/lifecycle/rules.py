@@ -44,6 +44,8 @@ class Message(Enum):
     # A new pending cycle starts over: a new message, posted only when the caller
     # notifies, else the cycle is silent.
     NEW = "new"
+    # None, ever: the installation was never seen installed.
+    NONE = "none"
 
 
 # Any change of state withdraws an open removal request (the request was about the
@@ -80,8 +82,18 @@ class Move:
         values |= {column: None for column in self.resets}
         if self.message is Message.NEW:
             values |= {"created_at": now, "reminders_sent": 0}
-            values["message_status"] = message_status(notify)
+        status = self.message_status(notify)
+        if status is not None:
+            values["message_status"] = status
         return values
+
+    def message_status(self, notify: bool) -> MessageStatus | None:
+        """The message status this move sets; None: the message stays as it is."""
+        if self.message is Message.NEW:
+            return message_status(notify)
+        if self.message is Message.NONE:
+            return MessageStatus.SILENT
+        return None
 
 
 def credentials_for(target: State) -> Credentials:
@@ -114,6 +126,7 @@ class MoveName(StrEnum):
     REINSTALLED = "reinstalled"
     AUTO_ENABLED = "auto_enabled"
     UNINSTALLED = "uninstalled"
+    REMOVED_UNSEEN = "removed_unseen"
     # SIMS ID's list (reconcile).
     APPROVED_IN_SIMS_ID = "approved_in_SIMS_ID"
     DISABLED_IN_SIMS_ID = "disabled_in_SIMS_ID"
@@ -129,6 +142,8 @@ MOVES: Mapping[MoveName, Move] = {
     MoveName.REINSTALLED: Move(State.PENDING, "reinstalled", Message.NEW, _NEW_CYCLE),
     MoveName.AUTO_ENABLED: Move(State.ENABLED, "auto_enabled"),
     MoveName.UNINSTALLED: Move(State.REMOVED, "uninstalled"),
+    # The first event of an installation is its removal: stored removed, no message.
+    MoveName.REMOVED_UNSEEN: Move(State.REMOVED, "uninstalled", Message.NONE),
     MoveName.APPROVED_IN_SIMS_ID: Move(State.ENABLED, "approved_in_SIMS_ID"),
     MoveName.DISABLED_IN_SIMS_ID: Move(State.DISABLED, "disabled_in_SIMS_ID"),
     # SIMS ID lists as enabled an installation the bot holds as removed: a new cycle,
