@@ -21,7 +21,7 @@ from store.lifecycle.domain import (
     open_request,
 )
 from store.lifecycle.payload import decision_payload
-from store.lifecycle.rules import Move, apply_credentials, installation_row, withdrawn_detail
+from store.lifecycle.rules import Move, apply_credentials, installation_row, move_audit
 from store.lifecycle.slugs import free_slug
 from store.lifecycle.tally import tally
 from store.models import (
@@ -97,26 +97,18 @@ class Steps:
             return False
         tally(session, inst.application_id, source, move.target)
         # The ORM update has already synchronised `inst` with the new values.
-        self.audit(
-            session,
-            inst,
+        assert inst.id is not None
+        for row in move_audit(
+            inst.id,
+            move,
+            at=self.clock(),
             actor=actor,
-            action=move.action,
-            from_state=None if first else source,
-            to_state=move.target,
+            source=None if first else source,
             detail=detail,
             reason=reason,
-        )
-        if requester is not None and withdraws_request:
-            self.audit(
-                session,
-                inst,
-                actor=actor,
-                action="removal_cancelled",
-                from_state=move.target,
-                detail=withdrawn_detail(requester, move.target),
-            )
-        assert inst.id is not None
+            withdrawn=requester if withdraws_request else None,
+        ):
+            session.add(AuditEntry(**row))
         apply_credentials(session.connection(), [(inst.id, move.credentials)], now)
         if follow_up:
             self.follow_up(session, inst, now, notify=notify, actor=actor)

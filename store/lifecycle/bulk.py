@@ -16,7 +16,7 @@ from store import outbox
 from store.lifecycle.base import Steps
 from store.lifecycle.domain import SIMS_ID, EventOutcome, EventType, InstallEvent
 from store.lifecycle.events import OneEvent
-from store.lifecycle.rules import MOVES, MoveName, installation_row
+from store.lifecycle.rules import MOVES, MoveName, installation_row, move_audit
 from store.lifecycle.tally import tally
 from store.messages import route
 from store.models import (
@@ -248,17 +248,7 @@ class BulkEvents:
             created = e.type is EventType.CREATED
             move = first[e.type]
             tally(session, e.application_id, None, move.target)
-            audit.append(
-                {
-                    "installation_id": inst_id,
-                    "at": at,
-                    "actor": SIMS_ID,
-                    "action": move.action,
-                    "from_state": None,
-                    "to_state": move.target,
-                    "detail": e.id,
-                }
-            )
+            audit += move_audit(inst_id, move, at=at, actor=SIMS_ID, source=None, detail=e.id)
             if created and notify:
                 channel = route(None, apps[e.application_id].channel, self.steps.default_channel)
                 messages.append(outbox.message_row(inst_id, channel, now))

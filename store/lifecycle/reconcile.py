@@ -42,7 +42,7 @@ from store.lifecycle.rules import (
     credentials_for,
     installation_row,
     message_status,
-    withdrawn_detail,
+    move_audit,
 )
 from store.lifecycle.slugs import free_slug
 from store.lifecycle.tally import tally
@@ -146,16 +146,19 @@ def apply(
             result.skipped.append(d)
             continue
         ids[(d.application_id, d.site_id)] = d.installation_id
-        target, action = MOVES[step].target, MOVES[step].action
+        move = MOVES[step]
         # Moved at the version compared, so from the state compared.
-        tally(session, d.application_id, d.bot_state, target)
-        audit.append(_audit(d.installation_id, now, actor, action, d.bot_state, target))
-        requester = moved[d.installation_id].removal_requested_by
-        if requester is not None:
-            withdrawn = withdrawn_detail(requester, target)
-            audit.append(
-                (d.installation_id, now, actor, "removal_cancelled", target.value, None, withdrawn)
-            )
+        tally(session, d.application_id, d.bot_state, move.target)
+        rows_of_move = move_audit(
+            d.installation_id,
+            move,
+            at=now,
+            actor=actor,
+            source=d.bot_state,
+            detail=LISTED_DETAIL,
+            withdrawn=moved[d.installation_id].removal_requested_by,
+        )
+        audit += [tuple(r[c] for c in AUDIT_COLUMNS) for r in rows_of_move]
         result.changed[d.kind] += 1
 
     # Each move's credential effect; listed credentials (below) replace the bot's own.

@@ -157,6 +157,48 @@ def withdrawn_detail(requester: str, target: State) -> str:
     return f"request by {requester} withdrawn by the change to {target}"
 
 
+def move_audit(
+    installation_id: int,
+    move: Move,
+    *,
+    at: datetime,
+    actor: str,
+    source: State | None,
+    detail: str | None = None,
+    reason: str | None = None,
+    withdrawn: str | None = None,
+) -> list[dict[str, Any]]:
+    """The audit rows of a move: the move (`source` None: the installation's first
+    state), then, when it withdrew `withdrawn`'s open removal request, that."""
+    target = move.target.value
+    rows = [
+        {
+            "installation_id": installation_id,
+            "at": at,
+            "actor": actor,
+            "action": move.action,
+            "from_state": None if source is None else State(source).value,
+            "to_state": target,
+            "detail": detail,
+            "reason": reason,
+        }
+    ]
+    if withdrawn is not None:
+        rows.append(
+            {
+                "installation_id": installation_id,
+                "at": at,
+                "actor": actor,
+                "action": "removal_cancelled",
+                "from_state": target,
+                "to_state": None,
+                "detail": withdrawn_detail(withdrawn, move.target),
+                "reason": None,
+            }
+        )
+    return rows
+
+
 def installation_row(
     application_id: str,
     site_id: str,
