@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -15,7 +16,7 @@ from store import request_id
 from store.backoff import Backoff, backoff
 from store.models import Installation, MessageStatus, OutboxItem, OutboxKind, utcnow
 from store.outbox_due import due_ids
-from store.sqlutil import insert_or_update, rowcount
+from store.sqlutil import rowcount, table_of
 
 # A claim lasts this long unless its worker renews it: a live worker's heartbeat extends
 # its claims every few seconds, so a process that dies mid-delivery (SIGKILL, a lost
@@ -46,16 +47,45 @@ def message_row(installation_id: int, channel: str | None, now: datetime) -> dic
     }
 
 
+_MESSAGE_UPSERTS: dict[str, Any] = {}
+_ROWS_CHUNK = 5_000
+
+
+def _message_upsert(dialect: str) -> Any:
+    """INSERT message rows; a message already queued is rendered again instead, in its
+    row's (possibly new) channel: built once per dialect."""
+    built = _MESSAGE_UPSERTS.get(dialect)
+    if built is None:
+        dml: Any = postgresql if dialect == "postgresql" else sqlite
+        queued = table_of(OutboxItem)
+        stmt = dml.insert(queued)
+        built = _MESSAGE_UPSERTS[dialect] = stmt.on_conflict_do_update(
+            index_elements=[queued.c.dedupe_key],
+            # A delivery in flight sees the generation move and renders again; a coalesced
+            # refresh is told under the latest request that has an id.
+            set_={
+                "generation": queued.c.generation + 1,
+                "channel": stmt.excluded.channel,
+                "payload": func.coalesce(stmt.excluded.payload, queued.c.payload),
+            },
+        ).returning(queued.c.id)
+    return built
+
+
+def enqueue_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Ask for each installation's message (rows from `message_row`) to be posted or
+    refreshed; requests for one message coalesce into one outbox row."""
+    statement = _message_upsert(conn.dialect.name)
+    for start in range(0, len(rows), _ROWS_CHUNK):
+        # RETURNING makes SQLAlchemy send the rows as one multi-row VALUES.
+        conn.execute(statement, list(rows[start : start + _ROWS_CHUNK])).all()
+
+
 def enqueue_message(
     session: Session, installation_id: int, channel: str | None, *, now: datetime
 ) -> None:
     """Ask for the installation's message to be posted or refreshed; changes coalesce."""
-    row = message_row(installation_id, channel, now)
-    # A delivery in flight sees the generation move and renders again.
-    update: dict[str, Any] = {"generation": col(OutboxItem.generation) + 1, "channel": channel}
-    if "payload" in row:  # coalesced, the refresh is told under the latest request
-        update["payload"] = row["payload"]
-    insert_or_update(session, OutboxItem, row, key=["dedupe_key"], update=update)
+    enqueue_messages(session.connection(), [message_row(installation_id, channel, now)])
 
 
 def enqueue(

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import SQLModel
 
 from store import migrate, queries
@@ -29,7 +30,7 @@ from store.lifecycle import Action, ConcurrentChange, EventType, InstallEvent, L
 from store.lifecycle.tally import counts, full_recount, recount
 from store.models import Application, Installation, InstallationCount, State
 from store.reconcile import Listed, compare
-from tests.factories import BASE_TIME
+from tests.factories import BASE_TIME, install
 from tests.pgtools import fresh_database
 
 APPS = ("app-a", "app-b", "app-bypass")
@@ -340,3 +341,19 @@ def test_counts_stay_exact_under_concurrent_writers(postgres_url: str) -> None:
             assert sum(counts(session).values()) == len(_installation_ids(db)) > 0
     finally:
         db.dispose()
+
+
+def test_keeping_counts_hooks_no_session_but_the_lifecycle_s(db: Database) -> None:
+    """The counts are written by the lifecycle's own calls: importing the bot adds no
+    listener to SQLAlchemy's Session class, which every other session in the process
+    (another library's, a test's) would run too."""
+    import bot.app  # noqa: F401  (everything the bot imports)
+
+    bare = OrmSession()
+    assert len(bare.dispatch.before_commit) == 0
+    assert len(bare.dispatch.after_soft_rollback) == 0
+    # And the lifecycle still counts: its calls write the counts themselves.
+    lifecycle = Lifecycle()
+    install(db, lifecycle, site="s1")
+    with db.read() as session:
+        assert counts(session) == full_recount(session) == {("app-hw", State.PENDING): 1}

@@ -3,11 +3,13 @@
 Each public function is one unit of work inside the caller's session: the state change,
 its audit row and the outbox rows for what must follow commit together or not at all.
 
-The package by job: `domain` (actions, transitions, results, events, errors), `slugs`,
-`base` (steps every path shares), `actions` (Slack-side actions), `events` (one event at
-a time, the reference rules), `bulk` (the set-based path of apply_events), `reconcile`
-and `reconcile_rows` (agreeing with SIMS ID's list, set-based), `payload` (the upstream
-decision) and `core` (the Lifecycle class that puts them together).
+The package by job: `domain` (actions, which are legal from which state, results,
+events, errors), `rules` (the table of moves: what each does, for every path), `base`
+(`Steps`: the one-installation moves every part shares), `actions` (Slack-side actions),
+`removals` (the two-person rule), `events` (one event at a time, the reference rules),
+`bulk` (the set-based path of apply_events), `reconcile` and `reconcile_rows` (agreeing
+with SIMS ID's list, set-based, and its one-at-a-time reference), `tally` (the counts),
+`payload` (the upstream decision), `slugs` and `core` (the Lifecycle, holding the parts).
 """
 
 from store.lifecycle.core import Lifecycle

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import Session
 
+from store.lifecycle.base import Steps
 from store.lifecycle.domain import (
     TRANSITIONS,
     Action,
@@ -15,10 +18,17 @@ from store.lifecycle.domain import (
     is_person,
 )
 from store.lifecycle.removals import Removals
+from store.lifecycle.rules import MOVES, MoveName
 from store.models import Credential, CredentialOrigin, Installation, State
 
 
-class Actions(Removals):
+@dataclass
+class Actions:
+    """What people do from Slack."""
+
+    steps: Steps
+    removals: Removals
+
     def act(
         self,
         session: Session,
@@ -42,17 +52,18 @@ class Actions(Removals):
             raise NotFound(installation_id)
         target = TRANSITIONS[action].get(inst.state)
         if expected_version is not None and expected_version != inst.version:
-            return self._refused(inst, action, "stale")
+            return self.steps.refused(inst, action, "stale")
         if target is None:
-            return self._refused(inst, action, "illegal")
+            return self.steps.refused(inst, action, "illegal")
         reason = clean_reason(reason)
-        if action is Action.REMOVE and self.remove_approvals > 1 and is_person(actor):
-            return self._request_removal(session, inst, actor=actor, reason=reason)
+        if action is Action.REMOVE and self.steps.remove_approvals > 1 and is_person(actor):
+            return self.removals.request_removal(session, inst, actor=actor, reason=reason)
         source = State(inst.state)
-        if not self._move(session, inst, target, actor=actor, action=action.value, reason=reason):
+        move = MOVES[MoveName(action.value)]
+        if not self.steps.move(session, inst, move, actor=actor, reason=reason):
             fresh = session.get(Installation, installation_id, populate_existing=True)
             assert fresh is not None
-            return self._refused(fresh, action, "stale")
+            return self.steps.refused(fresh, action, "stale")
         return Change(
             installation_id=installation_id,
             action=action,
@@ -75,7 +86,7 @@ class Actions(Removals):
         credential = session.get(Credential, installation_id, populate_existing=True)
         if credential is None or credential.secret is None:
             raise NotEnabled(State(inst.state))
-        self._audit(session, inst, actor=actor, action="secret_viewed", from_state=inst.state)
+        self.steps.audit(session, inst, actor=actor, action="secret_viewed", from_state=inst.state)
         # Flush now: if the audit row cannot be written, the secret is not shown.
         session.flush()
         return Secret(

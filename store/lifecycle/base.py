@@ -3,14 +3,15 @@ outbox follow-up, credentials, and finding or creating the rows an event names."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from store import messages, outbox, vault
+from store import messages, outbox
 from store.lifecycle.domain import (
     SIMS_ID,
     Action,
@@ -20,13 +21,12 @@ from store.lifecycle.domain import (
     open_request,
 )
 from store.lifecycle.payload import decision_payload
+from store.lifecycle.rules import Move, apply_credentials, installation_row, move_audit
 from store.lifecycle.slugs import free_slug
 from store.lifecycle.tally import tally
 from store.models import (
     Application,
     AuditEntry,
-    Credential,
-    CredentialOrigin,
     Installation,
     MessageStatus,
     OutboxKind,
@@ -38,8 +38,9 @@ from store.sqlutil import insert_ignore, rowcount
 
 
 @dataclass
-class LifecycleBase:
-    """The settings of a Lifecycle and the steps its actions and events are made of."""
+class Steps:
+    """The settings of a Lifecycle and the steps its parts (actions, removals, events,
+    reconcile) are made of."""
 
     upstream: bool = False
     default_channel: str | None = None
@@ -47,7 +48,7 @@ class LifecycleBase:
     # SIMSID_REMOVE_APPROVALS: with 2, Remove records a request another admin confirms.
     remove_approvals: int = 1
 
-    def _refused(self, inst: Installation, action: Action, why: str) -> Change:
+    def refused(self, inst: Installation, action: Action, why: str) -> Change:
         return Change(
             installation_id=inst.id or 0,
             action=action,
@@ -61,73 +62,59 @@ class LifecycleBase:
             removal_requested_by=open_request(inst),
         )
 
-    def _move(
+    def move(
         self,
         session: Session,
         inst: Installation,
-        target: State,
+        move: Move,
         *,
         actor: str,
-        action: str,
         detail: str | None = None,
         notify: bool = True,
         reason: str | None = None,
         withdraws_request: bool = True,
+        follow_up: bool = True,
+        also: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Compare-and-set the state; False when another transaction changed it first.
+        """Compare-and-set `move` (rules.MOVES); False when another transaction changed
+        the installation first.
 
         `reason` is the actor's own words, kept on the installation and in the audit row.
         Any change of state withdraws an open removal request (audited as such, unless
-        the change is that request's confirmation).
+        the change is that request's confirmation). `also`: columns the cause sets too.
         """
         now = self.clock()
+        first = inst.version == 0  # a row just stored: the move is its first state
         source = State(inst.state)
         requester = open_request(inst)  # a void one is cleared too, but was withdrawn already
+        values = move.values(now=now, actor=actor, notify=notify, reason=reason)
         result = session.execute(
             update(Installation)
             .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)
-            .values(
-                state=target,
-                version=inst.version + 1,
-                changed_at=now,
-                changed_by=actor,
-                change_reason=reason,
-                removal_requested_by=None,
-                removal_requested_at=None,
-                removal_reason=None,
-            )
+            .values(version=inst.version + 1, **values, **(also or {}))
         )
         if rowcount(result) != 1:
             return False
-        tally(session, inst.application_id, source, target)
+        tally(session, inst.application_id, source, move.target)
         # The ORM update has already synchronised `inst` with the new values.
-        self._audit(
-            session,
-            inst,
+        assert inst.id is not None
+        for row in move_audit(
+            inst.id,
+            move,
+            at=self.clock(),
             actor=actor,
-            action=action,
-            from_state=source,
-            to_state=target,
+            source=None if first else source,
             detail=detail,
             reason=reason,
-        )
-        if requester is not None and withdraws_request:
-            self._audit(
-                session,
-                inst,
-                actor=actor,
-                action="removal_cancelled",
-                from_state=target,
-                detail=f"request by {requester} withdrawn by the change to {target}",
-            )
-        if target is State.ENABLED:
-            self._issue_credentials(session, inst, now)
-        elif target is State.REMOVED:
-            self._destroy_secret(session, inst)
-        self._follow_up(session, inst, now, notify=notify, actor=actor)
+            withdrawn=requester if withdraws_request else None,
+        ):
+            session.add(AuditEntry(**row))
+        apply_credentials(session.connection(), [(inst.id, move.credentials)], now)
+        if follow_up:
+            self.follow_up(session, inst, now, notify=notify, actor=actor)
         return True
 
-    def _follow_up(
+    def follow_up(
         self, session: Session, inst: Installation, now: datetime, *, notify: bool, actor: str
     ) -> None:
         if not notify:
@@ -143,7 +130,7 @@ class LifecycleBase:
                 payload=decision_payload(session, inst, actor, now),
             )
 
-    def _audit(
+    def audit(
         self,
         session: Session,
         inst: Installation,
@@ -169,30 +156,7 @@ class LifecycleBase:
             )
         )
 
-    def _issue_credentials(self, session: Session, inst: Installation, now: datetime) -> None:
-        credential = session.get(Credential, inst.id, populate_existing=True)
-        if credential is None:
-            assert inst.id is not None
-            session.add(
-                Credential(
-                    installation_id=inst.id,
-                    client_key=vault.new_client_key(),
-                    secret=vault.new_client_secret(),
-                    created_at=now,
-                )
-            )
-        elif credential.secret is None:
-            # Removed then reinstalled: a new cycle gets a new secret under the same key.
-            credential.secret = vault.new_client_secret()
-            credential.origin = CredentialOrigin.BOT
-            session.add(credential)
-
-    def _destroy_secret(self, session: Session, inst: Installation) -> None:
-        session.execute(
-            update(Credential).where(col(Credential.installation_id) == inst.id).values(secret=None)
-        )
-
-    def _upsert_application(self, session: Session, app_id: str, name: str) -> Application:
+    def upsert_application(self, session: Session, app_id: str, name: str) -> Application:
         app = session.get(Application, app_id)
         # ON CONFLICT DO NOTHING also swallows a clash on the slug, when another transaction
         # took the slug we picked: then pick again rather than fail the event.
@@ -216,7 +180,7 @@ class LifecycleBase:
             raise ConcurrentChange(f"application {app_id}: no free slug")
         return app
 
-    def _upsert_site(
+    def upsert_site(
         self, session: Session, event: InstallEvent, now: datetime, *, labels: bool = True
     ) -> None:
         """Store the event's site if new; with `labels`, also its name, URN and DfE number.
@@ -247,7 +211,7 @@ class LifecycleBase:
             site.updated_at = now
             session.add(site)
 
-    def _installation_for(
+    def installation_for(
         self, session: Session, app: Application, site_id: str, event: InstallEvent, now: datetime
     ) -> Installation:
         """The installation row, created at version 0 ("never installed") if new, locked
@@ -265,23 +229,17 @@ class LifecycleBase:
         )
         inst = session.scalars(query.execution_options(populate_existing=True)).first()
         if inst is None:
-            inserted = insert_ignore(
-                session,
-                Installation,
-                [
-                    {
-                        "application_id": app.id,
-                        "site_id": site_id,
-                        "state": State.PENDING,
-                        "version": 0,
-                        "created_at": now,
-                        "changed_at": now,
-                        "changed_by": SIMS_ID,
-                        "message_status": MessageStatus.UNSENT,
-                        "reminders_sent": 0,
-                    }
-                ],
+            # Version 0 until its first move (rules.MOVES) sets what the event says.
+            row = installation_row(
+                app.id,
+                site_id,
+                state=State.PENDING,
+                version=0,
+                now=now,
+                actor=SIMS_ID,
+                status=MessageStatus.UNSENT,
             )
+            inserted = insert_ignore(session, Installation, [row])
             if inserted:  # else another transaction stored it (and counted it) meanwhile
                 tally(session, app.id, None, State.PENDING)
             inst = session.scalars(query.execution_options(populate_existing=True)).one()

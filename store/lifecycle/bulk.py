@@ -13,8 +13,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from store import outbox
+from store.lifecycle.base import Steps
 from store.lifecycle.domain import SIMS_ID, EventOutcome, EventType, InstallEvent
-from store.lifecycle.events import SingleEvents
+from store.lifecycle.events import OneEvent
+from store.lifecycle.rules import MOVES, MoveName, installation_row, move_audit
 from store.lifecycle.tally import tally
 from store.messages import route
 from store.models import (
@@ -22,10 +24,8 @@ from store.models import (
     AuditEntry,
     Installation,
     MessageStatus,
-    OutboxItem,
     ProcessedEvent,
     Site,
-    State,
 )
 from store.sqlutil import table_of
 
@@ -71,7 +71,6 @@ class _BatchStatements:
         apps = table_of(Application)
         sites = table_of(Site)
         installs = table_of(Installation)
-        queued = table_of(OutboxItem)
         ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
         self.claim = dml.insert(events).on_conflict_do_nothing().returning(events.c.id)
         self.app_facts = select(apps.c.id, apps.c.bypass_auth, apps.c.channel).where(
@@ -90,12 +89,6 @@ class _BatchStatements:
         # RETURNING makes SQLAlchemy send a batch as multi-row VALUES ("insertmanyvalues")
         # rather than one execution per row: many times faster on PostgreSQL.
         self.insert_audit = insert(audit).returning(audit.c.id)
-        message = dml.insert(queued)
-        # As outbox.enqueue_message: a message already queued is rendered again.
-        self.enqueue_messages = message.on_conflict_do_update(
-            index_elements=[queued.c.dedupe_key],
-            set_={"generation": queued.c.generation + 1, "channel": message.excluded.channel},
-        ).returning(queued.c.id)
 
 
 _STATEMENTS: dict[str, _BatchStatements] = {}
@@ -109,7 +102,13 @@ def _statements(core: Connection) -> _BatchStatements:
     return built
 
 
-class BulkEvents(SingleEvents):
+@dataclass
+class BulkEvents:
+    """Install events in batches, falling back to `one` where a batch cannot apply."""
+
+    steps: Steps
+    one: OneEvent
+
     def apply_events(
         self, session: Session, events: Sequence[InstallEvent], *, notify: bool = True
     ) -> list[EventOutcome]:
@@ -123,7 +122,7 @@ class BulkEvents(SingleEvents):
         """
         if not events:
             return []
-        now = self.clock()
+        now = self.steps.clock()
         # The session's connection, in its transaction: Core statements skip the ORM
         # layer. Asked for once: asking the session costs about what a statement does.
         core = session.connection()
@@ -142,7 +141,7 @@ class BulkEvents(SingleEvents):
                 # Everything before it first, so that the order is kept.
                 self._insert_first_events(session, core, batch, apps, now, outcomes, notify=notify)
                 batch = []
-                outcomes[index] = self._apply_claimed(session, event, now, notify=notify)
+                outcomes[index] = self.one.apply_claimed(session, event, now, notify=notify)
             else:
                 batch.append((index, event))
                 outcomes[index] = EventOutcome.ACCEPTED
@@ -171,7 +170,7 @@ class BulkEvents(SingleEvents):
         names = {e.application_id: e.application_name for e in reversed(events)}
         for app_id in wanted:
             if app_id not in facts:
-                app = self._upsert_application(session, app_id, names[app_id])
+                app = self.steps.upsert_application(session, app_id, names[app_id])
                 facts[app_id] = _AppFacts(app.bypass_auth, app.channel)
         return facts
 
@@ -218,28 +217,26 @@ class BulkEvents(SingleEvents):
                 for site, (n, u, d) in labels.items()
             ],
         )
-        created_status = MessageStatus.UNSENT if notify else MessageStatus.SILENT
+        # The first move of each: installed, or removed before it was ever seen installed.
+        first = {
+            EventType.CREATED: MOVES[MoveName.INSTALLED],
+            EventType.REMOVED: MOVES[MoveName.REMOVED_UNSEEN],
+        }
         rows = [
-            {
-                "application_id": e.application_id,
-                "site_id": e.site_id,
-                "state": State.PENDING if e.type is EventType.CREATED else State.REMOVED,
-                "version": 1,
-                "created_at": now,
-                "changed_at": now,
-                "changed_by": SIMS_ID,
-                "upstream_changed_at": e.occurred_at,
-                "message_status": created_status
-                if e.type is EventType.CREATED
-                else MessageStatus.SILENT,
-                "message_channel": None,
-                "message_ts": None,
-                "reminders_sent": 0,
-            }
+            installation_row(
+                e.application_id,
+                e.site_id,
+                state=first[e.type].target,
+                version=1,
+                now=now,
+                actor=SIMS_ID,
+                status=first[e.type].message_status(notify) or MessageStatus.UNSENT,
+                upstream_changed_at=e.occurred_at,
+            )
             for _, e in batch
         ]
         ids = {(a, s): i for i, a, s in core.execute(statements.insert_installations, rows)}
-        at = self.clock()
+        at = self.steps.clock()
         audit = []
         messages = []
         lost_race = []
@@ -249,26 +246,16 @@ class BulkEvents(SingleEvents):
                 lost_race.append((index, e))  # stored meanwhile by another transaction
                 continue
             created = e.type is EventType.CREATED
-            tally(session, e.application_id, None, State.PENDING if created else State.REMOVED)
-            audit.append(
-                {
-                    "installation_id": inst_id,
-                    "at": at,
-                    "actor": SIMS_ID,
-                    "action": "installed" if created else "uninstalled",
-                    "from_state": None,
-                    "to_state": State.PENDING if created else State.REMOVED,
-                    "detail": e.id,
-                }
-            )
+            move = first[e.type]
+            tally(session, e.application_id, None, move.target)
+            audit += move_audit(inst_id, move, at=at, actor=SIMS_ID, source=None, detail=e.id)
             if created and notify:
-                channel = route(None, apps[e.application_id].channel, self.default_channel)
+                channel = route(None, apps[e.application_id].channel, self.steps.default_channel)
                 messages.append(outbox.message_row(inst_id, channel, now))
         if audit:
             core.execute(statements.insert_audit, audit)
-        if messages:
-            core.execute(statements.enqueue_messages, messages)
+        outbox.enqueue_messages(core, messages)
         # Rows changed under the ORM's feet: whatever it holds must be read again.
         session.expire_all()
         for index, e in lost_race:
-            outcomes[index] = self._apply_claimed(session, e, now, notify=notify)
+            outcomes[index] = self.one.apply_claimed(session, e, now, notify=notify)

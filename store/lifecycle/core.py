@@ -1,34 +1,132 @@
-"""The Lifecycle class: the Slack-side actions and the SIMS ID event paths together."""
+"""The Lifecycle: one object holding the parts that change installations."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlmodel import Session
 
 from store.lifecycle.actions import Actions
+from store.lifecycle.base import Steps
 from store.lifecycle.bulk import BulkEvents
-from store.lifecycle.domain import EventOutcome, InstallEvent
-from store.lifecycle.reconcile import Reconciliation
+from store.lifecycle.domain import Action, Change, EventOutcome, InstallEvent, Secret
+from store.lifecycle.events import OneEvent
+from store.lifecycle.reconcile import Applied, Reconciliation
 from store.lifecycle.removals import Removals
-from store.lifecycle.tally import counted
+from store.lifecycle.tally import counting
+from store.models import utcnow
+from store.reconcile import Comparison
 
 
 @dataclass
-class Lifecycle(Actions, BulkEvents, Reconciliation):
+class Lifecycle:
     """Every state change. `upstream` adds a signed decision to the outbox for each change.
 
-    Each call that can change a state ends by adding its changes to the installation
-    counts (store/lifecycle/tally.py).
+    Each call that can change a state keeps the installation counts in its transaction
+    (store/lifecycle/tally.py).
     """
 
-    act = counted(Actions.act)
-    confirm_removal = counted(Removals.confirm_removal)
-    apply_events = counted(BulkEvents.apply_events)
-    reconcile = counted(Reconciliation.reconcile)
+    upstream: bool = False
+    default_channel: str | None = None
+    clock: Callable[[], datetime] = utcnow
+    # SIMSID_REMOVE_APPROVALS: with 2, Remove records a request another admin confirms.
+    remove_approvals: int = 1
+    _removals: Removals = field(init=False, repr=False)
+    _actions: Actions = field(init=False, repr=False)
+    _events: BulkEvents = field(init=False, repr=False)
+    _reconciliation: Reconciliation = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        steps = Steps(
+            upstream=self.upstream,
+            default_channel=self.default_channel,
+            clock=self.clock,
+            remove_approvals=self.remove_approvals,
+        )
+        self._removals = Removals(steps)
+        self._actions = Actions(steps, self._removals)
+        self._events = BulkEvents(steps, OneEvent(steps))
+        self._reconciliation = Reconciliation(steps)
+
+    def act(
+        self,
+        session: Session,
+        *,
+        installation_id: int,
+        action: Action,
+        actor: str,
+        expected_version: int | None = None,
+        reason: str | None = None,
+    ) -> Change:
+        """Apply `action` by `actor`, unless it is illegal now or someone else got there
+        first (store/lifecycle/actions.py)."""
+        with counting(session):
+            return self._actions.act(
+                session,
+                installation_id=installation_id,
+                action=action,
+                actor=actor,
+                expected_version=expected_version,
+                reason=reason,
+            )
+
+    def reveal_secret(self, session: Session, *, installation_id: int, actor: str) -> Secret:
+        """The client key and secret of an enabled installation, audited in this transaction."""
+        return self._actions.reveal_secret(session, installation_id=installation_id, actor=actor)
+
+    def confirm_removal(
+        self,
+        session: Session,
+        *,
+        installation_id: int,
+        actor: str,
+        expected_version: int,
+        revoked: Container[str] = (),
+    ) -> Change:
+        """Carry out another admin's removal request (store/lifecycle/removals.py)."""
+        with counting(session):
+            return self._removals.confirm_removal(
+                session,
+                installation_id=installation_id,
+                actor=actor,
+                expected_version=expected_version,
+                revoked=revoked,
+            )
+
+    def cancel_removal(
+        self, session: Session, *, installation_id: int, actor: str, expected_version: int
+    ) -> Change:
+        """Withdraw an open removal request; any admin may, the requester included."""
+        return self._removals.cancel_removal(
+            session, installation_id=installation_id, actor=actor, expected_version=expected_version
+        )
+
+    def apply_events(
+        self, session: Session, events: Sequence[InstallEvent], *, notify: bool = True
+    ) -> list[EventOutcome]:
+        """Apply install events in the order given, each exactly once; one outcome each
+        (store/lifecycle/bulk.py)."""
+        with counting(session):
+            return self._events.apply_events(session, events, notify=notify)
 
     def apply_event(
         self, session: Session, event: InstallEvent, *, notify: bool = True
     ) -> EventOutcome:
         """Apply one install event exactly once, in occurred_at order per installation."""
         return self.apply_events(session, [event], notify=notify)[0]
+
+    def reconcile(
+        self, session: Session, comparison: Comparison, *, notify: bool = False
+    ) -> Applied:
+        """Make the bot agree with SIMS ID's list, set-based (store/lifecycle/reconcile.py)."""
+        with counting(session):
+            return self._reconciliation.reconcile(session, comparison, notify=notify)
+
+    def reconcile_one_by_one(
+        self, session: Session, comparison: Comparison, *, notify: bool = False
+    ) -> Applied:
+        """`reconcile`, one difference at a time: the reference it must end equal to."""
+        with counting(session):
+            return self._reconciliation.reconcile_one_by_one(session, comparison, notify=notify)

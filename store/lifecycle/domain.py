@@ -22,7 +22,8 @@ class Action(StrEnum):
     REMOVE = "remove"
 
 
-# The diagram of shared/INTERFACE.md: action -> {from state: to state}.
+# Which action is legal from which state: action -> {from state: to state}. What each
+# move then does is in rules.MOVES.
 TRANSITIONS: dict[Action, dict[State, State]] = {
     Action.APPROVE: {State.PENDING: State.ENABLED},
     Action.ENABLE: {State.DISABLED: State.ENABLED},

@@ -27,12 +27,23 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from store import messages
 from store.lifecycle import reconcile_rows as writes
-from store.lifecycle.base import LifecycleBase
+from store.lifecycle.base import Steps
 from store.lifecycle.bulk import upsert_site_labels
 from store.lifecycle.domain import SIMS_ID
+from store.lifecycle.rules import (
+    MOVES,
+    Credentials,
+    MoveName,
+    apply_credentials,
+    credentials_for,
+    installation_row,
+    message_status,
+    move_audit,
+)
 from store.lifecycle.slugs import free_slug
 from store.lifecycle.tally import tally
 from store.models import (
@@ -51,7 +62,7 @@ LISTED_DETAIL = "reconciled with SIMS ID's list"
 AUDIT_COLUMNS = ("installation_id", "at", "actor", "action", "from_state", "to_state", "detail")
 
 _moves_metadata = MetaData()
-MOVES = Table(
+MOVE_TABLE = Table(
     "reconcile_move",
     _moves_metadata,
     Column("id", Integer, primary_key=True),
@@ -61,15 +72,22 @@ MOVES = Table(
     postgresql_on_commit="DROP",
 )
 
-# step -> (the state it moves to, the audit action)
-_STEPS: dict[str, tuple[State, str]] = {
-    "gone": (State.REMOVED, "uninstalled"),
-    "approved": (State.ENABLED, "approved_in_SIMS_ID"),
-    "disabled": (State.DISABLED, "disabled_in_SIMS_ID"),
-    "reinstall_pending": (State.PENDING, "reinstalled"),
-    "reinstall_enabled": (State.ENABLED, "reinstalled"),
+# The move (rules.MOVES) each kind of difference makes.
+MOVE_OF_KIND = {
+    Kind.GONE: MoveName.UNINSTALLED,
+    Kind.APPROVED: MoveName.APPROVED_IN_SIMS_ID,
+    Kind.DISABLED: MoveName.DISABLED_IN_SIMS_ID,
 }
-_STEP_OF_KIND = {Kind.GONE: "gone", Kind.APPROVED: "approved", Kind.DISABLED: "disabled"}
+
+
+def reinstall(d: Difference) -> MoveName:
+    """The move of a listed installation the bot holds as removed: a new cycle."""
+    return MoveName.REINSTALLED_ENABLED if d.listed_enabled else MoveName.REINSTALLED
+
+
+def listed_state(listed: Listed) -> State:
+    """The state an installation new to the bot is stored in."""
+    return State.ENABLED if listed.enabled else State.PENDING
 
 
 @dataclass
@@ -105,12 +123,8 @@ def apply(
     _upsert_sites(conn, dml, [_row_of(d) for d in new], now)
 
     created = _insert_installations(conn, dml, unknown, now, actor=actor, notify=notify)
-    moves: list[tuple[Difference, str]] = [
-        (d, "reinstall_enabled" if d.listed_enabled else "reinstall_pending")
-        for d in new
-        if d.installation_id is not None
-    ]
-    moves += [(d, _STEP_OF_KIND[d.kind]) for d in comparison.differences if d.kind in _STEP_OF_KIND]
+    moves = [(d, reinstall(d)) for d in new if d.installation_id is not None]
+    moves += [(d, MOVE_OF_KIND[d.kind]) for d in comparison.differences if d.kind in MOVE_OF_KIND]
     moved = _move(conn, moves, now=now, actor=actor, notify=notify)
 
     audit: list[tuple[Any, ...]] = []
@@ -121,9 +135,9 @@ def apply(
             result.skipped.append(d)
             continue
         ids[(d.application_id, d.site_id)] = inst_id
-        target = State.ENABLED if d.listed_enabled else State.PENDING
+        target = listed_state(_row_of(d))
         tally(session, d.application_id, None, target)
-        audit.append(_audit(inst_id, now, actor, "installed", None, target))
+        audit.append(_audit(inst_id, now, actor, MOVES[MoveName.INSTALLED].action, None, target))
         result.changed[Kind.NEW] += 1
     for d, step in moves:
         assert d.installation_id is not None
@@ -131,29 +145,32 @@ def apply(
             result.skipped.append(d)
             continue
         ids[(d.application_id, d.site_id)] = d.installation_id
-        target, action = _STEPS[step]
+        move = MOVES[step]
         # Moved at the version compared, so from the state compared.
-        tally(session, d.application_id, d.bot_state, target)
-        audit.append(_audit(d.installation_id, now, actor, action, d.bot_state, target))
-        requester = moved[d.installation_id].removal_requested_by
-        if requester is not None:
-            withdrawn = f"request by {requester} withdrawn by the change to {target}"
-            audit.append(
-                (d.installation_id, now, actor, "removal_cancelled", target.value, None, withdrawn)
-            )
+        tally(session, d.application_id, d.bot_state, move.target)
+        rows_of_move = move_audit(
+            d.installation_id,
+            move,
+            at=now,
+            actor=actor,
+            source=d.bot_state,
+            detail=LISTED_DETAIL,
+            withdrawn=moved[d.installation_id].removal_requested_by,
+        )
+        audit += [tuple(r[c] for c in AUDIT_COLUMNS) for r in rows_of_move]
         result.changed[d.kind] += 1
 
-    enabled_now = [
-        ids[(d.application_id, d.site_id)]
-        for d in comparison.differences
-        if d.kind in (Kind.NEW, Kind.APPROVED)
-        and d.listed_enabled
-        and (d.application_id, d.site_id) in ids
-        and _row_of(d).client_key is None
+    # Each move's credential effect; listed credentials (below) replace the bot's own.
+    effects = [
+        (ids[d.application_id, d.site_id], Credentials.ISSUE)
+        for d in unknown
+        if (d.application_id, d.site_id) in ids and d.listed_enabled and not _lists_a_key(d)
     ]
-    writes.issue_bot_credentials(conn, enabled_now, now)
-    gone = [d.installation_id for d in comparison.of(Kind.GONE) if d.installation_id in moved]
-    writes.destroy_secrets(conn, [i for i in gone if i is not None])
+    for d, step in moves:
+        effect = MOVES[step].credentials
+        if d.installation_id in moved and (effect is Credentials.DESTROY or not _lists_a_key(d)):
+            effects.append((d.installation_id, effect))
+    apply_credentials(conn, effects, now)
 
     credentials = []
     skipped_pairs = {(d.application_id, d.site_id) for d in result.skipped}
@@ -194,6 +211,11 @@ def _audit(
     source_state = None if source is None else source.value
     target_state = None if target is None else target.value
     return (inst_id, now, actor, action, source_state, target_state, detail)
+
+
+def _lists_a_key(d: Difference) -> bool:
+    """Whether the list gives the difference's installation its client key (GONE: no row)."""
+    return d.listed_enabled is not None and _row_of(d).client_key is not None
 
 
 def _row_of(d: Difference) -> Listed:
@@ -257,22 +279,17 @@ def _insert_installations(
         .on_conflict_do_nothing()
         .returning(inst.c.id, inst.c.application_id, inst.c.site_id)
     )
-    status = MessageStatus.UNSENT if notify else MessageStatus.SILENT
     values = [
-        {
-            "application_id": d.application_id,
-            "site_id": d.site_id,
-            "state": State.ENABLED if d.listed_enabled else State.PENDING,
-            "version": 1,
-            "created_at": now,
-            "changed_at": now,
-            "changed_by": actor,
-            "upstream_changed_at": now,
-            "message_status": status,
-            "message_channel": None,
-            "message_ts": None,
-            "reminders_sent": 0,
-        }
+        installation_row(
+            d.application_id,
+            d.site_id,
+            state=listed_state(_row_of(d)),
+            version=1,
+            now=now,
+            actor=actor,
+            status=message_status(notify),
+            upstream_changed_at=now,
+        )
         for d in unknown
     ]
     created: dict[Pair, int] = {}
@@ -284,7 +301,7 @@ def _insert_installations(
 
 def _move(
     conn: Connection,
-    moves: list[tuple[Difference, str]],
+    moves: list[tuple[Difference, MoveName]],
     *,
     now: datetime,
     actor: str,
@@ -295,50 +312,31 @@ def _move(
     if not moves:
         return {}
     if conn.dialect.name == "sqlite":
-        MOVES.drop(conn, checkfirst=True)
-    MOVES.create(conn)
-    load_rows(conn, MOVES, [(d.installation_id, d.version, step) for d, step in moves])
+        MOVE_TABLE.drop(conn, checkfirst=True)
+    MOVE_TABLE.create(conn)
+    load_rows(conn, MOVE_TABLE, [(d.installation_id, d.version, step) for d, step in moves])
     inst = table_of(Installation)
-    # Any change of state withdraws an open two-person removal request (as Lifecycle._move).
+    # Any change of state withdraws an open two-person removal request (rules.MOVES).
     requests: dict[int, str] = {
         i: who
         for i, who in conn.execute(
             select(inst.c.id, inst.c.removal_requested_by)
-            .select_from(inst.join(MOVES, MOVES.c.id == inst.c.id))
+            .select_from(inst.join(MOVE_TABLE, MOVE_TABLE.c.id == inst.c.id))
             .where(inst.c.removal_requested_at.is_not(None))  # open, not void
         )
     }
     moved: dict[int, writes.Moved] = {}
     for step in sorted({step for _, step in moves}):
-        target, _ = _STEPS[step]
-        values: dict[str, Any] = {
-            "state": target,
-            "version": inst.c.version + 1,
-            "changed_at": now,
-            "changed_by": actor,
-            "upstream_changed_at": now,
-            # The last change's reason was someone's words about a change now replaced.
-            "change_reason": None,
-            "removal_requested_by": None,
-            "removal_requested_at": None,
-            "removal_reason": None,
-        }
-        if step.startswith("reinstall"):
-            # A new pending cycle, as a new installation.created event starts one.
-            values |= {
-                "created_at": now,
-                "reminders_sent": 0,
-                "message_ts": None,
-                "message_channel": None,
-                "message_status": MessageStatus.UNSENT if notify else MessageStatus.SILENT,
-            }
+        # SIMS ID's change is as new as the list: an older event changes nothing after it.
+        values = MOVES[step].values(now=now, actor=actor, notify=notify)
+        values |= {"version": inst.c.version + 1, "upstream_changed_at": now}
         stmt = (
             update(inst)
             .where(
                 and_(
-                    inst.c.id == MOVES.c.id,
-                    inst.c.version == MOVES.c.version,
-                    MOVES.c.step == step,
+                    inst.c.id == MOVE_TABLE.c.id,
+                    inst.c.version == MOVE_TABLE.c.version,
+                    MOVE_TABLE.c.step == step,
                 )
             )
             .values(values)
@@ -351,13 +349,18 @@ def _move(
                 inst_id, app_id, MessageStatus(status), channel, requests.get(inst_id)
             )
     if conn.dialect.name == "sqlite":
-        MOVES.drop(conn)
+        MOVE_TABLE.drop(conn)
     else:
         conn.exec_driver_sql("DROP TABLE reconcile_move")
     return moved
 
 
-class Reconciliation(LifecycleBase):
+@dataclass
+class Reconciliation:
+    """Agreeing with SIMS ID's list: set-based, and one difference at a time."""
+
+    steps: Steps
+
     def reconcile(
         self, session: Session, comparison: Comparison, *, notify: bool = False
     ) -> Applied:
@@ -368,7 +371,116 @@ class Reconciliation(LifecycleBase):
             session,
             comparison,
             actor=SIMS_ID,
-            now=self.clock(),
-            default_channel=self.default_channel,
+            now=self.steps.clock(),
+            default_channel=self.steps.default_channel,
             notify=notify,
         )
+
+    def reconcile_one_by_one(
+        self, session: Session, comparison: Comparison, *, notify: bool = False
+    ) -> Applied:
+        """`reconcile`, one difference at a time through the one-installation path (the
+        moves of rules.MOVES as every other change makes them): the reference that the
+        set-based apply must end equal to (tests/test_reconcile_equals_single.py)."""
+        now = self.steps.clock()
+        result = Applied()
+        ids: dict[Pair, int] = {}
+        skipped: set[Pair] = set()
+        dml: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        channel = self.steps.default_channel
+        for d in comparison.differences:
+            pair = (d.application_id, d.site_id)
+            if d.kind is Kind.CREDENTIALS:
+                continue  # once every move is made, below
+            if d.kind is Kind.NEW:
+                _upsert_sites(session.connection(), dml, [_row_of(d)], now)
+            if d.installation_id is None:
+                inst_id = self._install_listed(session, _row_of(d), now, notify=notify, into=result)
+                if inst_id is None:
+                    result.skipped.append(d)
+                    skipped.add(pair)
+                    continue
+                ids[pair] = inst_id
+                result.changed[Kind.NEW] += 1
+                continue
+            move = MOVES[reinstall(d) if d.kind is Kind.NEW else MOVE_OF_KIND[d.kind]]
+            inst = session.get(Installation, d.installation_id, populate_existing=True)
+            moved = (
+                inst is not None
+                and inst.version == d.version
+                and self.steps.move(
+                    session,
+                    inst,
+                    move,
+                    actor=SIMS_ID,
+                    detail=LISTED_DETAIL,
+                    notify=notify,
+                    follow_up=False,
+                    also={"upstream_changed_at": now},
+                )
+            )
+            if not moved:
+                result.skipped.append(d)
+                skipped.add(pair)
+                continue
+            ids[pair] = d.installation_id
+            # Nothing upstream: SIMS ID is where the change is from.
+            messages.refresh(session, d.installation_id, default_channel=channel, now=now)
+            result.changed[d.kind] += 1
+        credentials = []
+        for d in comparison.of(Kind.CREDENTIALS):
+            pair = (d.application_id, d.site_id)
+            inst_id = ids.get(pair, d.installation_id)
+            if inst_id is None or pair in skipped:
+                continue
+            credentials.append((inst_id, _row_of(d)))
+            row = _audit(inst_id, now, SIMS_ID, "credentials_from_SIMS_ID", None, None, _row_of(d))
+            session.add(AuditEntry(**dict(zip(AUDIT_COLUMNS, row, strict=True))))
+            result.changed[Kind.CREDENTIALS] += 1
+        writes.store_listed_credentials(session.connection(), credentials, now)
+        session.flush()
+        session.expire_all()
+        result.registered.sort()
+        return result
+
+    def _install_listed(
+        self, session: Session, listed: Listed, now: datetime, *, notify: bool, into: Applied
+    ) -> int | None:
+        """Store an installation new to the bot as the list has it; None when another
+        transaction stored it meanwhile."""
+        known = session.get(Application, listed.application_id) is not None
+        app = self.steps.upsert_application(session, listed.application_id, listed.application_name)
+        if not known:
+            into.registered.append(app.id)
+        target = listed_state(listed)
+        row = installation_row(
+            app.id,
+            listed.site_id,
+            state=target,
+            version=1,
+            now=now,
+            actor=SIMS_ID,
+            status=message_status(notify),
+            upstream_changed_at=now,
+        )
+        if not insert_ignore(session, Installation, [row]):
+            return None
+        inst = session.scalars(
+            select(Installation).where(
+                col(Installation.application_id) == app.id,
+                col(Installation.site_id) == listed.site_id,
+            )
+        ).one()
+        assert inst.id is not None
+        tally(session, app.id, None, target)
+        self.steps.audit(
+            session,
+            inst,
+            actor=SIMS_ID,
+            action=MOVES[MoveName.INSTALLED].action,
+            to_state=target,
+            detail=LISTED_DETAIL,
+        )
+        apply_credentials(session.connection(), [(inst.id, credentials_for(target))], now)
+        messages.refresh(session, inst.id, default_channel=self.steps.default_channel, now=now)
+        return inst.id

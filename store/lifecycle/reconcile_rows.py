@@ -1,5 +1,5 @@
-"""The multi-row statements of a reconciliation's apply (store/reconcile_apply.py):
-credentials issued, taken from SIMS ID or destroyed, and install messages queued."""
+"""The multi-row statements of a reconciliation's apply (lifecycle/reconcile.py) that
+only reconcile makes: credentials taken from SIMS ID's list, install messages queued."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, delete, select
 
-from store import outbox, vault
+from store import outbox
 from store.messages import route
 from store.models import (
     Application,
     Credential,
     CredentialOrigin,
     MessageStatus,
-    OutboxItem,
 )
 from store.reconcile import Difference, Listed, Pair, load_rows
 from store.sqlutil import table_of
@@ -44,44 +43,6 @@ def chunked_execute(conn: Connection, statement: Any, rows: list[dict[str, Any]]
         conn.execute(statement, rows[start : start + _ROWS_CHUNK])
 
 
-def _chunks(ids: list[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), _IN_CHUNK):
-        yield ids[start : start + _IN_CHUNK]
-
-
-def issue_bot_credentials(conn: Connection, ids: list[int], now: datetime) -> None:
-    """As the lifecycle's first move to enabled: a new key and secret, or a new secret
-    under the old key after a removal; credentials still held are reused."""
-    cred = table_of(Credential)
-    held: dict[int, bool] = {}
-    for chunk in _chunks(ids):
-        query = select(cred.c.installation_id, cred.c.secret.is_(None)).where(
-            cred.c.installation_id.in_(chunk)
-        )
-        held.update((i, bool(empty)) for i, empty in conn.execute(query))
-    bot = CredentialOrigin.BOT.value
-    fresh = [
-        (i, vault.new_client_key(), vault.new_client_secret(), now, bot)
-        for i in ids
-        if i not in held
-    ]
-    load_rows(conn, cred, fresh, CREDENTIAL_COLUMNS)
-    renewed = [{"i": i, "secret": vault.new_client_secret()} for i, empty in held.items() if empty]
-    if renewed:
-        stmt = (
-            update(cred)
-            .where(cred.c.installation_id == bindparam("i"))
-            .values(secret=bindparam("secret"), origin=CredentialOrigin.BOT.value)
-        )
-        chunked_execute(conn, stmt, renewed)
-
-
-def destroy_secrets(conn: Connection, ids: list[int]) -> None:
-    cred = table_of(Credential)
-    for chunk in _chunks(ids):
-        conn.execute(update(cred).where(cred.c.installation_id.in_(chunk)).values(secret=None))
-
-
 def store_listed_credentials(
     conn: Connection, credentials: list[tuple[int, Listed]], now: datetime
 ) -> None:
@@ -90,8 +51,9 @@ def store_listed_credentials(
     if not credentials:
         return
     cred = table_of(Credential)
-    for chunk in _chunks([inst_id for inst_id, _ in credentials]):
-        conn.execute(delete(cred).where(cred.c.installation_id.in_(chunk)))
+    ids = [inst_id for inst_id, _ in credentials]
+    for start in range(0, len(ids), _IN_CHUNK):
+        conn.execute(delete(cred).where(cred.c.installation_id.in_(ids[start : start + _IN_CHUNK])))
     origin = CredentialOrigin.SIMS_ID.value
     rows = [
         (inst_id, listed.client_key, listed.client_secret, now, origin)
@@ -126,14 +88,5 @@ def refresh_messages(
             inst_id = created.get((d.application_id, d.site_id))
             if inst_id is not None:
                 wanted[inst_id] = route(None, channels.get(d.application_id), default_channel)
-    if not wanted:
-        return
-    queued = table_of(OutboxItem)
-    stmt = dml.insert(queued)
-    # As outbox.enqueue_message: a message already queued is rendered again.
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[queued.c.dedupe_key],
-        set_={"generation": queued.c.generation + 1, "channel": stmt.excluded.channel},
-    )
     rows = [outbox.message_row(inst_id, channel, now) for inst_id, channel in wanted.items()]
-    chunked_execute(conn, stmt, rows)
+    outbox.enqueue_messages(conn, rows)

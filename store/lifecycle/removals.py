@@ -3,7 +3,7 @@ confirmation by another admin, and its cancellation.
 
 A request is part of the installation's row (who, when, why) and moves its version, so
 buttons drawn before it are out of date; it changes no state and sends nothing
-upstream. Any change of state withdraws it (see LifecycleBase._move).
+upstream. Any change of state withdraws it (rules.REQUEST_COLUMNS).
 
 A request whose requester is no longer an admin when another admin confirms it is void:
 confirming it would remove with one current admin involved. Whether someone is an admin
@@ -15,32 +15,38 @@ install message can say a fresh request is needed, and is never confirmed.
 from __future__ import annotations
 
 from collections.abc import Container
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col
 
 from store import messages
-from store.lifecycle.base import LifecycleBase
+from store.lifecycle.base import Steps
 from store.lifecycle.domain import TRANSITIONS, Action, Change, NotFound, open_request
+from store.lifecycle.rules import MOVES, MoveName
 from store.models import Installation, State
 from store.sqlutil import rowcount
 
 
-class Removals(LifecycleBase):
-    def _request_removal(
+@dataclass
+class Removals:
+    """The two-person rule's steps: request, confirm, cancel."""
+
+    steps: Steps
+
+    def request_removal(
         self, session: Session, inst: Installation, *, actor: str, reason: str | None
     ) -> Change:
         """Record `actor`'s request to remove `inst` (called by act for Remove)."""
         if not reason:
-            return self._refused(inst, Action.REMOVE, "reason_required")
+            return self.steps.refused(inst, Action.REMOVE, "reason_required")
         if open_request(inst) is not None:  # a void one gives way to a fresh request
-            return self._refused(inst, Action.REMOVE, "requested")
-        now = self.clock()
+            return self.steps.refused(inst, Action.REMOVE, "requested")
+        now = self.steps.clock()
         if not self._set_request(session, inst, actor=actor, at=now, reason=reason):
-            return self._refused(self._fresh(session, inst), Action.REMOVE, "stale")
-        self._audit(
+            return self.steps.refused(self._fresh(session, inst), Action.REMOVE, "stale")
+        self.steps.audit(
             session,
             inst,
             actor=actor,
@@ -71,29 +77,28 @@ class Removals(LifecycleBase):
         if inst is None:
             raise NotFound(installation_id)
         if expected_version != inst.version:
-            return self._refused(inst, Action.REMOVE, "stale")
+            return self.steps.refused(inst, Action.REMOVE, "stale")
         requester, reason = open_request(inst), inst.removal_reason
         if requester is None:
-            return self._refused(inst, Action.REMOVE, "no_request")
+            return self.steps.refused(inst, Action.REMOVE, "no_request")
         if requester == actor:
-            return self._refused(inst, Action.REMOVE, "own_request")
+            return self.steps.refused(inst, Action.REMOVE, "own_request")
         if TRANSITIONS[Action.REMOVE].get(inst.state) is not State.REMOVED:
-            return self._refused(inst, Action.REMOVE, "illegal")
+            return self.steps.refused(inst, Action.REMOVE, "illegal")
         if requester in revoked:
             return self._void(session, inst, requester, actor=actor)
         source = State(inst.state)
-        moved = self._move(
+        moved = self.steps.move(
             session,
             inst,
-            State.REMOVED,
+            MOVES[MoveName.REMOVE],
             actor=actor,
-            action=Action.REMOVE.value,
             reason=reason,
             detail=f"requested by {requester}",
             withdraws_request=False,
         )
         if not moved:
-            return self._refused(self._fresh(session, inst), Action.REMOVE, "stale")
+            return self.steps.refused(self._fresh(session, inst), Action.REMOVE, "stale")
         return Change(
             installation_id=installation_id,
             action=Action.REMOVE,
@@ -115,14 +120,14 @@ class Removals(LifecycleBase):
         if inst is None:
             raise NotFound(installation_id)
         if expected_version != inst.version:
-            return self._refused(inst, Action.REMOVE, "stale")
+            return self.steps.refused(inst, Action.REMOVE, "stale")
         requester = inst.removal_requested_by
         if requester is None:
-            return self._refused(inst, Action.REMOVE, "no_request")
-        now = self.clock()
+            return self.steps.refused(inst, Action.REMOVE, "no_request")
+        now = self.steps.clock()
         if not self._set_request(session, inst, actor=None, at=None, reason=None):
-            return self._refused(self._fresh(session, inst), Action.REMOVE, "stale")
-        self._audit(
+            return self.steps.refused(self._fresh(session, inst), Action.REMOVE, "stale")
+        self.steps.audit(
             session,
             inst,
             actor=actor,
@@ -136,11 +141,11 @@ class Removals(LifecycleBase):
     def _void(self, session: Session, inst: Installation, requester: str, *, actor: str) -> Change:
         """Keep the request as void (who and why, no time); audited as cancelled by the
         admin whose confirmation found it so."""
-        now = self.clock()
+        now = self.steps.clock()
         reason = inst.removal_reason
         if not self._set_request(session, inst, actor=requester, at=None, reason=reason):
-            return self._refused(self._fresh(session, inst), Action.REMOVE, "stale")
-        self._audit(
+            return self.steps.refused(self._fresh(session, inst), Action.REMOVE, "stale")
+        self.steps.audit(
             session,
             inst,
             actor=actor,
@@ -149,7 +154,7 @@ class Removals(LifecycleBase):
             detail=f"request by {requester} void: no longer an admin",
         )
         self._refresh_message(session, inst, now)
-        refused = self._refused(inst, Action.REMOVE, "requester_revoked")
+        refused = self.steps.refused(inst, Action.REMOVE, "requester_revoked")
         return replace(refused, removal_requested_by=requester)
 
     def _set_request(
@@ -198,4 +203,4 @@ class Removals(LifecycleBase):
     def _refresh_message(self, session: Session, inst: Installation, now: datetime) -> None:
         """Redraw the install message, where the request shows; nothing goes upstream."""
         assert inst.id is not None
-        messages.refresh(session, inst.id, default_channel=self.default_channel, now=now)
+        messages.refresh(session, inst.id, default_channel=self.steps.default_channel, now=now)

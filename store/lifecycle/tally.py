@@ -2,32 +2,28 @@
 lifecycle in the same transaction as each change, and rebuildable from the installations.
 
 Every path that inserts an installation or changes its state records a delta here, in
-the session; the deltas are written at the end of each lifecycle call (and, for any left
-by a call that raised, just before commit), one upsert per (application, state), in
-key order. Writing them last and in one order keeps the hot rows (every new install of
+the session; the deltas are written at the end of each public lifecycle call (`counting`,
+which drops them when the call raised), one upsert per (application, state), in key
+order. Nothing hooks SQLAlchemy's Session class: a session the lifecycle never touched
+has no deltas. Writing them last and in one order keeps the hot rows (every new install of
 an application adds to the same one) locked only briefly, and two transactions can
 never wait on each other's counters in opposite orders.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
-from collections.abc import Callable
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Table, delete, event, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from store.models import Installation, InstallationCount, State
 from store.sqlutil import table_of
-
-P = ParamSpec("P")
-R = TypeVar("R")
-S = TypeVar("S")
 
 _DELTAS = "simsid_installation_count_deltas"
 _TABLE: Table = table_of(InstallationCount)
@@ -58,17 +54,16 @@ def _upsert(dialect: str) -> Any:
     return built
 
 
-def counted(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
-    """`method` of the lifecycle (its session the first argument), then its counts written."""
-
-    def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        result = method(self, *args, **kwargs)
-        session = args[0] if args else kwargs["session"]
-        assert isinstance(session, OrmSession)
-        write_counts(session)
-        return result
-
-    return functools.update_wrapper(call, method)
+@contextmanager
+def counting(session: Session) -> Iterator[None]:
+    """Write the deltas recorded inside the block to the counts when it ends; drop them
+    when it raises, as the unit of work that raised is rolled back (store/db.py)."""
+    try:
+        yield
+    except BaseException:
+        session.info.pop(_DELTAS, None)
+        raise
+    write_counts(session)
 
 
 def write_counts(session: OrmSession) -> None:
@@ -119,16 +114,3 @@ def full_recount(session: Session) -> dict[tuple[str, State], int]:
         )
     )
     return {(app, State(state)): n for app, state, n in rows if n}
-
-
-def _before_commit(session: OrmSession) -> None:
-    write_counts(session)
-
-
-def _after_rollback(session: OrmSession, previous: SessionTransaction) -> None:
-    if not previous.nested:
-        session.info.pop(_DELTAS, None)
-
-
-event.listen(OrmSession, "before_commit", _before_commit)
-event.listen(OrmSession, "after_soft_rollback", _after_rollback)
