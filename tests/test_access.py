@@ -331,7 +331,7 @@ def test_a_paging_button_naming_secret_reveals_nothing(
         assert session.scalar(viewed) == 0
 
 
-# -- payload types and whose id counts (issue 25.8) ----------------------------------------
+# -- payload types and whose id counts -------------------------------------------------------
 
 
 def _post_payload(served: Client, payload: dict[str, Any]) -> harness.Response:

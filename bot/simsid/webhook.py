@@ -43,7 +43,7 @@ class Webhook:
         self._on_accepted = on_accepted
 
     def handle(self, signature_header: str | None, body: bytes) -> Answer:
-        """Verify, validate and store one event; the answer INTERFACE.md gives for it."""
+        """Verify, validate and store one event; the answer docs/webhook.md gives for it."""
         if len(body) > MAX_BODY_BYTES:
             return Answer(413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
         if not self._secrets:

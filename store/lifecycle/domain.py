@@ -22,7 +22,7 @@ class Action(StrEnum):
     REMOVE = "remove"
 
 
-# The diagram of shared/INTERFACE.md: action -> {from state: to state}.
+# The diagram of docs/lifecycle.md: action -> {from state: to state}.
 TRANSITIONS: dict[Action, dict[State, State]] = {
     Action.APPROVE: {State.PENDING: State.ENABLED},
     Action.ENABLE: {State.DISABLED: State.ENABLED},
