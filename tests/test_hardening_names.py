@@ -83,7 +83,8 @@ def test_unquoted_names_with_apostrophes_are_found(served: Client, fake_slack: F
 def test_audit_takes_an_application_name_with_spaces_unquoted(
     served: Client, fake_slack: FakeSlack
 ) -> None:
-    """`audit Homework Hub` was read as app `Homework` at site `Hub`: "No site matches"."""
+    """`audit Homework Hub` names the application Homework Hub, unquoted, not app
+    `Homework` at site `Hub`."""
     install_and_wait(served, fake_slack)  # Homework Hub at Oakfield Primary
     for text in ("audit Homework Hub", "audit homework hub", 'audit "Homework Hub"'):
         assert served.slash(text).json()["text"] == "Audit log of Homework Hub", text
