@@ -63,7 +63,7 @@ def event(
     occurred_at: datetime,
     type_: str = "installation.created",
 ) -> dict[str, Any]:
-    """One install event, shaped as the webhook's body (INTERFACE.md)."""
+    """One install event, shaped as the webhook's body (docs/webhook.md)."""
     return {
         "id": event_id,
         "type": type_,

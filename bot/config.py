@@ -1,4 +1,4 @@
-"""Settings: every environment variable of shared/INTERFACE.md, read once and checked."""
+"""Settings: every environment variable of README.md ("Configure"), read once and checked."""
 
 from __future__ import annotations
 
@@ -376,6 +376,6 @@ def _problems(exc: ValidationError) -> dict[str, str]:
 
 
 def exit_on_settings_error(error: SettingsError) -> None:
-    """Print the problems and exit 2, as INTERFACE.md promises for bad settings."""
+    """Print the problems and exit 2: bad settings stop the bot naming each variable."""
     print(f"simsid-bot: {error}", file=sys.stderr)
     raise SystemExit(2)

@@ -5,7 +5,7 @@ bot checks itself against. The list goes into a temporary table and two joins fi
 difference at once, whatever the sizes; the rows that agree never reach Python. The
 differences are applied by the lifecycle (`store/lifecycle/reconcile.py`).
 
-What differs, and how it is applied (shared/INTERFACE.md, "Reconciling with SIMS ID"):
+What differs, and how it is applied (docs/reconcile.md):
 
 * new: listed, unknown to the bot or removed: a new installation (pending, or enabled
   when the list says yes);
@@ -228,8 +228,8 @@ def listed_table(session: Session, rows: Sequence[Listed]) -> Iterator[Table]:
     LISTED.create(conn)
     load_rows(conn, LISTED, ((r[0], r[2], r[4], r[7], n) for n, r in enumerate(rows)))
     # Dropped only after a success: a failure rolls the transaction back, table and all,
-    # and PostgreSQL takes no statement in a failed transaction (a DROP there raised in
-    # place of the failure, which went unreported).
+    # and PostgreSQL takes no statement in a failed transaction (a DROP there would raise
+    # in place of the failure and hide it).
     yield LISTED
     if not conn.closed and conn.in_transaction():
         LISTED.drop(conn, checkfirst=True)

@@ -18,7 +18,7 @@ from store.models import AuditEntry, Installation, State
 from tests import harness
 from tests.harness import CHANNEL, Client
 
-# Audit actions that are Slack-side moves through the diagram of INTERFACE.md.
+# Audit actions that are Slack-side moves through the diagram of docs/lifecycle.md.
 MOVES = {a.value for a in Action}
 
 

@@ -312,9 +312,9 @@ def test_a_tampered_button_value_is_told_apart_and_changes_nothing(
 def test_a_paging_button_naming_secret_reveals_nothing(
     bot: BotApp, served: Client, fake_slack: FakeSlack
 ) -> None:
-    """A page button's value is the client's: one naming `secret` was answered like the
-    command, in place of the message it sat on (the channel's install message, the Home
-    tab), and the view was audited."""
+    """A page button's value is the client's: one naming `secret` is not run as the command,
+    so no secret replaces the message it sat on (the channel's install message, the Home
+    tab) and no view is audited."""
     message = install_and_wait(served, fake_slack)
     served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert wait_until(lambda: _counts(bot)[3] == [("enabled", 2)], 10)
@@ -331,7 +331,7 @@ def test_a_paging_button_naming_secret_reveals_nothing(
         assert session.scalar(viewed) == 0
 
 
-# -- payload types and whose id counts (issue 25.8) ----------------------------------------
+# -- payload types and whose id counts -------------------------------------------------------
 
 
 def _post_payload(served: Client, payload: dict[str, Any]) -> harness.Response:

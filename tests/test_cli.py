@@ -84,7 +84,7 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "setup", "named"),
     [
-        # Each was a traceback and exit 1.
+        # Each exits 2 naming what is wrong, never with a traceback.
         (["apps", "list"], {"DATABASE_URL": "sqlite:////nonexistent/dir/x.db"}, "DATABASE_URL"),
         (["db", "upgrade"], {"DATABASE_URL": "sqlite:////nonexistent/dir/x.db"}, "DATABASE_URL"),
         (["apps", "list"], {"DATABASE_URL": "sqlite:///{tmp}/not-a-db.bin"}, "DATABASE_URL"),
@@ -212,7 +212,7 @@ def test_ingest_leaves_postgres_planner_statistics_current(
 
 def test_ingest_refuses_events_from_the_future_naming_the_line(tmp_path: Path) -> None:
     """A line dated 9999 would freeze its installation: every real event after it would
-    look older. It is rejected by line and field, as the webhook refuses it (issue 25)."""
+    look older. It is rejected by line and field, as the webhook refuses it."""
     from datetime import UTC, datetime, timedelta
 
     soon = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()

@@ -313,9 +313,9 @@ def test_an_uninstall_that_waited_on_an_admins_change_is_applied_after_it(
 def test_an_older_event_that_waited_on_a_newer_one_is_stale(
     db_url: str, databases: Callable[[int], list[Database]]
 ) -> None:
-    """Two events for one installation in two processes: the older one checked its time
-    before the newer one committed, then wrote its older time over the newer one's, and a
-    later stale event was applied (a removed installation came back pending)."""
+    """Two events for one installation in two processes: the older one, which checked its
+    time before the newer one committed, is stale and never writes its older time over the
+    newer one's (else a later stale event would apply: a removed installation back pending)."""
     first_db, second_db, watcher = databases(3)
     lc = Lifecycle(upstream=True, default_channel="C0DEFAULT")
     iid = install(first_db, lc, site="s-order", at=at(0))

@@ -1,4 +1,4 @@
-"""An admin user group Slack says is gone, or may not be read, grants nothing (issue 12).
+"""An admin user group Slack says is gone, or may not be read, grants nothing.
 
 Only a transport failure or a rate limit may fall back on the cached members, and for at
 most STALE_SECONDS. Admins is built as create_app builds it, with a real WebClient

@@ -1,5 +1,5 @@
-"""Delivery defects found after landing (issue 12): burst summaries over several
-applications in one channel, and rows that grew for ever.
+"""Delivery: burst summaries over several applications in one channel, no unfurled
+links, and old rows pruned (never the audit log).
 
 Real HTTP into the bot, a real database, and the Slack stand-in answering 429 as Slack
 does (a token bucket of one message a second per channel).

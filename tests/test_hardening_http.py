@@ -1,4 +1,4 @@
-"""Attacks on the HTTP edge found after landing (issue 12): unverifiable Slack requests,
+"""Attacks on the HTTP edge: unverifiable Slack requests,
 odd signature timestamps, and bodies announced larger than the limits.
 
 Each test sends real HTTP to the bot served on a loopback port; Slack is the stand-in.

@@ -1,4 +1,4 @@
-"""Names as schools and vendors write them (issue 12): apostrophes without quotes,
+"""Names as schools and vendors write them: apostrophes without quotes,
 terminal control characters, bare links and @here, and "&" in plain text.
 
 Slack decodes `&amp;`, `&lt;` and `&gt;` only in mrkdwn; a `plain_text` object is shown
@@ -83,7 +83,8 @@ def test_unquoted_names_with_apostrophes_are_found(served: Client, fake_slack: F
 def test_audit_takes_an_application_name_with_spaces_unquoted(
     served: Client, fake_slack: FakeSlack
 ) -> None:
-    """`audit Homework Hub` was read as app `Homework` at site `Hub`: "No site matches"."""
+    """`audit Homework Hub` names the application Homework Hub, unquoted, not app
+    `Homework` at site `Hub`."""
     install_and_wait(served, fake_slack)  # Homework Hub at Oakfield Primary
     for text in ("audit Homework Hub", "audit homework hub", 'audit "Homework Hub"'):
         assert served.slash(text).json()["text"] == "Audit log of Homework Hub", text
@@ -127,7 +128,7 @@ def test_an_unknown_command_is_quoted_in_one_code_span() -> None:
 
 
 def test_a_name_copied_from_slack_finds_its_site(served: Client, fake_slack: FakeSlack) -> None:
-    """Formatting characters in a name are shown as lookalikes (issue 25); pasted back
+    """Formatting characters in a name are shown as lookalikes; pasted back
     into /simsid, the copied name still finds the school."""
     message = install_and_wait(
         served, fake_slack, event_id="evt_cp", site_id="s-cp", site_name="Oak_Hill: *Upper*",
@@ -199,7 +200,7 @@ def _no_controls(text: str) -> None:
 
 def test_cli_refuses_control_characters_in_a_name(tmp_path: Path) -> None:
     """A name is one line wherever it is shown: `apps add` refuses control characters as
-    the webhook does (issue 25), naming the argument, without echoing them."""
+    the webhook does, naming the argument, without echoing them."""
     for name in (f"Evil{TERMINAL_TRAPS}App", "Oak\nState: Enabled", "Tab\tApp", "C1\x85App"):
         refused = _run(tmp_path, "apps", "add", name, "--id", "app-evil")
         assert refused.returncode == 2, (name, refused.stdout)

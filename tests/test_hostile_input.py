@@ -242,7 +242,7 @@ NAME = st.lists(st.sampled_from(INJECTIONS), min_size=1, max_size=3).map(" ".joi
 
 
 def _refused_name(name: str) -> bool:
-    """What the webhook refuses in a name (INTERFACE: 400 naming the field)."""
+    """What the webhook refuses in a name (docs/webhook.md: 400 naming the field)."""
     return not name.strip() or any(unicodedata.category(ch) == "Cc" for ch in name)
 
 
@@ -312,7 +312,7 @@ def test_apps_whose_names_and_ids_slugify_alike_are_all_accepted(
     served: Client, bot: BotApp
 ) -> None:
     """Non-Latin names and ids all slugify to "app": each new application still gets a
-    free slug (this was a 500, and a lost event, for the third such application)."""
+    free slug, however many there are: a clash would be a 500 and a lost event."""
     for n, app_id in enumerate(["αβ", "γδ", "εζ", "ηθ", "!", "?"]):
         answer = served.install(event_id=f"evt_slug_{n}", app_id=app_id, app_name="日本語")
         assert answer.status == 202, (app_id, answer)

@@ -1,4 +1,4 @@
-"""A red property test can be replayed (issue 25): CI draws the same examples every run,
+"""A red property test can be replayed: CI draws the same examples every run,
 and elsewhere the header names the run's seed, which draws the same examples again."""
 
 from __future__ import annotations

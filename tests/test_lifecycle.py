@@ -1,4 +1,4 @@
-"""The installation lifecycle of shared/INTERFACE.md, on SQLite and PostgreSQL."""
+"""The installation lifecycle of docs/lifecycle.md, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

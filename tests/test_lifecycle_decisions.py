@@ -194,7 +194,7 @@ def test_two_admins_confirming_at_once_remove_once(db: Database) -> None:
 
 
 def test_a_request_whose_requester_lost_admin_rights_is_void(db: Database) -> None:
-    """Issue 25.9: the confirming admin's side says the requester is no longer an admin
+    """The confirming admin's side says the requester is no longer an admin
     (`revoked`): the request is kept as void, nothing is removed or sent upstream, and
     only a fresh request can lead to a removal."""
     from store import queries

@@ -1,5 +1,5 @@
 """Reconciling with SIMS ID's list, on SQLite and PostgreSQL: every row of the table in
-shared/INTERFACE.md ("Reconciling with SIMS ID"), the guard, idempotence and races."""
+docs/reconcile.md, the guard, idempotence and races."""
 
 from __future__ import annotations
 

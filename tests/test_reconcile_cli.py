@@ -198,8 +198,8 @@ def test_a_bad_row_is_named_by_line_and_field_never_by_its_value(
 
 @pytest.mark.parametrize("form", ["csv", "json"])
 def test_a_list_over_the_row_cap_is_refused_naming_the_cap(form: str) -> None:
-    """A list's rows were all held at once, however many: a list at the size cap would have
-    needed 4-5 GB. Past `max_rows` it is refused as it is read, naming the cap."""
+    """Past `max_rows` a list is refused as it is read, naming the cap: holding every row
+    of a list at the size cap would need 4-5 GB."""
     rows = [row(f"s{n}", "no") for n in range(6)]
     if form == "json":
         site = {"application": {"id": "a", "name": "A"}, "site": {"name": "S"}, "enabled": False}
@@ -285,8 +285,8 @@ def test_a_remote_source_must_be_https(tmp_path: Path) -> None:
 def test_a_list_cut_short_in_transit_changes_nothing(
     db: Database, db_url: str, tmp_path: Path
 ) -> None:
-    """A body that ended before its Content-Length was read as the whole list: applied,
-    it uninstalled every customer it had lost (and destroyed their secrets)."""
+    """A body that ends before its Content-Length is a failed fetch, not the whole list:
+    applied, it would uninstall every customer it lost (and destroy their secrets)."""
     kept = [install(db, site=f"s{n}") for n in range(4)]
     body = csv_text(*(row(f"s{n}", "no") for n in range(4))).encode()
     with ListServer(TOKEN, body) as server:
@@ -305,7 +305,7 @@ def test_a_list_cut_short_in_transit_changes_nothing(
 
 
 def test_json_strings_may_hold_line_separators(db: Database, db_url: str, tmp_path: Path) -> None:
-    """U+2028 is legal in a JSON string: the list was split there, as two bad lines."""
+    """U+2028 is legal in a JSON string: a line of the list ends only at "\\n"."""
     source = tmp_path / "list.jsonl"
     lines = [
         {"application": {"id": "app-hw", "name": "Homework Hub"},
@@ -358,8 +358,8 @@ PASSWORD = "Pa55-w0rd-in-the-url"
 def test_a_url_with_credentials_is_refused_and_its_password_never_shown(
     tmp_path: Path, source: str
 ) -> None:
-    """`https://user:pass@host/list` was fetched: http.client read `pass@host` as a port
-    and its error, password and all, ended in a traceback (exit 1)."""
+    """`https://user:pass@host/list` is refused before any fetch (exit 2): http.client would
+    read `pass@host` as a port and put the password in its error."""
     result = reconcile(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", source)
     assert result.returncode == 2, result.stderr
     assert "user name or password" in result.stderr and "Traceback" not in result.stderr
@@ -369,7 +369,8 @@ def test_a_url_with_credentials_is_refused_and_its_password_never_shown(
 def test_the_token_goes_only_to_the_reconcile_urls_host_unless_token_is_given(
     tmp_path: Path,
 ) -> None:
-    """SIMSID_RECONCILE_TOKEN was sent to whatever URL was typed."""
+    """SIMSID_RECONCILE_TOKEN goes only to SIMSID_RECONCILE_URL's host, not to whatever URL
+    is typed; `--token` sends one elsewhere."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     body = csv_text(row("s1", "yes")).encode()
     with ListServer(TOKEN, body) as home, ListServer(TOKEN, body) as other:

@@ -175,9 +175,9 @@ def test_a_scheduled_run_refuses_a_list_that_would_disable_many(
 def test_a_scheduled_run_refused_by_the_data_tells_the_channel(
     db_url: str, fake_slack: FakeSlack, server: ListServer, problem: str
 ) -> None:
-    """A list whose client key the bot holds for another school raised out of the job;
-    a list that could not be read was refused without telling the channel. The period's
-    claim was taken either way: the period went unreported."""
+    """A list whose client key the bot holds for another school, or that cannot be read,
+    is told to the channel, not raised out of the job: the period's claim is taken either
+    way, so a refusal nobody hears of loses the period."""
     from sqlalchemy import select
 
     from store.models import Credential
@@ -404,8 +404,8 @@ def test_simsid_secret_says_the_credentials_came_from_sims_ids_report(
 def test_a_broken_answer_is_recorded_and_told_not_raised(
     db_url: str, fake_slack: FakeSlack, server: ListServer
 ) -> None:
-    """A status line that is not HTTP raised out of the job: the period's claim was taken,
-    nothing was recorded and no one was told."""
+    """A status line that is not HTTP is a failed run, recorded and told: raised out of
+    the job, it would take the period's claim with nothing recorded and no one told."""
     bot = create_app(settings_for(fake_slack, db_url, server))
     try:
         server.raw = b"HTTP/1.1 two hundred OK\r\n\r\n"
@@ -429,9 +429,9 @@ def test_a_list_served_a_byte_at_a_time_is_given_up_at_the_total_limit(
     monkeypatch: pytest.MonkeyPatch,
     slow: str,
 ) -> None:
-    """The limit was checked only between 1 MiB reads, each with its own 30 s timeout: a
-    list served a byte at a time (every 29 s, say) was read for ever, the job never
-    returned, and later periods were skipped. Here a byte every 50 ms, for 100 s."""
+    """One time limit covers the whole fetch, not each read: a list served a byte at a time
+    (every 29 s, say, under a 30 s read timeout) would be read for ever and later periods
+    skipped. Here a byte every 50 ms, for 100 s."""
     from concurrent.futures import ThreadPoolExecutor
 
     from bot.simsid import snapshot

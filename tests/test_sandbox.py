@@ -492,8 +492,8 @@ def test_the_key_is_made_once_and_private(tmp_path: Path) -> None:
 
 
 def test_a_negative_content_length_is_refused_not_waited_on(sandbox: Sandbox) -> None:
-    """read(-1) reads to the end of the stream: the handler thread waited for the client
-    to close the connection (issue 12)."""
+    """A negative length is refused at once: read(-1) reads to the end of the stream, so
+    the handler thread would wait for the client to close the connection."""
     import socket
     import urllib.parse
 

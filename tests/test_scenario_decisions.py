@@ -416,9 +416,9 @@ def test_any_change_of_state_cancels_a_removal_request(
 def test_a_request_whose_requester_left_the_admins_is_void_not_confirmed(
     two_person: tuple[BotApp, Client], fake_slack: FakeSlack
 ) -> None:
-    """Issue 25.9: the requester left the admin group, and another admin's confirmation
-    still removed, with one current admin involved. Now the request is void: nothing is
-    removed, the message and the confirming admin say a fresh request is needed."""
+    """A requester who has left the admin group leaves a void request: a removal takes two
+    current admins, so another's confirmation removes nothing, and the message and the
+    confirming admin say a fresh request is needed."""
     bot, served = two_person
     message = _disabled(served, fake_slack)
     remove = buttons(message)[ActionId.REMOVE]

@@ -188,8 +188,8 @@ def test_every_malformed_variable_is_named_at_once(valid: pytest.MonkeyPatch) ->
 def test_missing_and_malformed_variables_are_named_together(
     valid: pytest.MonkeyPatch,
 ) -> None:
-    """A malformed value hid the missing ones: only LOG_LEVEL was named, then the next run
-    named SLACK_BOT_TOKEN, then SIMSID_UPSTREAM_SECRET."""
+    """A malformed value does not hide the missing ones: LOG_LEVEL, SLACK_BOT_TOKEN and
+    SIMSID_UPSTREAM_SECRET are named in one run, not one per run."""
     valid.delenv("SLACK_BOT_TOKEN")
     valid.setenv("LOG_LEVEL", "bogus")
     valid.setenv("SIMSID_UPSTREAM_URL", "https://decisions.example.org/hook")
@@ -260,7 +260,7 @@ def test_a_dotenv_file_is_read_when_present(clean_env: pytest.MonkeyPatch, tmp_p
 
 
 def test_a_dotenv_file_not_utf8_is_named(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """It was a UnicodeDecodeError traceback."""
+    """A .env file that is not UTF-8 is named as a problem, not a traceback."""
     (tmp_path / ".env").write_bytes(b"SIMSID_ADMINS=U0CAF\xe9\n")
     clean_env.chdir(tmp_path)
     with pytest.raises(SettingsError) as error:
@@ -390,8 +390,8 @@ def test_a_url_with_credentials_is_refused_without_showing_them(
 def test_upstream_url_over_plain_http_only_to_this_machine(
     valid: pytest.MonkeyPatch, url: str, accepted: bool
 ) -> None:
-    """Plain http to another host was accepted: decisions, signed but readable, crossed
-    the network in the clear (SIMSID_RECONCILE_URL was already held to https)."""
+    """Plain http only to this machine: decisions, signed but readable, must not cross the
+    network in the clear (SIMSID_RECONCILE_URL is held to https the same way)."""
     valid.setenv("SIMSID_UPSTREAM_SECRET", "9f2c4e8a1b7d3f6e0a5c")
     valid.setenv("SIMSID_UPSTREAM_URL", url)
     if accepted:

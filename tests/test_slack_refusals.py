@@ -1,4 +1,4 @@
-"""Slack's lasting refusals (issue 21, part 2): said plainly, nothing lost, no retry storm.
+"""Slack's lasting refusals: said plainly, nothing lost, no retry storm.
 
 The bot on a real database (SQLite and PostgreSQL) talks to the Slack stand-in told to
 refuse a channel, the token or a payload as Slack does. The delivery loop runs pass by

@@ -1,4 +1,4 @@
-"""The payload shapes Slack really sends (issue 21.4), built as Slack's reference
+"""The payload shapes Slack really sends, built as Slack's reference
 documents them and sent as signed HTTP: clicks on ephemeral messages (no `message`) and
 on the Home tab (a `view`, no response_url), Enterprise Grid payloads (an `enterprise`,
 `is_enterprise_install`, a user whose own workspace differs), people of a shared channel

@@ -54,7 +54,7 @@ UPSTREAM_SECRET = "upsec_4e8b2f6a9d1c7053"
 SENDER_TIMEOUT = 0.3
 SLOW_SECONDS = 0.6
 WAIT = 10.0  # seconds any one expected thing may take before the test fails
-# What an outbound event holds (shared/INTERFACE.md, "Decisions going out"): no secret.
+# What an outbound event holds (docs/upstream.md): no secret.
 EVENT_FIELDS = {
     "id",
     "type",
@@ -622,7 +622,7 @@ def test_refused_decision_fails_after_bounded_tries_and_admin_retries_it(
     decision_id = row.payload["id"]
     assert bot.delivery.wait_idle(WAIT)  # given up: no more tries come
     assert len(receiver.tries_of(decision_id)) == upstream.PERMANENT_FAILURE_TRIES
-    # Given up, it is still undelivered: /healthz said nothing was waiting.
+    # Given up, it is still undelivered: /healthz must not say nothing is waiting.
     assert client.health().json()["refused_decisions"] == 1
     assert _oldest_undelivered(client) is not None
 

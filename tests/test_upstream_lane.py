@@ -1,4 +1,4 @@
-"""A slow or huge upstream receiver holds up nothing but its own decisions (issue 25, item 4).
+"""A slow or huge upstream receiver holds up nothing but its own decisions.
 
 `Upstream` stands in for SIMSID_UPSTREAM_URL on 127.0.0.1, over real HTTP. It can trickle
 its answer a byte at a time (the status line and headers, or a body announced as 1 GB),

@@ -272,7 +272,7 @@ def every_surface(site: SiteRef, app: AppRef, said: str) -> dict[str, dict[str, 
 def test_names_and_reasons_are_shown_as_plain_text_everywhere(name: str) -> None:
     """Names and reasons cannot draw lines or formatting of their own on any surface:
     line breaks and controls fold to spaces, mrkdwn's formatting characters are shown as
-    lookalikes (issue 25). Plain text follows the same rule: a header renders emoji."""
+    lookalikes. Plain text follows the same rule: a header renders emoji."""
     site = SiteRef("site-1", FORGED, FORGED, FORGED)
     app = AppRef("app-1", FORGED, "app-1", None, False, True)
     payload = every_surface(site, app, FORGED)[name]

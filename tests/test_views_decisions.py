@@ -1,4 +1,4 @@
-"""Views of issue 14: the reason modals, the Home tab, reasons and removal requests on
+"""Views of decisions: the reason modals, the Home tab, reasons and removal requests on
 the install message. Plain data in, Slack-valid dicts out; no database."""
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def test_install_message_shows_the_reason_and_the_removal_request() -> None:
 
 
 def test_install_message_says_a_void_request_needs_a_fresh_one() -> None:
-    """Issue 25.9: the requester was no longer an admin when another confirmed."""
+    """The requester was no longer an admin when another confirmed."""
     info = make_info(State.DISABLED, changed_by="U0ALICE")
     void = replace(info, void_removal=VoidRemoval("U0BOB", HOSTILE))
     message = views.install_message(void, TZ).to_dict()

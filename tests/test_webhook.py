@@ -35,7 +35,7 @@ def test_signature_vectors() -> None:
     # Several v1 values (as while SIMS ID rotates secrets): any match is enough.
     good = signing.signature("s3cret", 1795770000, body)
     assert signing.verify(f"t=1795770000,v1=deadbeef,v1={good}", body, ["s3cret"], now=1795770000)
-    # t is signed as the header spells it (a leading zero was refused), hex in any case.
+    # t is signed as the header spells it (leading zeros too), hex in any case.
     zero = signing.signature("s3cret", "01795770000", body)
     assert signing.verify(f"t=01795770000,v1={zero}", body, ["s3cret"], now=1795770000)
     assert not signing.verify(f"t=01795770000,v1={good}", body, ["s3cret"], now=1795770000)
@@ -112,17 +112,17 @@ def test_older_event_is_acknowledged_audited_and_ignored(served: Client, bot: Bo
         (lambda e: e["application"].update(name=""), "application.name"),
         (lambda e: e.update(application="Homework Hub"), "application"),
         (lambda e: e["site"].update(urn=123456), "site.urn"),
-        # Valid ISO 8601 that leaves datetime's range once in UTC (was a 500).
+        # Valid ISO 8601 that leaves datetime's range once in UTC: a 400, not a 500.
         (lambda e: e.update(occurred_at="9999-12-31T23:59:59-01:00"), "occurred_at"),
         (lambda e: e.update(occurred_at="0001-01-01T00:00:00+01:00"), "occurred_at"),
         (lambda e: e["site"].update(id="   "), "site.id"),
         (lambda e: e["application"].update(name=" \t "), "application.name"),
-        # A name is one line: a newline drew fake "State" lines on the install message.
+        # A name is one line: a newline would draw fake "State" lines on the install message.
         (lambda e: e["site"].update(name="Oak\n*State*: Enabled"), "site.name"),
         (lambda e: e["site"].update(name="Oak\tAcademy"), "site.name"),
         (lambda e: e["application"].update(name="Hub\x1b[2J"), "application.name"),
         (lambda e: e["application"].update(name="Hub\x85Next"), "application.name"),  # C1
-        # From the future: it would make every real event after it look older (issue 25).
+        # From the future: it would make every real event after it look older.
         (lambda e: e.update(occurred_at="9999-01-01T00:00:00Z"), "occurred_at"),
     ],
 )

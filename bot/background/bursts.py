@@ -31,8 +31,8 @@ def summarise_burst(
     """Post one summary for a channel's waiting first posts; False when there is no burst.
 
     One message for the whole wave, each application with its count: a message per
-    application met Slack's one-a-second limit at the second post, and the 429 gave back
-    every claim, so the first summary was posted again, for ever. With one post, the
+    application would meet Slack's one-a-second limit at the second post, and the 429 would
+    give back every claim, posting the first summary again for ever. With one post, the
     installs it covers are marked (through `record`) as soon as it succeeds; a 429 before
     it gives them back with nothing posted.
     """

@@ -121,8 +121,8 @@ class _Target(NamedTuple):
 
 class _Server(ThreadingHTTPServer):
     # socketserver's default backlog is 5: with 16 users' clicks each opening a form,
-    # connections beyond it were reset and slack_sdk retried them a second later, as
-    # Slack itself never makes it.
+    # connections beyond it would be reset and slack_sdk would retry them a second later,
+    # a delay Slack itself never causes.
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], fake: FakeSlack) -> None:

@@ -1,6 +1,6 @@
 """SIMS ID's own list of installations: read from a file or URL, and validated row by row.
 
-The list is a CSV with the header of shared/INTERFACE.md ("Reconciling with SIMS ID"),
+The list is a CSV with the header of docs/reconcile.md,
 or JSON lines of objects with the same fields nested. Either all of it is good or none
 of it is used: a bad row or a missing column is a SnapshotError naming the line and
 field, and nothing is compared, let alone changed. Its text names the line, the field

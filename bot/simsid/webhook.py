@@ -44,7 +44,7 @@ class Webhook:
         self._on_accepted = on_accepted
 
     def handle(self, signature_header: str | None, body: bytes) -> Answer:
-        """Verify, validate and store one event; the answer INTERFACE.md gives for it."""
+        """Verify, validate and store one event; the answer docs/webhook.md gives for it."""
         if len(body) > MAX_BODY_BYTES:
             metrics.webhook_event("refused_size")
             return Answer(413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})

@@ -124,9 +124,10 @@ class _Arbiter(Arbiter):
         return pid
 
     def reload(self) -> None:
-        # SIGHUP forks the new workers while the old ones still run, so none of them was
-        # named primary and the scheduler stopped with the old primary. The old one may
-        # overlap the new one briefly: job claims keep each run to one per period.
+        # SIGHUP forks the new workers while the old ones still run: unmarked, none of the
+        # new ones would be named primary and the scheduler would stop with the old one.
+        # The old one may overlap the new one briefly: job claims keep each run to one
+        # per period.
         for worker in self.WORKERS.values():
             worker.simsid_primary = False
         super().reload()

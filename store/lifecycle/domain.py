@@ -22,8 +22,8 @@ class Action(StrEnum):
     REMOVE = "remove"
 
 
-# Which action is legal from which state: action -> {from state: to state}. What each
-# move then does is in rules.MOVES.
+# Which action is legal from which state (the diagram of docs/lifecycle.md): action ->
+# {from state: to state}. What each move then does is in rules.MOVES.
 TRANSITIONS: dict[Action, dict[State, State]] = {
     Action.APPROVE: {State.PENDING: State.ENABLED},
     Action.ENABLE: {State.DISABLED: State.ENABLED},

@@ -144,7 +144,7 @@ _HAS_LIVE_INSTALLATION: Exists = exists().where(
 # An application's customers: a page of sites by name (keyset, `seek`) with a live
 # installation of it, and those installations, in one statement (`joined`): the page as
 # a subquery, each of its sites joined to its row by index. On PostgreSQL a second
-# statement with the page's ids was a round trip and CPU on both sides.
+# statement with the page's ids would cost a round trip and CPU on both sides.
 SITE_KEY: Any = func.lower(Site.name)
 
 

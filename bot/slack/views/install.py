@@ -66,7 +66,7 @@ def _upstream_blocks(status: UpstreamStatus) -> list[Block]:
         ]
     if status.attempts == 0:
         # Not tried yet: just decided, retried by an admin, or queued behind an earlier
-        # decision of this installation. "try 0" read as if something had been tried.
+        # decision of this installation. "try 0" would read as if something had been tried.
         return [context(":hourglass: Waiting to reach upstream")]
     waiting = f":hourglass: Waiting to reach upstream: try {status.attempts}"
     return [context(f"{waiting}, last error: {error}" if error else waiting)]
