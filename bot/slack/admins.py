@@ -180,19 +180,16 @@ class Access:
         with self._db.read() as session:
             return applications.approvers_of(session, app_id)
 
-    def may_act(self, user_id: str | None, app_id: str, *, fresh: bool = False) -> bool | None:
+    def may_act(self, user_id: str | None, app_id: str) -> bool:
         """Whether `user_id` may act on the application's installations and read its
-        secrets; None (only with `fresh`) when Slack cannot say."""
-        admin = self.admins.still_admin(user_id) if fresh else self.admins.is_admin(user_id)
-        if admin:
-            return True
+        secrets: an admin, or one of its approvers (refused when that cannot be known)."""
+        return self.admins.is_admin(user_id) or self.approves(user_id, app_id) is True
+
+    def approves(self, user_id: str | None, app_id: str, *, fresh: bool = False) -> bool | None:
+        """Whether `user_id` is one of the application's approvers (its groups asked of
+        Slack afresh with `fresh`); None when Slack cannot say."""
         users, groups = split_principals(self.approvers_of(app_id))
-        approver = self.admins.holds(user_id, users, groups, fresh=fresh)
-        if approver:
-            return True
-        if fresh and (admin is None or approver is None):
-            return None
-        return False
+        return self.admins.holds(user_id, users, groups, fresh=fresh)
 
     def apps_of(self, user_id: str | None) -> frozenset[str] | None:
         """The applications `user_id` approves; None when they may act on every one (an

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from bot.slack import views
 from bot.slack.admins import Access
 from bot.slack.views import Message
-from store import decisions, messages, queries
+from store import decisions, messages, outbox, queries
 from store.db import Database
 from store.lifecycle import Action, Change, Lifecycle, NotFound, allowed_actions
 from store.models import State
@@ -45,6 +45,8 @@ class Operations:
         return views.not_approver(info.app.name, self.access.approvers_of(info.app.id))
 
     def _refused_at(self, actor: str, installation_id: int) -> Message | None:
+        if self.access is None:
+            return None
         with self.db.read() as session:
             info = queries.installation(session, installation_id)
         return None if info is None else self.refused(actor, info)
@@ -111,9 +113,13 @@ class Operations:
         if info is None or info.removal is None or info.removal.requested_by == actor:
             return None, True
         requester = info.removal.requested_by
-        if self.access is not None:
-            return requester, self.access.may_act(requester, info.app.id, fresh=True)
-        return requester, self.still_admin(requester)
+        admin = self.still_admin(requester)
+        if admin or self.access is None:
+            return requester, admin
+        approver = self.access.approves(requester, info.app.id, fresh=True)
+        if approver or approver is None:
+            return requester, approver
+        return requester, None if admin is None else False
 
     def cancel_removal(
         self, *, installation_id: int, version: int, actor: str
@@ -238,6 +244,14 @@ class Operations:
         if changed:
             self.on_change()
         return views.disabled_all(matches[0], changed, skipped)
+
+    def retry_refused(self, *, outbox_id: int, actor: str) -> Message | None:
+        """The refusal when `actor` may not act on the application of the decision."""
+        if self.access is None:
+            return None
+        with self.db.read() as session:
+            installation_id = outbox.installation_of(session, outbox_id)
+        return None if installation_id is None else self._refused_at(actor, installation_id)
 
     def retry_upstream(self, *, outbox_id: int) -> bool:
         """Send a failed decision again now; False when there was nothing to retry."""
