@@ -69,4 +69,10 @@ def approvers(session: Session) -> dict[str, tuple[str, ...]]:
 
 def approvers_of(session: Session, app_id: str) -> tuple[str, ...]:
     """The application's approvers (user and user group ids), sorted; () when none."""
-    return approvers(session).get(app_id, ())
+    return tuple(
+        session.exec(
+            select(ApplicationApprover.principal)
+            .where(col(ApplicationApprover.application_id) == app_id)
+            .order_by(col(ApplicationApprover.principal))
+        ).all()
+    )

@@ -110,6 +110,8 @@ def test_an_approver_sees_only_their_applications_in_listings_and_home(
     customers = served.slash("customers", user=HW_APPROVER).body.decode()
     assert "Oakfield Primary" in customers and "Homework Hub" in customers
     assert "Payments" not in customers
+    searched = served.slash("customers Oak", user=HW_APPROVER).body.decode()
+    assert "Oakfield Primary" in searched and "Payments" not in searched
     customer = served.slash("customer site-oak", user=HW_APPROVER).body.decode()
     assert "Homework Hub" in customer and "Payments" not in customer
     app = served.slash("app Payments", user=HW_APPROVER).body.decode()
