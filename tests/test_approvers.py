@@ -233,3 +233,16 @@ def test_someone_who_approves_nothing_is_still_refused_at_the_door(
     _installed(served, fake_slack)
     answer = served.slash("apps", user=OUTSIDER).body.decode()
     assert "Only SIMS ID admins" in answer and "Homework Hub" not in answer
+
+
+def test_disable_all_is_offered_only_when_one_of_the_persons_applications_is_enabled(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    _, payments = _installed(served, fake_slack)
+    _press(served, payments, ActionId.APPROVE, ADMIN, "approve")
+    assert wait_until(lambda: _state(bot, "app-payments") is State.ENABLED, timeout=10)
+
+    theirs = served.slash("customer site-oak", user=PAYER).body.decode()
+    assert ActionId.DISABLE_ALL.value in theirs
+    mine = served.slash("customer site-oak", user=HW_APPROVER).body.decode()
+    assert "Homework Hub" in mine and ActionId.DISABLE_ALL.value not in mine

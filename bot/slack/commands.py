@@ -246,7 +246,8 @@ class Commands:
             page = queries.customer_page(
                 session, site.id, after=at.after, before=at.before, limit=ACTION_PAGE, only=only
             )
-            any_enabled = queries.has_enabled(session, site.id)  # on this page or another
+            # On this page or another, of the applications the person may act on.
+            any_enabled = queries.has_enabled(session, site.id, only)
             return views.customer_listing(site, page, self.tz, any_enabled=any_enabled)
 
     def _pending(self, words: tuple[str, ...], at: At, user: str) -> Message:
