@@ -26,7 +26,7 @@ from bot.runtime import open_database
 from bot.simsid.upstream import UpstreamSender
 from bot.simsid.webhook import Webhook
 from bot.slack import listeners
-from bot.slack.admins import Admins
+from bot.slack.admins import Access, Admins
 from bot.slack.client import make_client
 from bot.slack.commands import Commands
 from bot.slack.home_tab import HomeTab
@@ -172,14 +172,16 @@ def create_app(
         clock=clock,
         timings=timings or Timings(),
     )
-    commands = Commands(db=db, lifecycle=lifecycle, tz=settings.tz, clock=clock)
     admins = Admins(settings.admin_users, settings.admin_groups, client)
+    access = Access(admins, db)
+    commands = Commands(db=db, lifecycle=lifecycle, tz=settings.tz, clock=clock, access=access)
     operations = Operations(
         db=db,
         lifecycle=lifecycle,
         tz=settings.tz,
         on_change=delivery.nudge,
         still_admin=admins.still_admin,
+        access=access,
     )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     workspace = _Workspace(client, token)
@@ -218,9 +220,11 @@ def create_app(
         groups=settings.admin_groups,
         clock=clock,
         default_channel=settings.simsid_default_channel,
+        access=access,
     )
     ctx = Services(
         admins=admins,
+        access=access,
         commands=commands,
         operations=operations,
         home=home,

@@ -69,6 +69,16 @@ def _split(value: object) -> list[str]:
     raise ValueError("expected a comma-separated list")
 
 
+def slack_principals(value: object) -> list[str]:
+    """Slack user (U…, W…) and user group (S…) ids from a comma-separated list, as
+    SIMSID_ADMINS takes them; ValueError naming those that are not."""
+    ids = _split(value)
+    bad = [i for i in ids if not _USER_OR_GROUP.match(i)]
+    if bad:
+        raise ValueError(f"not Slack user (U…) or user group (S…) ids: {', '.join(bad)}")
+    return ids
+
+
 def _weak_secret(value: str) -> str | None:
     """Why `value` is too weak to sign with, or None when it will do."""
     if len(value) < SECRET_MIN_LENGTH:
@@ -215,11 +225,7 @@ class Settings(BaseSettings):
     @field_validator("simsid_admins", mode="before")
     @classmethod
     def _admins(cls, value: object) -> list[str]:
-        ids = _split(value)
-        bad = [i for i in ids if not _USER_OR_GROUP.match(i)]
-        if bad:
-            raise ValueError(f"not Slack user (U…) or user group (S…) ids: {', '.join(bad)}")
-        return ids
+        return slack_principals(value)
 
     @field_validator("simsid_default_channel", mode="before")
     @classmethod

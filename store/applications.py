@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, delete, select
 
 from store.lifecycle import free_slug
-from store.models import Application, utcnow
+from store.models import Application, ApplicationApprover, utcnow
 from store.queries import AppRef, app_ref
 
 
@@ -37,3 +39,40 @@ def register(
     session.add(app)
     session.flush()
     return app_ref(app), created
+
+
+def set_approvers(session: Session, app_id: str, principals: Iterable[str]) -> tuple[str, ...]:
+    """Make `principals` (user and user group ids) the application's approvers, replacing
+    any it had; an empty list leaves it to the global admins. The ids, sorted."""
+    wanted = tuple(sorted(set(principals)))
+    session.exec(
+        delete(ApplicationApprover).where(col(ApplicationApprover.application_id) == app_id)
+    )
+    for principal in wanted:
+        session.add(ApplicationApprover(application_id=app_id, principal=principal))
+    session.flush()
+    return wanted
+
+
+def approvers(session: Session) -> dict[str, tuple[str, ...]]:
+    """Each application that has approvers: its id and their ids, sorted."""
+    rows = session.exec(
+        select(ApplicationApprover).order_by(
+            col(ApplicationApprover.application_id), col(ApplicationApprover.principal)
+        )
+    ).all()
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(row.application_id, []).append(row.principal)
+    return {app_id: tuple(ids) for app_id, ids in found.items()}
+
+
+def approvers_of(session: Session, app_id: str) -> tuple[str, ...]:
+    """The application's approvers (user and user group ids), sorted; () when none."""
+    return tuple(
+        session.exec(
+            select(ApplicationApprover.principal)
+            .where(col(ApplicationApprover.application_id) == app_id)
+            .order_by(col(ApplicationApprover.principal))
+        ).all()
+    )

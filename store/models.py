@@ -85,6 +85,16 @@ class Application(ApplicationBase, table=True):
     created_at: datetime = _now_column()
 
 
+class ApplicationApprover(SQLModel, table=True):
+    """Someone who may act on one application's installations and read its secrets: a
+    Slack user id (U…/W…) or a user group id (S…), as in SIMSID_ADMINS."""
+
+    __tablename__ = "application_approver"
+
+    application_id: str = Field(foreign_key="application.id", primary_key=True, max_length=200)
+    principal: str = Field(primary_key=True, max_length=40)
+
+
 # KELVIN SIGN is the one character outside ASCII whose lower case is ASCII ("k"). With it
 # swapped for "k", lower() folds a name the way Python's str.lower() does whenever the
 # result can equal an ASCII needle, on SQLite (ASCII-only lower()) and PostgreSQL alike.

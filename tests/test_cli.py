@@ -102,6 +102,10 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
         (["apps", "add", "X", "--id", "  "], {}, "--id"),
         (["apps", "add", "X", "--id", "app-x", "--channel", "Cfoo-bar"], {}, "--channel"),
         (["apps", "add", "X", "--id", "app-x", "--channel", "C"], {}, "--channel"),
+        (["apps", "add", "X", "--id", "app-x", "--approvers", "U0HW1,X123"], {}, "ids: X123"),
+        (["apps", "edit", "app-x", "--approvers", "S0TEAM,X123"], {}, "ids: X123"),
+        (["apps", "edit", "app-x", "--channel", "general"], {}, "--channel"),
+        (["apps", "edit", "no-such-app", "--channel", "C0NEW"], {}, "APP"),
         (["ingest", "latin.jsonl"], {}, "FILE"),
         (["ingest", "."], {}, "FILE"),
     ],
@@ -143,6 +147,28 @@ def test_apps_add_update_and_list(tmp_path: Path) -> None:
     assert updated.returncode == 0 and "updated" in updated.stdout
     listed = run(tmp_path, "apps", "list").stdout
     assert "app-hw\tHomework Hub 2\tslug=homework-hub-2\tchannel=C0HW\tbypass-auth" in listed
+
+
+def test_apps_add_and_edit_approvers_and_channel(tmp_path: Path) -> None:
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    added = run(
+        tmp_path, "apps", "add", "Homework Hub", "--id", "app-hw", "--approvers", "U0HW1,S0HWTEAM"
+    )
+    assert added.returncode == 0, added.stderr
+    listed = run(tmp_path, "apps", "list").stdout
+    assert "app-hw\tHomework Hub\tslug=homework-hub\tchannel=(default)" in listed
+    assert "approvers=S0HWTEAM,U0HW1" in listed
+    edited = run(tmp_path, "apps", "edit", "Homework Hub", "--channel", "C0HW")
+    assert edited.returncode == 0, edited.stderr
+    listed = run(tmp_path, "apps", "list").stdout
+    assert "channel=C0HW" in listed and "approvers=S0HWTEAM,U0HW1" in listed  # kept
+    edited = run(tmp_path, "apps", "edit", "app-hw", "--approvers", "W0OTHER")
+    assert edited.returncode == 0, edited.stderr
+    listed = run(tmp_path, "apps", "list").stdout
+    assert "channel=C0HW" in listed and "approvers=W0OTHER" in listed and "U0HW1" not in listed
+    cleared = run(tmp_path, "apps", "edit", "app-hw", "--approvers", "")
+    assert cleared.returncode == 0, cleared.stderr
+    assert "approvers=" not in run(tmp_path, "apps", "list").stdout
 
 
 def _event(n: int, **site: str) -> dict:

@@ -77,3 +77,17 @@ def test_the_refusal_table_goes_down_and_up_again(empty_db: Database) -> None:
     assert not migrate.is_current(empty_db)
     migrate.upgrade(empty_db)
     migrate.check(empty_db)
+
+
+def test_the_approver_table_goes_down_and_up_again(empty_db: Database) -> None:
+    """0009 (approvers per application) downgrades to 0008 and upgrades again, intact."""
+    migrate.upgrade(empty_db)
+    assert "application_approver" in inspect(empty_db.engine).get_table_names()
+    config = migrate._config(empty_db)
+    with empty_db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+    assert "application_approver" not in inspect(empty_db.engine).get_table_names()
+    assert "refusal" in inspect(empty_db.engine).get_table_names()
+    migrate.upgrade(empty_db)
+    migrate.check(empty_db)

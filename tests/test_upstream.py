@@ -648,6 +648,24 @@ def test_refused_decision_fails_after_bounded_tries_and_admin_retries_it(
     assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "outsider-retry")), WAIT)
     assert bot.delivery.wait_idle(WAIT)
     assert len(receiver.tries_of(decision_id)) == upstream.PERMANENT_FAILURE_TRIES
+    # Nor may an approver of another application: they are told who may.
+    with bot.db.session() as session:
+        applications.register(session, app_id="app-other", name="Other")
+        applications.set_approvers(session, "app-other", ["UOTHERAPP"])
+    client.click(
+        ActionId.RETRY_UPSTREAM,
+        value,
+        user="UOTHERAPP",
+        message_ts=posted.ts,
+        response_name="approver-retry",
+    )
+    assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "approver-retry")), WAIT)
+    assert (
+        "Only the bot's admins can do this for Homework Hub"
+        in (response_texts(fake_slack, "approver-retry")[0])
+    )
+    assert bot.delivery.wait_idle(WAIT)
+    assert len(receiver.tries_of(decision_id)) == upstream.PERMANENT_FAILURE_TRIES
 
     receiver.accept()
     answer = client.click(ActionId.RETRY_UPSTREAM, value, user=ADMIN, message_ts=posted.ts)

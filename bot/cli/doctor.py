@@ -280,7 +280,7 @@ def _channel(
     name = f"channel {channel}"
     used = f"(for {', '.join(users)})"
     elsewhere = (
-        "or give it another channel (`simsid-bot apps add NAME --id ID --channel C…`, "
+        "or give it another channel (`simsid-bot apps edit APP --channel C…`, "
         "SIMSID_DEFAULT_CHANNEL for the default)."
     )
     try:

@@ -39,6 +39,16 @@ def _text(text: str) -> str:
     return text
 
 
+def _principals(text: str) -> list[str]:
+    """An argparse type: Slack user and user group ids, comma-separated ("" for none)."""
+    from bot.config import slack_principals
+
+    try:
+        return slack_principals(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _name(text: str) -> str:
     """An argparse type: a name shown in Slack and on terminals, one line, not blank."""
     from bot.simsid.schema import control_character
@@ -115,6 +125,15 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--channel", default=None, help="channel id for its install messages")
     add.add_argument("--bypass-auth", action="store_true", default=None)
     add.add_argument("--sims-primary", action="store_true", default=None)
+    approvers_help = (
+        "Slack user (U…) and user group (S…) ids, comma-separated, who may act on its "
+        'installations and read its secrets besides SIMSID_ADMINS ("" for none)'
+    )
+    add.add_argument("--approvers", default=None, type=_principals, help=approvers_help)
+    edit = apps_sub.add_parser("edit", help="change a registered application")
+    edit.add_argument("app", metavar="APP", type=_text, help="its id, slug or name")
+    edit.add_argument("--channel", default=None, help="channel id for its install messages")
+    edit.add_argument("--approvers", default=None, type=_principals, help=approvers_help)
     apps_sub.add_parser("list", help="list registered applications")
 
     ingest = sub.add_parser("ingest", help="import install events from JSON lines or CSV")

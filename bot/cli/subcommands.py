@@ -52,10 +52,11 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
+    channel = args.channel if args.apps_command in ("add", "edit") else None
+    if channel is not None and not CHANNEL_ID.fullmatch(channel):
+        raise StartupError("--channel: must be a channel id such as C0123456789")
     db = open_database(settings)
     if args.apps_command == "add":
-        if args.channel is not None and not CHANNEL_ID.fullmatch(args.channel):
-            raise StartupError("--channel: must be a channel id such as C0123456789")
         with db.session() as session:
             app, created = applications.register(
                 session,
@@ -65,13 +66,18 @@ def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
                 bypass_auth=args.bypass_auth,
                 sims_primary=args.sims_primary,
             )
+            if args.approvers is not None:
+                applications.set_approvers(session, app.id, args.approvers)
         print(
             f"{'registered' if created else 'updated'} {safe(app.name)} "
             f"({safe(app.id)}, slug {safe(app.slug)})"
         )
         return 0
+    if args.apps_command == "edit":
+        return _apps_edit(db, args)
     with db.read() as session:
         apps = queries.list_applications(session)
+        approvers = applications.approvers(session)
     if not apps:
         print("no applications registered yet")
     for app in apps:
@@ -84,7 +90,29 @@ def cmd_apps(settings: Settings, args: argparse.Namespace) -> int:
             f"{safe(app.id)}\t{safe(app.name)}\tslug={safe(app.slug)}"
             f"\tchannel={safe(app.channel or '(default)')}"
             + (f"\t{','.join(flags)}" if flags else "")
+            + (f"\tapprovers={','.join(approvers[app.id])}" if app.id in approvers else "")
         )
+    return 0
+
+
+def _apps_edit(db: Database, args: argparse.Namespace) -> int:
+    """`apps edit APP`: its channel and approvers; what is not given stays as it is."""
+    with db.session() as session:
+        matches = queries.match_apps(session, args.app, exact_only=True)
+        if len(matches) != 1:
+            what = "no application" if not matches else f"{len(matches)} applications"
+            raise StartupError(f"APP: {what} with the id, slug or name {safe(args.app)}")
+        app = matches[0]
+        if args.channel is not None:
+            applications.register(session, app_id=app.id, name=app.name, channel=args.channel)
+        if args.approvers is not None:
+            applications.set_approvers(session, app.id, args.approvers)
+        approvers = applications.approvers_of(session, app.id)
+    channel = args.channel or app.channel or "(default)"
+    print(
+        f"updated {safe(app.name)} ({safe(app.id)}): channel={safe(channel)}, "
+        f"approvers={','.join(approvers) or '(the admins only)'}"
+    )
     return 0
 
 

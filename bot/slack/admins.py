@@ -1,15 +1,19 @@
-"""Who may act: SIMSID_ADMINS users, and members of the listed user groups (cached briefly)."""
+"""Who may act: SIMSID_ADMINS users and members of the listed user groups (cached briefly)
+on every application; each application's approvers (users and user groups too) on it."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
+
+from store import applications
+from store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +65,24 @@ class Admins:
         return self._answer(user_id, fresh=True)
 
     def _answer(self, user_id: str | None, *, fresh: bool) -> bool | None:
+        return self.holds(user_id, self._users, self._groups, fresh=fresh)
+
+    def holds(
+        self,
+        user_id: str | None,
+        users: Iterable[str],
+        groups: Iterable[str],
+        *,
+        fresh: bool = False,
+    ) -> bool | None:
+        """Whether `user_id` is one of `users` or a member of one of `groups` (the same
+        cache and fail-closed rules as for the admins); None when Slack cannot say."""
         if not user_id:
             return False
-        if user_id in self._users:
+        if user_id in users:
             return True
         unknown = False
-        for group in self._groups:
+        for group in groups:
             members = self._group_members(group, fresh)
             if members is None:
                 unknown = True
@@ -77,13 +93,19 @@ class Admins:
     def known(self, user_id: str | None) -> bool | None:
         """is_admin's answer when it needs no call to Slack (the settings, or group
         memberships still fresh in the cache); None when Slack must be asked."""
+        return self.known_among(user_id, self._users, self._groups)
+
+    def known_among(
+        self, user_id: str | None, users: Iterable[str], groups: Iterable[str]
+    ) -> bool | None:
+        """holds' answer when it needs no call to Slack; None when Slack must be asked."""
         if not user_id:
             return False
-        if user_id in self._users:
+        if user_id in users:
             return True
         now = self._clock()
         with self._lock:
-            fresh = [self._members.get(group) for group in self._groups]
+            fresh = [self._members.get(group) for group in groups]
         for cached in fresh:
             if cached is None or now - cached[0] >= self._ttl:
                 return None
@@ -126,6 +148,78 @@ class Admins:
             return cached[1]
         log.warning("cannot read members of user group %s (%s): refusing its members", group, why)
         return None
+
+
+def split_principals(principals: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(users, user groups) of a list of Slack ids: group ids start with S."""
+    ids = tuple(principals)
+    return frozenset(i for i in ids if not i.startswith("S")), tuple(
+        i for i in ids if i.startswith("S")
+    )
+
+
+class Access:
+    """`may_act(user, application)`: the admins on every application, its approvers on it.
+
+    Approvers are the store's data (`simsid-bot apps add|edit --approvers`), read afresh
+    on each question so a change counts at once; their user groups are resolved through
+    the admins' cache and with the same fail-closed rules.
+    """
+
+    def __init__(self, admins: Admins, db: Database) -> None:
+        self.admins = admins
+        self._db = db
+
+    def approvers(self) -> dict[str, tuple[str, ...]]:
+        """Each application that has approvers, and their ids."""
+        with self._db.read() as session:
+            return applications.approvers(session)
+
+    def approvers_of(self, app_id: str) -> tuple[str, ...]:
+        """The application's approvers (user and user group ids); () when none."""
+        with self._db.read() as session:
+            return applications.approvers_of(session, app_id)
+
+    def may_act(self, user_id: str | None, app_id: str) -> bool:
+        """Whether `user_id` may act on the application's installations and read its
+        secrets: an admin, or one of its approvers (refused when that cannot be known)."""
+        return self.admins.is_admin(user_id) or self.approves(user_id, app_id) is True
+
+    def approves(self, user_id: str | None, app_id: str, *, fresh: bool = False) -> bool | None:
+        """Whether `user_id` is one of the application's approvers (its groups asked of
+        Slack afresh with `fresh`); None when Slack cannot say."""
+        users, groups = split_principals(self.approvers_of(app_id))
+        return self.admins.holds(user_id, users, groups, fresh=fresh)
+
+    def apps_of(self, user_id: str | None) -> frozenset[str] | None:
+        """The applications `user_id` approves; None when they may act on every one (an
+        admin). Empty when neither."""
+        if self.admins.is_admin(user_id):
+            return None
+        mine = set()
+        for app_id, principals in self.approvers().items():
+            users, groups = split_principals(principals)
+            if self.admins.holds(user_id, users, groups):
+                mine.add(app_id)
+        return frozenset(mine)
+
+    def may_enter(self, user_id: str | None) -> bool:
+        """Whether `user_id` may act on at least one application (an admin, or an approver)."""
+        return self.apps_of(user_id) != frozenset()
+
+    def known_entry(self, user_id: str | None) -> bool | None:
+        """may_enter's answer when it needs no call to Slack; None when Slack must be asked."""
+        admin = self.admins.known(user_id)
+        if admin:
+            return True
+        unknown = admin is None
+        for principals in self.approvers().values():
+            users, groups = split_principals(principals)
+            known = self.admins.known_among(user_id, users, groups)
+            if known:
+                return True
+            unknown = unknown or known is None
+        return None if unknown else False
 
 
 def _definitive(error: SlackApiError) -> bool:

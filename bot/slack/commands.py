@@ -9,6 +9,7 @@ from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from bot.slack import views
+from bot.slack.admins import Access
 from bot.slack.views import Message
 from bot.slack.views.text import as_typed
 from store import queries
@@ -129,6 +130,18 @@ class Commands:
     lifecycle: Lifecycle
     tz: ZoneInfo
     clock: Callable[[], datetime] = utcnow
+    # Who may see and act on which application; None: everyone here is an admin.
+    access: Access | None = None
+
+    def _only(self, user: str) -> frozenset[str] | None:
+        """The applications `user` approves; None when they may see every one."""
+        return None if self.access is None else self.access.apps_of(user)
+
+    def _refused(self, user: str, app: AppRef) -> Message | None:
+        """The refusal when `user` may not see or act on `app`."""
+        if self.access is None or self.access.may_act(user, app.id):
+            return None
+        return views.not_approver(app.name, self.access.approvers_of(app.id))
 
     def run(self, text: str | None, user: str) -> Message:
         try:
@@ -188,9 +201,12 @@ class Commands:
         return views.help_message()
 
     def _apps(self, words: tuple[str, ...], at: At, user: str) -> Message:
+        only = self._only(user)
         with self.db.read() as session:
             return views.apps_listing(
-                queries.app_summaries(session, after=at.after, before=at.before, limit=LIST_PAGE)
+                queries.app_summaries(
+                    session, after=at.after, before=at.before, limit=LIST_PAGE, only=only
+                )
             )
 
     def _app(self, words: tuple[str, ...], at: At, user: str) -> Message:
@@ -198,6 +214,10 @@ class Commands:
             app = self._one_app(session, " ".join(words))
             if not isinstance(app, AppRef):
                 return app
+        refusal = self._refused(user, app)
+        if refusal is not None:
+            return refusal
+        with self.db.read() as session:
             page = queries.app_installations(
                 session, app.id, after=at.after, before=at.before, limit=ACTION_PAGE
             )
@@ -205,26 +225,37 @@ class Commands:
 
     def _customers(self, words: tuple[str, ...], at: At, user: str) -> Message:
         search = " ".join(words) or None
+        only = self._only(user)
         with self.db.read() as session:
             page = queries.customers(
-                session, search=search, after=at.after, before=at.before, limit=LIST_PAGE
+                session,
+                search=search,
+                after=at.after,
+                before=at.before,
+                limit=LIST_PAGE,
+                only=only,
             )
         return views.customers_listing(page, search)
 
     def _customer(self, words: tuple[str, ...], at: At, user: str) -> Message:
+        only = self._only(user)
         with self.db.read() as session:
             site = self._one_site(session, " ".join(words))
             if not isinstance(site, SiteRef):
                 return site
             page = queries.customer_page(
-                session, site.id, after=at.after, before=at.before, limit=ACTION_PAGE
+                session, site.id, after=at.after, before=at.before, limit=ACTION_PAGE, only=only
             )
-            any_enabled = queries.has_enabled(session, site.id)  # on this page or another
+            # On this page or another, of the applications the person may act on.
+            any_enabled = queries.has_enabled(session, site.id, only)
             return views.customer_listing(site, page, self.tz, any_enabled=any_enabled)
 
     def _pending(self, words: tuple[str, ...], at: At, user: str) -> Message:
+        only = self._only(user)
         with self.db.read() as session:
-            page = queries.pending(session, after=at.after, before=at.before, limit=ACTION_PAGE)
+            page = queries.pending(
+                session, after=at.after, before=at.before, limit=ACTION_PAGE, only=only
+            )
         return views.pending_listing(page, self.tz, self.clock())
 
     def _secret(self, words: tuple[str, ...], at: At, user: str) -> Message:
@@ -234,6 +265,9 @@ class Commands:
                 return pair
             app, site = pair
             info = queries.find_installation(session, app.id, site.id)
+        refusal = self._refused(user, app)
+        if refusal is not None:
+            return refusal
         if info is None:
             return views.not_found("installation", f"{app.name} at {site.name}")
         try:
@@ -256,6 +290,10 @@ class Commands:
                 if isinstance(pair, Message):
                     return pair
                 app, site = pair
+        refusal = self._refused(user, app)
+        if refusal is not None:
+            return refusal
+        with self.db.read() as session:
             page = queries.audit(
                 session,
                 app_id=app.id,

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.slack import views
-from bot.slack.admins import Admins
+from bot.slack.admins import Access, Admins
 from store import queries, refusals
 from store.db import Database
 from store.models import utcnow
@@ -26,7 +26,8 @@ APPS_SHOWN = 30
 
 @dataclass
 class HomeTab:
-    """Admins see the dashboard; anyone else what the bot is and whom to ask."""
+    """Admins see the dashboard, approvers that of their applications; anyone else what
+    the bot is and whom to ask."""
 
     db: Database
     admins: Admins
@@ -36,16 +37,23 @@ class HomeTab:
     groups: tuple[str, ...] = ()
     clock: Callable[[], datetime] = field(default=utcnow)
     default_channel: str | None = None
+    # Approvers see the dashboard of their applications; None: admins only.
+    access: Access | None = None
 
     def render(self, user: str, notice: str | None = None) -> dict[str, Any]:
         """The Home tab for `user`; `notice` (what their last click did) goes first."""
-        if not self.admins.is_admin(user):
+        only = (
+            self.access.apps_of(user)
+            if self.access is not None
+            else (None if self.admins.is_admin(user) else frozenset())
+        )
+        if only is not None and not only:
             return views.visitor_home(self.users, self.groups, notice)
         with self.db.read() as session:
-            apps = queries.app_summaries(session, limit=APPS_SHOWN)
-            waiting = queries.pending(session, limit=HOME_ROWS)
-            requests = queries.removal_requests(session, limit=HOME_ROWS)
-            decisions = queries.latest_decisions(session, limit=HOME_ROWS)
+            apps = queries.app_summaries(session, limit=APPS_SHOWN, only=only)
+            waiting = queries.pending(session, limit=HOME_ROWS, only=only)
+            requests = queries.removal_requests(session, limit=HOME_ROWS, only=only)
+            decisions = queries.latest_decisions(session, limit=HOME_ROWS, only=only)
             standing = refusals.active(session)
         trouble = None
         for refused in standing:

@@ -16,8 +16,9 @@ from sqlmodel import Session
 
 from bot import log_context, metrics
 from bot.slack import views
+from bot.slack.admins import Access
 from bot.slack.views import Message
-from store import decisions, messages, queries
+from store import decisions, messages, outbox, queries
 from store.db import Database
 from store.lifecycle import Action, Change, Lifecycle, NotFound, allowed_actions
 from store.models import State
@@ -37,6 +38,22 @@ class Operations:
     # Whether someone is an admin now (Admins.still_admin: None when Slack cannot say): a
     # removal request is confirmed only while its requester still is. No one by default.
     still_admin: Callable[[str], bool | None] = lambda user: False
+    # Who may act on which application (admins, its approvers); None: only admins reach
+    # this far (the access middleware), as before approvers existed.
+    access: Access | None = None
+
+    def refused(self, actor: str, info: InstallationInfo) -> Message | None:
+        """The refusal when `actor` may not act on the installation's application."""
+        if self.access is None or self.access.may_act(actor, info.app.id):
+            return None
+        return views.not_approver(info.app.name, self.access.approvers_of(info.app.id))
+
+    def _refused_at(self, actor: str, installation_id: int) -> Message | None:
+        if self.access is None:
+            return None
+        with self.db.read() as session:
+            info = queries.installation(session, installation_id)
+        return None if info is None else self.refused(actor, info)
 
     def act(
         self,
@@ -48,6 +65,9 @@ class Operations:
         reason: str | None = None,
     ) -> tuple[bool, Message]:
         """(applied, private reply) for one click, or one submitted reason modal."""
+        refusal = self._refused_at(actor, installation_id)
+        if refusal is not None:
+            return False, refusal
         return self._run(
             installation_id,
             lambda session: self.lifecycle.act(
@@ -64,7 +84,10 @@ class Operations:
         self, *, installation_id: int, version: int, actor: str
     ) -> tuple[bool, Message]:
         """A second admin confirms another's removal request (the two-person rule); a
-        request whose requester is no longer an admin is made void instead."""
+        request whose requester may no longer act on the application is made void instead."""
+        refusal = self._refused_at(actor, installation_id)
+        if refusal is not None:
+            return False, refusal
         requester, still = self._requester_now(installation_id, actor)
         revoked: frozenset[str] = frozenset()
         if requester is not None and still is None:  # no void on a guess: try again
@@ -84,7 +107,7 @@ class Operations:
 
     def _requester_now(self, installation_id: int, actor: str) -> tuple[str | None, bool | None]:
         """The open removal request's requester (None if none, or the actor), and whether
-        they are an admin now (None when Slack cannot say).
+        they may act on the application now (None when Slack cannot say).
 
         Asked before the change's transaction, which must not wait on Slack: a request
         made or withdrawn in between moves the version, and the confirmation is stale.
@@ -94,12 +117,22 @@ class Operations:
         if info is None or info.removal is None or info.removal.requested_by == actor:
             return None, True
         requester = info.removal.requested_by
-        return requester, self.still_admin(requester)
+        admin = self.still_admin(requester)
+        if admin or self.access is None:
+            return requester, admin
+        approver = self.access.approves(requester, info.app.id, fresh=True)
+        if approver or approver is None:
+            return requester, approver
+        return requester, None if admin is None else False
 
     def cancel_removal(
         self, *, installation_id: int, version: int, actor: str
     ) -> tuple[bool, Message]:
-        """Withdraw an open removal request; any admin may, the requester included."""
+        """Withdraw an open removal request; anyone who may act on the application may,
+        the requester included."""
+        refusal = self._refused_at(actor, installation_id)
+        if refusal is not None:
+            return False, refusal
         return self._run(
             installation_id,
             lambda session: self.lifecycle.cancel_removal(
@@ -108,7 +141,7 @@ class Operations:
         )
 
     def check(
-        self, *, installation_id: int, version: int, action: Action
+        self, *, installation_id: int, version: int, action: Action, actor: str | None = None
     ) -> tuple[InstallationInfo | None, Message | None]:
         """Before asking why: the installation, or the reply saying the click is too late.
 
@@ -121,6 +154,9 @@ class Operations:
             info = queries.installation(session, installation_id)
         if info is None:
             return None, views.not_found("installation", str(installation_id))
+        refusal = None if actor is None else self.refused(actor, info)
+        if refusal is not None:
+            return None, refusal
         stale = info.version != version
         if not stale and action in allowed_actions(info.state):
             return info, None
@@ -161,12 +197,23 @@ class Operations:
         assert info is not None
         return True, views.change_done(change, info)
 
-    def enabled_at(self, site_id: str) -> tuple[tuple[int, int], ...]:
-        """(installation id, version) of each enabled application of one customer: what a
-        "Disable all" form opened now may disable."""
+    def enabled_at(self, site_id: str, actor: str | None = None) -> tuple[tuple[int, int], ...]:
+        """(installation id, version) of each enabled application of one customer that
+        `actor` may act on: what a "Disable all" form opened now may disable."""
         with self.db.read() as session:
             infos = queries.customer_installations(session, site_id)
-        return tuple((i.id, i.version) for i in infos if i.state is State.ENABLED)
+        mine = self._mine(actor)
+        return tuple(
+            (i.id, i.version)
+            for i in infos
+            if i.state is State.ENABLED and (mine is None or i.app.id in mine)
+        )
+
+    def _mine(self, actor: str | None) -> frozenset[str] | None:
+        """The applications `actor` may act on; None for every one."""
+        if self.access is None or actor is None:
+            return None
+        return self.access.apps_of(actor)
 
     def disable_all(
         self,
@@ -180,13 +227,19 @@ class Operations:
         or billing), each only if unchanged since: one enabled or changed after is left as is,
         and a replayed form changes nothing."""
         changed = skipped = 0
+        mine = self._mine(actor)  # before the transaction, which must not wait on Slack
         with self.db.session() as session:
             matches = [s for s in queries.match_sites(session, site_id) if s.id == site_id]
             if not matches:
                 return views.not_found("site", site_id)
-            ours = {i.id for i in queries.customer_installations(session, site_id)}
+            ours = {
+                i.id
+                for i in queries.customer_installations(session, site_id)
+                if mine is None or i.app.id in mine
+            }
             for installation_id, version in enabled:
-                if installation_id not in ours:  # not this customer's: the form was not ours
+                # Not this customer's (the form was not ours), or not the actor's to act on.
+                if installation_id not in ours:
                     continue
                 change = self.lifecycle.act(
                     session,
@@ -204,6 +257,14 @@ class Operations:
         if changed:
             self.on_change()
         return views.disabled_all(matches[0], changed, skipped)
+
+    def retry_refused(self, *, outbox_id: int, actor: str) -> Message | None:
+        """The refusal when `actor` may not act on the application of the decision."""
+        if self.access is None:
+            return None
+        with self.db.read() as session:
+            installation_id = outbox.installation_of(session, outbox_id)
+        return None if installation_id is None else self._refused_at(actor, installation_id)
 
     def retry_upstream(self, *, outbox_id: int) -> bool:
         """Send a failed decision again now; False when there was nothing to retry."""

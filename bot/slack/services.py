@@ -12,7 +12,7 @@ from typing import Any
 from slack_bolt import BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
-from bot.slack.admins import Admins
+from bot.slack.admins import Access, Admins
 from bot.slack.commands import Commands
 from bot.slack.home_tab import HomeTab
 from bot.slack.operations import Operations
@@ -50,6 +50,7 @@ class Services:
     """The bot's parts a listener may use; `services_of(context)` in a listener."""
 
     admins: Admins
+    access: Access
     commands: Commands
     operations: Operations
     home: HomeTab

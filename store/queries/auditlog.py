@@ -3,6 +3,8 @@ decisions across all of them (the Home tab)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select, text
 from sqlmodel import Session, col
 
@@ -68,11 +70,16 @@ def _line(e: AuditEntry, app_name: str, site_name: str) -> AuditLine:
     )
 
 
-def latest_decisions(session: Session, *, limit: int = 10) -> list[AuditLine]:
-    """The latest decisions across every application, newest first."""
+def latest_decisions(
+    session: Session, *, limit: int = 10, only: Collection[str] | None = None
+) -> list[AuditLine]:
+    """The latest decisions across every application (with `only`, those applications),
+    newest first."""
+    statement = select(AuditEntry, col(Application.name), col(Site.name))
+    if only is not None:
+        statement = statement.where(col(Installation.application_id).in_(list(only)))
     rows = session.execute(
-        select(AuditEntry, col(Application.name), col(Site.name))
-        .join(Installation, col(Installation.id) == col(AuditEntry.installation_id))
+        statement.join(Installation, col(Installation.id) == col(AuditEntry.installation_id))
         .join(Application, col(Application.id) == col(Installation.application_id))
         .join(Site, col(Site.id) == col(Installation.site_id))
         # Spelt as the partial index ix_audit_decisions is, so that it is used.

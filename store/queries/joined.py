@@ -236,6 +236,50 @@ _CUSTOMERS_PAGE: Seek = seek(
     col(Site.id),
 )
 
+# The same listings for an application's approvers: only the applications in `only`
+# (an expanding bind: the approver's applications, a handful).
+ONLY: Any = bindparam("only", expanding=True)
+_APPS_PAGE_ONLY: Seek = seek(
+    select(*_APP_COLUMNS, APP_KEY).where(col(Application.id).in_(ONLY)),
+    APP_KEY,
+    col(Application.id),
+)
+_PENDING_PAGE_ONLY: Seek = seek(
+    _JOINED.where(
+        col(Installation.state) == State.PENDING, col(Installation.application_id).in_(ONLY)
+    ),
+    col(Installation.created_at),
+    col(Installation.id),
+)
+_SITE_PAGE_ONLY: Seek = seek(
+    _JOINED.add_columns(APP_KEY).where(
+        col(Installation.site_id) == bindparam("site_id"),
+        col(Installation.state).in_(LIVE_STATES),
+        col(Installation.application_id).in_(ONLY),
+    ),
+    APP_KEY,
+    col(Installation.id),
+)
+_HAS_LIVE_INSTALLATION_ONLY: Exists = exists().where(
+    col(Installation.site_id) == col(Site.id),
+    col(Installation.state).in_(LIVE_STATES),
+    col(Installation.application_id).in_(ONLY),
+)
+SITE_APP_STATES_ONLY: Any = (
+    select(json_pairs(_SITE_APPS.c.application_id, _SITE_APPS.c.state))
+    .where(
+        _SITE_APPS.c.site_id == col(Site.id),
+        _SITE_APPS.c.state.in_(LIVE_STATES),
+        _SITE_APPS.c.application_id.in_(ONLY),
+    )
+    .scalar_subquery()
+)
+_CUSTOMERS_PAGE_ONLY: Seek = seek(
+    select(*_SITE_COLUMNS, SITE_KEY, SITE_APP_STATES_ONLY).where(_HAS_LIVE_INSTALLATION_ONLY),
+    SITE_KEY,
+    col(Site.id),
+)
+
 
 def _joined() -> Select[*tuple[Any, ...]]:
     return _JOINED

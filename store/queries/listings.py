@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -18,20 +20,26 @@ from store.queries.joined import (
     _APP_PAGE,
     _APPS_BY_NAME,
     _APPS_PAGE,
+    _APPS_PAGE_ONLY,
     _CUSTOMERS_PAGE,
+    _CUSTOMERS_PAGE_ONLY,
     _HAS_LIVE_INSTALLATION,
+    _HAS_LIVE_INSTALLATION_ONLY,
     _PENDING_PAGE,
+    _PENDING_PAGE_ONLY,
     _SITE_COLUMNS,
     _SITE_PAGE,
+    _SITE_PAGE_ONLY,
     _SITE_ROWS,
     SITE_APP_STATES,
+    SITE_APP_STATES_ONLY,
     SITE_KEY,
     _info,
     _infos,
     _joined,
 )
 from store.queries.lookups import _site_search
-from store.queries.paging import cursor_value, fetch, page, seek
+from store.queries.paging import Seek, cursor_value, fetch, page, seek
 from store.queries.results import (
     AppRef,
     AppSummary,
@@ -55,9 +63,14 @@ def app_summaries(
     after: Cursor | None = None,
     before: Cursor | None = None,
     limit: int = 20,
+    only: Collection[str] | None = None,
 ) -> Page[AppSummary]:
-    """My Applications: each application with its pending, enabled and disabled counts."""
-    rows, more, previous = fetch(session, _APPS_PAGE, {}, after=after, before=before, limit=limit)
+    """My Applications: each application with its pending, enabled and disabled counts;
+    with `only`, just those applications (an approver's)."""
+    statements, params = _only(_APPS_PAGE, _APPS_PAGE_ONLY, {}, only)
+    rows, more, previous = fetch(
+        session, statements, params, after=after, before=before, limit=limit
+    )
     apps = [AppRef(*row[:6]) for row in rows]
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     if apps:
@@ -122,10 +135,13 @@ def customer_page(
     after: Cursor | None = None,
     before: Cursor | None = None,
     limit: int = 20,
+    only: Collection[str] | None = None,
 ) -> Page[InstallationInfo]:
-    """One customer's applications (not removed), a page of them, by application name."""
+    """One customer's applications (not removed), a page of them, by application name;
+    with `only`, just those applications."""
+    statements, params = _only(_SITE_PAGE, _SITE_PAGE_ONLY, {"site_id": site_id}, only)
     rows, more, previous = fetch(
-        session, _SITE_PAGE, {"site_id": site_id}, after=after, before=before, limit=limit
+        session, statements, params, after=after, before=before, limit=limit
     )
     infos = _infos(row[:-1] for row in rows)
     keys = [(cursor_value(row[-1]), info.id) for row, info in zip(rows, infos, strict=True)]
@@ -139,15 +155,22 @@ def customers(
     after: Cursor | None = None,
     before: Cursor | None = None,
     limit: int = 20,
+    only: Collection[str] | None = None,
 ) -> Page[CustomerSummary]:
-    """My Customers: sites with at least one live installation, each with its applications."""
-    statements = _CUSTOMERS_PAGE
+    """My Customers: sites with at least one live installation, each with its applications;
+    with `only`, installations of those applications alone."""
+    statements, params = _only(_CUSTOMERS_PAGE, _CUSTOMERS_PAGE_ONLY, {}, only)
     if search and search.strip():
-        base = select(*_SITE_COLUMNS, SITE_KEY, SITE_APP_STATES).where(
-            _HAS_LIVE_INSTALLATION, _site_search(search)
+        live, states = (
+            (_HAS_LIVE_INSTALLATION, SITE_APP_STATES)
+            if only is None
+            else (_HAS_LIVE_INSTALLATION_ONLY, SITE_APP_STATES_ONLY)
         )
+        base = select(*_SITE_COLUMNS, SITE_KEY, states).where(live, _site_search(search))
         statements = seek(base, SITE_KEY, col(Site.id))
-    rows, more, previous = fetch(session, statements, {}, after=after, before=before, limit=limit)
+    rows, more, previous = fetch(
+        session, statements, params, after=after, before=before, limit=limit
+    )
     # Column 5: each site's live (application id, state name) pairs, read with the site.
     app_ids = sorted({app_id for row in rows for app_id, _ in row[5]})
     found = session.connection().execute(_APPS_BY_NAME, {"app_ids": app_ids}) if app_ids else ()
@@ -182,23 +205,40 @@ def pending(
     after: Cursor | None = None,
     before: Cursor | None = None,
     limit: int = 20,
+    only: Collection[str] | None = None,
 ) -> Page[InstallationInfo]:
-    """Installations waiting for approval, the longest waiting first."""
+    """Installations waiting for approval, the longest waiting first; with `only`, of
+    those applications alone."""
+    statements, params = _only(_PENDING_PAGE, _PENDING_PAGE_ONLY, {}, only)
     rows, more, previous = fetch(
-        session, _PENDING_PAGE, {}, after=after, before=before, limit=limit
+        session, statements, params, after=after, before=before, limit=limit
     )
     infos = _infos(rows)
     keys = [(cursor_value(i.created_at), i.id) for i in infos]
     return page(infos, keys, limit, more, previous)
 
 
-def removal_requests(session: Session, *, limit: int = 10) -> list[InstallationInfo]:
-    """Installations whose removal waits for a second admin, the oldest request first."""
+def removal_requests(
+    session: Session, *, limit: int = 10, only: Collection[str] | None = None
+) -> list[InstallationInfo]:
+    """Installations whose removal waits for a second admin, the oldest request first;
+    with `only`, of those applications alone."""
+    statement = _joined()
+    if only is not None:
+        statement = statement.where(col(Installation.application_id).in_(list(only)))
     rows = session.execute(
         # removal_requested_at is set while a request is open (NULL when void), and indexed.
-        _joined()
-        .where(col(Installation.removal_requested_at).is_not(None))
+        statement.where(col(Installation.removal_requested_at).is_not(None))
         .order_by(col(Installation.removal_requested_at), col(Installation.id))
         .limit(limit)
     ).all()
     return _infos(rows)
+
+
+def _only(
+    every: Seek, some: Seek, params: dict[str, Any], only: Collection[str] | None
+) -> tuple[Seek, dict[str, Any]]:
+    """The statements for every application, or for those in `only` with its bind."""
+    if only is None:
+        return every, params
+    return some, dict(params, only=sorted(only))

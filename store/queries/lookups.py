@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -70,13 +71,13 @@ def find_installation(session: Session, app_id: str, site_id: str) -> Installati
     return None if row is None else _info(row)
 
 
-def has_enabled(session: Session, site_id: str) -> bool:
-    """Whether any application of the site is enabled (what "Disable all" would change)."""
-    query = select(
-        exists().where(
-            col(Installation.site_id) == site_id, col(Installation.state) == State.ENABLED
-        )
-    )
+def has_enabled(session: Session, site_id: str, only: Collection[str] | None = None) -> bool:
+    """Whether any application of the site (with `only`, of those) is enabled (what
+    "Disable all" would change)."""
+    where = [col(Installation.site_id) == site_id, col(Installation.state) == State.ENABLED]
+    if only is not None:
+        where.append(col(Installation.application_id).in_(list(only)))
+    query = select(exists().where(*where))
     return bool(session.connection().scalar(query))
 
 

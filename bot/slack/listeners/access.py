@@ -1,8 +1,10 @@
-"""Admins only: one middleware refuses everyone else before any listener runs.
+"""Admins and approvers only: one middleware refuses everyone else before any listener runs.
 
-Commands, button presses and form submissions from someone who is not a SIMS ID admin
-get a private refusal and reach no listener; so does one whose user is not a Slack user
-id (surfaces.acting_user: the one id both this check and the listeners read). Kinds of
+Commands, button presses and form submissions from someone who is neither a SIMS ID admin
+nor an approver of some application get a private refusal and reach no listener (which
+application an approver may act on, each operation checks: Access.may_act); so does
+one whose user is not a Slack user id (surfaces.acting_user: the one id both this check
+and the listeners read). Kinds of
 interaction the bot never draws (legacy attachments, dialogs, workflow steps, shortcuts:
 Bolt would hand some of them to the same `app.action` listeners as a button) are acked
 and refused, whoever sends them. Knowing whether someone is an admin can mean
@@ -91,14 +93,14 @@ class AdminCheck(Middleware):
     def __init__(self, app: App, services: Services) -> None:
         self._app = app
         self._services = services
-        self._admins = services.admins
+        self._access = services.access
         self._executor = services.executor
         self._home = services.home.publish
 
     def process(
         self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
     ) -> BoltResponse | None:
-        """Let admins through; refuse anyone else with a private message."""
+        """Let admins and approvers through; refuse anyone else with a private message."""
         body = req.body
         kind = _kind(body)
         if req.context.get(CHECKED) or kind == EVENTS:
@@ -111,9 +113,9 @@ class AdminCheck(Middleware):
         if user is None:
             log.info("refused %s from a user id that is not Slack's", KINDS[kind])
             return self._refuse(req, kind, None, acked=False)
-        admin = self._admins.known(user)
+        admin = self._access.known_entry(user)
         if admin is None:  # Slack must be asked, which may take longer than Slack waits
-            check = Deadline(self._services, lambda: self._admins.is_admin(user))
+            check = Deadline(self._services, lambda: self._access.may_enter(user))
             admin = check.answer()
             if admin is None:
                 check.follow_up(

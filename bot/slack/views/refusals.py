@@ -28,7 +28,7 @@ def channel_refused_notice(channel: str, error: str, bot_user: str | None) -> Me
     )
     how = (
         f"To fix it, {fix}, or point the application elsewhere with "
-        "`simsid-bot apps add NAME --id APP --channel C…`. Later installs try "
+        "`simsid-bot apps edit APP --channel C…`. Later installs try "
         f"<#{channel}> first, so once the bot is in, they go there again."
     )
     return message(f"Slack refuses install messages for <#{channel}> ({escape(error)})", [

@@ -107,6 +107,22 @@ def not_allowed() -> Message:
     return _reply("Only SIMS ID admins can do that; ask an admin to add you to SIMSID_ADMINS.")
 
 
+def not_approver(app_name: str, approvers: Sequence[str]) -> Message:
+    """A refusal on one application: who may act on it instead."""
+    who = ", ".join(principal(p) for p in approvers)
+    if who:
+        return _reply(
+            f"Only the approvers of {escape(app_name)} ({who}) or the bot's admins "
+            "can do this. Nothing changed."
+        )
+    return _reply(f"Only the bot's admins can do this for {escape(app_name)}. Nothing changed.")
+
+
+def principal(slack_id: str) -> str:
+    """A user (U…, W…) or user group (S…) id as Slack shows it."""
+    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else mention(slack_id)
+
+
 def requester_unknown(requester: str) -> Message:
     """A removal not confirmed because Slack cannot say now whether its requester is
     still an admin."""

@@ -8,7 +8,7 @@ from slack_sdk import WebClient
 from bot.slack import views
 from bot.slack.ids import ActionId, decode_site
 from bot.slack.listeners.actions.shared import ack_then, ask_for, open_modal
-from bot.slack.listeners.surfaces import tell
+from bot.slack.listeners.surfaces import tell, user_of
 from bot.slack.payloads import ButtonAction, Interaction
 from bot.slack.services import Services
 
@@ -40,6 +40,6 @@ def ask_why_disable_all(
     if site is None:
         tell(ctx, body, respond, views.not_found("site", site_id))
         return
-    enabled = ctx.operations.enabled_at(site.id)
+    enabled = ctx.operations.enabled_at(site.id, user_of(body))
     ask = ask_for(body, kind="disable_all", site_id=site.id, enabled=enabled)
     open_modal(ctx, client, body, respond, views.disable_all_modal(site, ask))

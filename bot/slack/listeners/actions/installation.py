@@ -44,7 +44,7 @@ def act_on_installation(
     wanted = INSTALLATION_ACTIONS[ActionId(action["action_id"])]
     if wanted in _ASKS_WHY:
         info, refused = ctx.operations.check(
-            installation_id=installation_id, version=version, action=wanted
+            installation_id=installation_id, version=version, action=wanted, actor=user
         )
         if info is None:
             tell(ctx, body, respond, refused or views.help_message())
