@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -123,18 +122,22 @@ class _WhoAsks(Middleware):
         return resp
 
 
-def _listener_timer(deadline: float) -> Callable[..., BoltResponse | None]:
-    """A Bolt middleware timing each request's listeners by kind, until they ack."""
+class _ListenerTimer(Middleware):
+    """Times each request's listeners by kind, until they ack. Bolt's own kind of
+    middleware: a function's arguments are all built first, which fails on some payloads."""
 
-    def timed(body: dict[str, Any], next: Callable[[], BoltResponse | None]) -> BoltResponse | None:
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
         started = time.perf_counter()
         try:
             return next()
         finally:
             seconds = time.perf_counter() - started
-            metrics.listener_timed(metrics.listener_kind(body), seconds, deadline)
-
-    return timed
+            metrics.listener_timed(metrics.listener_kind(req.body), seconds, self.deadline)
 
 
 def create_app(
@@ -237,7 +240,7 @@ def create_app(
         token_revoked=delivery.refusals.token_refused,
     )
     # Outermost, so it times every listener with the admin check in front of it.
-    bolt.use(_listener_timer(ctx.answer_deadline))
+    bolt.use(_ListenerTimer(ctx.answer_deadline))
     bolt.use(_WhoAsks())
     listeners.register(bolt, ctx)
     webhook = Webhook(db, lifecycle, settings.webhook_secrets(), on_accepted=delivery.nudge)
