@@ -95,6 +95,20 @@ def open_window(
     session.flush()
 
 
+def close_changed(session: Session, installation_id: int, version: int, now: datetime) -> None:
+    """Close the installation's open window if a change since its Disable (now at
+    `version`) made it void: Enable now ends the window early."""
+    session.execute(
+        update(MaintenanceWindow)
+        .where(
+            col(MaintenanceWindow.installation_id) == installation_id,
+            col(MaintenanceWindow.disabled_version) != version,
+            _open(),
+        )
+        .values(closed_at=now, closed_reason="changed")
+    )
+
+
 def extend(session: Session, *, installation_id: int, version: int, ends_at: datetime) -> bool:
     """Move the end of the installation's live window; False when it has none at `version`."""
     result = session.execute(

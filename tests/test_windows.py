@@ -180,11 +180,28 @@ def test_enable_now_ends_the_window_early(db: Database) -> None:
     assert applied
     with db.read() as session:
         assert windows.disabled_until(session, inst) is None
+    assert _window(db, inst).closed_reason == "changed"  # closed by the Enable itself
     # Disabled again by hand, with no end: the old window's end leaves it so.
     act(db, inst, Action.DISABLE, lifecycle=operations.lifecycle)
     assert end_windows(db, operations.lifecycle, now=T0 + 2 * HOUR) == 0
     assert get(db, inst).state is State.DISABLED
     assert WINDOW_ACTOR not in _enables(db, inst)
+
+
+def test_disable_all_until_a_time_opens_a_window_per_application(db: Database) -> None:
+    clock = Clock(T0)
+    lifecycle = _lifecycle(clock)
+    ids = [install(db, lifecycle, app=app, at=T0) for app in ("app-hw", "app-pay")]
+    for inst in ids:
+        act(db, inst, Action.APPROVE, lifecycle=lifecycle)
+    operations = Operations(db=db, lifecycle=lifecycle, tz=LONDON)
+    reply = operations.disable_all(
+        site_id="s1", enabled=operations.enabled_at("s1"), actor=ADMIN, until=T0 + HOUR
+    )
+    assert "2" in reply.text
+    assert [get(db, i).state for i in ids] == [State.DISABLED] * 2
+    assert end_windows(db, lifecycle, now=T0 + HOUR) == 2
+    assert [get(db, i).state for i in ids] == [State.ENABLED] * 2
 
 
 def test_extend_moves_the_end(db: Database) -> None:

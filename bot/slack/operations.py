@@ -61,6 +61,9 @@ class Operations:
                 expected_version=version,
                 reason=reason,
             )
+            if change.applied:
+                now = self.lifecycle.clock()
+                windows.close_changed(session, installation_id, change.version, now)
             if change.applied and until is not None and action is Action.DISABLE:
                 self._open_window(session, installation_id, change.version, until, actor)
             return change
