@@ -174,6 +174,7 @@ class Scheduler:
         on_work: Callable[[], None],
         clock: Callable[[], datetime] = utcnow,
         lifecycle: Lifecycle | None = None,
+        windows_every: timedelta = WINDOWS_INTERVAL,
     ) -> None:
         self.db = db
         # Ends maintenance windows through the app's own lifecycle (decisions upstream).
@@ -184,15 +185,22 @@ class Scheduler:
         self.on_work = on_work
         self.clock = clock
         self.tz = settings.tz
+        self.windows_every = windows_every  # the sandbox checks every few seconds
         self.worker = worker_id()
         self._scheduler = BackgroundScheduler(timezone=self.tz)
         # Set by shutdown: a job waiting on the network (the list's fetch) ends at once.
         self._stopping = threading.Event()
 
     @classmethod
-    def for_app(cls, bot: BotApp) -> Scheduler:
+    def for_app(cls, bot: BotApp, *, windows_every: timedelta = WINDOWS_INTERVAL) -> Scheduler:
         """The jobs of a running app: its database and settings, nudging its delivery."""
-        return cls(bot.db, bot.settings, on_work=bot.delivery.nudge, lifecycle=bot.lifecycle)
+        return cls(
+            bot.db,
+            bot.settings,
+            on_work=bot.delivery.nudge,
+            lifecycle=bot.lifecycle,
+            windows_every=windows_every,
+        )
 
     def start(self) -> Scheduler:
         """Add the jobs and start the scheduler's thread; returns self."""
@@ -323,12 +331,12 @@ class Scheduler:
     def _add_windows_job(self) -> None:
         self._scheduler.add_job(
             self.run_windows,
-            IntervalTrigger(seconds=WINDOWS_INTERVAL.total_seconds(), timezone=self.tz),
+            IntervalTrigger(seconds=self.windows_every.total_seconds(), timezone=self.tz),
             id=WINDOWS_JOB,
             name="end maintenance windows",
             coalesce=True,
             max_instances=1,
-            misfire_grace_time=int(WINDOWS_INTERVAL.total_seconds()),
+            misfire_grace_time=max(1, int(self.windows_every.total_seconds())),
             # At start: a window that ended while no process was up ends now.
             next_run_time=datetime.now(self.tz),
         )
