@@ -323,8 +323,10 @@ def test_a_window_set_in_slack_shows_extends_and_ends(
 
     assert served.open_home().status == 200
     assert fake_slack.wait_for(
-        lambda: "In maintenance" in str(fake_slack.home(ADMIN))
-        and "Disabled until" in str(fake_slack.home(ADMIN))
+        lambda: (
+            "In maintenance" in str(fake_slack.home(ADMIN))
+            and "Disabled until" in str(fake_slack.home(ADMIN))
+        )
     ), fake_slack.home(ADMIN)
 
     before = len(fake_slack.opened)

@@ -11,8 +11,8 @@ import logging
 import signal
 import sys
 import threading
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
