@@ -311,13 +311,11 @@ def _submit(sandbox: Sandbox, user: str, text: str) -> dict[str, Any]:
 
 
 def test_a_short_maintenance_window_ends_in_the_sandbox(sandbox: Sandbox) -> None:
-    sandbox.install("site-ash", "Ash Grove School")
-    message = sandbox.wait_for(lambda: sandbox.message_about("Ash Grove School"), "the install")
+    sandbox.install("site-grove", "Grove School")
+    message = sandbox.wait_for(lambda: sandbox.message_about("Grove School"), "the install")
     _click(sandbox, message, "Approve")
     enabled = sandbox.wait_for(
-        lambda: (
-            (m := sandbox.message_about("Ash Grove School")) and "Approve" not in _buttons(m) and m
-        ),
+        lambda: (m := sandbox.message_about("Grove School")) and "Approve" not in _buttons(m) and m,
         "the approval",
     )
     _click(sandbox, enabled, "Disable")
@@ -329,16 +327,14 @@ def test_a_short_maintenance_window_ends_in_the_sandbox(sandbox: Sandbox) -> Non
     )
     assert status == 200 and answer["ok"], answer
     sandbox.wait_for(
-        lambda: "Disabled until" in json.dumps(sandbox.message_about("Ash Grove School")),
+        lambda: "Disabled until" in json.dumps(sandbox.message_about("Grove School")),
         "the window on the message",
     )
     sandbox.wait_for(
         lambda: sandbox.message_about("Maintenance over"), "the channel told", timeout=30
     )
     back = sandbox.wait_for(
-        lambda: (
-            (m := sandbox.message_about("Ash Grove School")) and "Enable" not in _buttons(m) and m
-        ),
+        lambda: (m := sandbox.message_about("Grove School")) and "Enable" not in _buttons(m) and m,
         "the message enabled again",
     )
     assert "maintenance window by" in json.dumps(back["blocks"])
