@@ -37,6 +37,8 @@ def window_actor(created_by: str) -> str:
 
 @dataclass(frozen=True)
 class Window:
+    """An open window: which installation, when it ends, and the version its Disable left."""
+
     id: int
     installation_id: int
     ends_at: datetime
