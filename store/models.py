@@ -1,5 +1,6 @@
 """SQLModel tables: applications, sites, installations and their counts, credentials, audit,
-outbox, claims."""
+outbox, claims,
+maintenance windows."""
 
 from __future__ import annotations
 
@@ -289,6 +290,38 @@ class Refusal(SQLModel, table=True):
     next_try_at: datetime = _now_column()
     # When people were told of it (once per target and error); None while not yet.
     told_at: datetime | None = _optional_time()
+
+
+# An open maintenance window: closed_at IS NULL (few rows, found by ends_at).
+OPEN_WINDOW_SQL = "closed_at IS NULL"
+
+
+class MaintenanceWindow(SQLModel, table=True):
+    """A Disable with an end: at `ends_at` the bot enables the installation again, if it
+    is still at `disabled_version` (nobody changed it since). Closing (`closed_at`) is a
+    conditional UPDATE, so one process ends each window (store/windows.py)."""
+
+    __tablename__ = "maintenance_window"
+    __table_args__ = (
+        Index(
+            "ix_maintenance_window_open",
+            "ends_at",
+            postgresql_where=text(OPEN_WINDOW_SQL),
+            sqlite_where=text(OPEN_WINDOW_SQL),
+        ),
+        Index("ix_maintenance_window_installation", "installation_id", "closed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: int = Field(foreign_key="installation.id")
+    ends_at: datetime = _now_column()
+    # The installation's version right after the Disable that opened the window.
+    disabled_version: int
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _now_column()
+    closed_at: datetime | None = _optional_time()
+    # "ended" (enabled by the window), "changed" (changed by someone since), "replaced".
+    closed_reason: str | None = Field(default=None, max_length=16)
 
 
 class JobClaim(SQLModel, table=True):

@@ -200,13 +200,23 @@ class Client:
         )
 
     def submit_view(
-        self, view: dict[str, Any], reason: str | None = None, *, user: str = ADMIN, **sign: Any
+        self,
+        view: dict[str, Any],
+        reason: str | None = None,
+        *,
+        user: str = ADMIN,
+        until: int | None = None,
+        **sign: Any,
     ) -> Response:
-        """Submit a modal the bot opened, with `reason` typed into its reason field."""
+        """Submit a modal the bot opened, with `reason` typed into its reason field and
+        `until` (Unix seconds) picked in its datetimepicker, if it has one."""
         inputs = [b["block_id"] for b in view.get("blocks") or [] if b.get("type") == "input"]
+        typed = dict.fromkeys(inputs, reason)
+        if "simsid_until" in typed:
+            typed["simsid_until"] = None if until is None else str(until)
         payload = slack_payloads.view_submission(
             view,
-            dict.fromkeys(inputs, reason),
+            typed,
             user=user,
             team=TEAM_ID,
             trigger_id=f"trig.{self._n}",

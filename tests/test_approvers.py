@@ -16,6 +16,7 @@ from bot.app import BotApp, create_app
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId, encode_site
 from store import applications
+from store.lifecycle import Action
 from store.models import Installation, State
 from tests.conftest import make_settings
 from tests.faultkit import buttons, install_and_wait, response_texts, wait_until
@@ -246,3 +247,52 @@ def test_disable_all_is_offered_only_when_one_of_the_persons_applications_is_ena
     assert ActionId.DISABLE_ALL.value in theirs
     mine = served.slash("customer site-oak", user=HW_APPROVER).body.decode()
     assert "Homework Hub" in mine and ActionId.DISABLE_ALL.value not in mine
+
+
+def test_an_approver_of_another_application_cannot_extend_its_window(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    from datetime import timedelta
+
+    _installed(served, fake_slack)
+    with bot.db.read() as session:
+        row = session.exec(
+            select(Installation).where(Installation.application_id == "app-payments")
+        )
+        payments = row.one()
+    operations = bot.services.operations
+    assert operations.act(
+        installation_id=payments.id, version=None, action=Action.APPROVE, actor=ADMIN
+    )[0]
+    now = operations.lifecycle.clock()
+    assert operations.act(
+        installation_id=payments.id,
+        version=None,
+        action=Action.DISABLE,
+        actor=PAYER,
+        reason="maintenance",
+        until=now + timedelta(hours=1),
+    )[0]
+    version = _version(bot, "app-payments")
+
+    info, refused = operations.window(
+        installation_id=payments.id, version=version, actor=HW_APPROVER
+    )
+    assert info is None and refused is not None and PAY_REFUSAL in refused.text
+    moved, reply = operations.extend(
+        installation_id=payments.id,
+        version=version,
+        until=now + timedelta(hours=5),
+        actor=HW_APPROVER,
+    )
+    assert not moved and PAY_REFUSAL in reply.text
+    moved, _ = operations.extend(
+        installation_id=payments.id, version=version, until=now + timedelta(hours=5), actor=PAYER
+    )
+    assert moved
+
+
+def _version(bot: BotApp, app_id: str) -> int:
+    with bot.db.read() as session:
+        row = session.exec(select(Installation).where(Installation.application_id == app_id))
+        return row.one().version

@@ -310,6 +310,36 @@ def _submit(sandbox: Sandbox, user: str, text: str) -> dict[str, Any]:
     return dict(modal)
 
 
+def test_a_short_maintenance_window_ends_in_the_sandbox(sandbox: Sandbox) -> None:
+    sandbox.install("site-grove", "Grove School")
+    message = sandbox.wait_for(lambda: sandbox.message_about("Grove School"), "the install")
+    _click(sandbox, message, "Approve")
+    enabled = sandbox.wait_for(
+        lambda: (m := sandbox.message_about("Grove School")) and "Approve" not in _buttons(m) and m,
+        "the approval",
+    )
+    _click(sandbox, enabled, "Disable")
+    modal = sandbox.wait_for(lambda: sandbox.state("UADMIN")["modal"], "the form")
+    until = str(int(time.time()) + 3)  # what the page sends from its picker: Unix seconds
+    status, answer = sandbox.post(
+        "/sandbox/submit",
+        {"user": "UADMIN", "view_id": modal["id"], "text": "upgrade", "until": until},
+    )
+    assert status == 200 and answer["ok"], answer
+    sandbox.wait_for(
+        lambda: "Disabled until" in json.dumps(sandbox.message_about("Grove School")),
+        "the window on the message",
+    )
+    sandbox.wait_for(
+        lambda: sandbox.message_about("Maintenance over"), "the channel told", timeout=30
+    )
+    back = sandbox.wait_for(
+        lambda: (m := sandbox.message_about("Grove School")) and "Enable" not in _buttons(m) and m,
+        "the message enabled again",
+    )
+    assert "maintenance window by" in json.dumps(back["blocks"])
+
+
 def test_a_reasoned_disable_and_a_two_person_remove(sandbox: Sandbox) -> None:
     sandbox.install("site-elm", "Elm Academy")
     message = sandbox.wait_for(lambda: sandbox.message_about("Elm Academy"), "the install")

@@ -82,8 +82,8 @@ def test_disable_asks_why_and_the_reason_goes_to_audit_and_message(
     modal = _modal_opened(fake_slack, 0)
     assert modal["callback_id"] == "simsid_reason"
     assert "Oakfield Primary" in _text(modal["blocks"])
-    [field] = [b for b in modal["blocks"] if b["type"] == "input"]
-    assert field["optional"] is True
+    [field, until] = [b for b in modal["blocks"] if b["type"] == "input"]
+    assert field["optional"] is True and until["optional"] is True  # no window by default
     assert fake_slack.opened[0][1]["trigger_id"].startswith("trig.")
     assert _state(bot) is State.ENABLED  # nothing happens until the form is sent
 

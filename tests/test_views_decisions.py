@@ -63,9 +63,11 @@ def test_modals_are_valid_and_escape_names() -> None:
         dumped = json.dumps(modal)
         assert "<!channel>" not in dumped and "&lt;!channel&gt;" in dumped
         assert modal["callback_id"] == "simsid_reason"
-    [optional] = [b for b in disable["blocks"] if b["type"] == "input"]
+    # Disable's reason and its maintenance window's end are both optional.
+    [optional, until] = [b for b in disable["blocks"] if b["type"] == "input"]
     [required] = [b for b in remove["blocks"] if b["type"] == "input"]
     assert optional["optional"] is True and required["optional"] is False
+    assert until["element"]["type"] == "datetimepicker" and until["optional"] is True
     assert asking["submit"]["text"] == "Ask to remove" and "Another admin" in json.dumps(asking)
     outcome = _checked(views.outcome_modal("Nothing changed", "Already disabled"))
     assert "submit" not in outcome

@@ -34,7 +34,7 @@ from bot.background.upstream_lane import UpstreamLane
 from bot.simsid.upstream import UpstreamSender
 from bot.slack import views
 from bot.slack.client import Lasting, describe_error
-from store import messages, outbox, queries, refusals
+from store import messages, outbox, queries, refusals, windows
 from store.db import Database, DatabaseUnavailable
 from store.models import MessageStatus, OutboxKind, State, utcnow
 
@@ -484,9 +484,12 @@ class Delivery:
         with self.db.read() as session:
             counts = queries.pending_counts(session)
             oldest = queries.pending(session, limit=5).items
-        if not counts or not channel:
+            ending, ending_total = windows.ending_between(session, now, now + timedelta(days=1))
+        if not (counts or ending_total) or not channel:
             return
-        message = views.digest(counts, list(oldest), self.tz, now)
+        message = views.digest(
+            counts, list(oldest), self.tz, now, ending=ending, ending_total=ending_total
+        )
         self._pace(channel)
         self._post(channel, message)
         metrics.digest_sent()
@@ -496,4 +499,7 @@ class Delivery:
         if not channel or not item.payload:
             return
         self._pace(channel)
-        self._post(channel, views.reconcile_notice(item.payload))
+        if item.payload.get("notice") == "window_ended":
+            self._post(channel, views.window_notice(item.payload))
+        else:
+            self._post(channel, views.reconcile_notice(item.payload))

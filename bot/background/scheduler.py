@@ -20,6 +20,8 @@ Rules:
   claim if it was free so a later catch-up in the same period does not post it again.
 * Reminders: see store/claims.py (first after SIMSID_REMIND_AFTER_HOURS, then at doubling
   intervals from the start of the pending cycle; 0 hours turns them off).
+* Maintenance windows: at start and every minute, each window whose end has come is ended
+  once (store/windows.py), so one that ended while no process was up ends at start.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ from bot.background.reconcile_job import run_scheduled
 from bot.config import Settings
 from bot.cron import cron_trigger, period_start
 from bot.simsid import snapshot
-from store import claims, outbox, queries, retention
+from store import claims, outbox, queries, retention, windows
 from store.db import Database, DatabaseUnavailable
+from store.lifecycle import Lifecycle
 from store.models import OutboxKind, utcnow
 
 if TYPE_CHECKING:
@@ -57,6 +60,8 @@ REMINDERS_JOB = "simsid-reminders"
 PRUNE_JOB = "simsid-prune"
 PRUNE_INTERVAL = timedelta(hours=6)
 RECONCILE_JOB = "simsid-reconcile"
+WINDOWS_JOB = "simsid-windows"
+WINDOWS_INTERVAL = timedelta(minutes=1)
 
 DIGEST_GRACE = timedelta(hours=2)
 REMINDER_INTERVAL = timedelta(minutes=5)
@@ -87,7 +92,8 @@ def post_digest(
     if not force and (period is None or (grace is not None and now - period > grace)):
         return "outside grace"
     with db.session() as session:
-        if not queries.pending(session, limit=1).items:
+        ending = windows.ending_between(session, now, now + timedelta(days=1), limit=1)[1]
+        if not queries.pending(session, limit=1).items and not ending:
             return "nothing pending"
         won = period is not None and claims.claim(
             session, claims.digest_period_key(channel, period), by=by, now=now
@@ -133,6 +139,25 @@ def send_reminders(
     return queued
 
 
+# -- maintenance windows ------------------------------------------------------
+
+
+def end_windows(db: Database, lifecycle: Lifecycle, *, now: datetime) -> int:
+    """End every window due at `now`, each once across processes; returns how many this
+    call re-enabled."""
+    with db.read() as session:
+        due = windows.due(session, now=now)
+    enabled = 0
+    # One transaction each: a window another process is ending costs one row's wait.
+    for window in due:
+        with db.session() as session:
+            ended = windows.end(session, lifecycle, window, now=now)
+        if ended is not None and ended.enabled:
+            enabled += 1
+            log.info("maintenance window %s ended: installation enabled", window.id)
+    return enabled
+
+
 # -- the scheduler ------------------------------------------------------------
 
 
@@ -149,21 +174,34 @@ class Scheduler:
         *,
         on_work: Callable[[], None],
         clock: Callable[[], datetime] = utcnow,
+        lifecycle: Lifecycle | None = None,
+        windows_every: timedelta = WINDOWS_INTERVAL,
     ) -> None:
         self.db = db
+        # Ends maintenance windows through the app's own lifecycle (decisions upstream).
+        self.lifecycle = lifecycle or Lifecycle(
+            default_channel=settings.simsid_default_channel, clock=clock
+        )
         self.settings = settings
         self.on_work = on_work
         self.clock = clock
         self.tz = settings.tz
+        self.windows_every = windows_every  # the sandbox checks every few seconds
         self.worker = worker_id()
         self._scheduler = BackgroundScheduler(timezone=self.tz)
         # Set by shutdown: a job waiting on the network (the list's fetch) ends at once.
         self._stopping = threading.Event()
 
     @classmethod
-    def for_app(cls, bot: BotApp) -> Scheduler:
+    def for_app(cls, bot: BotApp, *, windows_every: timedelta = WINDOWS_INTERVAL) -> Scheduler:
         """The jobs of a running app: its database and settings, nudging its delivery."""
-        return cls(bot.db, bot.settings, on_work=bot.delivery.nudge)
+        return cls(
+            bot.db,
+            bot.settings,
+            on_work=bot.delivery.nudge,
+            lifecycle=bot.lifecycle,
+            windows_every=windows_every,
+        )
 
     def start(self) -> Scheduler:
         """Add the jobs and start the scheduler's thread; returns self."""
@@ -171,6 +209,7 @@ class Scheduler:
         self._add_reminder_job()
         self._add_prune_job()
         self._add_reconcile_job()
+        self._add_windows_job()
         self._scheduler.start()
         return self
 
@@ -281,6 +320,30 @@ class Scheduler:
         if outcome in ("applied", "refused"):
             self.on_work()
         return outcome
+
+    def run_windows(self) -> int:
+        """The maintenance windows job: re-enable what each window due now disabled."""
+        try:
+            enabled = end_windows(self.db, self.lifecycle, now=self.clock())
+        except DatabaseUnavailable as exc:
+            log.warning("maintenance windows skipped: database unavailable (%s)", exc)
+            return 0
+        if enabled:
+            self.on_work()
+        return enabled
+
+    def _add_windows_job(self) -> None:
+        self._scheduler.add_job(
+            self.run_windows,
+            IntervalTrigger(seconds=self.windows_every.total_seconds(), timezone=self.tz),
+            id=WINDOWS_JOB,
+            name="end maintenance windows",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(1, int(self.windows_every.total_seconds())),
+            # At start: a window that ended while no process was up ends now.
+            next_run_time=datetime.now(self.tz),
+        )
 
     def _add_reconcile_job(self) -> None:
         if not self.settings.simsid_reconcile_url:

@@ -165,6 +165,17 @@ def _parser() -> argparse.ArgumentParser:
         "SIMSID_RECONCILE_URL's (by default the token goes only there)",
     )
 
+    disable = sub.add_parser(
+        "disable", help="disable one installation, until a time if given (a maintenance window)"
+    )
+    disable.add_argument("app", metavar="APP", type=_text, help="application id, slug or name")
+    disable.add_argument("site", metavar="SITE", type=_text, help="site id, URN or DfE number")
+    disable.add_argument("--as", dest="actor", required=True, metavar="SLACK_USER_ID")
+    disable.add_argument("--reason", default=None, help="why: audit log, message, upstream")
+    disable.add_argument(
+        "--until", default=None, metavar="ISO8601", help="enable again then (SIMSID_TIMEZONE)"
+    )
+
     digest = sub.add_parser("digest", help="post the pending-approvals digest now")
     digest.add_argument("--force", action="store_true", help="post even if already posted")
 
@@ -210,6 +221,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         configure_logging(settings.log_level, settings.log_format)
         return cmd_reconcile(settings, args)
 
+    if args.command == "disable":
+        from bot.cli.disable import cmd_disable
+
+        settings = _settings("store")
+        configure_logging(settings.log_level, settings.log_format)
+        return cmd_disable(settings, args)
+
     if args.command == "keys" and args.keys_command == "generate":
         return commands_cli.keys_generate()
     if args.command == "sandbox":
@@ -228,6 +246,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "db": "store",
         "outbox": "store",
         "reconcile": "store",
+        "disable": "store",
     }
     settings = _settings(purpose.get(args.command))
     configure_logging(settings.log_level, settings.log_format)

@@ -184,9 +184,17 @@ class SandboxApi:
         view = self.timeline.modal(view_id, user)
         if view is None:
             raise BadRequest("that form is closed")
+        until = _text(data, "until", required=False, limit=20)
         inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
         answer = self.relay.submit_view(
-            user=user, view=view, typed={str(b.get("block_id")): typed for b in inputs}
+            user=user,
+            view=view,
+            typed={
+                str(b.get("block_id")): until
+                if (b.get("element") or {}).get("type") == "datetimepicker"
+                else typed
+                for b in inputs
+            },
         )
         self.timeline.log_request("/slack/events view_submission", answer.status, answer.raw[:200])
         if answer.ok:

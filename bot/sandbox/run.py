@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -67,7 +68,8 @@ class Sandbox:
         bot_url = self._serve_bot(self.bot)
         self.bot.delivery.start()
         self._delivering = True
-        self.scheduler = Scheduler.for_app(self.bot).start()
+        # Maintenance windows are checked every 5 s, so one a minute long ends on time.
+        self.scheduler = Scheduler.for_app(self.bot, windows_every=timedelta(seconds=5)).start()
         self.timeline = Timeline(self.fake)
         self.timeline.start()
         relay = Relay(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
@@ -233,6 +234,18 @@ def home_opened(
     )
 
 
+def _seconds(typed: str | None) -> int | None:
+    """A datetimepicker's value from what was typed: Unix seconds, or an ISO 8601 time."""
+    if not typed:
+        return None
+    if typed.strip().isdigit():
+        return int(typed)
+    try:
+        return int(datetime.fromisoformat(typed).timestamp())
+    except ValueError:
+        return None
+
+
 def view_submission(
     view: dict[str, Any],
     typed: dict[str, str | None],
@@ -250,12 +263,12 @@ def view_submission(
         element = block.get("element")
         if block.get("type") == "input" and isinstance(element, dict):
             block_id = str(block.get("block_id"))
-            values[block_id] = {
-                str(element.get("action_id")): {
-                    "type": element.get("type"),
-                    "value": typed.get(block_id),
-                }
-            }
+            field: dict[str, Any] = {"type": element.get("type"), "value": typed.get(block_id)}
+            if element.get("type") == "datetimepicker":
+                # Slack sends the picked moment as Unix seconds, or null when none was.
+                picked = typed.get(block_id)
+                field = {"type": "datetimepicker", "selected_date_time": _seconds(picked)}
+            values[block_id] = {str(element.get("action_id")): field}
     return {
         "type": "view_submission",
         "team": {"id": team, "domain": "sandbox"},

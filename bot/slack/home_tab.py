@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,13 +14,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.slack import views
 from bot.slack.admins import Access, Admins
-from store import queries, refusals
+from store import queries, refusals, windows
 from store.db import Database
 from store.models import utcnow
 
 log = logging.getLogger(__name__)
 
 HOME_ROWS = 10
+# Every live maintenance window, whenever it ends.
+ALWAYS = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 APPS_SHOWN = 30
 
 
@@ -55,6 +57,8 @@ class HomeTab:
             requests = queries.removal_requests(session, limit=HOME_ROWS, only=only)
             decisions = queries.latest_decisions(session, limit=HOME_ROWS, only=only)
             standing = refusals.active(session)
+            ending = windows.ending_between(session, ALWAYS[0], ALWAYS[1], limit=HOME_ROWS)[0]
+            maintenance = [queries.installation(session, e.installation_id) for e in ending]
         trouble = None
         for refused in standing:
             channel = refusals.channel_of(refused.target)
@@ -68,6 +72,11 @@ class HomeTab:
             more_waiting=waiting.has_more,
             requests=requests,
             decisions=decisions,
+            maintenance=[
+                info
+                for info in maintenance
+                if info is not None and (only is None or info.app.id in only)
+            ],
             tz=self.tz,
             now=self.clock(),
             notice=notice,

@@ -30,6 +30,8 @@ class ActionId(StrEnum):
     CONFIRM_REMOVAL = "simsid_confirm_removal"
     CANCEL_REMOVAL = "simsid_cancel_removal"
     REASON_INPUT = "simsid_reason_text"  # the text field of the reason modal
+    UNTIL_INPUT = "simsid_until_picker"  # the end of a maintenance window, in the same modal
+    EXTEND = "simsid_extend"  # move the end of an installation's maintenance window
 
 
 class BlockId(StrEnum):
@@ -38,6 +40,7 @@ class BlockId(StrEnum):
     CUSTOMER_ACTIONS = "simsid_customer"
     UPSTREAM_ACTIONS = "simsid_upstream"
     REASON = "simsid_reason"  # the reason modal's input block
+    UNTIL = "simsid_until"  # its datetimepicker: when to enable again (optional)
     HOME_NOTICE = "simsid_home_notice"
 
 
@@ -197,16 +200,17 @@ def decode_outbox(value: object) -> int:
     return int(value)
 
 
-REASON_KINDS = ("disable", "remove", "disable_all")
+REASON_KINDS = ("disable", "remove", "disable_all", "extend")
 
 
 @dataclass(frozen=True)
 class ReasonAsk:
     """What a reason modal will do once submitted, carried in its private_metadata.
 
-    `kind` is "disable" or "remove" (an installation at the version the person saw) or
-    "disable_all" (a customer, and `enabled`: the (installation id, version) of each of
-    its applications enabled when the form opened, all that sending it may disable);
+    `kind` is "disable", "remove" or "extend" (a maintenance window's end: an installation
+    at the version the person saw) or "disable_all" (a customer, and `enabled`: the
+    (installation id, version) of each of its applications enabled when the form opened,
+    all that sending it may disable);
     `response_url` is the private listing the click came from, where the outcome is
     told; `home` says it came from the App Home tab.
     """

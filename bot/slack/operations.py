@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -18,7 +19,7 @@ from bot import log_context, metrics
 from bot.slack import views
 from bot.slack.admins import Access
 from bot.slack.views import Message
-from store import decisions, messages, outbox, queries
+from store import decisions, messages, outbox, queries, windows
 from store.db import Database
 from store.lifecycle import Action, Change, Lifecycle, NotFound, allowed_actions
 from store.models import State
@@ -63,22 +64,79 @@ class Operations:
         action: Action,
         actor: str,
         reason: str | None = None,
+        until: datetime | None = None,
     ) -> tuple[bool, Message]:
-        """(applied, private reply) for one click, or one submitted reason modal."""
+        """(applied, private reply) for one click, or one submitted reason modal; a Disable
+        `until` a time opens a maintenance window ending then (store/windows.py)."""
         refusal = self._refused_at(actor, installation_id)
         if refusal is not None:
             return False, refusal
-        return self._run(
-            installation_id,
-            lambda session: self.lifecycle.act(
+
+        def change_it(session: Session) -> Change:
+            change = self.lifecycle.act(
                 session,
                 installation_id=installation_id,
                 action=action,
                 actor=actor,
                 expected_version=version,
                 reason=reason,
-            ),
+            )
+            if change.applied:
+                now = self.lifecycle.clock()
+                windows.close_changed(session, installation_id, change.version, now)
+            if change.applied and until is not None and action is Action.DISABLE:
+                self._open_window(session, installation_id, change.version, until, actor)
+            return change
+
+        return self._run(installation_id, change_it)
+
+    def _open_window(
+        self, session: Session, installation_id: int, version: int, until: datetime, actor: str
+    ) -> None:
+        windows.open_window(
+            session,
+            installation_id=installation_id,
+            version=version,
+            ends_at=until,
+            by=actor,
+            now=self.lifecycle.clock(),
         )
+        # The message was queued by the Disable; this refresh shows the window's end too.
+        self._refresh(session, installation_id)
+
+    def extend(
+        self, *, installation_id: int, version: int, until: datetime, actor: str
+    ) -> tuple[bool, Message]:
+        """Move the end of the installation's maintenance window (still at `version`)."""
+        refusal = self._refused_at(actor, installation_id)
+        if refusal is not None:
+            return False, refusal
+        with self.db.session() as session:
+            moved = windows.extend(
+                session, installation_id=installation_id, version=version, ends_at=until
+            )
+            if moved:
+                self._refresh(session, installation_id)
+            info = queries.installation(session, installation_id)
+        self.on_change()
+        if info is None:
+            return False, views.not_found("installation", str(installation_id))
+        return moved, views.window_extended(info, moved, self.tz)
+
+    def window(
+        self, *, installation_id: int, version: int, actor: str
+    ) -> tuple[InstallationInfo | None, Message | None]:
+        """Before Extend: the installation with its live window, or why there is none."""
+        with self.db.read() as session:
+            info = queries.installation(session, installation_id)
+        if info is None:
+            return None, views.not_found("installation", str(installation_id))
+        refusal = self.refused(actor, info)
+        if refusal is not None:
+            return None, refusal
+        if info.version != version or info.disabled_until is None:
+            return None, views.window_extended(info, False, self.tz)
+        return info, None
 
     def confirm_removal(
         self, *, installation_id: int, version: int, actor: str
@@ -222,6 +280,7 @@ class Operations:
         enabled: Sequence[tuple[int, int]],
         actor: str,
         reason: str | None = None,
+        until: datetime | None = None,
     ) -> Message:
         """Disable a customer's applications that were enabled when the form opened (maintenance
         or billing), each only if unchanged since: one enabled or changed after is left as is,
@@ -252,6 +311,8 @@ class Operations:
                 if change.applied:
                     metrics.decision(change.action)
                     changed += 1
+                    if until is not None:
+                        self._open_window(session, installation_id, change.version, until, actor)
                 else:
                     skipped += 1
         if changed:

@@ -13,6 +13,9 @@ SIMS_ID = "sims-id"  # the actor for changes that SIMS ID reports
 # Actors that are not people: SIMS ID, and the bot's own paths (imports, reconciling).
 # None has a Slack user id's shape (is_person), so no Slack request can act as one.
 RESERVED_ACTORS = frozenset({SIMS_ID, "system", "import"})
+# A maintenance window's Enable (store/windows.py): "maintenance window by <@U…>", which
+# is not a person either (a Slack request cannot act as it).
+WINDOW_ACTOR_PREFIX = "maintenance window by "
 
 
 class Action(StrEnum):

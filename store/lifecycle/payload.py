@@ -8,7 +8,7 @@ from typing import TypedDict
 
 from sqlmodel import Session
 
-from store.lifecycle.domain import RESERVED_ACTORS
+from store.lifecycle.domain import RESERVED_ACTORS, WINDOW_ACTOR_PREFIX
 from store.models import Application, Credential, Installation, Site
 
 
@@ -52,7 +52,8 @@ def decision_payload(
     site = session.get(Site, inst.site_id)
     assert app is not None and site is not None
     credential = session.get(Credential, inst.id)
-    who: Actor = {"system": actor} if actor in RESERVED_ACTORS else {"slack_user": actor}
+    system = actor in RESERVED_ACTORS or actor.startswith(WINDOW_ACTOR_PREFIX)
+    who: Actor = {"system": actor} if system else {"slack_user": actor}
     return {
         "id": f"dec_{uuid.uuid4().hex}",
         "type": f"installation.{inst.state}",

@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
+from store import windows
 from store.models import (
     Application,
     Installation,
@@ -52,6 +53,8 @@ def installation(session: Session, installation_id: int) -> InstallationInfo | N
     if row is None:
         return None
     info = _info(row)
+    if info.state is State.DISABLED:
+        info = replace(info, disabled_until=windows.disabled_until(session, installation_id))
     # Every click reads one of these before and after its change: prebuilt, and plain
     # columns rather than an OutboxItem built (with its JSON) for four of its fields.
     status = _upstream_status(session.connection().execute(_LATEST_UPSTREAM, params).first())

@@ -84,6 +84,8 @@ class InstallationInfo:
     # A request made void because its requester was no longer an admin when another
     # confirmed it (who, why): shown until a fresh request or the next change.
     void_removal: VoidRemoval | None = None
+    # When a maintenance window enables it again (store/windows.py); None without one.
+    disabled_until: datetime | None = None
 
 
 @dataclass(frozen=True)

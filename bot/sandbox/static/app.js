@@ -353,6 +353,24 @@
       if (block.optional) label.appendChild(el("span", "modal-optional", " (optional)"));
       field.appendChild(label);
       const element = block.element || {};
+      if (element.type === "datetimepicker") {
+        // A maintenance window's end: the browser's own picker, sent as Unix seconds.
+        const picker = el("input", "modal-input");
+        picker.type = "datetime-local";
+        picker.id = "modal-until";
+        label.htmlFor = "modal-until";
+        if (element.initial_date_time) {
+          const at = new Date(element.initial_date_time * 1000);
+          picker.value = new Date(at.getTime() - at.getTimezoneOffset() * 60000)
+            .toISOString().slice(0, 16);
+        }
+        field.appendChild(picker);
+        const wrong = (modal.errors || {})[block.block_id];
+        if (wrong) field.appendChild(el("div", "modal-error", wrong));
+        if (block.hint) field.appendChild(el("div", "modal-hint", block.hint.text || ""));
+        body.appendChild(field);
+        return;
+      }
       const input = el(element.multiline ? "textarea" : "input", "modal-input");
       input.id = "modal-input";
       input.dataset.view = modal.id;
@@ -383,6 +401,8 @@
       user: state.user,
       view_id: modal.id,
       text: input ? input.value : "",
+      until: $("modal-until") && $("modal-until").value
+        ? String(Math.floor(new Date($("modal-until").value).getTime() / 1000)) : "",
     });
     $("modal-submit").disabled = false;
     if (!result.ok) showError(result.error || "the form was not sent");

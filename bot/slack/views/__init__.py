@@ -20,10 +20,11 @@ from bot.slack.views.listings import (
 from bot.slack.views.modals import (
     disable_all_modal,
     disable_modal,
+    extend_modal,
     outcome_modal,
     remove_modal,
 )
-from bot.slack.views.reconcile import reconcile_notice
+from bot.slack.views.reconcile import reconcile_notice, window_notice
 from bot.slack.views.refusals import channel_refused_notice, delivery_trouble
 from bot.slack.views.replies import (
     candidates,
@@ -40,6 +41,7 @@ from bot.slack.views.replies import (
     requester_unknown,
     secret_reply,
     unexpected_error,
+    window_extended,
     working_on_it,
 )
 from bot.slack.views.text import clip, escape, format_time, format_wait, mention, state_label
@@ -65,6 +67,7 @@ __all__ = [
     "disable_modal",
     "disabled_all",
     "escape",
+    "extend_modal",
     "format_time",
     "format_wait",
     "help_message",
@@ -89,5 +92,7 @@ __all__ = [
     "state_label",
     "unexpected_error",
     "visitor_home",
+    "window_extended",
+    "window_notice",
     "working_on_it",
 ]

@@ -167,6 +167,23 @@ def text_input(
     }
 
 
+def datetime_input(
+    block_id: str, action_id: str, *, label: str, hint: str, optional: bool, initial: int | None
+) -> Block:
+    """An input block holding a datetimepicker (Slack shows it in the viewer's time zone)."""
+    element: Block = {"type": "datetimepicker", "action_id": str(action_id)}
+    if initial is not None:
+        element["initial_date_time"] = initial
+    return {
+        "type": "input",
+        "block_id": str(block_id),
+        "optional": optional,
+        "label": plain_text(label, TEXT_MAX, emoji=True),
+        "hint": plain_text(hint, TEXT_MAX, emoji=True),
+        "element": element,
+    }
+
+
 def modal(
     callback_id: str,
     title: str,

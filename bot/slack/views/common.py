@@ -95,6 +95,8 @@ def installation_buttons(
         for action in allowed_actions(info.state)
         if action in wanted and not (action is Action.REMOVE and info.removal is not None)
     ]
+    if info.disabled_until is not None and Action.ENABLE in wanted:
+        elements.append(button("Extend", ActionId.EXTEND, value))
     if info.removal is not None and Action.REMOVE in wanted:
         elements += [
             button(

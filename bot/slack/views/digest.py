@@ -11,6 +11,7 @@ from bot.slack.views.common import Message, assemble, installation_buttons, mess
 from bot.slack.views.text import clip, format_time, format_wait, literal, plural
 from store.lifecycle import Action
 from store.queries import InstallationInfo, PendingCount
+from store.windows import Ending
 
 APP_LINES = 20  # beyond this the digest becomes a wall; /simsid pending has the rest
 NAME_MAX = 80  # 21 lines of a clipped name and a few words stay within one section
@@ -20,19 +21,42 @@ def _waited(since: datetime, now: datetime) -> str:
     return format_wait((now - since).total_seconds())
 
 
+def windows_section(ending: Sequence[Ending], total: int, tz: ZoneInfo) -> list[Block]:
+    """The maintenance windows ending in the next 24 hours, soonest first."""
+    if not total:
+        return []
+    lines = [
+        f"• {format_time(e.ends_at, tz)}: *{clip(literal(e.app_name), NAME_MAX)}* at "
+        f"{clip(literal(e.site_name), NAME_MAX)}"
+        for e in ending[:APP_LINES]
+    ]
+    if total > len(lines):
+        lines.append(f"• and {total - len(lines):,} more")
+    title = f":wrench: *{plural(total, 'maintenance window')} ending in the next 24 hours*"
+    return [divider(), section(title + " (enabled again then)\n" + "\n".join(lines))]
+
+
 def digest(
     counts: list[PendingCount],
     oldest: list[InstallationInfo],
     tz: ZoneInfo,
     now: datetime,
     max_buttons: int = 5,
+    ending: Sequence[Ending] = (),
+    ending_total: int = 0,
 ) -> Message:
-    """The pending digest: counts per application, longest waiting first, a few Approve buttons."""
+    """The pending digest: counts per application, longest waiting first, a few Approve
+    buttons; then the maintenance windows ending within 24 hours."""
     total = sum(c.count for c in counts)
+    windows = windows_section(ending, ending_total, tz)
     if not total:
         return message(
             "Nothing is waiting for approval.",
-            [header("Waiting for approval"), section(":tada: Nothing is waiting for approval.")],
+            [
+                header("Waiting for approval"),
+                section(":tada: Nothing is waiting for approval."),
+                *windows,
+            ],
         )
     by_wait = sorted(counts, key=lambda c: c.oldest)
     lines = [
@@ -65,6 +89,7 @@ def digest(
         rows.append([section(text), approve] if approve is not None else [section(text)])
     more = total - len(shown)
     tail = [context(f"{more:,} more waiting: `/simsid pending`")] if more > 0 else []
+    tail += windows
     blocks = assemble(head, rows, tail, more="`/simsid pending`")
     return message(f"{plural(total, 'installation')} waiting for approval", blocks)
 

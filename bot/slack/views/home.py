@@ -15,6 +15,7 @@ from bot.slack.views.blocks import VIEW_BLOCKS_MAX, Block, divider, header, home
 from bot.slack.views.blocks import context as context_block
 from bot.slack.views.blocks import section as mrkdwn_section
 from bot.slack.views.common import installation_buttons, site_line
+from bot.slack.views.install import until_line
 from bot.slack.views.modals import removal_requested_line
 from bot.slack.views.text import clip, code, escape, format_time, format_wait, literal, mention
 from store.queries import AppSummary, AuditLine, InstallationInfo
@@ -68,6 +69,7 @@ def admin_home(
     now: datetime,
     notice: str | None = None,
     trouble: str | None = None,
+    maintenance: Sequence[InstallationInfo] = (),
 ) -> dict[str, Any]:
     """The admin dashboard: counts per application, the installations waiting longest and
     removals waiting for a second admin (with their buttons), and the latest decisions;
@@ -98,9 +100,19 @@ def admin_home(
                 )
             blocks += _installation(info, text)
 
-    # A pending installation asked for removal is shown once, with its request: its
-    # buttons twice would be one block_id twice, and Slack refuses such a view.
+    # An installation asked for removal is shown once, with its request: its buttons
+    # twice would be one block_id twice, and Slack refuses such a view.
     asked = {info.id for info in requests}
+    in_window = [i for i in maintenance[:HOME_ROWS] if i.id not in asked and i.disabled_until]
+    if in_window:
+        blocks += [divider(), header("In maintenance")]
+    for info in in_window:
+        assert info.disabled_until is not None
+        blocks += _installation(
+            info,
+            f"{site_line(info.site)} · *{literal(info.app.name)}*\n"
+            + until_line(info.disabled_until, tz),
+        )
     waiting = [info for info in waiting if info.id not in asked]
     blocks += [divider(), header("Waiting longest")]
     if not waiting:

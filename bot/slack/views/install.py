@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.slack.ids import ActionId, BlockId, encode_outbox
@@ -33,6 +34,14 @@ def changed_line(info: InstallationInfo, tz: ZoneInfo) -> str:
     if info.change_reason:
         line += f": {clip(literal(info.change_reason), REASON_MAX)}"
     return line
+
+
+def until_line(until: datetime, tz: ZoneInfo) -> str:
+    """A maintenance window's end, as the install message and the Home tab show it."""
+    return (
+        f":wrench: Disabled until {format_time(until, tz)}: the bot enables it again then. "
+        "Enable now ends the window early."
+    )
 
 
 def removal_request_line(info: InstallationInfo, tz: ZoneInfo) -> str | None:
@@ -98,6 +107,8 @@ def install_message(
     ]
     if info.changed_by is not None:
         blocks.append(context(changed_line(info, tz)))
+    if info.disabled_until is not None:
+        blocks.append(section(until_line(info.disabled_until, tz)))
     request = removal_request_line(info, tz)
     if request is not None:
         blocks.append(section(request))

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.slack.ids import BlockId, CallbackId, ReasonAsk, encode_reason_ask
-from bot.slack.views.blocks import Block, modal, text_input
+from bot.slack.ids import ActionId, BlockId, CallbackId, ReasonAsk, encode_reason_ask
+from bot.slack.views.blocks import Block, datetime_input, modal, text_input
 from bot.slack.views.blocks import section as mrkdwn_section
 from bot.slack.views.text import clip, literal, mention
 from store.queries import InstallationInfo, SiteRef
@@ -25,6 +25,18 @@ def _reason_input(*, required: bool, placeholder: str) -> Block:
         placeholder=placeholder,
         max_length=REASON_MAX,
         optional=not required,
+    )
+
+
+def _until_input(*, required: bool, initial: int | None = None) -> Block:
+    return datetime_input(
+        BlockId.UNTIL,
+        ActionId.UNTIL_INPUT,
+        label="Enable again at",
+        hint="A maintenance window: the bot enables it again then, unless someone changed "
+        "it meanwhile. Leave empty to keep it disabled.",
+        optional=not required,
+        initial=initial,
     )
 
 
@@ -52,8 +64,19 @@ def disable_modal(info: InstallationInfo, ask: ReasonAsk) -> dict[str, Any]:
             "its client key and secret are kept."
         ),
         _reason_input(required=False, placeholder="Maintenance, billing, installed by mistake…"),
+        _until_input(required=False),
     ]
     return _modal(ask, "Disable installation", "Disable", blocks)
+
+
+def extend_modal(info: InstallationInfo, ask: ReasonAsk, until: int | None) -> dict[str, Any]:
+    """Move the end of a maintenance window (`until`: its end now, in Unix seconds)."""
+    app, site = _names(info)
+    blocks = [
+        mrkdwn_section(f"When should *{app}* be enabled again for *{site}*?"),
+        _until_input(required=True, initial=until),
+    ]
+    return _modal(ask, "Extend maintenance", "Extend", blocks)
 
 
 def remove_modal(info: InstallationInfo, ask: ReasonAsk, *, two_person: bool) -> dict[str, Any]:
@@ -83,6 +106,7 @@ def disable_all_modal(site: SiteRef, ask: ReasonAsk) -> dict[str, Any]:
             "until it is enabled again; keys and secrets are kept."
         ),
         _reason_input(required=False, placeholder="Maintenance, billing…"),
+        _until_input(required=False),
     ]
     return _modal(ask, "Disable all", "Disable all", blocks)
 

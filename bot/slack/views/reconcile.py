@@ -1,4 +1,4 @@
-"""The channel message of a scheduled reconciliation with SIMS ID's list."""
+"""Channel notices: a scheduled reconciliation with SIMS ID's list, a maintenance window's end."""
 
 from __future__ import annotations
 
@@ -51,3 +51,13 @@ def reconcile_notice(payload: dict[str, Any]) -> Message:
         )
     blocks.append(context(f"Source: {source}. Every change is in the audit log as SIMS ID."))
     return message(f"Reconciled with SIMS ID: {summary}", blocks)
+
+
+def window_notice(payload: dict[str, Any]) -> Message:
+    """A maintenance window ended: the installation is enabled again (store/windows.py)."""
+    app = clip(literal(str(payload.get("application", ""))), NAME_MAX)
+    site = clip(literal(str(payload.get("site", ""))), NAME_MAX)
+    by = str(payload.get("created_by", ""))
+    who = f" (window set by <@{by}>)" if by.isalnum() else ""
+    text = f":wrench: Maintenance over: *{app}* is enabled again for *{site}*{who}."
+    return message(f"Maintenance over: {app} is enabled again for {site}", [section(text)])

@@ -242,3 +242,16 @@ def unexpected_error(error_id: str) -> Message:
 
 def working_on_it() -> Message:
     return _reply("Working on it…")
+
+
+def window_extended(info: InstallationInfo, moved: bool, tz: ZoneInfo) -> Message:
+    """The reply to Extend: the window's new end, or that it has none now."""
+    name = f"{literal(info.app.name)} at {literal(info.site.name)}"
+    if moved and info.disabled_until is not None:
+        text = f":wrench: {name} stays disabled until {format_time(info.disabled_until, tz)}."
+    else:
+        text = (
+            f"{name} has no maintenance window now (it ended, or someone changed it since): "
+            "nothing changed."
+        )
+    return message(text, [section(text)])

@@ -13,6 +13,7 @@ from store.models import State
 
 ELLIPSIS = "…"
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]+")
+_WINDOW_ACTOR = re.compile(r"maintenance window by <@([UW][A-Z0-9]+)>")
 # What clipping may cut in half: an entity from escape() or a <…> token we wrote.
 _PARTIAL_TOKEN = re.compile(r"(&[a-z]{0,3}|<[^>]*)$")
 
@@ -99,6 +100,9 @@ def mention(actor: str) -> str:
     """`<@U…>` for a Slack user; a readable name, shown as typed, for anyone else."""
     if _SLACK_USER.fullmatch(actor):
         return f"<@{actor}>"
+    window = _WINDOW_ACTOR.fullmatch(actor)
+    if window:
+        return f"a maintenance window by <@{window[1]}>"
     return literal(_ACTOR_NAMES.get(actor, actor))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.slack.listeners.actions import disable_all, installation, paging, removal
+from bot.slack.listeners.actions import disable_all, extend, installation, paging, removal
 from bot.slack.listeners.actions import retry_upstream as retry
 
 
@@ -21,3 +21,4 @@ def register(app: App) -> None:
     app.action(paging.ACTION_IDS)(paging.page_button)
     app.action(disable_all.ACTION_ID)(disable_all.disable_all_button)
     app.action(retry.ACTION_ID)(retry.retry_upstream_button)
+    app.action(extend.ACTION_ID)(extend.extend_button)

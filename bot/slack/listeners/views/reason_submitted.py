@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
@@ -39,6 +40,15 @@ def reason_of(view: SurfaceView) -> str:
     return " ".join(str(value).split()) if value else ""
 
 
+def until_of(view: SurfaceView) -> datetime | None:
+    """The maintenance window's end picked in the modal; None when none was."""
+    values = ((view.get("state") or {}).get("values") or {}).get(BlockId.UNTIL.value) or {}
+    picked = (values.get(ActionId.UNTIL_INPUT.value) or {}).get("selected_date_time")
+    if type(picked) is not int:
+        return None
+    return datetime.fromtimestamp(picked, UTC)
+
+
 def _tell_later(ctx: Services, ask: ReasonAsk, user: str, reply: Message) -> None:
     """After the form closed: the outcome where the click was (listing or Home tab)."""
     if ask.home:
@@ -64,21 +74,37 @@ def _update(title: str, text: str) -> dict[str, Any]:
     return {"response_action": "update", "view": views.outcome_modal(title, text)}
 
 
-def _field_error(text: str) -> Answer:
-    return Answer({"response_action": "errors", "errors": {BlockId.REASON.value: text}})
+def _field_error(text: str, block: BlockId = BlockId.REASON) -> Answer:
+    return Answer({"response_action": "errors", "errors": {block.value: text}})
 
 
-def decide(ctx: Services, ask: ReasonAsk, user: str, reason: str) -> Answer:
+def decide(
+    ctx: Services, ask: ReasonAsk, user: str, reason: str, until: datetime | None = None
+) -> Answer:
     """Check what the form says, then make the change (only admins get here: access.py;
     what goes wrong is answered by the one error handler: errors.py)."""
     if len(reason) > REASON_MAX:
         return _field_error(f"Keep it under {REASON_MAX} characters.")
+    if until is not None and until <= ctx.operations.lifecycle.clock():
+        return _field_error("Pick a time in the future.", BlockId.UNTIL)
+    if ask.kind == "extend":
+        assert ask.installation_id is not None and ask.version is not None
+        if until is None:
+            return _field_error("Pick when to enable it again.", BlockId.UNTIL)
+        moved, reply = ctx.operations.extend(
+            installation_id=ask.installation_id, version=ask.version, until=until, actor=user
+        )
+        return Answer({} if moved else _update("Nothing changed", reply.text), reply)
     if ask.kind == "remove" and not reason:
         return _field_error("Say why it is removed: it goes in the audit log.")
     if ask.kind == "disable_all":
         assert ask.site_id is not None
         reply = ctx.operations.disable_all(
-            site_id=ask.site_id, enabled=ask.enabled, actor=user, reason=reason or None
+            site_id=ask.site_id,
+            enabled=ask.enabled,
+            actor=user,
+            reason=reason or None,
+            until=until,
         )
         return Answer({}, reply)
     assert ask.installation_id is not None
@@ -88,6 +114,7 @@ def decide(ctx: Services, ask: ReasonAsk, user: str, reason: str) -> Answer:
         action=Action(ask.kind),
         actor=user,
         reason=reason or None,
+        until=until,
     )
     if applied:
         return Answer({}, reply)
@@ -105,8 +132,8 @@ def reason_submitted(
     except ValueError:
         ack(**_update("Nothing changed", "That form is not one of mine."))
         return
-    reason = reason_of(view)
-    deadline = Deadline(ctx, lambda: decide(ctx, ask, user, reason))
+    reason, until = reason_of(view), until_of(view)
+    deadline = Deadline(ctx, lambda: decide(ctx, ask, user, reason, until))
     answer = deadline.answer()
     if answer is None:
         ack(**working_form())
