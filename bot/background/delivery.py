@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
+from bot.background.actor_emails import ActorEmails
 from bot.background.bursts import summarise_burst
 from bot.background.refusals import Held, Refusals, Refused, log_payload_refused
 from bot.background.timing import Paced, Passes, Throttled, Timings
@@ -85,6 +86,7 @@ class Delivery:
             worker=self.worker,  # one heartbeat (below) keeps both lanes' claims
             timings=self.timings,
             on_change=self._wake.set,
+            emails=ActorEmails(self.db, self.client, self.clock),
         )
 
     # -- the loop ------------------------------------------------------------

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from store import messages, outbox, vault
+from store import messages, outbox, user_emails, vault
 from store.lifecycle.domain import (
     SIMS_ID,
     Action,
@@ -156,6 +156,7 @@ class LifecycleBase:
         reason: str | None = None,
     ) -> None:
         assert inst.id is not None
+        email = user_emails.known(session, actor, now=self.clock())
         session.add(
             AuditEntry(
                 installation_id=inst.id,
@@ -166,6 +167,7 @@ class LifecycleBase:
                 to_state=to_state,
                 detail=detail,
                 reason=reason,
+                actor_email=email.email if email else None,
             )
         )
 
