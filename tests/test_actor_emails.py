@@ -18,11 +18,15 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bot.app import BotApp, create_app
+from bot.background.scheduler import Scheduler
+from bot.config import Settings
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
+from store import user_emails
+from store.db import Database
 from store.models import AuditEntry, UserEmail
 from tests.conftest import make_settings
-from tests.harness import ADMIN, Client, serving
+from tests.harness import ADMIN, CHANNEL, Client, serving
 from tests.test_upstream import (
     FAST,
     UPSTREAM_SECRET,
@@ -188,3 +192,18 @@ def test_a_refused_or_failing_users_info_never_holds_a_decision_back(
     _click(client, fake_slack, elm, ActionId.APPROVE)
     assert _decided(receiver, 2)[1]["actor_email"] is None
     assert _lookups(fake_slack) == 3  # two failed tries, then the refusal
+
+
+def test_cached_emails_older_than_the_retention_are_pruned(db: Database) -> None:
+    """Personal data: an admin who stopped deciding is not remembered past
+    SIMSID_RETENTION_DAYS (the audit rows keep their own copy, as the audit log is kept)."""
+    now = datetime.now(UTC)
+    with db.session() as session:
+        for user, age in (("UOLD", 91), ("URECENT", 89)):
+            user_emails.remember(session, user, f"{user}@x.example", now=now - timedelta(days=age))
+    config = Settings(_env_file=None, simsid_default_channel=CHANNEL)  # type: ignore[call-arg]
+    assert config.simsid_retention_days == 90
+    scheduler = Scheduler(db, config, on_work=lambda: None, clock=lambda: now)
+    assert scheduler.run_prune().emails == 1
+    with db.read() as session:
+        assert set(session.scalars(select(col(UserEmail.user_id)))) == {"URECENT"}
