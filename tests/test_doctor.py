@@ -268,6 +268,16 @@ def test_a_missing_scope_is_named(tmp_path: Path, env: dict[str, str], fake: Fak
     assert "missing_scope" in bad[f"admin group {GROUP}"]
 
 
+def test_the_optional_email_scope_is_shown_not_failed(
+    tmp_path: Path, env: dict[str, str], fake: FakeSlack
+) -> None:
+    fake.scopes.discard("users:read.email")
+    status, checks, output = doctor(tmp_path, env)
+    assert status == 0, output
+    ok, line = checks["scopes"]
+    assert ok and "users:read.email" in line and "actor_email is null" in line, output
+
+
 def test_an_archived_channel(tmp_path: Path, env: dict[str, str], fake: FakeSlack) -> None:
     fake.set_channel(DEFAULT_CHANNEL, name="sims-installs", archived=True)
     name, line = only_failure(tmp_path, env)
