@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from store.lifecycle.domain import is_person
 from store.models import AuditEntry, OutboxItem, UserEmail
-from store.sqlutil import insert_or_update
+from store.sqlutil import insert_or_update, rowcount
 
 MAX_AGE = timedelta(days=1)
 
@@ -70,3 +70,17 @@ def fill_decision(
             .values(actor_email=email)
         )
     return filled
+
+
+def fill_audit(session: Session, user_id: str, email: str, *, since: datetime) -> int:
+    """Write the user's email into their audit rows since `since` that lack it; how many."""
+    result = session.execute(
+        update(AuditEntry)
+        .where(
+            col(AuditEntry.actor) == user_id,
+            col(AuditEntry.at) >= since,
+            col(AuditEntry.actor_email).is_(None),
+        )
+        .values(actor_email=email)
+    )
+    return rowcount(result)

@@ -26,10 +26,12 @@ from store import user_emails
 from store.db import Database
 from store.models import AuditEntry, UserEmail
 from tests.conftest import make_settings
+from tests.faultkit import wait_until
 from tests.harness import ADMIN, CHANNEL, Client, serving
 from tests.test_upstream import (
     FAST,
     UPSTREAM_SECRET,
+    WAIT,
     Receiver,
     _click,
     _client,
@@ -88,10 +90,12 @@ def _lookups(fake: FakeSlack, user: str = ADMIN) -> int:
         )
 
 
-def _decided(receiver: Receiver, count: int) -> list[dict[str, Any]]:
-    assert receiver.wait_for(lambda: len(receiver.stored) >= count), receiver.stored
+def _latest(receiver: Receiver, type_: str) -> dict[str, Any]:
+    """The newest decision stored, once it is of `type_` (delivery is at least once: a
+    decision may arrive twice, so counting bodies would not say which is which)."""
+    assert receiver.wait_for(lambda: bool(receiver.stored) and receiver.stored[-1]["type"] == type_)
     with receiver.cond:
-        return list(receiver.stored)
+        return receiver.stored[-1]
 
 
 def _audit_emails(bot: BotApp, installation_id: int) -> list[tuple[str, str | None]]:
@@ -110,7 +114,7 @@ def test_decisions_carry_the_deciders_email_asked_once_a_day(
     bot, client = served
     oak = _install(client, bot, fake_slack, event_id="evt_oak")
     _click(client, fake_slack, oak, ActionId.APPROVE)
-    [approved] = _decided(receiver, 1)
+    approved = _latest(receiver, "installation.enabled")
     assert approved["actor"] == {"slack_user": ADMIN}
     assert approved["actor_email"] == EMAIL
     assert _lookups(fake_slack) == 1
@@ -120,7 +124,7 @@ def test_decisions_carry_the_deciders_email_asked_once_a_day(
 
     # The same admin again: the email comes from the cache, written with the decision.
     _click(client, fake_slack, oak, ActionId.DISABLE)
-    assert _decided(receiver, 2)[1]["actor_email"] == EMAIL
+    assert _latest(receiver, "installation.disabled")["actor_email"] == EMAIL
     assert _lookups(fake_slack) == 1
     assert _audit_emails(bot, oak.id)[-1] == ("disable", EMAIL)
 
@@ -128,7 +132,7 @@ def test_decisions_carry_the_deciders_email_asked_once_a_day(
     fake_slack.emails[ADMIN] = "amina.khan@vendor.example"
     clock.offset = timedelta(days=1, minutes=1)
     _click(client, fake_slack, oak, ActionId.ENABLE)
-    assert _decided(receiver, 3)[2]["actor_email"] == "amina.khan@vendor.example"
+    assert _latest(receiver, "installation.enabled")["actor_email"] == "amina.khan@vendor.example"
     assert _lookups(fake_slack) == 2
     assert _audit_emails(bot, oak.id)[-1] == ("enable", "amina.khan@vendor.example")
     with bot.db.read() as session:
@@ -141,11 +145,11 @@ def test_system_decisions_have_no_email_and_ask_nothing(
     bot, client = served
     oak = _install(client, bot, fake_slack, event_id="evt_oak")
     _click(client, fake_slack, oak, ActionId.APPROVE)
-    _decided(receiver, 1)
+    _latest(receiver, "installation.enabled")
     later = datetime.now(UTC) + timedelta(seconds=1)
     gone = client.install(event_id="evt_gone", type_="installation.removed", occurred_at=later)
     assert gone.status == 202
-    removed = _decided(receiver, 2)[1]
+    removed = _latest(receiver, "installation.removed")
     assert removed["actor"] == {"system": "sims-id"}
     assert "actor_email" in removed and removed["actor_email"] is None
     assert _lookups(fake_slack) == 1  # the admin's approval only
@@ -165,9 +169,10 @@ def test_without_the_scope_the_email_is_null_and_said_once(
         oak = _install(client, bot, fake_slack, event_id="evt_oak")
         _click(client, fake_slack, oak, ActionId.APPROVE)
         _click(client, fake_slack, oak, ActionId.DISABLE)
-        bodies = _decided(receiver, 2)
+        _latest(receiver, "installation.disabled")
     bot.delivery.stop()
-    assert [b["actor_email"] for b in bodies] == [None, None]
+    with receiver.cond:
+        assert {b["actor_email"] for b in receiver.stored} == {None}
     assert [a for a in _audit_emails(bot, oak.id) if a[1] is not None] == []
     told = [r for r in caplog.records if "users:read.email" in r.getMessage()]
     assert len(told) == 1, [r.getMessage() for r in told]
@@ -182,16 +187,37 @@ def test_a_refused_or_failing_users_info_never_holds_a_decision_back(
     oak = _install(client, bot, fake_slack, event_id="evt_oak")
     fake_slack.fail_next(2, status=500, method="users.info")  # the client retries once
     _click(client, fake_slack, oak, ActionId.APPROVE)
-    [approved] = _decided(receiver, 1)
-    assert approved["actor_email"] is None
+    assert _latest(receiver, "installation.enabled")["actor_email"] is None
     with bot.db.read() as session:
         assert session.get(UserEmail, ADMIN) is None  # a failure is not remembered
 
     fake_slack.refuse_emails = True
     elm = _install(client, bot, fake_slack, event_id="evt_elm", site_id="site-elm")
     _click(client, fake_slack, elm, ActionId.APPROVE)
-    assert _decided(receiver, 2)[1]["actor_email"] is None
+    sites = {"site-oak", "site-elm"}
+    assert receiver.wait_for(lambda: {b["site"]["id"] for b in receiver.stored} == sites)
+    assert [b["actor_email"] for b in receiver.stored] == [None] * len(receiver.stored)
     assert _lookups(fake_slack) == 3  # two failed tries, then the refusal
+
+
+def test_without_upstream_the_audit_row_still_learns_the_email(
+    fake_slack: FakeSlack, db_url: str, clock: Clock
+) -> None:
+    fake_slack.emails[ADMIN] = EMAIL
+    bot = create_app(make_settings(fake_slack, db_url), clock=clock, timings=FAST)
+    try:
+        with serving(bot) as url:
+            client = _client(fake_slack, url)
+            oak = _install(client, bot, fake_slack, event_id="evt_oak")
+            _click(client, fake_slack, oak, ActionId.APPROVE)
+            learnt = lambda: ("approve", EMAIL) in _audit_emails(bot, oak.id)  # noqa: E731
+            assert wait_until(learnt, WAIT, interval=0.02), _audit_emails(bot, oak.id)
+            _click(client, fake_slack, oak, ActionId.DISABLE)  # known now: written at once
+            assert _audit_emails(bot, oak.id)[-1] == ("disable", EMAIL)
+            assert _lookups(fake_slack) == 1
+    finally:
+        bot.delivery.stop()
+        bot.db.dispose()
 
 
 def test_cached_emails_older_than_the_retention_are_pruned(db: Database) -> None:

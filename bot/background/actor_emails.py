@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from slack_sdk import WebClient
@@ -19,6 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.slack.client import granted_scopes
 from store import user_emails
 from store.db import Database
+from store.lifecycle import is_person
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,27 @@ class ActorEmails:
         self.clock = clock
         self._lock = threading.Lock()
         self.scope_missing = False
+        self._learning: ThreadPoolExecutor | None = None
+
+    def learn(self, user_id: str) -> None:
+        """Ask for the user's email on a thread of its own, and copy it to their audit rows
+        of the last day that lack it: for decisions that send nothing upstream."""
+        if not is_person(user_id):
+            return
+        with self._lock:
+            if self._learning is None:
+                self._learning = ThreadPoolExecutor(1, thread_name_prefix="actor-emails")
+            self._learning.submit(self._learn, user_id)
+
+    def _learn(self, user_id: str) -> None:
+        try:
+            email = self.email(user_id)
+            if email is not None:
+                with self.db.session() as session:
+                    since = self.clock() - user_emails.MAX_AGE
+                    user_emails.fill_audit(session, user_id, email, since=since)
+        except Exception:
+            log.exception("learning a decider's email failed; their audit rows keep none")
 
     def check_scope(self) -> None:
         """Say once, at start, when the token lacks the scope (from auth.test's headers)."""

@@ -89,6 +89,12 @@ class Delivery:
             emails=ActorEmails(self.db, self.client, self.clock),
         )
 
+    def decided(self, actor: str) -> None:
+        """Someone decided: without an upstream lane to ask for their email before sending,
+        ask now, off the ack path, for their audit rows."""
+        if self.upstream is None and self._upstream_lane.emails is not None:
+            self._upstream_lane.emails.learn(actor)
+
     # -- the loop ------------------------------------------------------------
 
     def start(self) -> None:

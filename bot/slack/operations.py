@@ -33,6 +33,8 @@ class Operations:
     # Whether someone is an admin now (Admins.still_admin: None when Slack cannot say): a
     # removal request is confirmed only while its requester still is. No one by default.
     still_admin: Callable[[str], bool | None] = lambda user: False
+    # Told who made each decision, after its commit (Delivery.decided: their email, later).
+    decided: Callable[[str], None] = lambda actor: None
 
     def act(
         self,
@@ -146,6 +148,8 @@ class Operations:
         self.on_change()
         if not change.applied:
             return False, views.refusal(change, self.tz)
+        if change.changed_by:
+            self.decided(change.changed_by)
         assert info is not None
         return True, views.change_done(change, info)
 
@@ -190,6 +194,7 @@ class Operations:
                     skipped += 1
         if changed:
             self.on_change()
+            self.decided(actor)
         return views.disabled_all(matches[0], changed, skipped)
 
     def retry_upstream(self, *, outbox_id: int) -> bool:
