@@ -185,6 +185,7 @@ def create_app(
         on_change=delivery.nudge,
         still_admin=admins.still_admin,
         access=access,
+        decided=delivery.decided,
     )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     workspace = _Workspace(client, token)

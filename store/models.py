@@ -199,7 +199,8 @@ DECISIONS_SQL = "action IN ({})".format(", ".join(f"'{a}'" for a in DECISION_ACT
 
 
 class AuditEntry(SQLModel, table=True):
-    """Append-only: nothing updates or deletes these rows."""
+    """Append-only: nothing deletes these rows, and the one update is filling in
+    `actor_email` once Slack has told it (store/user_emails.py)."""
 
     __tablename__ = "audit_entry"
     __table_args__ = (
@@ -224,6 +225,9 @@ class AuditEntry(SQLModel, table=True):
     detail: str | None = None
     # Why, in the words of the person who acted (Disable, Remove and removal requests).
     reason: str | None = None
+    # The acting Slack user's email as Slack knew it, for SIMS ID's audit; None for the
+    # system, or when Slack would not tell (store/user_emails.py).
+    actor_email: str | None = Field(default=None, max_length=254)
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -322,6 +326,17 @@ class MaintenanceWindow(SQLModel, table=True):
     closed_at: datetime | None = _optional_time()
     # "ended" (enabled by the window), "changed" (changed by someone since), "replaced".
     closed_reason: str | None = Field(default=None, max_length=16)
+
+
+class UserEmail(SQLModel, table=True):
+    """A Slack user's email as users.info last told it, shared by every process and asked
+    again after a day (store/user_emails.py); email None when Slack gave none."""
+
+    __tablename__ = "user_email"
+
+    user_id: str = Field(primary_key=True, max_length=64)
+    email: str | None = Field(default=None, max_length=254)
+    fetched_at: datetime = _now_column()
 
 
 class JobClaim(SQLModel, table=True):

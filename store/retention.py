@@ -1,5 +1,5 @@
 """Pruning what only has to be kept for a while: processed event ids, finished
-delivery rows and old job claims. The audit log is never pruned."""
+delivery rows, old job claims and cached emails. The audit log is never pruned."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select
 from sqlmodel import Session, col
 
-from store.models import JobClaim, OutboxItem, OutboxKind, ProcessedEvent
+from store.models import JobClaim, OutboxItem, OutboxKind, ProcessedEvent, UserEmail
 
 # Rows deleted per statement: a prune after a long gap must not hold a lock for long.
 BATCH = 2000
@@ -21,6 +21,7 @@ class Pruned:
     events: int
     deliveries: int
     claims: int = 0
+    emails: int = 0
 
 
 def _latest_upstream_ids() -> Select[int | None]:
@@ -74,6 +75,12 @@ def prune_claims(session: Session, *, before: datetime, limit: int = BATCH) -> i
     A claim only has to outlive its own period: a digest period that old is never run
     again, and a reminder step that old is behind its installation's reminders_sent."""
     return _delete_older(session, col(JobClaim.key), col(JobClaim.claimed_at), before, limit)
+
+
+def prune_emails(session: Session, *, before: datetime, limit: int = BATCH) -> int:
+    """Delete up to `limit` cached emails last asked of Slack before `before`; how many.
+    People who stopped deciding are not remembered (audit rows keep their own copy)."""
+    return _delete_older(session, col(UserEmail.user_id), col(UserEmail.fetched_at), before, limit)
 
 
 def cutoff(now: datetime, days: int) -> datetime:

@@ -89,6 +89,22 @@ def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, 
     return inserted
 
 
+def insert_or_update(
+    session: Session,
+    model: type[SQLModel],
+    row: dict[str, Any],
+    *,
+    key: list[str],
+    update: dict[str, Any],
+) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET update."""
+    dialect = session.get_bind().dialect.name
+    table = table_of(model)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(row)
+    session.execute(stmt.on_conflict_do_update(index_elements=key, set_=update))
+
+
 class json_pairs(FunctionElement[Any]):
     """An aggregate: the group's (a, b) values as a JSON array of two-item arrays, read
     back as a list of lists (json_group_array on SQLite, json_agg on PostgreSQL)."""

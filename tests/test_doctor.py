@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.cli.doctor import REQUIRED_SCOPES
+from bot.cli.doctor import OPTIONAL_SCOPES, REQUIRED_SCOPES
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.run import Sandbox
 from bot.sandbox.workspace import (
@@ -194,7 +194,7 @@ EVERY_CHECK = {
 
 def test_required_scopes_are_manifest_ymls() -> None:
     manifest = yaml.safe_load((REPO / "manifest.yml").read_text())
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == REQUIRED_SCOPES
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == REQUIRED_SCOPES | set(OPTIONAL_SCOPES)
 
 
 @pytest.mark.parametrize(
@@ -266,6 +266,16 @@ def test_a_missing_scope_is_named(tmp_path: Path, env: dict[str, str], fake: Fak
     assert set(bad) == {"scopes", f"admin group {GROUP}"}, output
     assert "lacks usergroups:read" in bad["scopes"] and "reinstall" in bad["scopes"]
     assert "missing_scope" in bad[f"admin group {GROUP}"]
+
+
+def test_the_optional_email_scope_is_shown_not_failed(
+    tmp_path: Path, env: dict[str, str], fake: FakeSlack
+) -> None:
+    fake.scopes.discard("users:read.email")
+    status, checks, output = doctor(tmp_path, env)
+    assert status == 0, output
+    ok, line = checks["scopes"]
+    assert ok and "users:read.email" in line and "actor_email is null" in line, output
 
 
 def test_an_archived_channel(tmp_path: Path, env: dict[str, str], fake: FakeSlack) -> None:

@@ -15,6 +15,7 @@ ALLOWED_BOT_SCOPES = {"commands", "chat:write", "chat:write.public", "usergroups
     "channels:read",  # doctor: conversations.info
     "groups:read",  # doctor: conversations.info of a private channel the bot is in
     "users:read",  # doctor: users.info
+    "users:read.email",  # the decider's email in audit rows and upstream events
 }
 
 

@@ -64,6 +64,7 @@ EVENT_FIELDS = {
     "site",
     "client_key",
     "reason",
+    "actor_email",
 }
 
 

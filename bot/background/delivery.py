@@ -27,6 +27,7 @@ from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
 from bot import log_context, metrics
+from bot.background.actor_emails import ActorEmails
 from bot.background.bursts import summarise_burst
 from bot.background.refusals import Held, Refusals, Refused, log_payload_refused
 from bot.background.timing import Paced, Passes, Throttled, Timings
@@ -86,7 +87,14 @@ class Delivery:
             worker=self.worker,  # one heartbeat (below) keeps both lanes' claims
             timings=self.timings,
             on_change=self._wake.set,
+            emails=ActorEmails(self.db, self.client, self.clock),
         )
+
+    def decided(self, actor: str) -> None:
+        """Someone decided: without an upstream lane to ask for their email before sending,
+        ask now, off the ack path, for their audit rows."""
+        if self.upstream is None and self._upstream_lane.emails is not None:
+            self._upstream_lane.emails.learn(actor)
 
     # -- the loop ------------------------------------------------------------
 

@@ -264,14 +264,15 @@ class Scheduler:
         return queued
 
     def run_prune(self) -> retention.Pruned:
-        """The pruning job: processed event ids, finished deliveries and job claims older
-        than SIMSID_RETENTION_DAYS, in small transactions. Never the audit log."""
+        """The pruning job: processed event ids, finished deliveries, job claims and cached
+        emails older than SIMSID_RETENTION_DAYS, in small transactions. Never the audit log."""
         before = retention.cutoff(self.clock(), self.settings.simsid_retention_days)
-        counts = {"events": 0, "deliveries": 0, "claims": 0}
+        counts = {"events": 0, "deliveries": 0, "claims": 0, "emails": 0}
         steps = {
             "events": retention.prune_events,
             "deliveries": retention.prune_deliveries,
             "claims": retention.prune_claims,
+            "emails": retention.prune_emails,
         }
         try:
             for name, prune in steps.items():

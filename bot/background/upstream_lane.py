@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot import log_context, metrics
+from bot.background.actor_emails import ActorEmails
 from bot.background.timing import Passes, Timings
 from bot.simsid.upstream import SendResult, UpstreamSender
-from store import messages, outbox
+from store import messages, outbox, user_emails
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind
 
@@ -39,6 +40,8 @@ class UpstreamLane:
     timings: Timings
     # Called after a try changed what an install message shows (wakes the Slack lane).
     on_change: Callable[[], None]
+    # The decider's email for decisions recorded before it was known (None: never asked).
+    emails: ActorEmails | None = None
     batch: int = 20
     passes: Passes = field(default_factory=Passes)
     _wake: threading.Event = field(default_factory=threading.Event)
@@ -69,6 +72,8 @@ class UpstreamLane:
         self._wake.set()
 
     def _run(self) -> None:
+        if self.emails is not None and self.sender is not None:
+            self.emails.check_scope()
         while not self._stop.is_set():
             number = self.passes.begin()
             try:
@@ -112,6 +117,19 @@ class UpstreamLane:
                 raise
         return len(items)
 
+    def _with_email(self, item: outbox.Claimed) -> outbox.Claimed:
+        """The decision with its author's email, asked of Slack (or the cache) before its
+        first send when the lifecycle did not know it yet; stored, so every try sends
+        the same body, and copied to the author's audit rows."""
+        payload = item.payload
+        if not payload or "actor_email" in payload:
+            return item
+        user = (payload.get("actor") or {}).get("slack_user")
+        email = self.emails.email(user) if self.emails is not None and user else None
+        with self.db.session() as session:
+            payload = user_emails.fill_decision(session, item.id, payload, email)
+        return replace(item, payload=payload)
+
     def _perform(self, item: outbox.Claimed) -> None:
         with self.db.session() as session:
             if self._stop.is_set():
@@ -132,7 +150,7 @@ class UpstreamLane:
             with self.db.session() as session:
                 outbox.release(session, item, due_at=self.clock() + timedelta(minutes=5))
             return
-        result = self.sender.send(item, stop=self._stop)
+        result = self.sender.send(self._with_email(item), stop=self._stop)
         if not self._stop.is_set() or result.delivered:
             metrics.delivery(item.kind, _outcome(result))
         with self.db.session() as session:

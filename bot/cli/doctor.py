@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.cli.terminal import safe
 from bot.config import Settings
 from bot.simsid import snapshot
-from bot.slack.client import make_client
+from bot.slack.client import granted_scopes, make_client
 from store import decisions, migrate, queries, vault
 from store.db import Database, DatabaseUnavailable
 from store.keyring_check import verify_keys
@@ -41,6 +41,10 @@ REQUIRED_SCOPES = frozenset(
     {"commands", "chat:write", "chat:write.public", "usergroups:read"}
     | {"channels:read", "groups:read", "users:read"}
 )
+# Asked for by manifest.yml, but the bot works without them: what each one adds.
+OPTIONAL_SCOPES = {
+    "users:read.email": "decisions go upstream and to the audit log with the decider's email",
+}
 UPSTREAM_TIMEOUT_SECONDS = 10
 
 _TOKEN_REFUSED = frozenset(
@@ -226,7 +230,7 @@ def _slack(settings: Settings, app_channels: dict[str, list[str]]) -> Iterator[C
         True,
         f"auth.test: @{bot} ({auth.get('user_id')}) in {auth.get('team')} ({auth.get('team_id')}).",
     )
-    granted = _granted_scopes(auth)
+    granted = granted_scopes(auth)
     yield _scopes(granted)
     channels: dict[str, list[str]] = {}
     if settings.simsid_default_channel:
@@ -245,15 +249,6 @@ def _error(exc: SlackApiError) -> str:
     return str(error or "an error")[:120]  # not a Web API: its page is no answer to show
 
 
-def _granted_scopes(response: SlackResponse) -> frozenset[str] | None:
-    """The scopes Slack says the token has (every Web API answer carries them), or None."""
-    for name, value in (response.headers or {}).items():
-        if name.lower() == "x-oauth-scopes":
-            text = ",".join(value) if isinstance(value, list) else str(value)
-            return frozenset(s.strip() for s in text.split(",") if s.strip())
-    return None
-
-
 def _scopes(granted: frozenset[str] | None) -> Check:
     if granted is None:
         return Check(
@@ -270,6 +265,14 @@ def _scopes(granted: frozenset[str] | None) -> Check:
             f"the token lacks {', '.join(missing)}.",
             "add them under OAuth & Permissions (as manifest.yml lists them), then "
             "reinstall the app; the Bot User OAuth Token stays the same.",
+        )
+    lacking = [f"{scope} ({why})" for scope, why in OPTIONAL_SCOPES.items() if scope not in granted]
+    if lacking:
+        return Check(
+            "scopes",
+            True,
+            f"granted {len(granted)}, covering the required ones; optional and not granted: "
+            f"{'; '.join(lacking)}. Until then actor_email is null.",
         )
     return Check("scopes", True, f"granted {len(granted)}, covering manifest.yml's.")
 

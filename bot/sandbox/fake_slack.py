@@ -38,7 +38,7 @@ TEAM_ID = "T0SANDBOX"
 # What the stand-in grants by default: every bot scope manifest.yml asks for.
 GRANTED_SCOPES = frozenset(
     {"commands", "chat:write", "chat:write.public", "usergroups:read", "channels:read"}
-    | {"groups:read", "users:read"}
+    | {"groups:read", "users:read", "users:read.email"}
 )
 # The scope each read method needs (conversations.info takes either: public or private).
 _READ_SCOPES = {
@@ -715,6 +715,11 @@ class FakeSlack:
         self.missing_channels: set[str] = set()
         self.missing_users: set[str] = set()
         self.deactivated_users: set[str] = set()
+        # users.info's user.profile.email: this, else "<id in lower case>@example.org";
+        # left out without users:read.email, as Slack does. `refuse_emails` answers
+        # missing_scope instead, the refusal the bot must also survive.
+        self.emails: dict[str, str] = {}
+        self.refuse_emails = False
 
     def revoke_token(self, error: str | None = "token_revoked") -> None:
         """Every call with the bot token answers ``error`` (None takes it back)."""
@@ -768,6 +773,10 @@ class FakeSlack:
         user = _arg(params, "user", "user_not_found")
         if user in self.missing_users:
             raise _ApiError("user_not_found")
+        if self.refuse_emails:
+            raise _ApiError("missing_scope")
         profile = {"display_name": user, "real_name": user}
+        if "users:read.email" in self.scopes:
+            profile["email"] = self.emails.get(user, f"{user.lower()}@example.org")
         shown = {"id": user, "team_id": TEAM_ID, "name": user, "profile": profile}
         return {"user": {**shown, "deleted": user in self.deactivated_users}}

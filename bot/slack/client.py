@@ -8,6 +8,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
 
@@ -86,3 +87,12 @@ def refusal_details(exc: BaseException) -> list[str]:
         if isinstance(messages, list):
             return [str(m)[:300] for m in messages[:20]]
     return []
+
+
+def granted_scopes(response: SlackResponse) -> frozenset[str] | None:
+    """The scopes Slack says the token has (every Web API answer carries them), or None."""
+    for name, value in (response.headers or {}).items():
+        if name.lower() == "x-oauth-scopes":
+            text = ",".join(value) if isinstance(value, list) else str(value)
+            return frozenset(s.strip() for s in text.split(",") if s.strip())
+    return None

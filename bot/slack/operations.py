@@ -56,6 +56,9 @@ class Operations:
             info = queries.installation(session, installation_id)
         return None if info is None else self.refused(actor, info)
 
+    # Told who made each decision, after its commit (Delivery.decided: their email, later).
+    decided: Callable[[str], None] = lambda actor: None
+
     def act(
         self,
         *,
@@ -252,6 +255,8 @@ class Operations:
         if not change.applied:
             return False, views.refusal(change, self.tz)
         metrics.decision(change.action)
+        if change.changed_by:
+            self.decided(change.changed_by)
         assert info is not None
         return True, views.change_done(change, info)
 
@@ -317,6 +322,7 @@ class Operations:
                     skipped += 1
         if changed:
             self.on_change()
+            self.decided(actor)
         return views.disabled_all(matches[0], changed, skipped)
 
     def retry_refused(self, *, outbox_id: int, actor: str) -> Message | None:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from store import messages, outbox
+from store import messages, outbox, user_emails
 from store.lifecycle.domain import (
     SIMS_ID,
     Action,
@@ -143,6 +143,7 @@ class Steps:
         reason: str | None = None,
     ) -> None:
         assert inst.id is not None
+        email = user_emails.known(session, actor, now=self.clock())
         session.add(
             AuditEntry(
                 installation_id=inst.id,
@@ -153,6 +154,7 @@ class Steps:
                 to_state=to_state,
                 detail=detail,
                 reason=reason,
+                actor_email=email.email if email else None,
             )
         )
 

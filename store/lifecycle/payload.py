@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from sqlmodel import Session
 
+from store import user_emails
 from store.lifecycle.domain import RESERVED_ACTORS, WINDOW_ACTOR_PREFIX
 from store.models import Application, Credential, Installation, Site
 
@@ -42,6 +43,9 @@ class DecisionPayload(TypedDict):
     site: DecisionSite
     client_key: str | None
     reason: str | None  # the actor's own words for the change, if any
+    # The actor's email as Slack knows it; absent until known, filled in by the upstream
+    # lane before the first send (store/user_emails.py); None for the system.
+    actor_email: NotRequired[str | None]
 
 
 def decision_payload(
@@ -54,7 +58,7 @@ def decision_payload(
     credential = session.get(Credential, inst.id)
     system = actor in RESERVED_ACTORS or actor.startswith(WINDOW_ACTOR_PREFIX)
     who: Actor = {"system": actor} if system else {"slack_user": actor}
-    return {
+    payload: DecisionPayload = {
         "id": f"dec_{uuid.uuid4().hex}",
         "type": f"installation.{inst.state}",
         "occurred_at": now.isoformat().replace("+00:00", "Z"),
@@ -71,3 +75,7 @@ def decision_payload(
         # requester's); None when none was given.
         "reason": inst.change_reason,
     }
+    email = user_emails.known(session, actor, now=now)
+    if email is not None:
+        payload["actor_email"] = email.email
+    return payload

@@ -67,6 +67,7 @@ def _line(e: AuditEntry, app_name: str, site_name: str) -> AuditLine:
         app_name,
         site_name,
         e.reason,
+        e.actor_email,
     )
 
 

@@ -129,6 +129,7 @@ class AuditLine:
     app_name: str
     site_name: str
     reason: str | None = None
+    actor_email: str | None = None  # as Slack knew it when the entry was written
 
 
 Cursor = tuple[str | int, str | int]

@@ -24,7 +24,10 @@ def _states(line: AuditLine) -> str:
 
 def audit_line(line: AuditLine, tz: ZoneInfo, *, with_site: bool) -> str:
     """ "27 Nov 2026 09:00 GMT · <@U1> · *approve* pending → enabled · detail"."""
-    parts = [format_time(line.at, tz), mention(line.actor)]
+    who = mention(line.actor)
+    if line.actor_email:
+        who += f" ({literal(line.actor_email)})"
+    parts = [format_time(line.at, tz), who]
     parts.append(f"*{escape(line.action.replace('_', ' '))}*{_states(line)}")
     if with_site:
         parts.append(literal(line.site_name))

@@ -1,7 +1,7 @@
 """maintenance windows: a Disable that the bot undoes at a given time
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 04:20:00.000000
 
 """
