@@ -98,6 +98,7 @@ class Steps:
         tally(session, inst.application_id, source, move.target)
         # The ORM update has already synchronised `inst` with the new values.
         assert inst.id is not None
+        known = user_emails.known(session, actor, now=now)
         for row in move_audit(
             inst.id,
             move,
@@ -108,7 +109,7 @@ class Steps:
             reason=reason,
             withdrawn=requester if withdraws_request else None,
         ):
-            session.add(AuditEntry(**row))
+            session.add(AuditEntry(**row, actor_email=known.email if known else None))
         apply_credentials(session.connection(), [(inst.id, move.credentials)], now)
         if follow_up:
             self.follow_up(session, inst, now, notify=notify, actor=actor)
