@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel import Session
 
 from store.lifecycle.domain import (
@@ -28,6 +30,7 @@ class Actions(Removals):
         actor: str,
         expected_version: int | None = None,
         reason: str | None = None,
+        detail: str | None = None,
     ) -> Change:
         """Apply `action` by `actor`, unless it is illegal now or someone else got there first.
 
@@ -49,7 +52,10 @@ class Actions(Removals):
         if action is Action.REMOVE and self.remove_approvals > 1 and is_person(actor):
             return self._request_removal(session, inst, actor=actor, reason=reason)
         source = State(inst.state)
-        if not self._move(session, inst, target, actor=actor, action=action.value, reason=reason):
+        moved = self._move(
+            session, inst, target, actor=actor, action=action.value, reason=reason, detail=detail
+        )
+        if not moved:
             fresh = session.get(Installation, installation_id, populate_existing=True)
             assert fresh is not None
             return self._refused(fresh, action, "stale")
@@ -64,6 +70,36 @@ class Actions(Removals):
             version=inst.version,
             reason=reason,
         )
+
+    def act_batch(
+        self,
+        session: Session,
+        *,
+        pairs: Sequence[tuple[int, int]],
+        action: Action,
+        actor: str,
+        batch: str,
+        reason: str | None = None,
+    ) -> list[Change]:
+        """`action` on each (installation id, version) unchanged since it was seen, by the
+        same rules as act(): one audit row each, its detail naming the batch; an
+        installation changed since (or gone) is refused as stale, never changed."""
+        changes = []
+        for installation_id, version in pairs:
+            try:
+                change = self.act(
+                    session,
+                    installation_id=installation_id,
+                    action=action,
+                    actor=actor,
+                    expected_version=version,
+                    reason=reason,
+                    detail=f"batch {batch}",
+                )
+            except NotFound:
+                continue
+            changes.append(change)
+        return changes
 
     def reveal_secret(self, session: Session, *, installation_id: int, actor: str) -> Secret:
         """The client key and secret of an enabled installation, audited in this transaction."""
