@@ -58,8 +58,7 @@ def parse_lines(lines: Iterable[str]) -> list[str]:
             found.append(token)
             if len(found) > MAX_IDENTIFIERS:
                 raise BadList(
-                    f"line {number}: more than {MAX_IDENTIFIERS:,} identifiers; "
-                    "split the list"
+                    f"line {number}: more than {MAX_IDENTIFIERS:,} identifiers; split the list"
                 )
     return found
 
@@ -121,11 +120,13 @@ class Preview:
         return bool(self.eligible)
 
 
-def _matches(session: Session, app_id: str, forms: list[str]) -> list[tuple[Match, str, str]]:
+def _matches(
+    session: Session, app_id: str, forms: list[str]
+) -> list[tuple[Match, str | None, str | None]]:
     """(match, its URN, its DfE number) for each installation of `app_id` at a school whose
     URN or DfE number is one of `forms`: two IN lists per chunk, each on an index."""
     core = session.connection()
-    rows: dict[int, tuple[Match, str, str]] = {}
+    rows: dict[int, tuple[Match, str | None, str | None]] = {}
     for column in (col(Site.urn), col(Site.dfe_number)):
         query = (
             select(
@@ -145,6 +146,7 @@ def _matches(session: Session, app_id: str, forms: list[str]) -> list[tuple[Matc
             for iid, version, state, site_id, name, urn, dfe in core.execute(
                 query.where(column.in_(chunk))
             ):
+                assert iid is not None
                 rows[iid] = (Match(iid, version, State(state), site_id, name, ""), urn, dfe)
     return list(rows.values())
 
@@ -153,11 +155,12 @@ def preview(session: Session, app: Application, action: Action, tokens: Sequence
     """What `action` from this list would do to `app`'s installations now."""
     every_form = sorted({form for token in tokens for form in _forms(token)})
     found = _matches(session, app.id, every_form)
-    by_form: dict[str, list[tuple[Match, str, str]]] = {}
+    by_form: dict[str, list[tuple[Match, str | None, str | None]]] = {}
     for row in found:
         _, urn, dfe = row
-        for value in {urn, dfe} - {None}:
-            by_form.setdefault(value, []).append(row)
+        for value in {urn, dfe}:
+            if value is not None:
+                by_form.setdefault(value, []).append(row)
     seen_tokens: dict[str, str] = {}
     claimed: dict[int, Match] = {}
     eligible: list[Match] = []
@@ -165,8 +168,8 @@ def preview(session: Session, app: Application, action: Action, tokens: Sequence
     unmatched: list[str] = []
     duplicates: list[Duplicate] = []
     for token in tokens:
-        dfe = _DFE.fullmatch(token)
-        key = "".join(dfe.groups()) if dfe else token  # one key for a DfE number's forms
+        dfe_form = _DFE.fullmatch(token)
+        key = "".join(dfe_form.groups()) if dfe_form else token  # one key for a DfE number's forms
         if key in seen_tokens:
             duplicates.append(Duplicate(token, seen_tokens[key], None))
             continue

@@ -49,7 +49,10 @@ def test_a_school_named_by_urn_and_by_dfe_number_matches_once(db: Database) -> N
 
     assert [m.installation_id for m in seen.eligible] == [one]
     assert seen.unmatched == ("999999",)
-    assert [(d.identifier, d.of) for d in seen.duplicates] == [("8234001", "100001"), ("100001", "100001")]
+    assert [(d.identifier, d.of) for d in seen.duplicates] == [
+        ("8234001", "100001"),
+        ("100001", "100001"),
+    ]
 
 
 def test_a_match_not_pending_is_named_with_its_state(db: Database) -> None:
