@@ -34,6 +34,7 @@ from bot.background.upstream_lane import UpstreamLane
 from bot.simsid.upstream import UpstreamSender
 from bot.slack import views
 from bot.slack.client import Lasting, describe_error
+from bot.slack.views.decide import decided_notice
 from store import messages, outbox, queries, refusals
 from store.db import Database, DatabaseUnavailable
 from store.models import MessageStatus, OutboxKind, State, utcnow
@@ -489,4 +490,7 @@ class Delivery:
         if not channel or not item.payload:
             return
         self._pace(channel)
+        if item.payload.get("notice") == "decided":
+            self._post(channel, decided_notice(item.payload))
+            return
         self._post(channel, views.reconcile_notice(item.payload))

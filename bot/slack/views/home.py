@@ -15,12 +15,14 @@ from bot.slack.views.blocks import VIEW_BLOCKS_MAX, Block, divider, header, home
 from bot.slack.views.blocks import context as context_block
 from bot.slack.views.blocks import section as mrkdwn_section
 from bot.slack.views.common import installation_buttons, site_line
+from bot.slack.views.decide import list_buttons
 from bot.slack.views.modals import removal_requested_line
 from bot.slack.views.text import clip, code, escape, format_time, format_wait, literal, mention
 from store.queries import AppSummary, AuditLine, InstallationInfo
 
 HOME_ROWS = 10  # the ten waiting longest, the latest ten decisions
 APPS_SHOWN = 30
+LIST_APPS = 5  # "from a list" buttons; other applications: /simsid approve APP
 LINES_PER_SECTION = 10
 
 
@@ -82,6 +84,9 @@ def admin_home(
     blocks += [divider(), header("My Applications")]
     if apps:
         blocks += _app_lines(apps[:APPS_SHOWN])
+        blocks.append(
+            list_buttons(BlockId.DECIDE_APPS, [(s.app.id, s.app.name) for s in apps[:LIST_APPS]])
+        )
         if more_apps or len(apps) > APPS_SHOWN:
             blocks.append(context_block("More in `/simsid apps`."))
     else:
