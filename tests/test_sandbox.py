@@ -571,3 +571,22 @@ def test_an_answer_of_the_bot_slack_would_refuse_fails_in_the_sandbox() -> None:
         "status": 200,
         "error": f"Slack would refuse the bot's answer: {said}",
     }
+
+
+def test_the_list_modal_previews_then_approves(sandbox: Sandbox) -> None:
+    sandbox.install("site-ash", "Ash Grove Primary", urn="100001", dfe_number="823/5001")
+    sandbox.wait_for(lambda: sandbox.message_about("Ash Grove Primary"), "the install message")
+
+    sandbox.command("/simsid approve Homework Hub")
+    form = _submit(sandbox, "UADMIN", "100001")
+    assert form["view"]["title"]["text"] == "Approve from a list"
+    preview = sandbox.wait_for(
+        lambda: (m := sandbox.state()["modal"]) and m["view"]["title"]["text"] == "Preview" and m,
+        "the preview",
+    )
+    assert "will be approved" in json.dumps(preview["view"])
+    _submit(sandbox, "UADMIN", "")
+    sandbox.wait_for(
+        lambda: "Enabled" in json.dumps(sandbox.message_about("Ash Grove Primary")),
+        "the approval",
+    )

@@ -308,6 +308,8 @@ def encode_decide(ask: DecideAsk) -> str:
     if ask.preview is not None:
         data["p"] = ask.preview
     value = json.dumps(data, separators=(",", ":"))
+    # As _page_json: Slack echoes values verbatim; keep mrkdwn control characters out.
+    value = value.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
     if len(value) > VALUE_MAX:
         raise ValueError("an application id too long for a button value")
     return value

@@ -35,15 +35,20 @@ SHOWN = 25  # lines of each kind in the preview and the summary; the counts are 
 _VERB = {"approve": ("Approve", "approved"), "disable": ("Disable", "disabled")}
 
 
-def list_button(kind: str, app_id: str, app_name: str) -> Block:
-    """The button opening the list modal for one application."""
-    label = f"{_VERB[kind][0]} from a list" + (f": {app_name}" if app_name else "")
-    return button(clip(label, 70), ActionId.DECIDE_LIST, encode_decide(DecideAsk(kind, app_id)))
-
-
-def list_buttons(block_id: str, apps: list[tuple[str, str]]) -> Block:
-    """An actions block of "from a list" buttons, one per (application id, name)."""
-    return actions(block_id, [list_button("approve", a, n) for a, n in apps])
+def list_buttons(block_id: str, apps: list[tuple[str, str]]) -> Block | None:
+    """An actions block of "Approve from a list" buttons, one per (application id, name:
+    shown when several); None when no application's id fits a button value."""
+    elements: list[Block] = []
+    for app_id, name in apps:
+        try:
+            value = encode_decide(DecideAsk("approve", app_id))
+        except ValueError:
+            continue  # `/simsid approve APP` still opens its form
+        # Slack wants action_ids unique within a block; the listener takes every suffix.
+        action_id = ActionId.DECIDE_LIST + (f"_{len(elements)}" if elements else "")
+        label = "Approve from a list" + (f": {literal(name)}" if name else "")
+        elements.append(button(clip(label, 70), action_id, value))
+    return actions(block_id, elements) if elements else None
 
 
 def list_modal(ask: DecideAsk, app_name: str) -> dict[str, Any]:

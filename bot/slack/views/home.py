@@ -82,11 +82,14 @@ def admin_home(
     blocks.append(context_block(f"Updated {format_time(now, tz)}. Only you see this tab."))
 
     blocks += [divider(), header("My Applications")]
+    from_list: Block | None = None
+    list_at = 0
     if apps:
         blocks += _app_lines(apps[:APPS_SHOWN])
-        blocks.append(
-            list_buttons(BlockId.DECIDE_APPS, [(s.app.id, s.app.name) for s in apps[:LIST_APPS]])
+        from_list = list_buttons(
+            BlockId.DECIDE_APPS, [(s.app.id, s.app.name) for s in apps[:LIST_APPS]]
         )
+        list_at = len(blocks)
         if more_apps or len(apps) > APPS_SHOWN:
             blocks.append(context_block("More in `/simsid apps`."))
     else:
@@ -124,6 +127,8 @@ def admin_home(
     if not decisions:
         blocks.append(mrkdwn_section("No decisions yet."))
     blocks += [context_block(decision_line(line, tz)) for line in decisions[:HOME_ROWS]]
+    if from_list is not None and len(blocks) < VIEW_BLOCKS_MAX:  # a full tab goes without
+        blocks.insert(list_at, from_list)
     assert len(blocks) <= VIEW_BLOCKS_MAX, f"{len(blocks)} blocks"
     return home(blocks)
 

@@ -64,7 +64,9 @@ def app_listing(app: AppRef, page: Page[InstallationInfo], tz: ZoneInfo) -> Mess
     if not page.items and not page.has_previous:
         head.append(section(f"No school has *{name}* installed."))
     rows = [installation_row(i, f"{site_line(i.site)}\n{_status(i, tz)}") for i in page.items]
-    head.append(list_buttons(BlockId.DECIDE_APPS, [(app.id, "")]))
+    from_list = list_buttons(BlockId.DECIDE_APPS, [(app.id, "")])
+    if from_list is not None:
+        head.append(from_list)
     blocks = assemble(head, rows, paging=("app", app.id, page))
     return message(f"Customers of {name}", blocks)
 

@@ -3,6 +3,7 @@ opens the list modal for one application."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,8 @@ from bot.slack.payloads import ButtonAction, Interaction
 from bot.slack.services import Services
 from bot.slack.views.decide import list_modal
 
-ACTION_ID = ActionId.DECIDE_LIST.value
+# The App Home's buttons are numbered (unique within their block): every one is ours.
+ACTION_ID = re.compile(rf"^{ActionId.DECIDE_LIST.value}(_[0-9]+)?$")
 
 
 def decide_list_button(
