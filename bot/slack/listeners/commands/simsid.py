@@ -21,9 +21,7 @@ from bot.slack.services import services_of
 from bot.slack.views import Message
 
 
-def simsid_command(
-    ack: Ack, command: SlashCommand, respond: Respond, client: WebClient, context: BoltContext
-) -> None:
+def simsid_command(ack: Ack, command: SlashCommand, respond: Respond, context: BoltContext) -> None:
     """`/simsid <text>`: the answer in the ack, or "working on it" and the answer later;
     `/simsid approve|disable APP` opens the list modal."""
     ctx = services_of(context)
@@ -33,6 +31,7 @@ def simsid_command(
     if len(words) >= 2 and words[0].lower() in DECIDE_KINDS:
         kind, app = words[0].lower(), " ".join(words[1:])
         ack()  # the modal opens with the command's trigger_id, valid 3 s: straight after
+        client: WebClient = context.client
         after_ack(
             ctx, command, respond, lambda: open_list_for(ctx, client, command, respond, kind, app)
         )
