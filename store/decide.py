@@ -143,8 +143,11 @@ def _matches(
         )
         for start in range(0, len(forms), _IN_CHUNK):
             chunk = forms[start : start + _IN_CHUNK]
+            # The sites first, by the URN or DfE index, then (application, site) by the
+            # unique index: a plain join led SQLite through every installation of the app.
+            sites = select(col(Site.id)).where(column.in_(chunk))
             for iid, version, state, site_id, name, urn, dfe in core.execute(
-                query.where(column.in_(chunk))
+                query.where(col(Installation.site_id).in_(sites))
             ):
                 assert iid is not None
                 rows[iid] = (Match(iid, version, State(state), site_id, name, ""), urn, dfe)

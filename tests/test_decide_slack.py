@@ -118,3 +118,33 @@ def test_a_list_is_previewed_then_exactly_the_preview_is_approved(
     )
     again = _submit(served, preview["view"], {})
     assert "sent already" in json.dumps(again)
+
+
+def test_disable_from_a_list_needs_a_reason_and_the_listing_has_the_button(
+    listed: tuple[BotApp, Client], fake_slack: FakeSlack
+) -> None:
+    bot, served = listed
+    message = install_and_wait(served, fake_slack, urn="100001", dfe="823/4001")
+    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    assert wait_until(lambda: set(_states(bot).values()) == {State.ENABLED}, 10)
+    listing = served.slash("app Homework Hub").json()
+    assert ActionId.DECIDE_LIST in buttons(listing)
+    before = len(fake_slack.opened)
+
+    assert served.slash("disable app-homework").status == 200
+    assert fake_slack.wait_for(lambda: len(fake_slack.opened) > before), "no modal opened"
+    form = fake_slack.opened_views()[before]
+    ids = {decide_ids_block(0): "823-4001"}
+
+    refused = _submit(served, form, ids)
+    assert refused["response_action"] == "errors" and "simsid_reason" in refused["errors"]
+    preview = _submit(served, form, {**ids, "simsid_reason": "unpaid invoice"})
+    assert preview["view"]["submit"]["text"] == "Disable 1"
+    _submit(served, preview["view"], {})
+
+    assert set(_states(bot).values()) == {State.DISABLED}
+    with bot.db.read() as session:
+        reasons = list(
+            session.scalars(select(AuditEntry.reason).where(AuditEntry.action == "disable"))
+        )
+    assert reasons == ["unpaid invoice"]
