@@ -574,19 +574,22 @@ def test_an_answer_of_the_bot_slack_would_refuse_fails_in_the_sandbox() -> None:
 
 
 def test_the_list_modal_previews_then_approves(sandbox: Sandbox) -> None:
-    sandbox.install("site-ash", "Ash Grove Primary", urn="100001", dfe_number="823/5001")
-    sandbox.wait_for(lambda: sandbox.message_about("Ash Grove Primary"), "the install message")
+    # An application of its own: the other tests share the sandbox and act on theirs.
+    sandbox.install(
+        "site-ash", "Ash Grove Primary", app_id="app-lists", app_name="List Lab", urn="100001"
+    )
 
-    sandbox.command("/simsid approve Homework Hub")
+    sandbox.command("/simsid approve List Lab")
     form = _submit(sandbox, "UADMIN", "100001")
     assert form["view"]["title"]["text"] == "Approve from a list"
     preview = sandbox.wait_for(
         lambda: (m := sandbox.state()["modal"]) and m["view"]["title"]["text"] == "Preview" and m,
         "the preview",
     )
-    assert "will be approved" in json.dumps(preview["view"])
+    assert "*1 installation* of *List Lab* will be approved" in json.dumps(preview["view"])
     _submit(sandbox, "UADMIN", "")
-    sandbox.wait_for(
-        lambda: "Enabled" in json.dumps(sandbox.message_about("Ash Grove Primary")),
-        "the approval",
+    done = sandbox.wait_for(
+        lambda: (m := sandbox.state()["modal"]) and m["view"]["title"]["text"] == "Done" and m,
+        "the outcome",
     )
+    assert "1 installation" in json.dumps(done["view"])
