@@ -356,3 +356,19 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str | None = Field(default=None, sa_column=Column(EncryptedSecret(), nullable=True))
+
+
+class DecidePreview(SQLModel, table=True):
+    """A previewed decide-from-a-list: the (installation id, version) pairs that submitting
+    it may change, too many for a modal's private_metadata. Deleted once submitted; a
+    day old, swept by the next preview."""
+
+    __tablename__ = "decide_preview"
+
+    id: str = Field(primary_key=True, max_length=40)
+    application_id: str = Field(max_length=200)
+    action: str = Field(max_length=16)
+    actor: str = Field(max_length=64)
+    reason: str | None = None
+    created_at: datetime = _now_column()
+    pairs: list[list[int]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -296,3 +296,20 @@ def _version(bot: BotApp, app_id: str) -> int:
     with bot.db.read() as session:
         row = session.exec(select(Installation).where(Installation.application_id == app_id))
         return row.one().version
+
+
+def test_deciding_from_a_list_is_for_the_applications_approvers(
+    served: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    _installed(served, fake_slack)
+
+    answer = served.slash("approve Payments", user=HW_APPROVER, response_name="hw-list")
+    assert answer.status == 200
+    assert wait_until(
+        lambda: PAY_REFUSAL in " ".join(response_texts(fake_slack, "hw-list")), timeout=10
+    )
+    assert fake_slack.opened_views() == []
+
+    answer = served.slash("approve Payments", user=PAYER, response_name="pay-list")
+    assert answer.status == 200
+    assert wait_until(lambda: len(fake_slack.opened_views()) == 1, timeout=10)

@@ -601,3 +601,25 @@ def test_an_answer_of_the_bot_slack_would_refuse_fails_in_the_sandbox() -> None:
         "status": 200,
         "error": f"Slack would refuse the bot's answer: {said}",
     }
+
+
+def test_the_list_modal_previews_then_approves(sandbox: Sandbox) -> None:
+    # An application of its own: the other tests share the sandbox and act on theirs.
+    sandbox.install(
+        "site-ash", "Ash Grove Primary", app_id="app-lists", app_name="List Lab", urn="100001"
+    )
+
+    sandbox.command("/simsid approve List Lab")
+    form = _submit(sandbox, "UADMIN", "100001")
+    assert form["view"]["title"]["text"] == "Approve from a list"
+    preview = sandbox.wait_for(
+        lambda: (m := sandbox.state()["modal"]) and m["view"]["title"]["text"] == "Preview" and m,
+        "the preview",
+    )
+    assert "*1 installation* of *List Lab* will be approved" in json.dumps(preview["view"])
+    _submit(sandbox, "UADMIN", "")
+    done = sandbox.wait_for(
+        lambda: (m := sandbox.state()["modal"]) and m["view"]["title"]["text"] == "Done" and m,
+        "the outcome",
+    )
+    assert "1 installation" in json.dumps(done["view"])

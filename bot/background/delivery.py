@@ -35,6 +35,7 @@ from bot.background.upstream_lane import UpstreamLane
 from bot.simsid.upstream import UpstreamSender
 from bot.slack import views
 from bot.slack.client import Lasting, describe_error
+from bot.slack.views.decide import decided_notice
 from store import messages, outbox, queries, refusals, windows
 from store.db import Database, DatabaseUnavailable
 from store.models import MessageStatus, OutboxKind, State, utcnow
@@ -507,7 +508,10 @@ class Delivery:
         if not channel or not item.payload:
             return
         self._pace(channel)
-        if item.payload.get("notice") == "window_ended":
+        notice = item.payload.get("notice")
+        if notice == "window_ended":
             self._post(channel, views.window_notice(item.payload))
+        elif notice == "decided":
+            self._post(channel, decided_notice(item.payload))
         else:
             self._post(channel, views.reconcile_notice(item.payload))

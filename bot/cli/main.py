@@ -175,6 +175,22 @@ def _parser() -> argparse.ArgumentParser:
     disable.add_argument(
         "--until", default=None, metavar="ISO8601", help="enable again then (SIMSID_TIMEZONE)"
     )
+    decide = sub.add_parser(
+        "decide", help="approve or disable an application's installations named in a list"
+    )
+    decide.add_argument("decision", choices=["approve", "disable"])
+    decide.add_argument("app", metavar="APP", help="the application's id, slug or name")
+    decide.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="URNs and/or DfE numbers, one a line or separated by commas or spaces (5,000 at most)",
+    )
+    decide.add_argument("--as", dest="actor", required=True, metavar="SLACK_USER_ID")
+    decide.add_argument("--reason", metavar="TEXT", help="why (required to disable)")
+    decide.add_argument("--apply", action="store_true", help="make the change (default: preview)")
 
     digest = sub.add_parser("digest", help="post the pending-approvals digest now")
     digest.add_argument("--force", action="store_true", help="post even if already posted")
@@ -227,6 +243,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         settings = _settings("store")
         configure_logging(settings.log_level, settings.log_format)
         return cmd_disable(settings, args)
+    if args.command == "decide":
+        from bot.cli.decide import cmd_decide
+
+        settings = _settings("store")
+        configure_logging(settings.log_level, settings.log_format)
+        return cmd_decide(settings, args, sys.stdout)
 
     if args.command == "keys" and args.keys_command == "generate":
         return commands_cli.keys_generate()

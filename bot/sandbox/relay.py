@@ -130,7 +130,7 @@ class Relay:
                 channel=channel,
                 channel_name=channel_name,
                 response_url=response_url,
-                trigger_id=self._trigger_id(),
+                trigger_id=self._trigger_id(user),  # `/simsid approve APP` opens a form
                 api_app_id=API_APP_ID,
             )
         )

@@ -32,6 +32,8 @@ class ActionId(StrEnum):
     REASON_INPUT = "simsid_reason_text"  # the text field of the reason modal
     UNTIL_INPUT = "simsid_until_picker"  # the end of a maintenance window, in the same modal
     EXTEND = "simsid_extend"  # move the end of an installation's maintenance window
+    DECIDE_LIST = "simsid_decide_list"  # "Approve from a list": opens the list modal
+    DECIDE_IDS_INPUT = "simsid_decide_ids_text"  # a text field of the list modal
 
 
 class BlockId(StrEnum):
@@ -42,6 +44,8 @@ class BlockId(StrEnum):
     REASON = "simsid_reason"  # the reason modal's input block
     UNTIL = "simsid_until"  # its datetimepicker: when to enable again (optional)
     HOME_NOTICE = "simsid_home_notice"
+    DECIDE_APPS = "simsid_decide_apps"  # the App Home's "from a list" buttons
+    DECIDE_IDS = "simsid_decide_ids"  # a prefix: the list modal's fields, see decide_ids_block
 
 
 class CallbackId(StrEnum):
@@ -49,6 +53,8 @@ class CallbackId(StrEnum):
 
     REASON = "simsid_reason"  # Disable, Remove or "Disable all", asking why
     OUTCOME = "simsid_outcome"  # what happened instead, shown in place of a stale modal
+    DECIDE_LIST = "simsid_decide_list"  # decide from a list: the pasted list
+    DECIDE_CONFIRM = "simsid_decide_confirm"  # decide from a list: its preview, to confirm
 
 
 # The installation buttons and the lifecycle action each one asks for.
@@ -280,3 +286,47 @@ def decode_reason_ask(value: object) -> ReasonAsk:
         home=data.get("h") == 1,
         enabled=tuple((i, v) for i, v in enabled) if kind == "disable_all" else (),
     )
+
+
+DECIDE_KINDS = ("approve", "disable")
+
+
+@dataclass(frozen=True)
+class DecideAsk:
+    """What a list modal decides: `kind` ("approve" or "disable") of application `app`;
+    once previewed, `preview` is the stored preview (store/decide.py) it confirms."""
+
+    kind: str
+    app: str
+    preview: str | None = None
+
+
+def decide_ids_block(n: int) -> str:
+    """The block_id of the list modal's n-th text field."""
+    return f"{BlockId.DECIDE_IDS}:{n}"
+
+
+def encode_decide(ask: DecideAsk) -> str:
+    """A list button's value, or a list modal's private_metadata: compact JSON."""
+    data = {"k": ask.kind, "a": ask.app}
+    if ask.preview is not None:
+        data["p"] = ask.preview
+    value = json.dumps(data, separators=(",", ":"))
+    # As _page_json: Slack echoes values verbatim; keep mrkdwn control characters out.
+    value = value.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    if len(value) > VALUE_MAX:
+        raise ValueError("an application id too long for a button value")
+    return value
+
+
+def decode_decide(value: object) -> DecideAsk:
+    """The DecideAsk of a list button or modal; ValueError if it is not one."""
+    if not isinstance(value, str):
+        raise ValueError("not a list ask")
+    data = json.loads(value)  # JSONDecodeError is a ValueError
+    if not isinstance(data, dict) or data.get("k") not in DECIDE_KINDS:
+        raise ValueError("not a list ask")
+    app, preview = data.get("a"), data.get("p")
+    if not isinstance(app, str) or not app or not (preview is None or isinstance(preview, str)):
+        raise ValueError("not a list ask")
+    return DecideAsk(kind=data["k"], app=app, preview=preview)

@@ -19,11 +19,11 @@ from bot import log_context, metrics
 from bot.slack import views
 from bot.slack.admins import Access
 from bot.slack.views import Message
-from store import decisions, messages, outbox, queries, windows
+from store import decide, decisions, messages, outbox, queries, windows
 from store.db import Database
 from store.lifecycle import Action, Change, Lifecycle, NotFound, allowed_actions
-from store.models import State
-from store.queries import InstallationInfo, SiteRef
+from store.models import Application, State
+from store.queries import AppRef, InstallationInfo, SiteRef
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,15 @@ class Operations:
         if self.access is None or self.access.may_act(actor, info.app.id):
             return None
         return views.not_approver(info.app.name, self.access.approvers_of(info.app.id))
+
+    def app_refused(self, actor: str, app_id: str) -> Message | None:
+        """The refusal when `actor` may not act on the application `app_id` at all."""
+        if self.access is None or self.access.may_act(actor, app_id):
+            return None
+        with self.db.read() as session:
+            app = session.get(Application, app_id)
+        name = app.name if app is not None else app_id
+        return views.not_approver(name, self.access.approvers_of(app_id))
 
     def _refused_at(self, actor: str, installation_id: int) -> Message | None:
         if self.access is None:
@@ -332,6 +341,54 @@ class Operations:
         with self.db.read() as session:
             installation_id = outbox.installation_of(session, outbox_id)
         return None if installation_id is None else self._refused_at(actor, installation_id)
+
+    def application(self, text: str) -> AppRef | None:
+        """The one application whose id, slug or name is exactly `text`, if there is one."""
+        with self.db.read() as session:
+            found = queries.match_apps(session, text, exact_only=True)
+        return found[0] if len(found) == 1 else None
+
+    def list_preview(
+        self, *, app_id: str, action: Action, text: str, actor: str, reason: str | None
+    ) -> tuple[decide.Preview, str | None] | None:
+        """What deciding from this list would do, and the id of the stored preview that
+        submitting it applies (None when nothing would change, or no such application).
+        decide.BadList when the list cannot be read."""
+        tokens = decide.parse_list(text)
+        with self.db.session() as session:
+            app = session.get(Application, app_id)
+            if app is None:
+                return None
+            result = decide.preview(session, app, action, tokens)
+            preview_id = None
+            if result.eligible:
+                now = self.lifecycle.clock()
+                preview_id = decide.save(session, result, actor=actor, reason=reason, now=now)
+        return result, preview_id
+
+    def list_apply(self, *, preview_id: str, actor: str) -> decide.Applied | None:
+        """Apply a stored preview that `actor` made, once; None if there is no such preview
+        (sent twice, or another's)."""
+        with self.db.session() as session:
+            record = decide.take(session, preview_id, actor)
+            app = session.get(Application, record.application_id) if record else None
+            if record is None or app is None:
+                return None
+            done = decide.apply(
+                session,
+                self.lifecycle,
+                app=app,
+                action=Action(record.action),
+                pairs=[(i, v) for i, v in record.pairs],
+                actor=actor,
+                reason=record.reason,
+                now=self.lifecycle.clock(),
+            )
+        self.on_change()
+        log.info(
+            "batch %s: %s %s, %s skipped", done.batch, done.action, done.changed, len(done.skipped)
+        )
+        return done
 
     def retry_upstream(self, *, outbox_id: int) -> bool:
         """Send a failed decision again now; False when there was nothing to retry."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlmodel import Session
@@ -38,6 +39,7 @@ class Actions:
         actor: str,
         expected_version: int | None = None,
         reason: str | None = None,
+        detail: str | None = None,
     ) -> Change:
         """Apply `action` by `actor`, unless it is illegal now or someone else got there first.
 
@@ -60,7 +62,7 @@ class Actions:
             return self.removals.request_removal(session, inst, actor=actor, reason=reason)
         source = State(inst.state)
         move = MOVES[MoveName(action.value)]
-        if not self.steps.move(session, inst, move, actor=actor, reason=reason):
+        if not self.steps.move(session, inst, move, actor=actor, reason=reason, detail=detail):
             fresh = session.get(Installation, installation_id, populate_existing=True)
             assert fresh is not None
             return self.steps.refused(fresh, action, "stale")
@@ -75,6 +77,36 @@ class Actions:
             version=inst.version,
             reason=reason,
         )
+
+    def act_batch(
+        self,
+        session: Session,
+        *,
+        pairs: Sequence[tuple[int, int]],
+        action: Action,
+        actor: str,
+        batch: str,
+        reason: str | None = None,
+    ) -> list[Change]:
+        """`action` on each (installation id, version) unchanged since it was seen, by the
+        same rules as act(): one audit row each, its detail naming the batch; an
+        installation changed since (or gone) is refused as stale, never changed."""
+        changes = []
+        for installation_id, version in pairs:
+            try:
+                change = self.act(
+                    session,
+                    installation_id=installation_id,
+                    action=action,
+                    actor=actor,
+                    expected_version=version,
+                    reason=reason,
+                    detail=f"batch {batch}",
+                )
+            except NotFound:
+                continue
+            changes.append(change)
+        return changes
 
     def reveal_secret(self, session: Session, *, installation_id: int, actor: str) -> Secret:
         """The client key and secret of an enabled installation, audited in this transaction."""

@@ -72,6 +72,23 @@ class Lifecycle:
                 reason=reason,
             )
 
+    def act_batch(
+        self,
+        session: Session,
+        *,
+        pairs: Sequence[tuple[int, int]],
+        action: Action,
+        actor: str,
+        batch: str,
+        reason: str | None = None,
+    ) -> list[Change]:
+        """`action` on each (installation id, version) unchanged since it was seen: act()'s
+        rules, one audit row each naming the batch (store/lifecycle/actions.py)."""
+        with counting(session):
+            return self._actions.act_batch(
+                session, pairs=pairs, action=action, actor=actor, batch=batch, reason=reason
+            )
+
     def reveal_secret(self, session: Session, *, installation_id: int, actor: str) -> Secret:
         """The client key and secret of an enabled installation, audited in this transaction."""
         return self._actions.reveal_secret(session, installation_id=installation_id, actor=actor)

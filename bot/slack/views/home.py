@@ -15,6 +15,7 @@ from bot.slack.views.blocks import VIEW_BLOCKS_MAX, Block, divider, header, home
 from bot.slack.views.blocks import context as context_block
 from bot.slack.views.blocks import section as mrkdwn_section
 from bot.slack.views.common import installation_buttons, site_line
+from bot.slack.views.decide import list_buttons
 from bot.slack.views.install import until_line
 from bot.slack.views.modals import removal_requested_line
 from bot.slack.views.text import clip, code, escape, format_time, format_wait, literal, mention
@@ -22,6 +23,7 @@ from store.queries import AppSummary, AuditLine, InstallationInfo
 
 HOME_ROWS = 10  # the ten waiting longest, the latest ten decisions
 APPS_SHOWN = 30
+LIST_APPS = 5  # "from a list" buttons; other applications: /simsid approve APP
 LINES_PER_SECTION = 10
 
 
@@ -82,8 +84,14 @@ def admin_home(
     blocks.append(context_block(f"Updated {format_time(now, tz)}. Only you see this tab."))
 
     blocks += [divider(), header("My Applications")]
+    from_list: Block | None = None
+    list_at = 0
     if apps:
         blocks += _app_lines(apps[:APPS_SHOWN])
+        from_list = list_buttons(
+            BlockId.DECIDE_APPS, [(s.app.id, s.app.name) for s in apps[:LIST_APPS]]
+        )
+        list_at = len(blocks)
         if more_apps or len(apps) > APPS_SHOWN:
             blocks.append(context_block("More in `/simsid apps`."))
     else:
@@ -131,6 +139,8 @@ def admin_home(
     if not decisions:
         blocks.append(mrkdwn_section("No decisions yet."))
     blocks += [context_block(decision_line(line, tz)) for line in decisions[:HOME_ROWS]]
+    if from_list is not None and len(blocks) < VIEW_BLOCKS_MAX:  # a full tab goes without
+        blocks.insert(list_at, from_list)
     assert len(blocks) <= VIEW_BLOCKS_MAX, f"{len(blocks)} blocks"
     return home(blocks)
 

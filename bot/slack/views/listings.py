@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from bot.slack.ids import ActionId, BlockId, encode_site
 from bot.slack.views.blocks import Block, actions, button, context, header, section
 from bot.slack.views.common import Message, assemble, installation_buttons, message, site_line
+from bot.slack.views.decide import list_buttons
 from bot.slack.views.install import changed_line
 from bot.slack.views.text import code, format_time, format_wait, literal, plural, state_label
 from store.models import State
@@ -63,6 +64,9 @@ def app_listing(app: AppRef, page: Page[InstallationInfo], tz: ZoneInfo) -> Mess
     if not page.items and not page.has_previous:
         head.append(section(f"No school has *{name}* installed."))
     rows = [installation_row(i, f"{site_line(i.site)}\n{_status(i, tz)}") for i in page.items]
+    from_list = list_buttons(BlockId.DECIDE_APPS, [(app.id, "")])
+    if from_list is not None:
+        head.append(from_list)
     blocks = assemble(head, rows, paging=("app", app.id, page))
     return message(f"Customers of {name}", blocks)
 

@@ -25,6 +25,8 @@ COMMANDS = (
     ("pending", "every installation waiting for approval, with Approve buttons"),
     ("secret <app> <site>", "the client key and secret of an enabled installation (audited)"),
     ("audit <app> [<site>]", "the latest audit entries: who did what, and when"),
+    ("approve <app>", "approve from a list of URNs and DfE numbers, previewed first"),
+    ("disable <app>", "disable from a list, with a reason, previewed first"),
 )
 _DONE = {
     Action.APPROVE: "Approved",

@@ -1,5 +1,5 @@
 """Button listeners: installation actions, removal requests, paging, "disable all" and
-retrying an upstream decision.
+retrying an upstream decision, and opening the list modal.
 
 Only admins get here (listeners/access.py), and what goes wrong is answered by the one
 error handler (listeners/errors.py): each listener acks at once, then does its one thing
@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.slack.listeners.actions import disable_all, extend, installation, paging, removal
+from bot.slack.listeners.actions import (
+    decide_list,
+    disable_all,
+    extend,
+    installation,
+    paging,
+    removal,
+)
 from bot.slack.listeners.actions import retry_upstream as retry
 
 
@@ -22,3 +29,4 @@ def register(app: App) -> None:
     app.action(disable_all.ACTION_ID)(disable_all.disable_all_button)
     app.action(retry.ACTION_ID)(retry.retry_upstream_button)
     app.action(extend.ACTION_ID)(extend.extend_button)
+    app.action(decide_list.ACTION_ID)(decide_list.decide_list_button)
