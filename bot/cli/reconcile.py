@@ -12,12 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from bot import urls
 from bot.cli.terminal import safe
 from bot.config import Settings
+from bot.reconcile import snapshot
+from bot.reconcile.run import Outcome, reconcile
 from bot.runtime import StartupError, open_database
-from bot.simsid import snapshot
-from bot.simsid.reconciling import Outcome, reconcile
 from store.db import DatabaseUnavailable
 from store.lifecycle import Lifecycle
-from store.reconcile import Difference, Kind
+from store.reconcile.types import Difference, Kind
 
 NAME_WIDTH = 40
 _COLUMNS = ("difference", "application", "site", "the bot", "SIMS ID")

@@ -1,4 +1,4 @@
-"""Applying a reconciliation with SIMS ID's list (store/reconcile.py), set-based.
+"""Applying a reconciliation with SIMS ID's list (store/reconcile/), set-based.
 
 The same rules as the lifecycle's one-at-a-time moves (compare-and-set on the version,
 one audit row per change, credentials issued on the move to enabled and the secret
@@ -10,8 +10,7 @@ sent upstream: SIMS ID is where these changes come from.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +29,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from store import messages
-from store.lifecycle import reconcile_rows as writes
 from store.lifecycle.base import Steps
 from store.lifecycle.bulk import upsert_site_labels
 from store.lifecycle.domain import SIMS_ID
@@ -53,8 +51,9 @@ from store.models import (
     MessageStatus,
     State,
 )
-from store.reconcile import Comparison, Difference, Kind, Listed, Pair, load_rows
-from store.sqlutil import insert_ignore, table_of
+from store.reconcile import apply as writes
+from store.reconcile.types import Applied, Comparison, Difference, Kind, Listed, Pair
+from store.sqlutil import insert_ignore, load_rows, table_of
 
 _ROWS_CHUNK = 5_000
 
@@ -88,19 +87,6 @@ def reinstall(d: Difference) -> MoveName:
 def listed_state(listed: Listed) -> State:
     """The state an installation new to the bot is stored in."""
     return State.ENABLED if listed.enabled else State.PENDING
-
-
-@dataclass
-class Applied:
-    """What an apply changed, by kind, and what it left because someone else got there first."""
-
-    changed: Counter[Kind] = field(default_factory=Counter)
-    skipped: list[Difference] = field(default_factory=list)
-    registered: list[str] = field(default_factory=list)  # applications new to the bot
-
-    @property
-    def total(self) -> int:
-        return sum(self.changed.values())
 
 
 def apply(

@@ -19,7 +19,7 @@ def _line(example: dict[str, Any]) -> str:
 
 def reconcile_notice(payload: dict[str, Any]) -> Message:
     """What a scheduled reconciliation changed, or why it refused to; from the outbox
-    payload written by bot/background/reconcile_job.py (plain data, no secrets)."""
+    payload written by bot/reconcile/scheduled.py (plain data, no secrets)."""
     source = code(str(payload.get("source", "")))
     examples = [_line(e) for e in payload.get("examples", [])]
     total = int(payload.get("total", 0))

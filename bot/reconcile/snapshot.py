@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bot import urls
-from store.reconcile import Listed
+from store.reconcile.types import Listed
 
 MAX_BYTES = 256 * 1024 * 1024  # 200,000 rows with credentials are about 45 MB
 TIMEOUT_SECONDS = 30.0  # per connect or read

@@ -13,21 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.reconcile import DEFAULT_MAX_CHANGES
 from store.db import Database
 from store.lifecycle import Lifecycle
-from store.lifecycle.reconcile import Applied
-from store.reconcile import (
-    Comparison,
-    Kind,
-    Listed,
-    compare,
-    compare_with,
-    listed_table,
-    one_apply_at_a_time,
-)
-
-DEFAULT_MAX_CHANGES = 10
-DEFAULT_MAX_REMOVALS = DEFAULT_MAX_CHANGES  # the limit's former name, when it counted removals
+from store.reconcile.compare import compare, compare_with, listed_table, one_apply_at_a_time
+from store.reconcile.types import Applied, Comparison, Kind, Listed
 
 # The changes of state a list makes to installations the bot already holds, as the
 # refusal words them; each counts against the limit.

@@ -1,5 +1,6 @@
-"""The multi-row statements of a reconciliation's apply (lifecycle/reconcile.py) that
-only reconcile makes: credentials taken from SIMS ID's list, install messages queued."""
+"""The multi-row statements of an apply that only a reconciliation makes (the lifecycle's
+moves, store/lifecycle/reconcile.py, call them): credentials taken from SIMS ID's list,
+install messages queued."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from store.models import (
     CredentialOrigin,
     MessageStatus,
 )
-from store.reconcile import Difference, Listed, Pair, load_rows
-from store.sqlutil import table_of
+from store.reconcile.types import Difference, Listed, Pair
+from store.sqlutil import load_rows, table_of
 
 CREDENTIAL_COLUMNS = ("installation_id", "client_key", "secret", "created_at", "origin")
 _IN_CHUNK = 500

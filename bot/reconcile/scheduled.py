@@ -21,13 +21,14 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from bot.cron import period_start
-from bot.simsid import snapshot
-from bot.simsid.reconciling import DEFAULT_MAX_CHANGES, GUARDED, Outcome, reconcile
+from bot.reconcile import DEFAULT_MAX_CHANGES, snapshot
+from bot.reconcile.run import GUARDED, Outcome, reconcile
 from store import claims, outbox
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Lifecycle
 from store.models import OutboxKind
-from store.reconcile import Kind, Listed, record_run
+from store.reconcile.last_run import record_run
+from store.reconcile.types import Kind, Listed
 
 log = logging.getLogger(__name__)
 
