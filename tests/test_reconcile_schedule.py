@@ -462,3 +462,21 @@ def test_a_list_served_a_byte_at_a_time_is_given_up_at_the_total_limit(
     finally:
         bot.delivery.stop()
         bot.db.dispose()
+
+
+def test_the_notice_the_outbox_holds_reads_back_as_the_notice_queued() -> None:
+    """The channel's notice is typed: what a run queues is what the view is given, applied
+    or refused, through the outbox's JSON."""
+    import json
+
+    from bot.reconcile.notice import Example, Notice
+
+    example = Example("gone", "Reading Plus", "Hill School", "s1")
+    applied = Notice("list.csv", changed={"gone": 2, "new": 1}, total=40, skipped=1,
+                     examples=(example,))  # fmt: skip
+    refused = Notice("list.csv", refused="the list would remove 25", total=25, examples=(example,))
+    for notice in (applied, refused):
+        assert Notice.from_payload(json.loads(json.dumps(notice.to_payload()))) == notice
+    # Rows queued before the notice was typed carry the same keys.
+    assert refused.to_payload()["notice"] == "reconcile_refused"
+    assert applied.to_payload()["notice"] == "reconciled"

@@ -280,8 +280,8 @@ def _insert_installations(
     ]
     created: dict[Pair, int] = {}
     for start in range(0, len(values), _ROWS_CHUNK):
-        for inst_id, app_id, site_id in conn.execute(stmt, values[start : start + _ROWS_CHUNK]):
-            created[(app_id, site_id)] = inst_id
+        for row in conn.execute(stmt, values[start : start + _ROWS_CHUNK]):
+            created[(row.application_id, row.site_id)] = row.id
     return created
 
 
@@ -330,9 +330,13 @@ def _move(
                 inst.c.id, inst.c.application_id, inst.c.message_status, inst.c.message_channel
             )
         )
-        for inst_id, app_id, status, channel in conn.execute(stmt):
-            moved[inst_id] = writes.Moved(
-                inst_id, app_id, MessageStatus(status), channel, requests.get(inst_id)
+        for row in conn.execute(stmt):
+            moved[row.id] = writes.Moved(
+                row.id,
+                row.application_id,
+                MessageStatus(row.message_status),
+                row.message_channel,
+                requests.get(row.id),
             )
     if conn.dialect.name == "sqlite":
         MOVE_TABLE.drop(conn)

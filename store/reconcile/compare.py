@@ -72,7 +72,11 @@ def listed_table(session: Session, rows: Sequence[Listed]) -> Iterator[Table]:
     conn = session.connection()
     LISTED.drop(conn, checkfirst=True)
     LISTED.create(conn)
-    load_rows(conn, LISTED, ((r[0], r[2], r[4], r[7], n) for n, r in enumerate(rows)))
+    load_rows(
+        conn,
+        LISTED,
+        ((r.application_id, r.site_id, r.enabled, r.client_key, n) for n, r in enumerate(rows)),
+    )
     # Dropped only after a success: a failure rolls the transaction back, table and all,
     # and PostgreSQL takes no statement in a failed transaction (a DROP there would raise
     # in place of the failure and hide it).
@@ -113,7 +117,7 @@ def _listed_differences(
             inst.c.id,
             inst.c.state,
             inst.c.version,
-            cred.c.client_key,
+            cred.c.client_key.label("bot_key"),
             # Decrypted only where a secret is to be compared: the key already agrees.
             case((same_key, cred.c.secret), else_=None).label("secret"),
         )
@@ -139,11 +143,13 @@ def _listed_differences(
     found: list[Difference] = []
     add = found.append
     states = {s.name: s for s in State} | {s.value: s for s in State}
-    for n, inst_id, raw_state, version, bot_key, secret in session.execute(query):
-        row = rows[n]
-        app_id, site_id = row[0], row[2]
-        state = None if raw_state is None else states[raw_state]
-        names = (app_id, site_id, row.application_name, row.site_name, state, row.enabled)
+    for found_row in session.execute(query):
+        row = rows[found_row.n]
+        inst_id, version, bot_key = found_row.id, found_row.version, found_row.bot_key
+        state = None if found_row.state is None else states[found_row.state]
+        names = (
+            row.application_id, row.site_id, row.application_name, row.site_name, state, row.enabled
+        )  # fmt: skip
         if state is None or state is State.REMOVED:
             add(Difference(Kind.NEW, *names, inst_id, version, listed=row))
         elif row.enabled and state is not State.ENABLED:
@@ -151,7 +157,7 @@ def _listed_differences(
         elif not row.enabled and state is State.ENABLED:
             add(Difference(Kind.DISABLED, *names, inst_id, version, listed=row))
         key = row.client_key
-        if key is not None and (bot_key != key or secret != row.client_secret):
+        if key is not None and (bot_key != key or found_row.secret != row.client_secret):
             add(Difference(Kind.CREDENTIALS, *names, inst_id, version, bot_key, key, row))
     return found
 
@@ -170,8 +176,8 @@ def _gone(session: Session, listed: Table) -> list[Difference]:
             inst.c.state,
             inst.c.application_id,
             inst.c.site_id,
-            apps.c.name,
-            sites.c.name,
+            apps.c.name.label("application_name"),
+            sites.c.name.label("site_name"),
         )
         .join(apps, apps.c.id == inst.c.application_id)
         .join(sites, sites.c.id == inst.c.site_id)
@@ -180,14 +186,14 @@ def _gone(session: Session, listed: Table) -> list[Difference]:
     return [
         Difference(
             kind=Kind.GONE,
-            application_id=app_id,
-            site_id=site_id,
-            application_name=app_name,
-            site_name=site_name,
-            bot_state=State(state),
+            application_id=row.application_id,
+            site_id=row.site_id,
+            application_name=row.application_name,
+            site_name=row.site_name,
+            bot_state=State(row.state),
             listed_enabled=None,
-            installation_id=inst_id,
-            version=version,
+            installation_id=row.id,
+            version=row.version,
         )
-        for inst_id, version, state, app_id, site_id, app_name, site_name in session.execute(query)
+        for row in session.execute(query)
     ]
