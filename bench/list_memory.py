@@ -37,8 +37,8 @@ def kib(key):
     raise RuntimeError(key)
 
 step, source, url = sys.argv[1:4]
-from bot.simsid import snapshot
-from bot.simsid.reconciling import reconcile
+from bot.reconcile import snapshot
+from bot.reconcile.run import reconcile
 from store.db import Database
 from store.lifecycle import Lifecycle
 
@@ -71,7 +71,7 @@ print(json.dumps({"peak_mb": (kib("VmHWM:") - before) / 1024, "cpu_s": cpu, "row
 
 def write_list(path: Path, rows: int) -> int:
     """A CSV of `rows` minimal rows; its size in bytes."""
-    from bot.simsid.snapshot import HEADER
+    from bot.reconcile.snapshot import HEADER
 
     with path.open("w", encoding="ascii", newline="") as out:
         out.write(HEADER + "\n")

@@ -29,7 +29,7 @@ from sqlmodel import col
 from bench import datagen
 from bench.stores import Backend, run_cli
 from bench.workloads import Bench, say
-from bot.simsid.snapshot import HEADER
+from bot.reconcile.snapshot import HEADER
 from store.db import Database
 from store.models import Application, Installation, Site, State
 

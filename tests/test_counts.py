@@ -29,7 +29,8 @@ from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Action, ConcurrentChange, EventType, InstallEvent, Lifecycle, NotFound
 from store.lifecycle.tally import counts, full_recount, recount
 from store.models import Application, Installation, InstallationCount, State
-from store.reconcile import Listed, compare
+from store.reconcile.compare import compare
+from store.reconcile.types import Listed
 from tests.factories import BASE_TIME, install
 from tests.pgtools import fresh_database
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, text
 
-from bot.simsid.reconciling import reconcile
+from bot.reconcile.run import reconcile
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import AuditEntry, Credential, CredentialOrigin, OutboxKind, State
-from store.reconcile import Kind, Listed, compare
+from store.reconcile.compare import compare
+from store.reconcile.types import Kind, Listed
 from tests import factories
 from tests.factories import act, audit_rows, get, install, installation_id, outbox_rows
 

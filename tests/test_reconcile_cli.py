@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.simsid import snapshot
-from bot.simsid.snapshot import HEADER
+from bot.reconcile import snapshot
+from bot.reconcile.snapshot import HEADER
 from store.db import Database
 from store.lifecycle import Action
 from store.models import State

@@ -28,7 +28,8 @@ from store.db import Database
 from store.lifecycle import Action, EventType, InstallEvent, Lifecycle
 from store.lifecycle.tally import counts, full_recount
 from store.models import Installation
-from store.reconcile import Listed, compare
+from store.reconcile.compare import compare
+from store.reconcile.types import Listed
 from tests.factories import ADMIN, BASE_TIME
 from tests.lifecycle_snapshot import by_installation, fresh_postgres, fresh_sqlite, snapshot
 

@@ -17,8 +17,8 @@ import pytest
 from bot.app import BotApp, create_app
 from bot.background.scheduler import RECONCILE_JOB, Scheduler
 from bot.config import Settings, SettingsError, load_settings
+from bot.reconcile.snapshot import HEADER
 from bot.sandbox.fake_slack import FakeSlack
-from bot.simsid.snapshot import HEADER
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import OutboxKind, State
@@ -315,7 +315,7 @@ import sys
 import time
 import time
 from datetime import datetime
-from bot.background.reconcile_job import run_scheduled
+from bot.reconcile.scheduled import run_scheduled
 from bot.config import load_settings
 from bot.runtime import open_database
 settings = load_settings()
@@ -388,8 +388,8 @@ def test_good_reconcile_settings() -> None:
 def test_simsid_secret_says_the_credentials_came_from_sims_ids_report(
     bot: BotApp, served: harness.Client, fake_slack: FakeSlack
 ) -> None:
-    from bot.simsid.reconciling import reconcile
-    from store.reconcile import Listed
+    from bot.reconcile.run import reconcile
+    from store.reconcile.types import Listed
 
     key, secret = "ck_" + "R" * 24, "r" * 43
     row = Listed("app-hw", "Homework Hub", "s1", "Oakfield", True, None, None, key, secret)
@@ -434,7 +434,7 @@ def test_a_list_served_a_byte_at_a_time_is_given_up_at_the_total_limit(
     skipped. Here a byte every 50 ms, for 100 s."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.simsid import snapshot
+    from bot.reconcile import snapshot
 
     monkeypatch.setattr(snapshot, "TOTAL_SECONDS", 1.0)
     body = csv_body(*((f"s{n}", "yes") for n in range(60)))[:2000]
@@ -462,3 +462,21 @@ def test_a_list_served_a_byte_at_a_time_is_given_up_at_the_total_limit(
     finally:
         bot.delivery.stop()
         bot.db.dispose()
+
+
+def test_the_notice_the_outbox_holds_reads_back_as_the_notice_queued() -> None:
+    """The channel's notice is typed: what a run queues is what the view is given, applied
+    or refused, through the outbox's JSON."""
+    import json
+
+    from bot.reconcile.notice import Example, Notice
+
+    example = Example("gone", "Reading Plus", "Hill School", "s1")
+    applied = Notice("list.csv", changed={"gone": 2, "new": 1}, total=40, skipped=1,
+                     examples=(example,))  # fmt: skip
+    refused = Notice("list.csv", refused="the list would remove 25", total=25, examples=(example,))
+    for notice in (applied, refused):
+        assert Notice.from_payload(json.loads(json.dumps(notice.to_payload()))) == notice
+    # Rows queued before the notice was typed carry the same keys.
+    assert refused.to_payload()["notice"] == "reconcile_refused"
+    assert applied.to_payload()["notice"] == "reconciled"

@@ -175,8 +175,8 @@ def test_sigterm_stops_a_process_whose_list_is_served_a_byte_at_a_time(
     import subprocess
     import sys
 
-    from store import reconcile
     from store.db import Database
+    from store.reconcile import last_run as reconcile
     from testing.list_server import ListServer
 
     token = "list-token-0123456789"

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.reconcile.notice import Notice
 from bot.slack import views
 from bot.slack.ids import (
     BUTTON_FOR,
@@ -260,9 +261,9 @@ def every_surface(site: SiteRef, app: AppRef, said: str) -> dict[str, dict[str, 
             tz=TZ,
             now=NOW,
         ),
-        "reconciled": views.reconcile_notice(notice).to_dict(),
+        "reconciled": views.reconcile_notice(Notice.from_payload(notice)).to_dict(),
         "reconcile refused": views.reconcile_notice(
-            {**notice, "notice": "reconcile_refused", "reason": said}
+            Notice.from_payload({**notice, "notice": "reconcile_refused", "reason": said})
         ).to_dict(),
     }
     return shown

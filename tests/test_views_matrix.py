@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.reconcile.notice import Notice
 from bot.slack import views
 from bot.slack.ids import ReasonAsk
 from bot.slack.views.modals import REASON_MAX
@@ -268,26 +269,30 @@ def messages(name: str, ident: str) -> Iterator[tuple[str, views.Message]]:
     yield (
         "reconciled",
         views.reconcile_notice(
-            {
-                "notice": "reconciled",
-                "source": name,
-                "changed": {"removed": 10**6, "enabled": 3, name: 1},
-                "total": 10**6,
-                "skipped": 12,
-                "examples": examples,
-            }
+            Notice.from_payload(
+                {
+                    "notice": "reconciled",
+                    "source": name,
+                    "changed": {"removed": 10**6, "enabled": 3, name: 1},
+                    "total": 10**6,
+                    "skipped": 12,
+                    "examples": examples,
+                }
+            )
         ),
     )
     yield (
         "reconcile refused",
         views.reconcile_notice(
-            {
-                "notice": "reconcile_refused",
-                "source": name,
-                "reason": name * 20,
-                "total": 10**6,
-                "examples": examples,
-            }
+            Notice.from_payload(
+                {
+                    "notice": "reconcile_refused",
+                    "source": name,
+                    "reason": name * 20,
+                    "total": 10**6,
+                    "examples": examples,
+                }
+            )
         ),
     )
 

@@ -32,6 +32,7 @@ from bot.background.bursts import summarise_burst
 from bot.background.refusals import Held, Refusals, Refused, log_payload_refused
 from bot.background.timing import Paced, Passes, Throttled, Timings
 from bot.background.upstream_lane import UpstreamLane
+from bot.reconcile.notice import Notice
 from bot.simsid.upstream import UpstreamSender
 from bot.slack import views
 from bot.slack.client import Lasting, describe_error
@@ -514,4 +515,4 @@ class Delivery:
         elif notice == "decided":
             self._post(channel, decided_notice(item.payload))
         else:
-            self._post(channel, views.reconcile_notice(item.payload))
+            self._post(channel, views.reconcile_notice(Notice.from_payload(item.payload)))

@@ -39,10 +39,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import metrics
 from bot.background.delivery import worker_id
-from bot.background.reconcile_job import run_scheduled
 from bot.config import Settings
 from bot.cron import cron_trigger, period_start
-from bot.simsid import snapshot
+from bot.reconcile import snapshot
+from bot.reconcile.scheduled import run_scheduled
 from store import claims, outbox, queries, retention, windows
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Lifecycle
@@ -306,7 +306,7 @@ class Scheduler:
         )
 
     def run_reconcile(self) -> str:
-        """The reconciliation job (bot/background/reconcile_job.py): never raises."""
+        """The reconciliation job (bot/reconcile/scheduled.py): never raises."""
         load = functools.partial(snapshot.load, stop=self._stopping)
         try:
             outcome = run_scheduled(

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.cli.terminal import safe
 from bot.config import Settings
-from bot.simsid import snapshot
+from bot.reconcile import snapshot
 from bot.slack.client import granted_scopes, make_client
 from store import decisions, migrate, queries, vault
 from store.db import Database, DatabaseUnavailable

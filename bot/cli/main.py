@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.config import Purpose, Settings, SettingsError, load_settings
 from bot.logging_setup import configure_logging
+from bot.reconcile import DEFAULT_MAX_CHANGES
 from bot.runtime import StartupError
 
 
@@ -153,9 +154,9 @@ def _parser() -> argparse.ArgumentParser:
         "--max-removals",  # its former name, when only removals were counted
         dest="max_changes",
         type=int,
-        default=10,
+        default=DEFAULT_MAX_CHANGES,
         metavar="N",
-        help="refuse more than N removals, disables and approvals together (default 10)",
+        help="refuse more than N removals, disables and approvals together (default %(default)s)",
     )
     reconcile.add_argument("--force", action="store_true", help="apply past --max-changes")
     reconcile.add_argument(

@@ -7,17 +7,15 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from sqlalchemy.exc import IntegrityError
-
 from bot import urls
 from bot.cli.terminal import safe
 from bot.config import Settings
+from bot.reconcile import snapshot
+from bot.reconcile.run import ListClashes, Outcome, reconcile
 from bot.runtime import StartupError, open_database
-from bot.simsid import snapshot
-from bot.simsid.reconciling import Outcome, reconcile
 from store.db import DatabaseUnavailable
 from store.lifecycle import Lifecycle
-from store.reconcile import Difference, Kind
+from store.reconcile.types import Difference, Kind
 
 NAME_WIDTH = 40
 _COLUMNS = ("difference", "application", "site", "the bot", "SIMS ID")
@@ -53,13 +51,8 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
             max_changes=args.max_changes,
             force=args.force,
         )
-    except IntegrityError as exc:
-        # A client key SIMS ID gives that the bot holds for another installation.
-        reason = str(exc.orig or exc).splitlines()[0]
-        print(
-            f"simsid-bot: the list clashes with the bot's data ({reason}); nothing changed",
-            file=sys.stderr,
-        )
+    except ListClashes as exc:
+        print(f"simsid-bot: {exc}", file=sys.stderr)
         return 2
     except DatabaseUnavailable as exc:
         print(f"simsid-bot: DATABASE_URL: the database is not available ({exc})", file=sys.stderr)

@@ -18,9 +18,10 @@ from bot import log_context, metrics
 from bot.metrics import Endpoint
 from bot.simsid.webhook import MAX_BODY_BYTES, Webhook
 from bot.slack.signature import is_signed_by_slack
-from store import decisions, queries, reconcile, refusals
+from store import decisions, queries, refusals
 from store.db import Database, DatabaseUnavailable
 from store.models import OutboxKind, utcnow
+from store.reconcile import last_run as reconcile_record
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ class HttpApp:
                 # Refused for good, they are still undelivered: the oldest counts as well.
                 refused, oldest_refused = decisions.refused(session)
                 message = queries.oldest_undelivered(session, OutboxKind.MESSAGE)
-                last_reconcile = reconcile.last_run(session)
+                last_reconcile = reconcile_record.last_run(session)
                 refused_now = refusals.active(session)
                 held = refusals.held_count(session) if refused_now else 0
         except DatabaseUnavailable as exc:

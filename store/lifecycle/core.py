@@ -13,11 +13,11 @@ from store.lifecycle.base import Steps
 from store.lifecycle.bulk import BulkEvents
 from store.lifecycle.domain import Action, Change, EventOutcome, InstallEvent, Secret
 from store.lifecycle.events import OneEvent
-from store.lifecycle.reconcile import Applied, Reconciliation
+from store.lifecycle.reconcile import Reconciliation
 from store.lifecycle.removals import Removals
 from store.lifecycle.tally import counting
 from store.models import utcnow
-from store.reconcile import Comparison
+from store.reconcile.types import Applied, Comparison
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Applying a reconciliation with SIMS ID's list (store/reconcile.py), set-based.
+"""Applying a reconciliation with SIMS ID's list (store/reconcile/), set-based.
 
 The same rules as the lifecycle's one-at-a-time moves (compare-and-set on the version,
 one audit row per change, credentials issued on the move to enabled and the secret
@@ -10,8 +10,7 @@ sent upstream: SIMS ID is where these changes come from.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +29,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from store import messages
-from store.lifecycle import reconcile_rows as writes
 from store.lifecycle.base import Steps
 from store.lifecycle.bulk import upsert_site_labels
 from store.lifecycle.domain import SIMS_ID
@@ -51,15 +49,20 @@ from store.models import (
     AuditEntry,
     Installation,
     MessageStatus,
-    State,
 )
-from store.reconcile import Comparison, Difference, Kind, Listed, Pair, load_rows
-from store.sqlutil import insert_ignore, table_of
+from store.reconcile import apply as writes
+from store.reconcile.apply import (
+    AUDIT_COLUMNS,
+    LISTED_DETAIL,
+    audit_row,
+    listed_state,
+    lists_a_key,
+    row_of,
+)
+from store.reconcile.types import Applied, Comparison, Difference, Kind, Listed, Pair
+from store.sqlutil import insert_ignore, load_rows, table_of
 
 _ROWS_CHUNK = 5_000
-
-LISTED_DETAIL = "reconciled with SIMS ID's list"
-AUDIT_COLUMNS = ("installation_id", "at", "actor", "action", "from_state", "to_state", "detail")
 
 _moves_metadata = MetaData()
 MOVE_TABLE = Table(
@@ -85,24 +88,6 @@ def reinstall(d: Difference) -> MoveName:
     return MoveName.REINSTALLED_ENABLED if d.listed_enabled else MoveName.REINSTALLED
 
 
-def listed_state(listed: Listed) -> State:
-    """The state an installation new to the bot is stored in."""
-    return State.ENABLED if listed.enabled else State.PENDING
-
-
-@dataclass
-class Applied:
-    """What an apply changed, by kind, and what it left because someone else got there first."""
-
-    changed: Counter[Kind] = field(default_factory=Counter)
-    skipped: list[Difference] = field(default_factory=list)
-    registered: list[str] = field(default_factory=list)  # applications new to the bot
-
-    @property
-    def total(self) -> int:
-        return sum(self.changed.values())
-
-
 def apply(
     session: Session,
     comparison: Comparison,
@@ -120,7 +105,7 @@ def apply(
     new = comparison.of(Kind.NEW)
     unknown = [d for d in new if d.installation_id is None]
     result.registered = _register_applications(session, unknown, now)
-    _upsert_sites(conn, dml, [_row_of(d) for d in new], now)
+    _upsert_sites(conn, dml, [row_of(d) for d in new], now)
 
     created = _insert_installations(conn, dml, unknown, now, actor=actor, notify=notify)
     moves = [(d, reinstall(d)) for d in new if d.installation_id is not None]
@@ -135,9 +120,9 @@ def apply(
             result.skipped.append(d)
             continue
         ids[(d.application_id, d.site_id)] = inst_id
-        target = listed_state(_row_of(d))
+        target = listed_state(row_of(d))
         tally(session, d.application_id, None, target)
-        audit.append(_audit(inst_id, now, actor, MOVES[MoveName.INSTALLED].action, None, target))
+        audit.append(audit_row(inst_id, now, actor, MOVES[MoveName.INSTALLED].action, None, target))
         result.changed[Kind.NEW] += 1
     for d, step in moves:
         assert d.installation_id is not None
@@ -164,26 +149,18 @@ def apply(
     effects = [
         (ids[d.application_id, d.site_id], Credentials.ISSUE)
         for d in unknown
-        if (d.application_id, d.site_id) in ids and d.listed_enabled and not _lists_a_key(d)
+        if (d.application_id, d.site_id) in ids and d.listed_enabled and not lists_a_key(d)
     ]
     for d, step in moves:
         effect = MOVES[step].credentials
-        if d.installation_id in moved and (effect is Credentials.DESTROY or not _lists_a_key(d)):
+        if d.installation_id in moved and (effect is Credentials.DESTROY or not lists_a_key(d)):
             effects.append((d.installation_id, effect))
     apply_credentials(conn, effects, now)
 
-    credentials = []
     skipped_pairs = {(d.application_id, d.site_id) for d in result.skipped}
-    for d in comparison.of(Kind.CREDENTIALS):
-        pair = (d.application_id, d.site_id)
-        inst_id = ids.get(pair, d.installation_id)
-        if inst_id is None or pair in skipped_pairs:
-            continue
-        credentials.append((inst_id, _row_of(d)))
-        audit.append(
-            _audit(inst_id, now, actor, "credentials_from_SIMS_ID", None, None, _row_of(d))
-        )
-        result.changed[Kind.CREDENTIALS] += 1
+    credentials, audited = writes.listed_credentials(comparison, ids, skipped_pairs, now, actor)
+    audit += audited
+    result.changed[Kind.CREDENTIALS] += len(credentials)
     writes.store_listed_credentials(conn, credentials, now)
 
     load_rows(conn, table_of(AuditEntry), audit, AUDIT_COLUMNS)
@@ -193,35 +170,6 @@ def apply(
     # Rows changed under the ORM's feet: whatever it holds must be read again.
     session.expire_all()
     return result
-
-
-def _audit(
-    inst_id: int,
-    now: datetime,
-    actor: str,
-    action: str,
-    source: State | None,
-    target: State | None,
-    listed: Listed | None = None,
-) -> tuple[Any, ...]:
-    detail = LISTED_DETAIL
-    if listed is not None and listed.client_key:
-        # The key names them; the secret never goes into the audit log.
-        detail = f"client key {listed.client_key} from SIMS ID's report"
-    source_state = None if source is None else source.value
-    target_state = None if target is None else target.value
-    return (inst_id, now, actor, action, source_state, target_state, detail)
-
-
-def _lists_a_key(d: Difference) -> bool:
-    """Whether the list gives the difference's installation its client key (GONE: no row)."""
-    return d.listed_enabled is not None and _row_of(d).client_key is not None
-
-
-def _row_of(d: Difference) -> Listed:
-    """The listed row of a difference the list has (every kind but GONE)."""
-    assert d.listed is not None, d.kind
-    return d.listed
 
 
 def _register_applications(session: Session, unknown: list[Difference], now: datetime) -> list[str]:
@@ -283,7 +231,7 @@ def _insert_installations(
         installation_row(
             d.application_id,
             d.site_id,
-            state=listed_state(_row_of(d)),
+            state=listed_state(row_of(d)),
             version=1,
             now=now,
             actor=actor,
@@ -294,8 +242,8 @@ def _insert_installations(
     ]
     created: dict[Pair, int] = {}
     for start in range(0, len(values), _ROWS_CHUNK):
-        for inst_id, app_id, site_id in conn.execute(stmt, values[start : start + _ROWS_CHUNK]):
-            created[(app_id, site_id)] = inst_id
+        for row in conn.execute(stmt, values[start : start + _ROWS_CHUNK]):
+            created[(row.application_id, row.site_id)] = row.id
     return created
 
 
@@ -344,9 +292,13 @@ def _move(
                 inst.c.id, inst.c.application_id, inst.c.message_status, inst.c.message_channel
             )
         )
-        for inst_id, app_id, status, channel in conn.execute(stmt):
-            moved[inst_id] = writes.Moved(
-                inst_id, app_id, MessageStatus(status), channel, requests.get(inst_id)
+        for row in conn.execute(stmt):
+            moved[row.id] = writes.Moved(
+                row.id,
+                row.application_id,
+                MessageStatus(row.message_status),
+                row.message_channel,
+                requests.get(row.id),
             )
     if conn.dialect.name == "sqlite":
         MOVE_TABLE.drop(conn)
@@ -393,9 +345,9 @@ class Reconciliation:
             if d.kind is Kind.CREDENTIALS:
                 continue  # once every move is made, below
             if d.kind is Kind.NEW:
-                _upsert_sites(session.connection(), dml, [_row_of(d)], now)
+                _upsert_sites(session.connection(), dml, [row_of(d)], now)
             if d.installation_id is None:
-                inst_id = self._install_listed(session, _row_of(d), now, notify=notify, into=result)
+                inst_id = self._install_listed(session, row_of(d), now, notify=notify, into=result)
                 if inst_id is None:
                     result.skipped.append(d)
                     skipped.add(pair)
@@ -427,16 +379,10 @@ class Reconciliation:
             # Nothing upstream: SIMS ID is where the change is from.
             messages.refresh(session, d.installation_id, default_channel=channel, now=now)
             result.changed[d.kind] += 1
-        credentials = []
-        for d in comparison.of(Kind.CREDENTIALS):
-            pair = (d.application_id, d.site_id)
-            inst_id = ids.get(pair, d.installation_id)
-            if inst_id is None or pair in skipped:
-                continue
-            credentials.append((inst_id, _row_of(d)))
-            row = _audit(inst_id, now, SIMS_ID, "credentials_from_SIMS_ID", None, None, _row_of(d))
+        credentials, audited = writes.listed_credentials(comparison, ids, skipped, now, SIMS_ID)
+        for row in audited:
             session.add(AuditEntry(**dict(zip(AUDIT_COLUMNS, row, strict=True))))
-            result.changed[Kind.CREDENTIALS] += 1
+        result.changed[Kind.CREDENTIALS] += len(credentials)
         writes.store_listed_credentials(session.connection(), credentials, now)
         session.flush()
         session.expire_all()

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from store import vault
 from store.models import Credential, CredentialOrigin, MessageStatus, State
-from store.sqlutil import table_of
+from store.sqlutil import load_rows, table_of
 
 _IN_CHUNK = 500  # ids per IN (...) list, well inside every driver's parameter limit
 
@@ -240,9 +240,6 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
 def issue_credentials(conn: Connection, ids: list[int], now: datetime) -> None:
     """The move to enabled: a new key and secret, or a new secret under the old key
     after a removal (a new cycle gets a new secret); credentials still live are kept."""
-    # Imported here: store.reconcile imports the lifecycle's models, not the lifecycle.
-    from store.reconcile import load_rows
-
     cred = table_of(Credential)
     held: dict[int, bool] = {}
     for chunk in _chunks(ids):

@@ -103,7 +103,8 @@ def metric_gauges(session: Session) -> MetricGauges:
     """Outbox depth and oldest age by kind, installations by application and state, Slack's
     standing refusals and the last reconcile: grouped reads of the undelivered rows (the
     done_at index), the kept counts and two small tables."""
-    from store import reconcile, refusals
+    from store import refusals
+    from store.reconcile import last_run as reconcile_record
 
     to_utc = UTCDateTime().process_result_value
     outbox = [
@@ -127,4 +128,4 @@ def metric_gauges(session: Session) -> MetricGauges:
     standing: dict[str, int] = {"token": 0, "channel": 0}
     for refused in refusals.active(session):
         standing["channel" if refusals.channel_of(refused.target) else "token"] += 1
-    return MetricGauges(outbox, installations, standing, reconcile.last_run(session))
+    return MetricGauges(outbox, installations, standing, reconcile_record.last_run(session))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.reconcile.notice import Example, Notice
 from bot.slack.views.blocks import context, header, section, text_sections
 from bot.slack.views.common import Message, message
 from bot.slack.views.text import clip, code, escape, literal
@@ -11,22 +12,20 @@ from bot.slack.views.text import clip, code, escape, literal
 NAME_MAX = 80
 
 
-def _line(example: dict[str, Any]) -> str:
-    app = clip(literal(str(example.get("application", ""))), NAME_MAX)
-    site = clip(literal(str(example.get("site", ""))), NAME_MAX)
-    return f"• *{escape(str(example.get('kind', '')))}*: {app} at {site}"
+def _line(example: Example) -> str:
+    app = clip(literal(example.application), NAME_MAX)
+    site = clip(literal(example.site), NAME_MAX)
+    return f"• *{escape(example.kind)}*: {app} at {site}"
 
 
-def reconcile_notice(payload: dict[str, Any]) -> Message:
-    """What a scheduled reconciliation changed, or why it refused to; from the outbox
-    payload written by bot/background/reconcile_job.py (plain data, no secrets)."""
-    source = code(str(payload.get("source", "")))
-    examples = [_line(e) for e in payload.get("examples", [])]
-    total = int(payload.get("total", 0))
-    more = total - len(examples)
+def reconcile_notice(notice: Notice) -> Message:
+    """What a scheduled reconciliation changed, or why it refused to (bot/reconcile/notice.py)."""
+    source = code(notice.source)
+    examples = [_line(e) for e in notice.examples]
+    more = notice.total - len(examples)
     tail = [f"…and {more:,} more: `simsid-bot reconcile` lists them all."] if more > 0 else []
-    if payload.get("notice") == "reconcile_refused":
-        reason = clip(literal(str(payload.get("reason", ""))), 2500)
+    if notice.refused is not None:
+        reason = clip(literal(notice.refused), 2500)
         blocks = [
             header("Reconciliation with SIMS ID refused"),
             section(f":warning: Nothing was changed. {reason}"),
@@ -37,17 +36,17 @@ def reconcile_notice(payload: dict[str, Any]) -> Message:
             ),
         ]
         return message("Reconciliation with SIMS ID refused: nothing was changed", blocks)
-    changed = payload.get("changed", {})
-    summary = ", ".join(f"{n:,} {escape(kind)}" for kind, n in changed.items()) or "nothing"
+    summary = ", ".join(f"{n:,} {escape(kind)}" for kind, n in notice.changed.items()) or "nothing"
     blocks = [
         header("Reconciled with SIMS ID"),
         section(f":arrows_counterclockwise: The bot now agrees with SIMS ID's list: {summary}."),
         *text_sections(examples + tail),
     ]
-    skipped = int(payload.get("skipped", 0))
-    if skipped:
+    if notice.skipped:
         blocks.append(
-            context(f"{skipped:,} changed in Slack meanwhile; the next run looks at them again.")
+            context(
+                f"{notice.skipped:,} changed in Slack meanwhile; the next run looks at them again."
+            )
         )
     blocks.append(context(f"Source: {source}. Every change is in the audit log as SIMS ID."))
     return message(f"Reconciled with SIMS ID: {summary}", blocks)

@@ -17,17 +17,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.config import Settings
 from bot.cron import period_start
-from bot.simsid import snapshot
-from bot.simsid.reconciling import DEFAULT_MAX_CHANGES, GUARDED, Outcome, reconcile
+from bot.reconcile import DEFAULT_MAX_CHANGES, snapshot
+from bot.reconcile.notice import Example, Notice
+from bot.reconcile.run import GUARDED, ListClashes, Outcome, reconcile
 from store import claims, outbox
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Lifecycle
 from store.models import OutboxKind
-from store.reconcile import Kind, Listed, record_run
+from store.reconcile.last_run import record_run
+from store.reconcile.types import Kind, Listed
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,9 @@ def run_scheduled(
     lifecycle = Lifecycle(upstream=False, default_channel=settings.simsid_default_channel)
     try:
         outcome = reconcile(db, lifecycle, rows, apply=True, max_changes=DEFAULT_MAX_CHANGES)
-    except IntegrityError as exc:
-        # A client key the list gives that the bot holds for another installation: the
-        # period's claim is taken, so say so now rather than lose the period unreported.
-        reason = str(exc.orig or exc).splitlines()[0]
-        return refuse(f"the list clashes with the bot's data ({reason}); nothing changed")
+    except ListClashes as exc:
+        # The period's claim is taken: say so now rather than lose the period unreported.
+        return refuse(str(exc))
     status = outcome.status
     summary |= {"status": status, "listed": outcome.comparison.listed}
     notice = None
@@ -110,7 +108,7 @@ def _record(
     db: Database,
     summary: dict[str, Any],
     *,
-    notice: dict[str, Any] | None = None,
+    notice: Notice | None = None,
     channel: str | None = None,
     now: datetime | None = None,
 ) -> None:
@@ -123,7 +121,7 @@ def _record(
                     OutboxKind.NOTICE,
                     now=now or datetime.now(UTC),
                     channel=channel,
-                    payload=notice,
+                    payload=notice.to_payload(),
                 )
     except DatabaseUnavailable as exc:
         log.warning("reconcile: could not record the run (%s)", exc)
@@ -134,39 +132,31 @@ def _counts(outcome: Outcome) -> dict[str, int]:
     return {k.value: applied.changed[k] for k in Kind if applied and applied.changed[k]}
 
 
-def _examples(outcome: Outcome, *, guarded_first: bool = False) -> list[dict[str, Any]]:
+def _examples(outcome: Outcome, *, guarded_first: bool = False) -> tuple[Example, ...]:
     differences = outcome.comparison.differences
     if guarded_first:
         # A refusal by the guard shows the changes it counted, not new installations.
         differences = sorted(differences, key=lambda d: d.kind not in GUARDED)
-    return [
-        {
-            "kind": d.kind.value,
-            "application": d.application_name,
-            "site": d.site_name,
-            "site_id": d.site_id,
-        }
+    return tuple(
+        Example(d.kind.value, d.application_name, d.site_name, d.site_id)
         for d in differences[:EXAMPLES]
-    ]
+    )
 
 
-def _applied(source: str, outcome: Outcome) -> dict[str, Any]:
-    skipped = len(outcome.applied.skipped) if outcome.applied else 0
-    return {
-        "notice": "reconciled",
-        "source": source,
-        "changed": _counts(outcome),
-        "total": len(outcome.comparison.differences),
-        "skipped": skipped,
-        "examples": _examples(outcome),
-    }
+def _applied(source: str, outcome: Outcome) -> Notice:
+    return Notice(
+        source=source,
+        changed=_counts(outcome),
+        total=len(outcome.comparison.differences),
+        skipped=len(outcome.applied.skipped) if outcome.applied else 0,
+        examples=_examples(outcome),
+    )
 
 
-def _refused(source: str, reason: str, outcome: Outcome | None = None) -> dict[str, Any]:
-    return {
-        "notice": "reconcile_refused",
-        "source": source,
-        "reason": reason,
-        "total": len(outcome.comparison.differences) if outcome else 0,
-        "examples": _examples(outcome, guarded_first=True) if outcome else [],
-    }
+def _refused(source: str, reason: str, outcome: Outcome | None = None) -> Notice:
+    return Notice(
+        source=source,
+        refused=reason,
+        total=len(outcome.comparison.differences) if outcome else 0,
+        examples=_examples(outcome, guarded_first=True) if outcome else (),
+    )

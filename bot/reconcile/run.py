@@ -13,27 +13,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from sqlalchemy.exc import IntegrityError
+
+from bot.reconcile import DEFAULT_MAX_CHANGES
 from store.db import Database
 from store.lifecycle import Lifecycle
-from store.lifecycle.reconcile import Applied
-from store.reconcile import (
-    Comparison,
-    Kind,
-    Listed,
-    compare,
-    compare_with,
-    listed_table,
-    one_apply_at_a_time,
-)
-
-DEFAULT_MAX_CHANGES = 10
-DEFAULT_MAX_REMOVALS = DEFAULT_MAX_CHANGES  # the limit's former name, when it counted removals
+from store.reconcile.compare import compare, compare_with, listed_table, one_apply_at_a_time
+from store.reconcile.types import Applied, Comparison, Kind, Listed
 
 # The changes of state a list makes to installations the bot already holds, as the
 # refusal words them; each counts against the limit.
 GUARDED = {Kind.GONE: "removed", Kind.DISABLED: "disabled", Kind.APPROVED: "approved"}
 
 Status = Literal["in agreement", "differs", "applied", "refused"]
+
+
+class ListClashes(Exception):
+    """The list gives a client key the bot holds for another installation; nothing changed."""
+
+    def __init__(self, exc: IntegrityError) -> None:
+        reason = str(exc.orig or exc).splitlines()[0]
+        super().__init__(f"the list clashes with the bot's data ({reason}); nothing changed")
 
 
 @dataclass
@@ -69,28 +69,32 @@ def reconcile(
     force: bool = False,
 ) -> Outcome:
     """Compare the bot with `rows`; with `apply`, make it agree unless the guard refuses
-    (more than `max_changes` removals, disables and approvals together, unless `force`)."""
+    (more than `max_changes` removals, disables and approvals together, unless `force`).
+    Raises ListClashes when the list's credentials clash with the bot's."""
     if not apply:
         with db.read() as session:
             return Outcome(compare(session, rows))
-    with db.session() as session:
-        one_apply_at_a_time(session)
-        with listed_table(session, rows) as listed:
-            comparison = compare_with(session, rows, listed)
-            outcome = Outcome(comparison)
-            changes = outcome.would_change()
-            total = sum(changes.values())
-            if total > max_changes and not force:
-                outcome.refused = (
-                    f"the list would remove {changes['removed']}, disable "
-                    f"{changes['disabled']} and approve {changes['approved']} installations: "
-                    f"{total} changes, more than the limit of {max_changes}. Is the list "
-                    "complete and right? Nothing was changed."
-                )
-                return outcome
-            if comparison.agree:
-                return Outcome(comparison, Applied())
-            applied = lifecycle.reconcile(session, comparison, notify=notify)
+    try:
+        with db.session() as session:
+            one_apply_at_a_time(session)
+            with listed_table(session, rows) as listed:
+                comparison = compare_with(session, rows, listed)
+                outcome = Outcome(comparison)
+                changes = outcome.would_change()
+                total = sum(changes.values())
+                if total > max_changes and not force:
+                    outcome.refused = (
+                        f"the list would remove {changes['removed']}, disable "
+                        f"{changes['disabled']} and approve {changes['approved']} "
+                        f"installations: {total} changes, more than the limit of "
+                        f"{max_changes}. Is the list complete and right? Nothing was changed."
+                    )
+                    return outcome
+                if comparison.agree:
+                    return Outcome(comparison, Applied())
+                applied = lifecycle.reconcile(session, comparison, notify=notify)
+    except IntegrityError as exc:
+        raise ListClashes(exc) from exc
     if applied.total:
         db.refresh_statistics()
     return Outcome(comparison, applied)

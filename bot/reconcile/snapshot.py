@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bot import urls
-from store.reconcile import Listed
+from store.reconcile.types import Listed
 
 MAX_BYTES = 256 * 1024 * 1024  # 200,000 rows with credentials are about 45 MB
 TIMEOUT_SECONDS = 30.0  # per connect or read
@@ -368,11 +368,11 @@ def parse(data: bytes, *, max_rows: int = MAX_ROWS) -> list[Listed]:
         except ValueError as exc:
             errors.append((number, str(exc)))
             continue
-        listed = sites.get(row[0])
+        listed = sites.get(row.application_id)
         if listed is None:
-            listed = sites[row[0]] = set()
-        if row[2] in listed:
-            repeats[len(errors)] = ("pair", f"{row[0]}\x00{row[2]}")
+            listed = sites[row.application_id] = set()
+        if row.site_id in listed:
+            repeats[len(errors)] = ("pair", f"{row.application_id}\x00{row.site_id}")
             errors.append((number, "application.id, site.id: already listed on line {}"))
             continue
         key = row.client_key
@@ -382,7 +382,7 @@ def parse(data: bytes, *, max_rows: int = MAX_ROWS) -> list[Listed]:
                 errors.append((number, "client_key: also given on line {}"))
                 continue
             keys.add(key)
-        listed.add(row[2])
+        listed.add(row.site_id)
         rows.append(row)
         at.append(number)
     if errors:
@@ -436,7 +436,8 @@ def _first_lines(
         return firsts
     looked = set(wanted)
     for row, number in zip(rows, at, strict=True):
-        for found in (("pair", f"{row[0]}\x00{row[2]}"), ("key", row.client_key or "")):
+        pair = f"{row.application_id}\x00{row.site_id}"
+        for found in (("pair", pair), ("key", row.client_key or "")):
             if found in looked:
                 firsts.setdefault(found, number)
     return firsts
