@@ -21,8 +21,8 @@ from bot.sandbox import slack_payloads
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from tests import harness
-from tests.faultkit import buttons, install_and_wait, response_texts
-from tests.harness import CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http
+from tests.faultkit import response_texts
+from tests.harness import CHANNEL, OTHER_ADMIN, OUTSIDER, Client, buttons, http, install_and_wait
 
 NOT_ALLOWED = "Only SIMS ID admins"
 # The bot's answer deadline here, and a Slack slower than it: the slow path without

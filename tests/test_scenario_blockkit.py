@@ -23,8 +23,7 @@ from bot.slack.ids import ActionId
 from bot.slack.views.modals import REASON_MAX
 from store.lifecycle import Action, EventType, InstallEvent
 from store.models import AuditEntry, Installation, State
-from tests.faultkit import buttons, install_and_wait
-from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client
+from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, buttons, install_and_wait
 from tests.test_views_matrix import NAMES
 
 KINDS = list(NAMES)

@@ -18,8 +18,16 @@ from bot.slack.ids import ActionId
 from store.models import AuditEntry, Installation, OutboxItem, OutboxKind, State
 from tests import harness
 from tests.conftest import make_settings
-from tests.faultkit import buttons, install_and_wait, wait_until
-from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client
+from tests.harness import (
+    ADMIN,
+    CHANNEL,
+    OTHER_ADMIN,
+    OUTSIDER,
+    Client,
+    buttons,
+    install_and_wait,
+    wait_until,
+)
 
 NOT_ALLOWED = "Only SIMS ID admins"
 

@@ -28,8 +28,7 @@ from store.lifecycle import Action, Lifecycle
 from store.models import Application, Installation
 from tests import harness
 from tests.conftest import TEST_KEY
-from tests.faultkit import buttons, install_and_wait
-from tests.harness import CHANNEL, Client
+from tests.harness import CHANNEL, Client, buttons, install_and_wait
 
 TERMINAL_TRAPS = "\x1b]2;pwned\x07\x1b[2J\x1b[31mRed\x9b1m"
 
