@@ -108,7 +108,7 @@ class Client:
         self.response_url_base = response_url_base
         self._n = 0
 
-    def _to_slack_endpoint(self, body: str, *, check: bool = True, **sign: Any) -> Response:
+    def post_slack(self, body: str, *, check: bool = True, **sign: Any) -> Response:
         """POST `body` to /slack/events signed as Slack signs it (`sign`: slack_headers'
         options); a JSON answer is checked as Slack would check it unless `check` is off."""
         answer = http(
@@ -149,7 +149,7 @@ class Client:
             response_url=self._response_url(response_name or f"cmd{self._n}"),
             trigger_id=f"trig.{self._n}",
         )
-        return self._to_slack_endpoint(form, **sign)
+        return self.post_slack(form, **sign)
 
     def private_reply(self, fake: Any, text: str, *, user: str = ADMIN, **sign: Any) -> str:
         """`/simsid text` answered through its response_url, as `secret` always is (the
@@ -190,7 +190,7 @@ class Client:
             trigger_id=f"trig.{self._n}",
         )
         form = slack_payloads.payload_form(payload)
-        return self._to_slack_endpoint(form, **sign)
+        return self.post_slack(form, **sign)
 
     def click_home(self, action_id: str, value: str, *, user: str = ADMIN, **sign: Any) -> Response:
         """A button pressed on the App Home tab: no response_url, the view as container."""
@@ -199,7 +199,7 @@ class Client:
             action_id, value, user=user, team=TEAM_ID, trigger_id=f"trig.{self._n}"
         )
         form = slack_payloads.payload_form(payload)
-        return self._to_slack_endpoint(form, **sign)
+        return self.post_slack(form, **sign)
 
     def submit_view(
         self, view: dict[str, Any], reason: str | None = None, *, user: str = ADMIN, **sign: Any
@@ -214,7 +214,7 @@ class Client:
             trigger_id=f"trig.{self._n}",
         )
         form = slack_payloads.payload_form(payload)
-        return self._to_slack_endpoint(form, **sign)
+        return self.post_slack(form, **sign)
 
     def submit_reason(
         self, action_id: str, value: str, reason: str | None = "test reason", **kw: Any
@@ -265,7 +265,7 @@ class Client:
         body = slack_payloads.home_opened(
             user=user, team=TEAM_ID, event_id=f"Ev{time.time_ns()}{self._n}", tab=tab
         )
-        return self._to_slack_endpoint(body, content_type="application/json", check=False, **sign)
+        return self.post_slack(body, content_type="application/json", check=False, **sign)
 
     def health(self) -> Response:
         return http("GET", f"{self.base}/healthz")
@@ -281,7 +281,7 @@ class InProcess(Client):
         super().__init__("http://in-process", response_url_base)
         self._bot = bot
 
-    def _to_slack_endpoint(self, body: str, *, check: bool = True, **sign: Any) -> Response:
+    def post_slack(self, body: str, *, check: bool = True, **sign: Any) -> Response:
         from slack_bolt import BoltRequest
 
         answer = self._bot.bolt.dispatch(
