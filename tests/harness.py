@@ -1,4 +1,5 @@
-"""Real HTTP for tests: the bot served on a loopback port, requests signed like Slack's."""
+"""Driving the bot as Slack and SIMS ID would: over real HTTP on a loopback port or in
+process, requests signed like Slack's; and the helpers every Slack test shares."""
 
 from __future__ import annotations
 
