@@ -193,3 +193,11 @@ def bot(settings: Settings) -> Iterator[BotApp]:
 def served(bot: BotApp, fake_slack: FakeSlack) -> Iterator[harness.Client]:
     with harness.serving(bot) as url:
         yield harness.Client(url, response_url_base=fake_slack.response_url("x").rsplit("/", 1)[0])
+
+
+@pytest.fixture
+def dispatched(bot: BotApp, fake_slack: FakeSlack) -> Iterator[harness.InProcess]:
+    """The bot driven in this process, as `served` is over HTTP: Slack's requests go to
+    `bot.bolt.dispatch` (signed; Bolt verifies them), SIMS ID's to the WSGI callable."""
+    with harness.in_process(bot, fake_slack) as client:
+        yield client

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,39 +14,13 @@ from store.db import Database
 from store.lifecycle import TRANSITIONS, Action, allowed_actions
 from store.models import AuditEntry, Installation, State
 from tests import harness
-from tests.harness import CHANNEL, Client
+
+# The shared Slack helpers live in tests/harness.py; imported here too so that tests
+# importing them from faultkit keep working.
+from tests.harness import Client, buttons, install_and_wait, wait_until  # noqa: F401
 
 # Audit actions that are Slack-side moves through the diagram of docs/lifecycle.md.
 MOVES = {a.value for a in Action}
-
-
-def buttons(message: dict[str, Any]) -> dict[str, str]:
-    """action_id -> value of every button on a message."""
-    return {
-        e["action_id"]: e.get("value", "")
-        for b in message.get("blocks") or []
-        if b["type"] == "actions"
-        for e in b["elements"]
-    }
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    """Poll `predicate` until true or `timeout` seconds pass (for state outside FakeSlack)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-def install_and_wait(client: Client, fs: FakeSlack, **fields: Any) -> dict[str, Any]:
-    """Send one install event and return its channel message once FakeSlack has it."""
-    before = len(fs.channel_messages(CHANNEL))
-    answer = client.install(**fields)
-    assert answer.status == 202, answer
-    assert fs.wait_for(lambda: len(fs.channel_messages(CHANNEL)) > before, timeout=15)
-    return fs.channel_messages(CHANNEL)[-1]
 
 
 def response_texts(fs: FakeSlack, name: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""Real HTTP for tests: the bot served on a loopback port, requests signed like Slack's."""
+"""Driving the bot as Slack and SIMS ID would: over real HTTP on a loopback port or in
+process, requests signed like Slack's; and the helpers every Slack test shares."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,6 +109,14 @@ class Client:
         self.response_url_base = response_url_base
         self._n = 0
 
+    def post_slack(self, body: str, *, check: bool = True, **sign: Any) -> Response:
+        """POST `body` to /slack/events signed as Slack signs it (`sign`: slack_headers'
+        options); a JSON answer is checked as Slack would check it unless `check` is off."""
+        answer = http(
+            "POST", f"{self.base}/slack/events", body.encode(), slack_headers(body, **sign)
+        )
+        return slack_answer(answer) if check else answer
+
     def send_event(
         self, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
     ) -> Response:
@@ -141,9 +150,7 @@ class Client:
             response_url=self._response_url(response_name or f"cmd{self._n}"),
             trigger_id=f"trig.{self._n}",
         )
-        return slack_answer(
-            http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
-        )
+        return self.post_slack(form, **sign)
 
     def private_reply(self, fake: Any, text: str, *, user: str = ADMIN, **sign: Any) -> str:
         """`/simsid text` answered through its response_url, as `secret` always is (the
@@ -184,9 +191,7 @@ class Client:
             trigger_id=f"trig.{self._n}",
         )
         form = slack_payloads.payload_form(payload)
-        return slack_answer(
-            http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
-        )
+        return self.post_slack(form, **sign)
 
     def click_home(self, action_id: str, value: str, *, user: str = ADMIN, **sign: Any) -> Response:
         """A button pressed on the App Home tab: no response_url, the view as container."""
@@ -195,9 +200,7 @@ class Client:
             action_id, value, user=user, team=TEAM_ID, trigger_id=f"trig.{self._n}"
         )
         form = slack_payloads.payload_form(payload)
-        return slack_answer(
-            http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
-        )
+        return self.post_slack(form, **sign)
 
     def submit_view(
         self,
@@ -222,9 +225,7 @@ class Client:
             trigger_id=f"trig.{self._n}",
         )
         form = slack_payloads.payload_form(payload)
-        return slack_answer(
-            http("POST", f"{self.base}/slack/events", form.encode(), slack_headers(form, **sign))
-        )
+        return self.post_slack(form, **sign)
 
     def submit_reason(
         self, action_id: str, value: str, reason: str | None = "test reason", **kw: Any
@@ -275,11 +276,153 @@ class Client:
         body = slack_payloads.home_opened(
             user=user, team=TEAM_ID, event_id=f"Ev{time.time_ns()}{self._n}", tab=tab
         )
-        headers = slack_headers(body, content_type="application/json", **sign)
-        return http("POST", f"{self.base}/slack/events", body.encode(), headers)
+        return self.post_slack(body, content_type="application/json", check=False, **sign)
 
     def health(self) -> Response:
         return http("GET", f"{self.base}/healthz")
+
+
+class InProcess(Client):
+    """Client's requests handed to the app in this process, with no socket between:
+    Slack's to `bot.bolt.dispatch` (signed as Slack signs, so Bolt still verifies them),
+    SIMS ID's and /healthz to the WSGI callable. For tests of what the bot does, not of
+    the HTTP edge (keep those on `serving`)."""
+
+    def __init__(self, bot: BotApp, response_url_base: str | None = None) -> None:
+        super().__init__("http://in-process", response_url_base)
+        self._bot = bot
+
+    def post_slack(self, body: str, *, check: bool = True, **sign: Any) -> Response:
+        from slack_bolt import BoltRequest
+
+        answer = self._bot.bolt.dispatch(
+            BoltRequest(body=body, headers=slack_headers(body, **sign))
+        )
+        text = answer.body if isinstance(answer.body, str) else ""
+        headers = {k: v[0] if isinstance(v, list) else v for k, v in answer.headers.items()}
+        response = Response(answer.status, text.encode(), headers)
+        return slack_answer(response) if check else response
+
+    def _wsgi(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Response:
+        import io
+        from wsgiref.util import setup_testing_defaults
+
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+        }
+        for name, value in headers.items():
+            key = name.upper().replace("-", "_")
+            if key == "CONTENT_TYPE":
+                environ[key] = value
+            else:
+                environ[f"HTTP_{key}"] = value
+        setup_testing_defaults(environ)
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, response_headers: list[tuple[str, str]], *_: Any) -> Any:
+            started["status"] = int(status.split(" ", 1)[0])
+            started["headers"] = dict(response_headers)
+            return lambda _data: None
+
+        chunks = self._bot.wsgi(environ, start_response)
+        try:
+            out = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return Response(started["status"], out, started["headers"])
+
+    def send_event(
+        self, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+    ) -> Response:
+        headers = signed.webhook_headers(body, secret=secret, timestamp=timestamp)
+        return self._wsgi("POST", "/simsid/events", body, headers)
+
+    def health(self) -> Response:
+        return self._wsgi("GET", "/healthz", b"", {})
+
+
+@contextmanager
+def in_process(bot: BotApp, fake: Any, *, deliver: bool = True) -> Iterator[InProcess]:
+    """An `InProcess` client for `bot` (its delivery loop running unless `deliver` is
+    off), with response URLs on the Slack stand-in `fake`."""
+    if deliver:
+        bot.delivery.start()
+    try:
+        yield InProcess(bot, response_url_base=fake.response_url("x").rsplit("/", 1)[0])
+    finally:
+        if deliver:
+            bot.delivery.stop()
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """action_id -> value of every button in a message's (or a view's) actions blocks."""
+    return {
+        e["action_id"]: e.get("value", "")
+        for b in message.get("blocks") or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+    }
+
+
+def install_and_wait(client: Client, fs: Any, n: int = 1, **fields: Any) -> dict[str, Any]:
+    """Send one install event; once the Slack stand-in `fs` has `n` more channel messages,
+    the last of them."""
+    before = len(fs.channel_messages(CHANNEL))
+    answer = client.install(**fields)
+    assert answer.status == 202, answer
+    assert fs.wait_for(lambda: len(fs.channel_messages(CHANNEL)) >= before + n, timeout=15)
+    return fs.channel_messages(CHANNEL)[-1]  # type: ignore[no-any-return]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll `predicate` until true or `timeout` seconds pass (for state outside the Slack
+    stand-in, which has its own `wait_for`). The one poll loop of the tests."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def sqlite_write_lock_asked(db: Any, thread: Callable[[], Any] | None = None) -> Any:
+    """A threading.Event set when a writer on SQLite `db` (on the thread `thread()` names,
+    if given) asks for the write lock, where it then waits out of sight: this process's
+    writers' turn (`Database._writers`) or SQLite's own (BEGIN IMMEDIATE)."""
+    import threading
+
+    from sqlalchemy import event
+
+    asked = threading.Event()
+
+    def ours() -> bool:
+        return thread is None or threading.current_thread() is thread()
+
+    def before(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement == "BEGIN IMMEDIATE" and ours():
+            asked.set()
+
+    class Announcing:
+        def __init__(self, lock: Any) -> None:
+            self._lock = lock
+
+        def acquire(self, *args: Any, **kwargs: Any) -> bool:
+            if ours():
+                asked.set()
+            return bool(self._lock.acquire(*args, **kwargs))
+
+        def release(self) -> None:
+            self._lock.release()
+
+    db._writers = Announcing(db._writers)
+    # The writers' engine: execution options fix an engine's listeners when it is made.
+    event.listen(db._write_engine, "before_cursor_execute", before)
+    return asked
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -26,6 +25,7 @@ from tests.factories import (
     kept_open,
     outbox_rows,
 )
+from tests.harness import sqlite_write_lock_asked, wait_until
 
 _kept_open = pytest.fixture(autouse=True)(kept_open)
 
@@ -249,27 +249,31 @@ def test_two_outbox_workers_never_claim_the_same_row(
     assert all(owners[i] == "worker-1" for i in second)
 
 
-def _until_waiting_on_a_lock(db: Database, db_url: str) -> None:
-    """Return once another transaction waits on a row lock (PostgreSQL). SQLite's writers
-    wait on BEGIN IMMEDIATE, out of sight: a pause lets the thread get there."""
+def _until_waiting_on_a_lock(db: Database, db_url: str, writing: threading.Event) -> None:
+    """Return once another transaction waits on a lock: on PostgreSQL a row lock seen in
+    pg_stat_activity; on SQLite, whose writers wait inside BEGIN IMMEDIATE out of sight,
+    once the other thread is issuing it (`writing`, set by `_apply_in_thread`)."""
     if db_url.startswith("sqlite"):
-        time.sleep(0.3)
+        assert writing.wait(20), "the event never began its write"
         return
-    deadline = time.monotonic() + 20
     waiting = text(
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE wait_event_type = 'Lock' AND datname = current_database()"
     )
-    while time.monotonic() < deadline:
+
+    def someone_waits() -> bool:
         with db.engine.connect() as conn:
-            if conn.scalar(waiting):
-                return
-        time.sleep(0.02)
-    pytest.fail("the event never waited on the installation's lock")
+            return bool(conn.scalar(waiting))
+
+    if not wait_until(someone_waits, 20, interval=0.02):
+        pytest.fail("the event never waited on the installation's lock")
 
 
-def _apply_in_thread(db: Database, lc: Lifecycle, evt: object) -> Callable[[], EventOutcome]:
-    """Apply `evt` in its own transaction on a thread; the callable joins and answers."""
+def _apply_in_thread(
+    db: Database, lc: Lifecycle, evt: object
+) -> tuple[Callable[[], EventOutcome], threading.Event]:
+    """Apply `evt` in its own transaction on a thread; the callable joins and answers, the
+    event is set when the thread issues its SQLite write lock (BEGIN IMMEDIATE)."""
     outcome: list[EventOutcome] = []
 
     def run() -> None:
@@ -277,6 +281,7 @@ def _apply_in_thread(db: Database, lc: Lifecycle, evt: object) -> Callable[[], E
             outcome.append(lc.apply_event(session, evt))  # type: ignore[arg-type]
 
     thread = threading.Thread(target=run)
+    writing = sqlite_write_lock_asked(db, lambda: thread) if db.is_sqlite else threading.Event()
     thread.start()
 
     def join() -> EventOutcome:
@@ -284,7 +289,7 @@ def _apply_in_thread(db: Database, lc: Lifecycle, evt: object) -> Callable[[], E
         assert outcome, "the event's transaction failed"
         return outcome[0]
 
-    return join
+    return join, writing
 
 
 def test_an_uninstall_that_waited_on_an_admins_change_is_applied_after_it(
@@ -299,10 +304,10 @@ def test_an_uninstall_that_waited_on_an_admins_change_is_applied_after_it(
     with admin_db.session() as session:
         approve = lc.act(session, installation_id=iid, action=Action.APPROVE, actor=ADMIN)
         assert approve.applied
-        uninstall = _apply_in_thread(
+        uninstall, writing = _apply_in_thread(
             event_db, lc, event(site="s-race", type="installation.removed", at=at(60))
         )
-        _until_waiting_on_a_lock(watcher, db_url)
+        _until_waiting_on_a_lock(watcher, db_url, writing)
     assert uninstall() is EventOutcome.ACCEPTED
     final = get(admin_db, iid)
     assert final.state is State.REMOVED
@@ -322,8 +327,8 @@ def test_an_older_event_that_waited_on_a_newer_one_is_stale(
     with first_db.session() as session:
         removed = event(site="s-order", type="installation.removed", at=at(60))
         assert lc.apply_event(session, removed) is EventOutcome.ACCEPTED
-        older = _apply_in_thread(second_db, lc, event(site="s-order", at=at(30)))
-        _until_waiting_on_a_lock(watcher, db_url)
+        older, writing = _apply_in_thread(second_db, lc, event(site="s-order", at=at(30)))
+        _until_waiting_on_a_lock(watcher, db_url, writing)
     assert older() is EventOutcome.STALE
     with first_db.session() as session:
         assert lc.apply_event(session, event(site="s-order", at=at(45))) is EventOutcome.STALE

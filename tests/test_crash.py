@@ -191,7 +191,7 @@ def test_sigkill_mid_burst_loses_nothing_and_posts_nothing_twice(
         assert len(stored) == EVENTS
 
         # Claims held by the killed process expire (60 s) before their rows are redone.
-        assert faultkit.wait_until(lambda: _settled(db), timeout=150, interval=1.0), _describe(
+        assert harness.wait_until(lambda: _settled(db), timeout=150, interval=1.0), _describe(
             db, fake_slack
         )
         # Stopped with SIGTERM, the process finishes what it is sending, then Slack cannot

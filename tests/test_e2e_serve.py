@@ -13,15 +13,6 @@ from tests.faultkit import without_plain_text
 from tests.harness import CHANNEL, Client, ServerProcess
 
 
-def _buttons(message: dict) -> dict[str, str]:
-    return {
-        e["action_id"]: e.get("value", "")
-        for b in message["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-    }
-
-
 def test_serve_subprocess_full_cycle(fake_slack: FakeSlack, tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'e2e.db'}", TEST_KEY)
@@ -33,13 +24,15 @@ def test_serve_subprocess_full_cycle(fake_slack: FakeSlack, tmp_path: Path) -> N
 
         assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) == 1)
         message = fake_slack.channel_messages(CHANNEL)[0]
-        buttons = _buttons(message)
+        buttons = harness.buttons(message)
         assert set(buttons) == {ActionId.APPROVE, ActionId.DISABLE, ActionId.REMOVE}
         assert "<!channel>" not in str(without_plain_text(message))  # escaped: pings nobody
 
         client.click(ActionId.APPROVE, buttons[ActionId.APPROVE], message_ts=message["ts"])
         assert fake_slack.wait_for(
-            lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
+            lambda: (
+                set(harness.buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
+            )
         )
         assert fake_slack.channel_messages(CHANNEL)[0]["ts"] == message["ts"]
 
@@ -47,18 +40,20 @@ def test_serve_subprocess_full_cycle(fake_slack: FakeSlack, tmp_path: Path) -> N
         secret = re.search(r"`([A-Za-z0-9_-]{43})`", secret_reply)
         assert secret is not None
 
-        current = _buttons(fake_slack.channel_messages(CHANNEL)[0])
+        current = harness.buttons(fake_slack.channel_messages(CHANNEL)[0])
         client.decide(
             fake_slack, ActionId.DISABLE, current[ActionId.DISABLE], message_ts=message["ts"]
         )
         assert fake_slack.wait_for(
-            lambda: ActionId.REMOVE in _buttons(fake_slack.channel_messages(CHANNEL)[0])
+            lambda: ActionId.REMOVE in harness.buttons(fake_slack.channel_messages(CHANNEL)[0])
         )
-        current = _buttons(fake_slack.channel_messages(CHANNEL)[0])
+        current = harness.buttons(fake_slack.channel_messages(CHANNEL)[0])
         client.decide(
             fake_slack, ActionId.REMOVE, current[ActionId.REMOVE], message_ts=message["ts"]
         )
-        assert fake_slack.wait_for(lambda: _buttons(fake_slack.channel_messages(CHANNEL)[0]) == {})
+        assert fake_slack.wait_for(
+            lambda: harness.buttons(fake_slack.channel_messages(CHANNEL)[0]) == {}
+        )
 
         audit = str(client.slash("audit homework-hub").json())
         for action in ("installed", "approve", "secret viewed", "disable", "remove"):

@@ -33,8 +33,16 @@ from store.db import SQLITE_BUSY_TIMEOUT_MS
 from store.models import Installation, ProcessedEvent, State
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY
-from tests.faultkit import buttons, client_for, install_and_wait, response_texts, wait_until
-from tests.harness import CHANNEL, Client, ServerProcess, event_body
+from tests.faultkit import client_for, response_texts
+from tests.harness import (
+    CHANNEL,
+    Client,
+    ServerProcess,
+    buttons,
+    event_body,
+    install_and_wait,
+    wait_until,
+)
 from tests.pgtools import PrivateCluster, private_cluster
 
 # Longer than SQLite's busy timeout, so every writer that queues behind it gives up.

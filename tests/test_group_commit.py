@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,8 +25,7 @@ from store.lifecycle import Lifecycle
 from store.models import AuditEntry, Installation, ProcessedEvent
 from tests import harness
 from tests.conftest import make_settings
-from tests.faultkit import wait_until
-from tests.harness import Client, event_body
+from tests.harness import Client, event_body, wait_until
 
 SENDERS = 16
 EACH = 12
@@ -109,13 +107,14 @@ def test_one_failing_event_fails_alone_and_its_batch_is_stored(
     # Hold SQLite's write lock so that the committer waits at BEGIN with the first event,
     # and the others gather behind it: all of them, the first too, then make one batch
     # (the batch is taken once the transaction has begun).
+    beginning = harness.sqlite_write_lock_asked(bot.db, lambda: committer._thread)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
         with ThreadPoolExecutor(len(names) + 1) as pool:
             first = pool.submit(served.install, event_id="evt_first", site_id="s-first")
             assert _wait(lambda: len(committer._queue) == 1 and committer._thread is not None)
-            time.sleep(0.2)  # the committer is now waiting for the lock
+            assert beginning.wait(10)  # the committer now waits for the lock
             rest = {
                 n: pool.submit(served.install, event_id=n, site_id=f"s-{n}", site_name=n)
                 for n in names

@@ -21,8 +21,8 @@ from bot.sandbox import slack_payloads
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from tests import harness
-from tests.faultkit import buttons, install_and_wait, response_texts
-from tests.harness import CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http
+from tests.faultkit import response_texts
+from tests.harness import CHANNEL, OTHER_ADMIN, OUTSIDER, Client, buttons, install_and_wait
 
 NOT_ALLOWED = "Only SIMS ID admins"
 # The bot's answer deadline here, and a Slack slower than it: the slow path without
@@ -44,21 +44,21 @@ def _said(fs: FakeSlack, name: str, words: str) -> bool:
 
 
 def test_a_slow_admin_check_acks_in_time_then_answers(
-    served: Client, fake_slack: FakeSlack
+    dispatched: Client, fake_slack: FakeSlack
 ) -> None:
-    install_and_wait(served, fake_slack)
+    install_and_wait(dispatched, fake_slack)
     fake_slack.delay = SLOW_SLACK  # the group lookup for OTHER_ADMIN is slow
-    reply = served.slash("pending", user=OTHER_ADMIN, response_name="slow")
+    reply = dispatched.slash("pending", user=OTHER_ADMIN, response_name="slow")
     assert reply.status == 200 and "Working on it" in reply.body.decode()
     assert fake_slack.wait_for(lambda: _said(fake_slack, "slow", "Oakfield Primary"), 15)
 
 
 def test_a_slow_admin_check_still_refuses_a_non_admin_privately(
-    served: Client, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+    dispatched: Client, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     fake_slack.delay = SLOW_SLACK
-    reply = served.slash("pending", user=OUTSIDER, response_name="slow-outsider")
+    reply = dispatched.slash("pending", user=OUTSIDER, response_name="slow-outsider")
     assert reply.status == 200 and "Working on it" in reply.body.decode()
     assert fake_slack.wait_for(lambda: _said(fake_slack, "slow-outsider", NOT_ALLOWED), 15)
     assert not _said(fake_slack, "slow-outsider", "Oakfield")
@@ -66,11 +66,11 @@ def test_a_slow_admin_check_still_refuses_a_non_admin_privately(
 
 
 def test_a_slow_admin_check_lets_a_group_admins_click_through(
-    served: Client, fake_slack: FakeSlack
+    dispatched: Client, fake_slack: FakeSlack
 ) -> None:
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     fake_slack.delay = SLOW_SLACK
-    answer = served.click(
+    answer = dispatched.click(
         ActionId.APPROVE,
         buttons(message)[ActionId.APPROVE],
         user=OTHER_ADMIN,
@@ -83,9 +83,9 @@ def test_a_slow_admin_check_lets_a_group_admins_click_through(
 
 
 def test_an_unexpected_error_is_answered_with_the_id_the_log_holds(
-    served: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     # A real failure the bot has no answer for: the database refuses every state change.
     with bot.db.session() as session:
         session.execute(
@@ -94,7 +94,7 @@ def test_an_unexpected_error_is_answered_with_the_id_the_log_holds(
                 "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
             )
         )
-    answer = served.click(
+    answer = dispatched.click(
         ActionId.APPROVE,
         buttons(message)[ActionId.APPROVE],
         message_ts=message["ts"],
@@ -111,13 +111,13 @@ def test_an_unexpected_error_is_answered_with_the_id_the_log_holds(
     assert "Traceback" not in said
 
 
-def test_a_non_admins_form_submission_is_refused_in_the_form(served: Client) -> None:
+def test_a_non_admins_form_submission_is_refused_in_the_form(dispatched: Client) -> None:
     view = {"id": "V0FORM", "type": "modal", "callback_id": "any_form", "blocks": []}
     payload = slack_payloads.view_submission(
         view, {}, user=OUTSIDER, team=harness.TEAM_ID, trigger_id="trig.form"
     )
     form = slack_payloads.payload_form(payload)
-    answer = http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))
+    answer = dispatched.post_slack(form)
     assert answer.status == 200
     body = answer.json()
     assert body["response_action"] == "update"

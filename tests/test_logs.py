@@ -26,8 +26,16 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from tests import harness
 from tests.conftest import TEST_KEY, make_settings
-from tests.faultkit import buttons, client_for, install_and_wait, read_log, wait_until
-from tests.harness import ADMIN, CHANNEL, TEAM_ID, ServerProcess
+from tests.faultkit import client_for, read_log
+from tests.harness import (
+    ADMIN,
+    CHANNEL,
+    TEAM_ID,
+    ServerProcess,
+    buttons,
+    install_and_wait,
+    wait_until,
+)
 from tests.test_upstream import UPSTREAM_SECRET
 
 _FRESH_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

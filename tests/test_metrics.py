@@ -33,8 +33,7 @@ from store.models import InstallationCount
 from tests import faultkit, harness
 from tests.conftest import IN_CI, TEST_KEY, make_settings
 from tests.factories import BASE_TIME
-from tests.faultkit import buttons, install_and_wait, wait_until
-from tests.harness import Client, ServerProcess, http
+from tests.harness import Client, ServerProcess, buttons, http, install_and_wait, wait_until
 from tests.test_serve_workers import _answering_pids
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +89,7 @@ def test_two_workers_count_each_install_once(fake_slack: FakeSlack, tmp_path: Pa
         def delivered() -> bool:
             return client.health().json()["oldest_undelivered_message_seconds"] is None
 
-        assert faultkit.wait_until(delivered, 30)
+        assert harness.wait_until(delivered, 30)
         with ThreadPoolExecutor(max_workers=8) as pool:
             scrapes = list(pool.map(lambda _: _scrape(server.url), range(16)))
     finally:

@@ -26,8 +26,8 @@ from store.db import Database
 from store.models import AuditEntry, Installation
 from tests import faultkit, harness, pgtools
 from tests.conftest import TEST_KEY
-from tests.faultkit import buttons, client_for, message_shows
-from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, ServerProcess
+from tests.faultkit import client_for, message_shows
+from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, ServerProcess, buttons
 
 PROCESSES = 3
 INSTALLATIONS = 6  # below the burst threshold: each gets a message of its own
@@ -130,7 +130,7 @@ def test_three_processes_many_concurrent_clicks(fake_slack: FakeSlack, tmp_path:
                     actions = session.scalars(select(AuditEntry.action))
                     return sum(1 for a in actions if a in faultkit.MOVES)
 
-            assert faultkit.wait_until(
+            assert harness.wait_until(
                 lambda: len(refusals()) + moves() == len(statuses), timeout=30
             ), (len(refusals()), moves(), len(statuses))
             assert all("Already" in r or "not possible" in r for r in refusals())
@@ -176,7 +176,7 @@ def test_three_processes_many_concurrent_clicks(fake_slack: FakeSlack, tmp_path:
                         return False
                 return True
 
-            assert faultkit.wait_until(all_true, timeout=30, interval=0.5)
+            assert harness.wait_until(all_true, timeout=30, interval=0.5)
             # Posted once each: no process posted a second message for an installation.
             posted = Counter(_site_of(m) for m in fake_slack.channel_messages(CHANNEL))
             assert posted == Counter({str(n): 1 for n in range(INSTALLATIONS)})

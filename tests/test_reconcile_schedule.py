@@ -26,7 +26,7 @@ from testing.list_server import ListServer
 from tests import factories, harness
 from tests.conftest import TEST_KEY, make_settings
 from tests.factories import act, get, install, installation_id, outbox_rows
-from tests.faultkit import wait_until
+from tests.harness import wait_until
 from tests.test_jobs import Clock, run_together
 
 _kept_open = pytest.fixture(autouse=True)(factories.kept_open)

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.faultkit import wait_until
+from tests.harness import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 60.0

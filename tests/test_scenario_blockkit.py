@@ -5,7 +5,8 @@ refuses, as Slack does, what Slack would refuse (bot/sandbox/blockkit.py).
 audit rows of one installation; then the burst summary, install messages in each state,
 every listing and each of its pages, the audit, a secret, the forms, the digest, reminders
 and both Home tabs. The conftest's stand-in fails the test on any refusal; the harness
-checks the bot's own HTTP answers (command replies, a form's response_action view).
+checks the bot's own answers to Slack (command replies, a form's response_action view),
+dispatched in process.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from bot.slack.ids import ActionId
 from bot.slack.views.modals import REASON_MAX
 from store.lifecycle import Action, EventType, InstallEvent
 from store.models import AuditEntry, Installation, State
-from tests.faultkit import buttons, install_and_wait
-from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client
+from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, buttons, install_and_wait
 from tests.test_views_matrix import NAMES
 
 KINDS = list(NAMES)
@@ -88,9 +88,11 @@ def seed(bot: BotApp) -> None:
             )
 
 
-def answer(served: Client, fake: FakeSlack, text: str, n: int, user: str = ADMIN) -> dict[str, Any]:
+def answer(
+    dispatched: Client, fake: FakeSlack, text: str, n: int, user: str = ADMIN
+) -> dict[str, Any]:
     """`/simsid text`'s reply: the command's HTTP answer, or what it posts to its response_url."""
-    reply = served.slash(text, user=user, response_name=f"cmd{n}").json()
+    reply = dispatched.slash(text, user=user, response_name=f"cmd{n}").json()
     if "Working on it" not in reply.get("text", ""):
         return dict(reply)
     assert fake.wait_for(lambda: any(k == f"cmd{n}" for k, _ in fake.responses), timeout=30)
@@ -98,12 +100,12 @@ def answer(served: Client, fake: FakeSlack, text: str, n: int, user: str = ADMIN
         return dict([b for k, b in fake.responses if k == f"cmd{n}"][-1])
 
 
-def every_page(served: Client, fake: FakeSlack, first: dict[str, Any], name: str) -> int:
+def every_page(dispatched: Client, fake: FakeSlack, first: dict[str, Any], name: str) -> int:
     """Click Next until there is none; how many pages there were."""
     reply, pages = first, 1
     while (following := buttons(reply).get(ActionId.PAGE)) is not None:
         label = f"{name}-{pages}"
-        served.click(ActionId.PAGE, following, ephemeral=True, response_name=label)
+        dispatched.click(ActionId.PAGE, following, ephemeral=True, response_name=label)
         assert fake.wait_for(lambda: any(k == label for k, _ in fake.responses), timeout=30)
         with fake.lock:
             reply = [b for k, b in fake.responses if k == label][-1]
@@ -112,7 +114,7 @@ def every_page(served: Client, fake: FakeSlack, first: dict[str, Any], name: str
 
 
 def test_hostile_and_maximal_data_through_every_surface(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     seed(bot)
     assert bot.delivery.wait_idle(timeout=60)
@@ -130,23 +132,24 @@ def test_hostile_and_maximal_data_through_every_surface(
         "audit app-001": 0,
     }
     for n, (text, at_least) in enumerate(listings.items()):
-        reply = answer(served, fake_slack, text, n)
+        reply = answer(dispatched, fake_slack, text, n)
         assert reply.get("blocks"), text
-        assert every_page(served, fake_slack, reply, f"p{n}") >= max(at_least, 1), text
+        assert every_page(dispatched, fake_slack, reply, f"p{n}") >= max(at_least, 1), text
     assert (
-        every_page(served, fake_slack, answer(served, fake_slack, "audit app-001", 90), "a") >= 40
+        every_page(dispatched, fake_slack, answer(dispatched, fake_slack, "audit app-001", 90), "a")
+        >= 40
     )
 
     for n, text in enumerate(
         ["secret app-000 site-000", "help", "nonsense <!channel>", f"secret app-002 {SCHOOL}"]
     ):
-        reply = answer(served, fake_slack, text, 100 + n)
+        reply = answer(dispatched, fake_slack, text, 100 + n)
         assert reply.get("text"), text
-    answer(served, fake_slack, "apps", 200, user=OUTSIDER)
+    answer(dispatched, fake_slack, "apps", 200, user=OUTSIDER)
 
     # An install message through each state, by clicks and forms with the longest reason.
     message = install_and_wait(
-        served, fake_slack, event_id="evt-hostile", app_id="app-hostile",
+        dispatched, fake_slack, event_id="evt-hostile", app_id="app-hostile",
         app_name=name(3), site_id="site-hostile", site_name=name(4),
         urn=name(5)[:100], dfe=name(6)[:100],
     )  # fmt: skip
@@ -156,9 +159,9 @@ def test_hostile_and_maximal_data_through_every_surface(
         edits = (fake_slack.find_message(CHANNEL, ts) or {})["edits"]
         value = buttons(fake_slack.find_message(CHANNEL, ts) or {})[action]
         if reason is None:
-            assert served.click(action, value, message_ts=ts).status == 200
+            assert dispatched.click(action, value, message_ts=ts).status == 200
         else:
-            assert served.decide(fake_slack, action, value, reason, message_ts=ts).status == 200
+            assert dispatched.decide(fake_slack, action, value, reason, message_ts=ts).status == 200
         assert fake_slack.wait_for(
             lambda: (fake_slack.find_message(CHANNEL, ts) or {})["edits"] > edits, timeout=30
         ), action
@@ -169,13 +172,13 @@ def test_hostile_and_maximal_data_through_every_surface(
     click(ActionId.DISABLE, reason=REASON)
     click(ActionId.REMOVE, reason=REASON)
 
-    served.open_home(user=ADMIN)
-    served.open_home(user=OUTSIDER)
+    dispatched.open_home(user=ADMIN)
+    dispatched.open_home(user=OUTSIDER)
     assert fake_slack.wait_for(lambda: fake_slack.home(ADMIN) and fake_slack.home(OUTSIDER))
 
     # One more, waiting for three days: its reminder is posted in its thread.
     install_and_wait(
-        served, fake_slack, event_id="evt-waiting", app_id="app-waiting",
+        dispatched, fake_slack, event_id="evt-waiting", app_id="app-waiting",
         app_name=name(8), site_id="site-waiting", site_name=name(9),
     )  # fmt: skip
     assert bot.delivery.wait_idle(timeout=60)  # its message posted and recorded

@@ -1,5 +1,6 @@
-"""Decisions people can answer for, over signed HTTP: reasons asked in a modal, the
-two-person rule for Remove, and the App Home dashboard."""
+"""Decisions people can answer for, dispatched to the Bolt app in process (signed as
+Slack signs): reasons asked in a modal, the two-person rule for Remove, and the App Home
+dashboard."""
 
 from __future__ import annotations
 
@@ -18,8 +19,16 @@ from bot.slack.ids import ActionId
 from store.models import AuditEntry, Installation, OutboxItem, OutboxKind, State
 from tests import harness
 from tests.conftest import make_settings
-from tests.faultkit import buttons, install_and_wait, wait_until
-from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client
+from tests.harness import (
+    ADMIN,
+    CHANNEL,
+    OTHER_ADMIN,
+    OUTSIDER,
+    Client,
+    buttons,
+    install_and_wait,
+    wait_until,
+)
 
 NOT_ALLOWED = "Only SIMS ID admins"
 
@@ -53,15 +62,15 @@ def _wait_buttons(fs: FakeSlack, expected: set[str]) -> dict[str, Any]:
     return _message(fs)
 
 
-def _enabled(served: Client, fs: FakeSlack) -> dict[str, Any]:
-    message = install_and_wait(served, fs)
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+def _enabled(dispatched: Client, fs: FakeSlack) -> dict[str, Any]:
+    message = install_and_wait(dispatched, fs)
+    dispatched.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     return _wait_buttons(fs, {ActionId.DISABLE})
 
 
-def _disabled(served: Client, fs: FakeSlack, reason: str = "billing") -> dict[str, Any]:
-    message = _enabled(served, fs)
-    answer = served.decide(fs, ActionId.DISABLE, buttons(message)[ActionId.DISABLE], reason)
+def _disabled(dispatched: Client, fs: FakeSlack, reason: str = "billing") -> dict[str, Any]:
+    message = _enabled(dispatched, fs)
+    answer = dispatched.decide(fs, ActionId.DISABLE, buttons(message)[ActionId.DISABLE], reason)
     assert answer.status == 200 and not answer.body.strip(), answer.body
     return _wait_buttons(fs, {ActionId.ENABLE, ActionId.REMOVE})
 
@@ -75,10 +84,10 @@ def _modal_opened(fs: FakeSlack, before: int) -> dict[str, Any]:
 
 
 def test_disable_asks_why_and_the_reason_goes_to_audit_and_message(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = _enabled(served, fake_slack)
-    served.click(ActionId.DISABLE, buttons(message)[ActionId.DISABLE], message_ts=message["ts"])
+    message = _enabled(dispatched, fake_slack)
+    dispatched.click(ActionId.DISABLE, buttons(message)[ActionId.DISABLE], message_ts=message["ts"])
     modal = _modal_opened(fake_slack, 0)
     assert modal["callback_id"] == "simsid_reason"
     assert "Oakfield Primary" in _text(modal["blocks"])
@@ -87,42 +96,44 @@ def test_disable_asks_why_and_the_reason_goes_to_audit_and_message(
     assert fake_slack.opened[0][1]["trigger_id"].startswith("trig.")
     assert _state(bot) is State.ENABLED  # nothing happens until the form is sent
 
-    answer = served.submit_view(modal, "  Billing: invoice\n 42 unpaid  ")
+    answer = dispatched.submit_view(modal, "  Billing: invoice\n 42 unpaid  ")
     assert answer.status == 200 and not answer.body.strip()  # the form closes
     assert _state(bot) is State.DISABLED
     assert _audit(bot)[-1] == (ADMIN, "disable", "Billing: invoice 42 unpaid")
     updated = _wait_buttons(fake_slack, {ActionId.ENABLE, ActionId.REMOVE})
     assert f"Disabled by <@{ADMIN}>" in _text(updated["blocks"])
     assert ": Billing: invoice 42 unpaid" in _text(updated["blocks"])
-    audit = served.slash("audit homework oakfield").json()
+    audit = dispatched.slash("audit homework oakfield").json()
     assert "Billing: invoice 42 unpaid" in _text(audit)
 
 
 def test_disable_without_a_reason_is_fine(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = _enabled(served, fake_slack)
-    answer = served.decide(fake_slack, ActionId.DISABLE, buttons(message)[ActionId.DISABLE], None)
+    message = _enabled(dispatched, fake_slack)
+    answer = dispatched.decide(
+        fake_slack, ActionId.DISABLE, buttons(message)[ActionId.DISABLE], None
+    )
     assert answer.status == 200 and not answer.body.strip()
     assert _state(bot) is State.DISABLED
     assert _audit(bot)[-1] == (ADMIN, "disable", None)
 
 
-def test_remove_needs_a_reason(served: Client, fake_slack: FakeSlack, bot: BotApp) -> None:
-    message = _disabled(served, fake_slack)
-    served.click(ActionId.REMOVE, buttons(message)[ActionId.REMOVE], message_ts=message["ts"])
+def test_remove_needs_a_reason(dispatched: Client, fake_slack: FakeSlack, bot: BotApp) -> None:
+    message = _disabled(dispatched, fake_slack)
+    dispatched.click(ActionId.REMOVE, buttons(message)[ActionId.REMOVE], message_ts=message["ts"])
     modal = _modal_opened(fake_slack, 1)
     [field] = [b for b in modal["blocks"] if b["type"] == "input"]
     assert field["optional"] is False
     for blank in (None, "   "):
-        answer = served.submit_view(modal, blank)
+        answer = dispatched.submit_view(modal, blank)
         assert answer.json()["response_action"] == "errors"
         assert "simsid_reason" in answer.json()["errors"]
         assert _state(bot) is State.DISABLED
-    answer = served.submit_view(modal, "x" * 501)
+    answer = dispatched.submit_view(modal, "x" * 501)
     assert answer.json()["response_action"] == "errors"
 
-    answer = served.submit_view(modal, "No longer a customer")
+    answer = dispatched.submit_view(modal, "No longer a customer")
     assert answer.status == 200 and not answer.body.strip()
     assert _state(bot) is State.REMOVED
     assert _audit(bot)[-1] == (ADMIN, "remove", "No longer a customer")
@@ -131,17 +142,17 @@ def test_remove_needs_a_reason(served: Client, fake_slack: FakeSlack, bot: BotAp
 
 
 def test_a_stale_modal_is_told_what_happened_instead(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = _enabled(served, fake_slack)
+    message = _enabled(dispatched, fake_slack)
     disable = buttons(message)[ActionId.DISABLE]
-    served.click(ActionId.DISABLE, disable, message_ts=message["ts"])
+    dispatched.click(ActionId.DISABLE, disable, message_ts=message["ts"])
     first = _modal_opened(fake_slack, 0)
     # Someone else disables it while the first form is open.
-    served.decide(fake_slack, ActionId.DISABLE, disable, "maintenance", user=OTHER_ADMIN)
+    dispatched.decide(fake_slack, ActionId.DISABLE, disable, "maintenance", user=OTHER_ADMIN)
     assert _state(bot) is State.DISABLED
 
-    answer = served.submit_view(first, "billing").json()
+    answer = dispatched.submit_view(first, "billing").json()
     assert answer["response_action"] == "update"
     said = _text(answer["view"])
     assert "Already disabled" in said and f"<@{OTHER_ADMIN}>" in said
@@ -151,13 +162,13 @@ def test_a_stale_modal_is_told_what_happened_instead(
 
 
 def test_a_stale_button_is_answered_without_a_form(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     old = buttons(message)
-    served.click(ActionId.APPROVE, old[ActionId.APPROVE], message_ts=message["ts"])
+    dispatched.click(ActionId.APPROVE, old[ActionId.APPROVE], message_ts=message["ts"])
     _wait_buttons(fake_slack, {ActionId.DISABLE})
-    served.click(ActionId.DISABLE, old[ActionId.DISABLE], message_ts=message["ts"])
+    dispatched.click(ActionId.DISABLE, old[ActionId.DISABLE], message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
     assert "Already enabled" in _text(fake_slack.ephemerals[0])
     assert not fake_slack.opened
@@ -165,39 +176,39 @@ def test_a_stale_button_is_answered_without_a_form(
 
 
 def test_non_admins_get_no_form_and_cannot_submit_one(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = _enabled(served, fake_slack)
+    message = _enabled(dispatched, fake_slack)
     disable = buttons(message)[ActionId.DISABLE]
-    served.click(ActionId.DISABLE, disable, user=OUTSIDER, message_ts=message["ts"])
+    dispatched.click(ActionId.DISABLE, disable, user=OUTSIDER, message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
     assert NOT_ALLOWED in _text(fake_slack.ephemerals[0])
     assert not fake_slack.opened
 
-    served.click(ActionId.DISABLE, disable, message_ts=message["ts"])
+    dispatched.click(ActionId.DISABLE, disable, message_ts=message["ts"])
     modal = _modal_opened(fake_slack, 0)
     audit_before = _audit(bot)
-    answer = served.submit_view(modal, "let me", user=OUTSIDER).json()
+    answer = dispatched.submit_view(modal, "let me", user=OUTSIDER).json()
     assert answer["response_action"] == "update"
     assert NOT_ALLOWED in _text(answer["view"])
     assert _state(bot) is State.ENABLED
     assert _audit(bot) == audit_before
 
 
-def test_forged_submission_gets_401(served: Client, fake_slack: FakeSlack, bot: BotApp) -> None:
-    message = _enabled(served, fake_slack)
-    served.click(ActionId.DISABLE, buttons(message)[ActionId.DISABLE], message_ts=message["ts"])
+def test_forged_submission_gets_401(dispatched: Client, fake_slack: FakeSlack, bot: BotApp) -> None:
+    message = _enabled(dispatched, fake_slack)
+    dispatched.click(ActionId.DISABLE, buttons(message)[ActionId.DISABLE], message_ts=message["ts"])
     modal = _modal_opened(fake_slack, 0)
-    assert served.submit_view(modal, "x", secret="forged-secret-0123456789").status == 401
+    assert dispatched.submit_view(modal, "x", secret="forged-secret-0123456789").status == 401
     assert _state(bot) is State.ENABLED
 
 
 def test_a_reason_from_a_listing_is_answered_in_the_listing(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    _enabled(served, fake_slack)
-    listing = served.slash("app homework").json()
-    answer = served.decide(
+    _enabled(dispatched, fake_slack)
+    listing = dispatched.slash("app homework").json()
+    answer = dispatched.decide(
         fake_slack,
         ActionId.DISABLE,
         buttons(listing)[ActionId.DISABLE],
@@ -219,18 +230,20 @@ def _states(bot: BotApp) -> list[State]:
 
 
 def test_disable_all_asks_why_once_for_every_application(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     for app_id, name in (("app-homework", "Homework Hub"), ("app-reading", "Reading Rocket")):
-        message = install_and_wait(served, fake_slack, app_id=app_id, app_name=name)
-        served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+        message = install_and_wait(dispatched, fake_slack, app_id=app_id, app_name=name)
+        dispatched.click(
+            ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"]
+        )
     assert fake_slack.wait_for(
         lambda: all(
             set(buttons(m)) == {ActionId.DISABLE} for m in fake_slack.channel_messages(CHANNEL)
         )
     )
-    listing = served.slash("customer site-oak").json()
-    answer = served.decide(
+    listing = dispatched.slash("customer site-oak").json()
+    answer = dispatched.decide(
         fake_slack,
         ActionId.DISABLE_ALL,
         buttons(listing)[ActionId.DISABLE_ALL],
@@ -250,27 +263,27 @@ def test_disable_all_asks_why_once_for_every_application(
 
 
 def test_a_disable_all_form_changes_only_what_was_enabled_when_it_opened(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     """The form carried only the school: sent after another admin approved a second
     application, it disabled that one too; sent again (a replay, within the signature's
     five minutes) after a re-enable, it disabled it again."""
-    first = install_and_wait(served, fake_slack)
-    served.click(ActionId.APPROVE, buttons(first)[ActionId.APPROVE], message_ts=first["ts"])
+    first = install_and_wait(dispatched, fake_slack)
+    dispatched.click(ActionId.APPROVE, buttons(first)[ActionId.APPROVE], message_ts=first["ts"])
     assert wait_until(lambda: _states(bot) == [State.ENABLED], 10)
-    listing = served.slash("customer site-oak").json()
+    listing = dispatched.slash("customer site-oak").json()
     before = len(fake_slack.opened)
-    served.click(ActionId.DISABLE_ALL, buttons(listing)[ActionId.DISABLE_ALL], ephemeral=True)
+    dispatched.click(ActionId.DISABLE_ALL, buttons(listing)[ActionId.DISABLE_ALL], ephemeral=True)
     assert fake_slack.wait_for(lambda: len(fake_slack.opened) > before)
     form = fake_slack.opened_views()[before]
     # Meanwhile another admin approves a second application of the school.
-    second = install_and_wait(served, fake_slack, app_id="app-maths", app_name="Maths Lab")
-    served.click(
+    second = install_and_wait(dispatched, fake_slack, app_id="app-maths", app_name="Maths Lab")
+    dispatched.click(
         ActionId.APPROVE, buttons(second)[ActionId.APPROVE], user=OTHER_ADMIN,
         message_ts=second["ts"],
     )  # fmt: skip
     assert wait_until(lambda: _states(bot) == [State.ENABLED, State.ENABLED], 10)
-    assert served.submit_view(form, "maintenance").status == 200
+    assert dispatched.submit_view(form, "maintenance").status == 200
     assert _states(bot) == [State.DISABLED, State.ENABLED]
 
     # Re-enabled, then the same form sent again: it was drawn at the older version.
@@ -279,9 +292,9 @@ def test_a_disable_all_form_changes_only_what_was_enabled_when_it_opened(
 
     assert fake_slack.wait_for(lambda: ActionId.ENABLE in shown())
     enable = shown()[ActionId.ENABLE]
-    served.click(ActionId.ENABLE, enable, user=OTHER_ADMIN, message_ts=first["ts"])
+    dispatched.click(ActionId.ENABLE, enable, user=OTHER_ADMIN, message_ts=first["ts"])
     assert wait_until(lambda: _states(bot) == [State.ENABLED, State.ENABLED], 10)
-    assert served.submit_view(form, "maintenance").status == 200
+    assert dispatched.submit_view(form, "maintenance").status == 200
     assert _states(bot) == [State.ENABLED, State.ENABLED]
     assert [action for _, action, _ in _audit(bot)].count("disable") == 1
 
@@ -296,8 +309,8 @@ def test_the_reason_goes_into_the_upstream_decision(fake_slack: FakeSlack, sqlit
     bot = create_app(settings)
     try:
         with harness.serving(bot, deliver=True) as url:
-            served = harness.Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
-            _disabled(served, fake_slack, reason="billing")
+            dispatched = harness.Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
+            _disabled(dispatched, fake_slack, reason="billing")
         with bot.db.read() as session:
             payloads = list(
                 session.scalars(
@@ -327,9 +340,11 @@ def two_person(fake_slack: FakeSlack, sqlite_url: str) -> Iterator[tuple[BotApp,
     bot.db.dispose()
 
 
-def _requested(served: Client, fs: FakeSlack) -> dict[str, Any]:
-    message = _disabled(served, fs)
-    answer = served.decide(fs, ActionId.REMOVE, buttons(message)[ActionId.REMOVE], "duplicate site")
+def _requested(dispatched: Client, fs: FakeSlack) -> dict[str, Any]:
+    message = _disabled(dispatched, fs)
+    answer = dispatched.decide(
+        fs, ActionId.REMOVE, buttons(message)[ActionId.REMOVE], "duplicate site"
+    )
     assert answer.status == 200 and not answer.body.strip()
     return _wait_buttons(fs, {ActionId.ENABLE, ActionId.CONFIRM_REMOVAL, ActionId.CANCEL_REMOVAL})
 
@@ -337,8 +352,8 @@ def _requested(served: Client, fs: FakeSlack) -> dict[str, Any]:
 def test_remove_with_two_people_is_a_request_another_admin_confirms(
     two_person: tuple[BotApp, Client], fake_slack: FakeSlack
 ) -> None:
-    bot, served = two_person
-    message = _requested(served, fake_slack)
+    bot, dispatched = two_person
+    message = _requested(dispatched, fake_slack)
     assert _state(bot) is State.DISABLED
     shown = _text(message["blocks"])
     assert f"<@{ADMIN}> asked to remove it: duplicate site" in shown
@@ -346,13 +361,13 @@ def test_remove_with_two_people_is_a_request_another_admin_confirms(
     confirm = buttons(message)[ActionId.CONFIRM_REMOVAL]
 
     # The requester cannot confirm their own request.
-    served.click(ActionId.CONFIRM_REMOVAL, confirm, message_ts=message["ts"])
+    dispatched.click(ActionId.CONFIRM_REMOVAL, confirm, message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
     assert "another admin must confirm" in _text(fake_slack.ephemerals[0])
     assert _state(bot) is State.DISABLED
 
     # Another admin's confirmation removes it, with the request's reason.
-    served.click(ActionId.CONFIRM_REMOVAL, confirm, user=OTHER_ADMIN, message_ts=message["ts"])
+    dispatched.click(ActionId.CONFIRM_REMOVAL, confirm, user=OTHER_ADMIN, message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: not buttons(_message(fake_slack)))
     assert _state(bot) is State.REMOVED
     actor, action, reason = _audit(bot)[-1]
@@ -363,9 +378,9 @@ def test_remove_with_two_people_is_a_request_another_admin_confirms(
 def test_a_removal_request_can_be_cancelled(
     two_person: tuple[BotApp, Client], fake_slack: FakeSlack
 ) -> None:
-    bot, served = two_person
-    message = _requested(served, fake_slack)
-    served.click(
+    bot, dispatched = two_person
+    message = _requested(dispatched, fake_slack)
+    dispatched.click(
         ActionId.CANCEL_REMOVAL,
         buttons(message)[ActionId.CANCEL_REMOVAL],
         user=OTHER_ADMIN,
@@ -375,7 +390,7 @@ def test_a_removal_request_can_be_cancelled(
     assert "asked to remove" not in _text(after["blocks"])
     assert _audit(bot)[-1][:2] == (OTHER_ADMIN, "removal_cancelled")
     # The old Confirm button is out of date now.
-    served.click(
+    dispatched.click(
         ActionId.CONFIRM_REMOVAL,
         buttons(message)[ActionId.CONFIRM_REMOVAL],
         user=OTHER_ADMIN,
@@ -388,9 +403,9 @@ def test_a_removal_request_can_be_cancelled(
 def test_any_change_of_state_cancels_a_removal_request(
     two_person: tuple[BotApp, Client], fake_slack: FakeSlack
 ) -> None:
-    bot, served = two_person
-    message = _requested(served, fake_slack)
-    served.click(
+    bot, dispatched = two_person
+    message = _requested(dispatched, fake_slack)
+    dispatched.click(
         ActionId.ENABLE,
         buttons(message)[ActionId.ENABLE],
         user=OTHER_ADMIN,
@@ -400,9 +415,9 @@ def test_any_change_of_state_cancels_a_removal_request(
     assert "asked to remove" not in _text(after["blocks"])
     assert _state(bot) is State.ENABLED
     # Disabled again: Remove starts over, the old request is gone for good.
-    served.decide(fake_slack, ActionId.DISABLE, buttons(after)[ActionId.DISABLE], None)
+    dispatched.decide(fake_slack, ActionId.DISABLE, buttons(after)[ActionId.DISABLE], None)
     again = _wait_buttons(fake_slack, {ActionId.ENABLE, ActionId.REMOVE})
-    served.click(
+    dispatched.click(
         ActionId.CONFIRM_REMOVAL,
         buttons(message)[ActionId.CONFIRM_REMOVAL],
         user=OTHER_ADMIN,
@@ -419,17 +434,19 @@ def test_a_request_whose_requester_left_the_admins_is_void_not_confirmed(
     """A requester who has left the admin group leaves a void request: a removal takes two
     current admins, so another's confirmation removes nothing, and the message and the
     confirming admin say a fresh request is needed."""
-    bot, served = two_person
-    message = _disabled(served, fake_slack)
+    bot, dispatched = two_person
+    message = _disabled(dispatched, fake_slack)
     remove = buttons(message)[ActionId.REMOVE]
-    answer = served.decide(fake_slack, ActionId.REMOVE, remove, "duplicate site", user=OTHER_ADMIN)
+    answer = dispatched.decide(
+        fake_slack, ActionId.REMOVE, remove, "duplicate site", user=OTHER_ADMIN
+    )
     assert answer.status == 200 and not answer.body.strip()
     asked = _wait_buttons(
         fake_slack, {ActionId.ENABLE, ActionId.CONFIRM_REMOVAL, ActionId.CANCEL_REMOVAL}
     )
     fake_slack.usergroups["SADMINS"] = []  # OTHER_ADMIN is no longer an admin
 
-    served.click(
+    dispatched.click(
         ActionId.CONFIRM_REMOVAL,
         buttons(asked)[ActionId.CONFIRM_REMOVAL],
         message_ts=asked["ts"],
@@ -453,7 +470,9 @@ def test_a_request_whose_requester_left_the_admins_is_void_not_confirmed(
     assert not [o for o in upstream if (o.payload or {}).get("type") == "installation.removed"]
 
     # A current admin's fresh request replaces the void one and waits for a second admin.
-    served.decide(fake_slack, ActionId.REMOVE, buttons(void)[ActionId.REMOVE], "still a duplicate")
+    dispatched.decide(
+        fake_slack, ActionId.REMOVE, buttons(void)[ActionId.REMOVE], "still a duplicate"
+    )
     fresh = _wait_buttons(
         fake_slack, {ActionId.ENABLE, ActionId.CONFIRM_REMOVAL, ActionId.CANCEL_REMOVAL}
     )
@@ -469,9 +488,9 @@ def test_a_confirmation_slack_cannot_check_changes_nothing_and_keeps_the_request
     is None: its group unreadable, no recent answer to stand in; test_hardening_admins
     shows when), the request is neither carried out nor made void on a guess, and the
     confirming admin is told to try again. The bot's Operations, with that answer."""
-    bot, served = two_person
-    message = _disabled(served, fake_slack)
-    served.decide(
+    bot, dispatched = two_person
+    message = _disabled(dispatched, fake_slack)
+    dispatched.decide(
         fake_slack, ActionId.REMOVE, buttons(message)[ActionId.REMOVE], "dup", user=OTHER_ADMIN
     )
     _wait_buttons(fake_slack, {ActionId.ENABLE, ActionId.CONFIRM_REMOVAL, ActionId.CANCEL_REMOVAL})
@@ -492,10 +511,10 @@ def test_a_confirmation_slack_cannot_check_changes_nothing_and_keeps_the_request
 
 
 def test_one_approval_removes_at_once_with_the_reason(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = _disabled(served, fake_slack)
-    served.decide(fake_slack, ActionId.REMOVE, buttons(message)[ActionId.REMOVE], "test school")
+    message = _disabled(dispatched, fake_slack)
+    dispatched.decide(fake_slack, ActionId.REMOVE, buttons(message)[ActionId.REMOVE], "test school")
     assert fake_slack.wait_for(lambda: not buttons(_message(fake_slack)))
     assert _audit(bot)[-1] == (ADMIN, "remove", "test school")
 
@@ -520,10 +539,10 @@ def _publishes(fs: FakeSlack, user: str) -> int:
         return sum(1 for m, p in fs.calls if m == "views.publish" and p.get("user_id") == user)
 
 
-def test_admins_home_tab_is_a_dashboard(served: Client, fake_slack: FakeSlack) -> None:
-    _disabled(served, fake_slack, reason="billing")
-    install_and_wait(served, fake_slack, site_id="site-elm", site_name="Elm Academy")
-    assert served.open_home().status == 200
+def test_admins_home_tab_is_a_dashboard(dispatched: Client, fake_slack: FakeSlack) -> None:
+    _disabled(dispatched, fake_slack, reason="billing")
+    install_and_wait(dispatched, fake_slack, site_id="site-elm", site_name="Elm Academy")
+    assert dispatched.open_home().status == 200
     home = _home(fake_slack, ADMIN)
     shown = _text(home["blocks"])
     assert home["type"] == "home" and len(home["blocks"]) <= 100
@@ -533,48 +552,48 @@ def test_admins_home_tab_is_a_dashboard(served: Client, fake_slack: FakeSlack) -
 
 
 def test_anyone_else_sees_what_the_bot_is_and_whom_to_ask(
-    served: Client, fake_slack: FakeSlack
+    dispatched: Client, fake_slack: FakeSlack
 ) -> None:
-    install_and_wait(served, fake_slack)
-    served.open_home(user=OUTSIDER)
+    install_and_wait(dispatched, fake_slack)
+    dispatched.open_home(user=OUTSIDER)
     home = _home(fake_slack, OUTSIDER)
     shown = _text(home["blocks"])
     assert "Oakfield" not in shown and not buttons(home)
     assert f"<@{ADMIN}>" in shown and "<!subteam^SADMINS>" in shown
 
 
-def test_messages_tab_publishes_nothing(served: Client, fake_slack: FakeSlack) -> None:
-    assert served.open_home(tab="messages").status == 200
-    served.open_home(user=OTHER_ADMIN)
+def test_messages_tab_publishes_nothing(dispatched: Client, fake_slack: FakeSlack) -> None:
+    assert dispatched.open_home(tab="messages").status == 200
+    dispatched.open_home(user=OTHER_ADMIN)
     _home(fake_slack, OTHER_ADMIN)
     assert _publishes(fake_slack, ADMIN) == 0
 
 
 def test_buttons_on_the_home_tab_act_and_republish_it(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    install_and_wait(served, fake_slack)
-    served.open_home()
+    install_and_wait(dispatched, fake_slack)
+    dispatched.open_home()
     home = _home(fake_slack, ADMIN)
-    served.click_home(ActionId.APPROVE, buttons(home)[ActionId.APPROVE])
+    dispatched.click_home(ActionId.APPROVE, buttons(home)[ActionId.APPROVE])
     home = _home(fake_slack, ADMIN, after=1)
     assert _state(bot) is State.ENABLED
     assert "Approved" in _text(home["blocks"][:3])
     _wait_buttons(fake_slack, {ActionId.DISABLE})  # the channel message follows
 
     # Disable from the Home tab: the same modal, then the tab again.
-    served.open_home()
+    dispatched.open_home()
     home = _home(fake_slack, ADMIN, after=2)
-    listing = served.slash("app homework").json()
-    served.click_home(ActionId.DISABLE, buttons(listing)[ActionId.DISABLE])
+    listing = dispatched.slash("app homework").json()
+    dispatched.click_home(ActionId.DISABLE, buttons(listing)[ActionId.DISABLE])
     modal = _modal_opened(fake_slack, 0)
-    assert served.submit_view(modal, "billing").status == 200
+    assert dispatched.submit_view(modal, "billing").status == 200
     home = _home(fake_slack, ADMIN, after=3)
     assert _state(bot) is State.DISABLED
     assert "Disabled" in _text(home["blocks"][:3])
 
     # A stale click on the Home tab is told on the tab.
-    served.click_home(ActionId.APPROVE, buttons(listing)[ActionId.DISABLE])
+    dispatched.click_home(ActionId.APPROVE, buttons(listing)[ActionId.DISABLE])
     home = _home(fake_slack, ADMIN, after=4)
     assert "Approve is not possible" in _text(home["blocks"][:3]) or "Already" in _text(
         home["blocks"][:3]
@@ -582,19 +601,19 @@ def test_buttons_on_the_home_tab_act_and_republish_it(
 
 
 def test_non_admin_clicking_on_a_home_tab_is_refused_there(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = install_and_wait(served, fake_slack)
-    served.click_home(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], user=OUTSIDER)
+    message = install_and_wait(dispatched, fake_slack)
+    dispatched.click_home(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], user=OUTSIDER)
     home = _home(fake_slack, OUTSIDER)
     assert NOT_ALLOWED in _text(home["blocks"])
     assert _state(bot) is State.PENDING
 
 
 def test_forged_or_stale_home_events_get_401_and_publish_nothing(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    assert served.open_home(secret="forged-secret-0123456789").status == 401
-    assert served.open_home(timestamp=int(time.time()) - 400).status == 401
+    assert dispatched.open_home(secret="forged-secret-0123456789").status == 401
+    assert dispatched.open_home(timestamp=int(time.time()) - 400).status == 401
     harness.listeners_finished(bot)  # anything a listener would publish, it has
     assert _publishes(fake_slack, ADMIN) == 0

@@ -10,15 +10,6 @@ from tests import harness
 from tests.harness import CHANNEL, Client
 
 
-def _buttons(message: dict) -> dict[str, str]:
-    found = {}
-    for block in message["blocks"]:
-        if block["type"] == "actions":
-            for element in block["elements"]:
-                found[element["action_id"]] = element.get("value", "")
-    return found
-
-
 def _only_message(fs: FakeSlack) -> dict:
     assert fs.wait_for(lambda: len(fs.channel_messages(CHANNEL)) == 1)
     return fs.channel_messages(CHANNEL)[0]
@@ -30,14 +21,14 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
     assert answer.json() == {"status": "accepted"}
 
     message = _only_message(fake_slack)
-    buttons = _buttons(message)
+    buttons = harness.buttons(message)
     assert set(buttons) == {ActionId.APPROVE, ActionId.DISABLE, ActionId.REMOVE}
     assert "Oakfield Primary" in str(message["blocks"])
 
     clicked = served.click(ActionId.APPROVE, buttons[ActionId.APPROVE], message_ts=message["ts"])
     assert clicked.status == 200
     assert fake_slack.wait_for(
-        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
+        lambda: set(harness.buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
     )
     updated = fake_slack.channel_messages(CHANNEL)[0]
     assert updated["ts"] == message["ts"]  # edited in place, not posted again
@@ -51,17 +42,19 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
     # Neither ever reaches a channel.
     assert key[0] not in posts and secret[1] not in posts
 
-    disable = _buttons(updated)[ActionId.DISABLE]
+    disable = harness.buttons(updated)[ActionId.DISABLE]
     served.decide(fake_slack, ActionId.DISABLE, disable, "billing", message_ts=message["ts"])
     assert fake_slack.wait_for(
         lambda: (
-            set(_buttons(fake_slack.channel_messages(CHANNEL)[0]))
+            set(harness.buttons(fake_slack.channel_messages(CHANNEL)[0]))
             == {ActionId.ENABLE, ActionId.REMOVE}
         )
     )
-    remove = _buttons(fake_slack.channel_messages(CHANNEL)[0])[ActionId.REMOVE]
+    remove = harness.buttons(fake_slack.channel_messages(CHANNEL)[0])[ActionId.REMOVE]
     served.decide(fake_slack, ActionId.REMOVE, remove, "left us", message_ts=message["ts"])
-    assert fake_slack.wait_for(lambda: _buttons(fake_slack.channel_messages(CHANNEL)[0]) == {})
+    assert fake_slack.wait_for(
+        lambda: harness.buttons(fake_slack.channel_messages(CHANNEL)[0]) == {}
+    )
 
     audit = served.slash("audit app-homework site-oak").json()
     flat = str(audit)

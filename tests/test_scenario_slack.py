@@ -19,24 +19,18 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store.models import AuditEntry, Installation, OutboxItem, State
 from tests import harness
-from tests.faultkit import wait_until, without_plain_text
-from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http
-
-
-def _buttons(message: dict) -> dict[str, str]:
-    return {
-        e["action_id"]: e.get("value", "")
-        for b in message.get("blocks") or []
-        if b["type"] == "actions"
-        for e in b["elements"]
-    }
-
-
-def _install_and_wait(served: Client, fs: FakeSlack, n: int = 1, **fields) -> dict:
-    before = len(fs.channel_messages(CHANNEL))
-    assert served.install(**fields).status == 202
-    assert fs.wait_for(lambda: len(fs.channel_messages(CHANNEL)) == before + n)
-    return fs.channel_messages(CHANNEL)[-1]
+from tests.faultkit import without_plain_text
+from tests.harness import (
+    ADMIN,
+    CHANNEL,
+    OTHER_ADMIN,
+    OUTSIDER,
+    Client,
+    buttons,
+    http,
+    install_and_wait,
+    wait_until,
+)
 
 
 def _state(bot: BotApp) -> State:
@@ -83,10 +77,10 @@ def test_slacks_published_signature_example_passes() -> None:
 def test_forged_and_stale_slack_requests_get_401(
     served: Client, fake_slack: FakeSlack, bot: BotApp, sign: dict
 ) -> None:
-    message = _install_and_wait(served, fake_slack)
+    message = install_and_wait(served, fake_slack)
     if "timestamp" in sign:
         sign = {"timestamp": int(time.time()) + sign["timestamp"]}
-    value = _buttons(message)[ActionId.APPROVE]
+    value = buttons(message)[ActionId.APPROVE]
     assert served.click(ActionId.APPROVE, value, **sign).status == 401
     assert served.slash("secret app-homework site-oak", **sign).status == 401
     assert _state(bot) is State.PENDING
@@ -107,13 +101,13 @@ def test_unsigned_slack_request_gets_401(served: Client) -> None:
 def test_non_admin_is_refused_everything(
     served: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = _install_and_wait(served, fake_slack)
+    message = install_and_wait(served, fake_slack)
     audit_before = _audit_count(bot)
     for text in ("apps", "pending", "customers", "secret app-homework site-oak", "help"):
         reply = served.slash(text, user=OUTSIDER)
         assert reply.status == 200
         assert "Only SIMS ID admins" in str(reply.json()), text
-    for action_id, value in _buttons(message).items():
+    for action_id, value in buttons(message).items():
         assert served.click(action_id, value, user=OUTSIDER).status == 200
     assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 3)
     assert all("Only SIMS ID admins" in str(e) for e in fake_slack.ephemerals)
@@ -122,7 +116,7 @@ def test_non_admin_is_refused_everything(
 
 
 def test_user_group_member_is_an_admin(served: Client, fake_slack: FakeSlack) -> None:
-    _install_and_wait(served, fake_slack)
+    install_and_wait(served, fake_slack)
     reply = served.slash("pending", user=OTHER_ADMIN)  # a member of SADMINS
     assert "Only SIMS ID admins" not in str(reply.json())
     assert "Oakfield Primary" in str(reply.json())
@@ -131,7 +125,7 @@ def test_user_group_member_is_an_admin(served: Client, fake_slack: FakeSlack) ->
 def test_request_from_another_workspace_is_refused(
     served: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    _install_and_wait(served, fake_slack)
+    install_and_wait(served, fake_slack)
     reply = served.slash("secret app-homework site-oak", team="TOTHER")
     assert "ck_" not in reply.body.decode()
     assert _audit_count(bot) == 1  # no secret_viewed row
@@ -161,10 +155,10 @@ def test_mistyped_commands_get_help_never_an_error(served: Client) -> None:
 def test_two_admins_click_approve_and_remove_at_once(
     served: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = _install_and_wait(served, fake_slack)
-    buttons = _buttons(message)
+    message = install_and_wait(served, fake_slack)
+    shown = buttons(message)
     # Remove asks why first: the race is Approve against the submitted Remove form.
-    served.click(ActionId.REMOVE, buttons[ActionId.REMOVE], user=OTHER_ADMIN)
+    served.click(ActionId.REMOVE, shown[ActionId.REMOVE], user=OTHER_ADMIN)
     assert fake_slack.wait_for(lambda: len(fake_slack.opened) == 1)
     [form] = fake_slack.opened_views()
     barrier = threading.Barrier(2)
@@ -172,7 +166,7 @@ def test_two_admins_click_approve_and_remove_at_once(
 
     def approve() -> None:
         barrier.wait()
-        served.click(ActionId.APPROVE, buttons[ActionId.APPROVE], message_ts=message["ts"])
+        served.click(ActionId.APPROVE, shown[ActionId.APPROVE], message_ts=message["ts"])
 
     def remove() -> None:
         barrier.wait()
@@ -204,18 +198,18 @@ def test_two_admins_click_approve_and_remove_at_once(
     assert changes == [final]
     expected = {ActionId.DISABLE} if final is State.ENABLED else set()
     assert fake_slack.wait_for(
-        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0])) == expected
+        lambda: set(buttons(fake_slack.channel_messages(CHANNEL)[0])) == expected
     )
 
 
 def test_stale_button_tells_who_acted(served: Client, fake_slack: FakeSlack) -> None:
-    message = _install_and_wait(served, fake_slack)
-    approve = _buttons(message)[ActionId.APPROVE]
+    message = install_and_wait(served, fake_slack)
+    approve = buttons(message)[ActionId.APPROVE]
     served.click(ActionId.APPROVE, approve, user=ADMIN, message_ts=message["ts"])
     # A click is acked before it is applied: let the first land before the second, or
     # under load the second may be applied first and the first be the stale one.
     assert fake_slack.wait_for(
-        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
+        lambda: set(buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
     )
     served.click(ActionId.APPROVE, approve, user=OTHER_ADMIN, message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
@@ -224,7 +218,7 @@ def test_stale_button_tells_who_acted(served: Client, fake_slack: FakeSlack) -> 
 
 
 def test_channel_ping_in_a_site_name_pings_nobody(served: Client, fake_slack: FakeSlack) -> None:
-    message = _install_and_wait(served, fake_slack, site_name="<!channel> & <!here|x> Academy")
+    message = install_and_wait(served, fake_slack, site_name="<!channel> & <!here|x> Academy")
     dumped = json.dumps(without_plain_text(message))
     assert "<!channel>" not in dumped and "<!here" not in dumped
     assert "&lt;!channel&gt; &amp; &lt;!here|x&gt; Academy" in dumped
@@ -274,12 +268,12 @@ def test_slack_faults_lose_no_install_and_post_none_twice(
 def test_clicks_during_an_outage_change_state_and_the_message_catches_up(
     served: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = _install_and_wait(served, fake_slack)
+    message = install_and_wait(served, fake_slack)
     fake_slack.fail_next(3, status=500, method="chat.update")
-    served.click(ActionId.APPROVE, _buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: _state(bot) is State.ENABLED)
     assert fake_slack.wait_for(
-        lambda: set(_buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE},
+        lambda: set(buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE},
         timeout=30,
     )
 
@@ -288,10 +282,10 @@ def test_secret_never_in_logs_or_channels(
     served: Client, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    message = _install_and_wait(served, fake_slack)
-    served.click(ActionId.APPROVE, _buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    message = install_and_wait(served, fake_slack)
+    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert fake_slack.wait_for(
-        lambda: ActionId.DISABLE in _buttons(fake_slack.channel_messages(CHANNEL)[0])
+        lambda: ActionId.DISABLE in buttons(fake_slack.channel_messages(CHANNEL)[0])
     )
     reply = json.loads(served.private_reply(fake_slack, "secret app-homework site-oak"))
     secret = re.search(r"`([A-Za-z0-9_-]{43})`", json.dumps(reply))[1]
@@ -308,7 +302,7 @@ def test_secret_never_in_logs_or_channels(
 def _next_page(served: Client, fake_slack: FakeSlack, reply: dict, name: str) -> dict | None:
     """Click the reply's Next and return the page it brings (to the response_url `name`);
     None when the reply has no Next."""
-    nxt = _buttons(reply).get(ActionId.PAGE)
+    nxt = buttons(reply).get(ActionId.PAGE)
     if not nxt:
         return None
     served.click(ActionId.PAGE, nxt, ephemeral=True, response_name=name)
@@ -400,8 +394,8 @@ def test_a_customer_with_thirty_applications_pages_them_all(
 
 
 def test_every_payload_the_bot_sends_parses(served: Client, fake_slack: FakeSlack) -> None:
-    message = _install_and_wait(served, fake_slack)
-    served.click(ActionId.APPROVE, _buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    message = install_and_wait(served, fake_slack)
+    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     for text in (
         "help",
         "apps",
@@ -469,7 +463,7 @@ def test_bypass_auth_install_is_posted_enabled_with_the_primary_note(
         applications.register(
             session, app_id="app-portal", name="Parent Portal", bypass_auth=True, sims_primary=True
         )
-    message = _install_and_wait(served, fake_slack, app_id="app-portal", app_name="Parent Portal")
-    assert set(_buttons(message)) == {ActionId.DISABLE}
+    message = install_and_wait(served, fake_slack, app_id="app-portal", app_name="Parent Portal")
+    assert set(buttons(message)) == {ActionId.DISABLE}
     assert "partner support" in json.dumps(message["blocks"])
     assert message["edits"] == 0  # posted enabled, not posted pending and then edited

@@ -36,8 +36,8 @@ from store.lifecycle import Action, EventType, InstallEvent, Lifecycle, NotEnabl
 from store.models import Credential, Installation, State
 from tests import faultkit, harness, pgtools
 from tests.conftest import TEST_KEY, require_postgres
-from tests.faultkit import buttons, client_for, install_and_wait
-from tests.harness import CHANNEL, ServerProcess
+from tests.faultkit import client_for
+from tests.harness import CHANNEL, ServerProcess, buttons, install_and_wait
 from tests.test_upstream import UPSTREAM_SECRET, Receiver
 
 _SECRET = re.compile(r"`([A-Za-z0-9_-]{43})`")

@@ -116,7 +116,7 @@ def test_a_worker_told_to_stop_as_it_is_forked_stops(fake_slack: FakeSlack, tmp_
     server = ServerProcess(env, "--workers", "1", "--no-scheduler", log_path=log, command=command)
     try:
         # Each worker stops on the SIGTERM and the master forks another, which stops too.
-        assert faultkit.wait_until(lambda: log.read_text().count("prefork: stopped") >= 2, 20), (
+        assert harness.wait_until(lambda: log.read_text().count("prefork: stopped") >= 2, 20), (
             log.read_text()[-3000:]
         )
     finally:
@@ -147,7 +147,7 @@ def _two_workers_and_a_runner(fake_slack: FakeSlack, tmp_path: Path) -> tuple[Se
     log = tmp_path / "serve.log"
     env = harness.server_env(fake_slack.api_url, f"sqlite:///{tmp_path / 'w.db'}", TEST_KEY)
     server = ServerProcess(env, "--workers", "2", log_path=log)
-    if not faultkit.wait_until(lambda: len(_runners(log)) == 1, 20):
+    if not harness.wait_until(lambda: len(_runners(log)) == 1, 20):
         server.terminate()  # the caller's try/finally has not begun yet
         pytest.fail(f"no worker started the scheduler: {log.read_text()[-2000:]}")
     return server, log
@@ -160,7 +160,7 @@ def test_a_new_worker_takes_over_the_scheduler_when_its_runner_dies(
     try:
         first = _runners(log)[0]
         os.kill(first, signal.SIGKILL)
-        assert faultkit.wait_until(lambda: len(_runners(log)) == 2, 30)
+        assert harness.wait_until(lambda: len(_runners(log)) == 2, 30)
         second = _runners(log)[1]
         assert second != first
         assert _parent(second) == server.proc.pid
@@ -179,11 +179,11 @@ def test_after_a_reload_one_new_worker_runs_the_scheduler(
     try:
         first = _runners(log)[0]
         os.kill(server.proc.pid, signal.SIGHUP)
-        assert faultkit.wait_until(lambda: len(_runners(log)) == 2, 30), log.read_text()[-2000:]
+        assert harness.wait_until(lambda: len(_runners(log)) == 2, 30), log.read_text()[-2000:]
         second = _runners(log)[1]
         assert second != first and _parent(second) == server.proc.pid
         # The old workers are gone and the new ones answer.
-        assert faultkit.wait_until(lambda: not Path(f"/proc/{first}").exists(), 30)
+        assert harness.wait_until(lambda: not Path(f"/proc/{first}").exists(), 30)
         assert first not in _answering_pids(server, 2)
     finally:
         assert server.terminate() == 0
@@ -199,13 +199,19 @@ def test_a_worker_forked_while_the_database_is_locked_boots_and_the_server_stays
     env = harness.server_env(fake_slack.api_url, f"sqlite:///{db_path}", TEST_KEY)
     server = ServerProcess(env, "--workers", "2", "--no-scheduler", log_path=log)
     try:
-        victim = next(iter(_answering_pids(server, 2)))
+        first = _answering_pids(server, 2)
+        victim = next(iter(first))
         holder = sqlite3.connect(db_path, isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")  # no writer gets in for longer than 5 s
+        holder.execute("BEGIN EXCLUSIVE")  # no writer gets in while the lock is held
         try:
             os.kill(victim, signal.SIGKILL)
-            assert faultkit.wait_until(lambda: log.read_text().count("Booting worker") == 3, 20)
-            time.sleep(6)  # past the busy timeout a boot that wrote would have waited
+            assert harness.wait_until(lambda: log.read_text().count("Booting worker") == 3, 20)
+            # The replacement answers while the lock is still held: its boot wrote nothing
+            # (a boot that wrote would still be waiting on the busy timeout, then fail).
+            client = Client(server.url)
+            assert harness.wait_until(
+                lambda: client.health().json()["worker_pid"] not in first, 30, interval=0.05
+            ), faultkit.read_log(log)[-3000:]
             assert server.proc.poll() is None, faultkit.read_log(log)[-3000:]
         finally:
             holder.execute("ROLLBACK")

@@ -24,8 +24,8 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.web.prefork import SHUTDOWN_GRACE_SECONDS
 from tests import faultkit, harness
 from tests.conftest import TEST_KEY
-from tests.faultkit import client_for, install_and_wait, response_texts
-from tests.harness import OTHER_ADMIN, Client, ServerProcess, event_body, http
+from tests.faultkit import client_for, response_texts
+from tests.harness import OTHER_ADMIN, Client, ServerProcess, event_body, http, install_and_wait
 
 SLACK_DELAY = 1.2  # each usergroups.users.list call
 SLOW_USERS = 6  # group admins whose command waits on one lookup
@@ -102,7 +102,7 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
                 return True
             return False
 
-        assert faultkit.wait_until(refused, 5)
+        assert harness.wait_until(refused, 5)
 
         slow_answers = [f.result(timeout=30) for f in slow]
         for answer in slow_answers:

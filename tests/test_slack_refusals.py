@@ -373,13 +373,7 @@ def test_a_click_on_a_message_in_the_default_channel_edits_it_there(
             assert client.install(app_id="app-hw", app_name="Homework Hub").status == 202
             assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(DEFAULT)) == 2)
             message = fake_slack.channel_messages(DEFAULT)[1]
-            [approve] = [
-                e["value"]
-                for b in message["blocks"]
-                if b["type"] == "actions"
-                for e in b["elements"]
-                if e["action_id"] == ActionId.APPROVE
-            ]
+            approve = harness.buttons(message)[ActionId.APPROVE]
             clicked = client.click(ActionId.APPROVE, approve, message_ts=message["ts"])
             assert clicked.status == 200
             assert fake_slack.wait_for(

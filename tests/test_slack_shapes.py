@@ -25,8 +25,8 @@ from bot.slack.ids import ActionId
 from store.models import AuditEntry, Installation, State
 from tests import harness
 from tests.conftest import make_settings
-from tests.faultkit import buttons, install_and_wait, response_texts
-from tests.harness import ADMIN, CHANNEL, OUTSIDER, TEAM_ID, Client, http
+from tests.faultkit import response_texts
+from tests.harness import ADMIN, CHANNEL, OUTSIDER, TEAM_ID, Client, buttons, http, install_and_wait
 
 NOT_ALLOWED = "Only SIMS ID admins"
 GRID = "E0GRIDORG"

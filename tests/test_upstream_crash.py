@@ -23,7 +23,7 @@ from typing import IO
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store import vault
-from tests import faultkit, harness
+from tests import harness
 from tests.harness import CHANNEL, Client
 from tests.test_upstream import UPSTREAM_SECRET, Receiver
 
@@ -154,7 +154,7 @@ def test_decision_survives_sigkill_and_is_delivered_exactly_once(
             assert fake_slack.wait_for(
                 lambda: "Applied upstream" in str(_message(fake_slack)["blocks"]), 15
             )
-            assert faultkit.wait_until(
+            assert harness.wait_until(
                 lambda: client.health().json()["oldest_undelivered_decision_seconds"] is None,
                 10,
                 interval=0.05,

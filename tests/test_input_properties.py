@@ -29,8 +29,8 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.commands import SUBCOMMANDS, Command, Unknown, parse
 from bot.slack.ids import ActionId
 from store.models import Application, Installation, Site
-from tests.faultkit import buttons, install_and_wait, without_plain_text
-from tests.harness import CHANNEL, Client, event_body
+from tests.faultkit import without_plain_text
+from tests.harness import CHANNEL, Client, buttons, event_body, install_and_wait
 
 # A live ping (<!channel>, <!here|x>, <!subteam^S1>) or a disguised link (<https://x|y>).
 _RAW_TOKEN = re.compile(r"<(!|https?:|mailto:)")

@@ -28,8 +28,7 @@ from store.lifecycle import Action, Lifecycle
 from store.models import Application, Installation
 from tests import harness
 from tests.conftest import TEST_KEY
-from tests.faultkit import buttons, install_and_wait
-from tests.harness import CHANNEL, Client
+from tests.harness import CHANNEL, Client, buttons, install_and_wait
 
 TERMINAL_TRAPS = "\x1b]2;pwned\x07\x1b[2J\x1b[31mRed\x9b1m"
 
@@ -60,60 +59,62 @@ def test_parse_keeps_apostrophes_inside_words() -> None:
     assert parse(smart).words == ("St Mary\u2019s Primary",)
 
 
-def test_unquoted_names_with_apostrophes_are_found(served: Client, fake_slack: FakeSlack) -> None:
+def test_unquoted_names_with_apostrophes_are_found(
+    dispatched: Client, fake_slack: FakeSlack
+) -> None:
     install_and_wait(
-        served, fake_slack, event_id="evt_sm", site_id="site-sm", site_name="St Mary's Primary",
+        dispatched, fake_slack, event_id="evt_sm", site_id="site-sm", site_name="St Mary's Primary",
         urn="100001",
     )  # fmt: skip
-    reply = served.slash("customer St Mary's Primary").json()
+    reply = dispatched.slash("customer St Mary's Primary").json()
     text = json.dumps(reply)
     assert "St Mary's Primary" in text and "No site" not in text, text
     assert "100001" in text
     # Two words of the app, the school's name unquoted: split where both match.
     message = fake_slack.channel_messages(CHANNEL)[-1]
     approve = buttons(message)[ActionId.APPROVE]
-    served.click(ActionId.APPROVE, approve, message_ts=message["ts"])
+    dispatched.click(ActionId.APPROVE, approve, message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: fake_slack.channel_messages(CHANNEL)[-1]["edits"] >= 1)
-    served.slash("secret Homework Hub St Mary's Primary", response_name="sm-secret")
+    dispatched.slash("secret Homework Hub St Mary's Primary", response_name="sm-secret")
     assert fake_slack.wait_for(lambda: any(n == "sm-secret" for n, _ in fake_slack.responses))
     answer = json.dumps([b for n, b in fake_slack.responses if n == "sm-secret"])
     assert "ck_" in answer
 
 
 def test_audit_takes_an_application_name_with_spaces_unquoted(
-    served: Client, fake_slack: FakeSlack
+    dispatched: Client, fake_slack: FakeSlack
 ) -> None:
     """`audit Homework Hub` names the application Homework Hub, unquoted, not app
     `Homework` at site `Hub`."""
-    install_and_wait(served, fake_slack)  # Homework Hub at Oakfield Primary
+    install_and_wait(dispatched, fake_slack)  # Homework Hub at Oakfield Primary
     for text in ("audit Homework Hub", "audit homework hub", 'audit "Homework Hub"'):
-        assert served.slash(text).json()["text"] == "Audit log of Homework Hub", text
+        assert dispatched.slash(text).json()["text"] == "Audit log of Homework Hub", text
     # A school whose name holds "Hub" does not take the words: they are the app's name.
     install_and_wait(
-        served, fake_slack, event_id="evt_hub", site_id="s-hub", site_name="Hub Academy"
+        dispatched, fake_slack, event_id="evt_hub", site_id="s-hub", site_name="Hub Academy"
     )
-    assert served.slash("audit Homework Hub").json()["text"] == "Audit log of Homework Hub"
+    assert dispatched.slash("audit Homework Hub").json()["text"] == "Audit log of Homework Hub"
     # Split where both match, as before; several apps for the words still asks which.
-    assert "Oakfield" in served.slash("audit Homework Hub Oakfield").json()["text"]
+    assert "Oakfield" in dispatched.slash("audit Homework Hub Oakfield").json()["text"]
     install_and_wait(
-        served, fake_slack, event_id="evt_hw2", app_id="app-hw2", app_name="Homework Hub 2"
+        dispatched, fake_slack, event_id="evt_hw2", app_id="app-hw2", app_name="Homework Hub 2"
     )
-    assert "Audit log" not in served.slash("audit Homework H").json()["text"]
+    assert "Audit log" not in dispatched.slash("audit Homework H").json()["text"]
 
 
 def test_names_with_ampersands_are_found_as_slack_sends_them(
-    served: Client, fake_slack: FakeSlack
+    dispatched: Client, fake_slack: FakeSlack
 ) -> None:
     """Slack sends `&`, `<` and `>` in a command's text as `&amp;`, `&lt;`, `&gt;`: the
     school `St Mary & St John` was "No site matches `St Mary &amp;amp; St John`"."""
     install_and_wait(
-        served, fake_slack, event_id="evt_amp", site_id="s-amp", site_name="St Mary & St John",
+        dispatched, fake_slack, event_id="evt_amp", site_id="s-amp", site_name="St Mary & St John",
         app_id="app-tj", app_name="Tom & Jerry <Maths>",
     )  # fmt: skip
     assert parse("customer St Mary &amp; St John").words == ("St", "Mary", "&", "St", "John")
-    reply = json.dumps(served.slash("customer St Mary & St John").json())
+    reply = json.dumps(dispatched.slash("customer St Mary & St John").json())
     assert "No site" not in reply and "Tom &amp; Jerry &lt;Maths&gt;" in reply, reply
-    audit = served.slash("audit Tom & Jerry <Maths> St Mary & St John").json()
+    audit = dispatched.slash("audit Tom & Jerry <Maths> St Mary & St John").json()
     assert audit["text"] == "Audit log of Tom &amp; Jerry &lt;Maths&gt; at St Mary &amp; St John"
 
 
@@ -127,17 +128,17 @@ def test_an_unknown_command_is_quoted_in_one_code_span() -> None:
     assert said.count("`") == 2 and "*bold*" in said, said
 
 
-def test_a_name_copied_from_slack_finds_its_site(served: Client, fake_slack: FakeSlack) -> None:
+def test_a_name_copied_from_slack_finds_its_site(dispatched: Client, fake_slack: FakeSlack) -> None:
     """Formatting characters in a name are shown as lookalikes; pasted back
     into /simsid, the copied name still finds the school."""
     message = install_and_wait(
-        served, fake_slack, event_id="evt_cp", site_id="s-cp", site_name="Oak_Hill: *Upper*",
+        dispatched, fake_slack, event_id="evt_cp", site_id="s-cp", site_name="Oak_Hill: *Upper*",
         urn="100003",
     )  # fmt: skip
     shown = next(b for b in message["blocks"] if b["type"] == "section")["text"]["text"]
     copied = shown.strip("*")  # as a person selects it: the bold name
     assert copied != "Oak_Hill: *Upper*" and "Oak" in copied, shown
-    reply = json.dumps(served.slash(f"customer {copied}").json())
+    reply = json.dumps(dispatched.slash(f"customer {copied}").json())
     assert "No site" not in reply and "100003" in reply, reply
 
 
@@ -145,14 +146,14 @@ def test_a_name_copied_from_slack_finds_its_site(served: Client, fake_slack: Fak
 
 
 def test_names_in_slack_are_verbatim_and_plain_text_is_not_escaped(
-    served: Client, fake_slack: FakeSlack
+    dispatched: Client, fake_slack: FakeSlack
 ) -> None:
     message = install_and_wait(
-        served, fake_slack, event_id="evt_tj", app_id="app-tj", app_name="Tom & Jerry",
+        dispatched, fake_slack, event_id="evt_tj", app_id="app-tj", app_name="Tom & Jerry",
         site_id="site-tj", site_name="@here see https://evil.example <b>",
     )  # fmt: skip
     replies = [
-        served.slash(text).json()
+        dispatched.slash(text).json()
         for text in ("apps", "app tom", "customers", "customer evil", "pending", "audit tom")
     ]
     for body in [message, *replies]:

@@ -159,7 +159,8 @@ def test_the_secret_goes_only_through_the_response_url(
 
     from bot.slack.ids import ActionId
     from store.models import AuditEntry
-    from tests.faultkit import buttons, install_and_wait, response_texts
+    from tests.faultkit import response_texts
+    from tests.harness import buttons, install_and_wait
 
     message = install_and_wait(served, fake_slack)
     served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
