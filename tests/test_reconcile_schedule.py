@@ -72,7 +72,7 @@ def channel_posts(bot: BotApp, fake: FakeSlack, words: str) -> list[dict]:  # ty
         bot.delivery.drain()
         return bool(found())
 
-    wait_until(delivered, 15, interval=0.2)
+    wait_until(delivered, 30, interval=0.2)
     return found()
 
 
