@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from store.lifecycle.domain import is_person
+from store.actors import is_person
 from store.models import AuditEntry, OutboxItem, UserEmail
 from store.sqlutil import insert_or_update, rowcount
 

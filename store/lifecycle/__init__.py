@@ -13,6 +13,7 @@ store/reconcile/), `tally` (the counts),
 `payload` (the upstream decision), `slugs` and `core` (the Lifecycle, holding the parts).
 """
 
+from store.actors import is_person
 from store.lifecycle.core import Lifecycle
 from store.lifecycle.domain import (
     RESERVED_ACTORS,
@@ -28,7 +29,6 @@ from store.lifecycle.domain import (
     NotFound,
     Secret,
     allowed_actions,
-    is_person,
 )
 from store.lifecycle.slugs import free_slug, slugify
 

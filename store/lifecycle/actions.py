@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from store.actors import is_person
 from store.lifecycle.base import Steps
 from store.lifecycle.domain import (
     TRANSITIONS,
@@ -16,7 +17,6 @@ from store.lifecycle.domain import (
     NotFound,
     Secret,
     clean_reason,
-    is_person,
 )
 from store.lifecycle.removals import Removals
 from store.lifecycle.rules import MOVES, MoveName

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -121,17 +120,6 @@ def clean_reason(reason: str | None) -> str | None:
     """A reason with its whitespace collapsed; None when there is nothing in it."""
     cleaned = " ".join((reason or "").split())
     return cleaned or None
-
-
-# A Slack user id: U (or W on Enterprise Grid), then capitals and digits; at most the
-# 64 characters an audit row's actor holds.
-_PERSON = re.compile(r"[UW][A-Z0-9]{1,63}")
-
-
-def is_person(actor: str) -> bool:
-    """Whether `actor` has a Slack user id's shape (the two-person rule binds people, not
-    SIMS ID); never true of RESERVED_ACTORS."""
-    return _PERSON.fullmatch(actor) is not None
 
 
 def open_request(inst: Installation) -> str | None:
