@@ -11,7 +11,7 @@ from bot.simsid import signing
 from bot.simsid.schema import BadEvent, parse_event
 from store.db import Database, DatabaseUnavailable
 from store.group_commit import GroupCommit
-from store.lifecycle import EventOutcome, Lifecycle
+from store.lifecycle import EventResult, Lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +75,11 @@ class Webhook:
             metrics.webhook_event("failed")
             return Answer(500, {"error": "the event could not be stored"})
         log.info("install event %s (%s): %s", event.id, event.type, outcome)
-        if outcome is EventOutcome.DUPLICATE:
+        if outcome is EventResult.DUPLICATE:
             metrics.webhook_event("duplicate")
             return Answer(200, {"status": "duplicate"})
         self._on_accepted()
-        if outcome is EventOutcome.STALE:
+        if outcome is EventResult.STALE:
             metrics.webhook_event("stale")
             return Answer(202, {"status": "accepted", "note": "older than the last change"})
         metrics.webhook_event("accepted")

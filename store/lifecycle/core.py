@@ -11,7 +11,7 @@ from sqlmodel import Session
 from store.lifecycle.actions import Actions
 from store.lifecycle.base import Steps
 from store.lifecycle.bulk import BulkEvents
-from store.lifecycle.domain import Action, Change, EventOutcome, InstallEvent, Secret
+from store.lifecycle.domain import Action, Change, EventResult, InstallEvent, Secret
 from store.lifecycle.events import OneEvent
 from store.lifecycle.reconcile import Reconciliation
 from store.lifecycle.removals import Removals
@@ -122,7 +122,7 @@ class Lifecycle:
 
     def apply_events(
         self, session: Session, events: Sequence[InstallEvent], *, notify: bool = True
-    ) -> list[EventOutcome]:
+    ) -> list[EventResult]:
         """Apply install events in the order given, each exactly once; one outcome each
         (store/lifecycle/bulk.py)."""
         with counting(session):
@@ -130,7 +130,7 @@ class Lifecycle:
 
     def apply_event(
         self, session: Session, event: InstallEvent, *, notify: bool = True
-    ) -> EventOutcome:
+    ) -> EventResult:
         """Apply one install event exactly once, in occurred_at order per installation."""
         return self.apply_events(session, [event], notify=notify)[0]
 

@@ -111,7 +111,7 @@ class InstallEvent:
     site_dfe_number: str | None = None
 
 
-class EventOutcome(StrEnum):
+class EventResult(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     STALE = "stale"  # acknowledged and audited, changed nothing
