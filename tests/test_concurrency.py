@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from store import outbox
 from store.db import Database
-from store.lifecycle import TRANSITIONS, Action, Change, EventResult, Lifecycle
+from store.lifecycle import TRANSITIONS, Action, ActionResult, EventResult, Lifecycle
 from store.models import Credential, OutboxItem, OutboxKind, State, utcnow
 from tests.factories import (
     ADMIN,
@@ -75,8 +75,8 @@ def race(
     actions: list[Action],
     *,
     expected_version: int | None,
-) -> list[Change]:
-    def job(i: int) -> Callable[[], Change]:
+) -> list[ActionResult]:
+    def job(i: int) -> Callable[[], ActionResult]:
         return lambda: act(
             dbs[i],
             iid,
@@ -90,8 +90,8 @@ def race(
 
 
 def check_race(
-    db: Database, iid: int, start: State, audits_before: int, changes: list[Change]
-) -> list[Change]:
+    db: Database, iid: int, start: State, audits_before: int, changes: list[ActionResult]
+) -> list[ActionResult]:
     """The invariants of a race; returns the applied changes in the order they happened."""
     new_rows = [r for r in audit_rows(db, iid)[audits_before:] if r.action in ACTIONS]
     assert len(audit_rows(db, iid)) - audits_before == len(new_rows)  # nothing else written

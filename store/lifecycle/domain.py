@@ -57,7 +57,7 @@ class NotEnabled(Exception):
 
 
 @dataclass(frozen=True)
-class Change:
+class ActionResult:
     """The result of asking for an action: applied, or refused with the state as it is."""
 
     installation_id: int
