@@ -18,7 +18,7 @@ from store import messages, outbox
 from store.models import OutboxItem, OutboxKind, UTCDateTime, utcnow
 
 
-class Status(StrEnum):
+class DecisionStatus(StrEnum):
     WAITING = "waiting"  # not delivered yet; tried again at due_at
     SENDING = "sending"  # a delivery loop holds it right now
     FAILED = "failed"  # the receiver refused it; given up until an admin retries
@@ -37,7 +37,7 @@ class Decision:
     application_name: str
     site_id: str
     site_name: str
-    status: Status
+    status: DecisionStatus
     attempts: int
     last_error: str | None
     created_at: datetime
@@ -57,14 +57,14 @@ class Outstanding:
     total: int
 
 
-def _status(row: OutboxItem, now: datetime) -> Status:
+def _status(row: OutboxItem, now: datetime) -> DecisionStatus:
     if row.failed:
-        return Status.FAILED
+        return DecisionStatus.FAILED
     if row.done_at is not None:
-        return Status.APPLIED
+        return DecisionStatus.APPLIED
     if row.claimed_until is not None and row.claimed_until >= now:
-        return Status.SENDING
-    return Status.WAITING
+        return DecisionStatus.SENDING
+    return DecisionStatus.WAITING
 
 
 def _text(value: object) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from store import request_id
 from store.db import Database, DatabaseUnavailable
-from store.lifecycle import ConcurrentChange, EventOutcome, InstallEvent, Lifecycle
+from store.lifecycle import ConcurrentChange, EventResult, InstallEvent, Lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +44,16 @@ class _Pending:
     def __init__(self, event: InstallEvent) -> None:
         self.event = event
         self.request_id = request_id.CURRENT.get()
-        self.outcome: EventOutcome | None = None
+        self.outcome: EventResult | None = None
         self.error: BaseException | None = None
         self._done = threading.Lock()
         self._done.acquire()
 
-    def finish(self, outcome: EventOutcome | None, error: BaseException | None = None) -> None:
+    def finish(self, outcome: EventResult | None, error: BaseException | None = None) -> None:
         self.outcome, self.error = outcome, error
         self._done.release()
 
-    def result(self) -> EventOutcome:
+    def result(self) -> EventResult:
         self._done.acquire()
         if self.error is not None:
             raise self.error
@@ -72,7 +72,7 @@ class GroupCommit:
         self._work = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
 
-    def apply(self, event: InstallEvent) -> EventOutcome:
+    def apply(self, event: InstallEvent) -> EventResult:
         """Apply `event` and return once it is committed (or raise why it was not)."""
         pending = _Pending(event)
         with self._lock:
@@ -134,7 +134,7 @@ class GroupCommit:
         for pending, outcome in zip(taken, outcomes, strict=True):
             pending.finish(outcome)
 
-    def _apply(self, take: Callable[[], list[InstallEvent]]) -> list[EventOutcome]:
+    def _apply(self, take: Callable[[], list[InstallEvent]]) -> list[EventResult]:
         events: list[InstallEvent] | None = None
         for attempt in range(CONCURRENT_RETRIES):
             try:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from store.db import Database
-from store.lifecycle import Action, Change, EventType, InstallEvent, Lifecycle, slugify
+from store.lifecycle import Action, ActionResult, EventType, InstallEvent, Lifecycle, slugify
 from store.models import Application, AuditEntry, Installation, OutboxItem, OutboxKind
 
 BASE_TIME = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -104,8 +104,8 @@ def act(
     lifecycle: Lifecycle | None = None,
     actor: str = ADMIN,
     expected_version: int | None = None,
-) -> Change:
-    """One action in its own unit of work; returns the Change."""
+) -> ActionResult:
+    """One action in its own unit of work; returns the ActionResult."""
     lifecycle = lifecycle or Lifecycle()
     with db.session() as session:
         return lifecycle.act(

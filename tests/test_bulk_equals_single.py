@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store.db import Database
-from store.lifecycle import EventOutcome, EventType, InstallEvent, Lifecycle
+from store.lifecycle import EventResult, EventType, InstallEvent, Lifecycle
 from store.models import (
     Application,
 )
@@ -136,7 +136,7 @@ def _check(
 
     with fresh() as db:
         _seed(db, lifecycle, seed, notify)
-        single: list[EventOutcome] = []
+        single: list[EventResult] = []
         for event in batch:
             with db.session() as session:
                 single.append(lifecycle.apply_event(session, event, notify=notify))

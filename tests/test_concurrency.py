@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from store import outbox
 from store.db import Database
-from store.lifecycle import TRANSITIONS, Action, Change, EventOutcome, Lifecycle
+from store.lifecycle import TRANSITIONS, Action, ActionResult, EventResult, Lifecycle
 from store.models import Credential, OutboxItem, OutboxKind, State, utcnow
 from tests.factories import (
     ADMIN,
@@ -75,8 +75,8 @@ def race(
     actions: list[Action],
     *,
     expected_version: int | None,
-) -> list[Change]:
-    def job(i: int) -> Callable[[], Change]:
+) -> list[ActionResult]:
+    def job(i: int) -> Callable[[], ActionResult]:
         return lambda: act(
             dbs[i],
             iid,
@@ -90,8 +90,8 @@ def race(
 
 
 def check_race(
-    db: Database, iid: int, start: State, audits_before: int, changes: list[Change]
-) -> list[Change]:
+    db: Database, iid: int, start: State, audits_before: int, changes: list[ActionResult]
+) -> list[ActionResult]:
     """The invariants of a race; returns the applied changes in the order they happened."""
     new_rows = [r for r in audit_rows(db, iid)[audits_before:] if r.action in ACTIONS]
     assert len(audit_rows(db, iid)) - audits_before == len(new_rows)  # nothing else written
@@ -271,10 +271,10 @@ def _until_waiting_on_a_lock(db: Database, db_url: str, writing: threading.Event
 
 def _apply_in_thread(
     db: Database, lc: Lifecycle, evt: object
-) -> tuple[Callable[[], EventOutcome], threading.Event]:
+) -> tuple[Callable[[], EventResult], threading.Event]:
     """Apply `evt` in its own transaction on a thread; the callable joins and answers, the
     event is set when the thread issues its SQLite write lock (BEGIN IMMEDIATE)."""
-    outcome: list[EventOutcome] = []
+    outcome: list[EventResult] = []
 
     def run() -> None:
         with db.session() as session:
@@ -284,7 +284,7 @@ def _apply_in_thread(
     writing = sqlite_write_lock_asked(db, lambda: thread) if db.is_sqlite else threading.Event()
     thread.start()
 
-    def join() -> EventOutcome:
+    def join() -> EventResult:
         thread.join(30)
         assert outcome, "the event's transaction failed"
         return outcome[0]
@@ -308,7 +308,7 @@ def test_an_uninstall_that_waited_on_an_admins_change_is_applied_after_it(
             event_db, lc, event(site="s-race", type="installation.removed", at=at(60))
         )
         _until_waiting_on_a_lock(watcher, db_url, writing)
-    assert uninstall() is EventOutcome.ACCEPTED
+    assert uninstall() is EventResult.ACCEPTED
     final = get(admin_db, iid)
     assert final.state is State.REMOVED
     actions = [row.action for row in audit_rows(admin_db, iid)]
@@ -326,11 +326,11 @@ def test_an_older_event_that_waited_on_a_newer_one_is_stale(
     iid = install(first_db, lc, site="s-order", at=at(0))
     with first_db.session() as session:
         removed = event(site="s-order", type="installation.removed", at=at(60))
-        assert lc.apply_event(session, removed) is EventOutcome.ACCEPTED
+        assert lc.apply_event(session, removed) is EventResult.ACCEPTED
         older, writing = _apply_in_thread(second_db, lc, event(site="s-order", at=at(30)))
         _until_waiting_on_a_lock(watcher, db_url, writing)
-    assert older() is EventOutcome.STALE
+    assert older() is EventResult.STALE
     with first_db.session() as session:
-        assert lc.apply_event(session, event(site="s-order", at=at(45))) is EventOutcome.STALE
+        assert lc.apply_event(session, event(site="s-order", at=at(45))) is EventResult.STALE
     final = get(first_db, iid)
     assert (final.state, final.upstream_changed_at) == (State.REMOVED, at(60))

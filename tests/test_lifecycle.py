@@ -16,7 +16,7 @@ from store.lifecycle import (
     SIMS_ID,
     TRANSITIONS,
     Action,
-    EventOutcome,
+    EventResult,
     EventType,
     Lifecycle,
     NotEnabled,
@@ -266,7 +266,7 @@ def test_first_install_is_pending_and_audited(db: Database, lc: Lifecycle, clock
                 dfe="823/4001",
             ),
         )
-    assert outcome is EventOutcome.ACCEPTED
+    assert outcome is EventResult.ACCEPTED
     inst = get(db, install_id := _only_installation(db))
     assert (inst.state, inst.version, inst.created_at) == (P, 1, clock.now)
     assert inst.upstream_changed_at == at(-30)
@@ -303,7 +303,7 @@ def test_site_uninstall_moves_any_state_to_removed(db: Database, lc: Lifecycle) 
                 ),
             )
 
-        assert outcome is EventOutcome.ACCEPTED, source
+        assert outcome is EventResult.ACCEPTED, source
         after = get(db, iid)
         assert after.state == R, source
         assert after.upstream_changed_at == at(60), source
@@ -352,7 +352,7 @@ def test_reinstall_after_removal_starts_a_new_pending_cycle(
     with db.session() as session:
         outcome = lc.apply_event(session, event(at=at(60 * 24), id="evt_again"))
 
-    assert outcome is EventOutcome.ACCEPTED
+    assert outcome is EventResult.ACCEPTED
     again = get(db, iid)
     assert again.id == iid
     assert again.state == P
@@ -381,7 +381,7 @@ def test_repeated_install_of_a_live_installation_changes_nothing(
     before = get(db, iid)
     with db.session() as session:
         outcome = lc.apply_event(session, event(at=at(10), id="evt_repeat"))
-    assert outcome is EventOutcome.ACCEPTED
+    assert outcome is EventResult.ACCEPTED
     after = get(db, iid)
     assert (after.state, after.version) == (E, before.version)
     assert audit_rows(db, iid)[-1].action == "install_repeated"
@@ -418,17 +418,17 @@ def test_duplicate_event_changes_nothing(db: Database, lc: Lifecycle) -> None:
     iid = install(db, lc)
     with db.session() as session:
         assert lc.apply_event(session, event(type=EventType.REMOVED, at=at(5), id="evt_dup")) is (
-            EventOutcome.ACCEPTED
+            EventResult.ACCEPTED
         )
     before = snapshot(db, iid)
 
     with db.session() as session:
         outcome = lc.apply_event(session, event(type=EventType.REMOVED, at=at(5), id="evt_dup"))
-    assert outcome is EventOutcome.DUPLICATE
+    assert outcome is EventResult.DUPLICATE
     # Even a different body under the same id is the same event.
     with db.session() as session:
         outcome = lc.apply_event(session, event(type=EventType.CREATED, at=at(9), id="evt_dup"))
-    assert outcome is EventOutcome.DUPLICATE
+    assert outcome is EventResult.DUPLICATE
     assert snapshot(db, iid) == before
 
 
@@ -439,7 +439,7 @@ def test_older_event_is_stale_audited_and_changes_nothing(db: Database, lc: Life
     with db.session() as session:
         outcome = lc.apply_event(session, event(type=EventType.REMOVED, at=at(5), id="evt_old"))
 
-    assert outcome is EventOutcome.STALE
+    assert outcome is EventResult.STALE
     inst = get(db, iid)
     assert (inst.state, inst.version, inst.upstream_changed_at) == (P, 1, at(10))
     last = audit_rows(db, iid)[-1]
@@ -462,7 +462,7 @@ def test_an_older_event_leaves_the_sites_name_and_numbers_alone(
     install(db, lc, at=at(10), site_name="New Name", urn="222222", dfe="222/2222")
     with db.session() as session:
         stale = event(type=EventType.REMOVED, at=at(5), site_name="Old Name", urn="111111")
-        assert lc.apply_event(session, stale) is EventOutcome.STALE
+        assert lc.apply_event(session, stale) is EventResult.STALE
     with db.read() as session:
         site = session.get(Site, "s1")
         assert site is not None
@@ -472,7 +472,7 @@ def test_an_older_event_leaves_the_sites_name_and_numbers_alone(
 def test_removed_before_created_then_older_created_is_stale(db: Database, lc: Lifecycle) -> None:
     with db.session() as session:
         outcome = lc.apply_event(session, event(type=EventType.REMOVED, at=at(10), id="evt_rm"))
-    assert outcome is EventOutcome.ACCEPTED
+    assert outcome is EventResult.ACCEPTED
     iid = _only_installation(db)
     assert get(db, iid).state == R
     assert [(r.action, r.to_state) for r in audit_rows(db, iid)] == [("uninstalled", "removed")]
@@ -480,7 +480,7 @@ def test_removed_before_created_then_older_created_is_stale(db: Database, lc: Li
     with db.session() as session:
         outcome = lc.apply_event(session, event(type=EventType.CREATED, at=at(5), id="evt_mk"))
 
-    assert outcome is EventOutcome.STALE
+    assert outcome is EventResult.STALE
     assert get(db, iid).state == R
     assert [r.action for r in audit_rows(db, iid)] == ["uninstalled", "stale_event"]
     assert outbox_rows(db, iid, OutboxKind.MESSAGE) == []
@@ -488,7 +488,7 @@ def test_removed_before_created_then_older_created_is_stale(db: Database, lc: Li
     # A genuinely later install still starts a cycle.
     with db.session() as session:
         outcome = lc.apply_event(session, event(type=EventType.CREATED, at=at(20)))
-    assert outcome is EventOutcome.ACCEPTED
+    assert outcome is EventResult.ACCEPTED
     assert get(db, iid).state == P
 
 

@@ -485,7 +485,7 @@ def test_a_confirmation_slack_cannot_check_changes_nothing_and_keeps_the_request
     two_person: tuple[BotApp, Client], fake_slack: FakeSlack
 ) -> None:
     """When Slack cannot say whether the requester is still an admin (Admins.still_admin
-    is None: its group unreadable, no recent answer to stand in; test_hardening_admins
+    is None: its group unreadable, no recent answer to stand in; test_admins
     shows when), the request is neither carried out nor made void on a guess, and the
     confirming admin is told to try again. The bot's Operations, with that answer."""
     bot, dispatched = two_person

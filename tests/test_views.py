@@ -41,7 +41,7 @@ from bot.slack.views.text import (
     mention,
     state_label,
 )
-from store.lifecycle import Action, Change
+from store.lifecycle import Action, ActionResult
 from store.models import State
 from store.queries import (
     AppRef,
@@ -104,8 +104,8 @@ def page_of(
     return Page(tuple(items), limit, more, previous, tuple(key(n) for n in range(len(items))))
 
 
-def change(state: State, action: Action, refusal: str | None = None) -> Change:
-    return Change(
+def change(state: State, action: Action, refusal: str | None = None) -> ActionResult:
+    return ActionResult(
         installation_id=1,
         action=action,
         applied=refusal is None,

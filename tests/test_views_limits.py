@@ -19,7 +19,7 @@ from bot.slack import views
 from bot.slack.ids import ReasonAsk
 from bot.slack.views import Message
 from bot.slack.views.text import escape
-from store.lifecycle import Action, Change
+from store.lifecycle import Action, ActionResult
 from store.models import State
 from store.queries import (
     AppRef,
@@ -138,7 +138,7 @@ asks = st.builds(
     st.booleans(),
 )
 changes = st.builds(
-    Change,
+    ActionResult,
     installation_id=ids,
     action=st.sampled_from(Action),
     applied=st.booleans(),
@@ -233,7 +233,7 @@ def test_replies(
     waited: float,
     n: int,
     site: SiteRef,
-    change: Change,
+    change: ActionResult,
 ) -> None:
     made: list[Callable[[], Message]] = [
         lambda: views.secret_reply(info, key, secret),

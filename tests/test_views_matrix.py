@@ -21,7 +21,7 @@ from bot.slack import views
 from bot.slack.ids import ReasonAsk
 from bot.slack.views.modals import REASON_MAX
 from bot.slack.views.text import escape
-from store.lifecycle import Action, Change
+from store.lifecycle import Action, ActionResult
 from store.models import State
 from store.queries import (
     AppRef,
@@ -130,8 +130,8 @@ def audit_line(name: str, n: int, reason: str | None = None) -> AuditLine:
     )
 
 
-def change(action: Action, refusal: str | None, name: str, state: State) -> Change:
-    return Change(
+def change(action: Action, refusal: str | None, name: str, state: State) -> ActionResult:
+    return ActionResult(
         installation_id=1,
         action=action,
         applied=refusal is None,

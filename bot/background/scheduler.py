@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DigestOutcome = Literal["posted", "already", "nothing pending", "outside grace"]
+DigestResult = Literal["posted", "already", "nothing pending", "outside grace"]
 
 DIGEST_JOB = "simsid-digest"
 REMINDERS_JOB = "simsid-reminders"
@@ -80,7 +80,7 @@ def post_digest(
     by: str,
     force: bool = False,
     grace: timedelta | None = DIGEST_GRACE,
-) -> DigestOutcome:
+) -> DigestResult:
     """Queue the digest of the period containing `now` for `channel`, once per period.
 
     "posted": this call queued it (deliver it with the delivery loop); "already": another
@@ -223,7 +223,7 @@ class Scheduler:
     def job_ids(self) -> list[str]:
         return sorted(job.id for job in self._scheduler.get_jobs())
 
-    def run_digest(self) -> DigestOutcome | None:
+    def run_digest(self) -> DigestResult | None:
         """The digest job (scheduled, and once at start to catch up a missed run)."""
         channel = self.settings.simsid_default_channel
         if channel is None:

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from bot.simsid.schema import BadEvent, parse_event
 from store.db import Database
-from store.lifecycle import EventOutcome, InstallEvent, Lifecycle
+from store.lifecycle import EventResult, InstallEvent, Lifecycle
 
 BATCH = 500
 PROGRESS_EVERY = 5000
@@ -143,9 +143,9 @@ def _apply(
     with db.session() as session:
         outcomes = lifecycle.apply_events(session, batch, notify=notify)
     for outcome in outcomes:
-        if outcome is EventOutcome.ACCEPTED:
+        if outcome is EventResult.ACCEPTED:
             report.new += 1
-        elif outcome is EventOutcome.DUPLICATE:
+        elif outcome is EventResult.DUPLICATE:
             report.duplicate += 1
         else:
             report.stale += 1

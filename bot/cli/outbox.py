@@ -11,7 +11,7 @@ from typing import TextIO
 from bot.cli.terminal import safe
 from store import decisions, refusals
 from store.db import Database
-from store.decisions import Decision, Status
+from store.decisions import Decision, DecisionStatus
 from store.models import utcnow
 
 NAME_WIDTH = 28
@@ -44,10 +44,10 @@ def show_outbox(
         print("no decisions waiting to reach upstream", file=out)
         return 0
     print(format_table(found.decisions, now), file=out)
-    counts = {s: sum(1 for d in found.decisions if d.status is s) for s in Status}
+    counts = {s: sum(1 for d in found.decisions if d.status is s) for s in DecisionStatus}
     summary = (
-        f"{found.total} not applied upstream: {counts[Status.WAITING]} waiting, "
-        f"{counts[Status.SENDING]} being sent, {counts[Status.FAILED]} failed"
+        f"{found.total} not applied upstream: {counts[DecisionStatus.WAITING]} waiting, "
+        f"{counts[DecisionStatus.SENDING]} being sent, {counts[DecisionStatus.FAILED]} failed"
     )
     if found.total > len(found.decisions):
         summary += f" (the oldest {len(found.decisions)} shown)"
@@ -95,12 +95,12 @@ def _retry(db: Database, decision_id: int, out: TextIO, err: TextIO) -> int:
                 file=out,
             )
         return 0
-    if before.status is Status.FAILED and before.newer_id is not None:
+    if before.status is DecisionStatus.FAILED and before.newer_id is not None:
         why = (
             f"is superseded by decision {before.newer_id} for the same installation; "
             "sending it now would reach the receiver out of order"
         )
-    elif before.status is Status.APPLIED:
+    elif before.status is DecisionStatus.APPLIED:
         why = "was already applied upstream; there is nothing to retry"
     else:
         why = "is being sent right now; run `simsid-bot outbox` again to see how it went"
@@ -136,7 +136,7 @@ def format_table(rows: Sequence[Decision], now: datetime) -> str:
 
 
 def _status(decision: Decision, now: datetime) -> str:
-    if decision.status is not Status.WAITING:
+    if decision.status is not DecisionStatus.WAITING:
         return str(decision.status)
     if decision.behind_id is not None:
         return f"waiting, after {decision.behind_id}"

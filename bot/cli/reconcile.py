@@ -11,7 +11,7 @@ from bot import urls
 from bot.cli.terminal import safe
 from bot.config import Settings
 from bot.reconcile import snapshot
-from bot.reconcile.run import ListClashes, Outcome, reconcile
+from bot.reconcile.run import ListClashes, ReconcileResult, reconcile
 from bot.runtime import StartupError, open_database
 from store.db import DatabaseUnavailable
 from store.lifecycle import Lifecycle
@@ -84,7 +84,7 @@ def _token_for(settings: Settings, source: str, *, anywhere: bool) -> str | None
     return None
 
 
-def report(outcome: Outcome, source: str, out: TextIO, *, notify: bool = False) -> None:
+def report(outcome: ReconcileResult, source: str, out: TextIO, *, notify: bool = False) -> None:
     """Every difference as a table, then what was done."""
     comparison = outcome.comparison
     listed = comparison.listed

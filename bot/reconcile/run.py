@@ -25,7 +25,7 @@ from store.reconcile.types import Applied, Comparison, Kind, Listed
 # refusal words them; each counts against the limit.
 GUARDED = {Kind.GONE: "removed", Kind.DISABLED: "disabled", Kind.APPROVED: "approved"}
 
-Status = Literal["in agreement", "differs", "applied", "refused"]
+ReconcileStatus = Literal["in agreement", "differs", "applied", "refused"]
 
 
 class ListClashes(Exception):
@@ -37,7 +37,7 @@ class ListClashes(Exception):
 
 
 @dataclass
-class Outcome:
+class ReconcileResult:
     """What a reconciliation found, and what it did about it."""
 
     comparison: Comparison
@@ -50,7 +50,7 @@ class Outcome:
         return {word: counts[kind] for kind, word in GUARDED.items()}
 
     @property
-    def status(self) -> Status:
+    def status(self) -> ReconcileStatus:
         if self.refused:
             return "refused"
         if self.comparison.agree:
@@ -67,19 +67,19 @@ def reconcile(
     notify: bool = False,
     max_changes: int = DEFAULT_MAX_CHANGES,
     force: bool = False,
-) -> Outcome:
+) -> ReconcileResult:
     """Compare the bot with `rows`; with `apply`, make it agree unless the guard refuses
     (more than `max_changes` removals, disables and approvals together, unless `force`).
     Raises ListClashes when the list's credentials clash with the bot's."""
     if not apply:
         with db.read() as session:
-            return Outcome(compare(session, rows))
+            return ReconcileResult(compare(session, rows))
     try:
         with db.session() as session:
             one_apply_at_a_time(session)
             with listed_table(session, rows) as listed:
                 comparison = compare_with(session, rows, listed)
-                outcome = Outcome(comparison)
+                outcome = ReconcileResult(comparison)
                 changes = outcome.would_change()
                 total = sum(changes.values())
                 if total > max_changes and not force:
@@ -91,10 +91,10 @@ def reconcile(
                     )
                     return outcome
                 if comparison.agree:
-                    return Outcome(comparison, Applied())
+                    return ReconcileResult(comparison, Applied())
                 applied = lifecycle.reconcile(session, comparison, notify=notify)
     except IntegrityError as exc:
         raise ListClashes(exc) from exc
     if applied.total:
         db.refresh_statistics()
-    return Outcome(comparison, applied)
+    return ReconcileResult(comparison, applied)

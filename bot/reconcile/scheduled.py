@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.cron import period_start
 from bot.reconcile import DEFAULT_MAX_CHANGES, snapshot
 from bot.reconcile.notice import Example, Notice
-from bot.reconcile.run import GUARDED, ListClashes, Outcome, reconcile
+from bot.reconcile.run import GUARDED, ListClashes, ReconcileResult, reconcile
 from store import claims, outbox
 from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Lifecycle
@@ -127,12 +127,12 @@ def _record(
         log.warning("reconcile: could not record the run (%s)", exc)
 
 
-def _counts(outcome: Outcome) -> dict[str, int]:
+def _counts(outcome: ReconcileResult) -> dict[str, int]:
     applied = outcome.applied
     return {k.value: applied.changed[k] for k in Kind if applied and applied.changed[k]}
 
 
-def _examples(outcome: Outcome, *, guarded_first: bool = False) -> tuple[Example, ...]:
+def _examples(outcome: ReconcileResult, *, guarded_first: bool = False) -> tuple[Example, ...]:
     differences = outcome.comparison.differences
     if guarded_first:
         # A refusal by the guard shows the changes it counted, not new installations.
@@ -143,7 +143,7 @@ def _examples(outcome: Outcome, *, guarded_first: bool = False) -> tuple[Example
     )
 
 
-def _applied(source: str, outcome: Outcome) -> Notice:
+def _applied(source: str, outcome: ReconcileResult) -> Notice:
     return Notice(
         source=source,
         changed=_counts(outcome),
@@ -153,7 +153,7 @@ def _applied(source: str, outcome: Outcome) -> Notice:
     )
 
 
-def _refused(source: str, reason: str, outcome: Outcome | None = None) -> Notice:
+def _refused(source: str, reason: str, outcome: ReconcileResult | None = None) -> Notice:
     return Notice(
         source=source,
         refused=reason,

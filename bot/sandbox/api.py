@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.relay import Answer, Click, Relay
+from bot.sandbox.relay import BotResponse, Click, Relay
 from bot.sandbox.timeline import Timeline, message_payload
 from bot.sandbox.workspace import CHANNEL_NAMES, EXAMPLE_APPS, PEOPLE
 from store import queries
@@ -58,7 +58,7 @@ def _index(data: Json, key: str) -> int:
     return value
 
 
-def _outcome(answer: Answer) -> Json:
+def _outcome(answer: BotResponse) -> Json:
     """The bot's answer for the page: its status, and its error when it gave one."""
     result: Json = {"ok": answer.ok, "status": answer.status}
     if answer.refused:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 Params = dict[str, Any]
 Message = dict[str, Any]
-Answer = tuple[int, dict[str, str], Params]
+StubResponse = tuple[int, dict[str, str], Params]
 
 TEAM_ID = "T0SANDBOX"
 # What the stand-in grants by default: every bot scope manifest.yml asks for.
@@ -482,7 +482,7 @@ class FakeSlack:
 
     # Below: called from the server's threads.
 
-    def _handle_api(self, method: str, params: Params, authorization: str) -> Answer:
+    def _handle_api(self, method: str, params: Params, authorization: str) -> StubResponse:
         token = params.pop("token", None)
         if authorization.startswith("Bearer "):
             token = authorization[len("Bearer ") :]
@@ -569,7 +569,7 @@ class FakeSlack:
                 return fault
         return None
 
-    def _rate_limited(self, retry_after: int) -> Answer:
+    def _rate_limited(self, retry_after: int) -> StubResponse:
         self.rate_limited_count += 1
         self._changed()
         return 429, {"Retry-After": str(retry_after)}, {"ok": False, "error": "ratelimited"}

@@ -32,7 +32,7 @@ TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
-class Answer:
+class BotResponse:
     """The bot's HTTP answer: status and body (JSON when it sent JSON, else None), and
     what Slack would refuse in it (a reply or form view Slack would not show)."""
 
@@ -59,7 +59,7 @@ class Click:
     message: dict[str, Any] | None  # Slack sends the message only for non-ephemeral ones
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
+def _post(url: str, body: bytes, headers: dict[str, str]) -> BotResponse:
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310  (the bot's own URL)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310  (http only)
@@ -76,7 +76,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     refused = tuple(answer_problems(parsed))
     if refused:
         log.warning("Slack would refuse the bot's answer: %s", "; ".join(refused))
-    return Answer(status, parsed, raw, refused)
+    return BotResponse(status, parsed, raw, refused)
 
 
 def _username(user: str) -> str:
@@ -108,19 +108,19 @@ class Relay:
         with self._lock:
             return self._triggers.get(trigger_id)
 
-    def _signed_json(self, body: bytes) -> Answer:
+    def _signed_json(self, body: bytes) -> BotResponse:
         headers = slack_payloads.slack_headers(
             body.decode(), secret=self._signing_secret, content_type="application/json"
         )
         return _post(f"{self._bot_url}/slack/events", body, headers)
 
-    def _to_slack_endpoint(self, body: str) -> Answer:
+    def _to_slack_endpoint(self, body: str) -> BotResponse:
         headers = slack_payloads.slack_headers(body, secret=self._signing_secret)
         return _post(f"{self._bot_url}/slack/events", body.encode(), headers)
 
     def command(
         self, *, user: str, channel: str, channel_name: str, text: str, response_url: str
-    ) -> Answer:
+    ) -> BotResponse:
         """A `/simsid` slash command, with the form fields Slack sends."""
         return self._to_slack_endpoint(
             slack_payloads.slash_command(
@@ -135,7 +135,7 @@ class Relay:
             )
         )
 
-    def click(self, click: Click, *, channel_name: str, response_url: str) -> Answer:
+    def click(self, click: Click, *, channel_name: str, response_url: str) -> BotResponse:
         """A block_actions payload for one button, as Slack posts it to the interactivity URL."""
         payload = slack_payloads.block_actions(
             click.button.get("action_id", ""),
@@ -157,7 +157,7 @@ class Relay:
 
     def home_click(
         self, *, user: str, view_id: str, block_id: str, button: dict[str, Any]
-    ) -> Answer:
+    ) -> BotResponse:
         """A button pressed on the Home tab: the view is its container, there is no
         response_url and no channel."""
         payload = slack_payloads.home_block_actions(
@@ -172,7 +172,7 @@ class Relay:
         )
         return self._to_slack_endpoint(slack_payloads.payload_form(payload))
 
-    def submit_view(self, *, user: str, view: dict[str, Any], typed: dict[str, str]) -> Answer:
+    def submit_view(self, *, user: str, view: dict[str, Any], typed: dict[str, str]) -> BotResponse:
         """A view_submission: the modal as the bot opened it, with what was typed into
         each of its input blocks (`typed` maps block_id to text)."""
         payload = slack_payloads.view_submission(
@@ -185,7 +185,7 @@ class Relay:
         )
         return self._to_slack_endpoint(slack_payloads.payload_form(payload))
 
-    def home_opened(self, *, user: str) -> Answer:
+    def home_opened(self, *, user: str) -> BotResponse:
         """The app_home_opened event, as the Events API posts it (JSON, signed)."""
         body = slack_payloads.home_opened(
             user=user,
@@ -202,7 +202,7 @@ class Relay:
         app_id: str,
         app_name: str,
         site: dict[str, str],
-    ) -> Answer:
+    ) -> BotResponse:
         """An install webhook event from SIMS ID, signed with the webhook secret."""
         event = {
             "id": f"evt_sandbox_{uuid.uuid4().hex[:16]}",

@@ -21,7 +21,7 @@ from bot.slack.admins import Access
 from bot.slack.views import Message
 from store import decide, decisions, messages, outbox, queries, windows
 from store.db import Database
-from store.lifecycle import Action, Change, Lifecycle, NotFound, allowed_actions
+from store.lifecycle import Action, ActionResult, Lifecycle, NotFound, allowed_actions
 from store.models import Application, State
 from store.queries import AppRef, InstallationInfo, SiteRef
 
@@ -84,7 +84,7 @@ class Operations:
         if refusal is not None:
             return False, refusal
 
-        def change_it(session: Session) -> Change:
+        def change_it(session: Session) -> ActionResult:
             change = self.lifecycle.act(
                 session,
                 installation_id=installation_id,
@@ -242,7 +242,7 @@ class Operations:
         return matches[0] if matches else None
 
     def _run(
-        self, installation_id: int, change_it: Callable[[Session], Change]
+        self, installation_id: int, change_it: Callable[[Session], ActionResult]
     ) -> tuple[bool, Message]:
         log_context.INSTALLATION.set(installation_id)
         try:

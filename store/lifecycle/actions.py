@@ -12,7 +12,7 @@ from store.lifecycle.base import Steps
 from store.lifecycle.domain import (
     TRANSITIONS,
     Action,
-    Change,
+    ActionResult,
     NotEnabled,
     NotFound,
     Secret,
@@ -40,7 +40,7 @@ class Actions:
         expected_version: int | None = None,
         reason: str | None = None,
         detail: str | None = None,
-    ) -> Change:
+    ) -> ActionResult:
         """Apply `action` by `actor`, unless it is illegal now or someone else got there first.
 
         `reason` is why, in the actor's words: kept in the audit row, on the installation
@@ -66,7 +66,7 @@ class Actions:
             fresh = session.get(Installation, installation_id, populate_existing=True)
             assert fresh is not None
             return self.steps.refused(fresh, action, "stale")
-        return Change(
+        return ActionResult(
             installation_id=installation_id,
             action=action,
             applied=True,
@@ -87,7 +87,7 @@ class Actions:
         actor: str,
         batch: str,
         reason: str | None = None,
-    ) -> list[Change]:
+    ) -> list[ActionResult]:
         """`action` on each (installation id, version) unchanged since it was seen, by the
         same rules as act(): one audit row each, its detail naming the batch; an
         installation changed since (or gone) is refused as stale, never changed."""

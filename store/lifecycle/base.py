@@ -15,7 +15,7 @@ from store import messages, outbox, user_emails
 from store.lifecycle.domain import (
     SIMS_ID,
     Action,
-    Change,
+    ActionResult,
     ConcurrentChange,
     InstallEvent,
     open_request,
@@ -48,8 +48,8 @@ class Steps:
     # SIMSID_REMOVE_APPROVALS: with 2, Remove records a request another admin confirms.
     remove_approvals: int = 1
 
-    def refused(self, inst: Installation, action: Action, why: str) -> Change:
-        return Change(
+    def refused(self, inst: Installation, action: Action, why: str) -> ActionResult:
+        return ActionResult(
             installation_id=inst.id or 0,
             action=action,
             applied=False,

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from store import outbox
 from store.lifecycle.base import Steps
-from store.lifecycle.domain import SIMS_ID, EventOutcome, EventType, InstallEvent
+from store.lifecycle.domain import SIMS_ID, EventResult, EventType, InstallEvent
 from store.lifecycle.events import OneEvent
 from store.lifecycle.rules import MOVES, MoveName, installation_row, move_audit
 from store.lifecycle.tally import tally
@@ -111,7 +111,7 @@ class BulkEvents:
 
     def apply_events(
         self, session: Session, events: Sequence[InstallEvent], *, notify: bool = True
-    ) -> list[EventOutcome]:
+    ) -> list[EventResult]:
         """Apply install events in the order given, each exactly once; one outcome each.
 
         The same rules as one event at a time, in a few statements per batch for the
@@ -127,7 +127,7 @@ class BulkEvents:
         # layer. Asked for once: asking the session costs about what a statement does.
         core = session.connection()
         fresh = self._claim_event_ids(core, events, now)
-        outcomes = [EventOutcome.DUPLICATE] * len(events)
+        outcomes = [EventResult.DUPLICATE] * len(events)
         todo = [(i, e) for i, e in enumerate(events) if e.id in fresh]
         apps = self._application_facts(session, core, [e for _, e in todo])
         stored = self._stored_pairs(core, {e.site_id for _, e in todo})
@@ -144,7 +144,7 @@ class BulkEvents:
                 outcomes[index] = self.one.apply_claimed(session, event, now, notify=notify)
             else:
                 batch.append((index, event))
-                outcomes[index] = EventOutcome.ACCEPTED
+                outcomes[index] = EventResult.ACCEPTED
             stored.add(pair)
         self._insert_first_events(session, core, batch, apps, now, outcomes, notify=notify)
         return outcomes
@@ -192,7 +192,7 @@ class BulkEvents:
         batch: list[tuple[int, InstallEvent]],
         apps: dict[str, _AppFacts],
         now: datetime,
-        outcomes: list[EventOutcome],
+        outcomes: list[EventResult],
         *,
         notify: bool,
     ) -> None:

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from store.lifecycle.actions import Actions
 from store.lifecycle.base import Steps
 from store.lifecycle.bulk import BulkEvents
-from store.lifecycle.domain import Action, Change, EventOutcome, InstallEvent, Secret
+from store.lifecycle.domain import Action, ActionResult, EventResult, InstallEvent, Secret
 from store.lifecycle.events import OneEvent
 from store.lifecycle.reconcile import Reconciliation
 from store.lifecycle.removals import Removals
@@ -59,7 +59,7 @@ class Lifecycle:
         actor: str,
         expected_version: int | None = None,
         reason: str | None = None,
-    ) -> Change:
+    ) -> ActionResult:
         """Apply `action` by `actor`, unless it is illegal now or someone else got there
         first (store/lifecycle/actions.py)."""
         with counting(session):
@@ -81,7 +81,7 @@ class Lifecycle:
         actor: str,
         batch: str,
         reason: str | None = None,
-    ) -> list[Change]:
+    ) -> list[ActionResult]:
         """`action` on each (installation id, version) unchanged since it was seen: act()'s
         rules, one audit row each naming the batch (store/lifecycle/actions.py)."""
         with counting(session):
@@ -101,7 +101,7 @@ class Lifecycle:
         actor: str,
         expected_version: int,
         revoked: Container[str] = (),
-    ) -> Change:
+    ) -> ActionResult:
         """Carry out another admin's removal request (store/lifecycle/removals.py)."""
         with counting(session):
             return self._removals.confirm_removal(
@@ -114,7 +114,7 @@ class Lifecycle:
 
     def cancel_removal(
         self, session: Session, *, installation_id: int, actor: str, expected_version: int
-    ) -> Change:
+    ) -> ActionResult:
         """Withdraw an open removal request; any admin may, the requester included."""
         return self._removals.cancel_removal(
             session, installation_id=installation_id, actor=actor, expected_version=expected_version
@@ -122,7 +122,7 @@ class Lifecycle:
 
     def apply_events(
         self, session: Session, events: Sequence[InstallEvent], *, notify: bool = True
-    ) -> list[EventOutcome]:
+    ) -> list[EventResult]:
         """Apply install events in the order given, each exactly once; one outcome each
         (store/lifecycle/bulk.py)."""
         with counting(session):
@@ -130,7 +130,7 @@ class Lifecycle:
 
     def apply_event(
         self, session: Session, event: InstallEvent, *, notify: bool = True
-    ) -> EventOutcome:
+    ) -> EventResult:
         """Apply one install event exactly once, in occurred_at order per installation."""
         return self.apply_events(session, [event], notify=notify)[0]
 

@@ -56,7 +56,7 @@ class NotEnabled(Exception):
 
 
 @dataclass(frozen=True)
-class Change:
+class ActionResult:
     """The result of asking for an action: applied, or refused with the state as it is."""
 
     installation_id: int
@@ -110,7 +110,7 @@ class InstallEvent:
     site_dfe_number: str | None = None
 
 
-class EventOutcome(StrEnum):
+class EventResult(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     STALE = "stale"  # acknowledged and audited, changed nothing

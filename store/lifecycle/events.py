@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from store.lifecycle.base import Steps
-from store.lifecycle.domain import SIMS_ID, ConcurrentChange, EventOutcome, EventType, InstallEvent
+from store.lifecycle.domain import SIMS_ID, ConcurrentChange, EventResult, EventType, InstallEvent
 from store.lifecycle.rules import MOVES, MoveName
 from store.models import Application, Installation, State
 
@@ -21,7 +21,7 @@ class OneEvent:
 
     def apply_claimed(
         self, session: Session, event: InstallEvent, now: datetime, *, notify: bool
-    ) -> EventOutcome:
+    ) -> EventResult:
         """One event whose id is already recorded as processed, one statement at a time."""
         app = self.steps.upsert_application(session, event.application_id, event.application_name)
         self.steps.upsert_site(session, event, now, labels=False)
@@ -36,7 +36,7 @@ class OneEvent:
                 from_state=inst.state,
                 detail=f"{event.type} {event.id} occurred before the last change; ignored",
             )
-            return EventOutcome.STALE
+            return EventResult.STALE
         self.steps.upsert_site(session, event, now)  # newer than what we hold: its labels too
         inst.upstream_changed_at = event.occurred_at
         session.add(inst)
@@ -77,7 +77,7 @@ class OneEvent:
             notify=notify,
         ):
             raise ConcurrentChange(inst.id or 0)  # never answer "stored" for an unapplied event
-        return EventOutcome.ACCEPTED
+        return EventResult.ACCEPTED
 
     def _first_install(
         self,

@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 
 from store import messages
 from store.lifecycle.base import Steps
-from store.lifecycle.domain import TRANSITIONS, Action, Change, NotFound, open_request
+from store.lifecycle.domain import TRANSITIONS, Action, ActionResult, NotFound, open_request
 from store.lifecycle.rules import MOVES, MoveName
 from store.models import Installation, State
 from store.sqlutil import rowcount
@@ -37,7 +37,7 @@ class Removals:
 
     def request_removal(
         self, session: Session, inst: Installation, *, actor: str, reason: str | None
-    ) -> Change:
+    ) -> ActionResult:
         """Record `actor`'s request to remove `inst` (called by act for Remove)."""
         if not reason:
             return self.steps.refused(inst, Action.REMOVE, "reason_required")
@@ -65,7 +65,7 @@ class Removals:
         actor: str,
         expected_version: int,
         revoked: Container[str] = (),
-    ) -> Change:
+    ) -> ActionResult:
         """Carry out another admin's removal request; the requester may not confirm it.
 
         Audited as `remove` by the confirming admin, with the request's reason, which is
@@ -99,7 +99,7 @@ class Removals:
         )
         if not moved:
             return self.steps.refused(self._fresh(session, inst), Action.REMOVE, "stale")
-        return Change(
+        return ActionResult(
             installation_id=installation_id,
             action=Action.REMOVE,
             applied=True,
@@ -114,7 +114,7 @@ class Removals:
 
     def cancel_removal(
         self, session: Session, *, installation_id: int, actor: str, expected_version: int
-    ) -> Change:
+    ) -> ActionResult:
         """Withdraw an open removal request; any admin may, the requester included."""
         inst = session.get(Installation, installation_id, populate_existing=True)
         if inst is None:
@@ -138,7 +138,9 @@ class Removals:
         self._refresh_message(session, inst, now)
         return self._outcome(inst, "cancelled")
 
-    def _void(self, session: Session, inst: Installation, requester: str, *, actor: str) -> Change:
+    def _void(
+        self, session: Session, inst: Installation, requester: str, *, actor: str
+    ) -> ActionResult:
         """Keep the request as void (who and why, no time); audited as cancelled by the
         admin whose confirmation found it so."""
         now = self.steps.clock()
@@ -185,8 +187,8 @@ class Removals:
         assert fresh is not None
         return fresh
 
-    def _outcome(self, inst: Installation, step: str, *, reason: str | None = None) -> Change:
-        return Change(
+    def _outcome(self, inst: Installation, step: str, *, reason: str | None = None) -> ActionResult:
+        return ActionResult(
             installation_id=inst.id or 0,
             action=Action.REMOVE,
             applied=True,

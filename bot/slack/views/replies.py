@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from bot.slack.views.blocks import Block, context, section, text_sections
 from bot.slack.views.common import Message, message, site_line
 from bot.slack.views.text import code, escape, format_time, literal, mention, plural, state_word
-from store.lifecycle import Action, Change
+from store.lifecycle import Action, ActionResult
 from store.models import State
 from store.queries import MAX_CANDIDATES, AppRef, InstallationInfo, SiteRef
 
@@ -146,7 +146,7 @@ def _too_late(state: State, changed_by: str | None, changed_at: datetime, tz: Zo
     return f"Already {state_word(state)}{who} at {format_time(changed_at, tz)}; nothing changed."
 
 
-def refusal(change: Change, tz: ZoneInfo) -> Message:
+def refusal(change: ActionResult, tz: ZoneInfo) -> Message:
     """Why an action changed nothing: someone got there first, or it makes no sense now."""
     state = state_word(change.state)
     if change.refusal in _REFUSALS:
@@ -189,7 +189,7 @@ def refusal_for(info: InstallationInfo, action: Action, *, stale: bool, tz: Zone
     return _reply(f"{name} is not possible while the installation is {state_word(info.state)}.")
 
 
-def change_done(change: Change, info: InstallationInfo) -> Message:
+def change_done(change: ActionResult, info: InstallationInfo) -> Message:
     """A short private confirmation of an applied change."""
     app, site = literal(info.app.name), literal(info.site.name)
     if change.step == "requested":

@@ -63,7 +63,7 @@ def _tell_later(ctx: Services, ask: ReasonAsk, user: str, reply: Message) -> Non
 
 
 @dataclass(frozen=True)
-class Answer:
+class SubmissionAck:
     """How to answer a submission: `ack` arguments, and what to tell afterwards (if any)."""
 
     ack: dict[str, Any]
@@ -74,13 +74,13 @@ def _update(title: str, text: str) -> dict[str, Any]:
     return {"response_action": "update", "view": views.outcome_modal(title, text)}
 
 
-def _field_error(text: str, block: BlockId = BlockId.REASON) -> Answer:
-    return Answer({"response_action": "errors", "errors": {block.value: text}})
+def _field_error(text: str, block: BlockId = BlockId.REASON) -> SubmissionAck:
+    return SubmissionAck({"response_action": "errors", "errors": {block.value: text}})
 
 
 def decide(
     ctx: Services, ask: ReasonAsk, user: str, reason: str, until: datetime | None = None
-) -> Answer:
+) -> SubmissionAck:
     """Check what the form says, then make the change (only admins get here: access.py;
     what goes wrong is answered by the one error handler: errors.py)."""
     if len(reason) > REASON_MAX:
@@ -94,7 +94,7 @@ def decide(
         moved, reply = ctx.operations.extend(
             installation_id=ask.installation_id, version=ask.version, until=until, actor=user
         )
-        return Answer({} if moved else _update("Nothing changed", reply.text), reply)
+        return SubmissionAck({} if moved else _update("Nothing changed", reply.text), reply)
     if ask.kind == "remove" and not reason:
         return _field_error("Say why it is removed: it goes in the audit log.")
     if ask.kind == "disable_all":
@@ -106,7 +106,7 @@ def decide(
             reason=reason or None,
             until=until,
         )
-        return Answer({}, reply)
+        return SubmissionAck({}, reply)
     assert ask.installation_id is not None
     applied, reply = ctx.operations.act(
         installation_id=ask.installation_id,
@@ -117,8 +117,8 @@ def decide(
         until=until,
     )
     if applied:
-        return Answer({}, reply)
-    return Answer(_update("Nothing changed", reply.text), reply)
+        return SubmissionAck({}, reply)
+    return SubmissionAck(_update("Nothing changed", reply.text), reply)
 
 
 def reason_submitted(
@@ -139,11 +139,12 @@ def reason_submitted(
         ack(**working_form())
         view_id = str(view.get("id") or "")
 
-        def send(late: Answer) -> None:
+        def send(late: SubmissionAck) -> None:
             _answer_late(ctx, client, view_id, ask, user, late)
 
         deadline.follow_up(
-            send, lambda error: send(Answer(_update("Nothing changed", reply_for(error).text)))
+            send,
+            lambda error: send(SubmissionAck(_update("Nothing changed", reply_for(error).text))),
         )
         return
     ack(**answer.ack)
@@ -153,7 +154,7 @@ def reason_submitted(
 
 
 def _answer_late(
-    ctx: Services, client: WebClient, view_id: str, ask: ReasonAsk, user: str, answer: Answer
+    ctx: Services, client: WebClient, view_id: str, ask: ReasonAsk, user: str, answer: SubmissionAck
 ) -> None:
     """The outcome in the form that says "working on it", and where the click was."""
     done = answer.reply.text if answer.reply else None
