@@ -4,6 +4,7 @@ process, requests signed like Slack's; and the helpers every Slack test shares."
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import time
 import urllib.error
@@ -295,9 +296,10 @@ class InProcess(Client):
     def post_slack(self, body: str, *, check: bool = True, **sign: Any) -> Response:
         from slack_bolt import BoltRequest
 
-        answer = self._bot.bolt.dispatch(
-            BoltRequest(body=body, headers=slack_headers(body, **sign))
-        )
+        # In a context of its own, as the WSGI edge gives each request: what the request
+        # sets (its user, for the logs) stays with it, not with the test's thread.
+        request = BoltRequest(body=body, headers=slack_headers(body, **sign))
+        answer = contextvars.Context().run(self._bot.bolt.dispatch, request)
         text = answer.body if isinstance(answer.body, str) else ""
         headers = {k: v[0] if isinstance(v, list) else v for k, v in answer.headers.items()}
         response = Response(answer.status, text.encode(), headers)

@@ -5,6 +5,7 @@ a short answer deadline instead of Slack's 3 seconds."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -96,7 +97,8 @@ def _press(bot: BotApp, fs: FakeSlack, listener: Any, action_id: str, value: str
 def _dispatch(bot: BotApp, body: str, content_type: str = signed.FORM) -> BoltResponse:
     """A request handed to the app in process, signed as Slack signs it."""
     headers = harness.slack_headers(body, content_type=content_type)
-    return bot.bolt.dispatch(BoltRequest(body=body, headers=headers))
+    # A context of its own, as the WSGI edge gives each request.
+    return contextvars.Context().run(bot.bolt.dispatch, BoltRequest(body=body, headers=headers))
 
 
 def _slash(fs: FakeSlack, text: str, name: str, user: str = ADMIN) -> str:
