@@ -30,7 +30,7 @@ from bot import log_context, metrics
 from bot.background.actor_emails import ActorEmails
 from bot.background.bursts import summarise_burst
 from bot.background.refusals import Held, Refusals, Refused, log_payload_refused
-from bot.background.timing import Paced, Passes, Throttled, Timings
+from bot.background.timing import Paced, Passes, Throttled, Timings, run_passes
 from bot.background.upstream_lane import UpstreamLane
 from bot.reconcile.notice import Notice
 from bot.simsid.upstream import UpstreamSender
@@ -159,23 +159,7 @@ class Delivery:
         return due is None or due > self.clock() + timedelta(seconds=self.timings.poll_seconds)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            number = self._passes.begin()
-            try:
-                busy = self.run_once()
-            except DatabaseUnavailable as exc:
-                log.warning("delivery paused: database unavailable (%s)", exc)
-                busy = -1
-            except Exception:
-                log.exception("delivery loop error; continuing")
-                busy = -1
-            if busy == 0:
-                self._passes.found_nothing(number)
-            if busy <= 0:
-                if self._wake.wait(self.timings.poll_seconds):
-                    # Commits come in runs (a burst of installs): one claim for a few.
-                    self._stop.wait(self.timings.gather_seconds)
-                self._wake.clear()
+        run_passes("delivery", self.run_once, self._passes, self.timings, self._wake, self._stop)
 
     def run_once(self) -> int:
         """Claim and perform one batch; returns how many items were claimed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +14,9 @@ from slack_sdk.errors import SlackApiError
 from store import outbox
 from store.backoff import Backoff, retry_after
 from store.backoff import backoff as DOUBLING
+from store.db import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,3 +108,33 @@ class Passes:
                 return False
             if settled():
                 return True
+
+
+def run_passes(
+    name: str,
+    run_once: Callable[[], int],
+    passes: Passes,
+    timings: Timings,
+    wake: threading.Event,
+    stop: threading.Event,
+) -> None:
+    """A delivery lane's loop until `stop`: a pass at a time (`run_once` returns how many
+    items it claimed); when one finds nothing or fails, wait for a nudge or the next poll.
+    A failed pass is logged and the loop goes on: the next pass tries again."""
+    while not stop.is_set():
+        number = passes.begin()
+        try:
+            busy = run_once()
+        except DatabaseUnavailable as exc:
+            log.warning("%s paused: database unavailable (%s)", name, exc)
+            busy = -1
+        except Exception:
+            log.exception("%s loop error; continuing", name)
+            busy = -1
+        if busy == 0:
+            passes.found_nothing(number)
+        if busy <= 0:
+            if wake.wait(timings.poll_seconds):
+                # Commits come in runs (a burst of installs): one claim for a few.
+                stop.wait(timings.gather_seconds)
+            wake.clear()

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from bot import log_context, metrics
 from bot.background.actor_emails import ActorEmails
-from bot.background.timing import Passes, Timings
+from bot.background.timing import Passes, Timings, run_passes
 from bot.simsid.upstream import SendResult, UpstreamSender
 from store import messages, outbox, user_emails
 from store.db import Database, DatabaseUnavailable
@@ -74,22 +74,9 @@ class UpstreamLane:
     def _run(self) -> None:
         if self.emails is not None and self.sender is not None:
             self.emails.check_scope()
-        while not self._stop.is_set():
-            number = self.passes.begin()
-            try:
-                busy = self.run_once()
-            except DatabaseUnavailable as exc:
-                log.warning("upstream delivery paused: database unavailable (%s)", exc)
-                busy = -1
-            except Exception:
-                log.exception("upstream delivery loop error; continuing")
-                busy = -1
-            if busy == 0:
-                self.passes.found_nothing(number)
-            if busy <= 0:
-                if self._wake.wait(self.timings.poll_seconds):
-                    self._stop.wait(self.timings.gather_seconds)
-                self._wake.clear()
+        run_passes(
+            "upstream delivery", self.run_once, self.passes, self.timings, self._wake, self._stop
+        )
 
     def run_once(self) -> int:
         """Claim and send one batch of decisions; returns how many were claimed."""
