@@ -201,3 +201,17 @@ def dispatched(bot: BotApp, fake_slack: FakeSlack) -> Iterator[harness.InProcess
     `bot.bolt.dispatch` (signed; Bolt verifies them), SIMS ID's to the WSGI callable."""
     with harness.in_process(bot, fake_slack) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _no_request_in_the_test_thread() -> Iterator[None]:
+    """Each test starts outside any request: a test that calls the bot's operations on its
+    own thread (no WSGI edge to give it a context) must not lend its installation or user
+    to the next test's log lines and outbox rows."""
+    from bot import log_context
+
+    variables = (log_context.REQUEST_ID, log_context.USER, log_context.INSTALLATION)
+    tokens = [variable.set(None) for variable in variables]
+    yield
+    for variable, token in zip(variables, tokens, strict=True):
+        variable.reset(token)
