@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from bot.app import BotApp, create_app
 from bot.sandbox import slack_payloads
 from bot.sandbox.fake_slack import FakeSlack
-from bot.slack.ids import ActionId
+from bot.slack.ids import ActionId, BlockId
 from store.models import AuditEntry, Installation, State
 from tests import harness
 from tests.conftest import make_settings
@@ -329,14 +329,18 @@ def test_a_grid_admins_form_from_a_sister_workspace_is_carried_out(
     message = install_and_wait(served, fake_slack)
     served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: _state(bot) is State.ENABLED)
+    # The message refreshed to its enabled state: its buttons carry the new version.
+    assert fake_slack.wait_for(
+        lambda: ActionId.APPROVE not in buttons(fake_slack.channel_messages(CHANNEL)[0])
+    )
     message = fake_slack.channel_messages(CHANNEL)[0]
     served.click(ActionId.DISABLE, buttons(message)[ActionId.DISABLE], message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: len(fake_slack.opened) == 1)
     view = fake_slack.opened_views()[0]
-    inputs = [b["block_id"] for b in view["blocks"] if b.get("type") == "input"]
+    # The reason only: the form's other input is the optional end of a maintenance window.
     payload = slack_payloads.view_submission(
         view,
-        dict.fromkeys(inputs, "term ended"),
+        {BlockId.REASON.value: "term ended"},
         user=GRID_ADMIN,
         team=SISTER_TEAM,
         trigger_id="trig.gridform",

@@ -46,7 +46,10 @@ def list_buttons(block_id: str, apps: list[tuple[str, str]]) -> Block | None:
             continue  # `/simsid approve APP` still opens its form
         # Slack wants action_ids unique within a block; the listener takes every suffix.
         action_id = ActionId.DECIDE_LIST + (f"_{len(elements)}" if elements else "")
-        label = "Approve from a list" + (f": {literal(name)}" if name else "")
+        # A label is plain text, shown as typed: a name's < and > become lookalikes, so no
+        # hostile name puts Slack's <!…> syntax into the view at all.
+        shown = name.replace("<", "\u2039").replace(">", "\u203a")
+        label = "Approve from a list" + (f": {literal(shown)}" if name else "")
         elements.append(button(clip(label, 70), action_id, value))
     return actions(block_id, elements) if elements else None
 
