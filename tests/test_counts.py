@@ -29,6 +29,7 @@ from store.db import Database, DatabaseUnavailable
 from store.lifecycle import Action, ConcurrentChange, EventType, InstallEvent, Lifecycle, NotFound
 from store.lifecycle.tally import counts, full_recount, recount
 from store.models import Application, Installation, InstallationCount, State
+from store.reconcile.apply import reconcile
 from store.reconcile.compare import compare
 from store.reconcile.types import Listed
 from tests.factories import BASE_TIME, install
@@ -159,7 +160,7 @@ def _run(db: Database, lifecycle: Lifecycle, step: tuple[Any, ...]) -> None:
         ]
         with db.session() as session:
             comparison = compare(session, listed)
-            lifecycle.reconcile(session, comparison)
+            reconcile(lifecycle, session, comparison)
     elif kind == "rolled back":
         with pytest.raises(_Rollback), db.session() as session:
             lifecycle.apply_event(session, step[1])

@@ -10,6 +10,7 @@ from bot.reconcile.run import reconcile
 from store.db import Database
 from store.lifecycle import Action, Lifecycle
 from store.models import AuditEntry, Credential, CredentialOrigin, OutboxKind, State
+from store.reconcile import apply as list_apply
 from store.reconcile.compare import compare
 from store.reconcile.types import Kind, Listed
 from tests import factories
@@ -331,7 +332,7 @@ def test_a_change_made_meanwhile_wins_and_is_left_for_the_next_run(db: Database)
     act(db, inst, Action.DISABLE)  # someone acts between comparison and apply
 
     with db.session() as session:
-        applied = Lifecycle().reconcile(session, comparison)
+        applied = list_apply.reconcile(Lifecycle(), session, comparison)
 
     assert applied.total == 0 and [d.site_id for d in applied.skipped] == ["s1"]
     assert get(db, inst).state is State.DISABLED

@@ -1,7 +1,7 @@
 """Reconcile's set-based apply against the one-installation path.
 
 `Lifecycle.reconcile` (a handful of statements for the whole list) must leave the
-database as `Lifecycle.reconcile_one_by_one` does, which makes each difference's move
+database as `reconcile_one_by_one` does, which makes each difference's move
 through the path every Slack click and install event takes: installation states,
 versions and reset columns, audit rows per installation, outbox rows, credentials,
 applications, sites and the counts. Both sides start from the same history (install
@@ -28,6 +28,7 @@ from store.db import Database
 from store.lifecycle import Action, EventType, InstallEvent, Lifecycle
 from store.lifecycle.tally import counts, full_recount
 from store.models import Installation
+from store.reconcile.apply import reconcile, reconcile_one_by_one
 from store.reconcile.compare import compare
 from store.reconcile.types import Listed
 from tests.factories import ADMIN, BASE_TIME
@@ -185,9 +186,9 @@ def _check(
             with db.session() as session:
                 comparison = compare(session, rows)
                 if side == "single":
-                    applied = lifecycle.reconcile_one_by_one(session, comparison, notify=notify)
+                    applied = reconcile_one_by_one(lifecycle, session, comparison, notify=notify)
                 else:
-                    applied = lifecycle.reconcile(session, comparison, notify=notify)
+                    applied = reconcile(lifecycle, session, comparison, notify=notify)
             with db.read() as session:
                 assert counts(session) == full_recount(session), side
             sides[side] = (applied, snapshot(db))

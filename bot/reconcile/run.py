@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.reconcile import DEFAULT_MAX_CHANGES
 from store.db import Database
 from store.lifecycle import Lifecycle
+from store.reconcile.apply import reconcile as reconcile_apply
 from store.reconcile.compare import compare, compare_with, listed_table, one_apply_at_a_time
 from store.reconcile.types import Applied, Comparison, Kind, Listed
 
@@ -92,7 +93,7 @@ def reconcile(
                     return outcome
                 if comparison.agree:
                     return ReconcileResult(comparison, Applied())
-                applied = lifecycle.reconcile(session, comparison, notify=notify)
+                applied = reconcile_apply(lifecycle, session, comparison, notify=notify)
     except IntegrityError as exc:
         raise ListClashes(exc) from exc
     if applied.total:

@@ -7,10 +7,10 @@ The package by job: `domain` (actions, which are legal from which state, results
 events, errors), `rules` (the table of moves: what each does, for every path), `base`
 (`Steps`: the one-installation moves every part shares), `actions` (Slack-side actions),
 `removals` (the two-person rule), `events` (one event at a time, the reference rules),
-`bulk` (the set-based path of apply_events), `reconcile` (the moves that agree with SIMS
-ID's list, set-based, and their one-at-a-time reference; the list and its comparison are
-store/reconcile/), `tally` (the counts),
-`payload` (the upstream decision), `slugs` and `core` (the Lifecycle, holding the parts).
+`bulk` (the set-based path of apply_events), `tally` (the counts), `payload` (the
+upstream decision), `slugs` and `core` (the Lifecycle, holding the parts). SIMS ID's list
+is applied with these same parts and the same table, from outside the package (every
+path that builds on the table: docs/lifecycle.md).
 """
 
 from store.actors import is_person

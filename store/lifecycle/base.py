@@ -40,7 +40,7 @@ from store.sqlutil import insert_ignore, rowcount
 @dataclass
 class Steps:
     """The settings of a Lifecycle and the steps its parts (actions, removals, events,
-    reconcile) are made of."""
+    the apply of SIMS ID's list) are made of."""
 
     upstream: bool = False
     default_channel: str | None = None

@@ -13,11 +13,9 @@ from store.lifecycle.base import Steps
 from store.lifecycle.bulk import BulkEvents
 from store.lifecycle.domain import Action, ActionResult, EventResult, InstallEvent, Secret
 from store.lifecycle.events import OneEvent
-from store.lifecycle.reconcile import Reconciliation
 from store.lifecycle.removals import Removals
 from store.lifecycle.tally import counting
 from store.models import utcnow
-from store.reconcile.types import Applied, Comparison
 
 
 @dataclass
@@ -33,13 +31,15 @@ class Lifecycle:
     clock: Callable[[], datetime] = utcnow
     # SIMSID_REMOVE_APPROVALS: with 2, Remove records a request another admin confirms.
     remove_approvals: int = 1
+    # The one-installation moves every part shares; SIMS ID's list is applied with them
+    # too, from outside the package (docs/lifecycle.md, "Where the rules live").
+    steps: Steps = field(init=False, repr=False)
     _removals: Removals = field(init=False, repr=False)
     _actions: Actions = field(init=False, repr=False)
     _events: BulkEvents = field(init=False, repr=False)
-    _reconciliation: Reconciliation = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        steps = Steps(
+        self.steps = steps = Steps(
             upstream=self.upstream,
             default_channel=self.default_channel,
             clock=self.clock,
@@ -48,7 +48,6 @@ class Lifecycle:
         self._removals = Removals(steps)
         self._actions = Actions(steps, self._removals)
         self._events = BulkEvents(steps, OneEvent(steps))
-        self._reconciliation = Reconciliation(steps)
 
     def act(
         self,
@@ -133,17 +132,3 @@ class Lifecycle:
     ) -> EventResult:
         """Apply one install event exactly once, in occurred_at order per installation."""
         return self.apply_events(session, [event], notify=notify)[0]
-
-    def reconcile(
-        self, session: Session, comparison: Comparison, *, notify: bool = False
-    ) -> Applied:
-        """Make the bot agree with SIMS ID's list, set-based (store/lifecycle/reconcile.py)."""
-        with counting(session):
-            return self._reconciliation.reconcile(session, comparison, notify=notify)
-
-    def reconcile_one_by_one(
-        self, session: Session, comparison: Comparison, *, notify: bool = False
-    ) -> Applied:
-        """`reconcile`, one difference at a time: the reference it must end equal to."""
-        with counting(session):
-            return self._reconciliation.reconcile_one_by_one(session, comparison, notify=notify)

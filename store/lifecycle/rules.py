@@ -2,11 +2,11 @@
 
 One table, `MOVES`: for each move its target state, audit action, the columns it resets,
 its effect on credentials and on the install message. The one-installation path
-(`base.py`) and the set-based paths (`bulk.py` for events, `reconcile.py` for SIMS ID's
+(`base.py`) and the set-based paths (`bulk.py` for events, and the apply of SIMS ID's
 list) build their statements from it, and the rows they insert from `installation_row`
-and `credential_rows`, so a rule changed here changes on every path; the equivalence
-tests (tests/test_bulk_equals_single.py, tests/test_reconcile_equals_single.py) hold the
-set-based paths to the one-installation path.
+and `credential_rows`, so a rule changed here changes on every path; an equivalence test
+per set-based path holds it to the one-installation path (the paths and their tests:
+docs/lifecycle.md, "Where the rules live").
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class MoveName(StrEnum):
     AUTO_ENABLED = "auto_enabled"
     UNINSTALLED = "uninstalled"
     REMOVED_UNSEEN = "removed_unseen"
-    # SIMS ID's list (reconcile).
+    # SIMS ID's list, when it disagrees with the bot.
     APPROVED_IN_SIMS_ID = "approved_in_SIMS_ID"
     DISABLED_IN_SIMS_ID = "disabled_in_SIMS_ID"
     REINSTALLED_ENABLED = "reinstalled_enabled"

@@ -15,15 +15,14 @@ bot checks itself against. What differs, and how it is applied (docs/reconcile.m
 
 The package by job: `types` (Listed, Difference, Kind, Comparison, Applied), `compare`
 (the list as a temporary table, the two joins, the one-apply-at-a-time lock), `apply`
-(SIMS ID's credentials and the install messages an apply writes, set-based) and
-`last_run` (the scheduled run's record that /healthz and the metrics read).
+(making the bot agree: `reconcile`, set-based, and `reconcile_one_by_one`, its reference),
+`writes` (SIMS ID's credentials and the install messages an apply writes) and `last_run`
+(the scheduled run's record that /healthz and the metrics read).
 
 The boundary with the lifecycle: every change of an installation's state is a move of
-the lifecycle's rule table (store/lifecycle/rules.py, MOVES), made by the lifecycle, so
-`Lifecycle.reconcile` (set-based) and `Lifecycle.reconcile_one_by_one` (its reference)
-stay the entry points, in store/lifecycle/reconcile.py, and build their statements from
-that table. The dependency runs one way: the lifecycle imports this package's types and
-writes; nothing here imports the lifecycle (the lifecycle's package would import this one
-back, a cycle tests/test_imports.py refuses). The run around it (fetching the list, the
+the lifecycle's rule table (store/lifecycle/rules.py, MOVES), made with the lifecycle's
+own parts (`Lifecycle.steps`), so the rules stay in one place. The dependency runs one
+way: this package imports the lifecycle; the lifecycle imports nothing from here
+(tests/test_imports.py refuses a cycle). The run around it (fetching the list, the
 guard, the channel's notice) is the bot's: bot/reconcile/.
 """
