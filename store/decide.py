@@ -234,8 +234,8 @@ def take(session: Session, preview_id: str, actor: str) -> DecidePreview | None:
 
 
 @dataclass
-class Applied:
-    """What applying a previewed list did."""
+class BatchResult:
+    """What applying a previewed list did: one batch of decisions."""
 
     application_id: str
     application_name: str
@@ -257,7 +257,7 @@ def apply(
     reason: str | None,
     now: datetime,
     batch: str | None = None,
-) -> Applied:
+) -> BatchResult:
     """`action` on each previewed (installation, version) of `app` unchanged since, as one
     audited batch, and one summary queued for the application's channel."""
     batch = batch or uuid.uuid4().hex[:12]
@@ -271,7 +271,7 @@ def apply(
         )
     }
     pairs = [(i, v) for i, v in pairs if i in ours]  # another application's: not this form's
-    done = Applied(app.id, app.name, action, batch, actor)
+    done = BatchResult(app.id, app.name, action, batch, actor)
     changes = lifecycle.act_batch(
         session, pairs=pairs, action=action, actor=actor, batch=batch, reason=reason
     )

@@ -179,7 +179,7 @@ class Credential(SQLModel, table=True):
     client_key: str = Field(max_length=64, unique=True)
     secret: str | None = Field(default=None, sa_column=Column(EncryptedSecret(), nullable=True))
     created_at: datetime = _now_column()
-    # Who issued them: the bot on approval, or SIMS ID's report, taken by `reconcile`.
+    # Who issued them: the bot on approval, or SIMS ID, taken from its list of installations.
     origin: str = Field(
         default=CredentialOrigin.BOT, max_length=16, sa_column_kwargs={"server_default": "bot"}
     )

@@ -33,7 +33,7 @@ class Known:
 def known(session: Session, user_id: str, *, now: datetime) -> Known | None:
     """The user's email if asked of Slack within MAX_AGE; None when it must be asked."""
     if not is_person(user_id):
-        return Known(None)  # sims-id, import, reconcile: not people, no email
+        return Known(None)  # sims-id, system, import: not people, no email
     row = session.get(UserEmail, user_id)
     if row is None or row.fetched_at <= now - MAX_AGE:
         return None

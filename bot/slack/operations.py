@@ -366,7 +366,7 @@ class Operations:
                 preview_id = decide.save(session, result, actor=actor, reason=reason, now=now)
         return result, preview_id
 
-    def list_apply(self, *, preview_id: str, actor: str) -> decide.Applied | None:
+    def list_apply(self, *, preview_id: str, actor: str) -> decide.BatchResult | None:
         """Apply a stored preview that `actor` made, once; None if there is no such preview
         (sent twice, or another's)."""
         with self.db.session() as session:

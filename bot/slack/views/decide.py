@@ -27,7 +27,7 @@ from bot.slack.views.blocks import (
 from bot.slack.views.common import Message, message
 from bot.slack.views.modals import REASON_MAX
 from bot.slack.views.text import clip, literal, mention, plural
-from store.decide import Applied, Preview
+from store.decide import BatchResult, Preview
 
 LIST_FIELDS = 4  # text fields of 3,000 characters (Slack's most): about 1,500 identifiers
 FIELD_MAX = 3000
@@ -151,7 +151,7 @@ def preview_modal(ask: DecideAsk, result: Preview) -> dict[str, Any]:
     )
 
 
-def applied_text(done: Applied) -> str:
+def applied_text(done: BatchResult) -> str:
     """The outcome of a submitted preview, for the modal."""
     verb = _VERB[done.action.value][1]
     text = f"{plural(done.changed, 'installation')} of *{literal(done.application_name)}* {verb}."
