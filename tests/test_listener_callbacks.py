@@ -6,6 +6,7 @@ a short answer deadline instead of Slack's 3 seconds."""
 from __future__ import annotations
 
 import contextvars
+import inspect
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +26,9 @@ from bot.slack.ids import (
     encode_reason_ask,
     encode_site,
 )
+from bot.slack.listeners.actions.decide_list import decide_list_button
 from bot.slack.listeners.actions.disable_all import disable_all_button
+from bot.slack.listeners.actions.extend import extend_button
 from bot.slack.listeners.actions.installation import installation_button
 from bot.slack.listeners.actions.paging import page_button
 from bot.slack.listeners.actions.removal import removal_button
@@ -149,6 +152,37 @@ def test_page_button_replaces_the_listing_with_the_page(bot: BotApp, fake_slack:
     install(bot.db, bot.lifecycle, site="s1", site_name="Oakfield Primary")
     said = _press(bot, fake_slack, page_button, ActionId.PAGE, encode_page("customers", ""))
     assert "Oakfield Primary" in said and '"replace_original": true' in said
+
+
+def test_page_button_refuses_a_value_it_never_carries(bot: BotApp, fake_slack: FakeSlack) -> None:
+    said = _press(bot, fake_slack, page_button, ActionId.PAGE, "secret:x")
+    assert "That button is not one of mine." in said
+
+
+@pytest.mark.parametrize(
+    "listener",
+    [
+        installation_button,
+        removal_button,
+        page_button,
+        disable_all_button,
+        retry_upstream_button,
+        extend_button,
+        decide_list_button,
+    ],
+)
+def test_button_listeners_name_the_arguments_bolt_passes(listener: Any) -> None:
+    # Bolt passes a listener what its parameters name: a wrapper showing the work's own
+    # parameters (ctx, ...) would be called with None for them.
+    assert list(inspect.signature(listener).parameters) == [
+        "ack",
+        "body",
+        "action",
+        "respond",
+        "client",
+        "context",
+    ]
+    assert listener.__name__.endswith("_button") and listener.__doc__
 
 
 def test_disable_all_button_says_an_unknown_customer_is_not_found(

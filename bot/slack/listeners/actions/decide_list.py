@@ -7,12 +7,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.slack import views
 from bot.slack.ids import ActionId, DecideAsk, decode_decide
-from bot.slack.listeners.actions.shared import ack_then, open_modal
+from bot.slack.listeners.actions.shared import acked, open_modal, value_of
 from bot.slack.listeners.surfaces import tell, user_of
 from bot.slack.payloads import ButtonAction, Interaction
 from bot.slack.services import Services
@@ -22,28 +22,19 @@ from bot.slack.views.decide import list_modal
 ACTION_ID = re.compile(rf"^{ActionId.DECIDE_LIST.value}(_[0-9]+)?$")
 
 
-def decide_list_button(
-    ack: Ack,
-    body: Interaction,
-    action: ButtonAction,
-    respond: Respond,
-    client: WebClient,
-    context: BoltContext,
-) -> None:
-    """An "Approve from a list" button."""
-    ack_then(open_list, ack, body, action, respond, client, context)
-
-
 def open_list(
     ctx: Services, body: Interaction, action: ButtonAction, respond: Respond, client: WebClient
 ) -> None:
     """Open the list modal for the button's application."""
-    try:
-        ask = decode_decide(action.get("value"))
-    except ValueError:
-        tell(ctx, body, respond, views.help_message("That button is not one of mine."))
+    ask = value_of(decode_decide, ctx, body, action, respond)
+    if ask is None:
         return
     open_list_for(ctx, client, body, respond, ask.kind, ask.app)
+
+
+decide_list_button = acked(
+    open_list, name="decide_list_button", doc='An "Approve from a list" button.'
+)
 
 
 def open_list_for(

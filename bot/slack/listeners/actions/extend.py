@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.slack import views
 from bot.slack.ids import ActionId
-from bot.slack.listeners.actions.shared import ack_then, ask_for, installation_of, open_modal
+from bot.slack.listeners.actions.shared import acked, ask_for, installation_of, open_modal
 from bot.slack.listeners.surfaces import tell, user_of
 from bot.slack.payloads import ButtonAction, Interaction
 from bot.slack.services import Services
 
 ACTION_ID = ActionId.EXTEND.value
-
-
-def extend_button(
-    ack: Ack,
-    body: Interaction,
-    action: ButtonAction,
-    respond: Respond,
-    client: WebClient,
-    context: BoltContext,
-) -> None:
-    """Extend: open the picker, at the window's end now."""
-    ack_then(open_extend, ack, body, action, respond, client, context)
 
 
 def open_extend(
@@ -43,3 +31,8 @@ def open_extend(
     ask = ask_for(body, kind="extend", installation_id=info.id, version=info.version)
     until = int(info.disabled_until.timestamp())
     open_modal(ctx, client, body, respond, views.extend_modal(info, ask, until))
+
+
+extend_button = acked(
+    open_extend, name="extend_button", doc="Extend: open the picker, at the window's end now."
+)

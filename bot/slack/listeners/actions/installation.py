@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.slack import views
 from bot.slack.ids import INSTALLATION_ACTIONS, ActionId
-from bot.slack.listeners.actions.shared import ack_then, ask_for, done, installation_of, open_modal
+from bot.slack.listeners.actions.shared import acked, ask_for, done, installation_of, open_modal
 from bot.slack.listeners.surfaces import tell, user_of
 from bot.slack.payloads import ButtonAction, Interaction
 from bot.slack.services import Services
@@ -18,18 +18,6 @@ from store.lifecycle import Action
 
 ACTION_IDS = re.compile("^(" + "|".join(re.escape(a) for a in INSTALLATION_ACTIONS) + ")$")
 _ASKS_WHY = (Action.DISABLE, Action.REMOVE)
-
-
-def installation_button(
-    ack: Ack,
-    body: Interaction,
-    action: ButtonAction,
-    respond: Respond,
-    client: WebClient,
-    context: BoltContext,
-) -> None:
-    """One of an installation's action buttons."""
-    ack_then(act_on_installation, ack, body, action, respond, client, context)
 
 
 def act_on_installation(
@@ -60,3 +48,8 @@ def act_on_installation(
         installation_id=installation_id, version=version, action=wanted, actor=user
     )
     done(ctx, body, respond, applied, reply)
+
+
+installation_button = acked(
+    act_on_installation, name="installation_button", doc="One of an installation's action buttons."
+)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.slack.ids import ActionId
-from bot.slack.listeners.actions.shared import ack_then, done, installation_of
+from bot.slack.listeners.actions.shared import acked, done, installation_of
 from bot.slack.listeners.surfaces import user_of
 from bot.slack.payloads import ButtonAction, Interaction
 from bot.slack.services import Services
@@ -16,18 +16,6 @@ from bot.slack.services import Services
 ACTION_IDS = re.compile(
     "^(" + re.escape(ActionId.CONFIRM_REMOVAL) + "|" + re.escape(ActionId.CANCEL_REMOVAL) + ")$"
 )
-
-
-def removal_button(
-    ack: Ack,
-    body: Interaction,
-    action: ButtonAction,
-    respond: Respond,
-    client: WebClient,
-    context: BoltContext,
-) -> None:
-    """Confirm removal, or Cancel the request."""
-    ack_then(decide_removal, ack, body, action, respond, client, context)
 
 
 def decide_removal(
@@ -46,3 +34,8 @@ def decide_removal(
     )
     applied, reply = step(installation_id=installation_id, version=version, actor=user)
     done(ctx, body, respond, applied, reply)
+
+
+removal_button = acked(
+    decide_removal, name="removal_button", doc="Confirm removal, or Cancel the request."
+)

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.slack import views
 from bot.slack.ids import ActionId, decode_outbox
-from bot.slack.listeners.actions.shared import ack_then
+from bot.slack.listeners.actions.shared import acked
 from bot.slack.listeners.surfaces import tell, user_of
 from bot.slack.payloads import ButtonAction, Interaction
 from bot.slack.services import Services
 
 ACTION_ID = ActionId.RETRY_UPSTREAM.value
-
-
-def retry_upstream_button(
-    ack: Ack,
-    body: Interaction,
-    action: ButtonAction,
-    respond: Respond,
-    client: WebClient,
-    context: BoltContext,
-) -> None:
-    """A failed decision's Retry button."""
-    ack_then(retry_decision, ack, body, action, respond, client, context)
 
 
 def retry_decision(
@@ -45,3 +33,8 @@ def retry_decision(
         return
     if outbox_id is None or not ctx.operations.retry_upstream(outbox_id=outbox_id):
         tell(ctx, body, respond, views.help_message("That decision is not waiting for a retry."))
+
+
+retry_upstream_button = acked(
+    retry_decision, name="retry_upstream_button", doc="A failed decision's Retry button."
+)

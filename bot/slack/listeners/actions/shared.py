@@ -1,11 +1,11 @@
-"""What the button listeners share: the ack-then-work shape, reading an installation
-button's value, opening a form, and answering where the click was."""
+"""What the button listeners share: the ack-then-work shape, reading a button's value,
+opening a form, and answering where the click was."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
@@ -19,23 +19,52 @@ from bot.slack.services import Services, services_of
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # What a button does once acked: (services, body, action, respond, client).
 Work = Callable[[Services, Interaction, ButtonAction, Respond, WebClient], None]
+# A button listener as Bolt calls it: (ack, body, action, respond, client, context).
+ButtonListener = Callable[[Ack, Interaction, ButtonAction, Respond, WebClient, BoltContext], None]
 
 
-def ack_then(
-    work: Work,
-    ack: Ack,
+def acked(work: Work, *, name: str, doc: str) -> ButtonListener:
+    """The Bolt listener `name` of a button: ack at once, then do `work` once Slack has the
+    ack (errors.after_ack), with the app's services in place of Bolt's context."""
+
+    # Bolt passes a listener the arguments its parameters name, so these names are
+    # Bolt's (and the listener gets no __wrapped__, which Bolt would read instead).
+    def listener(
+        ack: Ack,
+        body: Interaction,
+        action: ButtonAction,
+        respond: Respond,
+        client: WebClient,
+        context: BoltContext,
+    ) -> None:
+        ack()
+        ctx = services_of(context)
+        after_ack(ctx, body, respond, lambda: work(ctx, body, action, respond, client))
+
+    listener.__name__ = listener.__qualname__ = name
+    listener.__module__ = work.__module__
+    listener.__doc__ = doc
+    return listener
+
+
+def value_of(
+    decode: Callable[[Any], T],
+    ctx: Services,
     body: Interaction,
     action: ButtonAction,
     respond: Respond,
-    client: WebClient,
-    context: BoltContext,
-) -> None:
-    """Ack at once and do `work` once Slack has the ack (errors.after_ack)."""
-    ack()
-    ctx = services_of(context)
-    after_ack(ctx, body, respond, lambda: work(ctx, body, action, respond, client))
+) -> T | None:
+    """The button's value decoded; None, after saying so, when it is not one a button of
+    ours carries (tampered, or from an older version of the bot)."""
+    try:
+        return decode(action.get("value"))
+    except ValueError:
+        tell(ctx, body, respond, views.help_message("That button is not one of mine."))
+        return None
 
 
 def ask_for(body: Interaction, **fields: Any) -> ReasonAsk:
@@ -69,8 +98,4 @@ def installation_of(
     ctx: Services, body: Interaction, action: ButtonAction, respond: Respond
 ) -> tuple[int, int] | None:
     """The (installation, version) a button carries; None, after saying so, if tampered."""
-    try:
-        return decode_installation(action.get("value"))
-    except ValueError:
-        tell(ctx, body, respond, views.help_message("That button is not one of mine."))
-        return None
+    return value_of(decode_installation, ctx, body, action, respond)
