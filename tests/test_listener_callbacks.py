@@ -20,7 +20,10 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import (
     ActionId,
     CallbackId,
+    DecideAsk,
     ReasonAsk,
+    decide_ids_block,
+    encode_decide,
     encode_installation,
     encode_page,
     encode_reason_ask,
@@ -37,6 +40,7 @@ from bot.slack.listeners.commands.simsid import simsid_command
 from bot.slack.listeners.errors import ErrorHandler
 from bot.slack.listeners.events.app_home_opened import app_home_opened
 from bot.slack.listeners.events.token_revoked import app_uninstalled, tokens_revoked
+from bot.slack.listeners.views.decide_submitted import list_submitted, preview_confirmed
 from bot.slack.listeners.views.reason_submitted import reason_submitted
 from bot.slack.services import KEY
 from store import refusals
@@ -220,6 +224,70 @@ def test_reason_submitted_shows_a_missing_reason_on_the_field(
     assert answer["response_action"] == "errors"
     assert "Say why it is removed" in json.dumps(answer["errors"])
     assert get(bot.db, iid).state is State.PENDING
+
+
+def test_decide_list_button_opens_the_list_form(bot: BotApp, fake_slack: FakeSlack) -> None:
+    install(bot.db, bot.lifecycle, app="app-hw", app_name="Homework Hub")
+    value = encode_decide(DecideAsk("approve", "app-hw"))
+    said = _press(bot, fake_slack, decide_list_button, ActionId.DECIDE_LIST, value)
+    assert said == ""  # the form is the answer
+    [form] = fake_slack.opened_views()
+    assert form["callback_id"] == CallbackId.DECIDE_LIST.value
+    assert "Homework Hub" in json.dumps(form)
+
+
+def test_extend_button_on_an_installation_with_no_window_says_so(
+    bot: BotApp, fake_slack: FakeSlack
+) -> None:
+    iid = install(bot.db, bot.lifecycle)
+    value = encode_installation(iid, get(bot.db, iid).version)
+    said = _press(bot, fake_slack, extend_button, ActionId.EXTEND, value)
+    assert said and not fake_slack.opened_views()
+
+
+def _decide_form(ask: DecideAsk, typed: dict[str, str]) -> dict[str, Any]:
+    values = {
+        block: {ActionId.DECIDE_IDS_INPUT.value: {"type": "plain_text_input", "value": text}}
+        for block, text in typed.items()
+    }
+    return {
+        "id": "VLIST",
+        "type": "modal",
+        "callback_id": CallbackId.DECIDE_LIST.value,
+        "private_metadata": encode_decide(ask),
+        "state": {"values": values},
+    }
+
+
+def _submit_form(bot: BotApp, listener: Any, view: dict[str, Any]) -> dict[str, Any]:
+    ack = Ack()
+    body = {"type": "view_submission", "user": {"id": ADMIN}, "view": view}
+    listener(ack=ack, body=body, view=view, client=bot.client, context=_context(bot))
+    assert ack.response is not None and ack.response.status == 200
+    answer: dict[str, Any] = json.loads(ack.response.body)
+    return answer
+
+
+def test_a_list_submitted_is_previewed_and_the_preview_confirmed_applies_it(
+    bot: BotApp, fake_slack: FakeSlack
+) -> None:
+    iid = install(bot.db, bot.lifecycle, app="app-hw", site="s1", urn="100001")
+    ask = DecideAsk("approve", "app-hw")
+
+    preview = _submit_form(bot, list_submitted, _decide_form(ask, {decide_ids_block(0): "100001"}))
+
+    assert preview["response_action"] == "update"
+    assert get(bot.db, iid).state is State.PENDING  # a preview changes nothing
+    done = _submit_form(bot, preview_confirmed, preview["view"])
+    assert done["response_action"] == "update"
+    assert get(bot.db, iid).state is State.ENABLED
+
+
+def test_a_list_form_that_is_not_ours_changes_nothing(bot: BotApp, fake_slack: FakeSlack) -> None:
+    view = _decide_form(DecideAsk("approve", "app-hw"), {})
+    view["private_metadata"] = "tampered"
+    answer = _submit_form(bot, preview_confirmed, view)
+    assert "That form is not one of mine." in json.dumps(answer)
 
 
 def test_app_home_opened_publishes_the_home_tab(bot: BotApp, fake_slack: FakeSlack) -> None:
