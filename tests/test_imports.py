@@ -190,3 +190,17 @@ def test_testing_imports_nothing_from_the_product() -> None:
 def test_the_product_imports_nothing_from_testing() -> None:
     graph = import_graph()
     assert _importers(graph, "bot", ("testing",)) + _importers(graph, "store", ("testing",)) == []
+
+
+def test_the_lifecycle_imports_nothing_from_the_reconcile_package() -> None:
+    # The apply of SIMS ID's list is built from the lifecycle's parts; the dependency
+    # runs one way (docs/lifecycle.md, "Where the rules live").
+    graph = import_graph()
+    found = sorted(
+        f"{name} -> {target}"
+        for name, targets in graph.items()
+        if name.startswith("store.lifecycle")
+        for target in targets
+        if target.startswith("store.reconcile")
+    )
+    assert found == []
