@@ -53,6 +53,7 @@ class OnceEach(Middleware):
             next()
             return resp
         retry = (req.headers.get("x-slack-retry-num") or [""])[0]
-        retry = retry if retry.isdigit() else "?"  # a header, not part of what Slack signs
+        # A header, not part of what Slack signs: only ASCII digits reach the log.
+        retry = retry if retry.isascii() and retry.isdigit() else "?"
         log.info("Slack event %s arrived again (retry %s): acked, not acted on", event_id, retry)
         return BoltResponse(status=200, body="")
