@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from store.models import AuditEntry, Installation, OutboxItem
 from tests import harness
 from tests.conftest import TEST_KEY
 from tests.faultkit import buttons, install_and_wait, response_texts, wait_until
-from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client, http
+from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client
 
 NOT_ALLOWED = "Only SIMS ID admins"
 
@@ -41,10 +42,10 @@ def _counts(bot: BotApp) -> tuple[int, int, int, list[tuple[str, int]]]:
     return int(audit), int(outbox), len(rows), [(str(s), int(v)) for s, v in rows]
 
 
-def _enabled(served: Client, fs: FakeSlack) -> dict[str, Any]:
+def _enabled(client: Client, fs: FakeSlack) -> dict[str, Any]:
     """An installation approved by an admin; returns its channel message."""
-    message = install_and_wait(served, fs)
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    message = install_and_wait(client, fs)
+    client.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert fs.wait_for(lambda: set(buttons(fs.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE})
     return fs.channel_messages(CHANNEL)[0]
 
@@ -70,10 +71,12 @@ def _click_form(
 # -- replays ---------------------------------------------------------------------------
 
 
-def test_replayed_slash_command_is_answered_twice(served: Client, fake_slack: FakeSlack) -> None:
+def test_replayed_slash_command_is_answered_twice(
+    dispatched: Client, fake_slack: FakeSlack
+) -> None:
     """A signed body inside Slack's 5-minute window is valid twice (Slack retries too):
     a read-only command answers the same both times."""
-    install_and_wait(served, fake_slack)
+    install_and_wait(dispatched, fake_slack)
     form = slack_payloads.slash_command(
         "pending",
         user=ADMIN,
@@ -82,18 +85,18 @@ def test_replayed_slash_command_is_answered_twice(served: Client, fake_slack: Fa
         response_url=fake_slack.response_url("replayed"),
         trigger_id="t.1",
     )
-    headers = harness.slack_headers(form)
-    first = http("POST", f"{served.base}/slack/events", form.encode(), headers)
-    second = http("POST", f"{served.base}/slack/events", form.encode(), headers)
+    signed_at = int(time.time())  # one timestamp: the same body and signature both times
+    first = dispatched.post_slack(form, timestamp=signed_at)
+    second = dispatched.post_slack(form, timestamp=signed_at)
     assert first.status == second.status == 200
     assert "Oakfield Primary" in first.body.decode()
     assert first.json()["blocks"] == second.json()["blocks"]
 
 
 def test_replayed_click_applies_once_and_the_replay_is_refused_as_stale(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     form = _click_form(
         ActionId.APPROVE,
         buttons(message)[ActionId.APPROVE],
@@ -101,10 +104,10 @@ def test_replayed_click_applies_once_and_the_replay_is_refused_as_stale(
         message_ts=message["ts"],
         response_url=fake_slack.response_url("replay"),
     )
-    headers = harness.slack_headers(form)
-    assert http("POST", f"{served.base}/slack/events", form.encode(), headers).status == 200
+    signed_at = int(time.time())
+    assert dispatched.post_slack(form, timestamp=signed_at).status == 200
     assert wait_until(lambda: _counts(bot)[3] == [("enabled", 2)], timeout=10)
-    assert http("POST", f"{served.base}/slack/events", form.encode(), headers).status == 200
+    assert dispatched.post_slack(form, timestamp=signed_at).status == 200
 
     # The button carried version 1; the installation is at 2: the replay changes nothing
     # and is told who acted.
@@ -123,14 +126,15 @@ def test_replayed_click_applies_once_and_the_replay_is_refused_as_stale(
 
 
 def test_non_admin_is_refused_every_command_and_button_and_each_is_logged(
-    served: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    message = _enabled(served, fake_slack)
-    served.install(event_id="evt_second", site_id="site-elm", site_name="Elm School")
+    message = _enabled(dispatched, fake_slack)
+    dispatched.install(event_id="evt_second", site_id="site-elm", site_name="Elm School")
     assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) == 2)
     secret = re.search(
-        r"`([A-Za-z0-9_-]{43})`", served.private_reply(fake_slack, "secret app-homework site-oak")
+        r"`([A-Za-z0-9_-]{43})`",
+        dispatched.private_reply(fake_slack, "secret app-homework site-oak"),
     )
     assert secret is not None
     before = _counts(bot)
@@ -153,7 +157,7 @@ def test_non_admin_is_refused_every_command_and_button_and_each_is_logged(
     for text in commands:
         # The admin check refuses before any listener: in the acknowledgement, even for
         # `secret` (whose admins' answer goes through the response_url only).
-        reply = served.slash(text, user=OUTSIDER)
+        reply = dispatched.slash(text, user=OUTSIDER)
         assert reply.status == 200
         said = reply.body.decode()
         assert NOT_ALLOWED in said, text
@@ -173,7 +177,7 @@ def test_non_admin_is_refused_every_command_and_button_and_each_is_logged(
         (ActionId.RETRY_UPSTREAM, "1"),
     ]
     for n, (action_id, value) in enumerate(clicks):
-        answer = served.click(action_id, value, user=OUTSIDER, response_name=f"outsider{n}")
+        answer = dispatched.click(action_id, value, user=OUTSIDER, response_name=f"outsider{n}")
         assert answer.status == 200
     assert fake_slack.wait_for(
         lambda: all(
@@ -269,18 +273,18 @@ def test_wrong_token_for_group_lookup_refuses(fake_slack: FakeSlack) -> None:
 
 
 def test_requests_from_another_workspace_are_refused(
-    served: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     before = _counts(bot)
     for action_id, value in buttons(message).items():
-        answer = served.click(
+        answer = dispatched.click(
             action_id, value, team="TOTHER", message_ts=message["ts"], response_name="other"
         )
         assert answer.status == 200
     for text in ("pending", "apps", "secret app-homework site-oak", "audit homework"):
-        reply = served.slash(text, team="TOTHER")
+        reply = dispatched.slash(text, team="TOTHER")
         assert reply.status == 200
         assert "Oakfield" not in reply.body.decode() and "ck_" not in reply.body.decode()
     harness.listeners_finished(bot)  # a listener that wrongly ran has answered by now
@@ -293,13 +297,13 @@ def test_requests_from_another_workspace_are_refused(
 
 @pytest.mark.parametrize("action_id", [ActionId.APPROVE, ActionId.CONFIRM_REMOVAL])
 def test_a_tampered_button_value_is_told_apart_and_changes_nothing(
-    bot: BotApp, served: Client, fake_slack: FakeSlack, action_id: ActionId
+    bot: BotApp, dispatched: Client, fake_slack: FakeSlack, action_id: ActionId
 ) -> None:
-    install_and_wait(served, fake_slack)
+    install_and_wait(dispatched, fake_slack)
     with bot.db.read() as session:
         before = session.scalar(select(func.count()).select_from(AuditEntry))
 
-    answer = served.click(action_id, "not-an-installation", response_name="tampered")
+    answer = dispatched.click(action_id, "not-an-installation", response_name="tampered")
 
     assert answer.status == 200
     assert wait_until(
@@ -310,17 +314,17 @@ def test_a_tampered_button_value_is_told_apart_and_changes_nothing(
 
 
 def test_a_paging_button_naming_secret_reveals_nothing(
-    bot: BotApp, served: Client, fake_slack: FakeSlack
+    bot: BotApp, dispatched: Client, fake_slack: FakeSlack
 ) -> None:
     """A page button's value is the client's: one naming `secret` is not run as the command,
     so no secret replaces the message it sat on (the channel's install message, the Home
     tab) and no view is audited."""
-    message = install_and_wait(served, fake_slack)
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    message = install_and_wait(dispatched, fake_slack)
+    dispatched.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert wait_until(lambda: _counts(bot)[3] == [("enabled", 2)], 10)
     forged = encode_page("secret", "app-homework site-oak")
-    served.click(ActionId.PAGE, forged, message_ts=message["ts"], response_name="forged")
-    served.click_home(ActionId.PAGE, forged)
+    dispatched.click(ActionId.PAGE, forged, message_ts=message["ts"], response_name="forged")
+    dispatched.click_home(ActionId.PAGE, forged)
     assert fake_slack.wait_for(lambda: response_texts(fake_slack, "forged"), 10)
     assert fake_slack.wait_for(lambda: fake_slack.home(ADMIN) is not None, 10)
     everywhere = "".join(response_texts(fake_slack, "forged")) + str(fake_slack.home(ADMIN))
@@ -334,9 +338,8 @@ def test_a_paging_button_naming_secret_reveals_nothing(
 # -- payload types and whose id counts -------------------------------------------------------
 
 
-def _post_payload(served: Client, payload: dict[str, Any]) -> harness.Response:
-    form = slack_payloads.payload_form(payload)
-    return http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))
+def _post_payload(client: Client, payload: dict[str, Any]) -> harness.Response:
+    return client.post_slack(slack_payloads.payload_form(payload))
 
 
 def _legacy(kind: str, action_id: str, value: str, user: str) -> dict[str, Any]:
@@ -377,7 +380,7 @@ def _legacy(kind: str, action_id: str, value: str, user: str) -> dict[str, Any]:
     ],
 )
 def test_interaction_types_the_bot_never_draws_are_refused_and_change_nothing(
-    served: Client,
+    dispatched: Client,
     fake_slack: FakeSlack,
     bot: BotApp,
     caplog: pytest.LogCaptureFixture,
@@ -389,10 +392,10 @@ def test_interaction_types_the_bot_never_draws_are_refused_and_change_nothing(
     refused, whoever sends it: the bot draws no attachment, dialog or workflow step, and
     has no shortcut, menu or modal that reports its closing."""
     caplog.set_level(logging.INFO)
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     before = _counts(bot)
     answer = _post_payload(
-        served, _legacy(kind, ActionId.APPROVE, buttons(message)[ActionId.APPROVE], user)
+        dispatched, _legacy(kind, ActionId.APPROVE, buttons(message)[ActionId.APPROVE], user)
     )
     assert answer.status == 200
     assert not answer.body.strip()
@@ -425,22 +428,21 @@ def test_the_admin_check_reads_the_user_the_action_is_recorded_as(
 
     bot = create_app(make_settings(fake_slack, sqlite_url, simsid_remove_approvals=2))
     try:
-        with harness.serving(bot) as url:
-            served = Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
-            message = _enabled(served, fake_slack)
-            served.decide(fake_slack, ActionId.DISABLE, buttons(message)[ActionId.DISABLE], "x")
+        with harness.in_process(bot, fake_slack) as dispatched:
+            message = _enabled(dispatched, fake_slack)
+            dispatched.decide(fake_slack, ActionId.DISABLE, buttons(message)[ActionId.DISABLE], "x")
             assert fake_slack.wait_for(
                 lambda: ActionId.REMOVE in buttons(fake_slack.channel_messages(CHANNEL)[0])
             )
             message = fake_slack.channel_messages(CHANNEL)[0]
-            served.click(
+            dispatched.click(
                 ActionId.REMOVE, buttons(message)[ActionId.REMOVE], message_ts=message["ts"]
             )
             assert fake_slack.wait_for(lambda: len(fake_slack.opened) == 2)
             before = _counts(bot)
             forged_user = {"id": acting, "username": "x", "team_id": harness.TEAM_ID}
             payload = _submission(fake_slack.opened_views()[1], "gone", forged_user, user_id=ADMIN)
-            answer = _post_payload(served, payload)
+            answer = _post_payload(dispatched, payload)
             assert answer.status == 200
             assert NOT_ALLOWED in answer.body.decode()
             harness.listeners_finished(bot)
@@ -451,9 +453,9 @@ def test_the_admin_check_reads_the_user_the_action_is_recorded_as(
 
 
 def test_a_click_whose_user_is_not_a_slack_id_is_refused(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     before = _counts(bot)
     payload = slack_payloads.block_actions(
         ActionId.APPROVE,
@@ -466,7 +468,7 @@ def test_a_click_whose_user_is_not_a_slack_id_is_refused(
         response_url=fake_slack.response_url("reserved"),
         trigger_id="trig.reserved",
     )
-    assert _post_payload(served, {**payload, "user_id": ADMIN}).status == 200
+    assert _post_payload(dispatched, {**payload, "user_id": ADMIN}).status == 200
     assert fake_slack.wait_for(
         lambda: any(NOT_ALLOWED in t for t in response_texts(fake_slack, "reserved"))
     )
@@ -494,7 +496,7 @@ def test_a_slack_user_id_never_matches_a_reserved_actor() -> None:
 
 
 def test_a_workflow_step_submission_is_refused_without_a_traceback(
-    served: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A view_submission of a workflow step's view (the bot opens only modals) made Bolt
     raise while building the middleware's arguments: 500, with a traceback."""
@@ -503,7 +505,7 @@ def test_a_workflow_step_submission_is_refused_without_a_traceback(
     payload = slack_payloads.view_submission(
         view, {}, user=ADMIN, team=harness.TEAM_ID, trigger_id="trig.step"
     )
-    answer = _post_payload(served, payload)
+    answer = _post_payload(dispatched, payload)
     assert answer.status == 200 and not answer.body.strip()
     assert "refused a view_submission not of a modal interaction" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -1,6 +1,7 @@
 """Decisions named in SIMS ID's terms: the decider's email, upstream and in the audit log.
 
-Over real HTTP, on SQLite and PostgreSQL: the bot talks to FakeSlack, whose users.info
+In process (Slack's requests signed and dispatched to Bolt, SIMS ID's to the WSGI app), on
+SQLite and PostgreSQL: the bot talks to FakeSlack, whose users.info
 answers `user.profile.email` while `users:read.email` is granted, and the Receiver of
 tests/test_upstream.py stands in for SIMSID_UPSTREAM_URL. The clock is moved, never slept.
 """
@@ -27,14 +28,13 @@ from store.db import Database
 from store.models import AuditEntry, UserEmail
 from tests.conftest import make_settings
 from tests.faultkit import wait_until
-from tests.harness import ADMIN, CHANNEL, Client, serving
+from tests.harness import ADMIN, CHANNEL, Client, in_process
 from tests.test_upstream import (
     FAST,
     UPSTREAM_SECRET,
     WAIT,
     Receiver,
     _click,
-    _client,
     _install,
 )
 
@@ -70,14 +70,14 @@ def _bot(fake: FakeSlack, url: str, receiver: Receiver, clock: Clock) -> BotApp:
 
 
 @pytest.fixture
-def served(
+def dispatched(
     fake_slack: FakeSlack, db_url: str, receiver: Receiver, clock: Clock
 ) -> Iterator[tuple[BotApp, Client]]:
     fake_slack.emails[ADMIN] = EMAIL
     bot = _bot(fake_slack, db_url, receiver, clock)
     try:
-        with serving(bot) as url:
-            yield bot, _client(fake_slack, url)
+        with in_process(bot, fake_slack) as client:
+            yield bot, client
     finally:
         bot.delivery.stop()
         bot.db.dispose()
@@ -109,9 +109,9 @@ def _audit_emails(bot: BotApp, installation_id: int) -> list[tuple[str, str | No
 
 
 def test_decisions_carry_the_deciders_email_asked_once_a_day(
-    served: tuple[BotApp, Client], fake_slack: FakeSlack, receiver: Receiver, clock: Clock
+    dispatched: tuple[BotApp, Client], fake_slack: FakeSlack, receiver: Receiver, clock: Clock
 ) -> None:
-    bot, client = served
+    bot, client = dispatched
     oak = _install(client, bot, fake_slack, event_id="evt_oak")
     _click(client, fake_slack, oak, ActionId.APPROVE)
     approved = _latest(receiver, "installation.enabled")
@@ -140,9 +140,9 @@ def test_decisions_carry_the_deciders_email_asked_once_a_day(
 
 
 def test_system_decisions_have_no_email_and_ask_nothing(
-    served: tuple[BotApp, Client], fake_slack: FakeSlack, receiver: Receiver
+    dispatched: tuple[BotApp, Client], fake_slack: FakeSlack, receiver: Receiver
 ) -> None:
-    bot, client = served
+    bot, client = dispatched
     oak = _install(client, bot, fake_slack, event_id="evt_oak")
     _click(client, fake_slack, oak, ActionId.APPROVE)
     _latest(receiver, "installation.enabled")
@@ -164,8 +164,7 @@ def test_without_the_scope_the_email_is_null_and_said_once(
 ) -> None:
     fake_slack.scopes.discard("users:read.email")
     bot = _bot(fake_slack, db_url, receiver, clock)
-    with caplog.at_level(logging.WARNING), serving(bot) as url:
-        client = _client(fake_slack, url)
+    with caplog.at_level(logging.WARNING), in_process(bot, fake_slack) as client:
         oak = _install(client, bot, fake_slack, event_id="evt_oak")
         _click(client, fake_slack, oak, ActionId.APPROVE)
         _click(client, fake_slack, oak, ActionId.DISABLE)
@@ -181,9 +180,9 @@ def test_without_the_scope_the_email_is_null_and_said_once(
 
 
 def test_a_refused_or_failing_users_info_never_holds_a_decision_back(
-    served: tuple[BotApp, Client], fake_slack: FakeSlack, receiver: Receiver
+    dispatched: tuple[BotApp, Client], fake_slack: FakeSlack, receiver: Receiver
 ) -> None:
-    bot, client = served
+    bot, client = dispatched
     oak = _install(client, bot, fake_slack, event_id="evt_oak")
     fake_slack.fail_next(2, status=500, method="users.info")  # the client retries once
     _click(client, fake_slack, oak, ActionId.APPROVE)
@@ -206,8 +205,7 @@ def test_without_upstream_the_audit_row_still_learns_the_email(
     fake_slack.emails[ADMIN] = EMAIL
     bot = create_app(make_settings(fake_slack, db_url), clock=clock, timings=FAST)
     try:
-        with serving(bot) as url:
-            client = _client(fake_slack, url)
+        with in_process(bot, fake_slack) as client:
             oak = _install(client, bot, fake_slack, event_id="evt_oak")
             _click(client, fake_slack, oak, ActionId.APPROVE)
             learnt = lambda: ("approve", EMAIL) in _audit_emails(bot, oak.id)  # noqa: E731
