@@ -1,4 +1,5 @@
-"""Slack surfaces over real HTTP: signatures, admins, commands, buttons, faults, limits."""
+"""Slack surfaces: signatures, admins, commands, buttons, faults, limits. Dispatched in
+process (signed as Slack signs) unless a test says why it needs real HTTP."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def test_slacks_published_signature_example_passes() -> None:
     assert headers["X-Slack-Signature"] == expected
 
 
+# HTTP: the WSGI edge checks Slack's signature before Bolt sees the request.
 @pytest.mark.parametrize(
     "sign", [{"secret": "forged"}, {"timestamp": -400}], ids=["forged", "stale"]
 )
@@ -87,6 +89,7 @@ def test_forged_and_stale_slack_requests_get_401(
     assert not fake_slack.ephemerals
 
 
+# HTTP: a raw request with no signature headers at all, refused at the WSGI edge.
 def test_unsigned_slack_request_gets_401(served: Client) -> None:
     form = urllib.parse.urlencode({"command": "/simsid", "text": "apps", "user_id": ADMIN})
     answer = http(
@@ -99,39 +102,39 @@ def test_unsigned_slack_request_gets_401(served: Client) -> None:
 
 
 def test_non_admin_is_refused_everything(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     audit_before = _audit_count(bot)
     for text in ("apps", "pending", "customers", "secret app-homework site-oak", "help"):
-        reply = served.slash(text, user=OUTSIDER)
+        reply = dispatched.slash(text, user=OUTSIDER)
         assert reply.status == 200
         assert "Only SIMS ID admins" in str(reply.json()), text
     for action_id, value in buttons(message).items():
-        assert served.click(action_id, value, user=OUTSIDER).status == 200
+        assert dispatched.click(action_id, value, user=OUTSIDER).status == 200
     assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 3)
     assert all("Only SIMS ID admins" in str(e) for e in fake_slack.ephemerals)
     assert _state(bot) is State.PENDING
     assert _audit_count(bot) == audit_before
 
 
-def test_user_group_member_is_an_admin(served: Client, fake_slack: FakeSlack) -> None:
-    install_and_wait(served, fake_slack)
-    reply = served.slash("pending", user=OTHER_ADMIN)  # a member of SADMINS
+def test_user_group_member_is_an_admin(dispatched: Client, fake_slack: FakeSlack) -> None:
+    install_and_wait(dispatched, fake_slack)
+    reply = dispatched.slash("pending", user=OTHER_ADMIN)  # a member of SADMINS
     assert "Only SIMS ID admins" not in str(reply.json())
     assert "Oakfield Primary" in str(reply.json())
 
 
 def test_request_from_another_workspace_is_refused(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    install_and_wait(served, fake_slack)
-    reply = served.slash("secret app-homework site-oak", team="TOTHER")
+    install_and_wait(dispatched, fake_slack)
+    reply = dispatched.slash("secret app-homework site-oak", team="TOTHER")
     assert "ck_" not in reply.body.decode()
     assert _audit_count(bot) == 1  # no secret_viewed row
 
 
-def test_mistyped_commands_get_help_never_an_error(served: Client) -> None:
+def test_mistyped_commands_get_help_never_an_error(dispatched: Client) -> None:
     for text in (
         "",
         "help",
@@ -143,15 +146,16 @@ def test_mistyped_commands_get_help_never_an_error(served: Client) -> None:
         'customer "unterminated',
         "x" * 5000,
     ):
-        reply = served.slash(text)
+        reply = dispatched.slash(text)
         assert reply.status == 200, text
         payload = reply.json()
         assert "/simsid" in json.dumps(payload), text
         assert "error id" not in json.dumps(payload).lower(), text
     # Invisible controls and direction marks are ignored rather than misread.
-    assert "Nothing is waiting" in served.slash("\u202e\u0000pending\u200f").body.decode()
+    assert "Nothing is waiting" in dispatched.slash("\u202e\u0000pending\u200f").body.decode()
 
 
+# HTTP, end to end: two requests at once on the real server's threads, as Slack sends them.
 def test_two_admins_click_approve_and_remove_at_once(
     served: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
@@ -202,23 +206,25 @@ def test_two_admins_click_approve_and_remove_at_once(
     )
 
 
-def test_stale_button_tells_who_acted(served: Client, fake_slack: FakeSlack) -> None:
-    message = install_and_wait(served, fake_slack)
+def test_stale_button_tells_who_acted(dispatched: Client, fake_slack: FakeSlack) -> None:
+    message = install_and_wait(dispatched, fake_slack)
     approve = buttons(message)[ActionId.APPROVE]
-    served.click(ActionId.APPROVE, approve, user=ADMIN, message_ts=message["ts"])
+    dispatched.click(ActionId.APPROVE, approve, user=ADMIN, message_ts=message["ts"])
     # A click is acked before it is applied: let the first land before the second, or
     # under load the second may be applied first and the first be the stale one.
     assert fake_slack.wait_for(
         lambda: set(buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
     )
-    served.click(ActionId.APPROVE, approve, user=OTHER_ADMIN, message_ts=message["ts"])
+    dispatched.click(ActionId.APPROVE, approve, user=OTHER_ADMIN, message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: len(fake_slack.ephemerals) == 1)
     text = str(fake_slack.ephemerals[0])
     assert f"<@{ADMIN}>" in text and "Already" in text
 
 
-def test_channel_ping_in_a_site_name_pings_nobody(served: Client, fake_slack: FakeSlack) -> None:
-    message = install_and_wait(served, fake_slack, site_name="<!channel> & <!here|x> Academy")
+def test_channel_ping_in_a_site_name_pings_nobody(
+    dispatched: Client, fake_slack: FakeSlack
+) -> None:
+    message = install_and_wait(dispatched, fake_slack, site_name="<!channel> & <!here|x> Academy")
     dumped = json.dumps(without_plain_text(message))
     assert "<!channel>" not in dumped and "<!here" not in dumped
     assert "&lt;!channel&gt; &amp; &lt;!here|x&gt; Academy" in dumped
@@ -229,7 +235,7 @@ def test_channel_ping_in_a_site_name_pings_nobody(served: Client, fake_slack: Fa
     ["500", "429", "timeout", "refused"],
 )
 def test_slack_faults_lose_no_install_and_post_none_twice(
-    served: Client, fake_slack: FakeSlack, bot: BotApp, fault: str
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp, fault: str
 ) -> None:
     if fault == "500":
         fake_slack.fail_next(4, status=500, method="chat.postMessage")
@@ -241,7 +247,9 @@ def test_slack_faults_lose_no_install_and_post_none_twice(
     else:
         fake_slack.refuse_connections()
     for n in range(3):
-        answer = served.install(event_id=f"evt_fault_{n}", site_id=f"site-{n}", site_name=f"S{n}")
+        answer = dispatched.install(
+            event_id=f"evt_fault_{n}", site_id=f"site-{n}", site_name=f"S{n}"
+        )
         assert answer.status == 202  # stored whatever Slack is doing
     # Let delivery meet the fault before Slack recovers.
     if fault == "500":  # all four failures served (the client may retry some itself)
@@ -266,11 +274,11 @@ def test_slack_faults_lose_no_install_and_post_none_twice(
 
 
 def test_clicks_during_an_outage_change_state_and_the_message_catches_up(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     fake_slack.fail_next(3, status=500, method="chat.update")
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    dispatched.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: _state(bot) is State.ENABLED)
     assert fake_slack.wait_for(
         lambda: set(buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE},
@@ -279,15 +287,15 @@ def test_clicks_during_an_outage_change_state_and_the_message_catches_up(
 
 
 def test_secret_never_in_logs_or_channels(
-    served: Client, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+    dispatched: Client, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    message = install_and_wait(served, fake_slack)
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    message = install_and_wait(dispatched, fake_slack)
+    dispatched.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert fake_slack.wait_for(
         lambda: ActionId.DISABLE in buttons(fake_slack.channel_messages(CHANNEL)[0])
     )
-    reply = json.loads(served.private_reply(fake_slack, "secret app-homework site-oak"))
+    reply = json.loads(dispatched.private_reply(fake_slack, "secret app-homework site-oak"))
     secret = re.search(r"`([A-Za-z0-9_-]{43})`", json.dumps(reply))[1]
     assert reply["response_type"] == "ephemeral"
     # What a running bot writes: its handler drops the libraries' DEBUG records (slack_sdk
@@ -299,20 +307,20 @@ def test_secret_never_in_logs_or_channels(
     assert secret not in json.dumps(fake_slack.all_posts())
 
 
-def _next_page(served: Client, fake_slack: FakeSlack, reply: dict, name: str) -> dict | None:
+def _next_page(client: Client, fake_slack: FakeSlack, reply: dict, name: str) -> dict | None:
     """Click the reply's Next and return the page it brings (to the response_url `name`);
     None when the reply has no Next."""
     nxt = buttons(reply).get(ActionId.PAGE)
     if not nxt:
         return None
-    served.click(ActionId.PAGE, nxt, ephemeral=True, response_name=name)
+    client.click(ActionId.PAGE, nxt, ephemeral=True, response_name=name)
     assert fake_slack.wait_for(lambda: any(n == name for n, _ in fake_slack.responses))
     with fake_slack.lock:
         return [b for n, b in fake_slack.responses if n == name][-1]
 
 
 def test_two_thousand_customers_page_within_slack_limits(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     from datetime import UTC, datetime
 
@@ -336,7 +344,7 @@ def test_two_thousand_customers_page_within_slack_limits(
                 notify=False,
             )
     seen: set[str] = set()
-    reply = served.slash("customers").json()
+    reply = dispatched.slash("customers").json()
     pages = 0
     while True:
         pages += 1
@@ -347,7 +355,7 @@ def test_two_thousand_customers_page_within_slack_limits(
             if b.get("text", {}).get("text"):
                 assert len(b["text"]["text"]) <= 3000
         seen.update(re.findall(r"School (\d{4})", json.dumps(blocks)))
-        following = _next_page(served, fake_slack, reply, f"page{pages}")
+        following = _next_page(dispatched, fake_slack, reply, f"page{pages}")
         if following is None:
             break
         reply = following
@@ -357,7 +365,7 @@ def test_two_thousand_customers_page_within_slack_limits(
 
 
 def test_a_customer_with_thirty_applications_pages_them_all(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     """`/simsid customer` showed 23 of 30 and "7 more not shown here", with no Next."""
     from datetime import UTC, datetime
@@ -377,7 +385,7 @@ def test_a_customer_with_thirty_applications_pages_them_all(
             session, installation_id=last.id, action=Action.APPROVE, actor=ADMIN
         ).applied
     seen: list[str] = []
-    reply = served.slash("customer s1").json()
+    reply = dispatched.slash("customer s1").json()
     for pages in range(1, 10):
         blocks = reply["blocks"]
         assert len(blocks) <= 50 and "not shown" not in json.dumps(blocks)
@@ -385,7 +393,7 @@ def test_a_customer_with_thirty_applications_pages_them_all(
         seen += re.findall(r"App (\d\d)", json.dumps(blocks))
         # Disable all on every page: App 29, enabled, is on the last one only.
         assert ActionId.DISABLE_ALL in json.dumps(blocks), pages
-        following = _next_page(served, fake_slack, reply, f"cpage{pages}")
+        following = _next_page(dispatched, fake_slack, reply, f"cpage{pages}")
         if following is None:
             break
         reply = following
@@ -393,6 +401,7 @@ def test_a_customer_with_thirty_applications_pages_them_all(
     assert pages == 3
 
 
+# HTTP, end to end: webhook, post, click and every command, the answers as the server frames them.
 def test_every_payload_the_bot_sends_parses(served: Client, fake_slack: FakeSlack) -> None:
     message = install_and_wait(served, fake_slack)
     served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
@@ -418,14 +427,13 @@ def test_every_payload_the_bot_sends_parses(served: Client, fake_slack: FakeSlac
 
 
 def test_a_burst_posts_a_summary_instead_of_flooding(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     fake_slack.enforce_channel_rate(per_second=1.0, burst=1)
     bot.delivery.stop()  # let the burst pile up, as 1,000 installs in a minute would
     for n in range(40):
-        assert (
-            served.install(event_id=f"evt_b{n}", site_id=f"s{n}", site_name=f"S{n}").status == 202
-        )
+        answer = dispatched.install(event_id=f"evt_b{n}", site_id=f"s{n}", site_name=f"S{n}")
+        assert answer.status == 202
     bot.delivery = type(bot.delivery)(
         db=bot.db,
         client=bot.client,
@@ -448,14 +456,14 @@ def test_a_burst_posts_a_summary_instead_of_flooding(
         assert covered + singles == 40
         assert covered > 0 and len(fake_slack.channel_messages(CHANNEL)) < 10
         # Every install stays actionable from /simsid pending.
-        reply = served.slash("pending").json()
+        reply = dispatched.slash("pending").json()
         assert "S0" in json.dumps(reply) and ActionId.APPROVE in json.dumps(reply)
     finally:
         bot.delivery.stop()
 
 
 def test_bypass_auth_install_is_posted_enabled_with_the_primary_note(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     from store import applications
 
@@ -463,7 +471,9 @@ def test_bypass_auth_install_is_posted_enabled_with_the_primary_note(
         applications.register(
             session, app_id="app-portal", name="Parent Portal", bypass_auth=True, sims_primary=True
         )
-    message = install_and_wait(served, fake_slack, app_id="app-portal", app_name="Parent Portal")
+    message = install_and_wait(
+        dispatched, fake_slack, app_id="app-portal", app_name="Parent Portal"
+    )
     assert set(buttons(message)) == {ActionId.DISABLE}
     assert "partner support" in json.dumps(message["blocks"])
     assert message["edits"] == 0  # posted enabled, not posted pending and then edited
