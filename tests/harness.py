@@ -110,12 +110,19 @@ class Client:
         self.response_url_base = response_url_base
         self._n = 0
 
-    def post_slack(self, body: str, *, check: bool = True, **sign: Any) -> Response:
+    def post_slack(
+        self,
+        body: str,
+        *,
+        check: bool = True,
+        headers: dict[str, str] | None = None,
+        **sign: Any,
+    ) -> Response:
         """POST `body` to /slack/events signed as Slack signs it (`sign`: slack_headers'
-        options); a JSON answer is checked as Slack would check it unless `check` is off."""
-        answer = http(
-            "POST", f"{self.base}/slack/events", body.encode(), slack_headers(body, **sign)
-        )
+        options), with `headers` added (ones Slack sends unsigned, as X-Slack-Retry-Num);
+        a JSON answer is checked as Slack would check it unless `check` is off."""
+        sent = slack_headers(body, **sign) | (headers or {})
+        answer = http("POST", f"{self.base}/slack/events", body.encode(), sent)
         return slack_answer(answer) if check else answer
 
     def send_event(
@@ -293,16 +300,24 @@ class InProcess(Client):
         super().__init__("http://in-process", response_url_base)
         self._bot = bot
 
-    def post_slack(self, body: str, *, check: bool = True, **sign: Any) -> Response:
+    def post_slack(
+        self,
+        body: str,
+        *,
+        check: bool = True,
+        headers: dict[str, str] | None = None,
+        **sign: Any,
+    ) -> Response:
         from slack_bolt import BoltRequest
 
         # In a context of its own, as the WSGI edge gives each request: what the request
         # sets (its user, for the logs) stays with it, not with the test's thread.
-        request = BoltRequest(body=body, headers=slack_headers(body, **sign))
+        sent = slack_headers(body, **sign) | (headers or {})
+        request = BoltRequest(body=body, headers=sent)
         answer = contextvars.Context().run(self._bot.bolt.dispatch, request)
         text = answer.body if isinstance(answer.body, str) else ""
-        headers = {k: v[0] if isinstance(v, list) else v for k, v in answer.headers.items()}
-        response = Response(answer.status, text.encode(), headers)
+        got = {k: v[0] if isinstance(v, list) else v for k, v in answer.headers.items()}
+        response = Response(answer.status, text.encode(), got)
         return slack_answer(response) if check else response
 
     def _wsgi(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Response:

@@ -1,5 +1,6 @@
-"""Deciding from a list in Slack, over signed HTTP: `/simsid approve APP` opens the list
-modal, its preview replaces it, and submitting the preview approves exactly what it showed."""
+"""Deciding from a list in Slack, signed as Slack signs and dispatched to the Bolt app in
+process: `/simsid approve APP` opens the list modal, its preview replaces it, and
+submitting the preview approves exactly what it showed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from sqlalchemy import select
 
 from bot.app import BotApp, create_app
 from bot.sandbox import slack_payloads
-from bot.sandbox.blockkit import answer_problems
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId, decide_ids_block
 from store.models import AuditEntry, Installation, State
@@ -25,24 +25,20 @@ from tests.harness import ADMIN, CHANNEL, TEAM_ID, Client
 @pytest.fixture
 def listed(fake_slack: FakeSlack, db_url: str) -> Iterator[tuple[BotApp, Client]]:
     bot = create_app(make_settings(fake_slack, db_url))
-    with harness.serving(bot) as url:
-        yield bot, Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
+    with harness.in_process(bot, fake_slack) as client:
+        yield bot, client
     bot.delivery.stop()
     bot.db.dispose()
 
 
-def _submit(served: Client, view: dict[str, Any], typed: dict[str, str | None]) -> Any:
+def _submit(client: Client, view: dict[str, Any], typed: dict[str, str | None]) -> Any:
+    """The bot's answer to the form `view` submitted with `typed` (checked as Slack would)."""
     payload = slack_payloads.view_submission(
         {"id": "VLIST1", **view}, typed, user=ADMIN, team=TEAM_ID, trigger_id="trig.list"
     )
-    form = slack_payloads.payload_form(payload)
-    answer = harness.http(
-        "POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form)
-    )
+    answer = client.post_slack(slack_payloads.payload_form(payload))
     assert answer.status == 200, answer.body
-    body = answer.json()
-    assert answer_problems(body) == [], answer_problems(body)
-    return body
+    return answer.json()
 
 
 def _states(bot: BotApp) -> dict[str, State]:
@@ -54,17 +50,17 @@ def _states(bot: BotApp) -> dict[str, State]:
 def test_a_list_is_previewed_then_exactly_the_preview_is_approved(
     listed: tuple[BotApp, Client], fake_slack: FakeSlack
 ) -> None:
-    bot, served = listed
+    bot, client = listed
     sites = [
         ("site-a", "Alpha School", "100001", "823/4001"),
         ("site-b", "Beta School", "100002", "823/4002"),
         ("site-c", "Gamma School", "100003", "823/4003"),
     ]
     messages = {
-        site: install_and_wait(served, fake_slack, site_id=site, site_name=name, urn=urn, dfe=dfe)
+        site: install_and_wait(client, fake_slack, site_id=site, site_name=name, urn=urn, dfe=dfe)
         for site, name, urn, dfe in sites
     }
-    served.click(
+    client.click(
         ActionId.APPROVE,
         buttons(messages["site-c"])[ActionId.APPROVE],
         message_ts=messages["site-c"]["ts"],
@@ -72,12 +68,12 @@ def test_a_list_is_previewed_then_exactly_the_preview_is_approved(
     assert wait_until(lambda: _states(bot)["site-c"] is State.ENABLED, 10)
     before = len(fake_slack.opened)
 
-    assert served.slash("approve Homework Hub").status == 200
+    assert client.slash("approve Homework Hub").status == 200
     assert fake_slack.wait_for(lambda: len(fake_slack.opened) > before), "no modal opened"
     form = fake_slack.opened_views()[before]
 
     typed: dict[str, str | None] = {decide_ids_block(0): "100001, 8234001\n100002 100003 999999"}
-    preview = _submit(served, form, typed)
+    preview = _submit(client, form, typed)
 
     shown = json.dumps(preview)
     assert preview["response_action"] == "update"
@@ -88,14 +84,14 @@ def test_a_list_is_previewed_then_exactly_the_preview_is_approved(
     assert _states(bot)["site-a"] is State.PENDING
 
     # Meanwhile someone approves Beta one at a time: the batch skips it and says so.
-    served.click(
+    client.click(
         ActionId.APPROVE,
         buttons(messages["site-b"])[ActionId.APPROVE],
         message_ts=messages["site-b"]["ts"],
     )
     assert wait_until(lambda: _states(bot)["site-b"] is State.ENABLED, 10)
 
-    outcome = _submit(served, preview["view"], {})
+    outcome = _submit(client, preview["view"], {})
 
     assert "1 installation" in json.dumps(outcome) and "Beta School" in json.dumps(outcome)
     assert _states(bot)["site-a"] is State.ENABLED
@@ -116,31 +112,31 @@ def test_a_list_is_previewed_then_exactly_the_preview_is_approved(
             == {ActionId.DISABLE}
         )
     )
-    again = _submit(served, preview["view"], {})
+    again = _submit(client, preview["view"], {})
     assert "sent already" in json.dumps(again)
 
 
 def test_disable_from_a_list_needs_a_reason_and_the_listing_has_the_button(
     listed: tuple[BotApp, Client], fake_slack: FakeSlack
 ) -> None:
-    bot, served = listed
-    message = install_and_wait(served, fake_slack, urn="100001", dfe="823/4001")
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    bot, client = listed
+    message = install_and_wait(client, fake_slack, urn="100001", dfe="823/4001")
+    client.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert wait_until(lambda: set(_states(bot).values()) == {State.ENABLED}, 10)
-    listing = served.slash("app Homework Hub").json()
+    listing = client.slash("app Homework Hub").json()
     assert ActionId.DECIDE_LIST in buttons(listing)
     before = len(fake_slack.opened)
 
-    assert served.slash("disable app-homework").status == 200
+    assert client.slash("disable app-homework").status == 200
     assert fake_slack.wait_for(lambda: len(fake_slack.opened) > before), "no modal opened"
     form = fake_slack.opened_views()[before]
     ids = {decide_ids_block(0): "823-4001"}
 
-    refused = _submit(served, form, ids)
+    refused = _submit(client, form, ids)
     assert refused["response_action"] == "errors" and "simsid_reason" in refused["errors"]
-    preview = _submit(served, form, {**ids, "simsid_reason": "unpaid invoice"})
+    preview = _submit(client, form, {**ids, "simsid_reason": "unpaid invoice"})
     assert preview["view"]["submit"]["text"] == "Disable 1"
-    _submit(served, preview["view"], {})
+    _submit(client, preview["view"], {})
 
     assert set(_states(bot).values()) == {State.DISABLED}
     with bot.db.read() as session:

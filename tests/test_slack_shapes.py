@@ -1,6 +1,7 @@
-"""The payload shapes Slack really sends, built as Slack's reference
-documents them and sent as signed HTTP: clicks on ephemeral messages (no `message`) and
-on the Home tab (a `view`, no response_url), Enterprise Grid payloads (an `enterprise`,
+"""The payload shapes Slack really sends, built as Slack's reference documents them,
+signed as Slack signs them and dispatched to the Bolt app in process (what the bot makes
+of a shape, not the HTTP edge): clicks on ephemeral messages (no `message`) and on the
+Home tab (a `view`, no response_url), Enterprise Grid payloads (an `enterprise`,
 `is_enterprise_install`, a user whose own workspace differs), people of a shared channel
 from another workspace, and Events API retries (`X-Slack-Retry-Num`).
 
@@ -26,7 +27,7 @@ from store.models import AuditEntry, Installation, State
 from tests import harness
 from tests.conftest import make_settings
 from tests.faultkit import response_texts
-from tests.harness import ADMIN, CHANNEL, OUTSIDER, TEAM_ID, Client, buttons, http, install_and_wait
+from tests.harness import ADMIN, CHANNEL, OUTSIDER, TEAM_ID, Client, buttons, install_and_wait
 
 NOT_ALLOWED = "Only SIMS ID admins"
 GRID = "E0GRIDORG"
@@ -37,18 +38,17 @@ PARTNER_TEAM = "T0PARTNER"  # a workspace sharing the channel (Slack Connect)
 
 @pytest.fixture
 def grid(fake_slack: FakeSlack, sqlite_url: str) -> Iterator[tuple[BotApp, Client]]:
-    """The bot with a Grid user among its admins."""
+    """The bot with a Grid user among its admins, driven in process."""
     settings = make_settings(fake_slack, sqlite_url, simsid_admins=f"{ADMIN},{GRID_ADMIN},SADMINS")
     bot = create_app(settings)
-    with harness.serving(bot) as url:
-        yield bot, Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
+    with harness.in_process(bot, fake_slack) as client:
+        yield bot, client
     bot.delivery.stop()
     bot.db.dispose()
 
 
-def _post(served: Client, payload: dict[str, Any]) -> harness.Response:
-    form = slack_payloads.payload_form(payload)
-    return http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))
+def _post(client: Client, payload: dict[str, Any]) -> harness.Response:
+    return client.post_slack(slack_payloads.payload_form(payload))
 
 
 def _state(bot: BotApp) -> State:
@@ -88,11 +88,11 @@ def _click(
 
 
 def test_a_click_on_an_ephemeral_listing_has_no_message_and_is_answered_there(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     """Slack sends no `message` for an ephemeral one: only its container, marked so."""
-    install_and_wait(served, fake_slack)
-    listing = served.slash("pending").json()
+    install_and_wait(dispatched, fake_slack)
+    listing = dispatched.slash("pending").json()
     approve = buttons(listing)[ActionId.APPROVE]
     payload = slack_payloads.block_actions(
         ActionId.APPROVE,
@@ -107,7 +107,7 @@ def test_a_click_on_an_ephemeral_listing_has_no_message_and_is_answered_there(
         trigger_id="trig.eph",
     )
     assert "message" not in payload and payload["container"]["is_ephemeral"] is True
-    assert _post(served, payload).status == 200
+    assert _post(dispatched, payload).status == 200
     assert fake_slack.wait_for(lambda: _state(bot) is State.ENABLED)
     assert fake_slack.wait_for(lambda: response_texts(fake_slack, "listing"))
     told = response_texts(fake_slack, "listing")[0]
@@ -115,9 +115,9 @@ def test_a_click_on_an_ephemeral_listing_has_no_message_and_is_answered_there(
 
 
 def test_a_click_on_the_home_tab_carries_the_view_and_is_answered_there(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     payload = slack_payloads.home_block_actions(
         ActionId.APPROVE,
         buttons(message)[ActionId.APPROVE],
@@ -126,15 +126,15 @@ def test_a_click_on_the_home_tab_carries_the_view_and_is_answered_there(
         trigger_id="trig.home",
     )
     assert payload["container"]["type"] == "view" and "response_url" not in payload
-    assert _post(served, payload).status == 200
+    assert _post(dispatched, payload).status == 200
     assert fake_slack.wait_for(lambda: _state(bot) is State.ENABLED)
     assert fake_slack.wait_for(lambda: fake_slack.home(ADMIN) is not None)
 
 
 def test_a_non_admins_click_on_the_home_tab_is_refused_there(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     before = _audit_count(bot)
     payload = slack_payloads.home_block_actions(
         ActionId.APPROVE,
@@ -143,7 +143,7 @@ def test_a_non_admins_click_on_the_home_tab_is_refused_there(
         team=TEAM_ID,
         trigger_id="trig.home",
     )
-    assert _post(served, payload).status == 200
+    assert _post(dispatched, payload).status == 200
     assert fake_slack.wait_for(lambda: fake_slack.home(OUTSIDER) is not None)
     assert NOT_ALLOWED in json.dumps(fake_slack.home(OUTSIDER))
     harness.listeners_finished(bot)
@@ -159,8 +159,8 @@ def test_a_grid_admin_acts_from_any_workspace_of_the_organisation(
 ) -> None:
     """On Grid the user's own workspace may differ from the one the app is installed in;
     the request is the installed workspace's (`team`), and the admin is the W… id."""
-    bot, served = grid
-    message = install_and_wait(served, fake_slack)
+    bot, client = grid
+    message = install_and_wait(client, fake_slack)
     payload = _click(
         fake_slack,
         message,
@@ -170,7 +170,7 @@ def test_a_grid_admin_acts_from_any_workspace_of_the_organisation(
         enterprise_id=GRID,
     )
     assert payload["enterprise"]["id"] == GRID and payload["is_enterprise_install"] is False
-    assert _post(served, payload).status == 200
+    assert _post(client, payload).status == 200
     assert fake_slack.wait_for(lambda: _state(bot) is State.ENABLED)
     with bot.db.read() as session:
         actors = session.scalars(
@@ -180,8 +180,8 @@ def test_a_grid_admin_acts_from_any_workspace_of_the_organisation(
 
 
 def test_a_grid_non_admin_is_refused(grid: tuple[BotApp, Client], fake_slack: FakeSlack) -> None:
-    bot, served = grid
-    message = install_and_wait(served, fake_slack)
+    bot, client = grid
+    message = install_and_wait(client, fake_slack)
     before = _audit_count(bot)
     payload = _click(
         fake_slack,
@@ -192,7 +192,7 @@ def test_a_grid_non_admin_is_refused(grid: tuple[BotApp, Client], fake_slack: Fa
         enterprise_id=GRID,
         name="nobody",
     )
-    assert _post(served, payload).status == 200
+    assert _post(client, payload).status == 200
     assert fake_slack.wait_for(
         lambda: any(NOT_ALLOWED in t for t in response_texts(fake_slack, "nobody"))
     )
@@ -203,8 +203,8 @@ def test_a_grid_non_admin_is_refused(grid: tuple[BotApp, Client], fake_slack: Fa
 def test_a_grid_admins_command_is_answered(
     grid: tuple[BotApp, Client], fake_slack: FakeSlack
 ) -> None:
-    _, served = grid
-    install_and_wait(served, fake_slack)
+    _, client = grid
+    install_and_wait(client, fake_slack)
     form = slack_payloads.slash_command(
         "pending",
         user=GRID_ADMIN,
@@ -214,7 +214,7 @@ def test_a_grid_admins_command_is_answered(
         trigger_id="trig.gridcmd",
         enterprise_id=GRID,
     )
-    answer = http("POST", f"{served.base}/slack/events", form.encode(), harness.slack_headers(form))
+    answer = client.post_slack(form)
     assert answer.status == 200 and "Oakfield" in answer.body.decode()
 
 
@@ -226,8 +226,8 @@ def test_an_org_wide_install_payload_without_a_workspace_changes_nothing(
     workspace (manifest: org_deploy_enabled false), so Slack does not send these; one
     that arrives anyway is answered, without a traceback, and acts only for the bot's
     own workspace."""
-    bot, served = grid
-    message = install_and_wait(served, fake_slack)
+    bot, client = grid
+    message = install_and_wait(client, fake_slack)
     payload = _click(
         fake_slack,
         message,
@@ -239,7 +239,7 @@ def test_an_org_wide_install_payload_without_a_workspace_changes_nothing(
         name="org",
     )
     assert payload["team"] is None
-    assert _post(served, payload).status == 200
+    assert _post(client, payload).status == 200
     harness.listeners_finished(bot)
     expected = State.ENABLED if user_team == TEAM_ID else State.PENDING
     assert _state(bot) is expected
@@ -250,12 +250,12 @@ def test_an_org_wide_install_payload_without_a_workspace_changes_nothing(
 
 @pytest.mark.parametrize("team", [TEAM_ID, PARTNER_TEAM])
 def test_a_partner_workspaces_user_in_a_shared_channel_is_refused(
-    served: Client, fake_slack: FakeSlack, bot: BotApp, team: str
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp, team: str
 ) -> None:
     """Someone from another organisation clicks in a channel shared with it (their own
     team_id says where they come from; `team` may be theirs or this workspace): refused
     privately, as a non-admin or as another workspace, and nothing changes."""
-    message = install_and_wait(served, fake_slack)
+    message = install_and_wait(dispatched, fake_slack)
     before = _audit_count(bot)
     payload = _click(
         fake_slack,
@@ -268,7 +268,7 @@ def test_a_partner_workspaces_user_in_a_shared_channel_is_refused(
     payload["channel"]["is_ext_shared_channel"] = True
     payload["team"]["id"] = team
     refusal = NOT_ALLOWED if team == TEAM_ID else "not installed in this workspace"
-    assert _post(served, payload).status == 200
+    assert _post(dispatched, payload).status == 200
     assert fake_slack.wait_for(
         lambda: any(refusal in t for t in response_texts(fake_slack, "partner"))
     )
@@ -279,12 +279,11 @@ def test_a_partner_workspaces_user_in_a_shared_channel_is_refused(
 # -- Events API retries ------------------------------------------------------------------------
 
 
-def _home_opened(served: Client, event_id: str, retry: int | None = None) -> harness.Response:
+def _home_opened(client: Client, event_id: str, retry: int | None = None) -> harness.Response:
     body = slack_payloads.home_opened(user=ADMIN, team=TEAM_ID, event_id=event_id)
-    headers = harness.slack_headers(body, content_type="application/json")
-    if retry is not None:
-        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-    return http("POST", f"{served.base}/slack/events", body.encode(), headers)
+    retried = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+    headers = {} if retry is None else retried
+    return client.post_slack(body, content_type="application/json", check=False, headers=headers)
 
 
 def _publishes(fs: FakeSlack) -> int:
@@ -293,30 +292,30 @@ def _publishes(fs: FakeSlack) -> int:
 
 
 def test_an_events_api_retry_is_answered_at_once_and_acted_on_once(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     """Slack retries an event it thinks unanswered (at once after 3 s, then after 1 and 5
     minutes) with the same event_id: each try gets its 200 at once, and the event is
     acted on once."""
-    install_and_wait(served, fake_slack)
-    assert _home_opened(served, "Ev0RETRY1").status == 200
+    install_and_wait(dispatched, fake_slack)
+    assert _home_opened(dispatched, "Ev0RETRY1").status == 200
     assert fake_slack.wait_for(lambda: _publishes(fake_slack) == 1)
     for n in (1, 2, 3):
         started = time.monotonic()
-        assert _home_opened(served, "Ev0RETRY1", retry=n).status == 200
+        assert _home_opened(dispatched, "Ev0RETRY1", retry=n).status == 200
         assert time.monotonic() - started < 1.0
     harness.listeners_finished(bot)
     assert _publishes(fake_slack) == 1
 
 
 def test_a_retry_of_an_event_that_never_arrived_is_acted_on(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     """The first try may not have reached the bot at all (connection_failed): its retry is
     the event, not a duplicate."""
-    assert _home_opened(served, "Ev0LOST1", retry=1).status == 200
+    assert _home_opened(dispatched, "Ev0LOST1", retry=1).status == 200
     assert fake_slack.wait_for(lambda: _publishes(fake_slack) == 1)
-    assert _home_opened(served, "Ev0OTHER", retry=None).status == 200
+    assert _home_opened(dispatched, "Ev0OTHER", retry=None).status == 200
     assert fake_slack.wait_for(lambda: _publishes(fake_slack) == 2)
 
 
@@ -325,16 +324,16 @@ def test_a_grid_admins_form_from_a_sister_workspace_is_carried_out(
 ) -> None:
     """A view_submission names the workspace the app is installed in by
     `view.app_installed_team_id` when the person's own (`user.team_id`, `team`) differs."""
-    bot, served = grid
-    message = install_and_wait(served, fake_slack)
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    bot, client = grid
+    message = install_and_wait(client, fake_slack)
+    client.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: _state(bot) is State.ENABLED)
     # The message refreshed to its enabled state: its buttons carry the new version.
     assert fake_slack.wait_for(
         lambda: ActionId.APPROVE not in buttons(fake_slack.channel_messages(CHANNEL)[0])
     )
     message = fake_slack.channel_messages(CHANNEL)[0]
-    served.click(ActionId.DISABLE, buttons(message)[ActionId.DISABLE], message_ts=message["ts"])
+    client.click(ActionId.DISABLE, buttons(message)[ActionId.DISABLE], message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: len(fake_slack.opened) == 1)
     view = fake_slack.opened_views()[0]
     # The reason only: the form's other input is the optional end of a maintenance window.
@@ -348,7 +347,7 @@ def test_a_grid_admins_form_from_a_sister_workspace_is_carried_out(
     payload["enterprise"] = {"id": GRID, "name": "Grid Org"}
     payload["team"] |= {"enterprise_id": GRID}
     payload["view"]["app_installed_team_id"] = TEAM_ID
-    answer = _post(served, payload)
+    answer = _post(client, payload)
     assert answer.status == 200 and not answer.body.strip(), answer.body
     assert _state(bot) is State.DISABLED
     with bot.db.read() as session:
