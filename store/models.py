@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Dialect, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Dialect, Index, UniqueConstraint, and_, text
 from sqlalchemy.types import DateTime, TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from store.vault import EncryptedSecret
 
@@ -150,11 +150,41 @@ class Installation(SQLModel, table=True):
     # Why the last change was made, as its author said (the audit row keeps it too).
     change_reason: str | None = None
     # An admin's removal request waiting for a second admin (SIMSID_REMOVE_APPROVALS=2);
-    # any change of state withdraws it. With removal_requested_at NULL it is void (the
-    # requester was no longer an admin when confirmed): kept to say so, never confirmed.
+    # any change of state withdraws it. removal_voided_at is set when it was found void
+    # (the requester could no longer act when another confirmed): kept to say so, never
+    # confirmed. Read them through removal_request_status and REMOVAL_REQUEST_OPEN.
     removal_requested_by: str | None = Field(default=None, max_length=64)
     removal_requested_at: datetime | None = _optional_time()
     removal_reason: str | None = None
+    removal_voided_at: datetime | None = _optional_time()
+
+
+class RemovalRequestStatus(StrEnum):
+    """Where an installation's two-person removal request stands."""
+
+    NONE = "none"
+    OPEN = "open"  # waiting for a second admin
+    VOID = "void"  # its requester could no longer act at confirmation: a fresh one is needed
+
+
+def removal_request_status(
+    requested_at: datetime | None, voided_at: datetime | None
+) -> RemovalRequestStatus:
+    """A request is open when requested and not voided, void when voided (the Python side
+    of REMOVAL_REQUEST_OPEN, which must say the same)."""
+    if requested_at is None:
+        return RemovalRequestStatus.NONE
+    if voided_at is not None:
+        return RemovalRequestStatus.VOID
+    return RemovalRequestStatus.OPEN
+
+
+# removal_request_status(...) is OPEN, in SQL; removal_requested_at is indexed, and the
+# void requests it also matches are few.
+REMOVAL_REQUEST_OPEN = and_(
+    col(Installation.removal_requested_at).is_not(None),
+    col(Installation.removal_voided_at).is_(None),
+)
 
 
 class InstallationCount(SQLModel, table=True):

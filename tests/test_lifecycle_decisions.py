@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from store.db import Database
 from store.lifecycle import SIMS_ID, Action, Lifecycle
-from store.models import AuditEntry, OutboxItem, OutboxKind, State
-from tests.factories import ADMIN, act, audit_rows, get, install, kept_open
+from store.lifecycle.domain import open_request
+from store.models import (
+    REMOVAL_REQUEST_OPEN,
+    AuditEntry,
+    Installation,
+    OutboxItem,
+    OutboxKind,
+    RemovalRequestStatus,
+    State,
+    removal_request_status,
+)
+from store.queries import VoidRemoval
+from tests.factories import ADMIN, act, at, audit_rows, get, install, kept_open
 
 _kept_open = pytest.fixture(autouse=True)(kept_open)
 
@@ -212,7 +224,7 @@ def test_a_request_whose_requester_lost_admin_rights_is_void(db: Database) -> No
     inst = get(db, iid)
     assert (inst.state, inst.version) == (State.DISABLED, asked + 1)
     assert (inst.removal_requested_by, inst.removal_reason) == (ADMIN, "dup")
-    assert inst.removal_requested_at is None  # void: never confirmed
+    assert inst.removal_voided_at is not None and open_request(inst) is None  # never confirmed
     row = audit_rows(db, iid)[-1]
     assert (row.actor, row.action) == (OTHER, "removal_cancelled")
     assert row.detail == f"request by {ADMIN} void: no longer an admin"
@@ -269,6 +281,84 @@ def test_a_state_change_clears_a_void_request_without_withdrawing_it_again(
     inst = get(db, iid)
     assert inst.removal_requested_by is None and inst.removal_reason is None
     assert [r.action for r in audit_rows(db, iid)[-2:]] == ["removal_cancelled", "enable"]
+
+
+def test_a_void_request_keeps_its_time_and_is_void_by_its_own_column(db: Database) -> None:
+    """Void is `removal_voided_at` (when a confirmation found it so), not a missing
+    request time: the request keeps when it was made, and every reader still sees it
+    void, the install message's query, the Home tab's list and the next confirmation."""
+    from store import queries
+
+    now = [at(0)]
+    lifecycle = Lifecycle(remove_approvals=2, clock=lambda: now[0])
+    iid = _disabled(db, lifecycle)
+    now[0] = asked_at = at(10)
+    assert _request(db, lifecycle, iid).step == "requested"
+    now[0] = voided_at = at(20)
+    with db.session() as session:
+        void = lifecycle.confirm_removal(
+            session,
+            installation_id=iid,
+            actor=OTHER,
+            expected_version=get(db, iid).version,
+            revoked={ADMIN},
+        )
+    assert void.refusal == "requester_revoked"
+    inst = get(db, iid)
+    assert (inst.removal_requested_at, inst.removal_voided_at) == (asked_at, voided_at)
+    assert open_request(inst) is None
+    with db.read() as session:
+        info = queries.installation(session, iid)
+        assert queries.removal_requests(session, limit=10) == []
+    assert info is not None and info.removal is None
+    assert info.void_removal == VoidRemoval(ADMIN, "dup")
+    with db.session() as session:
+        again = lifecycle.confirm_removal(
+            session, installation_id=iid, actor="U0THIRD", expected_version=inst.version
+        )
+    assert again.refusal == "no_request" and get(db, iid).state is State.DISABLED
+
+    # A fresh request over it is open again: no longer void.
+    now[0] = fresh_at = at(30)
+    with db.session() as session:
+        fresh = lifecycle.act(
+            session,
+            installation_id=iid,
+            action=Action.REMOVE,
+            actor=OTHER,
+            expected_version=inst.version,
+            reason="still dup",
+        )
+    assert fresh.step == "requested"
+    inst = get(db, iid)
+    assert (inst.removal_requested_at, inst.removal_voided_at) == (fresh_at, None)
+    assert open_request(inst) == OTHER
+
+
+@pytest.mark.parametrize("requested", [False, True])
+@pytest.mark.parametrize("voided", [False, True])
+def test_the_open_request_is_the_same_in_python_and_in_sql(
+    db: Database, requested: bool, voided: bool
+) -> None:
+    """removal_request_status and REMOVAL_REQUEST_OPEN (the listing and the reconcile
+    apply) agree on every combination of the two times."""
+    iid = install(db)
+    with db.session() as session:
+        session.execute(
+            update(Installation)
+            .where(col(Installation.id) == iid)
+            .values(
+                removal_requested_by=ADMIN,
+                removal_requested_at=at(1) if requested else None,
+                removal_voided_at=at(2) if voided else None,
+            )
+        )
+    inst = get(db, iid)
+    status = removal_request_status(inst.removal_requested_at, inst.removal_voided_at)
+    with db.read() as session:
+        in_sql = session.scalars(select(Installation.id).where(REMOVAL_REQUEST_OPEN)).all()
+    assert (status is RemovalRequestStatus.OPEN) == (list(in_sql) == [iid])
+    assert (status is RemovalRequestStatus.OPEN) == (requested and not voided)
 
 
 def test_sims_id_removes_at_once_whatever_the_rule(db: Database) -> None:

@@ -370,6 +370,47 @@ def test_a_change_by_sims_id_withdraws_an_open_removal_request(db: Database) -> 
     ]
 
 
+def test_a_change_by_sims_id_clears_a_void_removal_request_without_withdrawing_it(
+    db: Database,
+) -> None:
+    """A void request (its requester lost admin rights) was audited when found void: the
+    apply clears it, `removal_voided_at` too, with no second `removal_cancelled`."""
+    inst = install(db)
+    two_person = Lifecycle(remove_approvals=2)
+    with db.session() as session:
+        two_person.act(session, installation_id=inst, action=Action.DISABLE, actor="U0ADMIN01")
+        two_person.act(
+            session,
+            installation_id=inst,
+            action=Action.REMOVE,
+            actor="U0ADMIN01",
+            reason="left the trust",
+        )
+    with db.session() as session:
+        void = two_person.confirm_removal(
+            session,
+            installation_id=inst,
+            actor="U0ADMIN02",
+            expected_version=get(db, inst).version,
+            revoked={"U0ADMIN01"},
+        )
+    assert void.refusal == "requester_revoked" and get(db, inst).removal_voided_at is not None
+
+    apply(db, [listed(enabled=True)])
+
+    row = get(db, inst)
+    assert row.state is State.ENABLED
+    assert (row.removal_requested_by, row.removal_requested_at, row.removal_voided_at) == (
+        None,
+        None,
+        None,
+    )
+    assert [a.action for a in audit_rows(db, inst)][-2:] == [
+        "removal_cancelled",
+        "approved_in_SIMS_ID",
+    ]
+
+
 @pytest.mark.parametrize("round_", range(3))
 def test_two_applies_at_once_give_credentials_once(db_url: str, round_: int) -> None:
     """Two runs of one list at once, on PostgreSQL: both compared before either wrote, so

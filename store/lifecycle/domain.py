@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from store.models import CredentialOrigin, Installation, State
+from store.models import (
+    CredentialOrigin,
+    Installation,
+    RemovalRequestStatus,
+    State,
+    removal_request_status,
+)
 
 SIMS_ID = "sims-id"  # the actor for changes that SIMS ID reports
 # Actors that are not people: SIMS ID, and the bot's own paths (imports, reconciling).
@@ -124,7 +130,6 @@ def clean_reason(reason: str | None) -> str | None:
 
 def open_request(inst: Installation) -> str | None:
     """Who asked to remove `inst`, while that request waits for a second admin; None when
-    there is none, or it is void (kept with no time: see lifecycle/removals.py)."""
-    if inst.removal_requested_at is None:
-        return None
-    return inst.removal_requested_by
+    there is none, or it is void (see lifecycle/removals.py)."""
+    status = removal_request_status(inst.removal_requested_at, inst.removal_voided_at)
+    return inst.removal_requested_by if status is RemovalRequestStatus.OPEN else None

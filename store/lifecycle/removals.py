@@ -8,8 +8,9 @@ upstream. Any change of state withdraws it (rules.REQUEST_COLUMNS).
 A request whose requester is no longer an admin when another admin confirms it is void:
 confirming it would remove with one current admin involved. Whether someone is an admin
 is Slack's to say, so the caller passes who has lost it (`revoked`); the request is
-then kept as void (who and why, with no time: `removal_requested_at` NULL), so the
-install message can say a fresh request is needed, and is never confirmed.
+then kept as void (who, when and why, with `removal_voided_at` set), so the install
+message can say a fresh request is needed, and is never confirmed. Whether a request is
+open or void is models.removal_request_status's to say (REMOVAL_REQUEST_OPEN in SQL).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from store import messages
 from store.lifecycle.base import Steps
 from store.lifecycle.domain import TRANSITIONS, Action, ActionResult, NotFound, open_request
 from store.lifecycle.rules import MOVES, MoveName
-from store.models import Installation, State
+from store.models import Installation, RemovalRequestStatus, State, removal_request_status
 from store.sqlutil import rowcount
 
 
@@ -121,9 +122,10 @@ class Removals:
             raise NotFound(installation_id)
         if expected_version != inst.version:
             return self.steps.refused(inst, Action.REMOVE, "stale")
-        requester = inst.removal_requested_by
-        if requester is None:
+        status = removal_request_status(inst.removal_requested_at, inst.removal_voided_at)
+        if status is RemovalRequestStatus.NONE:  # a void one may be cleared too
             return self.steps.refused(inst, Action.REMOVE, "no_request")
+        requester = inst.removal_requested_by
         now = self.steps.clock()
         if not self._set_request(session, inst, actor=None, at=None, reason=None):
             return self.steps.refused(self._fresh(session, inst), Action.REMOVE, "stale")
@@ -141,11 +143,17 @@ class Removals:
     def _void(
         self, session: Session, inst: Installation, requester: str, *, actor: str
     ) -> ActionResult:
-        """Keep the request as void (who and why, no time); audited as cancelled by the
-        admin whose confirmation found it so."""
+        """Keep the request as void (who, when and why, and when it was found void);
+        audited as cancelled by the admin whose confirmation found it so."""
         now = self.steps.clock()
-        reason = inst.removal_reason
-        if not self._set_request(session, inst, actor=requester, at=None, reason=reason):
+        if not self._set_request(
+            session,
+            inst,
+            actor=requester,
+            at=inst.removal_requested_at,
+            reason=inst.removal_reason,
+            voided_at=now,
+        ):
             return self.steps.refused(self._fresh(session, inst), Action.REMOVE, "stale")
         self.steps.audit(
             session,
@@ -167,9 +175,10 @@ class Removals:
         actor: str | None,
         at: datetime | None,
         reason: str | None,
+        voided_at: datetime | None = None,
     ) -> bool:
-        """Compare-and-set the removal request (None clears it; `at` None with an actor
-        keeps it void); the state stays."""
+        """Compare-and-set the removal request (None clears it; `voided_at` keeps it as
+        void); the state stays."""
         result = session.execute(
             update(Installation)
             .where(col(Installation.id) == inst.id, col(Installation.version) == inst.version)
@@ -178,6 +187,7 @@ class Removals:
                 removal_requested_by=actor,
                 removal_requested_at=at,
                 removal_reason=reason,
+                removal_voided_at=voided_at,
             )
         )
         return rowcount(result) == 1

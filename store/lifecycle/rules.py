@@ -49,8 +49,13 @@ class Message(Enum):
 
 
 # Any change of state withdraws an open removal request (the request was about the
-# state now gone) and replaces the reason of the last change.
-REQUEST_COLUMNS = ("removal_requested_by", "removal_requested_at", "removal_reason")
+# state now gone), clears a void one, and replaces the reason of the last change.
+REQUEST_COLUMNS = (
+    "removal_requested_by",
+    "removal_requested_at",
+    "removal_reason",
+    "removal_voided_at",
+)
 # A new cycle starts the installation over, as if it were new.
 CYCLE_COLUMNS = ("reminders_sent", "message_ts", "message_channel")
 

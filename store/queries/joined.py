@@ -13,8 +13,10 @@ from store.models import (
     Application,
     Installation,
     InstallationCount,
+    RemovalRequestStatus,
     Site,
     State,
+    removal_request_status,
 )
 from store.queries.paging import Seek, joined, seek
 from store.queries.results import (
@@ -54,6 +56,7 @@ _INFO_COLUMNS: tuple[Any, ...] = (
     Installation.removal_requested_by,
     Installation.removal_requested_at,
     Installation.removal_reason,
+    Installation.removal_voided_at,
 )
 
 
@@ -95,6 +98,7 @@ def _info(
         removal_requested_by,
         removal_requested_at,
         removal_reason,
+        removal_voided_at,
     ) = row
     app = None if apps is None else apps.get(app_id)
     if app is None:
@@ -106,6 +110,7 @@ def _info(
         site = SiteRef(site_id, site_name, urn, dfe_number)
         if sites is not None:
             sites[site_id] = site
+    removal = removal_request_status(removal_requested_at, removal_voided_at)
     return InstallationInfo(
         id=inst_id,
         app=app,
@@ -119,11 +124,11 @@ def _info(
         message_ts=message_ts,
         reminders_sent=reminders_sent,
         change_reason=change_reason,
-        removal=None
-        if removal_requested_by is None or removal_requested_at is None
-        else RemovalRequest(removal_requested_by, removal_requested_at, removal_reason),
+        removal=RemovalRequest(removal_requested_by, removal_requested_at, removal_reason)
+        if removal is RemovalRequestStatus.OPEN
+        else None,
         void_removal=VoidRemoval(removal_requested_by, removal_reason)
-        if removal_requested_by is not None and removal_requested_at is None
+        if removal is RemovalRequestStatus.VOID
         else None,
     )
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from store.models import (
+    REMOVAL_REQUEST_OPEN,
     Application,
     Installation,
     Site,
@@ -227,8 +228,7 @@ def removal_requests(
     if only is not None:
         statement = statement.where(col(Installation.application_id).in_(list(only)))
     rows = session.execute(
-        # removal_requested_at is set while a request is open (NULL when void), and indexed.
-        statement.where(col(Installation.removal_requested_at).is_not(None))
+        statement.where(REMOVAL_REQUEST_OPEN)
         .order_by(col(Installation.removal_requested_at), col(Installation.id))
         .limit(limit)
     ).all()

@@ -52,6 +52,7 @@ from store.lifecycle.rules import (
 from store.lifecycle.slugs import free_slug
 from store.lifecycle.tally import counting, tally
 from store.models import (
+    REMOVAL_REQUEST_OPEN,
     Application,
     AuditEntry,
     Installation,
@@ -297,7 +298,7 @@ def _move(
         for i, who in conn.execute(
             select(inst.c.id, inst.c.removal_requested_by)
             .select_from(inst.join(MOVE_TABLE, MOVE_TABLE.c.id == inst.c.id))
-            .where(inst.c.removal_requested_at.is_not(None))  # open, not void
+            .where(REMOVAL_REQUEST_OPEN)  # a void one was withdrawn already
         )
     }
     moved: dict[int, writes.Moved] = {}
