@@ -184,17 +184,6 @@ def test_sqlite_locked_longer_than_busy_timeout(
     assert served.health().status == 200
 
 
-# -- PostgreSQL stopped and started under a running `serve` ------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[PrivateCluster]:
-    """A private cluster: this module stops and starts it (never the shared one)."""
-    with private_cluster(port=55440) as cluster:
-        yield cluster
-
-
-@pytest.mark.postgres
 def test_a_disable_click_asks_why_while_a_writer_holds_sqlite(bot: BotApp) -> None:
     """Before the form asking why, a click only reads: it must not queue for SQLite's
     write lock behind a burst of installs, for the form's trigger_id expires 3 s after
@@ -218,6 +207,17 @@ def test_a_disable_click_asks_why_while_a_writer_holds_sqlite(bot: BotApp) -> No
     assert refused is None and found is not None and found.id == info.id
 
 
+# -- PostgreSQL stopped and started under a running `serve` ------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[PrivateCluster]:
+    """A private cluster: this module stops and starts it (never the shared one)."""
+    with private_cluster(port=55440) as cluster:
+        yield cluster
+
+
+@pytest.mark.postgres
 def test_postgres_outage_under_a_running_server(
     pg_cluster: PrivateCluster, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
