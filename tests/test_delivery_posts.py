@@ -1,6 +1,6 @@
 """What delivery posts: a burst over several applications in one channel summarised once
 (through Slack's 429s, a token bucket of one message a second per channel, as Slack
-does), and no post unfurling links. Real HTTP into the bot, a real database.
+does), and no post unfurling links. Signed requests into the bot, a real database.
 """
 
 from __future__ import annotations
@@ -51,13 +51,13 @@ def _tally(fake_slack: FakeSlack) -> tuple[Counter[str], int]:
 
 
 def test_a_burst_over_five_apps_is_summarised_once_despite_429s(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     fake_slack.enforce_channel_rate(per_second=1.0, burst=1)
     bot.delivery.stop()  # let the burst pile up, as installs arriving faster than 1/s do
     for n in range(INSTALLS):
         app_id, app_name = APPS[n % len(APPS)]
-        answer = served.install(
+        answer = dispatched.install(
             event_id=f"evt_b{n}", app_id=app_id, app_name=app_name, site_id=f"s{n}",
             site_name=f"S{n}",
         )  # fmt: skip
@@ -95,9 +95,9 @@ def test_a_burst_over_five_apps_is_summarised_once_despite_429s(
         bot.delivery.stop()
 
 
-def test_no_post_unfurls_links(served: Client, fake_slack: FakeSlack) -> None:
-    install_and_wait(served, fake_slack, site_name="https://unfurl.example/x")
-    served.slash("pending")
+def test_no_post_unfurls_links(dispatched: Client, fake_slack: FakeSlack) -> None:
+    install_and_wait(dispatched, fake_slack, site_name="https://unfurl.example/x")
+    dispatched.slash("pending")
     posts = [p for m, p in fake_slack.calls if m == "chat.postMessage"]
     assert posts
     for post in posts:

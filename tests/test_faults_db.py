@@ -106,12 +106,12 @@ def _secret_in(text: str) -> str | None:
 
 
 def test_sqlite_locked_longer_than_busy_timeout(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     """Writers get 503 / a clear private message within Slack's limit; readers and the
     health check keep working; everything works again when the lock goes, no restart."""
-    message = install_and_wait(served, fake_slack)
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    message = install_and_wait(dispatched, fake_slack)
+    dispatched.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert fake_slack.wait_for(
         lambda: set(buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
     )
@@ -121,19 +121,19 @@ def test_sqlite_locked_longer_than_busy_timeout(
     path = Path(bot.db.url.removeprefix("sqlite:///"))
 
     # The Disable form opens before the lock: submitting it is the write that must wait.
-    served.click(ActionId.DISABLE, disable, message_ts=message["ts"])
+    dispatched.click(ActionId.DISABLE, disable, message_ts=message["ts"])
     assert fake_slack.wait_for(lambda: len(fake_slack.opened) == 1)
     [form] = fake_slack.opened_views()
 
     with ExclusiveLock(path, LOCK_SECONDS), ThreadPoolExecutor(max_workers=5) as pool:
-        webhook = pool.submit(_timed, lambda: served.send_event(locked_event))
+        webhook = pool.submit(_timed, lambda: dispatched.send_event(locked_event))
         secret = pool.submit(
             _timed,
-            lambda: served.slash("secret app-homework site-oak", response_name="locked-secret"),
+            lambda: dispatched.slash("secret app-homework site-oak", response_name="locked-secret"),
         )
-        click = pool.submit(_timed, lambda: served.submit_view(form, "maintenance"))
-        pending = pool.submit(_timed, lambda: served.slash("pending"))
-        health = pool.submit(_timed, served.health)
+        click = pool.submit(_timed, lambda: dispatched.submit_view(form, "maintenance"))
+        pending = pool.submit(_timed, lambda: dispatched.slash("pending"))
+        health = pool.submit(_timed, dispatched.health)
 
         # The webhook waited the busy timeout, then said "later" and stored nothing.
         answer, _ = webhook.result()
@@ -175,26 +175,15 @@ def test_sqlite_locked_longer_than_busy_timeout(
     assert _state(bot, "site-oak") is State.ENABLED  # the click changed nothing
 
     # The lock is gone: the same app, no restart, takes every kind of write again.
-    again = served.send_event(locked_event)  # SIMS ID's retry of the refused event
+    again = dispatched.send_event(locked_event)  # SIMS ID's retry of the refused event
     assert (again.status, again.json()) == (202, {"status": "accepted"})
     assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) == 2)
-    assert _secret_in(served.private_reply(fake_slack, "secret app-homework site-oak"))
-    served.decide(fake_slack, ActionId.DISABLE, disable, message_ts=message["ts"])
+    assert _secret_in(dispatched.private_reply(fake_slack, "secret app-homework site-oak"))
+    dispatched.decide(fake_slack, ActionId.DISABLE, disable, message_ts=message["ts"])
     assert wait_until(lambda: _state(bot, "site-oak") is State.DISABLED, timeout=10)
-    assert served.health().status == 200
+    assert dispatched.health().status == 200
 
 
-# -- PostgreSQL stopped and started under a running `serve` ------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[PrivateCluster]:
-    """A private cluster: this module stops and starts it (never the shared one)."""
-    with private_cluster(port=55440) as cluster:
-        yield cluster
-
-
-@pytest.mark.postgres
 def test_a_disable_click_asks_why_while_a_writer_holds_sqlite(bot: BotApp) -> None:
     """Before the form asking why, a click only reads: it must not queue for SQLite's
     write lock behind a burst of installs, for the form's trigger_id expires 3 s after
@@ -218,6 +207,19 @@ def test_a_disable_click_asks_why_while_a_writer_holds_sqlite(bot: BotApp) -> No
     assert refused is None and found is not None and found.id == info.id
 
 
+# -- PostgreSQL stopped and started under a running `serve` ------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[PrivateCluster]:
+    """A private cluster: this module stops and starts it (never the shared one)."""
+    with private_cluster(port=55440) as cluster:
+        yield cluster
+
+
+# On the real `serve` (prefork workers, each with its own pool, and its log): what is
+# checked is that process recovering without a restart, not one in-process app.
+@pytest.mark.postgres
 def test_postgres_outage_under_a_running_server(
     pg_cluster: PrivateCluster, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:

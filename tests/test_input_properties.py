@@ -125,9 +125,9 @@ def test_parse_takes_any_text(text: str) -> None:
     assert len(command.rest) <= 500
 
 
-def _seed_hostile_installation(served: Client, fake_slack: FakeSlack) -> dict[str, Any]:
+def _seed_hostile_installation(dispatched: Client, fake_slack: FakeSlack) -> dict[str, Any]:
     message = install_and_wait(
-        served,
+        dispatched,
         fake_slack,
         app_id="app-<!channel>",
         app_name="Evil <https://evil.example|App> <!here>",
@@ -136,13 +136,15 @@ def _seed_hostile_installation(served: Client, fake_slack: FakeSlack) -> dict[st
         urn="<@UADMIN1>",
         dfe="<!subteam^SADMINS>",
     )
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+    dispatched.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     return message
 
 
-def test_slash_command_takes_any_text(served: Client, fake_slack: FakeSlack, bot: BotApp) -> None:
-    """The whole path (signature, Bolt, admins, parse, queries, views) over HTTP."""
-    _seed_hostile_installation(served, fake_slack)
+def test_slash_command_takes_any_text(
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
+) -> None:
+    """The whole path (signature, Bolt, admins, parse, queries, views), as Slack sends it."""
+    _seed_hostile_installation(dispatched, fake_slack)
 
     @settings(
         max_examples=60,
@@ -152,7 +154,7 @@ def test_slash_command_takes_any_text(served: Client, fake_slack: FakeSlack, bot
     )
     @given(HOSTILE_TEXT)
     def check(text: str) -> None:
-        answer = served.slash(text)
+        answer = dispatched.slash(text)
         assert answer.status == 200, (text[:80], answer)
         reply = answer.json()
         assert reply["response_type"] == "ephemeral"
@@ -172,7 +174,7 @@ def test_slash_command_takes_any_text(served: Client, fake_slack: FakeSlack, bot
         "audit evil",
         "secret evil academy",
     ):
-        reply = served.slash(text).json()
+        reply = dispatched.slash(text).json()
         assert "error id" not in json.dumps(reply).lower(), text
         _no_raw_tokens(reply)
     _no_raw_tokens(fake_slack.all_posts())
@@ -194,7 +196,7 @@ def _replace(event: dict[str, Any], path: tuple[str, ...], value: Any) -> Any:
     return out
 
 
-def test_webhook_takes_any_json(served: Client, bot: BotApp) -> None:
+def test_webhook_takes_any_json(dispatched: Client, bot: BotApp) -> None:
     """Arbitrary JSON, and valid events with one part replaced by arbitrary JSON."""
     base = json.loads(event_body(event_id="evt_base"))
 
@@ -216,7 +218,7 @@ def test_webhook_takes_any_json(served: Client, bot: BotApp) -> None:
     )
     def check(body: Any) -> None:
         raw = json.dumps(body).encode()
-        answer = served.send_event(raw)
+        answer = dispatched.send_event(raw)
         assert answer.status in (200, 202, 400), (raw[:200], answer)
         if answer.status == 400:
             error = answer.json()["error"]
@@ -232,7 +234,7 @@ def test_webhook_takes_any_json(served: Client, bot: BotApp) -> None:
         json.dumps(_replace(base, ("site", "name"), "\ud800")).encode(),
         b'{"id": "\\ud800"}',
     ):
-        answer = served.send_event(raw)
+        answer = dispatched.send_event(raw)
         assert answer.status == 400, (raw[:60], answer)
 
 
@@ -248,7 +250,7 @@ def _refused_name(name: str) -> bool:
 
 @pytest.mark.parametrize("field", ["application", "site"])
 def test_injection_in_names_is_stored_exactly_and_shown_escaped(
-    served: Client, fake_slack: FakeSlack, bot: BotApp, field: str
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp, field: str
 ) -> None:
     """Every name field: stored byte for byte, never executed, never a live token; a
     blank name, or one with control characters, is refused naming the field."""
@@ -261,7 +263,7 @@ def test_injection_in_names_is_stored_exactly_and_shown_escaped(
     @example(name="<!channel> *bold* :skull:", label="<@UADMIN1>", key="k")
     def check(name: str, label: str, key: str) -> None:
         app_id, site_id = _fresh(key), _fresh(key)
-        answer = served.install(
+        answer = dispatched.install(
             event_id=_fresh(key),
             app_id=app_id,
             app_name=name if field == "application" else "Plain App",
@@ -294,9 +296,11 @@ def test_injection_in_names_is_stored_exactly_and_shown_escaped(
     _no_raw_tokens(fake_slack.all_posts())
 
 
-def test_one_message_with_every_injection_is_escaped(served: Client, fake_slack: FakeSlack) -> None:
+def test_one_message_with_every_injection_is_escaped(
+    dispatched: Client, fake_slack: FakeSlack
+) -> None:
     """The install message itself, with hostile text in every field at once."""
-    message = _seed_hostile_installation(served, fake_slack)
+    message = _seed_hostile_installation(dispatched, fake_slack)
     dumped = json.dumps(message["blocks"], ensure_ascii=False)
     assert "&lt;!channel&gt; Academy '; DROP TABLE site; --" in dumped
     assert "&lt;https://evil.example|App&gt;" in dumped
@@ -309,12 +313,12 @@ def test_one_message_with_every_injection_is_escaped(served: Client, fake_slack:
 
 
 def test_apps_whose_names_and_ids_slugify_alike_are_all_accepted(
-    served: Client, bot: BotApp
+    dispatched: Client, bot: BotApp
 ) -> None:
     """Non-Latin names and ids all slugify to "app": each new application still gets a
     free slug, however many there are: a clash would be a 500 and a lost event."""
     for n, app_id in enumerate(["αβ", "γδ", "εζ", "ηθ", "!", "?"]):
-        answer = served.install(event_id=f"evt_slug_{n}", app_id=app_id, app_name="日本語")
+        answer = dispatched.install(event_id=f"evt_slug_{n}", app_id=app_id, app_name="日本語")
         assert answer.status == 202, (app_id, answer)
     with bot.db.read() as session:
         slugs = list(session.scalars(select(Application.slug)))

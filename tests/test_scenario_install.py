@@ -1,4 +1,5 @@
-"""The install flow over real HTTP: event in, message out, buttons, secret, audit."""
+"""The install flow as SIMS ID and Slack drive it: event in, message out, buttons, secret,
+audit (in process; tests/test_e2e_serve.py runs a flow through the real server)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ def _only_message(fs: FakeSlack) -> dict:
     return fs.channel_messages(CHANNEL)[0]
 
 
-def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeSlack) -> None:
-    answer = served.install(event_id="evt_1")
+def test_install_approve_secret_disable_remove(dispatched: Client, fake_slack: FakeSlack) -> None:
+    answer = dispatched.install(event_id="evt_1")
     assert answer.status == 202, answer.body
     assert answer.json() == {"status": "accepted"}
 
@@ -25,7 +26,9 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
     assert set(buttons) == {ActionId.APPROVE, ActionId.DISABLE, ActionId.REMOVE}
     assert "Oakfield Primary" in str(message["blocks"])
 
-    clicked = served.click(ActionId.APPROVE, buttons[ActionId.APPROVE], message_ts=message["ts"])
+    clicked = dispatched.click(
+        ActionId.APPROVE, buttons[ActionId.APPROVE], message_ts=message["ts"]
+    )
     assert clicked.status == 200
     assert fake_slack.wait_for(
         lambda: set(harness.buttons(fake_slack.channel_messages(CHANNEL)[0])) == {ActionId.DISABLE}
@@ -34,7 +37,7 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
     assert updated["ts"] == message["ts"]  # edited in place, not posted again
     assert f"<@{harness.ADMIN}>" in str(updated["blocks"])
 
-    text = served.private_reply(fake_slack, "secret homework-hub oakfield primary")
+    text = dispatched.private_reply(fake_slack, "secret homework-hub oakfield primary")
     key = re.search(r"ck_[A-Za-z0-9_-]{24}", text)
     secret = re.search(r"`([A-Za-z0-9_-]{43})`", text)
     assert key and secret, text
@@ -43,7 +46,7 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
     assert key[0] not in posts and secret[1] not in posts
 
     disable = harness.buttons(updated)[ActionId.DISABLE]
-    served.decide(fake_slack, ActionId.DISABLE, disable, "billing", message_ts=message["ts"])
+    dispatched.decide(fake_slack, ActionId.DISABLE, disable, "billing", message_ts=message["ts"])
     assert fake_slack.wait_for(
         lambda: (
             set(harness.buttons(fake_slack.channel_messages(CHANNEL)[0]))
@@ -51,12 +54,12 @@ def test_install_approve_secret_disable_remove(served: Client, fake_slack: FakeS
         )
     )
     remove = harness.buttons(fake_slack.channel_messages(CHANNEL)[0])[ActionId.REMOVE]
-    served.decide(fake_slack, ActionId.REMOVE, remove, "left us", message_ts=message["ts"])
+    dispatched.decide(fake_slack, ActionId.REMOVE, remove, "left us", message_ts=message["ts"])
     assert fake_slack.wait_for(
         lambda: harness.buttons(fake_slack.channel_messages(CHANNEL)[0]) == {}
     )
 
-    audit = served.slash("audit app-homework site-oak").json()
+    audit = dispatched.slash("audit app-homework site-oak").json()
     flat = str(audit)
     for action in (
         "installed",

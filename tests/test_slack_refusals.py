@@ -87,8 +87,7 @@ def _notices(fs: FakeSlack) -> list[dict[str, Any]]:
 
 
 def _health(bot: BotApp) -> dict[str, Any]:
-    with harness.serving(bot, deliver=False) as url:
-        answer = harness.Client(url).health()
+    answer = harness.InProcess(bot).health()
     assert answer.status == 200  # the process is healthy: Slack refusing is for people
     body: dict[str, Any] = answer.json()
     return body
@@ -324,9 +323,8 @@ def test_the_tokens_revoked_event_pauses_deliveries_before_any_refusal(
             "event": {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}},
         }
     )
-    with harness.serving(bot, deliver=False) as url:
-        headers = harness.slack_headers(body, content_type="application/json")
-        assert harness.http("POST", f"{url}/slack/events", body.encode(), headers).status == 200
+    answer = harness.InProcess(bot).post_slack(body, content_type="application/json")
+    assert answer.status == 200
     assert _health(bot)["slack"]["refusals"][0]["error"] == "tokens_revoked"
     before = len(fake_slack.calls)
     fake_slack.refuse_token("token_revoked")
@@ -361,15 +359,14 @@ def test_a_refused_payload_goes_out_in_its_least_form_never_resent_as_is(
 def test_a_click_on_a_message_in_the_default_channel_edits_it_there(
     fake_slack: FakeSlack, sqlite_url: str
 ) -> None:
-    """Over real HTTP, the delivery loop running: the button of a message that stands in
-    for a refusing channel acts, and the message is edited where it is."""
+    """With the delivery loop running: the button of a message that stands in for a
+    refusing channel acts, and the message is edited where it is."""
     app = create_app(make_settings(fake_slack, sqlite_url))
     with app.db.session() as session:
         applications.register(session, app_id="app-hw", name="Homework Hub", channel=APP_CHANNEL)
     fake_slack.refuse_channel(APP_CHANNEL, "channel_not_found")
     try:
-        with harness.serving(app) as url:
-            client = harness.Client(url, fake_slack.response_url("x").rsplit("/", 1)[0])
+        with harness.in_process(app, fake_slack) as client:
             assert client.install(app_id="app-hw", app_name="Homework Hub").status == 202
             assert fake_slack.wait_for(lambda: len(fake_slack.channel_messages(DEFAULT)) == 2)
             message = fake_slack.channel_messages(DEFAULT)[1]

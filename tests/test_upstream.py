@@ -1,9 +1,9 @@
 """Decisions going out: every change reaches SIMSID_UPSTREAM_URL once, in order, signed.
 
-Everything here runs over real HTTP: the bot is served on a loopback port and talks to
-FakeSlack, and `Receiver` stands in for the system that moves the data. It verifies
-each request's `X-SimsId-Signature`, records what it stored in order, and can be told
-to fail (down, 5xx, 429 with Retry-After, too slow, 400).
+Slack's and SIMS ID's requests reach the bot in process (signed), and it talks to
+FakeSlack; `Receiver`, over real HTTP, stands in for the system that moves the data. It
+verifies each request's `X-SimsId-Signature`, records what it stored in order, and can
+be told to fail (down, 5xx, 429 with Retry-After, too slow, 400).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from store.lifecycle import Lifecycle
 from store.models import OutboxItem, OutboxKind
 from tests.conftest import make_settings
 from tests.faultkit import response_texts, wait_until
-from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, event_body, serving
+from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, event_body, in_process
 
 UPSTREAM_SECRET = "upsec_4e8b2f6a9d1c7053"
 # Lower than the receiver's slow answers, so "slow" means "timed out" here.
@@ -235,14 +235,10 @@ def bot(fake_slack: FakeSlack, db_url: str, receiver: Receiver) -> Iterator[BotA
     app.db.dispose()
 
 
-def _client(fake: FakeSlack, url: str) -> Client:
-    return Client(url, response_url_base=fake.response_url("x").rsplit("/", 1)[0])
-
-
 @pytest.fixture
 def client(bot: BotApp, fake_slack: FakeSlack) -> Iterator[Client]:
-    with serving(bot) as url:
-        yield _client(fake_slack, url)
+    with in_process(bot, fake_slack) as client:
+        yield client
 
 
 def _buttons(blocks: Any) -> dict[str, str]:
@@ -778,8 +774,7 @@ def test_two_delivery_loops_never_send_a_decision_twice(
     assert first.delivery.upstream is not None
     first.delivery.upstream.timeout = 2.0
     try:
-        with serving(first, deliver=False) as url:
-            client = _client(fake_slack, url)
+        with in_process(first, fake_slack, deliver=False) as client:
             with first.db.session() as session:
                 applications.register(session, app_id="app-fast", name="Fast", bypass_auth=True)
             for n in range(decisions_made):

@@ -261,7 +261,7 @@ def test_the_digest_lists_windows_ending_within_a_day(db: Database) -> None:
     assert outcome == "posted"
 
 
-# -- over signed HTTP, as Slack sends it -------------------------------------------
+# -- through Slack's requests, signed as Slack sends them ----------------------------
 
 
 @pytest.fixture
@@ -269,9 +269,8 @@ def timed(fake_slack: FakeSlack, sqlite_url: str) -> Iterator[tuple[BotApp, Clie
     clock = Clock(datetime.now(UTC))
     bot = create_app(make_settings(fake_slack, sqlite_url), clock=clock)
     try:
-        with harness.serving(bot) as url:
-            base = fake_slack.response_url("x").rsplit("/", 1)[0]
-            yield bot, Client(url, response_url_base=base), clock
+        with harness.in_process(bot, fake_slack) as client:
+            yield bot, client, clock
     finally:
         bot.delivery.stop()
         bot.db.dispose()
@@ -281,12 +280,12 @@ def _message(fs: FakeSlack) -> dict[str, Any]:
     return fs.channel_messages(CHANNEL)[0]
 
 
-def _open_disable(served: Client, fs: FakeSlack) -> dict[str, Any]:
-    message = install_and_wait(served, fs)
-    served.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
+def _open_disable(client: Client, fs: FakeSlack) -> dict[str, Any]:
+    message = install_and_wait(client, fs)
+    client.click(ActionId.APPROVE, buttons(message)[ActionId.APPROVE], message_ts=message["ts"])
     assert fs.wait_for(lambda: set(buttons(_message(fs))) == {ActionId.DISABLE})
     before = len(fs.opened)
-    served.click(ActionId.DISABLE, buttons(_message(fs))[ActionId.DISABLE])
+    client.click(ActionId.DISABLE, buttons(_message(fs))[ActionId.DISABLE])
     assert fs.wait_for(lambda: len(fs.opened) > before), "no modal opened"
     return fs.opened_views()[before]
 
@@ -294,11 +293,11 @@ def _open_disable(served: Client, fs: FakeSlack) -> dict[str, Any]:
 def test_the_modal_refuses_a_time_in_the_past(
     timed: tuple[BotApp, Client, Clock], fake_slack: FakeSlack
 ) -> None:
-    bot, served, clock = timed
-    modal = _open_disable(served, fake_slack)
+    bot, client, clock = timed
+    modal = _open_disable(client, fake_slack)
     assert any(b.get("element", {}).get("type") == "datetimepicker" for b in modal["blocks"])
     past = int((clock.now - HOUR).timestamp())
-    answer = served.submit_view(modal, "maintenance", until=past)
+    answer = client.submit_view(modal, "maintenance", until=past)
     assert answer.json() == {
         "response_action": "errors",
         "errors": {"simsid_until": "Pick a time in the future."},
@@ -310,9 +309,9 @@ def test_the_modal_refuses_a_time_in_the_past(
 def test_a_window_set_in_slack_shows_extends_and_ends(
     timed: tuple[BotApp, Client, Clock], fake_slack: FakeSlack
 ) -> None:
-    bot, served, clock = timed
-    modal = _open_disable(served, fake_slack)
-    answer = served.submit_view(modal, "maintenance", until=int((clock.now + HOUR).timestamp()))
+    bot, client, clock = timed
+    modal = _open_disable(client, fake_slack)
+    answer = client.submit_view(modal, "maintenance", until=int((clock.now + HOUR).timestamp()))
     assert answer.status == 200 and not answer.body.strip(), answer.body
     assert fake_slack.wait_for(
         lambda: (
@@ -321,7 +320,7 @@ def test_a_window_set_in_slack_shows_extends_and_ends(
         )
     ), _message(fake_slack)
 
-    assert served.open_home().status == 200
+    assert client.open_home().status == 200
     assert fake_slack.wait_for(
         lambda: (
             "In maintenance" in str(fake_slack.home(ADMIN))
@@ -330,11 +329,11 @@ def test_a_window_set_in_slack_shows_extends_and_ends(
     ), fake_slack.home(ADMIN)
 
     before = len(fake_slack.opened)
-    served.click(ActionId.EXTEND, buttons(_message(fake_slack))[ActionId.EXTEND])
+    client.click(ActionId.EXTEND, buttons(_message(fake_slack))[ActionId.EXTEND])
     assert fake_slack.wait_for(lambda: len(fake_slack.opened) > before), "no modal opened"
     extend = fake_slack.opened_views()[before]
     later = clock.now + 3 * HOUR
-    answer = served.submit_view(extend, None, until=int(later.timestamp()))
+    answer = client.submit_view(extend, None, until=int(later.timestamp()))
     assert answer.status == 200 and not answer.body.strip(), answer.body
     with bot.db.read() as session:
         assert session.scalars(select(MaintenanceWindow.ends_at)).one() == later.replace(
