@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
 
 from bot.app import BotApp, create_app
+from bot.background.timing import Timings
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId, encode_site
 from store import applications
@@ -31,7 +33,10 @@ HW_REFUSAL = f"Only the approvers of Homework Hub (<@{HW_APPROVER}>) or the bot'
 @pytest.fixture
 def bot(fake_slack: FakeSlack, db_url: str) -> Iterator[BotApp]:
     fake_slack.usergroups["SPAYTEAM"] = [PAYER]
-    app = create_app(make_settings(fake_slack, db_url, simsid_remove_approvals=2))
+    settings = make_settings(fake_slack, db_url, simsid_remove_approvals=2)
+    # Slack's pace of a message a second per channel is test_delivery_pacing's subject;
+    # here it only made each test wait a second between its two installations' messages.
+    app = create_app(settings, timings=Timings(channel_interval=timedelta(milliseconds=20)))
     with app.db.session() as session:
         applications.register(session, app_id="app-homework", name="Homework Hub")
         applications.register(session, app_id="app-payments", name="Payments")
@@ -252,8 +257,6 @@ def test_disable_all_is_offered_only_when_one_of_the_persons_applications_is_ena
 def test_an_approver_of_another_application_cannot_extend_its_window(
     dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    from datetime import timedelta
-
     _installed(dispatched, fake_slack)
     with bot.db.read() as session:
         row = session.exec(
