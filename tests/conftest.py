@@ -201,6 +201,9 @@ def dispatched(bot: BotApp, fake_slack: FakeSlack) -> Iterator[harness.InProcess
     `bot.bolt.dispatch` (signed; Bolt verifies them), SIMS ID's to the WSGI callable."""
     with harness.in_process(bot, fake_slack) as client:
         yield client
+        # The bot's database is disposed next; over HTTP the server's shutdown took long
+        # enough to hide the work still running on it.
+        harness.settle(bot)
 
 
 @pytest.fixture(autouse=True)

@@ -462,6 +462,20 @@ def listeners_finished(bot: BotApp) -> None:
     bot.bolt.listener_runner.listener_executor.shutdown(wait=True)
 
 
+def settle(bot: BotApp, timeout: float = 15.0) -> None:
+    """Wait until the work the bot's requests left running has finished: answers given
+    after the ack, listeners' work after it, then the deciders' emails asked of Slack
+    (ActorEmails), so that disposing the database next leaves no connection open under
+    them. The app takes no more requests after this."""
+    assert bot.answering.wait(timeout), "answers still being worked on"
+    listeners_finished(bot)
+    emails = bot.delivery._upstream_lane.emails
+    learning = emails._learning if emails is not None else None
+    if learning is not None:
+        # One thread taking its queue in order: once this has run, so has all before it.
+        learning.submit(lambda: None).result(timeout)
+
+
 def bot_command() -> list[str]:
     """The installed `simsid-bot` console script (falls back to `python -m bot`)."""
     import shutil

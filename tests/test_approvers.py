@@ -1,18 +1,20 @@
 """Approvers per application: they act on their applications' installations and read
 their secrets, and are refused on any other with the names of who can act; the admins
-(SIMSID_ADMINS) keep every application. Signed HTTP through the real app, on SQLite and
-PostgreSQL, with the Slack stand-in resolving user groups."""
+(SIMSID_ADMINS) keep every application. Signed requests dispatched in process through the
+real app, on SQLite and PostgreSQL, with the Slack stand-in resolving user groups."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
 
 from bot.app import BotApp, create_app
+from bot.background.timing import Timings
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId, encode_site
 from store import applications
@@ -31,7 +33,10 @@ HW_REFUSAL = f"Only the approvers of Homework Hub (<@{HW_APPROVER}>) or the bot'
 @pytest.fixture
 def bot(fake_slack: FakeSlack, db_url: str) -> Iterator[BotApp]:
     fake_slack.usergroups["SPAYTEAM"] = [PAYER]
-    app = create_app(make_settings(fake_slack, db_url, simsid_remove_approvals=2))
+    settings = make_settings(fake_slack, db_url, simsid_remove_approvals=2)
+    # Slack's pace of a message a second per channel is test_delivery_pacing's subject;
+    # here it only made each test wait a second between its two installations' messages.
+    app = create_app(settings, timings=Timings(channel_interval=timedelta(milliseconds=20)))
     with app.db.session() as session:
         applications.register(session, app_id="app-homework", name="Homework Hub")
         applications.register(session, app_id="app-payments", name="Payments")
@@ -42,10 +47,10 @@ def bot(fake_slack: FakeSlack, db_url: str) -> Iterator[BotApp]:
     app.db.dispose()
 
 
-def _installed(served: Client, fs: FakeSlack) -> tuple[dict[str, Any], dict[str, Any]]:
+def _installed(client: Client, fs: FakeSlack) -> tuple[dict[str, Any], dict[str, Any]]:
     """Homework Hub and Payments installed at Oakfield Primary: their channel messages."""
-    homework = install_and_wait(served, fs)
-    payments = install_and_wait(served, fs, app_id="app-payments", app_name="Payments")
+    homework = install_and_wait(client, fs)
+    payments = install_and_wait(client, fs, app_id="app-payments", app_name="Payments")
     return homework, payments
 
 
@@ -55,8 +60,8 @@ def _state(bot: BotApp, app_id: str) -> State:
         return State(row.one().state)
 
 
-def _press(served: Client, message: dict[str, Any], action: str, user: str, name: str) -> None:
-    answer = served.click(
+def _press(client: Client, message: dict[str, Any], action: str, user: str, name: str) -> None:
+    answer = client.click(
         action,
         buttons(message)[action],
         user=user,
@@ -71,14 +76,14 @@ def _current(fs: FakeSlack, message: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_an_approver_acts_on_their_application_and_is_refused_on_another(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    homework, payments = _installed(served, fake_slack)
+    homework, payments = _installed(dispatched, fake_slack)
 
-    _press(served, homework, ActionId.APPROVE, HW_APPROVER, "hw")
+    _press(dispatched, homework, ActionId.APPROVE, HW_APPROVER, "hw")
     assert wait_until(lambda: _state(bot, "app-homework") is State.ENABLED, timeout=10)
 
-    _press(served, payments, ActionId.APPROVE, HW_APPROVER, "pay")
+    _press(dispatched, payments, ActionId.APPROVE, HW_APPROVER, "pay")
     assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "pay")))
     [told] = response_texts(fake_slack, "pay")
     assert PAY_REFUSAL in json.loads(told)["text"], told
@@ -86,79 +91,79 @@ def test_an_approver_acts_on_their_application_and_is_refused_on_another(
 
 
 def test_a_group_approver_is_resolved_through_the_user_group(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    homework, payments = _installed(served, fake_slack)
+    homework, payments = _installed(dispatched, fake_slack)
 
-    _press(served, payments, ActionId.APPROVE, PAYER, "pay")
+    _press(dispatched, payments, ActionId.APPROVE, PAYER, "pay")
     assert wait_until(lambda: _state(bot, "app-payments") is State.ENABLED, timeout=10)
 
-    _press(served, homework, ActionId.APPROVE, PAYER, "hw")
+    _press(dispatched, homework, ActionId.APPROVE, PAYER, "hw")
     assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "hw")))
     assert HW_REFUSAL in response_texts(fake_slack, "hw")[0]
     assert _state(bot, "app-homework") is State.PENDING
 
 
 def test_an_approver_sees_only_their_applications_in_listings_and_home(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    _installed(served, fake_slack)
+    _installed(dispatched, fake_slack)
 
-    apps = served.slash("apps", user=HW_APPROVER).body.decode()
+    apps = dispatched.slash("apps", user=HW_APPROVER).body.decode()
     assert "Homework Hub" in apps and "Payments" not in apps
-    pending = served.slash("pending", user=HW_APPROVER).body.decode()
+    pending = dispatched.slash("pending", user=HW_APPROVER).body.decode()
     assert "Homework Hub" in pending and "Payments" not in pending
-    customers = served.slash("customers", user=HW_APPROVER).body.decode()
+    customers = dispatched.slash("customers", user=HW_APPROVER).body.decode()
     assert "Oakfield Primary" in customers and "Homework Hub" in customers
     assert "Payments" not in customers
-    searched = served.slash("customers Oak", user=HW_APPROVER).body.decode()
+    searched = dispatched.slash("customers Oak", user=HW_APPROVER).body.decode()
     assert "Oakfield Primary" in searched and "Payments" not in searched
-    customer = served.slash("customer site-oak", user=HW_APPROVER).body.decode()
+    customer = dispatched.slash("customer site-oak", user=HW_APPROVER).body.decode()
     assert "Homework Hub" in customer and "Payments" not in customer
-    app = served.slash("app Payments", user=HW_APPROVER).body.decode()
+    app = dispatched.slash("app Payments", user=HW_APPROVER).body.decode()
     assert PAY_REFUSAL in app and "Oakfield" not in app
-    audit = served.slash("audit Payments", user=HW_APPROVER).body.decode()
+    audit = dispatched.slash("audit Payments", user=HW_APPROVER).body.decode()
     assert PAY_REFUSAL in audit
 
-    assert served.open_home(user=HW_APPROVER).status == 200
+    assert dispatched.open_home(user=HW_APPROVER).status == 200
     assert fake_slack.wait_for(lambda: fake_slack.home(HW_APPROVER) is not None)
     home = json.dumps(fake_slack.home(HW_APPROVER))
     assert "Homework Hub" in home and "Payments" not in home
 
     # The admins still see everything.
-    everything = served.slash("apps", user=ADMIN).body.decode()
+    everything = dispatched.slash("apps", user=ADMIN).body.decode()
     assert "Homework Hub" in everything and "Payments" in everything
 
 
 def test_an_approver_reads_their_applications_secret_and_not_anothers(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    homework, payments = _installed(served, fake_slack)
+    homework, payments = _installed(dispatched, fake_slack)
     for message in (homework, payments):
-        _press(served, message, ActionId.APPROVE, ADMIN, f"approve{message['ts']}")
+        _press(dispatched, message, ActionId.APPROVE, ADMIN, f"approve{message['ts']}")
     assert wait_until(
         lambda: _state(bot, "app-homework") is _state(bot, "app-payments") is State.ENABLED, 10
     )
 
-    mine = served.private_reply(fake_slack, "secret app-homework site-oak", user=HW_APPROVER)
+    mine = dispatched.private_reply(fake_slack, "secret app-homework site-oak", user=HW_APPROVER)
     assert "ck_" in mine
-    theirs = served.private_reply(fake_slack, "secret app-payments site-oak", user=HW_APPROVER)
+    theirs = dispatched.private_reply(fake_slack, "secret app-payments site-oak", user=HW_APPROVER)
     assert "ck_" not in theirs and PAY_REFUSAL in theirs
-    audit = served.slash("audit app-homework", user=HW_APPROVER).body.decode()
+    audit = dispatched.slash("audit app-homework", user=HW_APPROVER).body.decode()
     assert "secret" in audit.lower() and HW_APPROVER in audit
 
 
 def test_disable_all_disables_only_the_applications_the_person_may_act_on(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    homework, payments = _installed(served, fake_slack)
+    homework, payments = _installed(dispatched, fake_slack)
     for message in (homework, payments):
-        _press(served, message, ActionId.APPROVE, ADMIN, f"approve{message['ts']}")
+        _press(dispatched, message, ActionId.APPROVE, ADMIN, f"approve{message['ts']}")
     assert wait_until(
         lambda: _state(bot, "app-homework") is _state(bot, "app-payments") is State.ENABLED, 10
     )
 
-    answer = served.decide(
+    answer = dispatched.decide(
         fake_slack, ActionId.DISABLE_ALL, encode_site("site-oak"), "billing", user=HW_APPROVER
     )
     assert answer.status == 200, answer.body
@@ -166,16 +171,16 @@ def test_disable_all_disables_only_the_applications_the_person_may_act_on(
     assert _state(bot, "app-payments") is State.ENABLED
 
 
-def _removal_requested(served: Client, fs: FakeSlack, message: dict[str, Any], user: str) -> None:
+def _removal_requested(client: Client, fs: FakeSlack, message: dict[str, Any], user: str) -> None:
     """`user` approves, disables and asks to remove the installation of `message`."""
-    _press(served, message, ActionId.APPROVE, user, f"approve-{user}")
+    _press(client, message, ActionId.APPROVE, user, f"approve-{user}")
     after = {
         ActionId.DISABLE: {ActionId.DISABLE},
         ActionId.REMOVE: {ActionId.ENABLE, ActionId.REMOVE},
     }
     for action, shown in after.items():
         assert fs.wait_for(lambda: set(buttons(_current(fs, message))) == shown)
-        answer = served.decide(
+        answer = client.decide(
             fs,
             action,
             buttons(_current(fs, message))[action],
@@ -188,39 +193,39 @@ def _removal_requested(served: Client, fs: FakeSlack, message: dict[str, Any], u
 
 
 def test_a_removal_is_confirmed_only_by_an_approver_of_that_application_or_an_admin(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    _, payments = _installed(served, fake_slack)
-    _removal_requested(served, fake_slack, payments, ADMIN)
+    _, payments = _installed(dispatched, fake_slack)
+    _removal_requested(dispatched, fake_slack, payments, ADMIN)
     request = _current(fake_slack, payments)
 
-    _press(served, request, ActionId.CONFIRM_REMOVAL, HW_APPROVER, "other")
+    _press(dispatched, request, ActionId.CONFIRM_REMOVAL, HW_APPROVER, "other")
     assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "other")))
     assert PAY_REFUSAL in response_texts(fake_slack, "other")[0]
     assert _state(bot, "app-payments") is State.DISABLED
 
-    _press(served, request, ActionId.CONFIRM_REMOVAL, PAYER, "theirs")
+    _press(dispatched, request, ActionId.CONFIRM_REMOVAL, PAYER, "theirs")
     assert wait_until(lambda: _state(bot, "app-payments") is State.REMOVED, timeout=10)
 
 
 def test_an_approvers_removal_request_stands_while_they_approve_the_application(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
     """The requester check at confirmation asks whether the requester may still act on
     this application (not whether they are an admin); once they may not, it is void."""
-    _, payments = _installed(served, fake_slack)
-    _removal_requested(served, fake_slack, payments, PAYER)
-    _press(served, _current(fake_slack, payments), ActionId.CONFIRM_REMOVAL, OTHER_ADMIN, "ok")
+    _, payments = _installed(dispatched, fake_slack)
+    _removal_requested(dispatched, fake_slack, payments, PAYER)
+    _press(dispatched, _current(fake_slack, payments), ActionId.CONFIRM_REMOVAL, OTHER_ADMIN, "ok")
     assert wait_until(lambda: _state(bot, "app-payments") is State.REMOVED, timeout=10)
 
 
 def test_an_approvers_removal_request_is_void_once_they_leave_the_group(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    _, payments = _installed(served, fake_slack)
-    _removal_requested(served, fake_slack, payments, PAYER)
+    _, payments = _installed(dispatched, fake_slack)
+    _removal_requested(dispatched, fake_slack, payments, PAYER)
     fake_slack.usergroups["SPAYTEAM"] = []  # asked afresh at confirmation, not cached
-    _press(served, _current(fake_slack, payments), ActionId.CONFIRM_REMOVAL, ADMIN, "confirm")
+    _press(dispatched, _current(fake_slack, payments), ActionId.CONFIRM_REMOVAL, ADMIN, "confirm")
     assert fake_slack.wait_for(lambda: bool(response_texts(fake_slack, "confirm")))
     assert _state(bot, "app-payments") is State.DISABLED
     assert fake_slack.wait_for(
@@ -229,32 +234,30 @@ def test_an_approvers_removal_request_is_void_once_they_leave_the_group(
 
 
 def test_someone_who_approves_nothing_is_still_refused_at_the_door(
-    served: Client, fake_slack: FakeSlack
+    dispatched: Client, fake_slack: FakeSlack
 ) -> None:
-    _installed(served, fake_slack)
-    answer = served.slash("apps", user=OUTSIDER).body.decode()
+    _installed(dispatched, fake_slack)
+    answer = dispatched.slash("apps", user=OUTSIDER).body.decode()
     assert "Only SIMS ID admins" in answer and "Homework Hub" not in answer
 
 
 def test_disable_all_is_offered_only_when_one_of_the_persons_applications_is_enabled(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    _, payments = _installed(served, fake_slack)
-    _press(served, payments, ActionId.APPROVE, ADMIN, "approve")
+    _, payments = _installed(dispatched, fake_slack)
+    _press(dispatched, payments, ActionId.APPROVE, ADMIN, "approve")
     assert wait_until(lambda: _state(bot, "app-payments") is State.ENABLED, timeout=10)
 
-    theirs = served.slash("customer site-oak", user=PAYER).body.decode()
+    theirs = dispatched.slash("customer site-oak", user=PAYER).body.decode()
     assert ActionId.DISABLE_ALL.value in theirs
-    mine = served.slash("customer site-oak", user=HW_APPROVER).body.decode()
+    mine = dispatched.slash("customer site-oak", user=HW_APPROVER).body.decode()
     assert "Homework Hub" in mine and ActionId.DISABLE_ALL.value not in mine
 
 
 def test_an_approver_of_another_application_cannot_extend_its_window(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    from datetime import timedelta
-
-    _installed(served, fake_slack)
+    _installed(dispatched, fake_slack)
     with bot.db.read() as session:
         row = session.exec(
             select(Installation).where(Installation.application_id == "app-payments")
@@ -299,17 +302,17 @@ def _version(bot: BotApp, app_id: str) -> int:
 
 
 def test_deciding_from_a_list_is_for_the_applications_approvers(
-    served: Client, fake_slack: FakeSlack, bot: BotApp
+    dispatched: Client, fake_slack: FakeSlack, bot: BotApp
 ) -> None:
-    _installed(served, fake_slack)
+    _installed(dispatched, fake_slack)
 
-    answer = served.slash("approve Payments", user=HW_APPROVER, response_name="hw-list")
+    answer = dispatched.slash("approve Payments", user=HW_APPROVER, response_name="hw-list")
     assert answer.status == 200
     assert wait_until(
         lambda: PAY_REFUSAL in " ".join(response_texts(fake_slack, "hw-list")), timeout=10
     )
     assert fake_slack.opened_views() == []
 
-    answer = served.slash("approve Payments", user=PAYER, response_name="pay-list")
+    answer = dispatched.slash("approve Payments", user=PAYER, response_name="pay-list")
     assert answer.status == 200
     assert wait_until(lambda: len(fake_slack.opened_views()) == 1, timeout=10)
