@@ -212,3 +212,7 @@ def downgrade() -> None:
     op.drop_table("job_claim")
     op.drop_table("application")
     # ### end Alembic commands ###
+    # PostgreSQL keeps the enum types the tables used; the upgrade would fail to create them.
+    if op.get_bind().dialect.name == "postgresql":
+        for enum in ("outboxkind", "messagestatus", "state"):
+            op.execute(f"DROP TYPE IF EXISTS {enum}")

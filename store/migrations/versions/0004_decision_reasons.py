@@ -50,13 +50,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the columns; reasons given meanwhile are lost."""
-    with op.batch_alter_table("installation", schema=None) as batch_op:
-        batch_op.drop_index("ix_installation_removal_requested")
-        batch_op.drop_column("removal_reason")
-        batch_op.drop_column("removal_requested_at")
-        batch_op.drop_column("removal_requested_by")
-        batch_op.drop_column("change_reason")
+    """Drop the columns; reasons and removal requests given meanwhile are lost."""
+    # In place, not batch mode: on SQLite (3.35 and later drop a plain column) a batch
+    # would copy `installation` and drop the old one, which the foreign keys of the rows
+    # that refer to it (audit, credentials, outbox...) forbid. The index goes first:
+    # SQLite drops no indexed column.
+    op.drop_index("ix_installation_removal_requested", table_name="installation")
+    for column in (
+        "removal_reason",
+        "removal_requested_at",
+        "removal_requested_by",
+        "change_reason",
+    ):
+        op.drop_column("installation", column)
     op.drop_index("ix_audit_decisions", table_name="audit_entry")
-    with op.batch_alter_table("audit_entry", schema=None) as batch_op:
-        batch_op.drop_column("reason")
+    op.drop_column("audit_entry", "reason")

@@ -33,6 +33,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop both: the emails are asked of Slack again after an upgrade."""
-    with op.batch_alter_table("audit_entry") as batch:
-        batch.drop_column("actor_email")
+    # In place, as it was added: a batch would copy the audit log (SQLite 3.35 and later
+    # drop a plain column).
+    op.drop_column("audit_entry", "actor_email")
     op.drop_table("user_email")
