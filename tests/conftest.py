@@ -183,7 +183,7 @@ def settings(fake_slack: FakeSlack, sqlite_url: str) -> Settings:
 
 @pytest.fixture
 def bot(settings: Settings) -> Iterator[BotApp]:
-    app = create_app(settings)
+    app = create_app(settings, timings=harness.QUICK_PACE)
     yield app
     app.delivery.stop()
     app.db.dispose()

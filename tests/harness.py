@@ -13,10 +13,11 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.app import BotApp
+from bot.background.timing import Timings
 from bot.sandbox import slack_payloads
 from bot.sandbox.blockkit import answer_problems
 from bot.web.server import serve_in_thread
@@ -29,6 +30,12 @@ ADMIN = "UADMIN1"
 OTHER_ADMIN = "UADMIN2"
 OUTSIDER = "UOUTSIDER"
 CHANNEL = "C0INSTALLS"
+
+
+# Slack's pace of one message a second per channel, shortened: most tests post two or
+# more install messages to one channel and would wait that second each time.
+# tests/test_delivery_pacing.py holds the real pace to Slack's.
+QUICK_PACE = Timings(channel_interval=timedelta(milliseconds=20))
 
 
 @dataclass

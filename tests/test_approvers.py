@@ -14,7 +14,6 @@ import pytest
 from sqlmodel import select
 
 from bot.app import BotApp, create_app
-from bot.background.timing import Timings
 from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId, encode_site
 from store import applications
@@ -22,7 +21,7 @@ from store.lifecycle import Action
 from store.models import Installation, State
 from tests.conftest import make_settings
 from tests.faultkit import buttons, install_and_wait, response_texts, wait_until
-from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client
+from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, QUICK_PACE, Client
 
 HW_APPROVER = "UHWAPPROVER"  # approves Homework Hub, by name
 PAYER = "UPAYER"  # approves Payments, as a member of the user group SPAYTEAM
@@ -34,9 +33,7 @@ HW_REFUSAL = f"Only the approvers of Homework Hub (<@{HW_APPROVER}>) or the bot'
 def bot(fake_slack: FakeSlack, db_url: str) -> Iterator[BotApp]:
     fake_slack.usergroups["SPAYTEAM"] = [PAYER]
     settings = make_settings(fake_slack, db_url, simsid_remove_approvals=2)
-    # Slack's pace of a message a second per channel is test_delivery_pacing's subject;
-    # here it only made each test wait a second between its two installations' messages.
-    app = create_app(settings, timings=Timings(channel_interval=timedelta(milliseconds=20)))
+    app = create_app(settings, timings=QUICK_PACE)
     with app.db.session() as session:
         applications.register(session, app_id="app-homework", name="Homework Hub")
         applications.register(session, app_id="app-payments", name="Payments")
