@@ -28,8 +28,8 @@ from bot.simsid.upstream import UpstreamSender
 from store import applications
 from store.models import OutboxItem, OutboxKind
 from tests.conftest import make_settings
-from tests.harness import Client, serving
-from tests.test_upstream import FAST, UPSTREAM_SECRET, WAIT, _claimed, _client, _installed
+from tests.harness import Client, in_process
+from tests.test_upstream import FAST, UPSTREAM_SECRET, WAIT, _claimed, _installed
 
 TRICKLE_SECONDS = 0.02  # between two bytes of a trickled answer
 HUGE = 64 * 1024 * 1024  # bytes of the fast huge answer
@@ -183,8 +183,7 @@ def test_slack_deliveries_go_on_while_an_upstream_call_hangs(
     upstream.set("trickle-body")
     bot = _bot(fake_slack, db_url, upstream, deadline=60.0)  # hangs for the whole test
     try:
-        with serving(bot) as url:
-            client = _client(fake_slack, url)
+        with in_process(bot, fake_slack) as client:
             _decide(bot, client, "site-slow")
             assert upstream.wait_for(lambda: any(a.sent for a in upstream.answered))
             answer = client.install(app_id="app-homework", site_id="site-oak")
@@ -216,8 +215,7 @@ def test_an_upstream_call_gives_up_at_its_deadline_and_is_retried(
     upstream.set(mode)
     bot = _bot(fake_slack, sqlite_url, upstream, deadline=0.4)
     try:
-        with serving(bot) as url:
-            client = _client(fake_slack, url)
+        with in_process(bot, fake_slack) as client:
             _decide(bot, client, "site-a")
             assert upstream.wait_for(
                 lambda: bool(upstream.answered) and upstream.answered[0].closed_by_sender
