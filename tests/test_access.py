@@ -25,7 +25,7 @@ from store.models import AuditEntry, Installation, OutboxItem
 from tests import harness
 from tests.conftest import TEST_KEY
 from tests.faultkit import buttons, install_and_wait, response_texts, wait_until
-from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, Client
+from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, OUTSIDER, QUICK_PACE, Client
 
 NOT_ALLOWED = "Only SIMS ID admins"
 
@@ -426,7 +426,9 @@ def test_the_admin_check_reads_the_user_the_action_is_recorded_as(
     from bot.app import create_app
     from tests.conftest import make_settings
 
-    bot = create_app(make_settings(fake_slack, sqlite_url, simsid_remove_approvals=2))
+    bot = create_app(
+        make_settings(fake_slack, sqlite_url, simsid_remove_approvals=2), timings=QUICK_PACE
+    )
     try:
         with harness.in_process(bot, fake_slack) as dispatched:
             message = _enabled(dispatched, fake_slack)

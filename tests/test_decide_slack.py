@@ -19,12 +19,12 @@ from store.models import AuditEntry, Installation, State
 from tests import harness
 from tests.conftest import make_settings
 from tests.faultkit import buttons, install_and_wait, wait_until
-from tests.harness import ADMIN, CHANNEL, TEAM_ID, Client
+from tests.harness import ADMIN, CHANNEL, QUICK_PACE, TEAM_ID, Client
 
 
 @pytest.fixture
 def listed(fake_slack: FakeSlack, db_url: str) -> Iterator[tuple[BotApp, Client]]:
-    bot = create_app(make_settings(fake_slack, db_url))
+    bot = create_app(make_settings(fake_slack, db_url), timings=QUICK_PACE)
     with harness.in_process(bot, fake_slack) as client:
         yield bot, client
     bot.delivery.stop()

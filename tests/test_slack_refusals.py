@@ -196,7 +196,7 @@ def test_the_default_channel_refusing_too_keeps_every_item_and_asks_every_few_mi
     # The channel is fixed; `outbox --retry all` sends everything now, each once.
     fake_slack.refuse_channel(DEFAULT, None)
     out = io.StringIO()
-    assert show_outbox(bot.db, retry="all", out=out) == 0
+    assert show_outbox(bot.db, retry="all", out=out, clock=clock) == 0
     assert "5 held items" in out.getvalue()
     _tick(bot, clock, 60)
     assert _installs_posted(fake_slack, DEFAULT) == {f"School {n}": 1 for n in range(5)}
@@ -299,7 +299,7 @@ def test_two_processes_share_one_refusal_one_probe_a_minute_between_them(
         assert _calls(fake_slack, "chat.postMessage") - 1 <= 1 + 2, fake_slack.calls[before:]
         fake_slack.refuse_channel(DEFAULT, None)
         out = io.StringIO()
-        assert show_outbox(bot.db, retry="all", out=out) == 0
+        assert show_outbox(bot.db, retry="all", out=out, clock=clock) == 0
         for _ in range(10):
             clock.pass_(1)
             other.delivery.drain()

@@ -27,7 +27,16 @@ from store.models import AuditEntry, Installation, State
 from tests import harness
 from tests.conftest import make_settings
 from tests.faultkit import response_texts
-from tests.harness import ADMIN, CHANNEL, OUTSIDER, TEAM_ID, Client, buttons, install_and_wait
+from tests.harness import (
+    ADMIN,
+    CHANNEL,
+    OUTSIDER,
+    QUICK_PACE,
+    TEAM_ID,
+    Client,
+    buttons,
+    install_and_wait,
+)
 
 NOT_ALLOWED = "Only SIMS ID admins"
 GRID = "E0GRIDORG"
@@ -40,7 +49,7 @@ PARTNER_TEAM = "T0PARTNER"  # a workspace sharing the channel (Slack Connect)
 def grid(fake_slack: FakeSlack, sqlite_url: str) -> Iterator[tuple[BotApp, Client]]:
     """The bot with a Grid user among its admins, driven in process."""
     settings = make_settings(fake_slack, sqlite_url, simsid_admins=f"{ADMIN},{GRID_ADMIN},SADMINS")
-    bot = create_app(settings)
+    bot = create_app(settings, timings=QUICK_PACE)
     with harness.in_process(bot, fake_slack) as client:
         yield bot, client
     bot.delivery.stop()

@@ -30,7 +30,7 @@ from tests import harness
 from tests.conftest import make_settings
 from tests.factories import act, get, install, outbox_rows
 from tests.faultkit import buttons, install_and_wait, wait_until
-from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, Client
+from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, QUICK_PACE, Client
 from tests.test_cli import _env, run
 
 T0 = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
@@ -267,7 +267,7 @@ def test_the_digest_lists_windows_ending_within_a_day(db: Database) -> None:
 @pytest.fixture
 def timed(fake_slack: FakeSlack, sqlite_url: str) -> Iterator[tuple[BotApp, Client, Clock]]:
     clock = Clock(datetime.now(UTC))
-    bot = create_app(make_settings(fake_slack, sqlite_url), clock=clock)
+    bot = create_app(make_settings(fake_slack, sqlite_url), clock=clock, timings=QUICK_PACE)
     try:
         with harness.in_process(bot, fake_slack) as client:
             yield bot, client, clock

@@ -4,7 +4,7 @@ SIMSID_UPSTREAM_URL; `--retry all` tries at once every item a refusal of Slack h
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TextIO
 
@@ -25,19 +25,21 @@ def show_outbox(
     retry: int | str | None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> int:
     """List undelivered and failed decisions, or retry one; the command's exit status.
 
     0: listed, or the retry was recorded; 1: that decision cannot be retried (applied,
     being sent, or superseded), and the message says why; 2: no decision has that id.
+    `clock` is the running bot's: "now" must mean the same instant to both.
     """
     out = out or sys.stdout
     err = err or sys.stderr
+    now = clock()
     if retry == "all":
-        return _retry_all(db, out)
+        return _retry_all(db, out, now)
     if isinstance(retry, int):
-        return _retry(db, retry, out, err)
-    now = utcnow()
+        return _retry(db, retry, out, err, now)
     with db.read() as session:
         found = decisions.outstanding(session, now=now)
     if not found.decisions:
@@ -56,11 +58,11 @@ def show_outbox(
     return 0
 
 
-def _retry_all(db: Database, out: TextIO) -> int:
+def _retry_all(db: Database, out: TextIO, now: datetime) -> int:
     """Ask every refusing channel (and the token) again now, with all they hold."""
     with db.session() as session:
         standing = refusals.active(session)
-        released = refusals.retry_all(session, now=utcnow())
+        released = refusals.retry_all(session, now=now)
     if not standing:
         print("nothing is held: Slack has refused no channel and not the token", file=out)
         return 0
@@ -72,8 +74,7 @@ def _retry_all(db: Database, out: TextIO) -> int:
     return 0
 
 
-def _retry(db: Database, decision_id: int, out: TextIO, err: TextIO) -> int:
-    now = utcnow()
+def _retry(db: Database, decision_id: int, out: TextIO, err: TextIO, now: datetime) -> int:
     # One transaction: what we report is what the reset saw.
     with db.session() as session:
         before = decisions.get(session, decision_id, now=now)
