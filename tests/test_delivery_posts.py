@@ -19,6 +19,7 @@ from store.models import (
     MessageStatus,
     OutboxItem,
 )
+from tests.factories import install
 from tests.harness import CHANNEL, Client, install_and_wait
 
 APPS = [("app-hw", "Homework Hub"), ("app-pp", "Parent Portal"), ("app-lib", "Library"),
@@ -103,3 +104,14 @@ def test_no_post_unfurls_links(dispatched: Client, fake_slack: FakeSlack) -> Non
     for post in posts:
         assert post.get("unfurl_links") in (False, "false", "0"), post
         assert post.get("unfurl_media") in (False, "false", "0"), post
+
+
+def test_a_stopped_delivery_still_drains_what_is_due(bot: BotApp, fake_slack: FakeSlack) -> None:
+    """stop() ends the loops, not the object: a drain after it (a one-shot command, a test
+    after serving the bot) posts what is due instead of claiming it and giving it back."""
+    bot.delivery.start()
+    bot.delivery.stop()
+    assert not bot.delivery.running()
+    install(bot.db, bot.lifecycle, site_name="Oakfield")
+    bot.delivery.drain()
+    assert [m["text"].split(":")[0] for m in fake_slack.channel_messages(CHANNEL)] == ["Oakfield"]

@@ -117,6 +117,13 @@ class Delivery:
             if thread is not None:
                 thread.join(timeout)
         self._upstream_lane.join(timeout)
+        # The flag tells running loops to end. Once they have, drain() must still post what
+        # is due (a one-shot command, a test after serving): with the flag up it would claim
+        # each item and give it back unsent.
+        heartbeat_alive = self._heartbeat is not None and self._heartbeat.is_alive()
+        if not self.running() and not heartbeat_alive:
+            self._stop.clear()
+            self._upstream_lane.stopped()
 
     def running(self) -> bool:
         """Whether either lane's thread is still running (after stop(): it did not end)."""

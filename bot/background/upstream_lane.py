@@ -65,6 +65,10 @@ class UpstreamLane:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def stopped(self) -> None:
+        """The thread has ended: let run_once() send again (a drain after stop)."""
+        self._stop.clear()
+
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
