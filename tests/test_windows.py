@@ -33,7 +33,8 @@ from tests.faultkit import buttons, install_and_wait, wait_until
 from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, QUICK_PACE, Client
 from tests.test_cli import _env, run
 
-T0 = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
+# An instant the real clock has passed: where real time meets this clock, it always did.
+T0 = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 LONDON = ZoneInfo("Europe/London")
 WINDOW_ACTOR = f"maintenance window by <@{ADMIN}>"
