@@ -477,10 +477,8 @@ def settle(bot: BotApp, timeout: float = 15.0) -> None:
     assert bot.answering.wait(timeout), "answers still being worked on"
     listeners_finished(bot)
     emails = bot.delivery._upstream_lane.emails
-    learning = emails._learning if emails is not None else None
-    if learning is not None:
-        # One thread taking its queue in order: once this has run, so has all before it.
-        learning.submit(lambda: None).result(timeout)
+    if emails is not None:
+        assert emails.finish(timeout), "a decider's email still being asked"
 
 
 def bot_command() -> list[str]:

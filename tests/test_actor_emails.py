@@ -25,8 +25,10 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.slack.ids import ActionId
 from store import user_emails
 from store.db import Database
+from store.lifecycle import Action
 from store.models import AuditEntry, UserEmail
 from tests.conftest import make_settings
+from tests.factories import act, install
 from tests.faultkit import wait_until
 from tests.harness import ADMIN, CHANNEL, Client, in_process
 from tests.test_upstream import (
@@ -231,3 +233,22 @@ def test_cached_emails_older_than_the_retention_are_pruned(db: Database) -> None
     assert scheduler.run_prune().emails == 1
     with db.read() as session:
         assert set(session.scalars(select(col(UserEmail.user_id)))) == {"URECENT"}
+
+
+def test_stopping_lets_the_email_lookups_asked_for_finish(
+    fake_slack: FakeSlack, db_url: str, clock: Clock
+) -> None:
+    """Shutting down waits for the decider's email being asked of Slack: the database is
+    closed next, and a lookup cut short would leave its audit rows without the email and
+    its connection open."""
+    fake_slack.emails[ADMIN] = EMAIL
+    bot = create_app(make_settings(fake_slack, db_url), clock=clock, timings=FAST)
+    try:
+        oak = install(bot.db, bot.lifecycle)
+        act(bot.db, oak, Action.APPROVE, actor=ADMIN)
+        fake_slack.delay = 0.5  # a slow users.info
+        bot.delivery.decided(ADMIN)
+        bot.delivery.stop()
+        assert _audit_emails(bot, oak)[-1] == ("approve", EMAIL)
+    finally:
+        bot.db.dispose()

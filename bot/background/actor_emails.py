@@ -52,6 +52,23 @@ class ActorEmails:
                 self._learning = ThreadPoolExecutor(1, thread_name_prefix="actor-emails")
             self._learning.submit(self._learn, user_id)
 
+    def finish(self, timeout: float) -> bool:
+        """Let the lookups asked for so far end, then end their thread (shutting down: the
+        database is closed next); whether they ended within `timeout` seconds."""
+        with self._lock:
+            learning, self._learning = self._learning, None
+        if learning is None:
+            return True
+        # One thread takes the queue in order: once this has run, so has all before it.
+        last = learning.submit(lambda: None)
+        learning.shutdown(wait=False)
+        try:
+            last.result(timeout)
+        except TimeoutError:
+            log.warning("a decider's email was still being asked of Slack at shutdown")
+            return False
+        return True
+
     def _learn(self, user_id: str) -> None:
         try:
             email = self.email(user_id)

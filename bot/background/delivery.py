@@ -117,6 +117,8 @@ class Delivery:
             if thread is not None:
                 thread.join(timeout)
         self._upstream_lane.join(timeout)
+        if self._upstream_lane.emails is not None:
+            self._upstream_lane.emails.finish(timeout)
         # The flag tells running loops to end. Once they have, drain() must still post what
         # is due (a one-shot command, a test after serving): with the flag up it would claim
         # each item and give it back unsent.
