@@ -2,7 +2,7 @@
 
 Revision ID: 0013
 Revises: 0012
-Create Date: 2026-12-08 10:00:00.000000
+Create Date: 2026-12-07 10:00:00.000000
 
 """
 
@@ -30,6 +30,11 @@ _VOIDED_AUDIT = sa.literal_column(
     " || ' void: no longer an admin')",
     sa.DateTime(timezone=True),
 )
+_INSTALLATION = sa.table(
+    "installation",
+    sa.column("removal_requested_at", sa.DateTime(timezone=True)),
+    sa.column("removal_voided_at", sa.DateTime(timezone=True)),
+)
 _REQUESTED_AUDIT = sa.literal_column(
     "(SELECT max(a.at) FROM audit_entry a"
     " WHERE a.installation_id = installation.id AND a.action = 'remove_requested'"
@@ -47,23 +52,18 @@ def upgrade() -> None:
             sa.Column("removal_voided_at", sa.DateTime(timezone=True), nullable=True)
         )
     now = sa.bindparam("now", datetime.now(UTC), type_=sa.DateTime(timezone=True))
-    installation = sa.table(
-        "installation",
-        sa.column("removal_requested_at", sa.DateTime(timezone=True)),
-        sa.column("removal_voided_at", sa.DateTime(timezone=True)),
-    )
     op.execute(
-        installation.update()
+        _INSTALLATION.update()
         .where(_VOID_BEFORE)
         .values(removal_voided_at=sa.func.coalesce(_VOIDED_AUDIT, now))
     )
     # A second statement: within one, removal_voided_at would still read NULL.
     op.execute(
-        installation.update()
+        _INSTALLATION.update()
         .where(_VOID_BEFORE)
         .values(
             removal_requested_at=sa.func.coalesce(
-                _REQUESTED_AUDIT, installation.c.removal_voided_at
+                _REQUESTED_AUDIT, _INSTALLATION.c.removal_voided_at
             )
         )
     )
@@ -71,14 +71,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Back to a void request as a requester with no request time; its times are lost."""
-    installation = sa.table(
-        "installation",
-        sa.column("removal_requested_at", sa.DateTime(timezone=True)),
-        sa.column("removal_voided_at", sa.DateTime(timezone=True)),
-    )
     op.execute(
-        installation.update()
-        .where(installation.c.removal_voided_at.is_not(None))
+        _INSTALLATION.update()
+        .where(_INSTALLATION.c.removal_voided_at.is_not(None))
         .values(removal_requested_at=None)
     )
     # In place, not batch mode: on SQLite (3.35 and later drop a plain column) a batch
