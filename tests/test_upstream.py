@@ -43,9 +43,10 @@ from store import applications, decisions, outbox, queries
 from store.backoff import Backoff
 from store.backoff import backoff as DOUBLING
 from store.db import Database
-from store.lifecycle import Lifecycle
+from store.lifecycle import Action, Lifecycle
 from store.models import OutboxItem, OutboxKind
 from tests.conftest import make_settings
+from tests.factories import act, install
 from tests.faultkit import response_texts, wait_until
 from tests.harness import ADMIN, CHANNEL, OUTSIDER, Client, event_body, in_process
 
@@ -907,3 +908,15 @@ def test_slack_retry_after_is_clamped_as_the_upstream_one_is(
     )
     throttled = Throttled.from_error(SlackApiError("ratelimited", response))
     assert throttled is not None and throttled.retry_after == expected
+
+
+def test_a_stopped_delivery_still_sends_the_decisions_due(bot: BotApp, receiver: Receiver) -> None:
+    """As on the Slack lane: stop() ends the loops, and a drain after it sends a decision
+    upstream instead of claiming it and giving it back unsent."""
+    bot.delivery.start()
+    bot.delivery.stop()
+    assert not bot.delivery.running()
+    oak = install(bot.db, bot.lifecycle)
+    act(bot.db, oak, Action.APPROVE, lifecycle=bot.lifecycle)
+    bot.delivery.drain()
+    assert [body["type"] for body in receiver.stored] == ["installation.enabled"]

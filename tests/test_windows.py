@@ -33,7 +33,8 @@ from tests.faultkit import buttons, install_and_wait, wait_until
 from tests.harness import ADMIN, CHANNEL, OTHER_ADMIN, QUICK_PACE, Client
 from tests.test_cli import _env, run
 
-# An instant the real clock has passed: where real time meets this clock, it always did.
+# In the past, not later today: any real-time path that meets this clock then sees the
+# same order of the two on every day the tests run.
 T0 = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 LONDON = ZoneInfo("Europe/London")
